@@ -1,0 +1,67 @@
+import type {AwsSettings, ForwardedPort, ProvisionerConfig, TargetName} from './schema.js';
+
+/**
+ * The resolved, typed view of a Boxfile that services and providers work with: one
+ * MachineConfig per machine, with defaults filled, sizes normalised and paths absolute.
+ */
+export interface BaseboxRef {
+  /** The original text from the Boxfile, for messages. */
+  raw: string;
+  kind: 'store' | 'file' | 'url';
+  /** Store name (kind 'store'), absolute path (kind 'file') or URL (kind 'url'). */
+  name: string;
+  /** semver-ish constraint from `name@constraint`, e.g. ">= 1.0, < 2". */
+  versionConstraint?: string;
+  /** Where to fetch the box (a .box or catalog) if it is not in the store. */
+  url?: string;
+}
+
+export interface QemuConfig {
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  accel: 'auto' | 'kvm' | 'tcg';
+  machineType: string;
+  extraArgs: string[];
+  binary: string;
+}
+
+export interface VirtualboxConfig {
+  cpus: number;
+  memoryMiB: number;
+  linkedClone: boolean;
+  gui: boolean;
+}
+
+export interface SshConfig {
+  username: string;
+  /** An explicit key; otherwise the per-machine key, or Vagrant's insecure key on first boot. */
+  privateKeyPath?: string;
+  port: number;
+  timeoutSeconds: number;
+  insertKey: boolean;
+}
+
+export interface MachineConfig {
+  name: string;
+  basebox: BaseboxRef;
+  target: TargetName;
+  hostname?: string;
+  qemu: QemuConfig;
+  virtualbox: VirtualboxConfig;
+  aws: AwsSettings;
+  provisioners: ProvisionerConfig[];
+  forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
+  syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
+  ssh: SshConfig;
+}
+
+export interface Project {
+  /** Folder holding the Boxfile; `.box/` state lives here. */
+  root: string;
+  boxfilePath: string;
+  /** Project name: Boxfile `name`, else the folder name. */
+  name: string;
+  environment?: string;
+  machines: MachineConfig[];
+}

@@ -1,0 +1,152 @@
+import {z} from 'zod';
+
+/**
+ * The Boxfile schema. The same schema validates the Boxfile, `~/.box/config.yaml`, machine
+ * overrides and environment overlays, and is exported to `schemas/boxfile.schema.json` for
+ * editors. Objects are strict so that a typo is an error with a did-you-mean, not a silent no-op.
+ * Sizes accept a number (MiB for memory, GiB for disk) or a string with a unit ("2G", "512M").
+ */
+
+const sizeString = z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt])?\s*$/, 'expected a size such as 2048, "512M" or "2G"');
+export const memorySchema = z.union([z.number().int().positive(), sizeString]).describe('Memory: MiB as a number, or a size with a unit ("2G").');
+export const diskSchema = z.union([z.number().positive(), sizeString]).describe('Disk size: GiB as a number, or a size with a unit ("20G").');
+
+export const qemuSettingsSchema = z.object({
+  cpus: z.number().int().min(1).max(256).optional(),
+  memory: memorySchema.optional(),
+  disk: diskSchema.optional(),
+  accel: z.enum(['auto', 'kvm', 'tcg']).optional().describe('auto uses KVM when it really works, else TCG (software emulation).'),
+  machine_type: z.string().optional().describe('QEMU -machine type, default q35.'),
+  extra_args: z.array(z.string()).optional().describe('Extra qemu-system arguments, appended as given.'),
+  binary: z.string().optional().describe('qemu-system binary to use (default qemu-system-x86_64).'),
+}).strict();
+
+export const virtualboxSettingsSchema = z.object({
+  cpus: z.number().int().min(1).max(256).optional(),
+  memory: memorySchema.optional(),
+  linked_clone: z.boolean().optional(),
+  gui: z.boolean().optional(),
+}).strict();
+
+export const blockDeviceSchema = z.object({
+  device_name: z.string().regex(/^\/dev\/(sd|xvd|nvme)[a-z0-9]+$/, 'expected a device name such as /dev/sdb'),
+  virtual_name: z.string().regex(/^ephemeral\d+$/, 'expected ephemeral0..ephemeralN').optional(),
+  volume_size: z.number().int().positive().optional(),
+  volume_type: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
+  iops: z.number().int().positive().optional(),
+  encrypted: z.boolean().optional(),
+  delete_on_termination: z.boolean().optional(),
+  snapshot_id: z.string().optional(),
+}).strict();
+
+export const awsSettingsSchema = z.object({
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$|^[a-z0-9-]+$/, 'expected a region such as eu-west-1').optional(),
+  profile: z.string().optional(),
+  endpoint: z.string().url().optional().describe('EC2 API endpoint, for EC2-compatible clouds (also AWS_ENDPOINT_URL_EC2).'),
+  ami: z.string().regex(/^ami-[0-9a-f]+$/, 'expected an AMI id such as ami-0123456789abcdef0').optional(),
+  ami_filter: z.object({owner: z.string(), name: z.string()}).strict().optional().describe('Pick the newest AMI of this owner whose name matches (wildcards allowed).'),
+  instance_type: z.string().optional(),
+  subnet_id: z.string().optional(),
+  security_groups: z.array(z.string()).optional(),
+  ssh_cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected a CIDR such as 203.0.113.4/32').optional(),
+  key_name: z.string().optional(),
+  private_key_path: z.string().optional(),
+  ssh_username: z.string().optional(),
+  ssh_interface: z.enum(['public', 'private']).optional(),
+  user_data: z.string().optional(),
+  block_device_mappings: z.array(blockDeviceSchema).optional(),
+  tags: z.record(z.string()).optional(),
+  iam_instance_profile: z.string().optional(),
+  spot: z.union([z.boolean(), z.object({max_price: z.string().optional()}).strict()]).optional(),
+}).strict();
+
+export const targetNameSchema = z.enum(['qemu', 'virtualbox', 'aws']);
+
+export const targetsSchema = z.object({
+  qemu: qemuSettingsSchema.optional(),
+  virtualbox: virtualboxSettingsSchema.optional(),
+  aws: awsSettingsSchema.optional(),
+}).strict();
+
+export const shellProvisionerSchema = z.object({
+  type: z.literal('shell'),
+  name: z.string().optional(),
+  inline: z.union([z.string(), z.array(z.string())]).optional(),
+  path: z.string().optional().describe('A script on the host, relative to the Boxfile.'),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string()).optional(),
+  privileged: z.boolean().optional().describe('Run with sudo (default true).'),
+}).strict().refine((p) => (p.inline === undefined) !== (p.path === undefined), {message: 'a shell provisioner needs exactly one of inline or path'});
+
+export const fileProvisionerSchema = z.object({
+  type: z.literal('file'),
+  name: z.string().optional(),
+  source: z.string().describe('File or folder on the host, relative to the Boxfile.'),
+  destination: z.string(),
+}).strict();
+
+export const provisionerSchema = z.discriminatedUnion('type', [
+  shellProvisionerSchema.innerType(),
+  fileProvisionerSchema,
+]);
+
+export const forwardedPortSchema = z.object({
+  guest: z.number().int().min(1).max(65535),
+  host: z.number().int().min(1).max(65535),
+  protocol: z.enum(['tcp', 'udp']).optional(),
+  host_ip: z.string().optional().describe('Address to bind on the host (default 127.0.0.1).'),
+}).strict();
+
+export const syncedFolderSchema = z.object({
+  source: z.string(),
+  destination: z.string(),
+  type: z.enum(['rsync']).optional(),
+  exclude: z.array(z.string()).optional(),
+}).strict();
+
+export const sshSettingsSchema = z.object({
+  username: z.string().optional(),
+  private_key_path: z.string().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  timeout: z.number().int().positive().optional().describe('Seconds to wait for SSH after boot.'),
+  insert_key: z.boolean().optional().describe('Replace the insecure key with a per-machine key on first boot (default true).'),
+}).strict();
+
+/** What a machine can override (and what an environment overlay may set). */
+export const machineSettingsShape = {
+  basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL.'),
+  basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
+  target: targetNameSchema.optional(),
+  targets: targetsSchema.optional(),
+  provisioners: z.array(provisionerSchema).optional(),
+  forwarded_ports: z.array(forwardedPortSchema).optional(),
+  synced_folders: z.array(syncedFolderSchema).optional(),
+  ssh: sshSettingsSchema.optional(),
+  hostname: z.string().optional(),
+};
+
+export const machineSettingsSchema = z.object(machineSettingsShape).strict();
+
+export const environmentSchema = z.object({
+  ...machineSettingsShape,
+  machines: z.record(machineSettingsSchema).optional(),
+}).strict();
+
+export const boxfileSchema = z.object({
+  version: z.literal(1).optional(),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'expected letters, digits, dot, dash or underscore').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
+  ...machineSettingsShape,
+  machines: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), machineSettingsSchema).optional(),
+  environments: z.record(environmentSchema).optional(),
+}).strict();
+
+export type BoxfileInput = z.input<typeof boxfileSchema>;
+export type Boxfile = z.output<typeof boxfileSchema>;
+export type MachineSettings = z.output<typeof machineSettingsSchema>;
+export type TargetName = z.output<typeof targetNameSchema>;
+export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
+export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
+export type ProvisionerConfig = z.output<typeof provisionerSchema>;
+export type ForwardedPort = z.output<typeof forwardedPortSchema>;
+export type AwsSettings = z.output<typeof awsSettingsSchema>;
+export type BlockDeviceMapping = z.output<typeof blockDeviceSchema>;

@@ -1,0 +1,19 @@
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface ExecOptions {
+  sudo?: boolean;
+  env?: Record<string, string>;
+  onOutput?: (stream: OutputStream, data: string) => void;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** How box talks to a running guest (SSH today; WinRM-free: Windows templates enable OpenSSH). */
+export interface Communicator {
+  waitForReady(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Runs a command and resolves with its exit code; output streams as it comes. */
+  exec(command: string, options?: ExecOptions): Promise<number>;
+  /** Uploads a file or a whole folder (recursively) to `remote`. */
+  upload(local: string, remote: string): Promise<void>;
+  close(): Promise<void>;
+}

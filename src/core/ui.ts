@@ -1,0 +1,116 @@
+import chalk, {Chalk} from 'chalk';
+
+/**
+ * Everything box tells a person goes through Ui, on stderr, so stdout stays clean for --json.
+ * Animated progress is drawn only when stderr is a TTY; otherwise stages are plain lines and
+ * byte progress prints nothing until its final summary line. `quiet` (used by --json) keeps
+ * stage and info lines but never draws.
+ */
+export interface ProgressUpdate {
+  transferred: number;
+  total?: number;
+}
+
+export interface Progress {
+  update(p: ProgressUpdate): void;
+  done(summary?: string): void;
+}
+
+export class Ui {
+  readonly isTty: boolean;
+  readonly color: InstanceType<typeof Chalk>;
+  private readonly stream: NodeJS.WriteStream;
+  private lastDrawLength = 0;
+
+  constructor(options: {stream?: NodeJS.WriteStream; quiet?: boolean} = {}) {
+    this.stream = options.stream ?? process.stderr;
+    this.isTty = Boolean(this.stream.isTTY) && !options.quiet && process.env.TERM !== 'dumb';
+    this.color = new Chalk({level: this.isTty && !process.env.NO_COLOR ? chalk.level || 1 : 0});
+  }
+
+  /** A stage of a longer operation ("download", "boot", "wait-for-ssh"). */
+  stage(name: string, detail = ''): void {
+    this.line(`${this.color.cyan('==>')} ${this.color.bold(name)}${detail ? ` ${detail}` : ''}`);
+  }
+
+  info(message: string): void {
+    this.line(message);
+  }
+
+  success(message: string): void {
+    this.line(`${this.color.green('✔')} ${message}`);
+  }
+
+  warn(message: string): void {
+    this.line(`${this.color.yellow('warning:')} ${message}`);
+  }
+
+  /** Raw output streamed from a guest or tool, prefixed so users can tell sources apart. */
+  output(prefix: string, text: string): void {
+    for (const line of text.replace(/\n$/, '').split('\n')) this.line(`${this.color.dim(prefix)} ${line}`);
+  }
+
+  line(message: string): void {
+    this.clearDraw();
+    this.stream.write(message + '\n');
+  }
+
+  /** Byte progress with speed and ETA; redrawn at most 10 times a second on a TTY. */
+  progress(label: string): Progress {
+    const started = Date.now();
+    let lastDraw = 0;
+    let last: ProgressUpdate = {transferred: 0};
+    return {
+      update: (p) => {
+        last = p;
+        if (!this.isTty) return;
+        const now = Date.now();
+        if (now - lastDraw < 100) return;
+        lastDraw = now;
+        this.draw(`${label} ${formatProgress(p, (now - started) / 1000)}`);
+      },
+      done: (summary) => {
+        const seconds = (Date.now() - started) / 1000;
+        this.line(summary ?? `${label} ${formatBytes(last.transferred)} in ${seconds.toFixed(1)} s (${formatBytes(last.transferred / Math.max(seconds, 0.001))}/s)`);
+      },
+    };
+  }
+
+  private draw(text: string): void {
+    const width = this.stream.columns ?? 100;
+    const shown = text.slice(0, width - 1);
+    this.stream.write(`\r${shown}${' '.repeat(Math.max(0, this.lastDrawLength - shown.length))}`);
+    this.lastDrawLength = shown.length;
+  }
+
+  private clearDraw(): void {
+    if (this.lastDrawLength === 0) return;
+    this.stream.write(`\r${' '.repeat(this.lastDrawLength)}\r`);
+    this.lastDrawLength = 0;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+export function formatProgress(p: ProgressUpdate, elapsedSeconds: number): string {
+  const speed = p.transferred / Math.max(elapsedSeconds, 0.001);
+  if (!p.total) return `${formatBytes(p.transferred)} ${formatBytes(speed)}/s`;
+  const percent = Math.min(100, (p.transferred / p.total) * 100);
+  const eta = speed > 0 ? Math.max(0, (p.total - p.transferred) / speed) : 0;
+  return `${percent.toFixed(0).padStart(3)}% ${formatBytes(p.transferred)}/${formatBytes(p.total)} ${formatBytes(speed)}/s ETA ${Math.round(eta)} s`;
+}
+
+/** A Ui that writes nowhere, for services called from tests. */
+export function silentUi(): Ui {
+  const sink = {write: () => true, isTTY: false} as unknown as NodeJS.WriteStream;
+  return new Ui({stream: sink});
+}

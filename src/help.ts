@@ -1,0 +1,14 @@
+import {Help, type Command} from '@oclif/core';
+
+const EXIT_CODES = `EXIT CODES
+  0    success
+  1    the operation failed (the message says why and what to try next)
+  2    usage or configuration error (bad flag, invalid Boxfile or template)
+  130  interrupted (Ctrl-C); cleanups ran before exiting`;
+
+/** oclif help with the exit codes documented under every command. */
+export default class BoxHelp extends Help {
+  override formatCommand(command: Command.Loadable): string {
+    return `${super.formatCommand(command)}\n\n${EXIT_CODES}`;
+  }
+}

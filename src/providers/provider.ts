@@ -1,0 +1,46 @@
+import type {MachineConfig, Project} from '../boxfile/project.js';
+import type {Ui} from '../core/ui.js';
+
+export type MachineStatus = 'not-created' | 'running' | 'stopped' | 'broken';
+
+export interface StatusReport {
+  status: MachineStatus;
+  /** Why the machine is broken, and the command that repairs it. */
+  reason?: string;
+  repair?: string;
+  /** Provider facts worth showing (pid, ssh port, instance id, accelerator...). */
+  details?: Record<string, unknown>;
+}
+
+export interface SshInfo {
+  host: string;
+  port: number;
+  username: string;
+  privateKeyPath: string;
+}
+
+/** What a provider gets to work on one machine. */
+export interface MachineContext {
+  project: Project;
+  machine: MachineConfig;
+  /** `.box/machines/<name>/` */
+  dir: string;
+  ui: Ui;
+  signal: AbortSignal;
+}
+
+/**
+ * A target (Vagrant provider / Lima driver). Services call these; providers never print
+ * directly except through ctx.ui. `up` creates when absent and starts when stopped, and
+ * returns once SSH answers. `destroy` is idempotent and safe on half-created machines.
+ */
+export interface Provider {
+  readonly name: 'qemu' | 'virtualbox' | 'aws';
+  /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
+  verify(ctx: MachineContext): Promise<void>;
+  up(ctx: MachineContext): Promise<{created: boolean}>;
+  halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void>;
+  destroy(ctx: MachineContext): Promise<void>;
+  status(ctx: MachineContext): Promise<StatusReport>;
+  sshInfo(ctx: MachineContext): Promise<SshInfo>;
+}
