@@ -1,0 +1,16 @@
+// OWNER: qemu helper (aws helper adds its entry). Maps a target name to its provider.
+import type {TargetName} from '../boxfile/schema.js';
+import {BoxError} from '../core/errors.js';
+import type {Provider} from './provider.js';
+
+const factories: Partial<Record<TargetName, () => Promise<Provider>>> = {};
+
+export function registerProvider(name: TargetName, factory: () => Promise<Provider>): void {
+  factories[name] = factory;
+}
+
+export async function providerFor(name: TargetName): Promise<Provider> {
+  const factory = factories[name];
+  if (!factory) throw new BoxError('ERR_TARGET_UNSUPPORTED', `The ${name} target is not available in this build of box.`, {hint: 'Run `box doctor` to see which targets work here.'});
+  return factory();
+}
