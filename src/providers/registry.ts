@@ -3,7 +3,10 @@ import type {TargetName} from '../boxfile/schema.js';
 import {BoxError} from '../core/errors.js';
 import type {Provider} from './provider.js';
 
-const factories: Partial<Record<TargetName, () => Promise<Provider>>> = {};
+const factories: Partial<Record<TargetName, () => Promise<Provider>>> = {
+  // Loaded lazily so `box status` of a qemu project never loads the AWS SDK and vice versa.
+  qemu: async () => (await import('./qemu/qemu-provider.js')).createQemuProvider(),
+};
 
 export function registerProvider(name: TargetName, factory: () => Promise<Provider>): void {
   factories[name] = factory;

@@ -1,0 +1,67 @@
+import type {Accel} from './accel.js';
+
+export interface PortForward {
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  host: number;
+  guest: number;
+}
+
+/** Everything needed to start one machine's QEMU; built from the Boxfile and the machine dir. */
+export interface LaunchSpec {
+  name: string;
+  machineType: string;
+  accel: Accel;
+  cpus: number;
+  memoryMiB: number;
+  disk: string;
+  qmpSocket: string;
+  pidFile: string;
+  serialLog: string;
+  sshPort: number;
+  forwardedPorts: PortForward[];
+  /** Direct kernel boot (boxes built by box ship vmlinuz + initrd.img): faster than GRUB. */
+  kernel?: {kernel: string; initrd?: string; cmdline?: string};
+  extraArgs: string[];
+}
+
+/** The qemu-system argument list. Pure, so it is unit-tested without QEMU. */
+export function buildQemuArgs(spec: LaunchSpec): string[] {
+  const hostfwd = [
+    `hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    ...spec.forwardedPorts.map((p) => `hostfwd=${p.protocol}:${p.hostIp}:${p.host}-:${p.guest}`),
+  ];
+  const args = [
+    '-name', spec.name,
+    '-machine', `${spec.machineType}`,
+    ...(spec.accel === 'kvm'
+      ? ['-accel', 'kvm', '-cpu', 'host']
+      // Multi-threaded TCG uses every host core for an -smp guest.
+      : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
+    '-smp', String(spec.cpus),
+    '-m', String(spec.memoryMiB),
+    '-drive', `file=${spec.disk},if=virtio,format=qcow2,discard=unmap`,
+    '-netdev', ['user', 'id=net0', ...hostfwd].join(','),
+    '-device', 'virtio-net-pci,netdev=net0',
+    // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
+    '-device', 'virtio-rng-pci',
+    '-qmp', `unix:${spec.qmpSocket},server=on,wait=off`,
+    '-serial', `file:${spec.serialLog}`,
+    '-display', 'none',
+    '-monitor', 'none',
+    '-pidfile', spec.pidFile,
+    '-daemonize',
+  ];
+  if (spec.kernel) {
+    args.push('-kernel', spec.kernel.kernel);
+    if (spec.kernel.initrd) args.push('-initrd', spec.kernel.initrd);
+    args.push('-append', withSerialConsole(spec.kernel.cmdline ?? 'root=/dev/vda1 ro'));
+  }
+  args.push(...spec.extraArgs);
+  return args;
+}
+
+/** The serial log is only useful if the kernel writes its console there. */
+function withSerialConsole(cmdline: string): string {
+  return /\bconsole=ttyS0\b/.test(cmdline) ? cmdline : `${cmdline} console=ttyS0`;
+}

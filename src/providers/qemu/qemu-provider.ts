@@ -1,0 +1,355 @@
+import {createHash} from 'node:crypto';
+import {existsSync} from 'node:fs';
+import {mkdir, readdir, rm, stat} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {execa} from 'execa';
+import {BoxError, InterruptedError} from '../../core/errors.js';
+import {run} from '../../core/exec.js';
+import {machineFiles} from '../../core/paths.js';
+import {indexMachine, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
+import {resolveBasebox} from '../../services/resolve-basebox.js';
+import type {MachineContext, Provider, SshInfo, StatusReport} from '../provider.js';
+import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
+import {buildQemuArgs, type PortForward} from './args.js';
+import {createOverlay, imageInfo} from './qemu-img.js';
+import {checkForwardedPorts, freePort, portIsFree} from './ports.js';
+import {isOurQemu, readPidFile, waitForExit} from './process.js';
+import {qmpOnce} from './qmp.js';
+import {insertMachineKey, sshPoweroff} from './guest-ssh.js';
+import {waitForSshBanner} from './wait-for-ssh.js';
+
+/** What the qemu provider records under `state.provider` (all paths absolute). */
+export interface QemuMachineState {
+  /** `creating` until the overlay exists: a crash before that leaves a half-created machine. */
+  phase: 'creating' | 'created';
+  disk: string;
+  baseImage: string;
+  baseFormat: string;
+  pidFile: string;
+  qmpSocket: string;
+  serialLog: string;
+  sshPort?: number;
+  pid?: number;
+  accel?: Accel;
+  accelReason?: string;
+  forwardedPorts: PortForward[];
+  kernel?: {kernel: string; initrd?: string; cmdline?: string};
+  /** True once the insecure key was replaced by the per-machine key. */
+  keyInserted: boolean;
+  startedAt?: string;
+}
+
+const GiB = 1024 ** 3;
+
+export class QemuProvider implements Provider {
+  readonly name = 'qemu' as const;
+
+  async verify(ctx: MachineContext): Promise<void> {
+    for (const tool of [ctx.machine.qemu.binary, 'qemu-img']) {
+      try {
+        await run(tool, ['--version'], {timeoutMs: 10_000});
+      } catch {
+        throw new BoxError('ERR_QEMU_MISSING', `${tool} is not installed or does not run.`, {
+          hint: 'Install QEMU (Debian/Ubuntu: `apt-get install qemu-system-x86 qemu-utils`), or set `targets.qemu.binary` in the Boxfile.',
+        });
+      }
+    }
+  }
+
+  async up(ctx: MachineContext): Promise<{created: boolean}> {
+    const {project, machine, dir, ui, signal} = ctx;
+    let state = await readMachineState(project.root, machine.name);
+    const created = !state;
+    if (state && (await this.status(ctx)).status === 'running') {
+      ui.info(`${machine.name} is already running.`);
+      return {created: false};
+    }
+    // Ports first: a collision must fail before anything is created or booted.
+    const forwards: PortForward[] = machine.forwardedPorts.map((p) => ({protocol: p.protocol, hostIp: p.hostIp, host: p.host, guest: p.guest}));
+    const others = project.machines.filter((m) => m.name !== machine.name && m.target === 'qemu')
+      .map((m) => ({machine: m.name, forwardedPorts: m.forwardedPorts.map((p) => ({protocol: p.protocol, hostIp: p.hostIp, host: p.host, guest: p.guest}))}));
+    await checkForwardedPorts(project.boxfilePath, {machine: machine.name, forwardedPorts: forwards}, others);
+    const accel = await detectAccel(machine.qemu.accel, {probe: qemuKvmProbe(machine.qemu.binary)});
+    if (accel.accel === 'tcg') ui.info(`${machine.name}: ${accel.reason}.`);
+    throwIfAborted(signal);
+
+    if (!state) {
+      ui.stage('resolve-box', machine.basebox.raw);
+      const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
+      const baseImage = path.join(box.dir, 'box.img');
+      if (!existsSync(baseImage)) {
+        throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} has no box.img in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
+      }
+      const meta = box.metadata as {kernel?: string; initrd?: string; cmdline?: string; format?: string};
+      const kernel = typeof meta.kernel === 'string' && existsSync(path.join(box.dir, meta.kernel))
+        ? {kernel: path.join(box.dir, meta.kernel), initrd: meta.initrd ? path.join(box.dir, meta.initrd) : undefined, cmdline: meta.cmdline}
+        : undefined;
+      await mkdir(dir, {recursive: true});
+      const provider: QemuMachineState = {
+        phase: 'creating',
+        disk: path.join(dir, machineFiles.disk),
+        baseImage,
+        baseFormat: meta.format ?? 'qcow2',
+        pidFile: path.join(dir, machineFiles.pid),
+        qmpSocket: qmpSocketPath(dir),
+        serialLog: path.join(dir, machineFiles.serialLog),
+        forwardedPorts: forwards,
+        kernel,
+        keyInserted: false,
+      };
+      state = {
+        machine: machine.name,
+        target: 'qemu',
+        createdAt: new Date().toISOString(),
+        box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir},
+        provisioned: false,
+        provider: provider as unknown as Record<string, unknown>,
+      };
+      // Recorded BEFORE anything is created, so `destroy` after a crash finds it all.
+      await writeMachineState(project.root, state);
+      await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', box: {name: box.name, version: box.version, provider: box.provider}});
+    }
+    const q = state.provider as unknown as QemuMachineState;
+
+    if (!existsSync(q.disk)) {
+      ui.stage('create-disk');
+      const info = await imageInfo(q.baseImage, signal);
+      const wanted = Math.round(machine.qemu.diskGiB * GiB);
+      await createOverlay(q.baseImage, q.disk, {baseFormat: info.format, sizeBytes: wanted > info.virtualSize ? wanted : undefined, signal});
+    }
+    if (q.phase === 'creating') await this.patch(ctx, (s) => { s.phase = 'created'; });
+    throwIfAborted(signal);
+
+    // Keep the recorded SSH port across boots when it is still free (stable ssh-config).
+    const sshPort = q.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', q.sshPort) ? q.sshPort : await freePort();
+    await rm(q.pidFile, {force: true});
+    await rm(q.qmpSocket, {force: true});
+    await this.patch(ctx, (s) => {
+      s.sshPort = sshPort;
+      s.accel = accel.accel;
+      s.accelReason = accel.reason;
+      s.forwardedPorts = forwards;
+      s.pid = undefined;
+      s.startedAt = new Date().toISOString();
+    });
+
+    ui.stage('boot', `${machine.qemu.cpus} cpu, ${machine.qemu.memoryMiB} MiB, ${accel.accel}${q.kernel ? ', direct kernel boot' : ''}`);
+    const args = buildQemuArgs({
+      name: `box-${project.name}-${machine.name}`,
+      machineType: machine.qemu.machineType,
+      accel: accel.accel,
+      cpus: machine.qemu.cpus,
+      memoryMiB: machine.qemu.memoryMiB,
+      disk: q.disk,
+      qmpSocket: q.qmpSocket,
+      pidFile: q.pidFile,
+      serialLog: q.serialLog,
+      sshPort,
+      forwardedPorts: forwards,
+      kernel: q.kernel,
+      extraArgs: machine.qemu.extraArgs,
+    });
+    // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the
+    // image or arguments come back here on stderr, and the pid file names the daemon, which
+    // outlives this CLI (a kill -9 of box leaves a QEMU that state.json + qemu.pid record).
+    const result = await execa(machine.qemu.binary, args, {reject: false, env: {LANG: 'C'}, stdin: 'ignore', timeout: 60_000});
+    if (result.failed) {
+      const stderr = String(result.stderr).trim().split('\n').slice(-10).join('\n');
+      throw new BoxError('ERR_QEMU_START', `QEMU failed to start ${machine.name}${result.exitCode === undefined ? '' : ` (exit ${result.exitCode})`}: ${stderr || result.shortMessage}`, {
+        hint: 'Check the box image with `qemu-img check` and the targets.qemu settings in the Boxfile.',
+        details: {args},
+      });
+    }
+    const pid = await readPidFile(q.pidFile);
+    if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${q.pidFile}.`);
+    await this.patch(ctx, (s) => { s.pid = pid; });
+
+    ui.stage('wait-for-ssh', `127.0.0.1:${sshPort}`);
+    const t0 = Date.now();
+    await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: q.serialLog});
+    const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
+
+    if (!q.keyInserted && machine.ssh.insertKey && !machine.ssh.privateKeyPath) {
+      ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
+      await insertMachineKey({dir, port: sshPort, username: machine.ssh.username, timeoutMs: remaining, signal});
+      await this.patch(ctx, (s) => { s.keyInserted = true; });
+    }
+    return {created};
+  }
+
+  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void> {
+    const state = await readMachineState(ctx.project.root, ctx.machine.name);
+    if (!state) return;
+    const q = state.provider as unknown as QemuMachineState;
+    const pid = await this.livePid(q);
+    if (pid !== undefined) {
+      if (options.force) {
+        process.kill(pid, 'SIGKILL');
+        await waitForExit(pid, 5000);
+      } else {
+        await this.gracefulStop(ctx, q, pid, options.timeoutSeconds * 1000);
+      }
+    }
+    await rm(q.pidFile, {force: true});
+    await rm(q.qmpSocket, {force: true});
+    await this.patch(ctx, (s) => { s.pid = undefined; });
+  }
+
+  /** Lima's order: ACPI power button over QMP, then `poweroff` over SSH, then SIGKILL. */
+  private async gracefulStop(ctx: MachineContext, q: QemuMachineState, pid: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let acpi = true;
+    try {
+      await qmpOnce(q.qmpSocket, 'system_powerdown');
+    } catch {
+      acpi = false;
+    }
+    // The guest needs something listening for the power button (logind, acpid); give it a few s.
+    if (acpi && await waitForExit(pid, Math.min(6000, timeoutMs))) return;
+    if (q.sshPort !== undefined && Date.now() < deadline) {
+      ctx.ui.info(`${ctx.machine.name}: ${acpi ? 'no reaction to the ACPI power button' : 'QMP did not answer'}; running poweroff over SSH.`);
+      const sshInfo = await this.sshInfo(ctx).catch(() => undefined);
+      if (sshInfo) await sshPoweroff(sshInfo, Math.min(15_000, Math.max(1000, deadline - Date.now())));
+      if (await waitForExit(pid, Math.max(0, deadline - Date.now()))) return;
+    }
+    ctx.ui.warn(`${ctx.machine.name} did not shut down within ${Math.round(timeoutMs / 1000)} s; killing QEMU.`);
+    process.kill(pid, 'SIGKILL');
+    await waitForExit(pid, 5000);
+  }
+
+  async destroy(ctx: MachineContext): Promise<void> {
+    const {dir, project, machine} = ctx;
+    const state = await readMachineState(project.root, machine.name);
+    const q = state?.provider as unknown as QemuMachineState | undefined;
+    const disk = q?.disk ?? path.join(dir, machineFiles.disk);
+    // Also a process whose state.json was never completed: the pid file is the record.
+    for (const pid of new Set([q?.pid, await readPidFile(q?.pidFile ?? path.join(dir, machineFiles.pid))])) {
+      if (pid !== undefined && await isOurQemu(pid, disk)) {
+        process.kill(pid, 'SIGKILL');
+        await waitForExit(pid, 5000);
+      }
+    }
+    if (q?.qmpSocket) await rm(q.qmpSocket, {force: true});
+    await rm(qmpSocketPath(dir), {force: true});
+    // Everything but the lock we are holding; the service removes the folder after release.
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (entry === `${machineFiles.lock}.lock`) continue;
+      await rm(path.join(dir, entry), {recursive: true, force: true});
+    }
+    await unindexMachine(project.root, machine.name);
+  }
+
+  async status(ctx: MachineContext): Promise<StatusReport> {
+    const {dir, project, machine} = ctx;
+    const state = await readMachineState(project.root, machine.name);
+    return reconcile({
+      name: machine.name,
+      state,
+      pidFilePid: await readPidFile(state ? (state.provider as unknown as QemuMachineState).pidFile : path.join(dir, machineFiles.pid)),
+      dirExists: existsSync(dir),
+      probe: {
+        isOurQemu,
+        diskExists: (file) => stat(file).then(() => true, () => false),
+        qmpStatus: (socket) => qmpOnce<{status: string}>(socket, 'query-status', undefined, 2000).then((r) => r.status, () => undefined),
+      },
+      defaultDisk: path.join(dir, machineFiles.disk),
+    });
+  }
+
+  async sshInfo(ctx: MachineContext): Promise<SshInfo> {
+    const state = await readMachineState(ctx.project.root, ctx.machine.name);
+    const q = state?.provider as unknown as QemuMachineState | undefined;
+    if (!state || q?.sshPort === undefined) {
+      throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: `Run \`box up ${ctx.machine.name}\`.`});
+    }
+    const {insecureKeyPath} = await import('../../communicators/keys.js');
+    const privateKeyPath = ctx.machine.ssh.privateKeyPath
+      ?? (q.keyInserted ? path.join(ctx.dir, machineFiles.privateKey) : await insecureKeyPath());
+    return {host: '127.0.0.1', port: q.sshPort, username: ctx.machine.ssh.username, privateKeyPath};
+  }
+
+  private async livePid(q: QemuMachineState): Promise<number | undefined> {
+    for (const pid of [q.pid, await readPidFile(q.pidFile)]) {
+      if (pid !== undefined && await isOurQemu(pid, q.disk)) return pid;
+    }
+    return undefined;
+  }
+
+  private async patch(ctx: MachineContext, change: (q: QemuMachineState) => void): Promise<void> {
+    await updateMachineState(ctx.project.root, ctx.machine.name, (s) => change(s.provider as unknown as QemuMachineState));
+  }
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new InterruptedError();
+}
+
+/**
+ * unix socket paths are limited to 107 bytes; deep project folders get a socket in the temp
+ * folder instead, named after the machine folder so it is stable across boots.
+ */
+export function qmpSocketPath(dir: string): string {
+  const inDir = path.join(dir, machineFiles.qmp);
+  if (Buffer.byteLength(inDir) <= 100) return inDir;
+  return path.join(os.tmpdir(), `box-qmp-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+}
+
+export interface ReconcileInput {
+  name: string;
+  state: MachineState | undefined;
+  pidFilePid: number | undefined;
+  dirExists: boolean;
+  defaultDisk: string;
+  probe: {
+    isOurQemu: (pid: number, disk: string) => Promise<boolean>;
+    diskExists: (file: string) => Promise<boolean>;
+    qmpStatus: (socket: string) => Promise<string | undefined>;
+  };
+}
+
+/**
+ * What is recorded vs what is real. Running means: our QEMU process is alive AND answers QMP.
+ * Every broken case names the command that repairs it.
+ */
+export async function reconcile(input: ReconcileInput): Promise<StatusReport> {
+  const {name, state, probe} = input;
+  const q = state?.provider as unknown as QemuMachineState | undefined;
+  const disk = q?.disk ?? input.defaultDisk;
+  const pids = [...new Set([q?.pid, input.pidFilePid].filter((p): p is number => p !== undefined))];
+  let pid: number | undefined;
+  for (const p of pids) if (await probe.isOurQemu(p, disk)) { pid = p; break; }
+
+  if (!state) {
+    if (pid !== undefined) {
+      return {status: 'broken', reason: `a QEMU process (pid ${pid}) runs for ${name} but its state was never recorded (box was interrupted)`, repair: `box destroy ${name}`, details: {pid}};
+    }
+    if (input.dirExists && await probe.diskExists(disk)) {
+      return {status: 'broken', reason: `${name} has a disk but no recorded state`, repair: `box destroy ${name}`};
+    }
+    return {status: 'not-created'};
+  }
+  const details: Record<string, unknown> = {
+    sshPort: q?.sshPort, accel: q?.accel, accelReason: q?.accelReason, disk, serialLog: q?.serialLog,
+    box: state.box ? `${state.box.name} ${state.box.version}` : undefined,
+  };
+  if (pid !== undefined) {
+    const qmp = q ? await probe.qmpStatus(q.qmpSocket) : undefined;
+    if (qmp === undefined) {
+      return {status: 'broken', reason: `QEMU (pid ${pid}) is alive but does not answer on its QMP socket`, repair: `box halt --force ${name}`, details: {...details, pid}};
+    }
+    if (qmp !== 'running') {
+      return {status: 'broken', reason: `QEMU (pid ${pid}) reports the guest as "${qmp}"`, repair: `box reload ${name}`, details: {...details, pid, qemuStatus: qmp}};
+    }
+    return {status: 'running', details: {...details, pid}};
+  }
+  if (q?.phase === 'creating' || !(await probe.diskExists(disk))) {
+    return {status: 'broken', reason: q?.phase === 'creating' ? `${name} was only half created (box was interrupted)` : `the disk ${disk} of ${name} is missing`, repair: `box destroy ${name}`, details};
+  }
+  return {status: 'stopped', details};
+}
+
+export function createQemuProvider(): Provider {
+  return new QemuProvider();
+}

@@ -1,0 +1,40 @@
+import {existsSync} from 'node:fs';
+import {unindexMachine} from '../core/state.js';
+import {openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+
+export interface DestroyResult {
+  machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;
+}
+
+/**
+ * `box destroy`: kills the machine, removes its disk, state and index entry. Idempotent, and
+ * works on half-created machines (state without process, process without complete state).
+ * `confirm` is asked per machine that exists (the command asks only on a TTY without --force).
+ */
+export async function destroy(options: LifecycleOptions & {confirm?: (machine: string) => Promise<boolean>}): Promise<DestroyResult> {
+  const {project, handles} = await openMachines(options);
+  const result: DestroyResult = {machines: []};
+  for (const handle of handles) {
+    const exists = existsSync(handle.ctx.dir);
+    if (!exists) {
+      await unindexMachine(project.root, handle.machine.name);
+      result.machines.push({name: handle.machine.name, destroyed: false, previousStatus: 'not-created'});
+      continue;
+    }
+    if (options.confirm && !(await options.confirm(handle.machine.name))) {
+      result.machines.push({name: handle.machine.name, destroyed: false, previousStatus: 'kept'});
+      continue;
+    }
+    const previous = await withMachine(handle, async () => {
+      const before = await handle.provider.status(handle.ctx);
+      handle.ctx.ui.stage('destroy', handle.machine.name);
+      await handle.provider.destroy(handle.ctx);
+      return before.status;
+    });
+    await removeMachineDir(project.root, handle.machine.name);
+    await unindexMachine(project.root, handle.machine.name);
+    handle.ctx.ui.success(`${handle.machine.name} destroyed`);
+    result.machines.push({name: handle.machine.name, destroyed: true, previousStatus: previous});
+  }
+  return result;
+}

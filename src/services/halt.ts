@@ -1,0 +1,33 @@
+import {openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+
+export interface HaltOptions extends LifecycleOptions {
+  force: boolean;
+  timeoutSeconds: number;
+}
+
+export interface HaltResult {
+  machines: Array<{name: string; wasRunning: boolean; status: string; durationMs: number}>;
+}
+
+/** `box halt`: graceful shutdown escalating to a kill after the timeout; `force` kills at once. */
+export async function halt(options: HaltOptions): Promise<HaltResult> {
+  const {handles} = await openMachines(options);
+  const result: HaltResult = {machines: []};
+  for (const handle of handles) {
+    const t0 = Date.now();
+    const entry = await withMachine(handle, async () => {
+      const before = await handle.provider.status(handle.ctx);
+      // A broken machine may still have a process; halt whatever is there.
+      const wasRunning = before.status === 'running' || (before.status === 'broken' && before.details?.pid !== undefined);
+      if (before.status !== 'not-created') {
+        if (wasRunning) handle.ctx.ui.stage('halt', `${handle.machine.name}${options.force ? ' (force)' : ''}`);
+        await handle.provider.halt(handle.ctx, {force: options.force, timeoutSeconds: options.timeoutSeconds});
+      }
+      const after = await handle.provider.status(handle.ctx);
+      return {name: handle.machine.name, wasRunning, status: after.status};
+    });
+    handle.ctx.ui.success(`${entry.name} is ${entry.status}`);
+    result.machines.push({...entry, durationMs: Date.now() - t0});
+  }
+  return result;
+}

@@ -1,0 +1,59 @@
+import {rm, rmdir} from 'node:fs/promises';
+import path from 'node:path';
+import type {MachineConfig, Project} from '../../boxfile/project.js';
+import type {TargetName} from '../../boxfile/schema.js';
+import {machineDir, projectStateDir} from '../../core/paths.js';
+import {withMachineLock} from '../../core/state.js';
+import type {Ui} from '../../core/ui.js';
+import type {MachineContext, Provider} from '../../providers/provider.js';
+import {providerFor} from '../../providers/registry.js';
+import {loadProject, selectMachines} from '../load-project.js';
+
+/** What every lifecycle service takes: where the project is, which machines, and the I/O. */
+export interface LifecycleOptions {
+  cwd: string;
+  boxfile?: string;
+  env?: string;
+  target?: TargetName;
+  /** Machine names; all machines of the project when empty. */
+  names: string[];
+  ui: Ui;
+  signal: AbortSignal;
+}
+
+export interface MachineHandle {
+  machine: MachineConfig;
+  provider: Provider;
+  ctx: MachineContext;
+}
+
+/** Loads the project and pairs each selected machine with its provider and context. */
+export async function openMachines(options: LifecycleOptions): Promise<{project: Project; handles: MachineHandle[]}> {
+  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target});
+  const machines = selectMachines(project, options.names);
+  const handles: MachineHandle[] = [];
+  for (const machine of machines) {
+    handles.push({
+      machine,
+      provider: await providerFor(machine.target),
+      ctx: {project, machine, dir: machineDir(project.root, machine.name), ui: options.ui, signal: options.signal},
+    });
+  }
+  return {project, handles};
+}
+
+/** How long a second box process waits for a machine another one is working on. */
+export const LOCK_WAIT_MS = 5000;
+
+/** Runs one lifecycle operation under the machine's lock. */
+export async function withMachine<T>(handle: MachineHandle, fn: () => Promise<T>): Promise<T> {
+  return withMachineLock(handle.ctx.project.root, handle.machine.name, {waitMs: LOCK_WAIT_MS}, fn);
+}
+
+/** After destroy: the machine folder (holding only the released lock) and empty parents go. */
+export async function removeMachineDir(projectRoot: string, machine: string): Promise<void> {
+  await rm(machineDir(projectRoot, machine), {recursive: true, force: true});
+  const machinesDir = path.join(projectStateDir(projectRoot), 'machines');
+  await rmdir(machinesDir).catch(() => undefined);
+  await rmdir(projectStateDir(projectRoot)).catch(() => undefined);
+}

@@ -1,0 +1,54 @@
+import {errorMessage} from '../core/errors.js';
+import {updateMachineState} from '../core/state.js';
+import {BoxError} from '../core/errors.js';
+import {runProvisioners} from '../provisioners/run-provisioners.js';
+import {createCommunicator} from './lifecycle/communicator.js';
+import {openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+
+export interface ProvisionResult {
+  machines: Array<{name: string; provisioners: number; durationMs: number}>;
+}
+
+/** Runs a machine's provisioners over its communicator and records success. No lock taken. */
+export async function provisionMachine(handle: MachineHandle): Promise<number> {
+  const {ctx, machine, provider} = handle;
+  if (machine.provisioners.length === 0) {
+    await updateMachineState(ctx.project.root, machine.name, (s) => { s.provisioned = true; });
+    return 0;
+  }
+  const comm = await createCommunicator(await provider.sshInfo(ctx));
+  try {
+    await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
+    await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root}, machine.provisioners);
+  } finally {
+    await comm.close().catch(() => undefined);
+  }
+  await updateMachineState(ctx.project.root, machine.name, (s) => { s.provisioned = true; });
+  return machine.provisioners.length;
+}
+
+/** `box provision`: runs the provisioners again on running machines. */
+export async function provision(options: LifecycleOptions): Promise<ProvisionResult> {
+  const {handles} = await openMachines(options);
+  const result: ProvisionResult = {machines: []};
+  for (const handle of handles) {
+    const t0 = Date.now();
+    const count = await withMachine(handle, async () => {
+      const status = await handle.provider.status(handle.ctx);
+      if (status.status !== 'running') {
+        throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; provisioners need it running.`, {
+          hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,
+        });
+      }
+      handle.ctx.ui.stage('provision', handle.machine.name);
+      try {
+        return await provisionMachine(handle);
+      } catch (error) {
+        if (error instanceof BoxError) throw error;
+        throw new BoxError('ERR_PROVISION_FAILED', `Provisioning ${handle.machine.name} failed: ${errorMessage(error)}`);
+      }
+    });
+    result.machines.push({name: handle.machine.name, provisioners: count, durationMs: Date.now() - t0});
+  }
+  return result;
+}

@@ -1,0 +1,86 @@
+import {existsSync} from 'node:fs';
+import {BoxError, errorMessage, isAbortError} from '../core/errors.js';
+import {readMachineState} from '../core/state.js';
+import {provisionMachine} from './provision.js';
+import {openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+
+export interface UpOptions extends LifecycleOptions {
+  /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
+  provision?: boolean;
+  /** Destroy a NEW machine whose up failed (default, as Vagrant); false keeps it for debugging. */
+  destroyOnError: boolean;
+}
+
+export interface UpMachineResult {
+  name: string;
+  target: string;
+  created: boolean;
+  provisioned: boolean;
+  ranProvisioners: boolean;
+  status: string;
+  ssh?: {host: string; port: number; username: string};
+  details?: Record<string, unknown>;
+  durationMs: number;
+}
+
+export interface UpResult {
+  machines: UpMachineResult[];
+}
+
+/** `box up`: creates or starts each machine, waits for SSH, provisions on first up. */
+export async function up(options: UpOptions): Promise<UpResult> {
+  const {handles} = await openMachines(options);
+  const result: UpResult = {machines: []};
+  for (const handle of handles) {
+    let destroyed = false;
+    try {
+      result.machines.push(await withMachine(handle, () => upOne(handle, options, () => { destroyed = true; })));
+    } catch (error) {
+      // The folder (which holds the lock) can only go once the lock is released.
+      if (destroyed) await removeMachineDir(handle.ctx.project.root, handle.machine.name).catch(() => undefined);
+      throw error;
+    }
+  }
+  return result;
+}
+
+async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () => void): Promise<UpMachineResult> {
+  const {ctx, machine, provider} = handle;
+  const t0 = Date.now();
+  ctx.ui.stage('up', `${machine.name} (${machine.target})`);
+  await provider.verify(ctx);
+  const existed = (await readMachineState(ctx.project.root, machine.name)) !== undefined;
+  let ranProvisioners = false;
+  try {
+    const {created} = await provider.up(ctx);
+    const state = await readMachineState(ctx.project.root, machine.name);
+    const shouldProvision = options.provision ?? !state?.provisioned;
+    if (shouldProvision) {
+      ctx.ui.stage('provision', machine.name);
+      await provisionMachine(handle);
+      ranProvisioners = true;
+    }
+    const status = await provider.status(ctx);
+    const info = await provider.sshInfo(ctx);
+    const after = await readMachineState(ctx.project.root, machine.name);
+    ctx.ui.success(`${machine.name} is ${status.status} (ssh 127.0.0.1:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return {
+      name: machine.name, target: machine.target, created, provisioned: after?.provisioned ?? false, ranProvisioners,
+      status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, durationMs: Date.now() - t0,
+    };
+  } catch (error) {
+    // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made.
+    if (!existed && options.destroyOnError && existsSync(ctx.dir)) {
+      ctx.ui.warn(`${isAbortError(error) ? 'Interrupted' : 'Failed'}: destroying the new machine ${machine.name} (keep it with --no-destroy-on-error).`);
+      try {
+        await provider.destroy(ctx);
+        onDestroyed();
+      } catch (cleanupError) {
+        ctx.ui.warn(`could not destroy ${machine.name}: ${errorMessage(cleanupError)}; run \`box destroy ${machine.name}\`.`);
+      }
+    } else if (!(error instanceof BoxError) || error.code !== 'ERR_PORT_COLLISION') {
+      ctx.ui.warn(`${machine.name} was left as it is; see \`box status ${machine.name}\`.`);
+    }
+    throw error;
+  }
+}
