@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import {describe, test} from 'node:test';
+import {buildQemuArgs, type LaunchSpec} from '../../../src/providers/qemu/args.js';
+
+const spec: LaunchSpec = {
+  name: 'box-demo-web',
+  machineType: 'q35',
+  accel: 'tcg',
+  cpus: 2,
+  memoryMiB: 1024,
+  disk: '/p/.box/machines/web/disk.qcow2',
+  qmpSocket: '/p/.box/machines/web/qmp.sock',
+  pidFile: '/p/.box/machines/web/qemu.pid',
+  serialLog: '/p/.box/machines/web/serial.log',
+  sshPort: 40022,
+  forwardedPorts: [{protocol: 'tcp', hostIp: '127.0.0.1', host: 8080, guest: 80}, {protocol: 'udp', hostIp: '0.0.0.0', host: 5353, guest: 53}],
+  extraArgs: ['-rtc', 'base=utc'],
+};
+
+function valueOf(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i === -1 ? undefined : args[i + 1];
+}
+
+describe('QEMU argument builder', () => {
+  test('TCG uses multi-threaded TCG and the Boxfile cpus and memory', () => {
+    const args = buildQemuArgs(spec);
+    assert.equal(valueOf(args, '-accel'), 'tcg,thread=multi');
+    assert.equal(valueOf(args, '-smp'), '2');
+    assert.equal(valueOf(args, '-m'), '1024');
+    assert.ok(!args.includes('host'), 'no -cpu host under TCG');
+  });
+
+  test('KVM uses the host CPU', () => {
+    const args = buildQemuArgs({...spec, accel: 'kvm'});
+    assert.equal(valueOf(args, '-accel'), 'kvm');
+    assert.equal(valueOf(args, '-cpu'), 'host');
+  });
+
+  test('SSH is forwarded from 127.0.0.1 only, and Boxfile ports keep their address and protocol', () => {
+    const netdev = valueOf(buildQemuArgs(spec), '-netdev')!;
+    assert.match(netdev, /^user,id=net0,/);
+    assert.ok(netdev.includes('hostfwd=tcp:127.0.0.1:40022-:22'));
+    assert.ok(netdev.includes('hostfwd=tcp:127.0.0.1:8080-:80'));
+    assert.ok(netdev.includes('hostfwd=udp:0.0.0.0:5353-:53'));
+  });
+
+  test('the machine files are the QMP socket, pid file, serial log and virtio disk, and QEMU daemonizes headless', () => {
+    const args = buildQemuArgs(spec);
+    assert.equal(valueOf(args, '-qmp'), 'unix:/p/.box/machines/web/qmp.sock,server=on,wait=off');
+    assert.equal(valueOf(args, '-pidfile'), spec.pidFile);
+    assert.equal(valueOf(args, '-serial'), 'file:/p/.box/machines/web/serial.log');
+    assert.match(valueOf(args, '-drive')!, /^file=\/p\/\.box\/machines\/web\/disk\.qcow2,if=virtio,format=qcow2/);
+    assert.equal(valueOf(args, '-display'), 'none');
+    assert.ok(args.includes('-daemonize'));
+    assert.ok(!args.includes('-kernel'));
+  });
+
+  test('direct kernel boot adds kernel, initrd and a serial console to the command line', () => {
+    const args = buildQemuArgs({...spec, kernel: {kernel: '/b/vmlinuz', initrd: '/b/initrd.img', cmdline: 'root=/dev/vda1 rw quiet'}});
+    assert.equal(valueOf(args, '-kernel'), '/b/vmlinuz');
+    assert.equal(valueOf(args, '-initrd'), '/b/initrd.img');
+    assert.equal(valueOf(args, '-append'), 'root=/dev/vda1 rw quiet console=ttyS0');
+    const already = buildQemuArgs({...spec, kernel: {kernel: '/b/vmlinuz', cmdline: 'console=ttyS0 root=/dev/vda1'}});
+    assert.equal(valueOf(already, '-append'), 'console=ttyS0 root=/dev/vda1');
+    assert.equal(valueOf(already, '-initrd'), undefined);
+  });
+
+  test('extra_args from the Boxfile come last, as given', () => {
+    assert.deepEqual(buildQemuArgs(spec).slice(-2), ['-rtc', 'base=utc']);
+  });
+});
