@@ -1,0 +1,46 @@
+import {DescribeImagesCommand, type EC2Client} from '@aws-sdk/client-ec2';
+import type {MachineConfig} from '../../boxfile/project.js';
+import {BoxError} from '../../core/errors.js';
+import type {Ui} from '../../core/ui.js';
+import {resolveBasebox} from '../../services/resolve-basebox.js';
+import {awsCall} from './errors.js';
+
+export interface ResolvedAmi {
+  ami: string;
+  /** How it was chosen, for messages: "targets.aws.ami", "ami_filter ...", "box debian-12 1.0.0". */
+  source: string;
+  box?: {name: string; version: string; provider: string; dir: string};
+}
+
+/**
+ * Which AMI a machine boots, in order: `targets.aws.ami`; `ami_filter` (newest image of that owner
+ * whose name matches); the basebox's `{"provider": "aws", "amis": {region: ami}}` metadata.
+ */
+export async function resolveAmi(client: EC2Client, machine: MachineConfig, region: string, options: {ui: Ui; signal: AbortSignal}): Promise<ResolvedAmi> {
+  const aws = machine.aws;
+  if (aws.ami) return {ami: aws.ami, source: 'targets.aws.ami'};
+  if (aws.ami_filter) {
+    const {owner, name} = aws.ami_filter;
+    const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({
+      Owners: [owner],
+      Filters: [{Name: 'name', Values: [name]}, {Name: 'state', Values: ['available']}],
+    }), {abortSignal: options.signal}));
+    const newest = [...(out.Images ?? [])].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
+    if (!newest?.ImageId) {
+      throw new BoxError('ERR_AWS_AMI_NOT_FOUND', `No available AMI of owner "${owner}" matches name "${name}" in ${region} (targets.aws.ami_filter).`, {
+        hint: 'Check the owner (an account id, or amazon/aws-marketplace/self) and the name pattern (`*` matches anything), or the region.',
+      });
+    }
+    return {ami: newest.ImageId, source: `ami_filter ${owner}/${name} → ${newest.Name ?? newest.ImageId}`};
+  }
+  const box = await resolveBasebox(machine.basebox, {provider: 'aws', ui: options.ui, signal: options.signal});
+  const amis = (box.metadata as {amis?: Record<string, string>}).amis ?? {};
+  const ami = amis[region];
+  if (!ami) {
+    const known = Object.keys(amis);
+    throw new BoxError('ERR_AWS_AMI_REGION', `Box ${box.name} ${box.version} has no AMI for region ${region}${known.length ? ` (it has: ${known.join(', ')})` : ''}.`, {
+      hint: known.length ? `Use one of those regions in targets.aws.region, copy the AMI (\`aws ec2 copy-image --source-region ${known[0]} --region ${region}\`), or set targets.aws.ami.` : 'Set targets.aws.ami or targets.aws.ami_filter, or bake one with `box build TEMPLATE --target aws`.',
+    });
+  }
+  return {ami, source: `box ${box.name} ${box.version}`, box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir}};
+}

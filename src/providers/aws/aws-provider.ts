@@ -1,0 +1,440 @@
+import {randomUUID} from 'node:crypto';
+import {readdir, rm} from 'node:fs/promises';
+import path from 'node:path';
+import {
+  AuthorizeSecurityGroupIngressCommand, CancelSpotInstanceRequestsCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand, DescribeAddressesCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand,
+  DisassociateAddressCommand, ImportKeyPairCommand, ReleaseAddressCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
+  TerminateInstancesCommand, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
+  type EC2Client, type Instance, type RunInstancesCommandInput,
+} from '@aws-sdk/client-ec2';
+import type {MachineConfig} from '../../boxfile/project.js';
+import {ensureMachineKey} from '../../communicators/keys.js';
+import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/errors.js';
+import {machineFiles} from '../../core/paths.js';
+import {indexMachine, readMachineState, unindexMachine, writeMachineState} from '../../core/state.js';
+import {runSteps, type Step} from '../../core/steps.js';
+import type {MachineContext, Provider, SshInfo, StatusReport} from '../provider.js';
+import {resolveAmi} from './ami.js';
+import {toEc2BlockDeviceMappings} from './block-devices.js';
+import {clientRegion, ec2Client, type AwsConnection} from './client.js';
+import {awsCommunicator} from './communicator-factory.js';
+import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
+import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
+import {retryOnCodes} from './retry.js';
+import {TAG, boxTags, tagSpec} from './tags.js';
+
+export const DEFAULT_INSTANCE_TYPE = 't3.micro';
+
+/** Seconds between waiter polls (EC2's own default is 15 s; moto answers at once). */
+function pollSeconds(): number {
+  const v = Number(process.env.BOX_AWS_POLL_SECONDS);
+  return Number.isFinite(v) && v > 0 ? v : 5;
+}
+
+export function waiterConfig(client: EC2Client, maxWaitTime: number, signal?: AbortSignal) {
+  const minDelay = pollSeconds();
+  return {client, maxWaitTime, minDelay, maxDelay: Math.max(minDelay, 30), abortSignal: signal};
+}
+
+/** A waiter that gave up or saw a failure state, as a BoxError naming the instance. */
+async function waitFor(what: string, id: string, region: string, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    const mapped = mapAwsError(error, {action: what, region});
+    if (mapped.code !== 'ERR_AWS_API') throw mapped;
+    throw new BoxError('ERR_AWS_WAIT', `Instance ${id} did not reach the expected state (${what}) in ${region}: ${errorMessage(error).slice(0, 300)}`, {
+      hint: 'Look at the instance in the EC2 console (state reason, system log); `box destroy` removes it.',
+    });
+  }
+}
+
+export function connectionOf(machine: MachineConfig, recorded?: AwsMachineState): AwsConnection {
+  // A machine is always talked to where it was created, even if the Boxfile changed since.
+  return {region: recorded?.region ?? machine.aws.region, endpoint: recorded?.endpoint ?? machine.aws.endpoint, profile: machine.aws.profile ?? recorded?.profile};
+}
+
+/** Checks the settings that must fail before anything is created. */
+export function checkSettings(ctx: MachineContext): void {
+  const {aws} = ctx.machine;
+  const file = ctx.project.boxfilePath;
+  if (!aws.ssh_cidr && !aws.security_groups?.length) {
+    throw new UsageError('ERR_AWS_SSH_CIDR', `${file}: machine "${ctx.machine.name}" has neither targets.aws.ssh_cidr nor targets.aws.security_groups, so box does not know who may reach SSH.`, {
+      hint: 'Set targets.aws.ssh_cidr to your address (e.g. "203.0.113.4/32"; `curl https://checkip.amazonaws.com` shows it), or "0.0.0.0/0" if you really mean the whole internet, or list existing security_groups.',
+    });
+  }
+  if (aws.key_name && !(aws.private_key_path ?? ctx.machine.ssh.privateKeyPath)) {
+    throw new UsageError('ERR_AWS_KEY_PATH', `${file}: targets.aws.key_name "${aws.key_name}" is set without targets.aws.private_key_path.`, {
+      hint: 'Give the path of the private key of that key pair, or drop key_name to let box create one for this machine.',
+    });
+  }
+  toEc2BlockDeviceMappings(aws.block_device_mappings, file);
+}
+
+export function pickAddress(instance: Instance | undefined, iface: 'public' | 'private'): string | undefined {
+  return iface === 'public' ? instance?.PublicIpAddress : instance?.PrivateIpAddress;
+}
+
+export class AwsProvider implements Provider {
+  readonly name = 'aws' as const;
+
+  async verify(ctx: MachineContext): Promise<void> {
+    checkSettings(ctx);
+  }
+
+  async up(ctx: MachineContext): Promise<{created: boolean}> {
+    const recorded = await readAwsState(ctx.project.root, ctx.machine.name);
+    if (!recorded) {
+      await this.create(ctx);
+      return {created: true};
+    }
+    const client = ec2Client(connectionOf(ctx.machine, recorded));
+    const instance = recorded.instanceId ? await this.describe(client, recorded) : undefined;
+    const state = instance?.State?.Name;
+    if (recorded.phase !== 'created' || !instance || state === 'terminated' || state === 'shutting-down') {
+      throw new BoxError('ERR_AWS_BROKEN', `Machine ${ctx.machine.name} is half-created or its instance ${recorded.instanceId ?? '(none recorded)'} is ${state ?? 'gone'}.`, {
+        hint: `Run \`box destroy ${ctx.machine.name}\` to remove what is left, then \`box up\` again.`,
+      });
+    }
+    if (state === 'stopping') {
+      await waitFor('InstanceStopped', recorded.instanceId!, recorded.region, () => waitUntilInstanceStopped(waiterConfig(client, 600, ctx.signal), {InstanceIds: [recorded.instanceId!]}));
+    }
+    if (state === 'stopped' || state === 'stopping') {
+      ctx.ui.stage('start-instance', recorded.instanceId);
+      await awsCall({action: 'StartInstances', region: recorded.region}, () => client.send(new StartInstancesCommand({InstanceIds: [recorded.instanceId!]}), {abortSignal: ctx.signal}));
+    } else {
+      ctx.ui.info(`${ctx.machine.name} is already running (${recorded.instanceId}).`);
+    }
+    await this.waitRunningAndSsh(ctx, client, recorded);
+    return {created: false};
+  }
+
+  /** RunInstances with its key pair and security group, as steps whose cleanups undo a failed up. */
+  private async create(ctx: MachineContext): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
+    checkSettings(ctx);
+    const aws = machine.aws;
+    const conn = connectionOf(machine);
+    const client = ec2Client(conn);
+    const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
+    const resolved = await resolveAmi(client, machine, region, {ui, signal});
+    ui.stage('ami', `${resolved.ami} (${resolved.source})`);
+    const owner = {project: project.name, machine: machine.name, root: project.root};
+    const baseName = `box-${project.name}-${machine.name}`;
+    const suffix = randomUUID().slice(0, 8);
+    const token = `box-${randomUUID()}`;
+    const extraTags = aws.tags ?? {};
+
+    const initial: AwsMachineState = {
+      phase: 'creating', region, endpoint: conn.endpoint, profile: conn.profile, token, ami: resolved.ami, amiSource: resolved.source,
+      instanceType: aws.instance_type ?? DEFAULT_INSTANCE_TYPE, elasticIps: [],
+      sshUsername: aws.ssh_username ?? machine.ssh.username, sshInterface: aws.ssh_interface ?? 'public',
+    };
+    await writeMachineState(project.root, {machine: machine.name, target: 'aws', createdAt: new Date().toISOString(), box: resolved.box, provisioned: false, provider: initial as unknown as Record<string, unknown>});
+    await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'aws', ...(resolved.box ? {box: {name: resolved.box.name, version: resolved.box.version, provider: resolved.box.provider}} : {})});
+    const rec = (change: (s: AwsMachineState) => void) => recordAws(project.root, machine.name, change);
+    const failed = (outcome: string) => outcome !== 'succeeded';
+
+    const steps: Array<Step<AwsMachineState>> = [
+      {
+        name: 'key-pair',
+        run: async () => {
+          if (aws.key_name) {
+            await rec((s) => { s.keyPair = {name: aws.key_name!, managed: false, privateKeyPath: path.resolve(project.root, (aws.private_key_path ?? machine.ssh.privateKeyPath)!)}; });
+            return;
+          }
+          const key = await ensureMachineKey(dir, `${baseName}`);
+          const name = `${baseName}-${suffix}`;
+          await rec((s) => { s.keyPair = {name, managed: true, privateKeyPath: key.privateKeyPath}; });
+          const out = await awsCall({action: 'ImportKeyPair', region}, () => client.send(new ImportKeyPairCommand({
+            KeyName: name, PublicKeyMaterial: Buffer.from(key.publicKey), TagSpecifications: tagSpec(['key-pair'], boxTags(owner, name, extraTags)),
+          }), {abortSignal: signal}));
+          await rec((s) => { s.keyPair!.id = out.KeyPairId; });
+        },
+        cleanup: async (_s, outcome) => {
+          if (!failed(outcome)) return;
+          const s = await readAwsState(project.root, machine.name);
+          if (s?.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, region);
+        },
+      },
+      {
+        name: 'security-group',
+        run: async () => {
+          const vpcId = aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined;
+          if (aws.security_groups?.length) {
+            await rec((s) => { s.securityGroup = undefined; });
+            return;
+          }
+          const name = `${baseName}-${suffix}`;
+          await rec((s) => { s.securityGroup = {name, managed: true, vpcId}; });
+          const out = await awsCall({action: 'CreateSecurityGroup', region}, () => client.send(new CreateSecurityGroupCommand({
+            GroupName: name, Description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, VpcId: vpcId,
+            TagSpecifications: tagSpec(['security-group'], boxTags(owner, name, extraTags)),
+          }), {abortSignal: signal}));
+          await rec((s) => { s.securityGroup!.id = out.GroupId; });
+          await awsCall({action: 'AuthorizeSecurityGroupIngress', region}, () => client.send(new AuthorizeSecurityGroupIngressCommand({
+            GroupId: out.GroupId,
+            IpPermissions: [{IpProtocol: 'tcp', FromPort: machine.ssh.port, ToPort: machine.ssh.port, IpRanges: [{CidrIp: aws.ssh_cidr, Description: 'SSH (box)'}]}],
+          }), {abortSignal: signal}));
+        },
+        cleanup: async (_s, outcome) => {
+          if (!failed(outcome)) return;
+          const s = await readAwsState(project.root, machine.name);
+          if (s?.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, region, ui, signalFree());
+        },
+      },
+      {
+        name: 'run-instance',
+        run: async () => {
+          const s = (await readAwsState(project.root, machine.name))!;
+          const groupIds = s.securityGroup?.id ? [s.securityGroup.id] : await securityGroupIds(client, aws.security_groups ?? [], s.securityGroup?.vpcId ?? (aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined), region);
+          const tags = boxTags(owner, `${baseName}`, {...extraTags, [TAG.token]: token});
+          const input: RunInstancesCommandInput = {
+            ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
+            ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: aws.subnet_id,
+            BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
+            UserData: aws.user_data === undefined ? undefined : Buffer.from(aws.user_data).toString('base64'),
+            IamInstanceProfile: aws.iam_instance_profile === undefined ? undefined : aws.iam_instance_profile.startsWith('arn:') ? {Arn: aws.iam_instance_profile} : {Name: aws.iam_instance_profile},
+            InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
+              MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,
+              // persistent + stop: a spot machine can be halted and started like any other.
+              SpotInstanceType: 'persistent', InstanceInterruptionBehavior: 'stop',
+            }} : undefined,
+            TagSpecifications: tagSpec(['instance', 'volume', 'network-interface'], tags),
+          };
+          ui.stage('run-instance', `${s.instanceType} from ${resolved.ami} in ${region}`);
+          const out = await awsCall({action: 'RunInstances', region, ami: resolved.ami, instanceType: s.instanceType, endpoint: conn.endpoint}, () => client.send(new RunInstancesCommand(input), {abortSignal: signal}));
+          const instance = out.Instances?.[0];
+          await rec((st) => { st.instanceId = instance?.InstanceId; st.spotRequestId = instance?.SpotInstanceRequestId; });
+        },
+        cleanup: async (_s, outcome) => {
+          if (!failed(outcome)) return;
+          const s = await readAwsState(project.root, machine.name);
+          if (s) await terminateInstances(client, s, ui);
+        },
+      },
+      {
+        name: 'wait-for-ssh',
+        run: async () => {
+          const s = (await readAwsState(project.root, machine.name))!;
+          await this.waitRunningAndSsh(ctx, client, s);
+        },
+      },
+    ];
+    try {
+      await runSteps(steps, initial, {ui, signal});
+    } catch (error) {
+      // A failed up leaves nothing behind (the step cleanups removed the cloud side).
+      await removeMachineFiles(dir);
+      await unindexMachine(project.root, machine.name);
+      throw error;
+    }
+    await rec((s) => { s.phase = 'created'; });
+  }
+
+  private async waitRunningAndSsh(ctx: MachineContext, client: EC2Client, s: AwsMachineState): Promise<void> {
+    const id = s.instanceId!;
+    ctx.ui.stage('wait-for-running', id);
+    await waitFor('InstanceRunning', id, s.region, () => waitUntilInstanceRunning(waiterConfig(client, 900, ctx.signal), {InstanceIds: [id]}));
+    throwIfAborted(ctx.signal);
+    const info = await this.sshInfoFrom(ctx, client, s);
+    ctx.ui.stage('wait-for-ssh', `${info.username}@${info.host}:${info.port}`);
+    const comm = await awsCommunicator(info, ctx.dir);
+    try {
+      await comm.waitForReady(ctx.machine.ssh.timeoutSeconds * 1000, ctx.signal);
+    } finally {
+      await comm.close();
+    }
+  }
+
+  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void> {
+    const s = await readAwsState(ctx.project.root, ctx.machine.name);
+    if (!s?.instanceId) return;
+    const client = ec2Client(connectionOf(ctx.machine, s));
+    const instance = await this.describe(client, s);
+    if (!instance || ['stopped', 'terminated'].includes(instance.State?.Name ?? '')) return;
+    const stop = (force: boolean) => awsCall({action: 'StopInstances', region: s.region}, () => client.send(new StopInstancesCommand({InstanceIds: [s.instanceId!], Force: force})));
+    await stop(options.force);
+    try {
+      await waitUntilInstanceStopped(waiterConfig(client, Math.max(options.timeoutSeconds, 10), ctx.signal), {InstanceIds: [s.instanceId]});
+    } catch (error) {
+      if (options.force || ctx.signal.aborted) throw mapAwsError(error, {action: 'InstanceStopped', region: s.region});
+      ctx.ui.warn(`${s.instanceId} did not stop within ${options.timeoutSeconds} s: forcing it.`);
+      await stop(true);
+      await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 600, ctx.signal), {InstanceIds: [s.instanceId!]}));
+    }
+  }
+
+  async destroy(ctx: MachineContext): Promise<void> {
+    const {project, machine, dir, ui} = ctx;
+    const s = await readAwsState(project.root, machine.name);
+    if (s) {
+      const client = ec2Client(connectionOf(machine, s));
+      await releaseElasticIps(client, s, ui);
+      await terminateInstances(client, s, ui);
+      if (s.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, s.region, ui, signalFree());
+      if (s.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, s.region);
+    }
+    await removeMachineFiles(dir);
+    await unindexMachine(project.root, machine.name);
+  }
+
+  async status(ctx: MachineContext): Promise<StatusReport> {
+    const state = await readMachineState(ctx.project.root, ctx.machine.name);
+    if (!state) return {status: 'not-created'};
+    const s = state.provider as unknown as AwsMachineState;
+    const repair = `box destroy ${ctx.machine.name}`;
+    if (!s.instanceId) return {status: 'broken', reason: 'an earlier `box up` stopped before its instance was recorded', repair, details: {region: s.region}};
+    const client = ec2Client(connectionOf(ctx.machine, s));
+    const instance = await this.describe(client, s);
+    const ec2State = instance?.State?.Name ?? 'not-found';
+    const details = {instanceId: s.instanceId, ec2State, region: s.region, instanceType: instance?.InstanceType ?? s.instanceType, ami: s.ami, publicIp: instance?.PublicIpAddress, privateIp: instance?.PrivateIpAddress};
+    if (ec2State === 'running' || ec2State === 'pending') return {status: s.phase === 'created' ? 'running' : 'broken', ...(s.phase === 'created' ? {} : {reason: 'the instance runs but `box up` did not finish', repair}), details};
+    if (ec2State === 'stopped' || ec2State === 'stopping') return {status: 'stopped', details};
+    return {status: 'broken', reason: `instance ${s.instanceId} is ${ec2State} (changed outside box)`, repair, details};
+  }
+
+  async sshInfo(ctx: MachineContext): Promise<SshInfo> {
+    const s = await readAwsState(ctx.project.root, ctx.machine.name);
+    if (!s?.instanceId) throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: 'Run `box up` first.'});
+    return this.sshInfoFrom(ctx, ec2Client(connectionOf(ctx.machine, s)), s);
+  }
+
+  private async sshInfoFrom(ctx: MachineContext, client: EC2Client, s: AwsMachineState): Promise<SshInfo> {
+    const instance = await this.describe(client, s);
+    const host = pickAddress(instance, s.sshInterface);
+    if (!host) {
+      throw new BoxError('ERR_AWS_NO_ADDRESS', `Instance ${s.instanceId} has no ${s.sshInterface} IP address (state ${instance?.State?.Name ?? 'unknown'}).`, {
+        hint: s.sshInterface === 'public' ? 'Use a subnet that maps public IPs, `box ip allocate --associate`, or `ssh_interface: private` from inside the VPC.' : 'Is the instance running? See `box status`.',
+      });
+    }
+    return {host, port: ctx.machine.ssh.port, username: s.sshUsername, privateKeyPath: s.keyPair?.privateKeyPath ?? path.join(ctx.dir, machineFiles.privateKey)};
+  }
+
+  private async describe(client: EC2Client, s: AwsMachineState): Promise<Instance | undefined> {
+    try {
+      const out = await client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]}));
+      return out.Reservations?.[0]?.Instances?.[0];
+    } catch (error) {
+      if (awsErrorCode(error) === 'InvalidInstanceID.NotFound') return undefined;
+      throw mapAwsError(error, {action: 'DescribeInstances', region: s.region});
+    }
+  }
+}
+
+/** Cleanups must still run after Ctrl-C aborted the command's signal. */
+function signalFree(): AbortSignal {
+  return new AbortController().signal;
+}
+
+async function removeMachineFiles(dir: string): Promise<void> {
+  // Everything but the lock held by the running command; the service removes the folder.
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    if (entry === `${machineFiles.lock}.lock`) continue;
+    await rm(path.join(dir, entry), {recursive: true, force: true});
+  }
+}
+
+async function subnetVpc(client: EC2Client, subnetId: string, region: string): Promise<string | undefined> {
+  const out = await awsCall({action: 'DescribeSubnets', region}, () => client.send(new DescribeSubnetsCommand({SubnetIds: [subnetId]})));
+  return out.Subnets?.[0]?.VpcId;
+}
+
+/** `security_groups` may hold ids (sg-...) or names; RunInstances with a subnet needs ids. */
+export async function securityGroupIds(client: EC2Client, groups: string[], vpcId: string | undefined, region: string): Promise<string[]> {
+  const names = groups.filter((g) => !g.startsWith('sg-'));
+  if (names.length === 0) return groups;
+  const out = await awsCall({action: 'DescribeSecurityGroups', region}, () => client.send(new DescribeSecurityGroupsCommand({
+    Filters: [{Name: 'group-name', Values: names}, ...(vpcId ? [{Name: 'vpc-id', Values: [vpcId]}] : [])],
+  })));
+  return groups.map((g) => {
+    if (g.startsWith('sg-')) return g;
+    const found = out.SecurityGroups?.find((sg) => sg.GroupName === g);
+    if (!found?.GroupId) throw new UsageError('ERR_AWS_SECURITY_GROUP', `Security group "${g}" (targets.aws.security_groups) does not exist in ${region}${vpcId ? ` / ${vpcId}` : ''}.`, {hint: 'Use a group id (sg-...) or the name of a group in the VPC of subnet_id.'});
+    return found.GroupId;
+  });
+}
+
+/** Terminates the recorded instance and any instance tagged with the machine's token, and waits. */
+export async function terminateInstances(client: EC2Client, s: AwsMachineState, ui: MachineContext['ui']): Promise<void> {
+  const ids = new Set<string>(s.instanceId ? [s.instanceId] : []);
+  const spotRequests = new Set<string>(s.spotRequestId ? [s.spotRequestId] : []);
+  // The instance of a crash between RunInstances and recording its id carries our token.
+  const found = await awsCall({action: 'DescribeInstances', region: s.region}, () => client.send(new DescribeInstancesCommand({
+    Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down']}],
+  })));
+  for (const i of found.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) {
+    if (i.InstanceId) ids.add(i.InstanceId);
+    if (i.SpotInstanceRequestId) spotRequests.add(i.SpotInstanceRequestId);
+  }
+  if (spotRequests.size > 0) {
+    // A persistent spot request would otherwise launch a replacement.
+    await awsCall({action: 'CancelSpotInstanceRequests', region: s.region}, () => client.send(new CancelSpotInstanceRequestsCommand({SpotInstanceRequestIds: [...spotRequests]}))).catch((error) => ui.warn(errorMessage(error)));
+  }
+  const live: string[] = [];
+  for (const id of ids) {
+    try {
+      await client.send(new TerminateInstancesCommand({InstanceIds: [id]}));
+      live.push(id);
+    } catch (error) {
+      if (awsErrorCode(error) !== 'InvalidInstanceID.NotFound') throw mapAwsError(error, {action: 'TerminateInstances', region: s.region});
+    }
+  }
+  if (live.length === 0) return;
+  ui.stage('terminate', live.join(' '));
+  await waitFor('InstanceTerminated', live.join(','), s.region, () => waitUntilInstanceTerminated(waiterConfig(client, 900), {InstanceIds: live}));
+}
+
+/** Deletes a security group, waiting out DependencyViolation while its instance terminates. */
+export async function deleteSecurityGroup(client: EC2Client, sg: {name: string; id?: string; vpcId?: string}, region: string, ui: MachineContext['ui'], signal: AbortSignal): Promise<void> {
+  let id = sg.id;
+  if (!id) {
+    // Recorded by name before CreateSecurityGroup returned: find it (or learn it was never made).
+    const out = await awsCall({action: 'DescribeSecurityGroups', region}, () => client.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'group-name', Values: [sg.name]}]})));
+    id = out.SecurityGroups?.find((g) => g.GroupName === sg.name)?.GroupId;
+    if (!id) return;
+  }
+  try {
+    await retryOnCodes(() => client.send(new DeleteSecurityGroupCommand({GroupId: id})), {
+      codes: ['DependencyViolation', 'InvalidGroup.InUse'], signal,
+      onRetry: (code, attempt, delay) => ui.info(`security group ${id} still in use (${code}); retrying in ${Math.round(delay / 1000)} s (attempt ${attempt})`),
+    });
+  } catch (error) {
+    if (awsErrorCode(error) === 'InvalidGroup.NotFound') return;
+    throw mapAwsError(error, {action: 'DeleteSecurityGroup', region});
+  }
+}
+
+export async function deleteKeyPair(client: EC2Client, name: string, region: string): Promise<void> {
+  try {
+    await client.send(new DeleteKeyPairCommand({KeyName: name}));
+  } catch (error) {
+    if (awsErrorCode(error) === 'InvalidKeyPair.NotFound') return;
+    throw mapAwsError(error, {action: 'DeleteKeyPair', region});
+  }
+}
+
+/** Disassociates and releases the machine's Elastic IPs (recorded ones and ones tagged for it). */
+export async function releaseElasticIps(client: EC2Client, s: AwsMachineState, ui: MachineContext['ui']): Promise<void> {
+  const tokens = s.elasticIps.map((e) => e.token);
+  const byToken = tokens.length === 0 ? [] : (await awsCall({action: 'DescribeAddresses', region: s.region}, () => client.send(new DescribeAddressesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: tokens}]})))).Addresses ?? [];
+  const allocations = new Map<string, string | undefined>();
+  for (const e of s.elasticIps) if (e.allocationId) allocations.set(e.allocationId, e.associationId);
+  for (const a of byToken) if (a.AllocationId) allocations.set(a.AllocationId, a.AssociationId);
+  for (const [allocationId, associationId] of allocations) {
+    if (associationId) await client.send(new DisassociateAddressCommand({AssociationId: associationId})).catch(() => undefined);
+    try {
+      await retryOnCodes(() => client.send(new ReleaseAddressCommand({AllocationId: allocationId})), {codes: ['InvalidIPAddress.InUse', 'AuthFailure.AddressInUse']});
+      ui.info(`released Elastic IP ${allocationId}`);
+    } catch (error) {
+      const code = awsErrorCode(error) ?? '';
+      if (code === 'InvalidAllocationID.NotFound' || code === 'InvalidAddress.NotFound') continue;
+      throw mapAwsError(error, {action: 'ReleaseAddress', region: s.region});
+    }
+  }
+}
+
+export function createAwsProvider(): AwsProvider {
+  return new AwsProvider();
+}

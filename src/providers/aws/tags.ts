@@ -1,0 +1,42 @@
+import os from 'node:os';
+import type {Tag, TagSpecification, ResourceType} from '@aws-sdk/client-ec2';
+
+/** Tag keys box puts on everything it creates, so `box sweep` can find leaks after crashes. */
+export const TAG = {
+  project: 'box:project',
+  machine: 'box:machine',
+  /** Absolute project folder on the host that made it: where its state.json lives. */
+  root: 'box:root',
+  /** Host name of the machine that created it: sweep only touches this host's resources by default. */
+  host: 'box:host',
+  /** Random token recorded before RunInstances: finds an instance whose id was never recorded. */
+  token: 'box:token',
+  /** Set on AMIs/snapshots/temporary resources of `box build --target aws`. */
+  bake: 'box:bake',
+} as const;
+
+export interface Owner {
+  project: string;
+  machine: string;
+  root: string;
+}
+
+export function boxTags(owner: Owner, name: string, extra: Record<string, string> = {}): Tag[] {
+  const tags: Record<string, string> = {
+    ...extra,
+    Name: name,
+    [TAG.project]: owner.project,
+    [TAG.machine]: owner.machine,
+    [TAG.root]: owner.root,
+    [TAG.host]: os.hostname(),
+  };
+  return Object.entries(tags).map(([Key, Value]) => ({Key, Value}));
+}
+
+export function tagSpec(resourceTypes: ResourceType[], tags: Tag[]): TagSpecification[] {
+  return resourceTypes.map((ResourceType) => ({ResourceType, Tags: tags}));
+}
+
+export function tagValue(tags: Tag[] | undefined, key: string): string | undefined {
+  return tags?.find((t) => t.Key === key)?.Value;
+}
