@@ -12,6 +12,8 @@ export interface BaseboxRef {
   name: string;
   /** semver-ish constraint from `name@constraint`, e.g. ">= 1.0, < 2". */
   versionConstraint?: string;
+  /** The same constraint as a semver range (`>=1.0.0 <2.0.0-0`), ready for semver.maxSatisfying. */
+  semverRange?: string;
   /** Where to fetch the box (a .box or catalog) if it is not in the store. */
   url?: string;
 }

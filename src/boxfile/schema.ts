@@ -12,7 +12,7 @@ export const memorySchema = z.union([z.number().int().positive(), sizeString]).d
 export const diskSchema = z.union([z.number().positive(), sizeString]).describe('Disk size: GiB as a number, or a size with a unit ("20G").');
 
 export const qemuSettingsSchema = z.object({
-  cpus: z.number().int().min(1).max(256).optional(),
+  cpus: z.number().int().min(1).max(256).optional().describe('Virtual CPUs (default 2).'),
   memory: memorySchema.optional(),
   disk: diskSchema.optional(),
   accel: z.enum(['auto', 'kvm', 'tcg']).optional().describe('auto uses KVM when it really works, else TCG (software emulation).'),
@@ -22,10 +22,10 @@ export const qemuSettingsSchema = z.object({
 }).strict();
 
 export const virtualboxSettingsSchema = z.object({
-  cpus: z.number().int().min(1).max(256).optional(),
+  cpus: z.number().int().min(1).max(256).optional().describe('Virtual CPUs (default 2).'),
   memory: memorySchema.optional(),
-  linked_clone: z.boolean().optional(),
-  gui: z.boolean().optional(),
+  linked_clone: z.boolean().optional().describe('Clone the basebox as a linked clone (default true: fast, small).'),
+  gui: z.boolean().optional().describe('Show the VirtualBox window (default false: headless).'),
 }).strict();
 
 export const blockDeviceSchema = z.object({
@@ -69,39 +69,45 @@ export const targetsSchema = z.object({
 }).strict();
 
 export const shellProvisionerSchema = z.object({
-  type: z.literal('shell'),
+  type: z.literal('shell').describe('Runs a script in the guest.'),
   name: z.string().optional(),
   inline: z.union([z.string(), z.array(z.string())]).optional(),
   path: z.string().optional().describe('A script on the host, relative to the Boxfile.'),
   args: z.array(z.string()).optional(),
   env: z.record(z.string()).optional(),
   privileged: z.boolean().optional().describe('Run with sudo (default true).'),
-}).strict().refine((p) => (p.inline === undefined) !== (p.path === undefined), {message: 'a shell provisioner needs exactly one of inline or path'});
+}).strict();
 
 export const fileProvisionerSchema = z.object({
-  type: z.literal('file'),
+  type: z.literal('file').describe('Uploads a file or folder to the guest.'),
   name: z.string().optional(),
   source: z.string().describe('File or folder on the host, relative to the Boxfile.'),
   destination: z.string(),
 }).strict();
 
+// The inline/path rule lives on the union (not on the shell object) because a discriminated
+// union needs plain objects as options.
 export const provisionerSchema = z.discriminatedUnion('type', [
-  shellProvisionerSchema.innerType(),
+  shellProvisionerSchema,
   fileProvisionerSchema,
-]);
+]).superRefine((p, ctx) => {
+  if (p.type === 'shell' && (p.inline === undefined) === (p.path === undefined)) {
+    ctx.addIssue({code: z.ZodIssueCode.custom, message: 'a shell provisioner needs exactly one of inline or path'});
+  }
+});
 
 export const forwardedPortSchema = z.object({
-  guest: z.number().int().min(1).max(65535),
-  host: z.number().int().min(1).max(65535),
-  protocol: z.enum(['tcp', 'udp']).optional(),
+  guest: z.number().int().min(1).max(65535).describe('Port in the guest.'),
+  host: z.number().int().min(1).max(65535).describe('Port on the host.'),
+  protocol: z.enum(['tcp', 'udp']).optional().describe('tcp (default) or udp.'),
   host_ip: z.string().optional().describe('Address to bind on the host (default 127.0.0.1).'),
 }).strict();
 
 export const syncedFolderSchema = z.object({
-  source: z.string(),
-  destination: z.string(),
-  type: z.enum(['rsync']).optional(),
-  exclude: z.array(z.string()).optional(),
+  source: z.string().describe('Folder on the host, relative to the Boxfile.'),
+  destination: z.string().describe('Absolute path in the guest.'),
+  type: z.enum(['rsync']).optional().describe('How the folder is synced (rsync over SSH).'),
+  exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
 }).strict();
 
 export const sshSettingsSchema = z.object({
@@ -116,30 +122,42 @@ export const sshSettingsSchema = z.object({
 export const machineSettingsShape = {
   basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL.'),
   basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
-  target: targetNameSchema.optional(),
-  targets: targetsSchema.optional(),
-  provisioners: z.array(provisionerSchema).optional(),
-  forwarded_ports: z.array(forwardedPortSchema).optional(),
-  synced_folders: z.array(syncedFolderSchema).optional(),
-  ssh: sshSettingsSchema.optional(),
-  hostname: z.string().optional(),
+  target: targetNameSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws. --target overrides it.'),
+  targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),
+  provisioners: z.array(provisionerSchema).optional().describe('Run in order on `box up` (first boot) and `box provision`. Lists from outer layers run first.'),
+  forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
+  synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
+  ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
+  hostname: z.string().optional().describe('Host name set in the guest.'),
 };
 
 export const machineSettingsSchema = z.object(machineSettingsShape).strict();
 
+export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'expected a machine name of letters, digits, dash or underscore');
+
 export const environmentSchema = z.object({
   ...machineSettingsShape,
-  machines: z.record(machineSettingsSchema).optional(),
+  machines: z.record(machineNameSchema, machineSettingsSchema).optional().describe('Per-machine settings for this environment.'),
 }).strict();
 
 export const boxfileSchema = z.object({
-  version: z.literal(1).optional(),
+  version: z.literal(1).optional().describe('Boxfile format version (1).'),
   name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'expected letters, digits, dot, dash or underscore').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
   ...machineSettingsShape,
-  machines: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), machineSettingsSchema).optional(),
-  environments: z.record(environmentSchema).optional(),
+  machines: z.record(machineNameSchema, machineSettingsSchema).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level.'),
+  environments: z.record(environmentSchema).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
 }).strict();
 
+/**
+ * `~/.box/config.yaml`: the per-user defaults layer. It takes the machine settings of a Boxfile
+ * (all optional); project-only sections (name, machines, environments) are refused there.
+ */
+export const userConfigSchema = z.object({
+  version: z.literal(1).optional(),
+  ...machineSettingsShape,
+}).strict();
+
+export type UserConfig = z.output<typeof userConfigSchema>;
 export type BoxfileInput = z.input<typeof boxfileSchema>;
 export type Boxfile = z.output<typeof boxfileSchema>;
 export type MachineSettings = z.output<typeof machineSettingsSchema>;

@@ -1,6 +1,18 @@
 // OWNER: boxfile helper. Signature fixed so other areas can code against it.
+import {existsSync} from 'node:fs';
+import path from 'node:path';
+import {builtInDefaults} from '../boxfile/defaults.js';
+import {locateBoxfile} from '../boxfile/find.js';
+import {semanticIssues} from '../boxfile/checks.js';
+import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
+import {isObject} from '../boxfile/locations.js';
+import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
-import type {TargetName} from '../boxfile/schema.js';
+import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
+import {boxfileSchema, userConfigSchema, type MachineSettings, type TargetName} from '../boxfile/schema.js';
+import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
+import {UsageError} from '../core/errors.js';
+import {userPaths} from '../core/paths.js';
 
 export interface LoadProjectOptions {
   /** Where to start looking for a Boxfile (walks up to the filesystem root, like Vagrant). */
@@ -13,12 +25,102 @@ export interface LoadProjectOptions {
   target?: TargetName;
 }
 
+interface Layer {
+  settings: Record<string, unknown>;
+}
+
+/** Reads, parses and validates one file; returns its issues (syntax, schema, semantic). */
+async function loadSource(file: string, display: string, kind: 'boxfile' | 'config'): Promise<{source: SourceFile; issues: BoxfileIssue[]}> {
+  const {source, issues} = await readSource(file, display);
+  if (issues.length > 0) return {source, issues};
+  if (!isObject(source.data)) {
+    const pos = locate(source, []);
+    return {source, issues: [{file: display, line: pos.line, column: pos.column, path: '', message: `the ${kind === 'boxfile' ? 'Boxfile' : 'config file'} must be a mapping of settings such as "basebox: debian-12"`}]};
+  }
+  const schema = kind === 'boxfile' ? boxfileSchema : userConfigSchema;
+  const parsed = schema.safeParse(source.data);
+  const schemaIssues = parsed.success ? [] : issuesFromZod(parsed.error, source, schema);
+  const machineNames = kind === 'boxfile' ? machineNamesOf(source.data) : undefined;
+  return {source, issues: [...schemaIssues, ...semanticIssues(source, {machineNames})]};
+}
+
+function machineNamesOf(data: Record<string, unknown>): string[] {
+  return isObject(data.machines) && Object.keys(data.machines).length > 0 ? Object.keys(data.machines) : ['default'];
+}
+
 /** Loads, fills defaults, validates (all errors at once, exit 2) and resolves the project. */
-export async function loadProject(_options: LoadProjectOptions): Promise<Project> {
-  throw new Error('loadProject: not implemented yet');
+export async function loadProject(options: LoadProjectOptions): Promise<Project> {
+  const cwd = path.resolve(options.cwd);
+  const boxfilePath = locateBoxfile(cwd, options.boxfile);
+  const root = path.dirname(boxfilePath);
+  const issues: BoxfileIssue[] = [];
+
+  const boxfile = await loadSource(boxfilePath, displayPath(boxfilePath, cwd), 'boxfile');
+  issues.push(...boxfile.issues);
+  const configPath = userPaths.config();
+  const config = existsSync(configPath) ? await loadSource(configPath, displayPath(configPath, cwd, true), 'config') : undefined;
+  if (config) issues.push(...config.issues);
+  throwIfIssues(issues);
+
+  const data = boxfile.source.data as Record<string, unknown>;
+  const environments = isObject(data.environments) ? data.environments : {};
+  if (options.env !== undefined && !isObject(environments[options.env])) {
+    const names = Object.keys(environments);
+    const suggestion = didYouMean(options.env, names);
+    throw new UsageError('ERR_UNKNOWN_ENV', `Unknown environment ${JSON.stringify(options.env)} in ${boxfile.source.display}.`, {
+      hint: names.length === 0 ? 'This Boxfile defines no environments; drop --env or add an `environments:` section.'
+        : `${suggestion ? `Did you mean ${JSON.stringify(suggestion)}? ` : ''}Environments: ${names.join(', ')}.`,
+    });
+  }
+  const overlay = options.env === undefined ? undefined : environments[options.env] as Record<string, unknown>;
+
+  // Layers, lowest first: built-in < ~/.box/config.yaml < Boxfile < machine < env < env machine < flags.
+  const machineNames = machineNamesOf(data);
+  const defaults: Layer = {settings: builtInDefaults() as Record<string, unknown>};
+  const userLayer: Layer | undefined = config ? {settings: absolutizeLayer(config.source.data as MachineSettings, path.dirname(configPath)) as Record<string, unknown>} : undefined;
+  const abs = (settings: unknown): Record<string, unknown> => absolutizeLayer((settings ?? {}) as MachineSettings, root) as Record<string, unknown>;
+  const resolveIssues: BoxfileIssue[] = [];
+  const machines: MachineConfig[] = machineNames.map((name) => {
+    const layers: Array<Record<string, unknown>> = [
+      defaults.settings,
+      ...(userLayer ? [userLayer.settings] : []),
+      abs(settingsOnly(data)),
+      abs(isObject(data.machines) ? data.machines[name] : undefined),
+      ...(overlay ? [abs(settingsOnly(overlay)), abs(isObject(overlay.machines) ? overlay.machines[name] : undefined)] : []),
+      ...(options.target ? [{target: options.target}] : []),
+    ];
+    const merged = layers.reduce((acc, layer) => mergeSettings(acc, layer), {}) as MachineSettings;
+    if (!merged.basebox) {
+      // Required after merging: point at the machine's mapping (or the top of the Boxfile).
+      const segments = name === 'default' && !isObject(data.machines) ? [] : ['machines', name];
+      const pos = locate(boxfile.source, [...segments, 'basebox']);
+      resolveIssues.push({file: boxfile.source.display, line: pos.line, column: pos.column, path: formatPath([...segments, 'basebox']),
+        message: `is required: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")`});
+      return undefined as unknown as MachineConfig;
+    }
+    return toMachineConfig(name, merged, root);
+  });
+  throwIfIssues(resolveIssues);
+
+  return {
+    root,
+    boxfilePath,
+    name: typeof data.name === 'string' ? data.name : path.basename(root),
+    ...(options.env === undefined ? {} : {environment: options.env}),
+    machines,
+  };
 }
 
 /** Picks machines by name (all when `names` is empty); unknown names are a usage error with did-you-mean. */
-export function selectMachines(_project: Project, _names: string[]): MachineConfig[] {
-  throw new Error('selectMachines: not implemented yet');
+export function selectMachines(project: Project, names: string[]): MachineConfig[] {
+  if (names.length === 0) return project.machines;
+  const known = project.machines.map((m) => m.name);
+  return [...new Set(names)].map((name) => {
+    const machine = project.machines.find((m) => m.name === name);
+    if (machine) return machine;
+    const suggestion = didYouMean(name, known);
+    throw new UsageError('ERR_UNKNOWN_MACHINE', `No machine named ${JSON.stringify(name)} in ${path.basename(project.boxfilePath)}.`, {
+      hint: `${suggestion ? `Did you mean ${JSON.stringify(suggestion)}? ` : ''}Machines: ${known.join(', ')}.`,
+    });
+  });
 }

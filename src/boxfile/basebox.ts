@@ -1,0 +1,86 @@
+import path from 'node:path';
+import semver from 'semver';
+import type {BaseboxRef} from './project.js';
+
+/**
+ * The basebox syntax: a store name (`debian-12`, `org/name`) with an optional version
+ * constraint after `@` (`debian-12@>= 1.0, < 2`: a comma means AND, Vagrant's `~> 1.2` is
+ * understood), a path to a `.box` file (`./x.box`, `../x.box`, `/abs/x.box`, `~/x.box`), or an
+ * http(s) URL (a .box or a catalog JSON).
+ */
+const storeName = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+
+export type ParsedBasebox = {ok: true; ref: BaseboxRef} | {ok: false; message: string};
+
+/** Vagrant's pessimistic `~> X.Y` (>= X.Y, < X+1) and `~> X.Y.Z` (>= X.Y.Z, < X.Y+1) as semver. */
+function pessimistic(version: string): string | undefined {
+  const parts = version.split('.');
+  if (parts.some((p) => !/^\d+$/.test(p)) || parts.length > 3) return undefined;
+  const n = parts.map(Number);
+  if (n.length === 1) return `>=${n[0]}.0.0`;
+  if (n.length === 2) return `>=${n[0]}.${n[1]}.0 <${n[0] + 1}.0.0`;
+  return `>=${n[0]}.${n[1]}.${n[2]} <${n[0]}.${n[1] + 1}.0`;
+}
+
+/**
+ * Converts a Vagrant-style constraint (`>= 1.0, < 2`) into a semver range (`>=1.0.0 <2.0.0-0`),
+ * or returns an error message naming the bad part.
+ */
+export function constraintToRange(constraint: string): {range: string} | {error: string} {
+  const parts = constraint.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) return {error: `empty part in version constraint "${constraint}"`};
+  const ranges: string[] = [];
+  for (const part of parts) {
+    const tilde = /^~>\s*(.+)$/.exec(part);
+    const range = tilde ? pessimistic(tilde[1].trim()) : semver.validRange(part, {loose: true}) ?? undefined;
+    if (!range || (!tilde && !/\d/.test(part))) return {error: `"${part}" is not a version constraint (use e.g. ">= 1.0, < 2", "~> 1.2" or "1.2.3")`};
+    ranges.push(range);
+  }
+  return {range: ranges.join(' ')};
+}
+
+/**
+ * Parses the basebox text. `baseDir` is the folder of the file that declared it (relative box
+ * paths resolve against it); `url` is `basebox_url` when given.
+ */
+export function parseBasebox(raw: string, baseDir: string, url?: string): ParsedBasebox {
+  const text = raw.trim();
+  if (/^https?:\/\//i.test(text)) {
+    try {
+      new URL(text);
+    } catch {
+      return {ok: false, message: 'is not a valid URL'};
+    }
+    return {ok: true, ref: {raw, kind: 'url', name: text, ...(url ? {url} : {})}};
+  }
+  if (/^file:\/\//i.test(text)) {
+    return {ok: true, ref: {raw, kind: 'file', name: new URL(text).pathname}};
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return {ok: false, message: 'unsupported URL scheme (use http://, https:// or a file path)'};
+  if (text.startsWith('./') || text.startsWith('../') || text.startsWith('/') || text.startsWith('~/') || /\.box$/i.test(text)) {
+    const expanded = text.startsWith('~/') ? path.join(process.env.HOME ?? '/', text.slice(2)) : text;
+    return {ok: true, ref: {raw, kind: 'file', name: path.resolve(baseDir, expanded)}};
+  }
+  const at = text.indexOf('@');
+  const name = at === -1 ? text : text.slice(0, at).trim();
+  if (!storeName.test(name)) return {ok: false, message: `"${name}" is not a box name (letters, digits, . _ - and one optional /), a .box path or an http(s) URL`};
+  if (at === -1) return {ok: true, ref: {raw, kind: 'store', name, ...(url ? {url} : {})}};
+  const constraint = text.slice(at + 1).trim();
+  if (constraint === '') return {ok: false, message: 'empty version constraint after "@" (e.g. debian-12@>= 1.0, < 2)'};
+  const converted = constraintToRange(constraint);
+  if ('error' in converted) return {ok: false, message: converted.error};
+  return {ok: true, ref: {raw, kind: 'store', name, versionConstraint: constraint, semverRange: converted.range, ...(url ? {url} : {})}};
+}
+
+/** `basebox_url`: an http(s) URL or a path (made absolute against the declaring file). */
+export function parseBaseboxUrl(raw: string, baseDir: string): {ok: true; url: string} | {ok: false; message: string} {
+  if (/^https?:\/\//i.test(raw)) {
+    try {
+      return {ok: true, url: new URL(raw).toString()};
+    } catch {
+      return {ok: false, message: 'is not a valid URL'};
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return {ok: false, message: 'unsupported URL scheme (use http://, https:// or a file path)'};
+  return {ok: true, url: path.resolve(baseDir, raw)};
+}

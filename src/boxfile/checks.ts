@@ -1,0 +1,68 @@
+import {existsSync} from 'node:fs';
+import path from 'node:path';
+import {parseBasebox, parseBaseboxUrl} from './basebox.js';
+import {didYouMean, formatPath, formatValue, type BoxfileIssue, type IssuePath} from './issues.js';
+import {isObject, settingsLocations} from './locations.js';
+import {locate, type SourceFile} from './source.js';
+
+/**
+ * Checks zod cannot express: basebox syntax and version constraints, host ports used twice in
+ * one list, provisioner files that do not exist (relative to the file that names them), and
+ * environment overlays naming machines the project does not have. They run on every place a
+ * value is written, even when other parts of the file are invalid, so one run shows everything.
+ */
+export function semanticIssues(source: SourceFile, options: {machineNames?: string[]} = {}): BoxfileIssue[] {
+  const issues: BoxfileIssue[] = [];
+  const baseDir = path.dirname(source.path);
+  const add = (segments: IssuePath, message: string, got?: unknown, target: 'key' | 'value' = 'value'): void => {
+    const pos = locate(source, segments, target);
+    issues.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message, ...(got === undefined ? {} : {got: formatValue(got)})});
+  };
+
+  for (const {segments, settings} of settingsLocations(source.data)) {
+    if (typeof settings.basebox === 'string' && settings.basebox.trim() !== '') {
+      const parsed = parseBasebox(settings.basebox, baseDir);
+      if (!parsed.ok) add([...segments, 'basebox'], parsed.message, settings.basebox);
+    }
+    if (typeof settings.basebox_url === 'string') {
+      const parsed = parseBaseboxUrl(settings.basebox_url, baseDir);
+      if (!parsed.ok) add([...segments, 'basebox_url'], parsed.message, settings.basebox_url);
+    }
+
+    if (Array.isArray(settings.forwarded_ports)) {
+      const seen = new Map<string, number>();
+      settings.forwarded_ports.forEach((port, index) => {
+        if (!isObject(port) || typeof port.host !== 'number') return;
+        const protocol = typeof port.protocol === 'string' ? port.protocol : 'tcp';
+        const key = `${protocol}/${port.host}`;
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, index);
+        else add([...segments, 'forwarded_ports', index, 'host'], `host port ${port.host}/${protocol} is already forwarded by ${formatPath([...segments, 'forwarded_ports', first])}`, port.host);
+      });
+    }
+
+    if (Array.isArray(settings.provisioners)) {
+      settings.provisioners.forEach((p, index) => {
+        if (!isObject(p)) return;
+        const field = p.type === 'shell' ? 'path' : p.type === 'file' ? 'source' : undefined;
+        const file = field ? p[field] : undefined;
+        if (!field || typeof file !== 'string' || file === '') return;
+        const absolute = path.resolve(baseDir, file);
+        if (!existsSync(absolute)) add([...segments, 'provisioners', index, field], `no such file ${absolute}`, file);
+      });
+    }
+  }
+
+  // An environment that configures a machine the project does not define is almost surely a typo.
+  if (options.machineNames && isObject(source.data) && isObject(source.data.environments)) {
+    for (const [env, overlay] of Object.entries(source.data.environments)) {
+      if (!isObject(overlay) || !isObject(overlay.machines)) continue;
+      for (const name of Object.keys(overlay.machines)) {
+        if (options.machineNames.includes(name)) continue;
+        const suggestion = didYouMean(name, options.machineNames);
+        add(['environments', env, 'machines', name], `unknown machine (${suggestion ? `did you mean ${suggestion}?` : `machines are: ${options.machineNames.join(', ')}`})`, undefined, 'key');
+      }
+    }
+  }
+  return issues;
+}

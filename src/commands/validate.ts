@@ -1,0 +1,47 @@
+import {projectFlags} from '../boxfile/flags.js';
+import type {MachineConfig} from '../boxfile/project.js';
+import type {TargetName} from '../boxfile/schema.js';
+import {BaseCommand} from '../core/base-command.js';
+import {loadProject} from '../services/load-project.js';
+
+export interface ValidateResult {
+  valid: true;
+  /** Absolute path of the Boxfile that was checked. */
+  boxfile: string;
+  /** Project name (Boxfile `name`, else its folder name). */
+  project: string;
+  environment: string | null;
+  /** Every machine as box will run it: layers merged, defaults filled, paths absolute. */
+  machines: MachineConfig[];
+}
+
+export default class Validate extends BaseCommand {
+  static override description = `Check the Boxfile (and ~/.box/config.yaml) without running anything.
+
+Every problem is reported at once as FILE:LINE:COL field.path: what is wrong (got VALUE).
+Exit codes: 0 valid, 2 invalid (or unknown --env).`;
+
+  static override examples = [
+    '<%= config.bin %> validate',
+    '<%= config.bin %> validate --env prod --json',
+    '<%= config.bin %> validate --boxfile boxfiles/web-app-db/Boxfile --target aws',
+  ];
+
+  static override flags = {...projectFlags};
+
+  async run(): Promise<ValidateResult> {
+    const {flags} = await this.parse(Validate);
+    const project = await loadProject({cwd: process.cwd(), boxfile: flags.boxfile, env: flags.env, target: flags.target as TargetName | undefined});
+    const result: ValidateResult = {valid: true, boxfile: project.boxfilePath, project: project.name, environment: project.environment ?? null, machines: project.machines};
+    if (!this.jsonEnabled()) {
+      const env = project.environment ? `, environment ${project.environment}` : '';
+      const count = project.machines.length === 1 ? '1 machine' : `${project.machines.length} machines`;
+      this.log(`${project.boxfilePath} is valid: project ${project.name}, ${count}${env}`);
+      const width = Math.max(...project.machines.map((m) => m.name.length));
+      for (const m of project.machines) {
+        this.log(`  ${m.name.padEnd(width)}  target ${m.target.padEnd(10)}  basebox ${m.basebox.raw}`);
+      }
+    }
+    return result;
+  }
+}

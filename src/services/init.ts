@@ -1,0 +1,110 @@
+import {existsSync} from 'node:fs';
+import {writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {parseBasebox} from '../boxfile/basebox.js';
+import {BOXFILE_NAME} from '../boxfile/find.js';
+import type {TargetName} from '../boxfile/schema.js';
+import {UsageError} from '../core/errors.js';
+
+export interface InitOptions {
+  dir: string;
+  basebox?: string;
+  target?: TargetName;
+  force?: boolean;
+}
+
+export interface InitResult {
+  boxfile: string;
+  basebox: string;
+  target: TargetName;
+}
+
+export const DEFAULT_BASEBOX = 'debian-12';
+
+/** The published JSON Schema of this installation, for the yaml-language-server comment. */
+export function schemaLocation(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas', 'boxfile.schema.json');
+}
+
+/** YAML-quotes a value when it would otherwise not read back as the same string. */
+function yamlString(value: string): string {
+  return /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(value) ? value : JSON.stringify(value);
+}
+
+/**
+ * A commented starter Boxfile. Every optional section is present but commented out, so the
+ * file documents itself and validates as written.
+ */
+export function renderBoxfile(options: {basebox: string; target: TargetName; name: string}): string {
+  return `# yaml-language-server: $schema=${schemaLocation()}
+# Boxfile: one file that says which machine to run, where, and how to set it up.
+# Check it with \`box validate\`; start it with \`box up\`. Reference: docs/boxfile.md.
+name: ${yamlString(options.name)}
+
+# The box to start from: a name in the box store (\`box box list\`), optionally with a
+# version constraint ("debian-12@>= 1.0, < 2"), a path to a .box file, or an http(s) URL.
+basebox: ${yamlString(options.basebox)}
+# basebox_url: https://example.com/debian-12.json   # where to fetch it when it is not in the store
+
+# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it).
+target: ${options.target}
+
+# Settings per target; only the chosen target's settings are used.
+targets:
+  qemu:
+    cpus: 2
+    memory: 1G        # MiB as a number, or a size with a unit: 512M, 2G
+    disk: 10G         # GiB as a number, or a size with a unit
+    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)
+  # virtualbox:
+  #   cpus: 2
+  #   memory: 1024
+  #   linked_clone: true
+  # aws:
+  #   region: eu-west-1
+  #   instance_type: t3.micro
+  #   ami: ami-0123456789abcdef0
+
+# Run in order on the first \`box up\` and on every \`box provision\`.
+provisioners:
+  - type: shell
+    inline: echo "hello from $(hostname)"
+  # - type: shell
+  #   path: scripts/setup.sh     # relative to this Boxfile
+  # - type: file
+  #   source: config/app.conf
+  #   destination: /tmp/app.conf
+
+# Host ports forwarded to the guest (bound to 127.0.0.1 unless host_ip says otherwise).
+# forwarded_ports:
+#   - {guest: 80, host: 8080}
+
+# Several machines? Name them; each overrides the settings above.
+# machines:
+#   web: {forwarded_ports: [{guest: 80, host: 8080}]}
+#   db:  {targets: {qemu: {memory: 2G}}}
+
+# Overlays chosen with --env, applied over everything above.
+# environments:
+#   prod:
+#     target: aws
+`;
+}
+
+/** Writes a starter Boxfile in `dir`; refuses to replace one unless `force`. */
+export async function initBoxfile(options: InitOptions): Promise<InitResult> {
+  const basebox = options.basebox ?? DEFAULT_BASEBOX;
+  const target = options.target ?? 'qemu';
+  const parsed = parseBasebox(basebox, options.dir);
+  if (!parsed.ok) {
+    throw new UsageError('ERR_BAD_BASEBOX', `--basebox ${JSON.stringify(basebox)}: ${parsed.message}.`, {hint: 'Use a box name (debian-12, debian-12@>= 1.0), a path to a .box file, or an http(s) URL.'});
+  }
+  const file = path.join(options.dir, BOXFILE_NAME);
+  if (existsSync(file) && !options.force) {
+    throw new UsageError('ERR_BOXFILE_EXISTS', `${file} already exists; box init does not overwrite it.`, {hint: 'Run `box init --force` to replace it, or edit the existing Boxfile.'});
+  }
+  const name = path.basename(path.resolve(options.dir)).replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'box';
+  await writeFile(file, renderBoxfile({basebox, target, name}));
+  return {boxfile: file, basebox, target};
+}
