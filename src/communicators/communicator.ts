@@ -8,12 +8,16 @@ export interface ExecOptions {
   signal?: AbortSignal;
 }
 
+export interface UploadOptions {
+  signal?: AbortSignal;
+}
+
 /** How box talks to a running guest (SSH today; WinRM-free: Windows templates enable OpenSSH). */
 export interface Communicator {
   waitForReady(timeoutMs: number, signal: AbortSignal): Promise<void>;
   /** Runs a command and resolves with its exit code; output streams as it comes. */
   exec(command: string, options?: ExecOptions): Promise<number>;
   /** Uploads a file or a whole folder (recursively) to `remote`. */
-  upload(local: string, remote: string): Promise<void>;
+  upload(local: string, remote: string, options?: UploadOptions): Promise<void>;
   close(): Promise<void>;
 }

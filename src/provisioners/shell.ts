@@ -1,0 +1,83 @@
+import {randomUUID} from 'node:crypto';
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type {ShellProvisionerConfig} from '../boxfile/schema.js';
+import {shellQuote} from '../communicators/ssh/remote-command.js';
+import {BoxError, throwIfAborted} from '../core/errors.js';
+import {OutputLines} from './output-lines.js';
+import type {ProvisionContext, Provisioner} from './provisioner.js';
+
+function label(config: ShellProvisionerConfig): string {
+  return config.name ?? (config.path ? path.basename(config.path) : 'inline script');
+}
+
+/** The script text: inline lines joined, or the host file (resolved against the project root). */
+async function scriptText(ctx: ProvisionContext, config: ShellProvisionerConfig): Promise<string> {
+  if (config.inline !== undefined) {
+    return (Array.isArray(config.inline) ? config.inline.join('\n') : config.inline) + '\n';
+  }
+
+  const file = path.resolve(ctx.projectRoot, config.path!);
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    throw new BoxError('ERR_PROVISION_SCRIPT_MISSING', `Shell provisioner script ${JSON.stringify(config.path)} not found (looked at ${file})`, {
+      hint: 'Paths in the Boxfile\'s provisioners are relative to the folder holding the Boxfile.',
+    });
+  }
+}
+
+/**
+ * Runs a script in the guest the way Vagrant's shell provisioner does: the script is uploaded
+ * to /tmp and executed (with sudo unless `privileged: false`), so multi-line scripts, shebangs
+ * and `set -e` behave as they would locally. A script without a shebang runs with bash when
+ * the guest has it, else sh. Output is streamed line by line; a non-zero exit fails with the
+ * exit code and the last lines of output.
+ */
+export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
+  type: 'shell',
+  describe: (config) => `shell ${label(config)}`,
+  async provision(ctx, config) {
+    const script = await scriptText(ctx, config);
+    throwIfAborted(ctx.signal);
+    const remote = `/tmp/box-shell-${randomUUID().slice(0, 8)}.sh`;
+    const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-shell-'));
+    try {
+      const local = path.join(localDir, 'script.sh');
+      await writeFile(local, script, {mode: 0o755});
+      await ctx.comm.upload(local, remote, {signal: ctx.signal});
+    } finally {
+      await rm(localDir, {recursive: true, force: true});
+    }
+
+    const args = (config.args ?? []).map((a) => shellQuote(a)).join(' ');
+    const target = `${remote}${args ? ` ${args}` : ''}`;
+    const command = script.startsWith('#!')
+      ? `chmod +x ${remote} && ${target}`
+      : `if command -v bash >/dev/null 2>&1; then bash ${target}; else sh ${target}; fi`;
+    const prefix = ctx.outputPrefix ?? '│';
+    const lines = new OutputLines((line) => ctx.ui.output(prefix, line));
+    let code: number;
+    try {
+      code = await ctx.comm.exec(command, {
+        sudo: config.privileged ?? true,
+        env: config.env,
+        signal: ctx.signal,
+        onOutput: (stream, data) => lines.push(stream, data),
+      });
+    } finally {
+      lines.flush();
+      // Best effort: the script is ours and lives in /tmp, so a failed rm is harmless.
+      await ctx.comm.exec(`rm -f ${remote}`, {sudo: config.privileged ?? true}).catch(() => undefined);
+    }
+
+    if (code !== 0) {
+      const tail = lines.tail();
+      throw new BoxError('ERR_PROVISION_FAILED', `Shell provisioner "${label(config)}" exited with code ${code}.${tail.length > 0 ? `\nLast ${tail.length} lines of output:\n${tail.map((l) => `  ${l}`).join('\n')}` : ' It printed nothing.'}`, {
+        hint: 'Fix the script, then run `box provision` to run the provisioners again.',
+        details: {provisioner: 'shell', name: label(config), exitCode: code, outputTail: tail},
+      });
+    }
+  },
+};
