@@ -20,7 +20,7 @@ export interface InitResult {
   target: TargetName;
 }
 
-export const DEFAULT_BASEBOX = 'debian-12';
+export const DEFAULT_BASEBOX = 'debian-12-minimal';
 
 /** The published JSON Schema of this installation, for the yaml-language-server comment. */
 export function schemaLocation(): string {

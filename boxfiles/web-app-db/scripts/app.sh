@@ -1,0 +1,3 @@
+#!/bin/sh
+set -eu
+echo "app setup (APP_ENV=${APP_ENV:-unset})"
