@@ -18,7 +18,7 @@ export interface ResolvedAmi {
  */
 export async function resolveAmi(client: EC2Client, machine: MachineConfig, region: string, options: {ui: Ui; signal: AbortSignal}): Promise<ResolvedAmi> {
   const aws = machine.aws;
-  if (aws.ami) return {ami: aws.ami, source: 'targets.aws.ami'};
+  if (aws.ami) return {ami: await checkAmi(client, aws.ami, region, options.signal), source: 'targets.aws.ami'};
   if (aws.ami_filter) {
     const {owner, name} = aws.ami_filter;
     const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({
@@ -42,5 +42,21 @@ export async function resolveAmi(client: EC2Client, machine: MachineConfig, regi
       hint: known.length ? `Use one of those regions in targets.aws.region, copy the AMI (\`aws ec2 copy-image --source-region ${known[0]} --region ${region}\`), or set targets.aws.ami.` : 'Set targets.aws.ami or targets.aws.ami_filter, or bake one with `box build TEMPLATE --target aws`.',
     });
   }
+  await checkAmi(client, ami, region, options.signal);
   return {ami, source: `box ${box.name} ${box.version}`, box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir}};
+}
+
+/**
+ * Fails early, before a key pair or group is made, when the AMI does not exist in the region
+ * (RunInstances would fail the same way, only later).
+ */
+export async function checkAmi(client: EC2Client, ami: string, region: string, signal?: AbortSignal): Promise<string> {
+  const out = await awsCall({action: 'DescribeImages', region, ami}, () => client.send(new DescribeImagesCommand({ImageIds: [ami]}), {abortSignal: signal}));
+  const image = out.Images?.find((i) => i.ImageId === ami);
+  if (!image || (image.State && !['available', 'pending'].includes(image.State))) {
+    throw new BoxError('ERR_AWS_AMI_NOT_FOUND', `AMI "${ami}" does not exist in ${region}${image?.State ? ` (it is ${image.State})` : ''} or is not available to this account.`, {
+      hint: 'AMI ids are per region: check `targets.aws.ami` / `targets.aws.region`, or use `ami_filter` to pick the newest image by owner and name.',
+    });
+  }
+  return ami;
 }

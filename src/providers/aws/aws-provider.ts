@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto';
-import {readdir, rm} from 'node:fs/promises';
+import {mkdir, readdir, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {
   AuthorizeSecurityGroupIngressCommand, CancelSpotInstanceRequestsCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand,
@@ -131,6 +131,7 @@ export class AwsProvider implements Provider {
       instanceType: aws.instance_type ?? DEFAULT_INSTANCE_TYPE, elasticIps: [],
       sshUsername: aws.ssh_username ?? machine.ssh.username, sshInterface: aws.ssh_interface ?? 'public',
     };
+    await mkdir(dir, {recursive: true});
     await writeMachineState(project.root, {machine: machine.name, target: 'aws', createdAt: new Date().toISOString(), box: resolved.box, provisioned: false, provider: initial as unknown as Record<string, unknown>});
     await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'aws', ...(resolved.box ? {box: {name: resolved.box.name, version: resolved.box.version, provider: resolved.box.provider}} : {})});
     const rec = (change: (s: AwsMachineState) => void) => recordAws(project.root, machine.name, change);
