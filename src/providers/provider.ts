@@ -1,5 +1,6 @@
 import type {MachineConfig, Project} from '../boxfile/project.js';
 import type {Ui} from '../core/ui.js';
+import type {Communicator} from '../communicators/communicator.js';
 
 export type MachineStatus = 'not-created' | 'running' | 'stopped' | 'broken';
 
@@ -43,4 +44,9 @@ export interface Provider {
   destroy(ctx: MachineContext): Promise<void>;
   status(ctx: MachineContext): Promise<StatusReport>;
   sshInfo(ctx: MachineContext): Promise<SshInfo>;
+  /**
+   * Optional: how this provider's guests are reached, when it differs from plain SSH to sshInfo
+   * (the aws provider routes through a factory that tests replace: moto instances have no SSH).
+   */
+  communicator?(ctx: MachineContext, info: SshInfo): Promise<Communicator>;
 }

@@ -16,7 +16,8 @@ export async function provisionMachine(handle: MachineHandle): Promise<number> {
     await updateMachineState(ctx.project.root, machine.name, (s) => { s.provisioned = true; });
     return 0;
   }
-  const comm = await createCommunicator(await provider.sshInfo(ctx));
+  const info = await provider.sshInfo(ctx);
+  const comm = provider.communicator ? await provider.communicator(ctx, info) : await createCommunicator(info);
   try {
     await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
     await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root}, machine.provisioners);

@@ -9,6 +9,7 @@ import {
   type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import type {MachineConfig} from '../../boxfile/project.js';
+import type {Communicator} from '../../communicators/communicator.js';
 import {ensureMachineKey} from '../../communicators/keys.js';
 import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
@@ -311,6 +312,10 @@ export class AwsProvider implements Provider {
       });
     }
     return {host, port: ctx.machine.ssh.port, username: s.sshUsername, privateKeyPath: s.keyPair?.privateKeyPath ?? path.join(ctx.dir, machineFiles.privateKey)};
+  }
+
+  async communicator(ctx: MachineContext, info: SshInfo): Promise<Communicator> {
+    return awsCommunicator(info, ctx.dir);
   }
 
   private async describe(client: EC2Client, s: AwsMachineState): Promise<Instance | undefined> {
