@@ -42,7 +42,7 @@ export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
     const script = await scriptText(ctx, config);
     throwIfAborted(ctx.signal);
     const remote = `/tmp/box-shell-${randomUUID().slice(0, 8)}.sh`;
-    const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-shell-'));
+    const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-script-'));
     try {
       const local = path.join(localDir, 'script.sh');
       await writeFile(local, script, {mode: 0o755});
