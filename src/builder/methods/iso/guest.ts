@@ -1,0 +1,110 @@
+import {randomUUID} from 'node:crypto';
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {BoxError, InterruptedError} from '../../../core/errors.js';
+import {run} from '../../../core/exec.js';
+import type {Step} from '../../../core/steps.js';
+import {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
+import {insecureKeyPath} from '../../../communicators/keys.js';
+import {waitForSshBanner} from '../../../providers/qemu/wait-for-ssh.js';
+import {waitForExit} from '../../../providers/qemu/process.js';
+import {resolveTemplateFile} from '../../templates-dir.js';
+import {diskGiB, durationMs, type LoadedTemplate} from '../../template.js';
+import type {BuildState} from '../index.js';
+import {VM_FILES, iso} from './state.js';
+
+async function keyPath(template: LoadedTemplate): Promise<string> {
+  const key = template.definition.ssh.private_key;
+  if (!key || key === 'vagrant-insecure') return insecureKeyPath();
+  return path.resolve(template.dir, key);
+}
+
+async function communicator(state: BuildState): Promise<SshCommunicator> {
+  const d = iso(state);
+  const t = state.template.definition;
+  return SshCommunicator.fromSshInfo({host: '127.0.0.1', port: d.sshPort!, username: t.ssh.username, privateKeyPath: await keyPath(state.template)});
+}
+
+/** Step: waits for the installed system's SSH server (the installer reboots into it). */
+export const waitForSshStep: Step<BuildState> = {
+  name: 'wait-for-ssh',
+  async run(state, signal) {
+    const d = iso(state);
+    const timeoutMs = durationMs(state.template.definition.ssh.timeout);
+    const started = Date.now();
+    await waitForSshBanner({port: d.sshPort!, timeoutMs, signal, pid: d.qemuPid, serialLog: d.serialLog!});
+    const comm = await communicator(state);
+    try {
+      await comm.waitForReady(Math.max(30_000, timeoutMs - (Date.now() - started)), signal);
+    } finally {
+      await comm.close();
+    }
+  },
+};
+
+/** Step: uploads and runs each post-install script over SSH (with sudo unless privileged: false). */
+export const postInstallStep: Step<BuildState> = {
+  name: 'post-install',
+  async run(state, signal) {
+    const scripts = state.template.definition.post_install;
+    if (scripts.length === 0) return;
+    const comm = await communicator(state);
+    const local = await mkdtemp(path.join(os.tmpdir(), 'box-post-'));
+    try {
+      for (const [i, p] of scripts.entries()) {
+        if (signal.aborted) throw new InterruptedError();
+        const label = p.script ?? `inline #${i + 1}`;
+        const file = p.script ? resolveTemplateFile(state.template.dir, p.script) : path.join(local, `inline-${i}.sh`);
+        if (!p.script) await writeFile(file, `#!/bin/sh\nset -e\n${p.inline!.join('\n')}\n`);
+        const remote = `/tmp/box-post-${randomUUID().slice(0, 8)}.sh`;
+        await comm.upload(file, remote, {signal});
+        state.ui.stage('post-install', label);
+        const code = await comm.exec(`chmod +x ${remote} && ${remote}; rc=$?; rm -f ${remote}; exit $rc`, {
+          sudo: p.privileged, env: p.env, signal,
+          onOutput: (_s, data) => state.ui.output(`[${path.basename(label)}]`, data),
+        });
+        if (code !== 0) throw new BoxError('ERR_POST_INSTALL', `Post-install script ${label} exited with ${code}.`, {hint: 'Its output is above; run with --on-error abort to keep the VM and ssh in.'});
+      }
+    } finally {
+      await comm.close();
+      await rm(local, {recursive: true, force: true});
+    }
+  },
+};
+
+/** Step: runs shutdown_command and waits for QEMU to exit; falls back to an ACPI power-off over QMP. */
+export const shutdownStep: Step<BuildState> = {
+  name: 'shutdown',
+  async run(state, signal) {
+    const d = iso(state);
+    const t = state.template.definition;
+    const comm = await communicator(state);
+    // The connection drops as the guest goes down: the exit status does not matter.
+    await comm.exec(t.shutdown_command, {signal, timeoutMs: 30_000}).catch(() => undefined);
+    await comm.close().catch(() => undefined);
+    const timeoutMs = durationMs(t.shutdown_timeout);
+    if (await waitForExit(d.qemuPid!, timeoutMs)) return;
+    state.ui.warn(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s of "${t.shutdown_command}"; pressing the ACPI power button`);
+    await d.qmp?.execute('system_powerdown').catch(() => undefined);
+    if (!(await waitForExit(d.qemuPid!, 60_000))) {
+      throw new BoxError('ERR_SHUTDOWN_TIMEOUT', 'The build VM did not power off.', {hint: 'Check shutdown_command in the template (it must power the guest off, not halt it).'});
+    }
+  },
+};
+
+/** Step: compacts the disk into a compressed qcow2 (zstd: ~4x faster than zlib for the same size). */
+export const compactStep: Step<BuildState> = {
+  name: 'compact',
+  async run(state, signal) {
+    const d = iso(state);
+    const out = path.join(state.workDir, VM_FILES.compacted);
+    await run('qemu-img', ['convert', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', d.disk!, out], {signal, errorCode: 'ERR_QEMU_IMG'});
+    d.compacted = out;
+    state.artifact = {imagePath: out, format: 'qcow2', virtualSizeGiB: diskGiB(state.template.definition.disk), extraFiles: {}, extraMetadata: {}};
+  },
+  async cleanup(state, outcome) {
+    const d = iso(state);
+    if (outcome !== 'succeeded' && d.compacted) await rm(d.compacted, {force: true});
+  },
+};

@@ -1,0 +1,80 @@
+import {tryRun} from '../../../core/exec.js';
+import {UsageError} from '../../../core/errors.js';
+import type {Step} from '../../../core/steps.js';
+import {diskGiB, memoryMiB} from '../../template.js';
+import type {BuildMethod, BuildState} from '../index.js';
+import {httpServerStep} from './answers.js';
+import {downloadIsoStep, resolveChecksum} from './download-iso.js';
+import {compactStep, postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
+import {bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep} from './keys.js';
+import {iso, reachVmLines} from './state.js';
+import {bootStep, createDiskStep} from './vm.js';
+
+/**
+ * With --on-error abort, a step that fails while the VM runs says how to reach it (the
+ * runner then skips every cleanup, so QEMU and the HTTP server stay up).
+ */
+function withReachInfo(step: Step<BuildState>): Step<BuildState> {
+  return {
+    ...step,
+    async run(state, signal) {
+      try {
+        await step.run(state, signal);
+      } catch (error) {
+        const d = iso(state);
+        if (state.onError === 'abort' && !signal.aborted && d.qemu) {
+          state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}):\n  ${reachVmLines(d).join('\n  ')}`);
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * Builds from an OS installer, veewee/Packer style: download + verify the ISO, render and
+ * serve the answer files, boot, type the boot command over QMP, wait for the installer to
+ * fetch its answers and for SSH on the installed system, run post-install scripts, power off
+ * and compact the disk.
+ */
+export const isoMethod: BuildMethod = {
+  name: 'iso',
+  async preflight(template) {
+    for (const tool of ['qemu-system-x86_64', 'qemu-img']) {
+      if ((await tryRun(tool, ['--version'])) === null) {
+        throw new UsageError('ERR_HOST_TOOL', `${tool} is not installed; installer builds need it.`, {hint: 'apt-get install qemu-system-x86 qemu-utils'});
+      }
+    }
+    if (template.definition.answer_media === 'cdrom' && (await tryRun('xorriso', ['-version'])) === null) {
+      throw new UsageError('ERR_HOST_TOOL', 'xorriso is not installed; it makes the answer-file CD.', {hint: 'apt-get install xorriso'});
+    }
+  },
+  async cacheInputs(template) {
+    const t = template.definition;
+    // The ISO's checksum (resolved from a SUMS file if need be) identifies the installer.
+    const isoChecksum = t.iso ? await resolveChecksum(t.iso.checksum, t.iso.urls[0], template.dir).catch(() => t.iso!.checksum) : undefined;
+    return {isoChecksum, kernel: t.kernel?.checksum, initrd: t.initrd?.checksum, qemuImg: await tryRun('qemu-img', ['--version'])};
+  },
+  plan(template) {
+    const t = template.definition;
+    return [
+      t.iso ? `installer ISO ${t.iso.urls[0]} (${t.iso.checksum}), cached in ~/.box/cache/isos` : `kernel ${t.kernel!.url} + initrd ${t.initrd!.url}`,
+      `answer files ${t.answer_files.map((a) => a.name ?? a.template.replace(/\.hbs$/, '')).join(', ') || '(none)'} via ${t.answer_media === 'cdrom' ? 'a second CD' : 'the build HTTP server (guest reaches it at 10.0.2.2)'}`,
+      `VM: ${t.cpus} cpus, ${memoryMiB(t.memory)} MiB, ${diskGiB(t.disk)} GiB ${t.disk_interface} disk, ${t.net_device}`,
+      `boot_wait ${t.boot_wait}, then type the boot command (${t.boot_key_interval} between keys)`,
+      ...(t.answer_media === 'http' && t.answer_files.length > 0 ? [`wait up to ${t.answer_fetch_timeout} for the installer to fetch ${t.answer_wait_for ?? t.answer_files[0].name ?? t.answer_files[0].template.replace(/\.hbs$/, '')}`] : []),
+      `wait up to ${t.ssh.timeout} for SSH as ${t.ssh.username}`,
+      ...t.post_install.map((p) => `post-install over SSH: ${p.script ?? `inline (${p.inline!.length} lines)`}`),
+      `shutdown: ${t.shutdown_command}`,
+      'compact: qemu-img convert -c (zstd)',
+    ];
+  },
+  steps: () => [
+    downloadIsoStep,
+    httpServerStep,
+    createDiskStep,
+    bootStep,
+    ...[bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep, waitForSshStep, postInstallStep, shutdownStep].map(withReachInfo),
+    compactStep,
+  ],
+};

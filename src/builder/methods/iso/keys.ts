@@ -1,0 +1,53 @@
+import {setTimeout as sleep} from 'node:timers/promises';
+import {InterruptedError} from '../../../core/errors.js';
+import type {Step} from '../../../core/steps.js';
+import {parseBootCommand} from '../../boot-command.js';
+import {typeOverQmp} from '../../qmp-keys.js';
+import {renderString} from '../../render.js';
+import {durationMs, type LoadedTemplate} from '../../template.js';
+import type {BuildState} from '../index.js';
+import {iso} from './state.js';
+
+/** The boot command with variables and the HTTP address filled in (what will be typed). */
+export function renderBootCommand(template: LoadedTemplate, http: {httpIp: string; httpPort: number | string}): string[] {
+  return template.definition.boot_command.map((line, i) => renderString(line, {...template.variables, ...http}, `boot_command[${i}]`));
+}
+
+/** Step: waits `boot_wait` for the installer's boot prompt to show up. */
+export const bootWaitStep: Step<BuildState> = {
+  name: 'boot-wait',
+  async run(state, signal) {
+    const ms = durationMs(state.template.definition.boot_wait);
+    await sleep(ms, undefined, {signal}).catch(() => { throw new InterruptedError(); });
+  },
+};
+
+/** Step: types the boot command over QMP, one key every `boot_key_interval`. */
+export const typeBootCommandStep: Step<BuildState> = {
+  name: 'type-boot-command',
+  async run(state, signal) {
+    const d = iso(state);
+    const lines = renderBootCommand(state.template, {httpIp: d.httpIp, httpPort: d.server!.port});
+    const actions = parseBootCommand(lines);
+    const interval = durationMs(state.template.definition.boot_key_interval);
+    state.ui.info(`typing ${actions.filter((a) => a.kind !== 'wait').length} keys (${interval} ms apart): ${lines.join('')}`);
+    await typeOverQmp(d.qmp!, actions, {keyIntervalMs: interval, signal});
+  },
+};
+
+/**
+ * Step: waits until the installer fetched its answer file from the build HTTP server. This
+ * is where network problems show up (veewee users know it well), so the timeout message
+ * names firewalls and guest networks.
+ */
+export const waitForAnswerFetchStep: Step<BuildState> = {
+  name: 'wait-for-answer-fetch',
+  async run(state, signal) {
+    const t = state.template.definition;
+    const d = iso(state);
+    const wanted = t.answer_wait_for ?? d.rendered?.[0]?.name;
+    if (!wanted || t.answer_media === 'cdrom') return;
+    await d.server!.waitForFetch(wanted, {timeoutMs: durationMs(t.answer_fetch_timeout), signal});
+    state.ui.success(`the installer fetched ${wanted}`);
+  },
+};

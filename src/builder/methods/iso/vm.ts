@@ -1,0 +1,117 @@
+import {mkdir, rm} from 'node:fs/promises';
+import path from 'node:path';
+import {execa} from 'execa';
+import {BoxError} from '../../../core/errors.js';
+import {run} from '../../../core/exec.js';
+import type {Step} from '../../../core/steps.js';
+import {detectAccel} from '../../../providers/qemu/accel.js';
+import {freePort} from '../../../providers/qemu/ports.js';
+import {pidAlive, waitForExit} from '../../../providers/qemu/process.js';
+import {QmpClient} from '../../../providers/qemu/qmp.js';
+import {diskGiB, memoryMiB} from '../../template.js';
+import type {BuildState} from '../index.js';
+import {VM_FILES, iso, reachVmLines, type IsoData} from './state.js';
+
+/** Step: the empty target disk (sparse qcow2) in the build's VM folder. */
+export const createDiskStep: Step<BuildState> = {
+  name: 'create-disk',
+  async run(state, signal) {
+    const d = iso(state);
+    d.vmDir = path.join(state.workDir, 'vm');
+    await mkdir(d.vmDir, {recursive: true});
+    const disk = path.join(d.vmDir, VM_FILES.disk);
+    d.disk = disk;
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${diskGiB(state.template.definition.disk)}G`], {signal, errorCode: 'ERR_QEMU_IMG'});
+  },
+  async cleanup(state, outcome) {
+    const d = iso(state);
+    // The disk only outlives the build inside the packaged box; a failed build keeps nothing.
+    if (outcome !== 'succeeded' && d.vmDir) await rm(d.vmDir, {recursive: true, force: true});
+  },
+};
+
+/** QEMU arguments for the build VM (exported for tests and --dry-run). */
+export function buildVmArgs(state: BuildState, d: IsoData, accel: 'kvm' | 'tcg'): string[] {
+  const t = state.template.definition;
+  const args = [
+    '-name', `box-build-${state.template.name}`,
+    '-machine', 'pc',
+    ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
+    '-smp', String(t.cpus),
+    '-m', String(memoryMiB(t.memory)),
+    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${d.sshPort}-:${t.ssh.port}`,
+    '-device', `${t.net_device},netdev=net0`,
+    '-qmp', `unix:${d.qmpSocket},server=on,wait=off`,
+    '-serial', `file:${d.serialLog}`,
+    '-display', 'none',
+    '-pidfile', path.join(d.vmDir!, VM_FILES.pid),
+  ];
+  if (t.disk_interface === 'virtio') args.push('-drive', `file=${d.disk},if=virtio,format=qcow2,discard=unmap,detect-zeroes=unmap`);
+  else if (t.disk_interface === 'ide') args.push('-drive', `file=${d.disk},if=ide,format=qcow2`);
+  else args.push('-device', 'ahci,id=ahci0', '-drive', `file=${d.disk},if=none,id=disk0,format=qcow2,discard=unmap`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0');
+  if (d.isoPath) args.push('-drive', `file=${d.isoPath},media=cdrom,readonly=on`, '-boot', 'order=c,once=d');
+  if (d.kernelPath) args.push('-kernel', d.kernelPath, '-initrd', d.initrdPath!, ...(t.kernel_cmdline ? ['-append', t.kernel_cmdline] : []));
+  if (d.answerCd) args.push('-drive', `file=${d.answerCd},media=cdrom,readonly=on`);
+  return args;
+}
+
+/**
+ * Step: boots the installer under QEMU with a QMP socket (to type keys and power off), the
+ * serial console in a file, and SSH forwarded to a free loopback port.
+ */
+export const bootStep: Step<BuildState> = {
+  name: 'boot',
+  async run(state) {
+    const d = iso(state);
+    const decision = await detectAccel('auto');
+    if (decision.accel === 'tcg') state.ui.warn(decision.reason);
+    d.qmpSocket = path.join(d.vmDir!, VM_FILES.qmp);
+    d.serialLog = path.join(d.vmDir!, VM_FILES.serialLog);
+    d.sshPort = await freePort();
+    const args = buildVmArgs(state, d, decision.accel);
+    // Not tied to our abort signal: the cleanup stops QEMU gracefully-then-hard, and
+    // --on-error abort must be able to leave it running.
+    const child = execa('qemu-system-x86_64', args, {reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', env: {LANG: 'C'}});
+    d.qemu = child;
+    d.qemuPid = child.pid;
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    try {
+      d.qmp = await connectQmp(d.qmpSocket, 15_000, () => child.exitCode !== null || !pidAlive(child.pid ?? 0));
+    } catch (error) {
+      throw new BoxError('ERR_QEMU_START', `QEMU did not start: ${stderr.trim() || (error as Error).message}`, {hint: 'Check that qemu-system-x86 is installed and the ISO is readable.'});
+    }
+    state.ui.info(`build VM is up:\n  ${reachVmLines(d).join('\n  ')}`);
+  },
+  async cleanup(state, outcome) {
+    const d = iso(state);
+    if (outcome === 'failed' && state.onError === 'abort') return;
+    await stopVm(d);
+  },
+};
+
+async function connectQmp(socket: string, timeoutMs: number, exited: () => boolean): Promise<QmpClient> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await QmpClient.connect(socket, 3000);
+    } catch (error) {
+      if (exited() || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Stops the build VM: QMP quit, then SIGKILL if it is still there after 5 s. Idempotent. */
+export async function stopVm(d: IsoData): Promise<void> {
+  const child = d.qemu;
+  if (!child) return;
+  if (child.exitCode === null && child.signalCode === null) {
+    await d.qmp?.execute('quit').catch(() => undefined);
+    if (!(await waitForExit(child.pid!, 5000))) child.kill('SIGKILL');
+  }
+  d.qmp?.close();
+  d.qmp = undefined;
+  await child.catch(() => undefined);
+  d.qemu = undefined;
+}
