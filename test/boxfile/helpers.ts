@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import {mkdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import type {BoxfileIssue} from '../../src/boxfile/issues.js';
+import {BoxError} from '../../src/core/errors.js';
+import {loadProject, type LoadProjectOptions} from '../../src/services/load-project.js';
+
+/** Writes files (relative path → content) under `dir`, creating folders. */
+export async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), {recursive: true});
+    await writeFile(path.join(dir, name), content);
+  }
+}
+
+/** Runs loadProject expecting ERR_BOXFILE_INVALID; returns the error and its issues. */
+export async function loadErrors(options: LoadProjectOptions): Promise<{error: BoxError; issues: BoxfileIssue[]}> {
+  try {
+    await loadProject(options);
+  } catch (error) {
+    assert.ok(error instanceof BoxError, `expected a BoxError, got ${String(error)}`);
+    assert.equal(error.code, 'ERR_BOXFILE_INVALID', error.message);
+    assert.equal(error.exitCode, 2);
+    return {error, issues: (error.details?.errors ?? []) as BoxfileIssue[]};
+  }
+  assert.fail('loadProject should have failed');
+}
+
+/** The issues as the one-line strings users see, without the leading indent. */
+export function lines(error: BoxError): string[] {
+  return error.message.split('\n').slice(1).map((l) => l.trim());
+}
