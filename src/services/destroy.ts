@@ -1,6 +1,5 @@
-import {existsSync} from 'node:fs';
 import {unindexMachine} from '../core/state.js';
-import {openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {hasMachineFiles, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface DestroyResult {
   machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;
@@ -15,8 +14,9 @@ export async function destroy(options: LifecycleOptions & {confirm?: (machine: s
   const {project, handles} = await openMachines(options);
   const result: DestroyResult = {machines: []};
   for (const handle of handles) {
-    const exists = existsSync(handle.ctx.dir);
+    const exists = await hasMachineFiles(handle.ctx.dir);
     if (!exists) {
+      await removeMachineDir(project.root, handle.machine.name, {onlyIfEmpty: true});
       await unindexMachine(project.root, handle.machine.name);
       result.machines.push({name: handle.machine.name, destroyed: false, previousStatus: 'not-created'});
       continue;

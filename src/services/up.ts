@@ -1,8 +1,7 @@
-import {existsSync} from 'node:fs';
 import {BoxError, errorMessage, isAbortError} from '../core/errors.js';
 import {readMachineState} from '../core/state.js';
 import {provisionMachine} from './provision.js';
-import {openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {hasMachineFiles, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
@@ -37,7 +36,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
       result.machines.push(await withMachine(handle, () => upOne(handle, options, () => { destroyed = true; })));
     } catch (error) {
       // The folder (which holds the lock) can only go once the lock is released.
-      if (destroyed) await removeMachineDir(handle.ctx.project.root, handle.machine.name).catch(() => undefined);
+      if (destroyed || !(await hasMachineFiles(handle.ctx.dir))) await removeMachineDir(handle.ctx.project.root, handle.machine.name).catch(() => undefined);
       throw error;
     }
   }
@@ -70,7 +69,7 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
     };
   } catch (error) {
     // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made.
-    if (!existed && options.destroyOnError && existsSync(ctx.dir)) {
+    if (!existed && options.destroyOnError && await hasMachineFiles(ctx.dir)) {
       ctx.ui.warn(`${isAbortError(error) ? 'Interrupted' : 'Failed'}: destroying the new machine ${machine.name} (keep it with --no-destroy-on-error).`);
       try {
         await provider.destroy(ctx);

@@ -1,8 +1,8 @@
-import {rm, rmdir} from 'node:fs/promises';
+import {readdir, rm, rmdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
 import type {TargetName} from '../../boxfile/schema.js';
-import {machineDir, projectStateDir} from '../../core/paths.js';
+import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider} from '../../providers/provider.js';
@@ -47,13 +47,26 @@ export const LOCK_WAIT_MS = 5000;
 
 /** Runs one lifecycle operation under the machine's lock. */
 export async function withMachine<T>(handle: MachineHandle, fn: () => Promise<T>): Promise<T> {
-  return withMachineLock(handle.ctx.project.root, handle.machine.name, {waitMs: LOCK_WAIT_MS}, fn);
+  try {
+    return await withMachineLock(handle.ctx.project.root, handle.machine.name, {waitMs: LOCK_WAIT_MS}, fn);
+  } finally {
+    // Taking the lock creates the machine folder; do not leave it behind for a machine that has nothing.
+    if (!(await hasMachineFiles(handle.ctx.dir))) await removeMachineDir(handle.ctx.project.root, handle.machine.name, {onlyIfEmpty: true});
+  }
 }
 
 /** After destroy: the machine folder (holding only the released lock) and empty parents go. */
-export async function removeMachineDir(projectRoot: string, machine: string): Promise<void> {
-  await rm(machineDir(projectRoot, machine), {recursive: true, force: true});
+export async function removeMachineDir(projectRoot: string, machine: string, options: {onlyIfEmpty?: boolean} = {}): Promise<void> {
+  // onlyIfEmpty: never pull a lock folder from under another box process.
+  if (options.onlyIfEmpty) await rmdir(machineDir(projectRoot, machine)).catch(() => undefined);
+  else await rm(machineDir(projectRoot, machine), {recursive: true, force: true});
   const machinesDir = path.join(projectStateDir(projectRoot), 'machines');
   await rmdir(machinesDir).catch(() => undefined);
   await rmdir(projectStateDir(projectRoot)).catch(() => undefined);
+}
+
+/** Does the machine folder hold anything but the lock (which withMachineLock creates)? */
+export async function hasMachineFiles(dir: string): Promise<boolean> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  return entries.some((e) => e !== `${machineFiles.lock}.lock`);
 }

@@ -1,0 +1,123 @@
+/**
+ * Lifecycle commands without booting a guest: not-created machines, half-created ones left by
+ * a crash (a real QEMU process with no recorded state, state with no disk), port collisions
+ * caught before anything is created, and the JSON shapes. Guest boots are in test/e2e/.
+ */
+import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
+import {mkdir, writeFile} from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import {after, before, describe, test} from 'node:test';
+import {execa} from 'execa';
+import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {pidAlive, readPidFile, waitForExit} from '../../src/providers/qemu/process.js';
+
+describe('lifecycle commands without a guest', () => {
+  let home: Awaited<ReturnType<typeof tempDir>>;
+  let project: Awaited<ReturnType<typeof tempDir>>;
+  const orphans: number[] = [];
+  const runJson = (args: string[]) => boxJson(args, {cwd: project.dir, boxHome: home.dir});
+  const machineDir = () => path.join(project.dir, '.box', 'machines', 'default');
+
+  before(async () => {
+    home = await tempDir('box-lc-home-');
+    project = await tempDir('box-lc-project-');
+    await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: qemu\n');
+  });
+
+  after(async () => {
+    for (const pid of orphans) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    await project.cleanup();
+    await home.cleanup();
+  });
+
+  test('status of a machine never created is not-created, in text and JSON', async () => {
+    const text = await box(['status'], {cwd: project.dir, boxHome: home.dir});
+    assert.equal(text.exitCode, 0);
+    assert.match(String(text.stdout), /^default\s+not-created\s+qemu/m);
+    const {json} = await runJson(['status']);
+    assert.deepEqual(json.machines.map((m: any) => [m.name, m.status, m.target]), [['default', 'not-created', 'qemu']]);
+  });
+
+  test('destroy, halt and status on a not-created machine succeed and change nothing', async () => {
+    const d = await runJson(['destroy']);
+    assert.equal(d.result.exitCode, 0);
+    assert.deepEqual(d.json.machines, [{name: 'default', destroyed: false, previousStatus: 'not-created'}]);
+    const h = await runJson(['halt']);
+    assert.equal(h.result.exitCode, 0);
+    assert.equal(h.json.machines[0].wasRunning, false);
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+  });
+
+  test('ssh and ssh-config on a not-created machine fail with the next step', async () => {
+    const s = await runJson(['ssh', '-c', 'true']);
+    assert.equal(s.result.exitCode, 1);
+    assert.equal(s.json.error.code, 'ERR_NOT_RUNNING');
+    assert.match(s.json.error.hint, /box up default/);
+    const c = await runJson(['ssh-config']);
+    assert.equal(c.json.error.code, 'ERR_NOT_CREATED');
+  });
+
+  test('an unknown machine name is a usage error', async () => {
+    const r = await runJson(['status', 'nope']);
+    assert.equal(r.result.exitCode, 2);
+  });
+
+  test('up with a forwarded port in use fails with exit 2 before creating anything', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const {port} = server.address() as net.AddressInfo;
+    const other = await tempDir('box-lc-ports-');
+    try {
+      await writeFile(path.join(other.dir, 'Boxfile'), `basebox: debian-12-minimal\nforwarded_ports:\n  - {guest: 80, host: ${port}}\n`);
+      const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 2);
+      assert.equal(json.error.code, 'ERR_PORT_COLLISION');
+      assert.match(json.error.message, /Boxfile: forwarded_ports of machine "default"/);
+      assert.equal(existsSync(path.join(other.dir, '.box', 'machines', 'default')), false);
+    } finally {
+      server.close();
+      await other.cleanup();
+    }
+  });
+
+  test('a QEMU process known only from its pid file is reported broken and destroy kills it', async () => {
+    await mkdir(machineDir(), {recursive: true});
+    const disk = path.join(machineDir(), 'disk.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
+    const pidFile = path.join(machineDir(), 'qemu.pid');
+    // A real QEMU as `up` would have left it if box was killed before state.json was written
+    // (no guest runs: -machine none keeps the test cheap).
+    await execa('qemu-system-x86_64', ['-machine', 'none', '-S', '-display', 'none', '-nodefaults',
+      '-drive', `file=${disk},if=none,format=qcow2,id=d0`, '-pidfile', pidFile, '-daemonize']);
+    const pid = (await readPidFile(pidFile))!;
+    orphans.push(pid);
+    const {json} = await runJson(['status']);
+    assert.equal(json.machines[0].status, 'broken');
+    assert.equal(json.machines[0].repair, 'box destroy default');
+    assert.equal(json.machines[0].details.pid, pid);
+    const text = await box(['status'], {cwd: project.dir, boxHome: home.dir});
+    assert.match(String(text.stdout), /Repair: box destroy default/);
+    const d = await runJson(['destroy', '--force']);
+    assert.equal(d.result.exitCode, 0, String(d.result.stderr));
+    assert.equal(d.json.machines[0].destroyed, true);
+    assert.equal(await waitForExit(pid, 5000), true);
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+  });
+
+  test('state recorded but no disk (crash during create) is broken and destroy removes it', async () => {
+    await mkdir(machineDir(), {recursive: true});
+    await writeFile(path.join(machineDir(), 'state.json'), JSON.stringify({
+      machine: 'default', target: 'qemu', createdAt: new Date().toISOString(), provisioned: false,
+      provider: {phase: 'creating', disk: path.join(machineDir(), 'disk.qcow2'), pidFile: path.join(machineDir(), 'qemu.pid'), qmpSocket: path.join(machineDir(), 'qmp.sock'), serialLog: path.join(machineDir(), 'serial.log'), forwardedPorts: [], keyInserted: false},
+    }));
+    const {json} = await runJson(['status']);
+    assert.equal(json.machines[0].status, 'broken');
+    assert.match(json.machines[0].reason, /half created/);
+    const d = await runJson(['destroy']);
+    assert.equal(d.json.machines[0].previousStatus, 'broken');
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+    assert.equal((await runJson(['status'])).json.machines[0].status, 'not-created');
+  });
+});
