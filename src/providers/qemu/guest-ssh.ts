@@ -2,26 +2,20 @@ import {execa} from 'execa';
 import type {SshInfo} from '../provider.js';
 import {sshArgs} from '../../services/lifecycle/openssh.js';
 import {ensureMachineKey, insecureKeyPath} from '../../communicators/keys.js';
+import {replaceInsecureKey} from '../../communicators/ssh/replace-insecure-key.js';
 import {createCommunicator} from '../../services/lifecycle/communicator.js';
-import type {Communicator} from '../../communicators/communicator.js';
-
-// TEMP until the ssh helper's replaceInsecureKey lands: resolved at run time so the tree compiles.
-const replaceKeyModule = '../../communicators/ssh/replace-insecure-key.js';
-async function replaceInsecureKey(comm: Communicator, publicKey: string): Promise<void> {
-  const mod = await import(replaceKeyModule) as {replaceInsecureKey: (c: Communicator, k: string) => Promise<void>};
-  await mod.replaceInsecureKey(comm, publicKey);
-}
 
 /**
  * First boot: log in with Vagrant's insecure key and swap it for this machine's own key (as
- * Vagrant does), so the well-known key no longer opens the guest.
+ * Vagrant does), so the well-known key no longer opens the guest. The new key is proven to log
+ * in before the old one is removed.
  */
 export async function insertMachineKey(options: {dir: string; port: number; username: string; timeoutMs: number; signal: AbortSignal}): Promise<void> {
   const key = await ensureMachineKey(options.dir);
   const comm = await createCommunicator({host: '127.0.0.1', port: options.port, username: options.username, privateKeyPath: await insecureKeyPath()});
   try {
     await comm.waitForReady(options.timeoutMs, options.signal);
-    await replaceInsecureKey(comm, key.publicKey);
+    await replaceInsecureKey(comm, key, {signal: options.signal});
   } finally {
     await comm.close();
   }
