@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
 import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
+import {setTimeout as sleep} from 'node:timers/promises';
 import {generateKeyPair} from '../../../src/communicators/keys.js';
 import {SshCommunicator} from '../../../src/communicators/ssh/ssh-communicator.js';
 import {createSshd, freePort, type Sshd} from '../../fixtures/sshd/sshd.js';
@@ -244,6 +246,49 @@ describe('SshCommunicator against a real sshd', () => {
       assert.ok(error.message.includes(blocker));
       return true;
     });
+  });
+
+  test('a connection lost mid-command fails with ERR_SSH_DISCONNECTED and the next exec reconnects', async () => {
+    const other = communicator(sshd);
+    try {
+      // $PPID is the sshd process serving this connection: killing it drops the connection.
+      await assert.rejects(other.exec('kill -KILL $PPID; sleep 5'), {code: 'ERR_SSH_DISCONNECTED'});
+      assert.equal(await other.exec('exit 6'), 6);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('keepalive notices a connection that went silent and forgets it', async () => {
+    // A TCP relay that can be frozen: packets stop flowing but nothing is closed.
+    let frozen = false;
+    const sockets: net.Socket[] = [];
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(sshd.port, sshd.host);
+      sockets.push(inbound, outbound);
+      inbound.on('data', (d) => frozen || outbound.write(d));
+      outbound.on('data', (d) => frozen || inbound.write(d));
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const {port} = relay.address() as net.AddressInfo;
+    const other = new SshCommunicator({host: '127.0.0.1', port, username: sshd.username, privateKey: sshd.key.privateKey, keepaliveIntervalMs: 200, keepaliveCountMax: 2});
+    try {
+      assert.equal(await other.exec('true'), 0);
+      frozen = true;
+      const started = Date.now();
+      while (other.connected && Date.now() - started < 5000) await sleep(50);
+      assert.equal(other.connected, false, 'keepalive did not drop the silent connection');
+      frozen = false;
+      assert.equal(await other.exec('exit 2'), 2);
+    } finally {
+      await other.close();
+      for (const socket of sockets) socket.destroy();
+      relay.close();
+    }
   });
 
   test('after close the next exec reconnects', async () => {
