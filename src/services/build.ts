@@ -1,0 +1,288 @@
+import {createHash} from 'node:crypto';
+import {createReadStream, existsSync} from 'node:fs';
+import {mkdir, mkdtemp, readFile, readdir, rename, rm, stat} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {packageLibvirtBox, writeCatalog} from '../boxes/package.js';
+import {buildMethods, type BuildState} from '../builder/methods/index.js';
+import {loadTemplate, type LoadedTemplate, type VariableValues} from '../builder/template.js';
+import {findTemplate, resolveTemplateFile} from '../builder/templates-dir.js';
+import {BoxError, UsageError} from '../core/errors.js';
+import {run} from '../core/exec.js';
+import {readJson, writeJsonAtomic} from '../core/fs-json.js';
+import {withLock} from '../core/lock.js';
+import {userPaths} from '../core/paths.js';
+import {runSteps, type Step} from '../core/steps.js';
+import type {Ui} from '../core/ui.js';
+
+/** Bumped when the generic tail (compress, package, metadata) changes what a build produces. */
+const BUILD_FORMAT = 1;
+export const BUILD_RECORD = 'build.json';
+const PROVIDER = 'libvirt';
+
+export interface BuildOptions {
+  template: string;
+  vars?: VariableValues;
+  outputDir?: string;
+  templateDirs?: string[];
+  force?: boolean;
+  dryRun?: boolean;
+  /** Also add the box to the local store. */
+  add?: boolean;
+  onError?: 'cleanup' | 'abort' | 'ask';
+  /** Target the box is for; libvirt (qemu) boxes for now, the method decides what else it can make. */
+  target?: 'qemu' | 'virtualbox';
+  ui: Ui;
+  signal: AbortSignal;
+  /** Where work files go (default: the OS temp folder). */
+  workRoot?: string;
+  /** Download cache (debootstrap .debs, ISOs); default `~/.box/cache`. */
+  cacheDir?: string;
+}
+
+export interface BuildResult {
+  template: string;
+  method: string;
+  name: string;
+  version: string;
+  provider: string;
+  outputDir: string;
+  box: {path: string; sha256: string; size: number};
+  catalog: string;
+  inputsHash: string;
+  cacheHit: boolean;
+  steps: Array<{name: string; ms: number}>;
+  totalMs: number;
+  added?: {name: string; version: string; provider: string};
+  dryRun?: {plan: string[]; variables: Record<string, string>};
+}
+
+/** What `<output>/build.json` records, to answer an identical rebuild from cache. */
+interface BuildRecord {
+  inputs_hash: string;
+  template: string;
+  name: string;
+  version: string;
+  method: string;
+  box: {path: string; sha256: string; size: number; mtimeMs: number};
+  catalog: string;
+  built_at: string;
+  steps: Array<{name: string; ms: number}>;
+}
+
+/**
+ * `box build`: resolve the template and its variables, hash every input, answer from the cache
+ * when nothing changed, else run the method's steps then the generic tail (compress → package →
+ * catalog → optional add) with cleanups on failure or Ctrl-C.
+ */
+export async function buildBox(options: BuildOptions): Promise<BuildResult> {
+  const t0 = performance.now();
+  const ref = findTemplate(options.template, options.templateDirs);
+  const template = await loadTemplate(ref.dir, options.vars ?? {});
+  const method = buildMethods[template.definition.method];
+  if (!method) {
+    throw new UsageError('ERR_BUILD_METHOD', `Template ${template.file} uses method "${template.definition.method}", which this box does not support yet.`, {
+      hint: `Supported methods: ${Object.keys(buildMethods).join(', ')}.`,
+    });
+  }
+  if ((options.target ?? 'qemu') !== 'qemu') {
+    throw new UsageError('ERR_BUILD_TARGET', `box build makes libvirt (qemu) boxes; --target ${options.target} is not supported by method ${method.name}.`, {
+      hint: 'Use --target qemu.',
+    });
+  }
+  const outputDir = path.resolve(options.outputDir ?? path.join('output', template.name));
+  const version = template.definition.version;
+  const boxPath = path.join(outputDir, `${template.name}-${version}-${PROVIDER}.box`);
+  const catalogPath = path.join(outputDir, `${template.name}.json`);
+  const inputsHash = await hashInputs(template, await method.cacheInputs(template));
+
+  const base = {template: ref.name, method: method.name, name: template.name, version, provider: PROVIDER, outputDir, catalog: catalogPath, inputsHash};
+  if (options.dryRun) {
+    const masked = Object.fromEntries(Object.entries(template.variables).map(([k, v]) => [k, template.sensitive.includes(k) ? '********' : v]));
+    const plan = [
+      ...method.plan(template),
+      `compress: qemu-img convert -c -O qcow2 -o compression_type=zstd`,
+      `package: ${boxPath} (libvirt box: metadata.json + box.img)`,
+      `catalog: ${catalogPath}`,
+      ...(options.add ? [`add to the store as ${template.name} ${version}`] : []),
+    ];
+    for (const line of plan) options.ui.info(`  - ${line}`);
+    return {...base, box: {path: boxPath, sha256: '', size: 0}, cacheHit: false, steps: [], totalMs: Math.round(performance.now() - t0), dryRun: {plan, variables: masked}};
+  }
+
+  await mkdir(outputDir, {recursive: true});
+  // One build per output folder at a time: a second one waits, then usually hits the cache.
+  return withLock(path.join(outputDir, '.build'), {what: `build output ${outputDir}`, waitMs: 6 * 3600_000}, async () => {
+    const cached = options.force ? undefined : await cachedBuild(outputDir, inputsHash, boxPath);
+    if (cached) {
+      options.ui.success(`Inputs unchanged (${inputsHash.slice(0, 12)}): ${cached.box.path} is up to date. Use --force to rebuild.`);
+      const added = options.add ? await addToStore(template.name, version, cached.box.path, options) : undefined;
+      return {...base, box: {path: cached.box.path, sha256: cached.box.sha256, size: cached.box.size}, cacheHit: true, steps: [], totalMs: Math.round(performance.now() - t0), ...(added ? {added} : {})};
+    }
+
+    await method.preflight(template);
+    const steps: Array<{name: string; ms: number}> = [];
+    const state: BuildState & {box?: {path: string; sha256: string; size: number}; partial?: string} = {
+      template,
+      workDir: '',
+      outputDir,
+      boxName: template.name,
+      boxVersion: version,
+      cacheDir: options.cacheDir ?? userPaths.cache(),
+      ui: options.ui,
+      onError: options.onError ?? 'cleanup',
+      data: {},
+    };
+    const workStep: Step<typeof state> = {
+      name: 'prepare',
+      async run(s) {
+        const root = options.workRoot ?? os.tmpdir();
+        await mkdir(root, {recursive: true});
+        s.workDir = await mkdtemp(path.join(root, `box-build-${template.name}-`));
+      },
+      async cleanup(s, outcome) {
+        if (!s.workDir) return;
+        if (outcome === 'failed' && s.onError !== 'cleanup') {
+          options.ui.warn(`Keeping the work folder for debugging: ${s.workDir}`);
+          return;
+        }
+        // rm --one-file-system: never follows into something a killed tool left mounted.
+        const {removeRootfs} = await import('../builder/methods/debootstrap/mounts.js');
+        await removeRootfs(s.workDir);
+      },
+    };
+    const compressStep: Step<typeof state> = {
+      name: 'compress',
+      async run(s, signal) {
+        const artifact = s.artifact;
+        if (!artifact) throw new BoxError('ERR_BUILD_STEP', `Build method ${method.name} produced no disk image.`);
+        const out = path.join(s.workDir, 'box.img');
+        await run('qemu-img', ['convert', '-c', '-f', artifact.format, '-O', 'qcow2', '-o', 'compression_type=zstd', artifact.imagePath, out], {
+          signal, errorCode: 'ERR_QEMU_IMG', timeoutMs: 60 * 60_000,
+        });
+        // The raw image is no longer needed: free its space before packaging copies the qcow2.
+        if (artifact.imagePath !== out) await rm(artifact.imagePath, {force: true});
+        s.artifact = {...artifact, imagePath: out, format: 'qcow2'};
+        options.ui.info(`box.img: ${((await stat(out)).size / 1024 ** 2).toFixed(1)} MiB qcow2 (zstd)`);
+      },
+    };
+    const packageStep: Step<typeof state> = {
+      name: 'package',
+      async run(s) {
+        const artifact = s.artifact!;
+        s.partial = `${boxPath}.partial`;
+        const boxBuild = {inputs_hash: inputsHash, template: ref.name, method: method.name, version, built_at: new Date().toISOString(), box_cli_format: BUILD_FORMAT};
+        const packaged = await packageLibvirtBox({
+          imagePath: artifact.imagePath,
+          outputPath: s.partial,
+          virtualSizeGiB: artifact.virtualSizeGiB,
+          extraFiles: artifact.extraFiles,
+          extraMetadata: {...artifact.extraMetadata, box_build: boxBuild},
+        });
+        await rename(s.partial, boxPath);
+        s.partial = undefined;
+        s.box = {path: boxPath, sha256: packaged.sha256, size: packaged.size};
+      },
+      async cleanup(s, outcome) {
+        if (s.partial) await rm(s.partial, {force: true});
+        // A box we just renamed into place but could not catalog is not trustworthy.
+        if (outcome !== 'succeeded' && s.box) await rm(s.box.path, {force: true});
+      },
+    };
+    const catalogStep: Step<typeof state> = {
+      name: 'catalog',
+      async run(s) {
+        const b = s.box!;
+        await writeCatalog({name: template.name, version, provider: PROVIDER, url: path.basename(b.path), sha256: b.sha256, description: template.definition.description}, catalogPath);
+        const record: BuildRecord = {
+          inputs_hash: inputsHash, template: ref.name, name: template.name, version, method: method.name,
+          box: {...b, mtimeMs: (await stat(b.path)).mtimeMs}, catalog: catalogPath, built_at: new Date().toISOString(), steps,
+        };
+        await writeJsonAtomic(path.join(outputDir, BUILD_RECORD), record);
+      },
+    };
+
+    await rm(path.join(outputDir, BUILD_RECORD), {force: true}); // an interrupted rebuild must not look cached
+    await runSteps([workStep, ...method.steps(template), compressStep, packageStep, catalogStep], state, {
+      ui: options.ui,
+      signal: options.signal,
+      onError: state.onError === 'abort' ? 'abort' : 'cleanup',
+      onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)}),
+    });
+    const box = state.box!;
+    options.ui.success(`Built ${box.path} (${(box.size / 1024 ** 2).toFixed(1)} MiB, sha256 ${box.sha256.slice(0, 12)}…)`);
+    const added = options.add ? await addToStore(template.name, version, box.path, options) : undefined;
+    return {...base, box, cacheHit: false, steps, totalMs: Math.round(performance.now() - t0), ...(added ? {added} : {})};
+  });
+}
+
+async function cachedBuild(outputDir: string, inputsHash: string, boxPath: string): Promise<BuildRecord | undefined> {
+  const record = await readJson<BuildRecord | null>(path.join(outputDir, BUILD_RECORD), null);
+  if (!record || record.inputs_hash !== inputsHash || record.box.path !== boxPath) return undefined;
+  const info = await stat(boxPath).catch(() => undefined);
+  // Size and mtime catch a replaced or truncated box without re-hashing 100 MB.
+  if (!info || info.size !== record.box.size || Math.abs(info.mtimeMs - record.box.mtimeMs) > 1) return undefined;
+  return record;
+}
+
+/**
+ * The cache key: every file of the template folder, every script or file it names outside it
+ * (shared `_scripts`), resolved variables, the method's own inputs and the build format.
+ */
+export async function hashInputs(template: LoadedTemplate, methodInputs: Record<string, unknown>): Promise<string> {
+  const hash = createHash('sha256');
+  const add = (label: string, value: string | Buffer): void => {
+    hash.update(`${label}\0${value.length}\0`);
+    hash.update(value);
+  };
+  add('format', String(BUILD_FORMAT));
+  for (const file of await listFiles(template.dir)) add(`file:${path.relative(template.dir, file)}`, await readFile(file));
+  const d = template.definition;
+  const referenced = [
+    ...d.post_install.filter((p) => p.script).map((p) => p.script!),
+    ...Object.values(d.debootstrap?.files ?? {}),
+  ];
+  for (const rel of referenced) {
+    const file = resolveTemplateFile(template.dir, rel);
+    if (!file.startsWith(template.dir + path.sep)) add(`ref:${rel}`, await readFile(file));
+  }
+  add('variables', JSON.stringify(Object.entries(template.variables).sort()));
+  add('method', JSON.stringify(methodInputs, Object.keys(methodInputs).sort()));
+  return hash.digest('hex');
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of (await readdir(dir, {withFileTypes: true})).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...await listFiles(full));
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
+}
+
+/** sha256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * `--add`: installs the box through `box box add` (a child process of this same CLI), so the
+ * store's own checks (checksum, safe extraction, layout) apply exactly as for a user's add.
+ */
+async function addToStore(name: string, version: string, boxPath: string, options: BuildOptions): Promise<{name: string; version: string; provider: string}> {
+  options.ui.stage('add', `${name} ${version} to the box store`);
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js');
+  await run(process.execPath, [bin, 'box', 'add', name, boxPath, '--box-version', version, '--force'], {
+    signal: options.signal, errorCode: 'ERR_BUILD_ADD', timeoutMs: 30 * 60_000,
+    hint: `The box itself is fine: add it by hand with \`box box add ${name} ${boxPath} --box-version ${version}\`.`,
+  });
+  return {name, version, provider: PROVIDER};
+}
+
+export function outputExists(dir: string): boolean {
+  return existsSync(path.join(dir, BUILD_RECORD));
+}

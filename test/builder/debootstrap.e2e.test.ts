@@ -1,0 +1,206 @@
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {execa, type ResultPromise} from 'execa';
+import {existsSync} from 'node:fs';
+import {readFile, stat} from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import {Client} from 'ssh2';
+import {INSECURE_PRIVATE_KEY} from '../../src/communicators/insecure-key.js';
+import {boxJson, tempDir} from '../helpers/cli.js';
+import {takeE2eSlot} from '../helpers/e2e-slot.js';
+import {ensureTestBox, type TestBox} from '../helpers/test-box.js';
+
+// Builds (or reuses) the real debian-12-minimal box with the debootstrap method, then boots its
+// disk with plain qemu-system-x86_64 under TCG: no -kernel, so GRUB in the image must boot it.
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Waits for the guest sshd's "SSH-2.0-" banner (QEMU accepts connections long before sshd runs). */
+async function waitForBanner(port: number, timeoutMs: number, qemu: ResultPromise): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (qemu.exitCode !== null) throw new Error(`qemu exited early with ${qemu.exitCode}`);
+    const banner = await new Promise<string | undefined>((resolve) => {
+      const socket = net.connect({host: '127.0.0.1', port});
+      let data = '';
+      const done = (v: string | undefined): void => {
+        socket.destroy();
+        resolve(v);
+      };
+      socket.setTimeout(3000, () => done(undefined));
+      socket.on('data', (d) => {
+        data += d.toString('latin1');
+        if (data.includes('\n')) done(data.split('\n')[0].trim());
+      });
+      socket.on('error', () => done(undefined));
+      socket.on('close', () => done(undefined));
+    });
+    if (banner?.startsWith('SSH-')) return banner;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`no SSH banner on port ${port} within ${timeoutMs} ms`);
+}
+
+function sshExec(port: number, command: string): Promise<{code: number; stdout: string; stderr: string}> {
+  return new Promise((resolve, reject) => {
+    const conn = new Client();
+    conn.on('ready', () => {
+      conn.exec(command, (error, stream) => {
+        if (error) return reject(error);
+        let stdout = '';
+        let stderr = '';
+        stream.on('data', (d: Buffer) => (stdout += d.toString()));
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        stream.on('close', (code: number) => {
+          conn.end();
+          resolve({code, stdout, stderr});
+        });
+      });
+    });
+    conn.on('error', reject);
+    conn.connect({host: '127.0.0.1', port, username: 'vagrant', privateKey: INSECURE_PRIVATE_KEY, readyTimeout: 60_000});
+  });
+}
+
+/** Sends one QMP command on a fresh connection (after the capabilities handshake). */
+function qmp(socketPath: string, command: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let buffer = '';
+    let stage = 0;
+    socket.on('data', (d) => {
+      buffer += d.toString();
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) !== -1) {
+        const msg = JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>;
+        buffer = buffer.slice(nl + 1);
+        if (stage === 0 && msg.QMP) {
+          stage = 1;
+          socket.write(JSON.stringify({execute: 'qmp_capabilities'}) + '\n');
+        } else if (stage === 1 && 'return' in msg) {
+          stage = 2;
+          socket.write(JSON.stringify({execute: command}) + '\n');
+        } else if (stage === 2 && ('return' in msg || 'error' in msg)) {
+          socket.end();
+          if ('error' in msg) reject(new Error(JSON.stringify(msg.error)));
+          else resolve(msg.return);
+        }
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () => {
+  let testBox: TestBox;
+  let work: {dir: string; cleanup: () => Promise<void>};
+  let release: (() => Promise<void>) | undefined;
+  let qemu: ResultPromise | undefined;
+  let metadata: Record<string, any>;
+
+  before(async () => {
+    testBox = await ensureTestBox();
+    work = await tempDir('box-debootstrap-e2e-');
+    await execa('tar', ['-xf', testBox.boxPath, '-C', work.dir]);
+    metadata = JSON.parse(await readFile(path.join(work.dir, 'metadata.json'), 'utf8'));
+  });
+
+  after(async () => {
+    if (qemu && qemu.exitCode === null) {
+      qemu.kill('SIGKILL');
+      await qemu.catch(() => undefined);
+    }
+    await release?.();
+    await work?.cleanup();
+  });
+
+  test('the box is a libvirt box whose metadata names provider, format, virtual size, kernel and build inputs', async () => {
+    assert.equal(metadata.provider, 'libvirt');
+    assert.equal(metadata.format, 'qcow2');
+    assert.equal(metadata.virtual_size, 10);
+    assert.equal(metadata.kernel, 'vmlinuz');
+    assert.equal(metadata.initrd, 'initrd.img');
+    assert.match(metadata.cmdline, /^root=UUID=[0-9a-f-]{36} rw .*console=ttyS0/);
+    assert.match(metadata.box_build.inputs_hash, /^[0-9a-f]{64}$/);
+    assert.ok((await stat(path.join(work.dir, 'vmlinuz'))).size > 1_000_000, 'vmlinuz is a real kernel');
+    assert.ok((await stat(path.join(work.dir, 'initrd.img'))).size > 100_000, 'initrd.img is a real initramfs');
+    assert.ok(existsSync(path.join(work.dir, 'Vagrantfile')));
+  });
+
+  test('box.img is a compressed qcow2 much smaller than its virtual size', async () => {
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(work.dir, 'box.img')])).stdout);
+    assert.equal(info.format, 'qcow2');
+    assert.equal(info['virtual-size'], 10 * 1024 ** 3);
+    assert.equal(info['format-specific']?.data?.['compression-type'], 'zstd');
+    const size = (await stat(path.join(work.dir, 'box.img'))).size;
+    assert.ok(size < 400 * 1024 ** 2, `box.img is ${size} bytes`);
+  });
+
+  test('the image boots with its own GRUB under TCG and vagrant logs in with the insecure key and has passwordless sudo', async () => {
+    release = await takeE2eSlot();
+    const overlay = path.join(work.dir, 'overlay.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', path.join(work.dir, 'box.img'), overlay]);
+    const port = await freePort();
+    const qmpSocket = path.join(work.dir, 'qmp.sock');
+    const serialLog = path.join(work.dir, 'serial.log');
+    qemu = execa('qemu-system-x86_64', [
+      '-machine', 'q35', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1024',
+      '-drive', `file=${overlay},format=qcow2,if=virtio`,
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+      '-display', 'none', '-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+    ], {reject: false});
+    const t0 = Date.now();
+    try {
+      const banner = await waitForBanner(port, 8 * 60_000, qemu);
+      assert.match(banner, /^SSH-2\.0-OpenSSH/);
+      process.stderr.write(`[debootstrap e2e] SSH banner after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+
+      const who = await sshExec(port, 'id -un && sudo -n true && echo SUDO_OK && cat /proc/cmdline');
+      assert.equal(who.code, 0, who.stderr);
+      const [user, sudo, cmdline] = who.stdout.trim().split('\n');
+      assert.equal(user, 'vagrant');
+      assert.equal(sudo, 'SUDO_OK');
+      // GRUB (not QEMU's -kernel) loaded the kernel: it adds BOOT_IMAGE to the command line.
+      assert.match(cmdline, /BOOT_IMAGE=\/boot\/vmlinuz-/);
+      assert.match(cmdline, /console=ttyS0/);
+
+      // First boot made this clone's own identity; DHCP and DNS are set up without ifupdown.
+      const facts = await sshExec(port, 'cat /etc/machine-id; ls /etc/ssh/ssh_host_ed25519_key.pub; systemctl is-active systemd-networkd systemd-logind; cat /etc/resolv.conf');
+      assert.equal(facts.code, 0, facts.stderr);
+      assert.match(facts.stdout, /^[0-9a-f]{32}\n/);
+      assert.match(facts.stdout, /active\nactive\n/);
+      assert.match(facts.stdout, /nameserver 10\.0\.2\.3/);
+
+      // The ACPI power button over QMP (what `box halt` sends) powers the guest off.
+      await qmp(qmpSocket, 'system_powerdown');
+      const exited = await Promise.race([qemu.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
+      assert.equal(exited, true, 'QEMU exits after system_powerdown');
+    } catch (error) {
+      const log = await readFile(serialLog, 'utf8').catch(() => '');
+      process.stderr.write(`--- serial log tail ---\n${log.split('\n').slice(-40).join('\n')}\n`);
+      throw error;
+    }
+  });
+
+  test('an identical rebuild through the CLI is answered from the cache in under a second', async () => {
+    const started = Date.now();
+    const {result, json} = await boxJson(['build', 'debian-12-minimal', '--output', path.dirname(testBox.boxPath)]);
+    const wall = Date.now() - started;
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(json.cacheHit, true);
+    assert.equal(json.box.path, testBox.boxPath);
+    assert.equal(json.box.sha256, testBox.sha256);
+    assert.ok(json.totalMs < 1000, `cache hit took ${json.totalMs} ms`);
+    assert.ok(wall < 5000, `CLI wall time ${wall} ms`);
+  });
+});

@@ -1,0 +1,112 @@
+import {createHash} from 'node:crypto';
+import {existsSync, mkdirSync} from 'node:fs';
+import {readFile, readdir, rm, stat} from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import {box, repoRoot} from './cli.js';
+
+/**
+ * The real Debian test box (templates/debian-12-minimal, debootstrap method), built once and
+ * cached OUTSIDE the repo in $BOX_TEST_CACHE (default /var/cache/box-test), keyed by a hash of
+ * the template, the shared scripts and the build code, so CI rebuilds it only when they change.
+ * Parallel test files share one build through a lock. Building needs root and Debian's mirror
+ * (~2-4 min the first time on 2 cores; the .deb downloads are cached too).
+ */
+export interface TestBox {
+  boxPath: string;
+  sha256: string;
+  name: 'debian-12-minimal';
+  version: string;
+}
+
+export const TEST_BOX_NAME = 'debian-12-minimal' as const;
+
+export function testBoxCacheRoot(): string {
+  return path.resolve(process.env.BOX_TEST_CACHE ?? '/var/cache/box-test');
+}
+
+/** Everything that changes the test box: template, shared scripts, the build code. */
+const KEY_SOURCES = [
+  'templates/debian-12-minimal',
+  'templates/_scripts',
+  'src/builder/methods/debootstrap',
+  'src/builder/template.ts',
+  'src/services/build.ts',
+];
+
+async function filesUnder(p: string): Promise<string[]> {
+  const info = await stat(p).catch(() => undefined);
+  if (!info) return [];
+  if (info.isFile()) return [p];
+  const entries = (await readdir(p)).sort();
+  const nested = await Promise.all(entries.map((e) => filesUnder(path.join(p, e))));
+  return nested.flat();
+}
+
+export async function testBoxKey(): Promise<string> {
+  const hash = createHash('sha256');
+  for (const source of KEY_SOURCES) {
+    for (const file of await filesUnder(path.join(repoRoot, source))) {
+      hash.update(path.relative(repoRoot, file) + '\0');
+      hash.update(await readFile(file));
+      hash.update('\0');
+    }
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Returns the cached test box, building it first if its key changed. Builds in-process with the
+ * build service (so a stale dist/ cannot matter), with BOX_HOME's cache under the test cache
+ * so debootstrap's .deb downloads survive between runs.
+ */
+export async function ensureTestBox(): Promise<TestBox> {
+  const root = testBoxCacheRoot();
+  mkdirSync(root, {recursive: true});
+  const key = await testBoxKey();
+  const dir = path.join(root, `${TEST_BOX_NAME}-${key}`);
+  const recordFile = path.join(dir, 'test-box.json');
+  const release = await lockfile.lock(path.join(root, TEST_BOX_NAME), {
+    realpath: false,
+    stale: 60_000,
+    update: 10_000,
+    // A build takes minutes; wait up to 30 min for another test file's build.
+    retries: {retries: 1800, minTimeout: 1000, maxTimeout: 1000, factor: 1},
+  });
+  try {
+    if (existsSync(recordFile)) {
+      const record = JSON.parse(await readFile(recordFile, 'utf8')) as TestBox;
+      if (existsSync(record.boxPath)) return record;
+    }
+    // Old keys' boxes are dead weight (~100 MB each).
+    for (const entry of await readdir(root)) {
+      if (entry.startsWith(`${TEST_BOX_NAME}-`) && entry !== path.basename(dir)) await rm(path.join(root, entry), {recursive: true, force: true});
+    }
+    const {buildBox} = await import('../../src/services/build.js');
+    const {Ui} = await import('../../src/core/ui.js');
+    const {writeJsonAtomic} = await import('../../src/core/fs-json.js');
+    process.stderr.write(`[test-box] building ${TEST_BOX_NAME} (key ${key}) into ${dir}\n`);
+    const result = await buildBox({
+      template: TEST_BOX_NAME,
+      templateDirs: [],
+      outputDir: dir,
+      cacheDir: path.join(root, 'cache'),
+      ui: new Ui({stream: process.stderr, quiet: true}),
+      signal: new AbortController().signal,
+    });
+    const record: TestBox = {boxPath: result.box.path, sha256: result.box.sha256, name: TEST_BOX_NAME, version: result.version};
+    await writeJsonAtomic(recordFile, record);
+    return record;
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+/** Installs the test box into the store at `boxHome` through the CLI (`box box add`); needs `npm run build`. */
+export async function addTestBox(boxHome: string): Promise<void> {
+  const testBox = await ensureTestBox();
+  const result = await box(['box', 'add', testBox.name, testBox.boxPath, '--box-version', testBox.version], {boxHome, timeoutMs: 300_000});
+  if (result.exitCode !== 0) {
+    throw new Error(`box box add ${testBox.name} ${testBox.boxPath} failed (exit ${result.exitCode}):\n${result.stdout}\n${result.stderr}`);
+  }
+}
