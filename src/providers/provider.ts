@@ -39,7 +39,8 @@ export interface Provider {
   readonly name: 'qemu' | 'virtualbox' | 'aws';
   /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
   verify(ctx: MachineContext): Promise<void>;
-  up(ctx: MachineContext): Promise<{created: boolean}>;
+  /** `timings`: milliseconds per stage (optional; shown in `box up --json` and used by benches). */
+  up(ctx: MachineContext): Promise<{created: boolean; timings?: Record<string, number>}>;
   halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void>;
   destroy(ctx: MachineContext): Promise<void>;
   status(ctx: MachineContext): Promise<StatusReport>;

@@ -19,6 +19,8 @@ export interface UpMachineResult {
   status: string;
   ssh?: {host: string; port: number; username: string};
   details?: Record<string, unknown>;
+  /** Milliseconds per stage (checks, resolveBox, createDisk, startQemu, waitForSsh, insertKey, provision). */
+  timings: Record<string, number>;
   durationMs: number;
 }
 
@@ -51,12 +53,14 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
   const existed = (await readMachineState(ctx.project.root, machine.name)) !== undefined;
   let ranProvisioners = false;
   try {
-    const {created} = await provider.up(ctx);
+    const {created, timings = {}} = await provider.up(ctx);
     const state = await readMachineState(ctx.project.root, machine.name);
     const shouldProvision = options.provision ?? !state?.provisioned;
     if (shouldProvision) {
       ctx.ui.stage('provision', machine.name);
+      const p0 = Date.now();
       await provisionMachine(handle);
+      timings.provision = Date.now() - p0;
       ranProvisioners = true;
     }
     const status = await provider.status(ctx);
@@ -65,7 +69,7 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
     ctx.ui.success(`${machine.name} is ${status.status} (ssh 127.0.0.1:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return {
       name: machine.name, target: machine.target, created, provisioned: after?.provisioned ?? false, ranProvisioners,
-      status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, durationMs: Date.now() - t0,
+      status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, timings, durationMs: Date.now() - t0,
     };
   } catch (error) {
     // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made.

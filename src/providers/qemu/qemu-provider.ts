@@ -57,13 +57,16 @@ export class QemuProvider implements Provider {
     }
   }
 
-  async up(ctx: MachineContext): Promise<{created: boolean}> {
+  async up(ctx: MachineContext): Promise<{created: boolean; timings: Record<string, number>}> {
     const {project, machine, dir, ui, signal} = ctx;
+    const timings: Record<string, number> = {};
+    let mark = performance.now();
+    const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - mark); mark = now; };
     let state = await readMachineState(project.root, machine.name);
     const created = !state;
     if (state && (await this.status(ctx)).status === 'running') {
       ui.info(`${machine.name} is already running.`);
-      return {created: false};
+      return {created: false, timings};
     }
     // Ports first: a collision must fail before anything is created or booted.
     const forwards: PortForward[] = machine.forwardedPorts.map((p) => ({protocol: p.protocol, hostIp: p.hostIp, host: p.host, guest: p.guest}));
@@ -73,6 +76,7 @@ export class QemuProvider implements Provider {
     const accel = await detectAccel(machine.qemu.accel, {probe: qemuKvmProbe(machine.qemu.binary)});
     if (accel.accel === 'tcg') ui.info(`${machine.name}: ${accel.reason}.`);
     throwIfAborted(signal);
+    lap('checks');
 
     if (!state) {
       ui.stage('resolve-box', machine.basebox.raw);
@@ -111,6 +115,7 @@ export class QemuProvider implements Provider {
       await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', box: {name: box.name, version: box.version, provider: box.provider}});
     }
     const q = state.provider as unknown as QemuMachineState;
+    lap('resolveBox');
 
     if (!existsSync(q.disk)) {
       ui.stage('create-disk');
@@ -120,6 +125,7 @@ export class QemuProvider implements Provider {
     }
     if (q.phase === 'creating') await this.patch(ctx, (s) => { s.phase = 'created'; });
     throwIfAborted(signal);
+    lap('createDisk');
 
     // Keep the recorded SSH port across boots when it is still free (stable ssh-config).
     const sshPort = q.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', q.sshPort) ? q.sshPort : await freePort();
@@ -164,18 +170,21 @@ export class QemuProvider implements Provider {
     const pid = await readPidFile(q.pidFile);
     if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${q.pidFile}.`);
     await this.patch(ctx, (s) => { s.pid = pid; });
+    lap('startQemu');
 
     ui.stage('wait-for-ssh', `127.0.0.1:${sshPort}`);
     const t0 = Date.now();
     await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: q.serialLog});
     const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
+    lap('waitForSsh');
 
     if (!q.keyInserted && machine.ssh.insertKey && !machine.ssh.privateKeyPath) {
       ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
       await insertMachineKey({dir, port: sshPort, username: machine.ssh.username, timeoutMs: remaining, signal});
       await this.patch(ctx, (s) => { s.keyInserted = true; });
+      lap('insertKey');
     }
-    return {created};
+    return {created, timings};
   }
 
   async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void> {
