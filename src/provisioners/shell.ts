@@ -39,7 +39,8 @@ export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
   type: 'shell',
   describe: (config) => `shell ${label(config)}`,
   async provision(ctx, config) {
-    const script = await scriptText(ctx, config);
+    // Scripts written on Windows would fail on "\r" ("command not found"): normalise line ends.
+    const script = (await scriptText(ctx, config)).replaceAll('\r\n', '\n');
     throwIfAborted(ctx.signal);
     const remote = `/tmp/box-shell-${randomUUID().slice(0, 8)}.sh`;
     const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-script-'));

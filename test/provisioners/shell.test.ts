@@ -60,6 +60,13 @@ describe('shell provisioner', () => {
     assert.match(lines[4], /^shell=\/tmp\/box-shell-\w+\.sh$/);
   });
 
+  test('a script with Windows line endings runs as if written with Unix ones', async () => {
+    const out = path.join(f.sshd.dir, 'crlf.out');
+    writeFileSync(path.join(f.projectRoot, 'crlf.sh'), `#!/bin/sh\r\nset -e\r\nword=fine\r\necho "$word" > ${out}\r\n`);
+    await shellProvisioner.provision(f.context(), {type: 'shell', path: 'crlf.sh'});
+    assert.equal(readFileSync(out, 'utf8'), 'fine\n');
+  });
+
   test('the uploaded script is removed from the guest afterwards', async () => {
     const out = path.join(f.sshd.dir, 'script-path.out');
     await shellProvisioner.provision(f.context(), {type: 'shell', inline: `echo "$0" > ${out}`});

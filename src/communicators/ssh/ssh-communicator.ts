@@ -71,6 +71,7 @@ export class SshCommunicator implements Communicator {
    */
   async waitForReady(timeoutMs: number, signal: AbortSignal): Promise<void> {
     const {host, port, username} = this.options;
+    if (this.client) return;
     const deadline = Date.now() + timeoutMs;
     let delay = 200;
     let lastError: unknown;
