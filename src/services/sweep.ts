@@ -1,0 +1,201 @@
+import os from 'node:os';
+import path from 'node:path';
+import {readdir} from 'node:fs/promises';
+import {
+  DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
+  DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, DisassociateAddressCommand, ReleaseAddressCommand,
+  TerminateInstancesCommand, waitUntilInstanceTerminated, type EC2Client, type Tag,
+} from '@aws-sdk/client-ec2';
+import {listStoredBoxes} from '../boxes/store.js';
+import {errorMessage} from '../core/errors.js';
+import {readJson} from '../core/fs-json.js';
+import {projectStateDir} from '../core/paths.js';
+import type {MachineState} from '../core/state.js';
+import type {Ui} from '../core/ui.js';
+import {deleteSecurityGroup, waiterConfig} from '../providers/aws/aws-provider.js';
+import {clientRegion, ec2Client, type AwsConnection} from '../providers/aws/client.js';
+import {awsCall, awsErrorCode, mapAwsError} from '../providers/aws/errors.js';
+import type {AwsMachineState} from '../providers/aws/machine-state.js';
+import {TAG, tagValue} from '../providers/aws/tags.js';
+import {liveBakeTokens} from './aws-bake-records.js';
+
+export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot';
+
+export interface SweptResource {
+  type: SweepType;
+  id: string;
+  name?: string;
+  project?: string;
+  machine?: string;
+  root?: string;
+  /** Why box believes nothing knows this resource any more. */
+  reason: string;
+  removed?: boolean;
+  error?: string;
+}
+
+export interface SweepResult {
+  region: string;
+  dryRun: boolean;
+  resources: SweptResource[];
+}
+
+export interface SweepOptions extends AwsConnection {
+  dryRun: boolean;
+  /** Also resources created by box on other hosts (their project folders cannot be checked here). */
+  allHosts: boolean;
+  ui: Ui;
+  signal: AbortSignal;
+}
+
+/** What the project states and the box store on this host still know. */
+interface Known {
+  ids: Set<string>;
+  tokens: Set<string>;
+  why: Map<string, string>;
+}
+
+async function knownByRoot(root: string, cache: Map<string, {ids: Set<string>; tokens: Set<string>; exists: boolean}>) {
+  const hit = cache.get(root);
+  if (hit) return hit;
+  const machinesDir = path.join(projectStateDir(root), 'machines');
+  const entry = {ids: new Set<string>(), tokens: new Set<string>(), exists: false};
+  let names: string[] = [];
+  try {
+    names = await readdir(machinesDir);
+    entry.exists = true;
+  } catch {
+    // no state: everything tagged with this root is unknown
+  }
+  for (const name of names) {
+    const state = await readJson<MachineState | undefined>(path.join(machinesDir, name, 'state.json'), undefined).catch(() => undefined);
+    if (state?.target !== 'aws') continue;
+    const s = state.provider as unknown as AwsMachineState;
+    entry.tokens.add(s.token);
+    for (const id of [s.instanceId, s.keyPair?.name, s.keyPair?.id, s.securityGroup?.id, s.securityGroup?.name, ...s.elasticIps.flatMap((e) => [e.allocationId, e.token])]) if (id) entry.ids.add(id);
+  }
+  cache.set(root, entry);
+  return entry;
+}
+
+/** AMIs some box in the store points at (`metadata.json` `amis`), so sweep keeps them. */
+async function amisInStore(): Promise<Set<string>> {
+  const amis = new Set<string>();
+  for (const box of await listStoredBoxes()) {
+    const meta = await readJson<{amis?: Record<string, string>}>(path.join(box.dir, 'metadata.json'), {});
+    for (const ami of Object.values(meta.amis ?? {})) amis.add(ami);
+  }
+  return amis;
+}
+
+/**
+ * Lists resources tagged by box (box:host) whose project state (or, for baked AMIs, the box
+ * store) no longer knows them, then removes them unless `dryRun`. Only this host's resources
+ * are considered unless `allHosts`: another host's project folders cannot be checked from here.
+ */
+export async function sweep(options: SweepOptions): Promise<SweepResult> {
+  const client = ec2Client(options);
+  const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
+  const call = <T>(action: string, fn: () => Promise<T>) => awsCall({action, region}, fn);
+  const host = os.hostname();
+  const cache = new Map<string, {ids: Set<string>; tokens: Set<string>; exists: boolean}>();
+  const bakes = await liveBakeTokens();
+  const storeAmis = await amisInStore();
+  const found: SweptResource[] = [];
+
+  /** Why a tagged resource is an orphan, or undefined when something still knows it. */
+  const orphanReason = async (tags: Tag[] | undefined, ids: string[]): Promise<string | undefined> => {
+    if (!tagValue(tags, TAG.host)) return undefined; // not made by box
+    if (!options.allHosts && tagValue(tags, TAG.host) !== host) return undefined;
+    const bake = tagValue(tags, TAG.bake);
+    if (bake) return bakes.has(tagValue(tags, TAG.token) ?? '') ? undefined : `left by a box build (${bake}) that is no longer running`;
+    const root = tagValue(tags, TAG.root);
+    if (!root) return undefined;
+    const known = await knownByRoot(root, cache);
+    if (!known.exists) return `project folder ${root} has no box state any more`;
+    const token = tagValue(tags, TAG.token);
+    if (ids.some((id) => known.ids.has(id)) || (token && (known.tokens.has(token) || known.ids.has(token)))) return undefined;
+    return `no machine of ${root} records it`;
+  };
+  const add = (r: Omit<SweptResource, 'project' | 'machine' | 'root'>, tags: Tag[] | undefined) => found.push({
+    ...r, project: tagValue(tags, TAG.project), machine: tagValue(tags, TAG.machine), root: tagValue(tags, TAG.root),
+  });
+
+  const instances = (await call('DescribeInstances', () => client.send(new DescribeInstancesCommand({
+    Filters: [{Name: 'tag-key', Values: [TAG.host]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}],
+  })))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+  for (const i of instances) {
+    const reason = await orphanReason(i.Tags, [i.InstanceId!]);
+    if (reason) add({type: 'instance', id: i.InstanceId!, name: tagValue(i.Tags, 'Name'), reason}, i.Tags);
+  }
+  const addresses = (await call('DescribeAddresses', () => client.send(new DescribeAddressesCommand({})))).Addresses ?? [];
+  for (const a of addresses) {
+    const reason = await orphanReason(a.Tags, [a.AllocationId!]);
+    if (reason) add({type: 'elastic-ip', id: a.AllocationId!, name: a.PublicIp, reason}, a.Tags);
+  }
+  const groups = (await call('DescribeSecurityGroups', () => client.send(new DescribeSecurityGroupsCommand({})))).SecurityGroups ?? [];
+  for (const g of groups) {
+    const reason = await orphanReason(g.Tags, [g.GroupId!, g.GroupName!]);
+    if (reason) add({type: 'security-group', id: g.GroupId!, name: g.GroupName, reason}, g.Tags);
+  }
+  const keys = (await call('DescribeKeyPairs', () => client.send(new DescribeKeyPairsCommand({})))).KeyPairs ?? [];
+  for (const k of keys) {
+    const reason = await orphanReason(k.Tags, [k.KeyName!, k.KeyPairId ?? '']);
+    if (reason) add({type: 'key-pair', id: k.KeyName!, name: k.KeyPairId, reason}, k.Tags);
+  }
+  const images = (await call('DescribeImages', () => client.send(new DescribeImagesCommand({Owners: ['self']})))).Images ?? [];
+  const orphanImages = new Set<string>();
+  for (const img of images) {
+    if (!tagValue(img.Tags, TAG.host) || (!options.allHosts && tagValue(img.Tags, TAG.host) !== host)) continue;
+    if (storeAmis.has(img.ImageId!)) continue;
+    if (bakes.has(tagValue(img.Tags, TAG.token) ?? '')) continue;
+    orphanImages.add(img.ImageId!);
+    add({type: 'image', id: img.ImageId!, name: img.Name, reason: 'no box in the store refers to this AMI'}, img.Tags);
+  }
+  const keptSnapshots = new Set(images.filter((i) => !orphanImages.has(i.ImageId!)).flatMap((i) => i.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []));
+  const snapshots = (await call('DescribeSnapshots', () => client.send(new DescribeSnapshotsCommand({OwnerIds: ['self']})))).Snapshots ?? [];
+  for (const snap of snapshots) {
+    if (!tagValue(snap.Tags, TAG.host) || (!options.allHosts && tagValue(snap.Tags, TAG.host) !== host)) continue;
+    if (keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
+    add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: 'no kept AMI uses this snapshot'}, snap.Tags);
+  }
+
+  for (const r of found) options.ui.info(`${options.dryRun ? 'would remove' : 'removing'} ${r.type} ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.reason}`);
+  if (!options.dryRun) await remove(client, region, found, options);
+  return {region, dryRun: options.dryRun, resources: found};
+}
+
+/** Removes in dependency order: instances, addresses, groups, key pairs, images, snapshots. */
+async function remove(client: EC2Client, region: string, found: SweptResource[], options: SweepOptions): Promise<void> {
+  const attempt = async (r: SweptResource, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      r.removed = true;
+    } catch (error) {
+      const code = awsErrorCode(error) ?? '';
+      if (/NotFound/.test(code)) {
+        r.removed = true;
+        return;
+      }
+      r.removed = false;
+      r.error = errorMessage(mapAwsError(error, {action: `remove ${r.type}`, region}));
+      options.ui.warn(`could not remove ${r.type} ${r.id}: ${r.error}`);
+    }
+  };
+  const of = (t: SweepType) => found.filter((r) => r.type === t);
+  const instances = of('instance');
+  for (const r of instances) await attempt(r, () => client.send(new TerminateInstancesCommand({InstanceIds: [r.id]})));
+  const terminating = instances.filter((r) => r.removed).map((r) => r.id);
+  if (terminating.length > 0) await waitUntilInstanceTerminated(waiterConfig(client, 900, options.signal), {InstanceIds: terminating}).catch((e) => options.ui.warn(`waiting for termination: ${errorMessage(e)}`));
+  for (const r of of('elastic-ip')) {
+    await attempt(r, async () => {
+      const a = (await client.send(new DescribeAddressesCommand({AllocationIds: [r.id]}))).Addresses?.[0];
+      if (a?.AssociationId) await client.send(new DisassociateAddressCommand({AssociationId: a.AssociationId}));
+      await client.send(new ReleaseAddressCommand({AllocationId: r.id}));
+    });
+  }
+  for (const r of of('security-group')) await attempt(r, () => deleteSecurityGroup(client, {name: r.name ?? r.id, id: r.id}, region, options.ui, options.signal));
+  for (const r of of('key-pair')) await attempt(r, () => client.send(new DeleteKeyPairCommand({KeyName: r.id})));
+  for (const r of of('image')) await attempt(r, () => client.send(new DeregisterImageCommand({ImageId: r.id})));
+  for (const r of of('snapshot')) await attempt(r, () => client.send(new DeleteSnapshotCommand({SnapshotId: r.id})));
+}
