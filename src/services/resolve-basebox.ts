@@ -1,6 +1,14 @@
 // OWNER: box store helper. Signature fixed so providers can code against it.
+import path from 'node:path';
 import type {BaseboxRef} from '../boxfile/project.js';
+import {chooseFromCatalog, parseCatalog} from '../boxes/catalog.js';
+import {fetchText, parseLocation} from '../boxes/download.js';
+import {readBoxMetadata} from '../boxes/metadata.js';
+import {findStoredBox, listStoredBoxes, type StoredBox} from '../boxes/store.js';
+import {isValidVersion} from '../boxes/version.js';
+import {BoxError} from '../core/errors.js';
 import type {Ui} from '../core/ui.js';
+import {addBox, isCatalog} from './box-add.js';
 
 export interface InstalledBox {
   name: string;
@@ -12,11 +20,75 @@ export interface InstalledBox {
   metadata: Record<string, unknown> & {provider: string};
 }
 
+/** Name under which a box file or URL without a catalog is stored: its file name without extensions. */
+export function nameFromLocation(location: string): string {
+  let base = location;
+  try {
+    if (/^[a-z]+:\/\//i.test(location)) base = decodeURIComponent(new URL(location).pathname);
+  } catch {
+    // not a URL after all: use it as a path
+  }
+  const file = path.basename(base).replace(/(\.box|\.tar|\.tgz|\.gz|\.zst|\.xz|\.bz2)+$/i, '');
+  return file.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'box';
+}
+
+async function installed(box: StoredBox): Promise<InstalledBox> {
+  return {...box, metadata: await readBoxMetadata(box.dir, box.dir)};
+}
+
+// Parallel `up` of several machines may all need the same box: wait for the one adding it.
+const LOCK_WAIT_MS = 60 * 60 * 1000;
+
 /**
  * Finds the box a machine needs in the store (newest version matching the constraint), and adds
  * it first when the Boxfile names a file or URL (or `basebox_url`) and it is not there yet.
  * Throws ERR_BOX_NOT_FOUND with a `box box add` hint otherwise.
  */
-export async function resolveBasebox(_ref: BaseboxRef, _options: {provider: string; ui: Ui; signal: AbortSignal}): Promise<InstalledBox> {
-  throw new Error('resolveBasebox: not implemented yet');
+export async function resolveBasebox(ref: BaseboxRef, options: {provider: string; ui: Ui; signal: AbortSignal}): Promise<InstalledBox> {
+  const {provider, ui, signal} = options;
+  const constraint = ref.versionConstraint;
+  const exact = constraint && isValidVersion(constraint) ? constraint : undefined;
+
+  if (ref.kind === 'store') {
+    const found = await findStoredBox(ref.name, {constraint, provider});
+    if (found) return installed(found);
+    if (ref.url) {
+      ui.info(`Box ${ref.name} (${provider}) is not installed: adding it from ${parseLocation(ref.url).display}`);
+      const catalog = await isCatalog(parseLocation(ref.url), signal);
+      await addBox({source: ref.url, name: ref.name, version: catalog ? constraint : exact ?? '0', provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
+      const added = await findStoredBox(ref.name, {constraint, provider});
+      if (added) return installed(added);
+    }
+    const all = await listStoredBoxes();
+    const same = all.filter((b) => b.name === ref.name);
+    throw new BoxError('ERR_BOX_NOT_FOUND', `Box ${ref.name}${constraint ? ` (${constraint})` : ''} for provider ${provider} is not installed.`, {
+      exitCode: 1,
+      hint: `Add it with \`box box add ${ref.name} FILE|URL\` or \`box box add CATALOG.json\`, or set basebox_url in the Boxfile. `
+        + (same.length ? `Installed versions of ${ref.name}: ${same.map((b) => `${b.version} (${b.provider})`).join(', ')}.` : all.length ? `Installed boxes: ${[...new Set(all.map((b) => `${b.name} ${b.version} (${b.provider})`))].join(', ')}.` : 'No boxes are installed yet.'),
+      details: {name: ref.name, constraint, provider, installed: all.map(({name, version, provider: p}) => ({name, version, provider: p}))},
+    });
+  }
+
+  // A file or URL: a catalog gives name and version; a plain box is stored under its file name.
+  const source = ref.url ?? ref.name;
+  const location = parseLocation(source);
+  if (await isCatalog(location, signal)) {
+    const catalog = parseCatalog(await fetchText(location, signal), location.display);
+    const choice = chooseFromCatalog(catalog, location, {constraint, provider});
+    const found = await findStoredBox(choice.name, {constraint: `= ${choice.version}`, provider});
+    if (found) return installed(found);
+    await addBox({source, version: constraint, provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
+    const added = await findStoredBox(choice.name, {constraint: `= ${choice.version}`, provider});
+    if (added) return installed(added);
+  } else {
+    const name = nameFromLocation(source);
+    const version = exact ?? '0';
+    const found = await findStoredBox(name, {constraint: `= ${version}`, provider});
+    if (found) return installed(found);
+    ui.info(`Adding ${location.display} to the box store as ${name} ${version}`);
+    await addBox({source, name, version, provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
+    const added = await findStoredBox(name, {constraint: `= ${version}`, provider});
+    if (added) return installed(added);
+  }
+  throw new BoxError('ERR_BOX_NOT_FOUND', `Box ${ref.raw} could not be found after adding it.`, {hint: 'Run `box box list` and report this as a bug.'});
 }

@@ -1,0 +1,50 @@
+import {readFile} from 'node:fs/promises';
+import path from 'node:path';
+import {BoxError} from '../core/errors.js';
+
+/** The box's own `metadata.json` (at the archive root): Vagrant requires only `provider`. */
+export type BoxMetadata = Record<string, unknown> & {provider: string};
+
+export const METADATA_FILE = 'metadata.json';
+
+/**
+ * Reads and checks `metadata.json` of an extracted box. `source` names the box file or URL for
+ * the message. Throws ERR_BOX_NO_METADATA when it is missing, ERR_BOX_BAD_METADATA when it is
+ * not a JSON object naming a provider.
+ */
+export async function readBoxMetadata(dir: string, source: string): Promise<BoxMetadata> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, METADATA_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR') {
+      throw new BoxError('ERR_BOX_NO_METADATA', `${source} is not a box: it has no metadata.json at the root of the archive.`, {
+        hint: 'A Vagrant box is a tar (or tar.gz) with metadata.json, e.g. {"provider": "libvirt"}, at its root. Was the archive made from inside the box folder?',
+      });
+    }
+    throw error;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} is not valid JSON: ${(error as Error).message}.`, {
+      hint: 'Fix metadata.json in the box, e.g. {"provider": "libvirt", "format": "qcow2", "virtual_size": 20}.',
+    });
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} must be a JSON object (got ${JSON.stringify(parsed)?.slice(0, 60)}).`, {
+      hint: 'Use an object such as {"provider": "libvirt"}.',
+    });
+  }
+  const provider = (parsed as Record<string, unknown>).provider;
+  if (typeof provider !== 'string' || !/^[a-z0-9_-]+$/i.test(provider)) {
+    throw new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} does not name a provider (got provider ${JSON.stringify(provider) ?? 'undefined'}).`, {
+      hint: 'Add "provider": "libvirt" (qemu target), "virtualbox" or "aws" to metadata.json.',
+    });
+  }
+  return parsed as BoxMetadata;
+}
+
+/** box target names → the Vagrant provider names used in the store. */
+export const providerForTarget: Record<string, string> = {qemu: 'libvirt', virtualbox: 'virtualbox', aws: 'aws'};

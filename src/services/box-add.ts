@@ -1,0 +1,194 @@
+import {existsSync} from 'node:fs';
+import {mkdir, mkdtemp, open, rename, rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {chooseFromCatalog, looksLikeCatalog, parseCatalog, type CatalogChoice} from '../boxes/catalog.js';
+import {fetchText, openByteSource, parseLocation, servesJson, type Location} from '../boxes/download.js';
+import {extractArchive} from '../boxes/extract.js';
+import {readBoxMetadata, type BoxMetadata} from '../boxes/metadata.js';
+import {boxNameDir, diskUsage, removeEmptyParents, storedBoxDir} from '../boxes/store.js';
+import {assertExactVersion} from '../boxes/version.js';
+import {StreamHasher, type ExpectedChecksum} from '../boxes/verify.js';
+import {BoxError, UsageError, throwIfAborted} from '../core/errors.js';
+import {withLock} from '../core/lock.js';
+import {boxDirName, userPaths} from '../core/paths.js';
+import type {Ui} from '../core/ui.js';
+
+export interface AddBoxOptions {
+  /** A box file or catalog: local path, file:// or http(s):// URL. */
+  source: string;
+  /** Box name; required for a box file, must match the catalog's name for a catalog. */
+  name?: string;
+  /** Exact version for a box file (default "0"); a constraint for a catalog (newest match). */
+  version?: string;
+  /** Vagrant provider wanted (libvirt, virtualbox, aws); checked against metadata.json. */
+  provider?: string;
+  /** Replace an installed box of the same name, version and provider. */
+  force?: boolean;
+  /** Expected checksum of a box file (catalogs carry their own). */
+  checksum?: ExpectedChecksum;
+  ui: Ui;
+  signal: AbortSignal;
+  /** How long to wait for another box process adding the same name (default: fail at once). */
+  lockWaitMs?: number;
+  cwd?: string;
+}
+
+/** The JSON contract of `box box add`. */
+export interface AddedBox {
+  name: string;
+  version: string;
+  provider: string;
+  dir: string;
+  /** Bytes on disk of the installed box. */
+  size: number;
+  /** sha256 of the box archive, computed while it streamed. */
+  sha256: string;
+  /** The checksum that was given (flag or catalog) and verified. */
+  checksum?: ExpectedChecksum;
+  /** Where the box came from (URL or path, passwords hidden). */
+  source: string;
+  /** Bytes reused from an earlier interrupted download. */
+  resumedFrom: number;
+  metadata: BoxMetadata;
+}
+
+/** Tells a catalog from a box archive: JSON content (local) or a JSON content type / .json name (http). */
+export async function isCatalog(location: Location, signal: AbortSignal): Promise<boolean> {
+  if (location.kind === 'file') {
+    const fh = await open(location.path, 'r').catch(() => undefined);
+    if (!fh) return false;
+    try {
+      const head = Buffer.alloc(64);
+      const {bytesRead} = await fh.read(head, 0, 64, 0);
+      return looksLikeCatalog(head.subarray(0, bytesRead));
+    } finally {
+      await fh.close();
+    }
+  }
+  if (/\.json$/i.test(new URL(location.url).pathname)) return true;
+  return servesJson(location.url, signal);
+}
+
+/**
+ * `box box add`: installs a box from a file, URL or catalog into the store. The archive is
+ * read once: hashed, (for http) appended to the resumable partial file and extracted into a
+ * temporary folder in the store, all in the same pass. Only when checksum and metadata.json
+ * check out is the folder renamed into place; on any failure nothing is left behind.
+ */
+export async function addBox(options: AddBoxOptions): Promise<AddedBox> {
+  const location = parseLocation(options.source, options.cwd);
+  if (await isCatalog(location, options.signal)) {
+    const text = await fetchText(location, options.signal);
+    const catalog = parseCatalog(text, location.display);
+    if (options.name && options.name !== catalog.name) {
+      throw new UsageError('ERR_CATALOG_NAME', `Catalog ${location.display} is for "${catalog.name}", not "${options.name}".`, {
+        hint: `Run \`box box add ${location.display}\` to add it as "${catalog.name}".`,
+      });
+    }
+    const choice = chooseFromCatalog(catalog, location, {constraint: options.version, provider: options.provider});
+    options.ui.info(`Adding ${choice.name} ${choice.version} (${choice.provider}) from catalog ${location.display}`);
+    return installBox({...options, name: choice.name, version: choice.version, provider: choice.provider, checksum: choice.checksum}, parseLocation(choice.url), location, choice);
+  }
+  if (!options.name) {
+    throw new UsageError('ERR_BOX_NAME', `${location.display} is a box file, not a catalog: it needs a name.`, {
+      hint: `Run \`box box add NAME ${options.source}\` (and --box-version V, default 0).`,
+    });
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(options.name)) {
+    throw new UsageError('ERR_BOX_NAME', `Invalid box name "${options.name}": use letters, digits, dot, dash, underscore and at most one "/" (org/name).`, {
+      hint: 'For example debian-12 or myorg/debian-12.',
+    });
+  }
+  const version = assertExactVersion(options.version ?? '0');
+  return installBox({...options, name: options.name, version}, location, undefined, undefined);
+}
+
+function existsError(name: string, version: string, provider: string): BoxError {
+  return new BoxError('ERR_BOX_EXISTS', `Box ${name} ${version} (${provider}) is already installed.`, {
+    hint: 'Add --force to replace it, or give another --box-version.',
+    details: {name, version, provider},
+  });
+}
+
+/** The errors after which the downloaded bytes are worthless (not worth resuming). */
+function isContentError(error: unknown): boolean {
+  return error instanceof BoxError && /^ERR_BOX_(CHECKSUM|UNSAFE|FORMAT|NO_METADATA|BAD_METADATA|PROVIDER_MISMATCH)/.test(error.code);
+}
+
+async function installBox(
+  options: AddBoxOptions & {name: string; version: string},
+  location: Location,
+  catalogLocation: Location | undefined,
+  _choice: CatalogChoice | undefined,
+): Promise<AddedBox> {
+  const {name, version, ui, signal} = options;
+  if (options.provider && !options.force && existsSync(storedBoxDir(name, version, options.provider))) throw existsError(name, version, options.provider);
+  // One add per box name at a time; the lock lives outside the store so Vagrant never sees it.
+  const lockTarget = path.join(userPaths.cache(), 'locks', `box-${boxDirName(name)}`);
+  return withLock(lockTarget, {what: `box ${name}`, waitMs: options.lockWaitMs}, async () => {
+    const nameDir = boxNameDir(name);
+    await mkdir(nameDir, {recursive: true});
+    const temp = await mkdtemp(path.join(nameDir, '.tmp-add-'));
+    let replaced: string | undefined;
+    let finalDir: string | undefined;
+    let installed = false;
+    const source = await openByteSource(location, signal).catch(async (error) => {
+      await rm(temp, {recursive: true, force: true});
+      await removeEmptyParents(nameDir);
+      throw error;
+    });
+    try {
+      const hasher = new StreamHasher(options.checksum);
+      const progress = ui.progress(source.resumedFrom > 0 ? `Resuming ${name} at ${source.resumedFrom} bytes` : `Adding ${name}`);
+      async function* counted(): AsyncGenerator<Buffer> {
+        for await (const chunk of source.chunks) {
+          hasher.update(chunk);
+          progress.update({transferred: hasher.bytes, total: source.total});
+          yield chunk;
+        }
+      }
+      await extractArchive(counted(), temp, location.display, signal);
+      progress.done();
+      throwIfAborted(signal);
+      const digest = hasher.finish(location.display);
+      const metadata = await readBoxMetadata(temp, location.display);
+      if (options.provider && metadata.provider !== options.provider) {
+        throw new BoxError('ERR_BOX_PROVIDER_MISMATCH', `${location.display} is a ${metadata.provider} box, but ${options.provider} was asked for.`, {
+          hint: `Use --provider ${metadata.provider}, or pick the ${options.provider} box.`,
+          details: {expected: options.provider, actual: metadata.provider},
+        });
+      }
+      finalDir = storedBoxDir(name, version, metadata.provider);
+      if (existsSync(finalDir)) {
+        if (!options.force) throw existsError(name, version, metadata.provider);
+        replaced = path.join(nameDir, `.tmp-old-${process.pid}-${Date.now()}`);
+        await rename(finalDir, replaced);
+      }
+      await mkdir(path.dirname(finalDir), {recursive: true});
+      await rename(temp, finalDir);
+      installed = true;
+      if (catalogLocation) {
+        // As Vagrant: remember the catalog so updates can be checked later.
+        await writeFile(path.join(nameDir, 'metadata_url'), catalogLocation.kind === 'http' ? catalogLocation.url : `file://${catalogLocation.path}`);
+      }
+      if (replaced) await rm(replaced, {recursive: true, force: true});
+      await source.complete();
+      const size = await diskUsage(finalDir);
+      ui.success(`Added ${name} ${version} (${metadata.provider})`);
+      return {
+        name, version, provider: metadata.provider, dir: finalDir, size,
+        sha256: digest.sha256,
+        ...(digest.verified ? {checksum: digest.verified} : {}),
+        source: location.display, resumedFrom: source.resumedFrom, metadata,
+      };
+    } catch (error) {
+      if (isContentError(error)) await source.discard();
+      if (!installed) {
+        await rm(temp, {recursive: true, force: true});
+        if (replaced && finalDir) await rename(replaced, finalDir).catch(() => undefined);
+        await removeEmptyParents(nameDir);
+      }
+      throw error;
+    }
+  });
+}
