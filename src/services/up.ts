@@ -66,7 +66,7 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
     const status = await provider.status(ctx);
     const info = await provider.sshInfo(ctx);
     const after = await readMachineState(ctx.project.root, machine.name);
-    ctx.ui.success(`${machine.name} is ${status.status} (ssh 127.0.0.1:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    ctx.ui.success(`${machine.name} is ${status.status} (ssh ${info.host}:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return {
       name: machine.name, target: machine.target, created, provisioned: after?.provisioned ?? false, ranProvisioners,
       status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, timings, durationMs: Date.now() - t0,
