@@ -114,6 +114,32 @@ export function schemaAt(root: z.ZodTypeAny, data: unknown, segments: IssuePath)
   return schema ? unwrap(schema) : undefined;
 }
 
+/**
+ * Where else a misplaced key is allowed, below the current mapping (e.g. `cpus` at the top
+ * level belongs under `targets.qemu`). Follows objects, list items and union options a few
+ * levels deep; skips records, whose keys are user-chosen names.
+ */
+export function nestedKeyPaths(root: z.ZodTypeAny, data: unknown, segments: IssuePath, key: string, maxDepth = 3): string[] {
+  const found: string[] = [];
+  const visit = (schema: z.ZodTypeAny | undefined, prefix: string[], depth: number): void => {
+    if (!schema || depth > maxDepth) return;
+    const s = unwrap(schema);
+    if (s instanceof z.ZodObject) {
+      for (const [name, child] of Object.entries(s.shape as Record<string, z.ZodTypeAny>)) {
+        if (name === key && prefix.length > 0) found.push([...prefix, name].join('.'));
+        visit(child, [...prefix, name], depth + 1);
+      }
+    } else if (s instanceof z.ZodArray) {
+      visit(s.element as z.ZodTypeAny, [...prefix.slice(0, -1), `${prefix.at(-1)}[]`], depth);
+    } else if (s instanceof z.ZodDiscriminatedUnion || s instanceof z.ZodUnion) {
+      const options = (s instanceof z.ZodDiscriminatedUnion ? [...s.optionsMap.values()] : s.options) as z.ZodTypeAny[];
+      for (const option of new Set(options)) visit(option, prefix, depth);
+    }
+  };
+  visit(schemaAt(root, data, segments), [], 0);
+  return [...new Set(found)];
+}
+
 /** Keys allowed in the mapping at `segments` (empty when not an object schema). */
 export function allowedKeys(root: z.ZodTypeAny, data: unknown, segments: IssuePath): string[] {
   const schema = schemaAt(root, data, segments);
@@ -153,7 +179,10 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
         const allowed = allowedKeys(schema, source.data, segments);
         for (const key of issue.keys) {
           const suggestion = didYouMean(key, allowed);
-          const hint = suggestion ? ` (did you mean ${suggestion}?)` : allowed.length > 0 ? `; allowed here: ${allowed.join(', ')}` : '';
+          const elsewhere = suggestion ? [] : nestedKeyPaths(schema, source.data, segments, key);
+          const hint = suggestion ? ` (did you mean ${suggestion}?)`
+            : elsewhere.length > 0 ? ` here (it belongs under ${elsewhere.slice(0, 3).map((p) => p.replace(/\.[^.]+$/, '')).join(' or ')})`
+              : allowed.length > 0 ? `; allowed here: ${allowed.join(', ')}` : '';
           at([...segments, key], `unknown key${hint}`, 'key', undefined, false);
         }
         break;

@@ -137,15 +137,15 @@ export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'exp
 
 export const environmentSchema = z.object({
   ...machineSettingsShape,
-  machines: z.record(machineNameSchema, machineSettingsSchema).optional().describe('Per-machine settings for this environment.'),
+  machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Per-machine settings for this environment (an empty entry changes nothing).'),
 }).strict();
 
 export const boxfileSchema = z.object({
   version: z.literal(1).optional().describe('Boxfile format version (1).'),
   name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'expected letters, digits, dot, dash or underscore').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
   ...machineSettingsShape,
-  machines: z.record(machineNameSchema, machineSettingsSchema).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level.'),
-  environments: z.record(environmentSchema).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
+  machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
+  environments: z.record(environmentSchema.nullable()).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
 }).strict();
 
 /**

@@ -64,7 +64,7 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
 
   const data = boxfile.source.data as Record<string, unknown>;
   const environments = isObject(data.environments) ? data.environments : {};
-  if (options.env !== undefined && !isObject(environments[options.env])) {
+  if (options.env !== undefined && !Object.hasOwn(environments, options.env)) {
     const names = Object.keys(environments);
     const suggestion = didYouMean(options.env, names);
     throw new UsageError('ERR_UNKNOWN_ENV', `Unknown environment ${JSON.stringify(options.env)} in ${boxfile.source.display}.`, {
@@ -72,7 +72,8 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
         : `${suggestion ? `Did you mean ${JSON.stringify(suggestion)}? ` : ''}Environments: ${names.join(', ')}.`,
     });
   }
-  const overlay = options.env === undefined ? undefined : environments[options.env] as Record<string, unknown>;
+  // An empty overlay (`prod:`) is allowed: it selects the environment and changes nothing.
+  const overlay = options.env === undefined ? undefined : (environments[options.env] ?? {}) as Record<string, unknown>;
 
   // Layers, lowest first: built-in < ~/.box/config.yaml < Boxfile < machine < env < env machine < flags.
   const machineNames = machineNamesOf(data);

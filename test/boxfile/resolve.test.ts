@@ -136,6 +136,14 @@ describe('Boxfile resolution', () => {
     assert.equal(project.machines[0].basebox.name, path.join(other, 'base.box'));
   });
 
+  test('empty machine and environment entries are allowed and change nothing', async () => {
+    const cwd = path.join(dir, 'empty-entries');
+    await writeFiles(cwd, {Boxfile: 'basebox: debian-12\nmachines:\n  web:\n  db:\nenvironments:\n  dev:\n'});
+    const project = await loadProject({cwd, env: 'dev'});
+    assert.deepEqual(project.machines.map((m) => [m.name, m.target, m.basebox.name]), [['web', 'qemu', 'debian-12'], ['db', 'qemu', 'debian-12']]);
+    assert.equal(project.environment, 'dev');
+  });
+
   test('selectMachines picks by name and suggests a close name for a typo', async () => {
     const project = await loadProject({cwd: root});
     assert.deepEqual(selectMachines(project, []).map((m) => m.name), ['web', 'db']);

@@ -49,6 +49,15 @@ describe('Boxfile validation', () => {
     assert.equal(issues[0].got, undefined);
   });
 
+  test('a key written at the wrong level says where it belongs', async () => {
+    const cwd = await project('misplaced', {Boxfile: 'basebox: debian-12\nmachines:\n  web:\n    memory: 2G\n    region: eu-west-1\n'});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), [
+      'Boxfile:4:5 machines.web.memory: unknown key here (it belongs under targets.qemu or targets.virtualbox)',
+      'Boxfile:5:5 machines.web.region: unknown key here (it belongs under targets.aws)',
+    ]);
+  });
+
   test('an unknown top-level key with no close match lists the allowed keys', async () => {
     const cwd = await project('unknown-top', {Boxfile: 'basebox: debian-12\nzzzzzz: 1\n'});
     const {error} = await loadErrors({cwd});
