@@ -1,0 +1,51 @@
+// Boxfile loading cost: parse + validate + merge + resolve, in-process (what every project
+// command pays before doing anything), for the web/app/db example and for a synthetic
+// 100-machine Boxfile with an environment overlay; plus an invalid Boxfile with many errors.
+// Prints one JSON object of measurements on stdout.
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {loadProject} from '../src/services/load-project.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function time(runs: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn(); // warm-up (module loading, JIT)
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return Number(median(samples).toFixed(3));
+}
+
+const home = await mkdtemp(path.join(os.tmpdir(), 'box-bench-boxfile-'));
+process.env.BOX_HOME = home;
+try {
+  const example = path.join(repo, 'boxfiles', 'web-app-db', 'Boxfile');
+  const big = path.join(home, 'Boxfile');
+  const machines = Array.from({length: 100}, (_, i) => `  m${i}:\n    targets: {qemu: {memory: ${512 + i}M}}\n    forwarded_ports: [{guest: 80, host: ${10000 + i}}]\n    provisioners: [{type: shell, inline: echo ${i}}]`).join('\n');
+  await writeFile(big, `basebox: "debian-12@>= 1.0, < 2"\nprovisioners: [{type: shell, inline: echo top}]\nmachines:\n${machines}\nenvironments:\n  prod: {target: aws, targets: {aws: {region: eu-west-1}}}\n`);
+  const bad = path.join(home, 'bad', 'Boxfile');
+  const badLines = Array.from({length: 100}, (_, i) => `  m${i}: {targets: {qemu: {cpus: 0, memroy: 1}}}`).join('\n');
+  await mkdir(path.dirname(bad));
+  await writeFile(bad, `basebox: debian-12\nmachines:\n${badLines}\n`);
+
+  const result = {
+    example_web_app_db_ms: await time(50, () => loadProject({cwd: repo, boxfile: example, env: 'prod'})),
+    synthetic_100_machines_ms: await time(20, () => loadProject({cwd: home, boxfile: big, env: 'prod'})),
+    invalid_200_errors_ms: await time(20, () => loadProject({cwd: home, boxfile: bad}).catch((e: Error) => e)),
+    runs: {example: 50, synthetic: 20, invalid: 20},
+    statistic: 'median',
+  };
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+} finally {
+  await rm(home, {recursive: true, force: true});
+}
