@@ -1,0 +1,51 @@
+import {Args, Flags} from '@oclif/core';
+import {parseChecksumType} from '../../boxes/verify.js';
+import {BaseCommand} from '../../core/base-command.js';
+import {UsageError} from '../../core/errors.js';
+import {addBox, type AddedBox} from '../../services/box-add.js';
+
+export default class BoxAdd extends BaseCommand {
+  static override summary = 'Add a box to the local store from a file, URL or Vagrant catalog.';
+  static override description = `Two forms, as in Vagrant:
+  box box add NAME FILE|URL        a .box file (tar or tar.gz; also tar.bz2/xz/zst with the host's tool), stored as NAME at --box-version (default 0)
+  box box add CATALOG.json|URL     a Vagrant catalog: the newest version matching --box-version (a constraint, comma = AND) for --provider
+
+The archive is read once: hashed, extracted into a temporary folder inside the store and moved into place only when the checksum and metadata.json check out. Unsafe archives (absolute paths, "..", links leaving the box, devices, FIFOs) are refused. An interrupted http(s) download is kept and resumed with an HTTP Range request the next time.
+Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted.`;
+
+  static override examples = [
+    '<%= config.bin %> box add debian-12 ./output/debian-12.box --box-version 1.0.0',
+    '<%= config.bin %> box add https://example.org/debian-12.json --box-version ">= 1.0, < 2" --provider libvirt',
+    '<%= config.bin %> box add myorg/base https://example.org/base.box --checksum-type sha256 --checksum 3a7b... --force',
+  ];
+
+  static override args = {
+    nameOrSource: Args.string({description: 'Box name (then give FILE|URL), or a catalog path/URL.', required: true}),
+    source: Args.string({description: 'Box file path or URL (when the first argument is a name).'}),
+  };
+
+  static override flags = {
+    'box-version': Flags.string({description: 'Version to store a box file as (default 0), or a version constraint for a catalog (">= 1.0, < 2", "~> 1.2").'}),
+    provider: Flags.string({description: 'Provider wanted: libvirt (qemu target), virtualbox or aws. Checked against the box metadata.json.'}),
+    force: Flags.boolean({description: 'Replace an installed box of the same name, version and provider.', default: false}),
+    checksum: Flags.string({description: 'Expected checksum of the box file (catalogs carry their own).'}),
+    'checksum-type': Flags.string({description: 'Type of --checksum.', options: ['md5', 'sha1', 'sha256', 'sha384', 'sha512'], default: 'sha256'}),
+  };
+
+  async run(): Promise<AddedBox> {
+    const {args, flags} = await this.parse(BoxAdd);
+    const [name, source] = args.source === undefined ? [undefined, args.nameOrSource] : [args.nameOrSource, args.source];
+    if (flags.checksum !== undefined && flags.checksum.trim() === '') throw new UsageError('ERR_USAGE', '--checksum is empty.', {hint: 'Give the hex checksum of the box file.'});
+    const result = await addBox({
+      source,
+      name,
+      version: flags['box-version'],
+      provider: flags.provider,
+      force: flags.force,
+      checksum: flags.checksum ? {type: parseChecksumType(flags['checksum-type'], '--checksum-type'), value: flags.checksum} : undefined,
+      ui: this.ui,
+      signal: this.signal,
+    });
+    return result;
+  }
+}
