@@ -1,42 +1,34 @@
 import path from 'node:path';
-import semver from 'semver';
+import {VersionConstraint} from '../boxes/version.js';
 import type {BaseboxRef} from './project.js';
 
 /**
  * The basebox syntax: a store name (`debian-12`, `org/name`) with an optional version
  * constraint after `@` (`debian-12@>= 1.0, < 2`: a comma means AND, Vagrant's `~> 1.2` is
- * understood), a path to a `.box` file (`./x.box`, `../x.box`, `/abs/x.box`, `~/x.box`), or an
+ * understood; versions compare as Vagrant's do), a path to a `.box` file (`./x.box`, `../x.box`, `/abs/x.box`, `~/x.box`), or an
  * http(s) URL (a .box or a catalog JSON).
  */
 const storeName = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 
 export type ParsedBasebox = {ok: true; ref: BaseboxRef} | {ok: false; message: string};
 
-/** Vagrant's pessimistic `~> X.Y` (>= X.Y, < X+1) and `~> X.Y.Z` (>= X.Y.Z, < X.Y+1) as semver. */
-function pessimistic(version: string): string | undefined {
-  const parts = version.split('.');
-  if (parts.some((p) => !/^\d+$/.test(p)) || parts.length > 3) return undefined;
-  const n = parts.map(Number);
-  if (n.length === 1) return `>=${n[0]}.0.0`;
-  if (n.length === 2) return `>=${n[0]}.${n[1]}.0 <${n[0] + 1}.0.0`;
-  return `>=${n[0]}.${n[1]}.${n[2]} <${n[0]}.${n[1] + 1}.0`;
-}
-
 /**
- * Converts a Vagrant-style constraint (`>= 1.0, < 2`) into a semver range (`>=1.0.0 <2.0.0-0`),
- * or returns an error message naming the bad part.
+ * Checks a Vagrant-style constraint (`>= 1.0, < 2`, `~> 1.2`, `= 3`) with the box store's own
+ * parser (RubyGems-style versions, as Vagrant), so the Boxfile accepts exactly what the store
+ * can match. Returns an error message naming the bad part, or undefined when it is valid.
  */
-export function constraintToRange(constraint: string): {range: string} | {error: string} {
+export function constraintError(constraint: string): string | undefined {
   const parts = constraint.split(',').map((p) => p.trim());
-  if (parts.some((p) => p === '')) return {error: `empty part in version constraint "${constraint}"`};
-  const ranges: string[] = [];
+  if (parts.some((p) => p === '')) return `empty part in version constraint "${constraint}"`;
   for (const part of parts) {
-    const tilde = /^~>\s*(.+)$/.exec(part);
-    const range = tilde ? pessimistic(tilde[1].trim()) : semver.validRange(part, {loose: true}) ?? undefined;
-    if (!range || (!tilde && !/\d/.test(part))) return {error: `"${part}" is not a version constraint (use e.g. ">= 1.0, < 2", "~> 1.2" or "1.2.3")`};
-    ranges.push(range);
+    try {
+      const parsed = new VersionConstraint(part);
+      if (!parsed.text) throw new Error('empty');
+    } catch {
+      return `"${part}" is not a version constraint (use e.g. ">= 1.0, < 2", "~> 1.2" or "1.2.3")`;
+    }
   }
-  return {range: ranges.join(' ')};
+  return undefined;
 }
 
 /**
@@ -67,9 +59,9 @@ export function parseBasebox(raw: string, baseDir: string, url?: string): Parsed
   if (at === -1) return {ok: true, ref: {raw, kind: 'store', name, ...(url ? {url} : {})}};
   const constraint = text.slice(at + 1).trim();
   if (constraint === '') return {ok: false, message: 'empty version constraint after "@" (e.g. debian-12@>= 1.0, < 2)'};
-  const converted = constraintToRange(constraint);
-  if ('error' in converted) return {ok: false, message: converted.error};
-  return {ok: true, ref: {raw, kind: 'store', name, versionConstraint: constraint, semverRange: converted.range, ...(url ? {url} : {})}};
+  const error = constraintError(constraint);
+  if (error) return {ok: false, message: error};
+  return {ok: true, ref: {raw, kind: 'store', name, versionConstraint: constraint, ...(url ? {url} : {})}};
 }
 
 /** `basebox_url`: an http(s) URL or a path (made absolute against the declaring file). */

@@ -10,10 +10,8 @@ export interface BaseboxRef {
   kind: 'store' | 'file' | 'url';
   /** Store name (kind 'store'), absolute path (kind 'file') or URL (kind 'url'). */
   name: string;
-  /** semver-ish constraint from `name@constraint`, e.g. ">= 1.0, < 2". */
+  /** Vagrant-style constraint from `name@constraint`, e.g. ">= 1.0, < 2" (see src/boxes/version.ts). */
   versionConstraint?: string;
-  /** The same constraint as a semver range (`>=1.0.0 <2.0.0-0`), ready for semver.maxSatisfying. */
-  semverRange?: string;
   /** Where to fetch the box (a .box or catalog) if it is not in the store. */
   url?: string;
 }

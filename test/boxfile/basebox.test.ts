@@ -1,20 +1,21 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import semver from 'semver';
-import {constraintToRange, parseBasebox} from '../../src/boxfile/basebox.js';
+import {constraintError, parseBasebox} from '../../src/boxfile/basebox.js';
+import {VersionConstraint} from '../../src/boxes/version.js';
 import {diskGiB, memoryMiB} from '../../src/boxfile/sizes.js';
 
 describe('basebox syntax', () => {
-  test('a store name with a comma constraint becomes an AND semver range', () => {
+  test('a store name with a comma constraint keeps the constraint the store will match', () => {
     const parsed = parseBasebox('debian-12@>= 1.0, < 2', '/p');
     assert.ok(parsed.ok);
-    assert.deepEqual(parsed.ref, {raw: 'debian-12@>= 1.0, < 2', kind: 'store', name: 'debian-12', versionConstraint: '>= 1.0, < 2', semverRange: '>=1.0.0 <2.0.0-0'});
-    assert.equal(semver.maxSatisfying(['0.9.0', '1.4.0', '2.0.0'], parsed.ref.semverRange!), '1.4.0');
+    assert.deepEqual(parsed.ref, {raw: 'debian-12@>= 1.0, < 2', kind: 'store', name: 'debian-12', versionConstraint: '>= 1.0, < 2'});
+    assert.equal(new VersionConstraint(parsed.ref.versionConstraint).newest(['0.9.0', '1.4.0', '2.0.0']), '1.4.0');
   });
 
-  test('Vagrant pessimistic constraints are understood', () => {
-    assert.deepEqual(constraintToRange('~> 1.2'), {range: '>=1.2.0 <2.0.0'});
-    assert.deepEqual(constraintToRange('~> 1.2.3'), {range: '>=1.2.3 <1.3.0'});
+  test('Vagrant constraint forms are accepted', () => {
+    for (const c of ['~> 1.2', '~> 1.2.3', '= 3', '!= 1.1', '1.2.3', '> 1, <= 2.5', '2024.01.15']) {
+      assert.equal(constraintError(c), undefined, c);
+    }
   });
 
   test('an org/name store name is accepted', () => {

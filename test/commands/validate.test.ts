@@ -37,7 +37,7 @@ describe('box validate', () => {
     assert.equal(json.project, 'shop');
     assert.equal(json.environment, 'prod');
     assert.deepEqual(json.machines.map((m: {name: string; target: string}) => [m.name, m.target]), [['web', 'aws'], ['db', 'aws']]);
-    assert.deepEqual(json.machines[0].basebox, {raw: 'debian-12@>= 1.0, < 2', kind: 'store', name: 'debian-12', versionConstraint: '>= 1.0, < 2', semverRange: '>=1.0.0 <2.0.0-0'});
+    assert.deepEqual(json.machines[0].basebox, {raw: 'debian-12@>= 1.0, < 2', kind: 'store', name: 'debian-12', versionConstraint: '>= 1.0, < 2'});
     assert.deepEqual(json.machines[0].forwardedPorts, [{guest: 80, host: 8080, protocol: 'tcp', hostIp: '127.0.0.1'}]);
   });
 
