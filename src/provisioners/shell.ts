@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type {ShellProvisionerConfig} from '../boxfile/schema.js';
 import {shellQuote} from '../communicators/ssh/remote-command.js';
-import {BoxError, throwIfAborted} from '../core/errors.js';
+import {BoxError, isAbortError, throwIfAborted} from '../core/errors.js';
 import {OutputLines} from './output-lines.js';
 import type {ProvisionContext, Provisioner} from './provisioner.js';
 
@@ -26,6 +26,36 @@ async function scriptText(ctx: ProvisionContext, config: ShellProvisionerConfig)
       hint: 'Paths in the Boxfile\'s provisioners are relative to the folder holding the Boxfile.',
     });
   }
+}
+
+/**
+ * The guest-side command. The script runs in its own process group (setsid -w, which waits and
+ * passes the exit code on) whose id goes to `pidFile`, so Ctrl-C can stop the script and
+ * everything it started (apt-get...), whether or not sshd delivers SSH signals (it does not for
+ * root logins). Guests without a setsid that knows -w just run the script.
+ */
+function runCommand(remote: string, pidFile: string, hasShebang: boolean, args: readonly string[]): string {
+  return [
+    `set -- ${args.map((a) => shellQuote(a)).join(' ')}`,
+    hasShebang
+      ? `chmod +x ${remote} && set -- ${remote} "$@"`
+      : `if command -v bash >/dev/null 2>&1; then set -- bash ${remote} "$@"; else set -- sh ${remote} "$@"; fi`,
+    `if setsid -w true >/dev/null 2>&1; then exec setsid -w sh -c 'echo $$ > "$0"; exec "$@"' ${pidFile} "$@"; fi`,
+    'exec "$@"',
+  ].join('\n');
+}
+
+/** After an abort: TERM the script's process group, KILL it if it is still there after 2 s. */
+async function stopScript(ctx: ProvisionContext, pidFile: string, privileged: boolean): Promise<void> {
+  const script = [
+    `pg=$(cat ${pidFile} 2>/dev/null) || exit 0`,
+    '[ -n "$pg" ] || exit 0',
+    // No "--": dash's kill rejects it; a negative number after the signal is a process group.
+    'kill -TERM "-$pg" 2>/dev/null || exit 0',
+    'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "-$pg" 2>/dev/null || exit 0; sleep 0.2; done',
+    'kill -KILL "-$pg" 2>/dev/null || true',
+  ].join('\n');
+  await ctx.comm.exec(script, {sudo: privileged, timeoutMs: 10_000}).catch(() => undefined);
 }
 
 /**
@@ -52,25 +82,25 @@ export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
       await rm(localDir, {recursive: true, force: true});
     }
 
-    const args = (config.args ?? []).map((a) => shellQuote(a)).join(' ');
-    const target = `${remote}${args ? ` ${args}` : ''}`;
-    const command = script.startsWith('#!')
-      ? `chmod +x ${remote} && ${target}`
-      : `if command -v bash >/dev/null 2>&1; then bash ${target}; else sh ${target}; fi`;
+    const privileged = config.privileged ?? true;
+    const pidFile = remote.replace(/\.sh$/, '.pid');
     const prefix = ctx.outputPrefix ?? '│';
     const lines = new OutputLines((line) => ctx.ui.output(prefix, line));
     let code: number;
     try {
-      code = await ctx.comm.exec(command, {
-        sudo: config.privileged ?? true,
+      code = await ctx.comm.exec(runCommand(remote, pidFile, script.startsWith('#!'), config.args ?? []), {
+        sudo: privileged,
         env: config.env,
         signal: ctx.signal,
         onOutput: (stream, data) => lines.push(stream, data),
       });
+    } catch (error) {
+      if (isAbortError(error)) await stopScript(ctx, pidFile, privileged);
+      throw error;
     } finally {
       lines.flush();
-      // Best effort: the script is ours and lives in /tmp, so a failed rm is harmless.
-      await ctx.comm.exec(`rm -f ${remote}`, {sudo: config.privileged ?? true}).catch(() => undefined);
+      // Best effort: the files are ours and live in /tmp, so a failed rm is harmless.
+      await ctx.comm.exec(`rm -f ${remote} ${pidFile}`, {sudo: privileged, timeoutMs: 10_000}).catch(() => undefined);
     }
 
     if (code !== 0) {
