@@ -1,0 +1,170 @@
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
+import {mkdir, open, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {execa} from 'execa';
+import {diskImageStep, grubConfig, installGrub, kernelCmdline} from '../../src/builder/methods/debootstrap/disk-image.js';
+import {checkDebootstrapHost, GRUB_I386_PC_DIR} from '../../src/builder/methods/debootstrap/host-check.js';
+import {debootstrapMethod} from '../../src/builder/methods/debootstrap/index.js';
+import {mountsUnder, removeRootfs} from '../../src/builder/methods/debootstrap/mounts.js';
+import type {BuildState} from '../../src/builder/methods/index.js';
+import {loadTemplate} from '../../src/builder/template.js';
+import {builtinTemplatesDir} from '../../src/builder/templates-dir.js';
+import {BoxError} from '../../src/core/errors.js';
+import {silentUi} from '../../src/core/ui.js';
+import {tempDir} from '../helpers/cli.js';
+
+// The pieces of the debootstrap method that need no mirror: the disk image (sfdisk + mkfs.ext4
+// -d + GRUB) made from a small fake root file system, read back with sfdisk and debugfs.
+
+async function readBytes(file: string, offset: number, length: number): Promise<Buffer> {
+  const fd = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    await fd.read(buf, 0, length, offset);
+    return buf;
+  } finally {
+    await fd.close();
+  }
+}
+
+describe('debootstrap method: disk image', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  before(async () => {
+    tmp = await tempDir('box-debootstrap-unit-');
+  });
+  after(() => tmp.cleanup());
+
+  test('the kernel command line mounts root by UUID read-write and keeps the template\'s extras', () => {
+    assert.equal(kernelCmdline('1234', 'console=ttyS0'), 'root=UUID=1234 rw console=ttyS0');
+    const cfg = grubConfig('6.1.0-1-cloud-amd64', 'root=UUID=1234 rw');
+    assert.match(cfg, /set timeout=0/);
+    assert.match(cfg, /serial --unit=0 --speed=115200/);
+    assert.match(cfg, /linux \/boot\/vmlinuz-6\.1\.0-1-cloud-amd64 root=UUID=1234 rw/);
+    assert.match(cfg, /initrd \/boot\/initrd\.img-6\.1\.0-1-cloud-amd64/);
+  });
+
+  test('GRUB goes into the MBR code area and the gap before the partition without touching the partition table', async () => {
+    const raw = path.join(tmp.dir, 'grub.raw');
+    await execa('truncate', ['-s', '64M', raw]);
+    await execa('sfdisk', ['--no-reread', '--no-tell-kernel', '--quiet', raw], {input: 'label: dos\nstart=2048, type=83, bootable\n'});
+    const tableBefore = await readBytes(raw, 440, 72);
+    const core = path.join(tmp.dir, 'core.img');
+    await installGrub(raw, core);
+    assert.deepEqual(await readBytes(raw, 440, 72), tableBefore, 'disk signature, partition table and 0x55AA untouched');
+    assert.equal((await readBytes(raw, 510, 2)).toString('hex'), '55aa');
+    const bootImg = await readFile(path.join(GRUB_I386_PC_DIR, 'boot.img'));
+    const mbr = await readBytes(raw, 0, 440);
+    assert.deepEqual(mbr.subarray(0, 0x66), bootImg.subarray(0, 0x66));
+    assert.equal(mbr.readUInt16LE(0x66), 0x9090, 'drive check enabled as grub-setup does for hard disks');
+    assert.deepEqual(mbr.subarray(0x68), bootImg.subarray(0x68, 440));
+    const coreBytes = await readFile(core);
+    assert.deepEqual(await readBytes(raw, 512, coreBytes.length), coreBytes, 'core.img starts at sector 1');
+    assert.ok(coreBytes.length < 1024 * 1024 - 512);
+    const table = JSON.parse((await execa('sfdisk', ['--json', raw])).stdout).partitiontable;
+    assert.equal(table.partitions[0].start, 2048);
+    assert.equal(table.partitions[0].bootable, true);
+  });
+
+  test('the image step writes a partitioned disk whose ext4 holds the folder, fstab and grub.cfg, and ships kernel and initrd', async () => {
+    const work = path.join(tmp.dir, 'work');
+    const rootfs = path.join(work, 'rootfs');
+    await mkdir(path.join(rootfs, 'boot'), {recursive: true});
+    await mkdir(path.join(rootfs, 'etc'), {recursive: true});
+    await writeFile(path.join(rootfs, 'boot', 'vmlinuz-9.9-test'), 'kernel bytes');
+    await writeFile(path.join(rootfs, 'boot', 'initrd.img-9.9-test'), 'initrd bytes');
+    await writeFile(path.join(rootfs, 'etc', 'hostname'), 'fake\n');
+    const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});
+    const state: BuildState = {
+      template, workDir: work, outputDir: tmp.dir, boxName: 'x', boxVersion: '1', cacheDir: tmp.dir,
+      ui: silentUi(), onError: 'cleanup', data: {rootfs, kernelVersion: '9.9-test'},
+    };
+    await diskImageStep.run(state, new AbortController().signal);
+    const artifact = state.artifact!;
+    assert.equal(artifact.format, 'raw');
+    assert.equal(artifact.virtualSizeGiB, 1);
+    assert.equal(await readFile(artifact.extraFiles.vmlinuz, 'utf8'), 'kernel bytes');
+    assert.equal(await readFile(artifact.extraFiles['initrd.img'], 'utf8'), 'initrd bytes');
+    const cmdline = String(artifact.extraMetadata.cmdline);
+    const uuid = /root=UUID=([0-9a-f-]+)/.exec(cmdline)![1];
+    assert.match(cmdline, /console=ttyS0,115200/);
+
+    const fs = `${artifact.imagePath}?offset=1048576`;
+    const debugfs = async (cmd: string) => (await execa('debugfs', ['-R', cmd, fs])).stdout;
+    assert.equal(await debugfs('cat /etc/hostname'), 'fake');
+    assert.match(await debugfs('cat /etc/fstab'), new RegExp(`UUID=${uuid} / ext4 rw`));
+    assert.match(await debugfs('cat /boot/grub/grub.cfg'), new RegExp(`linux /boot/vmlinuz-9\\.9-test root=UUID=${uuid} rw`));
+    assert.match(await debugfs('ls -l /boot/grub/i386-pc'), /normal\.mod/);
+    const dumpe2fs = (await execa('dumpe2fs', ['-h', fs])).stdout;
+    assert.match(dumpe2fs, new RegExp(`Filesystem UUID:\\s+${uuid}`));
+    assert.equal((await readBytes(artifact.imagePath, 510, 2)).toString('hex'), '55aa');
+
+    await diskImageStep.cleanup!(state, 'succeeded');
+    assert.equal(existsSync(artifact.imagePath), false);
+  });
+});
+
+describe('debootstrap method: host and safety', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  before(async () => {
+    tmp = await tempDir('box-debootstrap-safety-');
+  });
+  after(() => tmp.cleanup());
+
+  test('a build as a normal user stops at once with a sudo hint', async () => {
+    await assert.rejects(checkDebootstrapHost(false), (error: BoxError) => error.code === 'ERR_BUILD_NEEDS_ROOT' && /sudo box build/.test(error.hint!));
+  });
+
+  test('on this host (root, tools installed) the preflight passes', async () => {
+    await checkDebootstrapHost(true);
+  });
+
+  test('removing a root file system first unmounts what a killed debootstrap left mounted inside it', async () => {
+    const rootfs = path.join(tmp.dir, 'rootfs');
+    const proc = path.join(rootfs, 'proc');
+    await mkdir(proc, {recursive: true});
+    await writeFile(path.join(rootfs, 'file'), 'x');
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', proc]);
+    try {
+      await writeFile(path.join(proc, 'inside-mount'), 'y');
+      assert.deepEqual(await mountsUnder(rootfs), [proc]);
+      await removeRootfs(rootfs);
+      assert.equal(existsSync(rootfs), false);
+      assert.deepEqual(await mountsUnder(rootfs), []);
+    } finally {
+      await execa('umount', ['-l', proc], {reject: false});
+    }
+  });
+
+  test('the plan names the suite, the chroot scripts, the slim initramfs and the GRUB disk layout', async () => {
+    const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'));
+    const plan = debootstrapMethod.plan(template).join('\n');
+    assert.match(plan, /debootstrap bookworm \(minbase\) from http:\/\/deb\.debian\.org\/debian/);
+    assert.match(plan, /run in chroot: _scripts\/vagrant-user\.sh/);
+    assert.match(plan, /MODULES=list: .*virtio_blk/);
+    assert.match(plan, /10 GiB: MBR \+ ext4/);
+    const inputs = await debootstrapMethod.cacheInputs(template);
+    assert.match(String(inputs.debootstrap), /^\d/);
+  });
+});
+
+describe('shared post-install scripts', () => {
+  test('vagrant-user.sh carries exactly Vagrant\'s public insecure key', async () => {
+    const script = await readFile(path.join(builtinTemplatesDir, '_scripts', 'vagrant-user.sh'), 'utf8');
+    const {INSECURE_PUBLIC_KEY} = await import('../../src/communicators/insecure-key.js');
+    assert.ok(script.includes(`INSECURE_KEY='${INSECURE_PUBLIC_KEY}'`));
+    assert.match(script, /NOPASSWD: ALL/);
+  });
+
+  test('every shared script is valid POSIX shell', async () => {
+    for (const name of ['vagrant-user.sh', 'sshd.sh', 'cleanup.sh', 'zero-free-space.sh']) {
+      const result = await execa('sh', ['-n', path.join(builtinTemplatesDir, '_scripts', name)], {reject: false});
+      assert.equal(result.exitCode, 0, `${name}: ${result.stderr}`);
+    }
+    for (const name of ['fast-boot.sh', 'slim.sh']) {
+      const result = await execa('sh', ['-n', path.join(builtinTemplatesDir, 'debian-12-minimal', 'scripts', name)], {reject: false});
+      assert.equal(result.exitCode, 0, `${name}: ${result.stderr}`);
+    }
+  });
+});

@@ -1,0 +1,188 @@
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {createHash} from 'node:crypto';
+import {existsSync} from 'node:fs';
+import {appendFile, mkdir, readFile, readdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {execa} from 'execa';
+import {registerBuildMethod, type BuildState} from '../../src/builder/methods/index.js';
+import {loadTemplate} from '../../src/builder/template.js';
+import {BoxError} from '../../src/core/errors.js';
+import {silentUi} from '../../src/core/ui.js';
+import {buildBox, hashInputs} from '../../src/services/build.js';
+import {tempDir} from '../helpers/cli.js';
+
+// The generic tail of `box build` (cache key, compress, package, catalog, cleanup) driven by a
+// stand-in method that makes a small real raw disk, so it runs without root or a mirror. The
+// stand-in takes the `box` slot of the registry in this test process only.
+let behaviour: 'ok' | 'fail' | 'hang' = 'ok';
+const seenWorkDirs: string[] = [];
+registerBuildMethod({
+  name: 'box',
+  preflight: async () => undefined,
+  cacheInputs: async () => ({fake: 1}),
+  plan: () => ['make a 1 GiB raw disk with a marker'],
+  steps: () => [{
+    name: 'fake-disk',
+    async run(state: BuildState, signal: AbortSignal) {
+      seenWorkDirs.push(state.workDir);
+      const raw = path.join(state.workDir, 'disk.raw');
+      await execa('qemu-img', ['create', '-q', '-f', 'raw', raw, '1G']);
+      await writeFile(raw, Buffer.from('box build marker'), {flag: 'r+'});
+      if (behaviour === 'fail') throw new BoxError('ERR_FAKE', 'the fake step failed');
+      if (behaviour === 'hang') {
+        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), {name: 'AbortError'})), {once: true}));
+      }
+      state.artifact = {imagePath: raw, format: 'raw', virtualSizeGiB: 1, extraFiles: {}, extraMetadata: {kernel_version: 'none'}};
+    },
+  }],
+});
+
+describe('box build service', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  let templateDir: string;
+  let workRoot: string;
+  const ac = new AbortController();
+  const opts = (extra: Record<string, unknown> = {}) => ({
+    template: 'fake-os', templateDirs: [path.join(tmp.dir, 'templates')], outputDir: path.join(tmp.dir, 'out'),
+    workRoot, ui: silentUi(), signal: ac.signal, ...extra,
+  });
+
+  before(async () => {
+    tmp = await tempDir('box-build-service-');
+    templateDir = path.join(tmp.dir, 'templates', 'fake-os');
+    workRoot = path.join(tmp.dir, 'work');
+    await mkdir(path.join(templateDir, 'scripts'), {recursive: true});
+    await writeFile(path.join(templateDir, 'template.yaml'), [
+      'description: a fake OS for tests',
+      'version: "1.2.3"',
+      'method: box',
+      'source: box base',
+      'variables:',
+      '  flavour: {default: plain}',
+      'post_install: [scripts/setup.sh, _scripts/cleanup.sh]',
+      '',
+    ].join('\n'));
+    await writeFile(path.join(templateDir, 'scripts', 'setup.sh'), 'echo setup\n');
+  });
+  after(() => tmp.cleanup());
+
+  test('the inputs hash changes with a template file, a shared script or a variable, and only then', async () => {
+    const base = await loadTemplate(templateDir);
+    const h1 = await hashInputs(base, {fake: 1});
+    assert.equal(await hashInputs(await loadTemplate(templateDir), {fake: 1}), h1);
+    assert.notEqual(await hashInputs(await loadTemplate(templateDir, {flavour: 'spicy'}), {fake: 1}), h1);
+    assert.notEqual(await hashInputs(base, {fake: 2}), h1);
+    const script = path.join(templateDir, 'scripts', 'setup.sh');
+    const before = await readFile(script, 'utf8');
+    await appendFile(script, 'echo more\n');
+    assert.notEqual(await hashInputs(base, {fake: 1}), h1);
+    await writeFile(script, before);
+  });
+
+  test('--dry-run returns the plan and creates nothing', async () => {
+    const result = await buildBox(opts({dryRun: true, outputDir: path.join(tmp.dir, 'dry')}));
+    assert.ok(result.dryRun);
+    assert.ok(result.dryRun.plan.some((l) => l.includes('make a 1 GiB raw disk')));
+    assert.ok(result.dryRun.plan.some((l) => l.startsWith('compress: qemu-img convert -c')));
+    assert.deepEqual(result.dryRun.variables, {flavour: 'plain'});
+    assert.equal(existsSync(path.join(tmp.dir, 'dry')), false);
+  });
+
+  test('a build compresses, packages a libvirt box, writes its catalog and build record, and removes its work folder', async () => {
+    const result = await buildBox(opts());
+    assert.equal(result.cacheHit, false);
+    assert.equal(result.box.path, path.join(tmp.dir, 'out', 'fake-os-1.2.3-libvirt.box'));
+    const bytes = await readFile(result.box.path);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), result.box.sha256);
+    assert.equal(bytes.length, result.box.size);
+    assert.deepEqual(result.steps.map((s) => s.name), ['prepare', 'fake-disk', 'compress', 'package', 'catalog']);
+
+    const catalog = JSON.parse(await readFile(path.join(tmp.dir, 'out', 'fake-os.json'), 'utf8'));
+    assert.equal(catalog.name, 'fake-os');
+    const provider = catalog.versions[0].providers[0];
+    assert.equal(catalog.versions[0].version, '1.2.3');
+    assert.equal(provider.name, 'libvirt');
+    assert.equal(provider.checksum, result.box.sha256);
+    assert.equal(provider.url, 'fake-os-1.2.3-libvirt.box');
+
+    const unpacked = path.join(tmp.dir, 'unpacked');
+    await mkdir(unpacked);
+    await execa('tar', ['-xf', result.box.path, '-C', unpacked]);
+    const metadata = JSON.parse(await readFile(path.join(unpacked, 'metadata.json'), 'utf8'));
+    assert.equal(metadata.provider, 'libvirt');
+    assert.equal(metadata.format, 'qcow2');
+    assert.equal(metadata.virtual_size, 1);
+    assert.equal(metadata.box_build.inputs_hash, result.inputsHash);
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(unpacked, 'box.img')])).stdout);
+    assert.equal(info.format, 'qcow2');
+    assert.equal(info['format-specific'].data['compression-type'], 'zstd');
+    // The marker written into the raw disk survived compression.
+    const back = (await execa('qemu-img', ['dd', '-f', 'qcow2', '-O', 'raw', `if=${path.join(unpacked, 'box.img')}`, `of=${path.join(unpacked, 'head.raw')}`, 'bs=16', 'count=1'])).exitCode;
+    assert.equal(back, 0);
+    assert.equal((await readFile(path.join(unpacked, 'head.raw'))).subarray(0, 16).toString(), 'box build marker');
+
+    assert.deepEqual(await readdir(workRoot), [], 'the work folder is gone');
+  });
+
+  test('an identical rebuild is a cache hit in under a second; --force and a changed variable rebuild', async () => {
+    const first = await buildBox(opts());
+    assert.equal(first.cacheHit, true);
+    assert.ok(first.totalMs < 1000, `cache hit took ${first.totalMs} ms`);
+    assert.deepEqual(first.steps, []);
+    const forced = await buildBox(opts({force: true}));
+    assert.equal(forced.cacheHit, false);
+    assert.notEqual(forced.steps.length, 0);
+    const spicy = await buildBox(opts({vars: {flavour: 'spicy'}}));
+    assert.equal(spicy.cacheHit, false);
+    assert.notEqual(spicy.inputsHash, first.inputsHash);
+  });
+
+  test('a box file replaced behind the cache\'s back is rebuilt, not trusted', async () => {
+    const first = await buildBox(opts());
+    await appendFile(first.box.path, 'garbage');
+    const again = await buildBox(opts());
+    assert.equal(again.cacheHit, false);
+  });
+
+  test('a failing step leaves no partial box, no build record and no work folder', async () => {
+    const out = path.join(tmp.dir, 'out-fail');
+    behaviour = 'fail';
+    try {
+      await assert.rejects(buildBox(opts({outputDir: out})), (error: BoxError) => error.code === 'ERR_FAKE');
+    } finally {
+      behaviour = 'ok';
+    }
+    assert.deepEqual((await readdir(out)).filter((f) => !f.startsWith('.build')), []);
+    assert.deepEqual(await readdir(workRoot), []);
+  });
+
+  test('Ctrl-C during a step runs the cleanups and reports an interruption', async () => {
+    const out = path.join(tmp.dir, 'out-abort');
+    behaviour = 'hang';
+    const controller = new AbortController();
+    try {
+      const pending = buildBox(opts({outputDir: out, signal: controller.signal}));
+      while (!seenWorkDirs.some((d) => d.includes('box-build-fake-os-') && existsSync(path.join(d, 'disk.raw')))) await new Promise((r) => setTimeout(r, 50));
+      controller.abort();
+      await assert.rejects(pending, (error: BoxError) => error.code === 'ERR_INTERRUPTED' && error.exitCode === 130);
+    } finally {
+      behaviour = 'ok';
+    }
+    assert.deepEqual(await readdir(workRoot), []);
+    assert.equal(existsSync(path.join(out, 'build.json')), false);
+  });
+
+  test('a template whose method is not available fails before anything runs', async () => {
+    const dir = path.join(tmp.dir, 'templates', 'iso-os');
+    await mkdir(dir, {recursive: true});
+    await writeFile(path.join(dir, 'template.yaml'), 'method: iso\niso: {urls: [http://example.invalid/x.iso], checksum: none}\n');
+    const {buildMethods} = await import('../../src/builder/methods/index.js');
+    if (buildMethods.iso) return assert.equal(buildMethods.iso.name, 'iso'); // registered by the installer module
+    await assert.rejects(buildBox(opts({template: 'iso-os'})), (error: BoxError) => error.code === 'ERR_BUILD_METHOD' && error.exitCode === 2);
+  });
+
+  test('--target virtualbox is refused with a hint for methods that make libvirt boxes', async () => {
+    await assert.rejects(buildBox(opts({target: 'virtualbox'})), (error: BoxError) => error.code === 'ERR_BUILD_TARGET');
+  });
+});
