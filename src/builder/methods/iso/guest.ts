@@ -3,7 +3,6 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {BoxError, InterruptedError} from '../../../core/errors.js';
-import {run} from '../../../core/exec.js';
 import type {Step} from '../../../core/steps.js';
 import {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
 import {insecureKeyPath} from '../../../communicators/keys.js';
@@ -12,7 +11,7 @@ import {waitForExit} from '../../../providers/qemu/process.js';
 import {resolveTemplateFile} from '../../templates-dir.js';
 import {diskGiB, durationMs, type LoadedTemplate} from '../../template.js';
 import type {BuildState} from '../index.js';
-import {VM_FILES, iso} from './state.js';
+import {iso} from './state.js';
 
 async function keyPath(template: LoadedTemplate): Promise<string> {
   const key = template.definition.ssh.private_key;
@@ -84,27 +83,20 @@ export const shutdownStep: Step<BuildState> = {
     await comm.exec(t.shutdown_command, {signal, timeoutMs: 30_000}).catch(() => undefined);
     await comm.close().catch(() => undefined);
     const timeoutMs = durationMs(t.shutdown_timeout);
-    if (await waitForExit(d.qemuPid!, timeoutMs)) return;
-    state.ui.warn(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s of "${t.shutdown_command}"; pressing the ACPI power button`);
-    await d.qmp?.execute('system_powerdown').catch(() => undefined);
-    if (!(await waitForExit(d.qemuPid!, 60_000))) {
-      throw new BoxError('ERR_SHUTDOWN_TIMEOUT', 'The build VM did not power off.', {hint: 'Check shutdown_command in the template (it must power the guest off, not halt it).'});
+    if (!(await waitForExit(d.qemuPid!, timeoutMs))) {
+      await powerButton(state, timeoutMs);
     }
+    // The tail of `box build` compacts it (qemu-img convert -c) and packages it.
+    state.artifact = {imagePath: d.disk!, format: 'qcow2', virtualSizeGiB: diskGiB(t.disk), extraFiles: {}, extraMetadata: {}};
   },
 };
 
-/** Step: compacts the disk into a compressed qcow2 (zstd: ~4x faster than zlib for the same size). */
-export const compactStep: Step<BuildState> = {
-  name: 'compact',
-  async run(state, signal) {
-    const d = iso(state);
-    const out = path.join(state.workDir, VM_FILES.compacted);
-    await run('qemu-img', ['convert', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', d.disk!, out], {signal, errorCode: 'ERR_QEMU_IMG'});
-    d.compacted = out;
-    state.artifact = {imagePath: out, format: 'qcow2', virtualSizeGiB: diskGiB(state.template.definition.disk), extraFiles: {}, extraMetadata: {}};
-  },
-  async cleanup(state, outcome) {
-    const d = iso(state);
-    if (outcome !== 'succeeded' && d.compacted) await rm(d.compacted, {force: true});
-  },
-};
+async function powerButton(state: BuildState, timeoutMs: number): Promise<void> {
+  const d = iso(state);
+  const t = state.template.definition;
+  state.ui.warn(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s of "${t.shutdown_command}"; pressing the ACPI power button`);
+  await d.qmp?.execute('system_powerdown').catch(() => undefined);
+  if (!(await waitForExit(d.qemuPid!, 60_000))) {
+    throw new BoxError('ERR_SHUTDOWN_TIMEOUT', 'The build VM did not power off.', {hint: 'Check shutdown_command in the template (it must power the guest off, not halt it).'});
+  }
+}

@@ -5,10 +5,15 @@ import {diskGiB, memoryMiB} from '../../template.js';
 import type {BuildMethod, BuildState} from '../index.js';
 import {httpServerStep} from './answers.js';
 import {downloadIsoStep, resolveChecksum} from './download-iso.js';
-import {compactStep, postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
+import {postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
 import {bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep} from './keys.js';
-import {iso, reachVmLines} from './state.js';
-import {bootStep, createDiskStep} from './vm.js';
+import {iso, reachVmLines, GUEST_HOST_IP} from './state.js';
+import {renderBootCommand} from './keys.js';
+import {renderString} from '../../render.js';
+import {readFileSync} from 'node:fs';
+import path from 'node:path';
+import type {LoadedTemplate} from '../../template.js';
+import {bootStep, createDiskStep, detachVm} from './vm.js';
 
 /**
  * With --on-error abort, a step that fails while the VM runs says how to reach it (the
@@ -24,6 +29,7 @@ function withReachInfo(step: Step<BuildState>): Step<BuildState> {
         const d = iso(state);
         if (state.onError === 'abort' && !signal.aborted && d.qemu) {
           state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}):\n  ${reachVmLines(d).join('\n  ')}`);
+          await detachVm(d);
         }
         throw error;
       }
@@ -66,7 +72,7 @@ export const isoMethod: BuildMethod = {
       `wait up to ${t.ssh.timeout} for SSH as ${t.ssh.username}`,
       ...t.post_install.map((p) => `post-install over SSH: ${p.script ?? `inline (${p.inline!.length} lines)`}`),
       `shutdown: ${t.shutdown_command}`,
-      'compact: qemu-img convert -c (zstd)',
+      ...renderedForPlan(template),
     ];
   },
   steps: () => [
@@ -75,6 +81,22 @@ export const isoMethod: BuildMethod = {
     createDiskStep,
     bootStep,
     ...[bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep, waitForSshStep, postInstallStep, shutdownStep].map(withReachInfo),
-    compactStep,
   ],
 };
+
+/**
+ * --dry-run shows what the installer would get: the boot command and every answer file,
+ * rendered with sensitive variables masked and the HTTP port shown as HTTP_PORT.
+ */
+function renderedForPlan(template: LoadedTemplate): string[] {
+  const masked = {...template.variables, ...Object.fromEntries(template.sensitive.map((k) => [k, '********']))};
+  const http = {httpIp: GUEST_HOST_IP, httpPort: 'HTTP_PORT'};
+  const lines = [`boot command: ${renderBootCommand({...template, variables: masked}, http).join('')}`];
+  for (const entry of template.definition.answer_files) {
+    const text = readFileSync(path.resolve(template.dir, entry.template), 'utf8');
+    const content = entry.template.endsWith('.hbs') ? renderString(text, {...masked, ...http}, entry.template) : text;
+    const name = entry.name ?? path.basename(entry.template).replace(/\.hbs$/, '');
+    lines.push(`answer file ${name}:\n${content.replace(/\n$/, '').split('\n').map((l) => `      | ${l}`).join('\n')}`);
+  }
+  return lines;
+}

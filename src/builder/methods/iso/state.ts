@@ -18,6 +18,8 @@ export interface IsoData {
   disk?: string;
   qemu?: ResultPromise;
   qemuPid?: number;
+  /** Kills QEMU if box exits without running the cleanups (second Ctrl-C, crash). */
+  killOnExit?: () => void;
   qmpSocket?: string;
   qmp?: QmpClient;
   serialLog?: string;
@@ -25,7 +27,7 @@ export interface IsoData {
   compacted?: string;
 }
 
-export const VM_FILES = {disk: 'disk.qcow2', qmp: 'qmp.sock', serialLog: 'serial.log', pid: 'qemu.pid', answerCd: 'answers.iso', compacted: 'box.img'} as const;
+export const VM_FILES = {disk: 'disk.qcow2', qmp: 'qmp.sock', serialLog: 'serial.log', pid: 'qemu.pid', qemuLog: 'qemu.log', answerCd: 'answers.iso', compacted: 'box.img'} as const;
 
 /** QEMU user networking: the guest sees the host (and so the build HTTP server) as 10.0.2.2. */
 export const GUEST_HOST_IP = '10.0.2.2';

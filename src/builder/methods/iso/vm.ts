@@ -1,4 +1,4 @@
-import {mkdir, rm} from 'node:fs/promises';
+import {mkdir, readFile, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {execa} from 'execa';
 import {BoxError} from '../../../core/errors.js';
@@ -71,15 +71,26 @@ export const bootStep: Step<BuildState> = {
     const args = buildVmArgs(state, d, decision.accel);
     // Not tied to our abort signal: the cleanup stops QEMU gracefully-then-hard, and
     // --on-error abort must be able to leave it running.
-    const child = execa('qemu-system-x86_64', args, {reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', env: {LANG: 'C'}});
+    // Output goes to a file, not a pipe: with --on-error abort QEMU must outlive box.
+    const log = path.join(d.vmDir!, VM_FILES.qemuLog);
+    // Own process group and no execa exit hook: a terminal's Ctrl-C reaches box, whose cleanup
+    // stops QEMU (QMP quit), and --on-error abort can leave it running. If box exits any other
+    // way, the exit hook below still kills it.
+    const child = execa('qemu-system-x86_64', args, {reject: false, stdin: 'ignore', stdout: 'ignore', stderr: {file: log}, env: {LANG: 'C'}, detached: true, cleanup: false});
     d.qemu = child;
     d.qemuPid = child.pid;
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const pid = child.pid;
+    d.killOnExit = () => {
+      try {
+        if (pid) process.kill(pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    };
+    process.on('exit', d.killOnExit);
     try {
       d.qmp = await connectQmp(d.qmpSocket, 15_000, () => child.exitCode !== null || !pidAlive(child.pid ?? 0));
     } catch (error) {
-      throw new BoxError('ERR_QEMU_START', `QEMU did not start: ${stderr.trim() || (error as Error).message}`, {hint: 'Check that qemu-system-x86 is installed and the ISO is readable.'});
+      const stderr = (await readFile(log, 'utf8').catch(() => '')).trim();
+      throw new BoxError('ERR_QEMU_START', `QEMU did not start: ${stderr || (error as Error).message}`, {hint: 'Check that qemu-system-x86 is installed and the ISO is readable.'});
     }
     state.ui.info(`build VM is up:\n  ${reachVmLines(d).join('\n  ')}`);
   },
@@ -114,4 +125,14 @@ export async function stopVm(d: IsoData): Promise<void> {
   d.qmp = undefined;
   await child.catch(() => undefined);
   d.qemu = undefined;
+  if (d.killOnExit) process.off('exit', d.killOnExit);
+}
+
+/** --on-error abort: leave QEMU running on its own and let box exit (the HTTP server cannot outlive box). */
+export async function detachVm(d: IsoData): Promise<void> {
+  d.qmp?.close();
+  d.qmp = undefined;
+  d.qemu?.unref();
+  if (d.killOnExit) process.off('exit', d.killOnExit);
+  await d.server?.stop();
 }
