@@ -40,8 +40,11 @@ function runCommand(remote: string, pidFile: string, hasShebang: boolean, args: 
     hasShebang
       ? `chmod +x ${remote} && set -- ${remote} "$@"`
       : `if command -v bash >/dev/null 2>&1; then set -- bash ${remote} "$@"; else set -- sh ${remote} "$@"; fi`,
-    `if setsid -w true >/dev/null 2>&1; then exec setsid -w sh -c 'echo $$ > "$0"; exec "$@"' ${pidFile} "$@"; fi`,
-    'exec "$@"',
+    `if setsid -w true >/dev/null 2>&1; then setsid -w sh -c 'echo $$ > "$0"; exec "$@"' ${pidFile} "$@"; else "$@"; fi`,
+    // Clean up in the same round trip; the caller removes the files itself only after an error.
+    'rc=$?',
+    `rm -f ${remote} ${pidFile}`,
+    'exit $rc',
   ].join('\n');
 }
 
@@ -95,13 +98,14 @@ export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
         onOutput: (stream, data) => lines.push(stream, data),
       });
     } catch (error) {
-      if (isAbortError(error)) await stopScript(ctx, pidFile, privileged);
-      throw error;
-    } finally {
       lines.flush();
+      if (isAbortError(error)) await stopScript(ctx, pidFile, privileged);
       // Best effort: the files are ours and live in /tmp, so a failed rm is harmless.
       await ctx.comm.exec(`rm -f ${remote} ${pidFile}`, {sudo: privileged, timeoutMs: 10_000}).catch(() => undefined);
+      throw error;
     }
+
+    lines.flush();
 
     if (code !== 0) {
       const tail = lines.tail();
