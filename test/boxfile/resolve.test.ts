@@ -127,6 +127,19 @@ describe('Boxfile resolution', () => {
     }
   });
 
+  test('paths in ~/.box/config.yaml resolve against ~/.box, paths in the Boxfile against its folder', async () => {
+    await writeFiles(home, {'config.yaml': 'provisioners:\n  - {type: file, source: dotfiles/.bashrc, destination: /home/vagrant/.bashrc}\n', 'dotfiles/.bashrc': '# mine\n'});
+    try {
+      const cwd = path.join(dir, 'url');
+      await writeFiles(cwd, {Boxfile: 'basebox: debian-12\nbasebox_url: catalogs/debian.json\n'});
+      const [machine] = (await loadProject({cwd})).machines;
+      assert.deepEqual(machine.basebox, {raw: 'debian-12', kind: 'store', name: 'debian-12', url: path.join(cwd, 'catalogs', 'debian.json')});
+      assert.deepEqual(machine.provisioners, [{type: 'file', source: path.join(home, 'dotfiles', '.bashrc'), destination: '/home/vagrant/.bashrc'}]);
+    } finally {
+      await rm(path.join(home, 'config.yaml'), {force: true});
+    }
+  });
+
   test('--boxfile loads a Boxfile with another name and resolves paths against its folder', async () => {
     const other = path.join(dir, 'other');
     await writeFiles(other, {'ci.yaml': 'basebox: ./base.box\nsynced_folders: [{source: ., destination: /src}]\n'});

@@ -58,6 +58,17 @@ describe('Boxfile validation', () => {
     ]);
   });
 
+  test('unknown keys inside a provisioner are matched against that provisioner type', async () => {
+    const cwd = await project('provisioner-key', {Boxfile: 'basebox: debian-12\nprovisioners:\n  - type: shell\n    inlne: echo hi\n  - {type: file, source: Boxfile, destnation: /tmp/x}\n'});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), [
+      'Boxfile:3:5 provisioners[0]: a shell provisioner needs exactly one of inline or path',
+      'Boxfile:4:5 provisioners[0].inlne: unknown key (did you mean inline?)',
+      'Boxfile:5:5 provisioners[1].destination: is required (a string)',
+      'Boxfile:5:35 provisioners[1].destnation: unknown key (did you mean destination?)',
+    ]);
+  });
+
   test('an unknown top-level key with no close match lists the allowed keys', async () => {
     const cwd = await project('unknown-top', {Boxfile: 'basebox: debian-12\nzzzzzz: 1\n'});
     const {error} = await loadErrors({cwd});
