@@ -2,7 +2,7 @@
 import {Flags} from '@oclif/core';
 
 export const projectFlags = {
-  boxfile: Flags.file({description: 'Path to the Boxfile (default: ./Boxfile, searched upwards).', env: 'BOX_BOXFILE'}),
-  env: Flags.string({char: 'e', description: 'Environment overlay from the Boxfile (dev, test, prod...).', env: 'BOX_ENV'}),
-  target: Flags.string({description: 'Override the target of every machine.', options: ['qemu', 'virtualbox', 'aws']}),
+  boxfile: Flags.file({description: 'Path to the Boxfile (default: ./Boxfile, searched upwards).', env: 'BOX_BOXFILE', helpGroup: 'PROJECT'}),
+  env: Flags.string({char: 'e', description: 'Environment overlay from the Boxfile (dev, test, prod...).', env: 'BOX_ENV', helpGroup: 'PROJECT'}),
+  target: Flags.string({description: 'Override the target of every machine.', options: ['qemu', 'virtualbox', 'aws'], helpGroup: 'PROJECT'}),
 };

@@ -60,7 +60,9 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   const configPath = userPaths.config();
   const config = existsSync(configPath) ? await loadSource(configPath, displayPath(configPath, cwd, true), 'config') : undefined;
   if (config) issues.push(...config.issues);
-  throwIfIssues(issues);
+  throwIfIssues(issues, issues.some((i) => i.message.startsWith('YAML syntax error'))
+    ? 'Fix the YAML at the positions shown: indent with spaces, close every { and [, quote values that contain ": " or " #".'
+    : undefined);
 
   const data = boxfile.source.data as Record<string, unknown>;
   const environments = isObject(data.environments) ? data.environments : {};
