@@ -33,6 +33,13 @@ export function formatValue(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+// Values under these keys may be secrets (provisioner env, user data, passwords): never echo them.
+const secretish = /pass|secret|token|credential|^user_data$|^env$/i;
+
+export function isSecretPath(segments: IssuePath): boolean {
+  return segments.some((s) => typeof s === 'string' && secretish.test(s));
+}
+
 export function formatIssue(issue: BoxfileIssue): string {
   const where = `${issue.file}:${issue.line}:${issue.column}`;
   const field = issue.path ? ` ${issue.path}:` : '';
@@ -169,7 +176,8 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
   const out: BoxfileIssue[] = [];
   const at = (segments: IssuePath, message: string, target: 'key' | 'value', got?: unknown, hasGot = true): void => {
     const pos = locate(source, segments, target);
-    out.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message, ...(hasGot ? {got: formatValue(got)} : {})});
+    const shown = isSecretPath(segments) ? '(hidden)' : formatValue(got);
+    out.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message, ...(hasGot ? {got: shown} : {})});
   };
   for (const issue of error.issues) {
     const segments = issue.path;

@@ -69,6 +69,13 @@ describe('Boxfile validation', () => {
     ]);
   });
 
+  test('values that may be secrets are not echoed in errors', async () => {
+    const cwd = await project('secret', {Boxfile: 'basebox: debian-12\nprovisioners:\n  - type: shell\n    inline: echo\n    env: {DB_PASSWORD: 123456789}\n'});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), ['Boxfile:5:24 provisioners[0].env.DB_PASSWORD: expected a string (got (hidden))']);
+    assert.doesNotMatch(error.message, /123456789/);
+  });
+
   test('an unknown top-level key with no close match lists the allowed keys', async () => {
     const cwd = await project('unknown-top', {Boxfile: 'basebox: debian-12\nzzzzzz: 1\n'});
     const {error} = await loadErrors({cwd});
