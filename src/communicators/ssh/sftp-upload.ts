@@ -56,31 +56,58 @@ async function putFile(sftp: SFTPWrapper, local: string, remote: string, mode: n
   await call<void>((cb) => sftp.chmod(remote, mode, (error) => cb(error, undefined)));
 }
 
-async function putTree(sftp: SFTPWrapper, localDir: string, remoteDir: string, signal?: AbortSignal): Promise<number> {
-  const mode = (await stat(localDir)).mode & 0o7777;
-  await mkdirRemote(sftp, remoteDir);
-  let files = 0;
+interface TreeEntry {
+  kind: 'dir' | 'file' | 'link';
+  local: string;
+  remote: string;
+  mode: number;
+}
+
+/** The local tree, parents before children. Sockets, FIFOs and devices are skipped. */
+async function walk(localDir: string, remoteDir: string, into: TreeEntry[], signal?: AbortSignal): Promise<TreeEntry[]> {
+  into.push({kind: 'dir', local: localDir, remote: remoteDir, mode: (await stat(localDir)).mode & 0o7777});
   for (const entry of await readdir(localDir, {withFileTypes: true})) {
     throwIfAborted(signal);
-    const from = path.join(localDir, entry.name);
-    const to = posix.join(remoteDir, entry.name);
-    if (entry.isDirectory()) {
-      files += await putTree(sftp, from, to, signal);
-    } else if (entry.isSymbolicLink()) {
-      // Recreate links as links (a link to a folder could otherwise loop forever).
-      const target = await readlink(from);
-      if (await remoteStat(sftp, to).catch(() => undefined)) await call<void>((cb) => sftp.unlink(to, (error) => cb(error, undefined)));
-      await call<void>((cb) => sftp.symlink(target, to, (error) => cb(error, undefined)));
-      files++;
-    } else if (entry.isFile()) {
-      await putFile(sftp, from, to, (await lstat(from)).mode & 0o7777);
-      files++;
-    }
-    // Sockets, FIFOs and devices are skipped: they cannot be copied as content.
+    const local = path.join(localDir, entry.name);
+    const remote = posix.join(remoteDir, entry.name);
+    if (entry.isDirectory()) await walk(local, remote, into, signal);
+    // Links are recreated as links (a link to a folder could otherwise loop forever).
+    else if (entry.isSymbolicLink()) into.push({kind: 'link', local, remote, mode: 0});
+    else if (entry.isFile()) into.push({kind: 'file', local, remote, mode: (await lstat(local)).mode & 0o7777});
   }
 
-  await call<void>((cb) => sftp.chmod(remoteDir, mode, (error) => cb(error, undefined)));
-  return files;
+  return into;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time (SFTP pipelines requests on one channel). */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker));
+}
+
+async function putTree(sftp: SFTPWrapper, localDir: string, remoteDir: string, signal?: AbortSignal): Promise<number> {
+  const entries = await walk(localDir, remoteDir, [], signal);
+  const dirs = entries.filter((e) => e.kind === 'dir');
+  for (const dir of dirs) await mkdirRemote(sftp, dir.remote);
+  await eachLimited(entries.filter((e) => e.kind !== 'dir'), 8, async (entry) => {
+    throwIfAborted(signal);
+    if (entry.kind === 'file') {
+      await putFile(sftp, entry.local, entry.remote, entry.mode);
+      return;
+    }
+
+    const target = await readlink(entry.local);
+    // Replace what is there (possibly a dangling link, which stat would not see).
+    await call<void>((cb) => sftp.unlink(entry.remote, (error) => cb(error, undefined))).catch(() => undefined);
+    await call<void>((cb) => sftp.symlink(target, entry.remote, (error) => cb(error, undefined)));
+  });
+  // Folder modes last (deepest first), so a read-only folder does not block its own contents.
+  for (const dir of dirs.reverse()) await call<void>((cb) => sftp.chmod(dir.remote, dir.mode, (error) => cb(error, undefined)));
+  return entries.length - dirs.length;
 }
 
 /**

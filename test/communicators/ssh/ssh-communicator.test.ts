@@ -212,8 +212,11 @@ describe('SshCommunicator against a real sshd', () => {
     const remote = path.join(sshd.dir, 'copied', 'tree');
     await comm.upload(tree, remote);
     const listing = (dir: string) => execFileSync('sh', ['-c', `cd ${dir} && find . -printf '%p %y %m\\n' | sort`], {encoding: 'utf8'});
-    const {stdout} = await capture(comm, `cd ${remote} && find . -printf '%p %y %m\\n' | sort; ./bin/run.sh; readlink link`);
-    assert.equal(stdout, listing(tree) + 'ran\nbin/run.sh\n');
+    const check = `cd ${remote} && find . -printf '%p %y %m\\n' | sort; ./bin/run.sh; readlink link`;
+    assert.equal((await capture(comm, check)).stdout, listing(tree) + 'ran\nbin/run.sh\n');
+    // Uploading again over the existing copy (links included) gives the same tree.
+    await comm.upload(tree, remote);
+    assert.equal((await capture(comm, check)).stdout, listing(tree) + 'ran\nbin/run.sh\n');
   });
 
   test('upload to a path under ~ lands in the user\'s home', async () => {
