@@ -25,10 +25,6 @@ export interface LoadProjectOptions {
   target?: TargetName;
 }
 
-interface Layer {
-  settings: Record<string, unknown>;
-}
-
 /** Reads, parses and validates one file; returns its issues (syntax, schema, semantic). */
 async function loadSource(file: string, display: string, kind: 'boxfile' | 'config'): Promise<{source: SourceFile; issues: BoxfileIssue[]}> {
   const {source, issues} = await readSource(file, display);
@@ -79,14 +75,15 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
 
   // Layers, lowest first: built-in < ~/.box/config.yaml < Boxfile < machine < env < env machine < flags.
   const machineNames = machineNamesOf(data);
-  const defaults: Layer = {settings: builtInDefaults() as Record<string, unknown>};
-  const userLayer: Layer | undefined = config ? {settings: absolutizeLayer(config.source.data as MachineSettings, path.dirname(configPath)) as Record<string, unknown>} : undefined;
+  const defaults = builtInDefaults() as Record<string, unknown>;
+  const userLayer = config ? absolutizeLayer(config.source.data as MachineSettings, path.dirname(configPath)) as Record<string, unknown> : undefined;
   const abs = (settings: unknown): Record<string, unknown> => absolutizeLayer((settings ?? {}) as MachineSettings, root) as Record<string, unknown>;
   const resolveIssues: BoxfileIssue[] = [];
-  const machines: MachineConfig[] = machineNames.map((name) => {
+  const machines: MachineConfig[] = [];
+  for (const name of machineNames) {
     const layers: Array<Record<string, unknown>> = [
-      defaults.settings,
-      ...(userLayer ? [userLayer.settings] : []),
+      defaults,
+      ...(userLayer ? [userLayer] : []),
       abs(settingsOnly(data)),
       abs(isObject(data.machines) ? data.machines[name] : undefined),
       ...(overlay ? [abs(settingsOnly(overlay)), abs(isObject(overlay.machines) ? overlay.machines[name] : undefined)] : []),
@@ -95,14 +92,14 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
     const merged = layers.reduce((acc, layer) => mergeSettings(acc, layer), {}) as MachineSettings;
     if (!merged.basebox) {
       // Required after merging: point at the machine's mapping (or the top of the Boxfile).
-      const segments = name === 'default' && !isObject(data.machines) ? [] : ['machines', name];
+      const segments = isObject(data.machines) && Object.hasOwn(data.machines, name) ? ['machines', name] : [];
       const pos = locate(boxfile.source, [...segments, 'basebox']);
       resolveIssues.push({file: boxfile.source.display, line: pos.line, column: pos.column, path: formatPath([...segments, 'basebox']),
         message: `is required: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")`});
-      return undefined as unknown as MachineConfig;
+      continue;
     }
-    return toMachineConfig(name, merged, root);
-  });
+    machines.push(toMachineConfig(name, merged, root));
+  }
   throwIfIssues(resolveIssues);
 
   return {
