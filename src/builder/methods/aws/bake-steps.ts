@@ -1,0 +1,210 @@
+import {randomUUID} from 'node:crypto';
+import {mkdir} from 'node:fs/promises';
+import path from 'node:path';
+import {
+  AuthorizeSecurityGroupIngressCommand, CreateImageCommand, CreateTagsCommand, CreateSecurityGroupCommand, DeregisterImageCommand, DeleteSnapshotCommand,
+  DescribeImagesCommand, DescribeInstancesCommand, ImportKeyPairCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
+  waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type Tag,
+} from '@aws-sdk/client-ec2';
+import {generateKeyPair} from '../../../communicators/keys.js';
+import type {Communicator} from '../../../communicators/communicator.js';
+import {BoxError} from '../../../core/errors.js';
+import type {Step, StepOutcome} from '../../../core/steps.js';
+import type {Ui} from '../../../core/ui.js';
+import {deleteKeyPair, deleteSecurityGroup, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
+import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
+import {TAG} from '../../../providers/aws/tags.js';
+import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
+import os from 'node:os';
+import {writeFile} from 'node:fs/promises';
+
+/** One provisioning action of a bake: a script file uploaded and run, or inline commands. */
+export interface BakeProvisioner {
+  script?: string;
+  inline?: string[];
+  env: Record<string, string>;
+  privileged: boolean;
+}
+
+/**
+ * State of one AMI bake (Packer amazon-ebs). Every temporary resource is remembered here as soon
+ * as its name is chosen, so each step's cleanup can remove it whether creation finished or not.
+ */
+export interface BakeState {
+  client: EC2Client;
+  region: string;
+  template: string;
+  version: string;
+  sourceAmi: string;
+  instanceType: string;
+  sshUsername: string;
+  sshPort: number;
+  sshCidr: string;
+  sshTimeoutMs: number;
+  subnetId?: string;
+  amiName: string;
+  provisioners: BakeProvisioner[];
+  /** Folder for the temporary private key. */
+  workDir: string;
+  ui: Ui;
+  token: string;
+  keyName?: string;
+  privateKeyPath?: string;
+  groupName?: string;
+  groupId?: string;
+  instanceId?: string;
+  host?: string;
+  ami?: string;
+  snapshots?: string[];
+}
+
+const always = async () => undefined;
+const noSignal = () => new AbortController().signal;
+
+function bakeTags(s: BakeState, name: string, extra: Record<string, string> = {}): Tag[] {
+  return Object.entries({Name: name, [TAG.bake]: s.template, [TAG.token]: s.token, [TAG.host]: os.hostname(), ...extra}).map(([Key, Value]) => ({Key, Value}));
+}
+
+export function newBakeToken(): string {
+  return `box-bake-${randomUUID()}`;
+}
+
+export const bakeSteps: Array<Step<BakeState>> = [
+  {
+    // Lets `box sweep` tell this live bake's resources from a crashed bake's.
+    name: 'bake-record',
+    run: async (s) => writeBakeRecord({token: s.token, pid: process.pid, template: s.template, region: s.region, startedAt: new Date().toISOString()}),
+    cleanup: async (s) => removeBakeRecord(s.token),
+  },
+  {
+    name: 'temporary-key-pair',
+    run: async (s, signal) => {
+      const pair = generateKeyPair(`box-bake-${s.template}`);
+      await mkdir(s.workDir, {recursive: true});
+      s.privateKeyPath = path.join(s.workDir, 'bake_ed25519');
+      await writeFile(s.privateKeyPath, pair.privateKey, {mode: 0o600});
+      s.keyName = `box-bake-${s.template}-${s.token.slice(-8)}`;
+      await awsCall({action: 'ImportKeyPair', region: s.region}, () => s.client.send(new ImportKeyPairCommand({
+        KeyName: s.keyName, PublicKeyMaterial: Buffer.from(pair.publicKey), TagSpecifications: [{ResourceType: 'key-pair', Tags: bakeTags(s, s.keyName!)}],
+      }), {abortSignal: signal}));
+    },
+    cleanup: async (s) => { if (s.keyName) await deleteKeyPair(s.client, s.keyName, s.region); },
+  },
+  {
+    name: 'temporary-security-group',
+    run: async (s, signal) => {
+      s.groupName = `box-bake-${s.template}-${s.token.slice(-8)}`;
+      const out = await awsCall({action: 'CreateSecurityGroup', region: s.region}, () => s.client.send(new CreateSecurityGroupCommand({
+        GroupName: s.groupName, Description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`,
+        TagSpecifications: [{ResourceType: 'security-group', Tags: bakeTags(s, s.groupName!)}],
+      }), {abortSignal: signal}));
+      s.groupId = out.GroupId;
+      await awsCall({action: 'AuthorizeSecurityGroupIngress', region: s.region}, () => s.client.send(new AuthorizeSecurityGroupIngressCommand({
+        GroupId: s.groupId, IpPermissions: [{IpProtocol: 'tcp', FromPort: s.sshPort, ToPort: s.sshPort, IpRanges: [{CidrIp: s.sshCidr}]}],
+      }), {abortSignal: signal}));
+    },
+    cleanup: async (s) => { if (s.groupName) await deleteSecurityGroup(s.client, {name: s.groupName, id: s.groupId}, s.region, s.ui, noSignal()); },
+  },
+  {
+    name: 'launch-source',
+    run: async (s, signal) => {
+      s.ui.info(`launching ${s.instanceType} from ${s.sourceAmi} in ${s.region}`);
+      const out = await awsCall({action: 'RunInstances', region: s.region, ami: s.sourceAmi, instanceType: s.instanceType}, () => s.client.send(new RunInstancesCommand({
+        ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
+        SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId,
+        TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
+      }), {abortSignal: signal}));
+      s.instanceId = out.Instances?.[0]?.InstanceId;
+    },
+    cleanup: async (s) => {
+      // Also an instance whose id never came back (crash or Ctrl-C during RunInstances).
+      const found = await s.client.send(new DescribeInstancesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}));
+      const ids = new Set([s.instanceId, ...(found.Reservations?.flatMap((r) => r.Instances?.map((i) => i.InstanceId) ?? []) ?? [])].filter((x): x is string => Boolean(x)));
+      if (ids.size === 0) return;
+      await s.client.send(new TerminateInstancesCommand({InstanceIds: [...ids]}));
+      s.ui.info(`terminating temporary instance ${[...ids].join(' ')}`);
+      await waitUntilInstanceTerminated(waiterConfig(s.client, 900), {InstanceIds: [...ids]});
+    },
+  },
+  {
+    name: 'wait-for-ssh',
+    run: async (s, signal) => {
+      await waitUntilInstanceRunning(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]});
+      const out = await s.client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]}));
+      const instance = out.Reservations?.[0]?.Instances?.[0];
+      s.host = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
+      if (!s.host) throw new BoxError('ERR_AWS_NO_ADDRESS', `Temporary instance ${s.instanceId} has no IP address.`, {hint: 'Give a subnet_id whose subnet maps public IPs.'});
+      const comm = await awsCommunicator({host: s.host, port: s.sshPort, username: s.sshUsername, privateKeyPath: s.privateKeyPath!}, s.workDir);
+      try {
+        await comm.waitForReady(s.sshTimeoutMs, signal);
+      } finally {
+        await comm.close();
+      }
+    },
+    cleanup: always,
+  },
+  {
+    name: 'provision',
+    run: async (s, signal) => {
+      const comm = await awsCommunicator({host: s.host!, port: s.sshPort, username: s.sshUsername, privateKeyPath: s.privateKeyPath!}, s.workDir);
+      try {
+        for (const [i, p] of s.provisioners.entries()) await runBakeProvisioner(comm, p, i, s.ui, signal);
+      } finally {
+        await comm.close();
+      }
+    },
+  },
+  {
+    name: 'stop-source',
+    run: async (s, signal) => {
+      await awsCall({action: 'StopInstances', region: s.region}, () => s.client.send(new StopInstancesCommand({InstanceIds: [s.instanceId!]}), {abortSignal: signal}));
+      await waitUntilInstanceStopped(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]});
+    },
+  },
+  {
+    name: 'create-image',
+    run: async (s, signal) => {
+      const tags = bakeTags(s, s.amiName, {'box:version': s.version});
+      const out = await awsCall({action: 'CreateImage', region: s.region}, () => s.client.send(new CreateImageCommand({
+        InstanceId: s.instanceId, Name: s.amiName, Description: `box build ${s.template} ${s.version}`,
+      }), {abortSignal: signal}));
+      s.ami = out.ImageId;
+      s.ui.info(`creating ${s.ami} (${s.amiName})`);
+      // Tagged right away (CreateTags rather than TagSpecifications, which some EC2-compatible
+      // APIs and moto reject for images), so a crash from here on leaves a sweepable trail.
+      await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!], Tags: tags})));
+      await waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]});
+      const image = (await s.client.send(new DescribeImagesCommand({ImageIds: [s.ami!]}))).Images?.[0];
+      s.snapshots = image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId).filter((x): x is string => Boolean(x)) ?? [];
+      if (s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
+    },
+    cleanup: async (s, outcome: StepOutcome) => {
+      // A half-made image of a failed or interrupted bake is worth nothing: remove it.
+      if (outcome === 'succeeded' || !s.ami) return;
+      const image = (await s.client.send(new DescribeImagesCommand({ImageIds: [s.ami]})).catch(() => undefined))?.Images?.[0];
+      await s.client.send(new DeregisterImageCommand({ImageId: s.ami})).catch((e) => { if (!/NotFound/.test(awsErrorCode(e) ?? '')) throw e; });
+      for (const snap of image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []) if (snap) await s.client.send(new DeleteSnapshotCommand({SnapshotId: snap})).catch(() => undefined);
+    },
+  },
+];
+
+async function runBakeProvisioner(comm: Communicator, p: BakeProvisioner, index: number, ui: Ui, signal: AbortSignal): Promise<void> {
+  const envPrefix = Object.entries(p.env).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
+  let command: string;
+  if (p.script) {
+    const remote = `/tmp/box-bake-${index}-${path.basename(p.script)}`;
+    await comm.upload(p.script, remote, {signal});
+    command = `chmod +x ${shellQuote(remote)} && ${envPrefix}${shellQuote(remote)}`;
+  } else {
+    command = `${envPrefix}sh -ec ${shellQuote((p.inline ?? []).join('\n'))}`;
+  }
+  ui.info(`provision [${index + 1}] ${p.script ? path.basename(p.script) : 'inline'}`);
+  const code = await comm.exec(command, {sudo: p.privileged, signal, onOutput: (_stream, data) => ui.output('   ', data)});
+  if (code !== 0) throw new BoxError('ERR_PROVISION_FAILED', `Bake provisioner ${index + 1} (${p.script ?? 'inline'}) exited with code ${code}.`, {hint: 'Fix the script; the temporary instance, key and group were removed.'});
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+

@@ -1,0 +1,114 @@
+import {mkdtemp, rm} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type {AwsSettings} from '../boxfile/schema.js';
+import {packageBox} from '../boxes/package.js';
+import {bakeSteps, newBakeToken, type BakeProvisioner, type BakeState} from '../builder/methods/aws/bake-steps.js';
+import type {LoadedTemplate} from '../builder/template.js';
+import {resolveTemplateFile} from '../builder/templates-dir.js';
+import {UsageError} from '../core/errors.js';
+import {runSteps} from '../core/steps.js';
+import type {Ui} from '../core/ui.js';
+import {checkAmi} from '../providers/aws/ami.js';
+import {clientRegion, ec2Client} from '../providers/aws/client.js';
+import {mapAwsError} from '../providers/aws/errors.js';
+import {DescribeImagesCommand} from '@aws-sdk/client-ec2';
+import {awsCall} from '../providers/aws/errors.js';
+
+export interface AwsBakeOptions {
+  template: LoadedTemplate;
+  /** Where the bake runs and what it starts from: the Boxfile's targets.aws (region, ami/ami_filter, ssh_cidr...). */
+  aws: AwsSettings;
+  /** Source AMI from a box (template `method: box` with an aws box): its region → AMI map. */
+  sourceAmis?: Record<string, string>;
+  outputDir?: string;
+  onError?: 'cleanup' | 'abort' | 'ask';
+  ui: Ui;
+  signal: AbortSignal;
+}
+
+export interface AwsBakeResult {
+  template: string;
+  method: 'aws';
+  name: string;
+  version: string;
+  provider: 'aws';
+  region: string;
+  ami: string;
+  amiName: string;
+  sourceAmi: string;
+  outputDir: string;
+  box: {path: string; sha256: string; size: number};
+  steps: Array<{name: string; ms: number}>;
+  totalMs: number;
+}
+
+/** The template's post_install entries as bake provisioners (script paths made absolute). */
+function provisionersOf(template: LoadedTemplate): BakeProvisioner[] {
+  return template.definition.post_install.map((p) => ({
+    script: p.script ? resolveTemplateFile(template.dir, p.script) : undefined,
+    inline: p.inline,
+    env: p.env,
+    privileged: p.privileged,
+  }));
+}
+
+/**
+ * `box build TEMPLATE --target aws`: the Packer amazon-ebs flow. Launches the source AMI with a
+ * temporary key pair and security group, runs the template's post_install scripts over SSH,
+ * stops it, creates and tags an AMI, waits until it is available, and writes a box whose
+ * metadata.json is {"provider": "aws", "amis": {region: ami}} for `box up` to use. The
+ * temporary instance, key and group are removed at the end, on failure and on Ctrl-C.
+ */
+export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
+  const t0 = performance.now();
+  const {template, aws, ui, signal} = options;
+  if (!aws.ssh_cidr) {
+    throw new UsageError('ERR_AWS_SSH_CIDR', 'A bake needs targets.aws.ssh_cidr: the temporary security group opens SSH only to it.', {
+      hint: 'Set targets.aws.ssh_cidr to this host\'s address (e.g. "203.0.113.4/32") in the Boxfile of this folder.',
+    });
+  }
+  const client = ec2Client(aws);
+  const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
+  const sourceAmi = await pickSourceAmi(client, aws, options.sourceAmis, region);
+  const version = template.definition.version;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'box-bake-'));
+  const state: BakeState = {
+    client, region, template: template.name, version, sourceAmi,
+    instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
+    sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
+    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
+  };
+  const steps: Array<{name: string; ms: number}> = [];
+  try {
+    await runSteps(bakeSteps, state, {ui, signal, onError: options.onError === 'abort' ? 'abort' : 'cleanup', onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)})});
+  } finally {
+    await rm(workDir, {recursive: true, force: true});
+  }
+  const outputDir = path.resolve(options.outputDir ?? path.join('output', template.name));
+  const box = await packageBox({
+    provider: 'aws',
+    metadata: {amis: {[region]: state.ami}, box_build: {template: template.name, version, source_ami: sourceAmi, ami_name: state.amiName, built_at: new Date().toISOString()}},
+    files: [],
+    outputPath: path.join(outputDir, `${template.name}-${version}-aws.box`),
+  });
+  ui.success(`${state.ami} (${state.amiName}) in ${region}; box ${box.path}`);
+  return {
+    template: template.name, method: 'aws', name: template.name, version, provider: 'aws', region, ami: state.ami!, amiName: state.amiName, sourceAmi,
+    outputDir, box, steps, totalMs: Math.round(performance.now() - t0),
+  };
+}
+
+async function pickSourceAmi(client: ReturnType<typeof ec2Client>, aws: AwsSettings, fromBox: Record<string, string> | undefined, region: string): Promise<string> {
+  if (fromBox?.[region]) return checkAmi(client, fromBox[region], region);
+  if (aws.ami) return checkAmi(client, aws.ami, region);
+  if (aws.ami_filter) {
+    const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({Owners: [aws.ami_filter!.owner], Filters: [{Name: 'name', Values: [aws.ami_filter!.name]}]})));
+    const newest = [...(out.Images ?? [])].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
+    if (newest?.ImageId) return newest.ImageId;
+  }
+  throw new UsageError('ERR_AWS_SOURCE_AMI', `No source AMI for the bake in ${region}.`, {
+    hint: 'Set targets.aws.ami or targets.aws.ami_filter in the Boxfile of this folder, or use a template with `method: box` whose source is an aws box with an AMI for this region.',
+  });
+}

@@ -1,0 +1,166 @@
+import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
+import {readFile, rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
+import {startFaultProxy} from '../providers/aws/fault-proxy.js';
+
+// The CLI against the moto EC2 emulator. moto instances have no SSH server, so these runs set
+// BOX_TEST_FAKE_SSH=1: "SSH ready" and the provisioners' commands are recorded in
+// .box/machines/<name>/fake-ssh.log instead of reaching a guest (see docs/aws.md).
+const BOXFILE = `name: cli-demo
+basebox: debian-12
+target: aws
+targets:
+  aws:
+    ami: ami-1e749f67
+    instance_type: t3.small
+    ssh_cidr: 198.51.100.7/32
+    ssh_username: ubuntu
+    block_device_mappings:
+      - {device_name: /dev/sdb, volume_size: 4, volume_type: gp3}
+provisioners:
+  - type: shell
+    inline: echo provisioned > /etc/box-provisioned
+`;
+
+describe('box CLI with the aws target against moto', () => {
+  let moto: Moto;
+  let ec2: EC2Client;
+  let project: {dir: string; cleanup: () => Promise<void>};
+  let home: {dir: string; cleanup: () => Promise<void>};
+  let env: Record<string, string>;
+
+  before(async () => {
+    moto = await startMoto();
+    ec2 = new EC2Client({region: 'us-east-1', endpoint: moto.url, credentials: {accessKeyId: DUMMY_ACCESS_KEY, secretAccessKey: DUMMY_SECRET}});
+  });
+  after(async () => {
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    project = await tempDir('box-aws-cli-');
+    home = await tempDir('box-aws-cli-home-');
+    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE);
+    env = {...moto.env, BOX_TEST_FAKE_SSH: '1'};
+  });
+  afterEach(async () => {
+    // Whatever a failed test left: destroy through the CLI, then the folders.
+    await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env}).catch(() => undefined);
+    await project.cleanup();
+    await home.cleanup();
+  });
+
+  const run = (args: string[], extraEnv: Record<string, string> = {}) => box(args, {cwd: project.dir, boxHome: home.dir, env: {...env, ...extraEnv}});
+  const runJson = <T = any>(args: string[]) => boxJson<T>(args, {cwd: project.dir, boxHome: home.dir, env});
+  const live = async () => (await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+  const noSecrets = (text: string) => {
+    assert.ok(!text.includes(DUMMY_SECRET), 'the secret key never appears');
+    assert.ok(!text.includes(DUMMY_ACCESS_KEY), 'the access key id never appears');
+  };
+
+  test('up, status, halt, up, ssh-config and destroy work end to end and provision over the (fake) communicator', async () => {
+    const outputs: string[] = [];
+    const up = await runJson(['up']);
+    outputs.push(String(up.result.stdout), String(up.result.stderr));
+    assert.equal(up.result.exitCode, 0, String(up.result.stderr));
+    assert.equal(up.json.machines[0].created, true);
+    assert.equal(up.json.machines[0].ranProvisioners, true);
+    const [instance] = await live();
+    assert.equal(instance.InstanceType, 't3.small');
+    assert.equal(up.json.machines[0].ssh.host, instance.PublicIpAddress);
+
+    const log = (await readFile(path.join(project.dir, '.box/machines/default/fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(log.some((e) => e.op === 'exec' && e.sudo === true && e.host === instance.PublicIpAddress && e.username === 'ubuntu'), 'the provisioner ran as ubuntu on the public address');
+    assert.ok(log.some((e) => e.op === 'upload'), 'the inline script was uploaded');
+
+    const status = await runJson(['status']);
+    assert.equal(status.json.machines[0].status, 'running');
+    const halt = await run(['halt']);
+    assert.equal(halt.exitCode, 0, String(halt.stderr));
+    assert.equal((await runJson(['status'])).json.machines[0].status, 'stopped');
+    const again = await runJson(['up']);
+    assert.equal(again.json.machines[0].created, false);
+    assert.equal(again.json.machines[0].ranProvisioners, false, 'provisioners run on first up only');
+    assert.equal((await live()).length, 1);
+
+    const sshConfig = await run(['ssh-config']);
+    assert.match(String(sshConfig.stdout), new RegExp(`HostName ${(await live())[0].PublicIpAddress!.replaceAll('.', '\\.')}`));
+    assert.match(String(sshConfig.stdout), /User ubuntu/);
+
+    const destroy = await run(['destroy', '--force']);
+    outputs.push(String(destroy.stdout), String(destroy.stderr), String(halt.stdout), String(halt.stderr));
+    assert.equal(destroy.exitCode, 0, String(destroy.stderr));
+    assert.equal((await live()).length, 0);
+    assert.deepEqual(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    assert.deepEqual(((await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default'), []);
+    assert.equal(existsSync(path.join(project.dir, '.box/machines/default')), false);
+    noSecrets(outputs.join('\n'));
+  });
+
+  test('ip allocate --associate, list and release manage the machine\'s Elastic IP, and destroy releases leftovers', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    const allocated = await runJson(['ip', 'allocate', '--associate']);
+    assert.equal(allocated.result.exitCode, 0, String(allocated.result.stderr));
+    const [address] = allocated.json.addresses;
+    assert.match(address.allocationId, /^eipalloc-/);
+    assert.equal(address.instanceId, (await live())[0].InstanceId);
+    const listed = await runJson(['ip', 'list']);
+    assert.deepEqual(listed.json.addresses.map((a: {allocationId: string}) => a.allocationId), [address.allocationId]);
+    const released = await runJson(['ip', 'release']);
+    assert.deepEqual(released.json.addresses, []);
+    // A second one is left for destroy to release.
+    await runJson(['ip', 'allocate']);
+    assert.equal((await run(['destroy', '--force'])).exitCode, 0);
+    const {Addresses} = await ec2.send(new (await import('@aws-sdk/client-ec2')).DescribeAddressesCommand({}));
+    assert.deepEqual(Addresses ?? [], []);
+  });
+
+  test('sweep lists then removes an instance, key pair and group that no project state knows', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    // A crash that lost the project's state: the cloud side is now an orphan.
+    await rm(path.join(project.dir, '.box'), {recursive: true, force: true});
+    const dry = await runJson(['sweep', '--dry-run']);
+    assert.equal(dry.result.exitCode, 0, String(dry.result.stderr));
+    assert.deepEqual(dry.json.resources.map((r: {type: string}) => r.type).sort(), ['instance', 'key-pair', 'security-group']);
+    assert.ok(dry.json.resources.every((r: {reason: string; project: string}) => /has no box state/.test(r.reason) && r.project === 'cli-demo'));
+    assert.equal((await live()).length, 1, 'a dry run removes nothing');
+    const swept = await runJson(['sweep']);
+    assert.ok(swept.json.resources.every((r: {removed: boolean}) => r.removed));
+    assert.equal((await live()).length, 0);
+    assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
+  });
+
+  test('sweep keeps what a project still records', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    const dry = await runJson(['sweep', '--dry-run']);
+    assert.deepEqual(dry.json.resources, []);
+  });
+
+  test('a Boxfile without ssh_cidr fails with exit 2 and creates nothing', async () => {
+    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE.replace('    ssh_cidr: 198.51.100.7/32\n', ''));
+    const up = await run(['up']);
+    assert.equal(up.exitCode, 2, String(up.stderr));
+    assert.match(String(up.stderr), /ssh_cidr/);
+    assert.equal((await live()).length, 0);
+  });
+
+  test('an auth failure is reported clearly without printing the credentials, and nothing is left running', async () => {
+    const proxy = await startFaultProxy(moto.url, [{action: 'RunInstances', status: 401, code: 'AuthFailure', message: `AWS was not able to validate the provided access credentials (${DUMMY_ACCESS_KEY})`}]);
+    try {
+      const up = await run(['up'], {AWS_ENDPOINT_URL_EC2: proxy.url});
+      assert.equal(up.exitCode, 1);
+      assert.match(String(up.stderr), /AWS did not accept the credentials \(AuthFailure\)/);
+      noSecrets(String(up.stdout) + String(up.stderr));
+      assert.equal((await live()).length, 0);
+      assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
