@@ -1,6 +1,6 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {existsSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {mkdir, open, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {execa} from 'execa';
@@ -8,6 +8,7 @@ import {diskImageStep, grubConfig, installGrub, kernelCmdline} from '../../src/b
 import {checkDebootstrapHost, GRUB_I386_PC_DIR} from '../../src/builder/methods/debootstrap/host-check.js';
 import {debootstrapMethod} from '../../src/builder/methods/debootstrap/index.js';
 import {mountsUnder, removeRootfs} from '../../src/builder/methods/debootstrap/mounts.js';
+import {runStreamed} from '../../src/builder/methods/debootstrap/stream.js';
 import type {BuildState} from '../../src/builder/methods/index.js';
 import {loadTemplate} from '../../src/builder/template.js';
 import {builtinTemplatesDir} from '../../src/builder/templates-dir.js';
@@ -135,6 +136,35 @@ describe('debootstrap method: host and safety', () => {
     } finally {
       await execa('umount', ['-l', proc], {reject: false});
     }
+  });
+
+  test('Ctrl-C during a long tool stops its whole process tree, not just the top process', async () => {
+    const pidFile = path.join(tmp.dir, 'grandchild.pid');
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const ui = {output: (prefix: string, text: string) => lines.push(`${prefix} ${text}`)} as unknown as Parameters<typeof runStreamed>[0];
+    const pending = runStreamed(ui, controller.signal, 'tool', 'sh', ['-c', `sleep 300 & echo $! > ${pidFile}; echo started; wait`]);
+    while (!existsSync(pidFile) || !lines.some((l) => l.includes('started'))) await new Promise((r) => setTimeout(r, 20));
+    const grandchild = Number((await readFile(pidFile, 'utf8')).trim());
+    controller.abort();
+    await assert.rejects(pending, (error: BoxError) => error.code === 'ERR_INTERRUPTED');
+    // Alive = exists and is not a zombie (an orphan waits for its new parent to reap it).
+    const alive = (): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${grandchild}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(), false, 'the backgrounded sleep was killed with its group');
+    assert.deepEqual(lines, ['[tool] started\n']);
+  });
+
+  test('a failing tool reports its exit code and the tail of its output', async () => {
+    const ui = {output: () => undefined} as unknown as Parameters<typeof runStreamed>[0];
+    await assert.rejects(runStreamed(ui, new AbortController().signal, 'tool', 'sh', ['-c', 'echo first; echo E: Unable to locate package nope; exit 7'], {}, 'check the mirror'),
+      (error: BoxError) => error.code === 'ERR_BUILD_STEP' && /exited with code 7/.test(error.message) && /Unable to locate package nope/.test(error.message) && error.hint === 'check the mirror');
   });
 
   test('the plan names the suite, the chroot scripts, the slim initramfs and the GRUB disk layout', async () => {

@@ -1,11 +1,11 @@
 import {chmod, copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {execa} from 'execa';
-import {BoxError, InterruptedError} from '../../../core/errors.js';
+import {BoxError} from '../../../core/errors.js';
 import type {Step} from '../../../core/steps.js';
 import {resolveTemplateFile} from '../../templates-dir.js';
 import type {BuildState} from '../index.js';
 import {removeRootfs} from './mounts.js';
+import {runStreamed} from './stream.js';
 
 /** Facts the debootstrap steps pass along in `state.data`. */
 export interface DebootstrapData {
@@ -19,18 +19,9 @@ export function data(state: BuildState): DebootstrapData {
 
 const CHROOT_ENV = {PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive', HOME: '/root'};
 
-/** Runs a tool streaming its output to the Ui as `[prefix]` lines, honouring Ctrl-C. */
 async function streamed(state: BuildState, signal: AbortSignal, prefix: string, file: string, args: string[], env: Record<string, string> = {}): Promise<void> {
-  const child = execa(file, args, {env: {LANG: 'C', LC_ALL: 'C', ...env}, cancelSignal: signal, reject: false, all: true, buffer: {all: true, stdout: false, stderr: false}});
-  child.all?.on('data', (chunk: Buffer) => state.ui.output(`[${prefix}]`, chunk.toString()));
-  const result = await child;
-  if (result.isCanceled || signal.aborted) throw new InterruptedError(`Interrupted while running ${file}`);
-  if (result.failed) {
-    const tail = String(result.all ?? '').trim().split('\n').slice(-15).join('\n');
-    throw new BoxError('ERR_BUILD_STEP', `${file} ${args.slice(0, 6).join(' ')}${args.length > 6 ? ' ...' : ''} exited with code ${result.exitCode ?? result.signal}:\n${tail}`, {
-      hint: prefix === 'debootstrap' ? 'Check that the mirror is reachable and the package names exist in the suite.' : 'The output above shows where the script failed.',
-    });
-  }
+  const hint = prefix === 'debootstrap' ? 'Check that the mirror is reachable and the package names exist in the suite.' : 'The output above shows where it failed.';
+  await runStreamed(state.ui, signal, prefix, file, args, env, hint);
 }
 
 /** Step: debootstrap the suite into `<work>/rootfs`, with .debs cached in box's cache. */
@@ -106,7 +97,7 @@ export const configureRootfsStep: Step<BuildState> = {
     // Slim initramfs: only the drivers needed to find the root disk (faster boot under TCG).
     if (cfg.initramfs_modules.length > 0) {
       await mkdir(path.join(rootfs, 'etc/initramfs-tools/conf.d'), {recursive: true});
-      await writeFile(path.join(rootfs, 'etc/initramfs-tools/conf.d/box.conf'), 'MODULES=list\n');
+      await writeFile(path.join(rootfs, 'etc/initramfs-tools/conf.d/box.conf'), 'MODULES=list\nCOMPRESS=gzip\n');
       await writeFile(path.join(rootfs, 'etc/initramfs-tools/modules'), cfg.initramfs_modules.join('\n') + '\n');
     }
     const kernels = (await readdir(path.join(rootfs, 'boot'))).filter((f) => f.startsWith('vmlinuz-')).sort();
