@@ -115,9 +115,14 @@ export class SshCommunicator implements Communicator {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let ready = false;
+      const fail = (error: Error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+
       const onAbort = () => {
         client.end();
-        reject(new InterruptedError());
+        fail(new InterruptedError());
       };
 
       signal?.addEventListener('abort', onAbort, {once: true});
@@ -128,14 +133,19 @@ export class SshCommunicator implements Communicator {
         resolve(client);
       });
       // Errors after 'ready' (keepalive timeout, reset) are followed by 'close', which forgets the client.
-      client.on('error', (error) => {
+      client.on('error', (error: Error & {level?: string}) => {
         if (ready) return;
-        signal?.removeEventListener('abort', onAbort);
-        reject(new BoxError('ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port} failed: ${error.message}`, {cause: error}));
+        const auth = error.level === 'client-authentication';
+        fail(new BoxError(auth ? 'ERR_SSH_AUTH' : 'ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port} failed: ${error.message}`, {
+          hint: auth
+            ? `The server did not accept the key for "${username}": check the user name and that its authorized_keys holds the key.`
+            : 'Check that the machine is running (`box status`) and that its SSH port is reachable.',
+          cause: error,
+        }));
       });
       client.on('close', () => {
         if (this.client === client) this.client = undefined;
-        if (!ready) reject(new BoxError('ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port}: connection closed during the handshake`));
+        if (!ready) fail(new BoxError('ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port}: connection closed during the handshake`));
       });
       client.connect({
         host, port, username, privateKey,

@@ -102,6 +102,26 @@ describe('SshCommunicator against a real sshd', () => {
     await stranger.close();
   });
 
+  test('exec with a key the server refuses fails with ERR_SSH_AUTH naming the user', async () => {
+    const stranger = communicator(sshd, generateKeyPair().privateKey);
+    await assert.rejects(stranger.exec('true'), (error: {code: string; message: string}) => {
+      assert.equal(error.code, 'ERR_SSH_AUTH');
+      assert.ok(error.message.includes(`${sshd.username}@127.0.0.1:${sshd.port}`));
+      return true;
+    });
+    await stranger.close();
+  });
+
+  test('exec with nothing listening fails with ERR_SSH_CONNECT', async () => {
+    const port = await freePort();
+    const nowhere = new SshCommunicator({host: '127.0.0.1', port, username: 'nobody', privateKey: sshd.key.privateKey});
+    await assert.rejects(nowhere.exec('true'), (error: {code: string; message: string}) => {
+      assert.equal(error.code, 'ERR_SSH_CONNECT');
+      assert.match(error.message, /ECONNREFUSED/);
+      return true;
+    });
+  });
+
   test('exec resolves with the exit code of the command', async () => {
     assert.equal(await comm.exec('true'), 0);
     assert.equal(await comm.exec('exit 3'), 3);
