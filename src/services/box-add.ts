@@ -1,5 +1,5 @@
 import {existsSync} from 'node:fs';
-import {mkdir, mkdtemp, open, rename, rm, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, open, readdir, rename, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {chooseFromCatalog, looksLikeCatalog, parseCatalog, type CatalogChoice} from '../boxes/catalog.js';
 import {fetchText, openByteSource, parseLocation, servesJson, type Location} from '../boxes/download.js';
@@ -128,6 +128,10 @@ async function installBox(
   return withLock(lockTarget, {what: `box ${name}`, waitMs: options.lockWaitMs}, async () => {
     const nameDir = boxNameDir(name);
     await mkdir(nameDir, {recursive: true});
+    // Leftovers of a process killed with SIGKILL mid-add: under the lock nobody else uses them.
+    for (const entry of await readdir(nameDir)) {
+      if (entry.startsWith('.tmp-')) await rm(path.join(nameDir, entry), {recursive: true, force: true});
+    }
     const temp = await mkdtemp(path.join(nameDir, '.tmp-add-'));
     let replaced: string | undefined;
     let finalDir: string | undefined;
