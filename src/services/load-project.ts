@@ -35,7 +35,12 @@ async function loadSource(file: string, display: string, kind: 'boxfile' | 'conf
   }
   const schema = kind === 'boxfile' ? boxfileSchema : userConfigSchema;
   const parsed = schema.safeParse(source.data);
-  const schemaIssues = parsed.success ? [] : issuesFromZod(parsed.error, source, schema);
+  let schemaIssues = parsed.success ? [] : issuesFromZod(parsed.error, source, schema);
+  if (kind === 'config') {
+    // Project-only sections are a misunderstanding rather than a typo: say so.
+    schemaIssues = schemaIssues.map((i) => (['name', 'machines', 'environments'].includes(i.path) && i.message.startsWith('unknown key')
+      ? {...i, message: 'is only allowed in a Boxfile, not in the user config'} : i));
+  }
   const machineNames = kind === 'boxfile' ? machineNamesOf(source.data) : undefined;
   return {source, issues: [...schemaIssues, ...semanticIssues(source, {machineNames})]};
 }

@@ -205,7 +205,7 @@ describe('Boxfile validation', () => {
       const configFile = path.join(home, 'config.yaml');
       assert.deepEqual(lines(error), [
         `${configFile}:4:11 targets.qemu.cpus: expected a number (got "many")`,
-        `${configFile}:5:1 machines: unknown key; allowed here: ${Object.keys((await import('../../src/boxfile/schema.js')).userConfigSchema.shape).join(', ')}`,
+        `${configFile}:5:1 machines: is only allowed in a Boxfile, not in the user config`,
       ]);
       assert.equal(issues[0].file, configFile);
     } finally {
