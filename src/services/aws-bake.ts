@@ -112,3 +112,41 @@ async function pickSourceAmi(client: ReturnType<typeof ec2Client>, aws: AwsSetti
     hint: 'Set targets.aws.ami or targets.aws.ami_filter in the Boxfile of this folder, or use a template with `method: box` whose source is an aws box with an AMI for this region.',
   });
 }
+
+export interface AwsBuildOptions {
+  template: string;
+  vars?: Record<string, string>;
+  templateDirs?: string[];
+  outputDir?: string;
+  add?: boolean;
+  onError?: 'cleanup' | 'abort' | 'ask';
+  ui: Ui;
+  signal: AbortSignal;
+}
+
+/**
+ * `box build TEMPLATE --target aws` as the build command calls it: the template by name, the
+ * AWS settings from the Boxfile of the current folder (targets.aws: region, profile, endpoint,
+ * ami/ami_filter, ssh_cidr, instance_type, subnet_id, ssh_username), and for a `method: box`
+ * template the source box's region → AMI map. `--add` stores the resulting aws box.
+ */
+export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeResult & {added?: {name: string; version: string; provider: string}}> {
+  const {findTemplate} = await import('../builder/templates-dir.js');
+  const {loadTemplate} = await import('../builder/template.js');
+  const {loadProject} = await import('./load-project.js');
+  const template = await loadTemplate(findTemplate(options.template, options.templateDirs).dir, options.vars ?? {});
+  const project = await loadProject({cwd: process.cwd(), target: 'aws'}).catch(() => undefined);
+  const aws: AwsSettings = project?.machines[0]?.aws ?? {};
+  let sourceAmis: Record<string, string> | undefined;
+  const source = template.definition.method === 'box' ? template.definition.source : undefined;
+  if (source && (source.provider ?? 'aws') === 'aws' && !aws.ami && !aws.ami_filter) {
+    const {resolveBasebox} = await import('./resolve-basebox.js');
+    const box = await resolveBasebox({raw: source.box, kind: 'store', name: source.box, versionConstraint: source.version}, {provider: 'aws', ui: options.ui, signal: options.signal});
+    sourceAmis = (box.metadata as {amis?: Record<string, string>}).amis;
+  }
+  const result = await bakeAmi({template, aws, sourceAmis, outputDir: options.outputDir, onError: options.onError, ui: options.ui, signal: options.signal});
+  if (!options.add) return result;
+  const {addBox} = await import('./box-add.js');
+  const added = await addBox({source: result.box.path, name: template.name, version: result.version, provider: 'aws', ui: options.ui, signal: options.signal});
+  return {...result, added: {name: added.name, version: added.version, provider: added.provider}};
+}
