@@ -1,7 +1,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {readdir, readFile, readlink, stat} from 'node:fs/promises';
+import {mkdir, readdir, readFile, readlink, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {addBox} from '../../src/services/box-add.js';
 import {BoxError} from '../../src/core/errors.js';
@@ -150,5 +150,13 @@ describe('safe extraction keeps what is legitimate', () => {
     assert.equal(await readlink(path.join(added.dir, 'sub', 'up')), '../metadata.json');
     const [a, b] = await Promise.all([stat(path.join(added.dir, 'copy.img')), stat(path.join(added.dir, 'sub', 'disk.img'))]);
     assert.equal(a.ino, b.ino, 'the hard link points at the same file');
+  });
+
+  test('temporary folders left by a killed add are removed by the next add of that name', async () => {
+    const stale = path.join(work.dir, 'home', 'boxes', 'again', '.tmp-add-stale');
+    await mkdir(path.join(stale, 'sub'), {recursive: true});
+    const file = await writeBox(path.join(work.dir, 'again.box'), await makeTar([meta]));
+    await addBox({source: file, name: 'again', ui: silentUi(), signal: new AbortController().signal});
+    assert.deepEqual(await readdir(path.join(work.dir, 'home', 'boxes', 'again')), ['0']);
   });
 });
