@@ -177,18 +177,16 @@ describe('Boxfile validation', () => {
 
   test('a YAML syntax error is reported with file:line:col', async () => {
     const cwd = await project('syntax', {Boxfile: 'basebox: debian-12\ntargets:\n  qemu: {cpus: 2\nname: x\n'});
-    const {issues} = await loadErrors({cwd});
-    assert.equal(issues.length >= 1, true);
-    assert.equal(issues[0].file, 'Boxfile');
-    assert.equal(issues[0].line, 4);
-    assert.match(issues[0].message, /^YAML syntax error: /);
+    const {error, issues} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), ['Boxfile:4:1 YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }']);
+    assert.deepEqual([issues[0].file, issues[0].line, issues[0].column, issues[0].path], ['Boxfile', 4, 1, '']);
+    assert.match(error.hint ?? '', /indent with spaces/);
   });
 
   test('a repeated key is a syntax error rather than a silent override', async () => {
     const cwd = await project('dup-key', {Boxfile: 'basebox: debian-12\ntarget: qemu\ntarget: aws\n'});
-    const {issues} = await loadErrors({cwd});
-    assert.equal(issues[0].line, 3);
-    assert.match(issues[0].message, /unique/);
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), ['Boxfile:3:1 YAML syntax error: Map keys must be unique']);
   });
 
   test('a Boxfile that is not a mapping is refused', async () => {
