@@ -51,6 +51,8 @@ function runCommand(remote: string, pidFile: string, hasShebang: boolean, args: 
 /** After an abort: TERM the script's process group, KILL it if it is still there after 2 s. */
 async function stopScript(ctx: ProvisionContext, pidFile: string, privileged: boolean): Promise<void> {
   const script = [
+    // An abort right after the start may come before the script wrote its pid: wait a little.
+    `for i in 1 2 3 4 5; do [ -s ${pidFile} ] && break; sleep 0.2; done`,
     `pg=$(cat ${pidFile} 2>/dev/null) || exit 0`,
     '[ -n "$pg" ] || exit 0',
     // No "--": dash's kill rejects it; a negative number after the signal is a process group.
