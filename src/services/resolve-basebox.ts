@@ -70,7 +70,7 @@ export async function resolveBasebox(ref: BaseboxRef, options: {provider: string
   }
 
   // A file or URL: a catalog gives name and version; a plain box is stored under its file name.
-  const source = ref.url ?? ref.name;
+  const source = ref.name;
   const location = parseLocation(source);
   if (await isCatalog(location, signal)) {
     const catalog = parseCatalog(await fetchText(location, signal), location.display);
