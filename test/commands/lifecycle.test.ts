@@ -120,4 +120,68 @@ describe('lifecycle commands without a guest', () => {
     assert.equal(existsSync(path.join(project.dir, '.box')), false);
     assert.equal((await runJson(['status'])).json.machines[0].status, 'not-created');
   });
+
+  describe('with a box whose image does not boot (fake store entries)', () => {
+    let other: Awaited<ReturnType<typeof tempDir>>;
+    const qemuOf = (dir: string) => execa('pgrep', ['-f', dir], {reject: false}).then((r) => String(r.stdout).split('\n').filter(Boolean).map(Number));
+
+    before(async () => {
+      other = await tempDir('box-lc-fake-');
+      for (const [name, image] of [['blank', 'qcow2'], ['garbage', 'text']] as const) {
+        const dir = path.join(home.dir, 'boxes', name, '1.0.0', 'libvirt');
+        await mkdir(dir, {recursive: true});
+        if (image === 'qcow2') await execa('qemu-img', ['create', '-q', '-f', 'qcow2', path.join(dir, 'box.img'), '1G']);
+        else await writeFile(path.join(dir, 'box.img'), 'this is not a disk image\n');
+        await writeFile(path.join(dir, 'metadata.json'), JSON.stringify({provider: 'libvirt', format: 'qcow2', virtual_size: 1}));
+      }
+    });
+    after(async () => {
+      await box(['destroy', '--force'], {cwd: other.dir, boxHome: home.dir});
+      for (const pid of await qemuOf(other.dir)) process.kill(pid, 'SIGKILL');
+      await other.cleanup();
+    });
+
+    test('a damaged box image fails before boot, saying what qemu-img sees, and leaves nothing behind', async () => {
+      await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: garbage\nssh:\n  timeout: 20\n');
+      const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 1);
+      assert.equal(json.error.code, 'ERR_BOX_INVALID');
+      assert.match(json.error.message, /box\.img is not a qcow2 image \(qemu-img sees raw\)/);
+      assert.deepEqual(await qemuOf(other.dir), []);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+    });
+
+    test('a QEMU that refuses to start is reported with QEMU\'s own message', async () => {
+      await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: blank\ntargets:\n  qemu:\n    extra_args: ["-no-such-option"]\n');
+      const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 1);
+      assert.equal(json.error.code, 'ERR_QEMU_START');
+      assert.match(json.error.message, /-no-such-option: invalid option/);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+    });
+
+    test('an SSH timeout points at the serial log, and the new machine is destroyed', async () => {
+      await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: blank\nssh:\n  timeout: 2\n');
+      const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 1);
+      assert.equal(json.error.code, 'ERR_SSH_TIMEOUT');
+      assert.match(json.error.message, /within 2 s\. Last lines of .*serial\.log/);
+      assert.match(String(result.stderr), /destroying the new machine default/);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+      assert.deepEqual(await qemuOf(other.dir), []);
+    });
+
+    test('--no-destroy-on-error keeps the machine running for debugging until destroy', async () => {
+      const {result} = await boxJson(['up', '--no-destroy-on-error'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 1);
+      const {json} = await boxJson(['status'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(json.machines[0].status, 'running');
+      assert.equal(json.machines[0].details.accel, 'tcg');
+      assert.equal((await qemuOf(other.dir)).length, 1);
+      const d = await boxJson(['destroy'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(d.json.machines[0].previousStatus, 'running');
+      assert.deepEqual(await qemuOf(other.dir), []);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+    });
+  });
 });

@@ -120,8 +120,15 @@ export class QemuProvider implements Provider {
     if (!existsSync(q.disk)) {
       ui.stage('create-disk');
       const info = await imageInfo(q.baseImage, signal);
+      // qemu-img reads anything that is not a known format as raw: a damaged or truncated
+      // download would otherwise "boot" into a BIOS that never finds a disk.
+      if (info.format !== q.baseFormat) {
+        throw new BoxError('ERR_BOX_INVALID', `${q.baseImage} is not a ${q.baseFormat} image (qemu-img sees ${info.format}): the box is damaged.`, {
+          hint: `Remove and add the box again: \`box box remove ${state.box?.name ?? machine.basebox.name}\`, then \`box box add ...\`.`,
+        });
+      }
       const wanted = Math.round(machine.qemu.diskGiB * GiB);
-      await createOverlay(q.baseImage, q.disk, {baseFormat: info.format, sizeBytes: wanted > info.virtualSize ? wanted : undefined, signal});
+      await createOverlay(q.baseImage, q.disk, {baseFormat: q.baseFormat, sizeBytes: wanted > info.virtualSize ? wanted : undefined, signal});
     }
     if (q.phase === 'creating') await this.patch(ctx, (s) => { s.phase = 'created'; });
     throwIfAborted(signal);
