@@ -25,6 +25,11 @@ export interface LaunchSpec {
   extraArgs: string[];
 }
 
+/** QEMU option values are comma-separated; a comma inside a path is written twice. */
+export function qemuEscape(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
 /** The qemu-system argument list. Pure, so it is unit-tested without QEMU. */
 export function buildQemuArgs(spec: LaunchSpec): string[] {
   const hostfwd = [
@@ -32,7 +37,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     ...spec.forwardedPorts.map((p) => `hostfwd=${p.protocol}:${p.hostIp}:${p.host}-:${p.guest}`),
   ];
   const args = [
-    '-name', spec.name,
+    '-name', spec.name.replace(/[^A-Za-z0-9_.-]/g, '-'),
     '-machine', `${spec.machineType}`,
     ...(spec.accel === 'kvm'
       ? ['-accel', 'kvm', '-cpu', 'host']
@@ -40,13 +45,13 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
       : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
-    '-drive', `file=${spec.disk},if=virtio,format=qcow2,discard=unmap`,
+    '-drive', `file=${qemuEscape(spec.disk)},if=virtio,format=qcow2,discard=unmap`,
     '-netdev', ['user', 'id=net0', ...hostfwd].join(','),
     '-device', 'virtio-net-pci,netdev=net0',
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
-    '-qmp', `unix:${spec.qmpSocket},server=on,wait=off`,
-    '-serial', `file:${spec.serialLog}`,
+    '-qmp', `unix:${qemuEscape(spec.qmpSocket)},server=on,wait=off`,
+    '-serial', `file:${qemuEscape(spec.serialLog)}`,
     '-display', 'none',
     '-monitor', 'none',
     '-pidfile', spec.pidFile,

@@ -26,7 +26,7 @@ export async function isOurQemu(pid: number, disk: string): Promise<boolean> {
   if (cmdline === '') return false;
   const args = cmdline.split('\0');
   // A zombie (exited, not yet reaped) has an empty cmdline and is handled above.
-  return /qemu-system/.test(args[0] ?? '') && args.some((a) => a.includes(`file=${disk},`));
+  return /qemu-system/.test(args[0] ?? '') && args.some((a) => a.includes(`file=${disk.replaceAll(',', ',,')},`));
 }
 
 /** Waits until the process is gone or `timeoutMs` passes; true when it is gone. */

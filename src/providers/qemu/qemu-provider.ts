@@ -64,9 +64,17 @@ export class QemuProvider implements Provider {
     const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - mark); mark = now; };
     let state = await readMachineState(project.root, machine.name);
     const created = !state;
-    if (state && (await this.status(ctx)).status === 'running') {
-      ui.info(`${machine.name} is already running.`);
-      return {created: false, timings};
+    if (state) {
+      const current = await this.status(ctx);
+      if (current.status === 'running') {
+        ui.info(`${machine.name} is already running.`);
+        return {created: false, timings};
+      }
+      // A live but unhealthy QEMU holds the disk: starting a second one would fail or corrupt it.
+      // (A half-created machine without a process is simply resumed below.)
+      if (current.status === 'broken' && current.details?.pid !== undefined) {
+        throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${machine.name} is broken: ${current.reason}.`, {hint: `Run \`${current.repair}\`, then \`box up ${machine.name}\`.`});
+      }
     }
     // Ports first: a collision must fail before anything is created or booted.
     const forwards: PortForward[] = machine.forwardedPorts.map((p) => ({protocol: p.protocol, hostIp: p.hostIp, host: p.host, guest: p.guest}));
