@@ -51,11 +51,13 @@ describe('interrupting box box add', () => {
     const child = execa(process.execPath, [boxBin, 'box', 'add', 'slow', url], {cwd: repoRoot, env: {BOX_HOME: boxHome, NO_COLOR: '1'}, reject: false});
     const downloads = path.join(boxHome, 'cache', 'downloads');
     // Wait until the first bytes are on disk.
-    for (let i = 0; i < 200; i++) {
+    let received = 0;
+    for (let i = 0; i < 600 && received < 64 * 1024; i++) {
       const parts = (await readdir(downloads).catch(() => [])).filter((f) => f.endsWith('.part'));
-      if (parts.length && (await stat(path.join(downloads, parts[0]))).size >= 64 * 1024) break;
-      await new Promise((r) => setTimeout(r, 50));
+      received = parts.length ? (await stat(path.join(downloads, parts[0])).catch(() => ({size: 0}))).size : 0;
+      if (received < 64 * 1024) await new Promise((r) => setTimeout(r, 50));
     }
+    assert.equal(received, 64 * 1024, 'the first bytes arrived before Ctrl-C');
     child.kill('SIGINT');
     const result = await child;
     assert.equal(result.exitCode, 130, String(result.stderr));
