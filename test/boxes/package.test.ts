@@ -1,0 +1,60 @@
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {execa} from 'execa';
+import {readFile, stat, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {packageBox, packageLibvirtBox} from '../../src/boxes/package.js';
+import {silentUi} from '../../src/core/ui.js';
+import {addBox} from '../../src/services/box-add.js';
+import {tempDir} from '../helpers/cli.js';
+import {sha256} from '../fixtures/boxes/make-box.js';
+
+let work: {dir: string; cleanup: () => Promise<void>};
+let oldHome: string | undefined;
+
+before(async () => {
+  work = await tempDir('box-package-');
+  oldHome = process.env.BOX_HOME;
+  process.env.BOX_HOME = path.join(work.dir, 'home');
+});
+
+after(async () => {
+  if (oldHome === undefined) delete process.env.BOX_HOME;
+  else process.env.BOX_HOME = oldHome;
+  await work.cleanup();
+});
+
+describe('packaging boxes', () => {
+  test('a libvirt tar.gz with extra files and metadata round-trips through box box add', async () => {
+    const image = path.join(work.dir, 'disk.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1500M']);
+    const kernel = path.join(work.dir, 'vmlinuz');
+    await writeFile(kernel, 'kernel-bytes');
+    const out = path.join(work.dir, 'out', 'x.box');
+    const packaged = await packageLibvirtBox({imagePath: image, outputPath: out, extraFiles: {vmlinuz: kernel}, extraMetadata: {kernel: 'vmlinuz', provider: 'ignored'}, gzip: true});
+    assert.equal(packaged.sha256, sha256(await readFile(out)), 'the sha256 is that of the written file');
+    assert.equal(packaged.size, (await stat(out)).size);
+    const header = (await readFile(out)).subarray(0, 2);
+    assert.deepEqual([...header], [0x1f, 0x8b], 'gzip was asked for');
+
+    const added = await addBox({source: out, name: 'pkg', checksum: {type: 'sha256', value: packaged.sha256}, ui: silentUi(), signal: new AbortController().signal});
+    assert.deepEqual(added.metadata, {provider: 'libvirt', kernel: 'vmlinuz', format: 'qcow2', virtual_size: 2}, '1500 MiB rounds up to 2 GiB; provider cannot be overridden');
+    assert.equal(await readFile(path.join(added.dir, 'vmlinuz'), 'utf8'), 'kernel-bytes');
+    assert.match(await readFile(path.join(added.dir, 'Vagrantfile'), 'utf8'), /config\.vm\.provider :libvirt/);
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(added.dir, 'box.img')])).stdout);
+    assert.equal(info.format, 'qcow2');
+  });
+
+  test('packageBox writes a generic box for another provider, and leaves no file when an input is missing', async () => {
+    const out = path.join(work.dir, 'aws.box');
+    const made = await packageBox({provider: 'aws', metadata: {ami: 'ami-0123'}, files: [{name: 'Vagrantfile', content: '# aws\n'}], outputPath: out});
+    const {stdout} = await execa('tar', ['-xOf', made.path, 'metadata.json']);
+    assert.deepEqual(JSON.parse(stdout), {provider: 'aws', ami: 'ami-0123'});
+
+    const broken = path.join(work.dir, 'broken.box');
+    await assert.rejects(packageBox({provider: 'virtualbox', files: [{name: 'box.ovf', path: path.join(work.dir, 'missing.ovf')}], outputPath: broken}), {code: 'ERR_BOX_PACKAGE'});
+    await assert.rejects(stat(broken), {code: 'ENOENT'});
+    const {stdout: leftovers} = await execa('ls', ['-a', work.dir]);
+    assert.doesNotMatch(leftovers, /broken\.box\.tmp/);
+  });
+});
