@@ -1,11 +1,8 @@
 #!/usr/bin/env node
 // Publishes the Boxfile schema (src/boxfile/schema.ts, built to dist/) as JSON Schema for
-// editors (yaml-language-server: `# yaml-language-server: $schema=...`).
+// editors (yaml-language-server: `# yaml-language-server: $schema=...`). The conversion lives in
+// src/boxfile/json-schema.ts so test/manifest.test.ts regenerates exactly the same document.
 import {writeFileSync} from 'node:fs';
-import {zodToJsonSchema} from 'zod-to-json-schema';
-import {boxfileSchema} from '../dist/boxfile/schema.js';
+import {boxfileJsonSchema} from '../dist/boxfile/json-schema.js';
 
-const schema = zodToJsonSchema(boxfileSchema, {name: 'Boxfile', $refStrategy: 'none'});
-schema.title = 'Boxfile';
-schema.description = 'A box project: basebox, provisioners, target, machines and environments.';
-writeFileSync(new URL('../schemas/boxfile.schema.json', import.meta.url), JSON.stringify(schema, null, 2) + '\n');
+writeFileSync(new URL('../schemas/boxfile.schema.json', import.meta.url), JSON.stringify(boxfileJsonSchema(), null, 2) + '\n');

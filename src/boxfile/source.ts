@@ -31,7 +31,8 @@ export async function readSource(file: string, display: string): Promise<{source
 export function parseSource(text: string, file: string, display: string): {source: SourceFile; issues: BoxfileIssue[]} {
   const lineCounter = new LineCounter();
   // uniqueKeys (default) makes a repeated key a syntax error instead of a silent override.
-  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true});
+  // merge: YAML 1.1 merge keys (`<<: *base`) are common in multi-machine files; support them.
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true, merge: true});
   const source: SourceFile = {path: file, display, doc, lineCounter, data: {}};
   const issues: BoxfileIssue[] = doc.errors.map((error) => {
     const pos = lineCounter.linePos(error.pos[0]);

@@ -5,6 +5,7 @@ import {builtInDefaults} from '../boxfile/defaults.js';
 import {locateBoxfile} from '../boxfile/find.js';
 import {semanticIssues} from '../boxfile/checks.js';
 import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
+import {withoutExtensions} from '../boxfile/json-schema.js';
 import {isObject} from '../boxfile/locations.js';
 import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
@@ -33,6 +34,7 @@ async function loadSource(file: string, display: string, kind: 'boxfile' | 'conf
     const pos = locate(source, []);
     return {source, issues: [{file: display, line: pos.line, column: pos.column, path: '', message: `the ${kind === 'boxfile' ? 'Boxfile' : 'config file'} must be a mapping of settings such as "basebox: debian-12"`}]};
   }
+  if (kind === 'boxfile') source.data = withoutExtensions(source.data as Record<string, unknown>);
   const schema = kind === 'boxfile' ? boxfileSchema : userConfigSchema;
   const parsed = schema.safeParse(source.data);
   let schemaIssues = parsed.success ? [] : issuesFromZod(parsed.error, source, schema);
@@ -41,7 +43,7 @@ async function loadSource(file: string, display: string, kind: 'boxfile' | 'conf
     schemaIssues = schemaIssues.map((i) => (['name', 'machines', 'environments'].includes(i.path) && i.message.startsWith('unknown key')
       ? {...i, message: 'is only allowed in a Boxfile, not in the user config'} : i));
   }
-  const machineNames = kind === 'boxfile' ? machineNamesOf(source.data) : undefined;
+  const machineNames = kind === 'boxfile' ? machineNamesOf(source.data as Record<string, unknown>) : undefined;
   return {source, issues: [...schemaIssues, ...semanticIssues(source, {machineNames})]};
 }
 

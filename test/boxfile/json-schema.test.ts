@@ -38,6 +38,11 @@ describe('published JSON Schema', () => {
     }
   });
 
+  test('editors accept x- keys at the top level, as box does', () => {
+    assert.equal(validate({'basebox': 'debian-12', 'x-common': {anything: 1}}), true, JSON.stringify(validate.errors));
+    assert.equal(validate({basebox: 'debian-12', machines: {web: {'x-common': 1}}}), false);
+  });
+
   test('field descriptions are published for editor tooltips', () => {
     const props = schema.definitions.Boxfile.properties;
     assert.match(props.basebox.description, /version constraint/);

@@ -157,6 +157,25 @@ describe('Boxfile resolution', () => {
     assert.equal(project.environment, 'dev');
   });
 
+  test('YAML anchors and merge keys work, with x- keys as a home for anchors', async () => {
+    const cwd = path.join(dir, 'anchors');
+    await writeFiles(cwd, {Boxfile: [
+      'basebox: debian-12',
+      'x-small: &small',
+      '  targets: {qemu: {cpus: 1, memory: 256M}}',
+      '  hostname: small',
+      'machines:',
+      '  a:',
+      '    <<: *small',
+      '  b:',
+      '    <<: *small',
+      '    hostname: bee',
+      '',
+    ].join('\n')});
+    const project = await loadProject({cwd});
+    assert.deepEqual(project.machines.map((m) => [m.name, m.qemu.cpus, m.qemu.memoryMiB, m.hostname]), [['a', 1, 256, 'small'], ['b', 1, 256, 'bee']]);
+  });
+
   test('selectMachines picks by name and suggests a close name for a typo', async () => {
     const project = await loadProject({cwd: root});
     assert.deepEqual(selectMachines(project, []).map((m) => m.name), ['web', 'db']);
