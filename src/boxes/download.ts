@@ -52,6 +52,9 @@ export interface ByteSource {
   discard(): Promise<void>;
 }
 
+/** In-run resumes of a dropped connection (each with a Range request) before giving up. */
+const RETRIES = 3;
+
 const requestOptions = {
   decompress: false,
   retry: {limit: 0},
@@ -185,26 +188,50 @@ export async function openHttpSource(url: string, signal?: AbortSignal): Promise
   }
 
   const resumedFrom = replayPartial ? have : 0;
+  const validator = typeof response.headers.etag === 'string' && !response.headers.etag.startsWith('W/')
+    ? response.headers.etag
+    : (response.headers['last-modified'] as string | undefined) ?? (replayPartial ? info?.etag ?? info?.lastModified : undefined);
   async function* chunks(): AsyncGenerator<Buffer> {
     if (replayPartial) yield* createReadStream(partial, {highWaterMark: 1024 * 1024, end: have - 1}) as AsyncIterable<Buffer>;
     const fh = await open(partial, replayPartial ? 'a' : 'w');
     let received = resumedFrom;
+    let current = body;
+    let retries = 0;
     try {
-      for await (const chunk of body) {
-        // On disk before it is handed on: whatever the consumer saw can be resumed after.
-        await fh.write(chunk);
-        received += chunk.length;
-        yield chunk;
+      while (true) {
+        let failure: unknown;
+        try {
+          for await (const chunk of current) {
+            // On disk before it is handed on: whatever the consumer saw can be resumed after.
+            await fh.write(chunk);
+            received += chunk.length;
+            yield chunk;
+          }
+          if (total === undefined || received === total) return;
+          failure = new Error(`connection closed after ${received} of ${total} bytes`);
+        } catch (error) {
+          if (signal?.aborted || isAbortError(error)) throw new InterruptedError();
+          failure = error;
+        }
+        (current as NodeJS.ReadableStream & {destroy(): void}).destroy();
+        // A dropped connection is resumed in the same run with a Range request, but only when
+        // the server answers 206 for exactly our offset; anything else fails here and the
+        // next run decides (restarting from 0 if Range is not honoured).
+        if (retries >= RETRIES || validator === undefined) throw networkError(url, failure, received);
+        retries++;
+        await new Promise((resolve) => setTimeout(resolve, 300 * retries));
+        if (signal?.aborted) throw new InterruptedError();
+        const next = await request(url, {range: `bytes=${received}-`, 'if-range': validator}, signal).catch(() => undefined);
+        const m = /^bytes (\d+)-/.exec(String(next?.response.headers['content-range'] ?? ''));
+        if (!next || next.response.statusCode !== 206 || !m || Number(m[1]) !== received) {
+          if (next) (next.body as NodeJS.ReadableStream & {destroy(): void}).destroy();
+          throw networkError(url, failure, received);
+        }
+        current = next.body;
       }
-    } catch (error) {
-      if (signal?.aborted || isAbortError(error)) throw new InterruptedError();
-      throw networkError(url, error, received);
     } finally {
       await fh.close();
-      (body as NodeJS.ReadableStream & {destroy(): void}).destroy();
-    }
-    if (total !== undefined && received !== total) {
-      throw networkError(url, new Error(`connection closed after ${received} of ${total} bytes`), received);
+      (current as NodeJS.ReadableStream & {destroy(): void}).destroy();
     }
   }
   return {chunks: chunks(), total, resumedFrom, complete: () => forget(partial, infoFile), discard: () => forget(partial, infoFile)};
