@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {pidAlive, readPidFile, waitForExit} from '../../src/providers/qemu/process.js';
 
 describe('lifecycle commands without a guest', () => {
@@ -169,6 +169,21 @@ describe('lifecycle commands without a guest', () => {
       assert.match(String(result.stderr), /destroying the new machine default/);
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
       assert.deepEqual(await qemuOf(other.dir), []);
+    });
+
+    test('Ctrl-C during up of a new machine exits 130 and removes the QEMU and the files it made', async () => {
+      await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: blank\nssh:\n  timeout: 60\n');
+      const child = execa(process.execPath, [boxBin, 'up'], {cwd: other.dir, env: {BOX_HOME: home.dir, NO_COLOR: '1'}, reject: false});
+      const pidFile = path.join(other.dir, '.box', 'machines', 'default', 'qemu.pid');
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(existsSync(pidFile), 'QEMU started');
+      child.kill('SIGINT');
+      const result = await child;
+      assert.equal(result.exitCode, 130, String(result.stderr));
+      assert.match(String(result.stderr), /Interrupted: destroying the new machine default/);
+      assert.deepEqual(await qemuOf(other.dir), []);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });
 
     test('--no-destroy-on-error keeps the machine running for debugging until destroy', async () => {
