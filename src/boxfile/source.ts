@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node} from 'yaml';
+import {UsageError} from '../core/errors.js';
 import type {BoxfileIssue, IssuePath} from './issues.js';
 
 /**
@@ -24,7 +25,12 @@ export interface Position {
 }
 
 export async function readSource(file: string, display: string): Promise<{source: SourceFile; issues: BoxfileIssue[]}> {
-  const text = await readFile(file, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError('ERR_BOXFILE_UNREADABLE', `Cannot read ${display}: ${(error as Error).message}`, {hint: 'Check that the file exists and that you may read it.'});
+  }
   return parseSource(text, file, display);
 }
 
@@ -39,7 +45,13 @@ export function parseSource(text: string, file: string, display: string): {sourc
     return {file: display, line: pos.line, column: pos.col, path: '', message: `YAML syntax error: ${error.message.split('\n')[0]}`};
   });
   if (issues.length > 0) return {source, issues};
-  const data = doc.toJS({maxAliasCount: 1000});
+  let data: unknown;
+  try {
+    data = doc.toJS({maxAliasCount: 1000});
+  } catch (error) {
+    // Alias bombs and merge keys that point at non-mappings fail only when resolved.
+    return {source, issues: [{file: display, line: 1, column: 1, path: '', message: `YAML error: ${(error as Error).message.split('\n')[0]}`}]};
+  }
   source.data = data === null || data === undefined ? {} : data;
   return {source, issues};
 }

@@ -189,6 +189,13 @@ describe('Boxfile validation', () => {
     assert.deepEqual(lines(error), ['Boxfile:3:1 YAML syntax error: Map keys must be unique']);
   });
 
+  test('a YAML alias bomb is refused instead of expanded', async () => {
+    const bomb = ['a: &a [1, 2]', ...'bcdef'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`)].join('\n');
+    const cwd = await project('alias-bomb', {Boxfile: `${bomb}\n`});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), ['Boxfile:1:1 YAML error: Excessive alias count indicates a resource exhaustion attack']);
+  });
+
   test('a Boxfile that is not a mapping is refused', async () => {
     const cwd = await project('list', {Boxfile: '- basebox: debian-12\n'});
     const {error} = await loadErrors({cwd});
