@@ -10,8 +10,10 @@ export default class BoxAdd extends BaseCommand {
   box box add NAME FILE|URL        a .box file (tar or tar.gz; also tar.bz2/xz/zst with the host's tool), stored as NAME at --box-version (default 0)
   box box add CATALOG.json|URL     a Vagrant catalog: the newest version matching --box-version (a constraint, comma = AND) for --provider
 
-The archive is read once: hashed, extracted into a temporary folder inside the store and moved into place only when the checksum and metadata.json check out. Unsafe archives (absolute paths, "..", links leaving the box, devices, FIFOs) are refused. An interrupted http(s) download is kept and resumed with an HTTP Range request the next time.
+The archive is read once: hashed, extracted into a temporary folder inside the store and moved into place only when the checksum and metadata.json check out. Unsafe archives (absolute paths, "..", links leaving the box, devices, FIFOs) are refused. A dropped http(s) connection is resumed with HTTP Range requests; the bytes of a failed or interrupted download are kept and resumed by the next run.
 Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted.`;
+
+  static override usage = ['box add NAME FILE|URL [--box-version V] [--checksum X] [--provider P] [--force]', 'box add CATALOG|URL [--box-version CONSTRAINT] [--provider P] [--force]'];
 
   static override examples = [
     '<%= config.bin %> box add debian-12 ./output/debian-12.box --box-version 1.0.0',
