@@ -39,7 +39,7 @@ function yamlString(value: string): string {
 export function renderBoxfile(options: {basebox: string; target: TargetName; name: string}): string {
   return `# yaml-language-server: $schema=${schemaLocation()}
 # Boxfile: one file that says which machine to run, where, and how to set it up.
-# Check it with \`box validate\`; start it with \`box up\`. Reference: docs/boxfile.md.
+# Check it with \`box validate\`; start it with \`box up\`. Reference: docs/boxfile.md in the box repository.
 name: ${yamlString(options.name)}
 
 # The box to start from: a name in the box store (\`box box list\`), optionally with a
