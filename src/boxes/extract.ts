@@ -116,6 +116,15 @@ export async function extractArchive(chunks: AsyncIterable<Buffer>, dest: string
     for (let i = 1; i < parts.length; i++) {
       if (symlinks.has(parts.slice(0, i).join('/'))) throw unsafe(source, header.name, `goes through the symbolic link "${parts.slice(0, i).join('/')}"`);
     }
+    // Unknown typeflags (GNU sparse 'S', vendor extensions) and PAX sparse files would extract
+    // as their compacted data: a silently corrupt disk image. Refuse them with a way out.
+    const pax = (header as {pax?: Record<string, string>}).pax;
+    if (header.type === null || Object.keys(pax ?? {}).some((k) => k.startsWith('GNU.sparse'))) {
+      throw new BoxError('ERR_BOX_FORMAT', `${source}: entry "${header.name}" uses a tar extension box cannot extract (a sparse file or an unknown entry type).`, {
+        hint: 'Repack the box without sparse files (GNU tar without -S/--sparse); a qcow2 image is compact already.',
+        details: {entry: header.name},
+      });
+    }
     const type = header.type ?? 'file';
     if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
       throw new BoxError('ERR_BOX_UNSAFE_ENTRY', `Refusing to install ${source}: entry "${header.name}" is a ${type.replace('-', ' ')}.`, {

@@ -1,7 +1,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execa} from 'execa';
-import {readFile} from 'node:fs/promises';
+import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {detectCompression} from '../../src/boxes/extract.js';
 import {silentUi} from '../../src/core/ui.js';
@@ -47,5 +47,22 @@ describe('box archives are recognised by their bytes, not their names', () => {
     const [imgA, imgB] = await Promise.all([readFile(path.join(a.dir, 'box.img')), readFile(path.join(b.dir, 'box.img'))]);
     assert.equal(imgA.length, 256 * 1024);
     assert.ok(imgA.equals(imgB), 'both archives hold the same image');
+  });
+
+  test('a tar with sparse files (GNU and PAX formats) is refused instead of extracting a corrupt image', async () => {
+    const dir = path.join(work.dir, 'sparse');
+    await execa('mkdir', ['-p', dir]);
+    await writeFile(path.join(dir, 'metadata.json'), '{"provider": "libvirt"}');
+    await execa('truncate', ['-s', '10M', path.join(dir, 'box.img')]);
+    await execa('sh', ['-c', 'echo data >> box.img'], {cwd: dir});
+    for (const format of ['gnu', 'posix']) {
+      const file = path.join(work.dir, `sparse-${format}.box`);
+      await execa('tar', [`--format=${format}`, '-cSf', file, 'metadata.json', 'box.img'], {cwd: dir});
+      await assert.rejects(addBox({source: file, name: `sparse-${format}`, ui: silentUi(), signal}), (error: unknown) => {
+        assert.equal((error as {code?: string}).code, 'ERR_BOX_FORMAT');
+        assert.match((error as Error).message, /box\.img" uses a tar extension box cannot extract/);
+        return true;
+      });
+    }
   });
 });
