@@ -193,6 +193,9 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
   });
 
   test('an identical rebuild through the CLI is answered from the cache in under a second', async () => {
+    // Guard: never let this test start a real rebuild in the shared test-box folder.
+    const plan = await boxJson(['build', 'debian-12-minimal', '--dry-run', '--output', path.dirname(testBox.boxPath)]);
+    assert.equal(plan.json.inputsHash, metadata.box_build.inputs_hash, 'the CLI computes the same inputs hash as the build that made the box');
     const started = Date.now();
     const {result, json} = await boxJson(['build', 'debian-12-minimal', '--output', path.dirname(testBox.boxPath)]);
     const wall = Date.now() - started;
@@ -202,5 +205,21 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
     assert.equal(json.box.sha256, testBox.sha256);
     assert.ok(json.totalMs < 1000, `cache hit took ${json.totalMs} ms`);
     assert.ok(wall < 5000, `CLI wall time ${wall} ms`);
+  });
+
+  test('--add on a cache hit installs the built box into the store', async () => {
+    const home = await tempDir('box-debootstrap-add-');
+    try {
+      const {result, json} = await boxJson(['build', 'debian-12-minimal', '--output', path.dirname(testBox.boxPath), '--add'], {boxHome: home.dir, timeoutMs: 300_000});
+      assert.equal(result.exitCode, 0, String(result.stderr));
+      assert.equal(json.cacheHit, true);
+      assert.deepEqual(json.added, {name: 'debian-12-minimal', version: testBox.version, provider: 'libvirt'});
+      const list = await boxJson(['box', 'list'], {boxHome: home.dir});
+      assert.equal(list.result.exitCode, 0, String(list.result.stderr));
+      assert.match(JSON.stringify(list.json), /debian-12-minimal/);
+      assert.ok(existsSync(path.join(home.dir, 'boxes', 'debian-12-minimal')));
+    } finally {
+      await home.cleanup();
+    }
   });
 });
