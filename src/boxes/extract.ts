@@ -102,6 +102,11 @@ export async function extractArchive(chunks: AsyncIterable<Buffer>, dest: string
   const {head, rest} = await peek(chunks, 6);
   if (head.length === 0) throw new BoxError('ERR_BOX_FORMAT', `${source} is empty.`, {hint: 'Check the file or URL; a box is a tar archive.'});
   const compression = detectCompression(head);
+  if (compression === 'none' && head.toString('utf8').trimStart().startsWith('{')) {
+    throw new BoxError('ERR_BOX_FORMAT', `${source} is JSON, not a box archive.`, {
+      hint: 'If it is a Vagrant catalog, serve it with Content-Type application/json or from a URL ending in .json, then run `box box add URL` without a name.',
+    });
+  }
   const root = await realpath(dest);
   const regularFiles = new Set<string>();
   const symlinks = new Set<string>();

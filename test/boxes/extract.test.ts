@@ -4,6 +4,7 @@ import {existsSync} from 'node:fs';
 import {mkdir, readdir, readFile, readlink, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {addBox} from '../../src/services/box-add.js';
+import {extractArchive} from '../../src/boxes/extract.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
 import {tempDir} from '../helpers/cli.js';
@@ -125,6 +126,21 @@ describe('safe extraction refuses malicious boxes and leaves nothing behind', ()
     const file = await writeBox(path.join(work.dir, 'garbage.box'), Buffer.from('this is not a tar archive at all, just text'.repeat(20)));
     await assert.rejects(addBox({source: file, name: 'garbage', ui: silentUi(), signal: new AbortController().signal}), {code: 'ERR_BOX_FORMAT'});
     assert.deepEqual(await storeEntries(), []);
+  });
+
+  test('a JSON document streamed as a box archive is refused with a hint about catalogs', async () => {
+    const dest = path.join(work.dir, 'json-dest');
+    await mkdir(dest);
+    async function* json(): AsyncGenerator<Buffer> {
+      yield Buffer.from('  {"name": "x", "versions": []}');
+    }
+    await assert.rejects(extractArchive(json(), dest, 'http://h/x'), (error: unknown) => {
+      assert.ok(error instanceof BoxError);
+      assert.equal(error.code, 'ERR_BOX_FORMAT');
+      assert.equal(error.message, 'http://h/x is JSON, not a box archive.');
+      assert.match(error.hint ?? '', /application\/json/);
+      return true;
+    });
   });
 
   test('nothing was written outside the box folders by any refused archive', async () => {
