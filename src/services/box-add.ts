@@ -126,6 +126,8 @@ async function installBox(
   // One add per box name at a time; the lock lives outside the store so Vagrant never sees it.
   const lockTarget = path.join(userPaths.cache(), 'locks', `box-${boxDirName(name)}`);
   return withLock(lockTarget, {what: `box ${name}`, waitMs: options.lockWaitMs}, async () => {
+    // Again under the lock: another process may have added it while we waited.
+    if (options.provider && !options.force && existsSync(storedBoxDir(name, version, options.provider))) throw existsError(name, version, options.provider);
     const nameDir = boxNameDir(name);
     await mkdir(nameDir, {recursive: true});
     // Leftovers of a process killed with SIGKILL mid-add: under the lock nobody else uses them.

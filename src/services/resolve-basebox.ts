@@ -36,6 +36,15 @@ async function installed(box: StoredBox): Promise<InstalledBox> {
   return {...box, metadata: await readBoxMetadata(box.dir, box.dir)};
 }
 
+/** Adds a box; one added meanwhile by a parallel `up` (same name, version, provider) is fine. */
+async function addOnce(options: Parameters<typeof addBox>[0]): Promise<void> {
+  try {
+    await addBox(options);
+  } catch (error) {
+    if (!(error instanceof BoxError && error.code === 'ERR_BOX_EXISTS')) throw error;
+  }
+}
+
 // Parallel `up` of several machines may all need the same box: wait for the one adding it.
 const LOCK_WAIT_MS = 60 * 60 * 1000;
 
@@ -55,7 +64,7 @@ export async function resolveBasebox(ref: BaseboxRef, options: {provider: string
     if (ref.url) {
       ui.info(`Box ${ref.name} (${provider}) is not installed: adding it from ${parseLocation(ref.url).display}`);
       const catalog = await isCatalog(parseLocation(ref.url), signal);
-      await addBox({source: ref.url, name: ref.name, version: catalog ? constraint : exact ?? '0', provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
+      await addOnce({source: ref.url, name: ref.name, version: catalog ? constraint : exact ?? '0', provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
       const added = await findStoredBox(ref.name, {constraint, provider});
       if (added) return installed(added);
     }
@@ -77,7 +86,7 @@ export async function resolveBasebox(ref: BaseboxRef, options: {provider: string
     const choice = chooseFromCatalog(catalog, location, {constraint, provider});
     const found = await findStoredBox(choice.name, {constraint: `= ${choice.version}`, provider});
     if (found) return installed(found);
-    await addBox({source, version: constraint, provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
+    await addOnce({source, version: constraint, provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
     const added = await findStoredBox(choice.name, {constraint: `= ${choice.version}`, provider});
     if (added) return installed(added);
   } else {
@@ -86,7 +95,7 @@ export async function resolveBasebox(ref: BaseboxRef, options: {provider: string
     const found = await findStoredBox(name, {constraint: `= ${version}`, provider});
     if (found) return installed(found);
     ui.info(`Adding ${location.display} to the box store as ${name} ${version}`);
-    await addBox({source, name, version, provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
+    await addOnce({source, name, version, provider, ui, signal, lockWaitMs: LOCK_WAIT_MS});
     const added = await findStoredBox(name, {constraint: `= ${version}`, provider});
     if (added) return installed(added);
   }

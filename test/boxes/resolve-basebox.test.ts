@@ -94,4 +94,12 @@ describe('resolveBasebox', () => {
     assert.equal(found.name, 'alpine-3.19');
     assert.equal(nameFromLocation('https://x.example/a/debian-12.tar.gz?token=1'), 'debian-12');
   });
+
+  test('two machines resolving the same missing box at once share one download', async () => {
+    server.files.set('/dl/shared.box', {body: data});
+    const r = {raw: 'u', kind: 'url' as const, name: `${server.url}/dl/shared.box`};
+    const [a, b] = await Promise.all([resolveBasebox(r, ctx), resolveBasebox(r, ctx)]);
+    assert.equal(a.dir, b.dir);
+    assert.equal(server.requests.filter((q) => q.method === 'GET' && q.path === '/dl/shared.box').length, 1);
+  });
 });
