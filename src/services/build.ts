@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {packageLibvirtBox, writeCatalog} from '../boxes/package.js';
+import {removeRootfs} from '../builder/methods/debootstrap/mounts.js';
 import {buildMethods, type BuildState} from '../builder/methods/index.js';
 import {loadTemplate, type LoadedTemplate, type VariableValues} from '../builder/template.js';
 import {findTemplate, resolveTemplateFile} from '../builder/templates-dir.js';
@@ -147,8 +148,7 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
           options.ui.warn(`Keeping the work folder for debugging: ${s.workDir}`);
           return;
         }
-        // rm --one-file-system: never follows into something a killed tool left mounted.
-        const {removeRootfs} = await import('../builder/methods/debootstrap/mounts.js');
+        // Unmounts anything a killed tool left mounted inside, then rm --one-file-system.
         await removeRootfs(s.workDir);
       },
     };
@@ -204,12 +204,19 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
     };
 
     await rm(path.join(outputDir, BUILD_RECORD), {force: true}); // an interrupted rebuild must not look cached
-    await runSteps([workStep, ...method.steps(template), compressStep, packageStep, catalogStep], state, {
-      ui: options.ui,
-      signal: options.signal,
-      onError: state.onError === 'abort' ? 'abort' : 'cleanup',
-      onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)}),
-    });
+    try {
+      await runSteps([workStep, ...method.steps(template), compressStep, packageStep, catalogStep], state, {
+        ui: options.ui,
+        signal: options.signal,
+        onError: state.onError === 'abort' ? 'abort' : 'cleanup',
+        onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)}),
+      });
+    } catch (error) {
+      if (state.onError === 'abort' && state.workDir && existsSync(state.workDir)) {
+        options.ui.warn(`Work files kept for debugging in ${state.workDir} (remove it when done).`);
+      }
+      throw error;
+    }
     const box = state.box!;
     options.ui.success(`Built ${box.path} (${(box.size / 1024 ** 2).toFixed(1)} MiB, sha256 ${box.sha256.slice(0, 12)}…)`);
     const added = options.add ? await addToStore(template.name, version, box.path, options) : undefined;

@@ -25,13 +25,11 @@ export function testBoxCacheRoot(): string {
   return path.resolve(process.env.BOX_TEST_CACHE ?? '/var/cache/box-test');
 }
 
-/** Everything that changes the test box: template, shared scripts, the build code. */
+/** What shapes the test box's contents: the template, the shared scripts, the debootstrap method. */
 const KEY_SOURCES = [
   'templates/debian-12-minimal',
   'templates/_scripts',
   'src/builder/methods/debootstrap',
-  'src/builder/template.ts',
-  'src/services/build.ts',
 ];
 
 async function filesUnder(p: string): Promise<string[]> {

@@ -2,7 +2,7 @@ import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {createHash} from 'node:crypto';
 import {existsSync} from 'node:fs';
-import {appendFile, mkdir, readFile, readdir, writeFile} from 'node:fs/promises';
+import {appendFile, mkdir, readFile, readdir, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {execa} from 'execa';
 import {registerBuildMethod, type BuildState} from '../../src/builder/methods/index.js';
@@ -155,6 +155,20 @@ describe('box build service', () => {
     }
     assert.deepEqual((await readdir(out)).filter((f) => !f.startsWith('.build')), []);
     assert.deepEqual(await readdir(workRoot), []);
+  });
+
+  test('--on-error abort keeps the work files of a failed build for debugging', async () => {
+    const out = path.join(tmp.dir, 'out-keep');
+    behaviour = 'fail';
+    try {
+      await assert.rejects(buildBox(opts({outputDir: out, onError: 'abort'})), (error: BoxError) => error.code === 'ERR_FAKE');
+    } finally {
+      behaviour = 'ok';
+    }
+    const kept = await readdir(workRoot);
+    assert.equal(kept.length, 1);
+    assert.ok(existsSync(path.join(workRoot, kept[0], 'disk.raw')));
+    await rm(path.join(workRoot, kept[0]), {recursive: true, force: true});
   });
 
   test('Ctrl-C during a step runs the cleanups and reports an interruption', async () => {
