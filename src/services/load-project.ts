@@ -85,18 +85,21 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   const defaults = builtInDefaults() as Record<string, unknown>;
   const userLayer = config ? absolutizeLayer(config.source.data as MachineSettings, path.dirname(configPath)) as Record<string, unknown> : undefined;
   const abs = (settings: unknown): Record<string, unknown> => absolutizeLayer((settings ?? {}) as MachineSettings, root) as Record<string, unknown>;
+  const top = abs(settingsOnly(data));
+  const overlayTop = overlay ? abs(settingsOnly(overlay)) : undefined;
   const resolveIssues: BoxfileIssue[] = [];
   const machines: MachineConfig[] = [];
   for (const name of machineNames) {
     const layers: Array<Record<string, unknown>> = [
       defaults,
       ...(userLayer ? [userLayer] : []),
-      abs(settingsOnly(data)),
+      top,
       abs(isObject(data.machines) ? data.machines[name] : undefined),
-      ...(overlay ? [abs(settingsOnly(overlay)), abs(isObject(overlay.machines) ? overlay.machines[name] : undefined)] : []),
+      ...(overlay && overlayTop ? [overlayTop, abs(isObject(overlay.machines) ? overlay.machines[name] : undefined)] : []),
       ...(options.target ? [{target: options.target}] : []),
     ];
-    const merged = layers.reduce((acc, layer) => mergeSettings(acc, layer), {}) as MachineSettings;
+    // Cloned so machines never share nested objects (a provider may adjust its own copy).
+    const merged = structuredClone(layers.reduce((acc, layer) => mergeSettings(acc, layer), {})) as MachineSettings;
     if (!merged.basebox) {
       // Required after merging: point at the machine's mapping (or the top of the Boxfile).
       const segments = isObject(data.machines) && Object.hasOwn(data.machines, name) ? ['machines', name] : [];

@@ -87,6 +87,15 @@ describe('Boxfile resolution', () => {
     assert.deepEqual(db.basebox, {raw: './boxes/db.box', kind: 'file', name: path.join(root, 'boxes', 'db.box')});
   });
 
+  test('machines do not share nested objects', async () => {
+    const project = await loadProject({cwd: root, env: 'prod'});
+    const [web, db] = project.machines;
+    web.aws.tags!.changed = 'yes';
+    web.provisioners[0].name = 'renamed';
+    assert.equal(db.aws.tags!.changed, undefined);
+    assert.equal(db.provisioners[0].name, 'top');
+  });
+
   test('provisioners append with outer layers first and script paths made absolute', async () => {
     const project = await loadProject({cwd: root});
     const [web, db] = project.machines;
