@@ -1,9 +1,9 @@
 import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeAddressesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy} from '../providers/aws/fault-proxy.js';
@@ -116,23 +116,25 @@ describe('box CLI with the aws target against moto', () => {
     // A second one is left for destroy to release.
     await runJson(['ip', 'allocate']);
     assert.equal((await run(['destroy', '--force'])).exitCode, 0);
-    const {Addresses} = await ec2.send(new (await import('@aws-sdk/client-ec2')).DescribeAddressesCommand({}));
+    const {Addresses} = await ec2.send(new DescribeAddressesCommand({}));
     assert.deepEqual(Addresses ?? [], []);
   });
 
-  test('sweep lists then removes an instance, key pair and group that no project state knows', async () => {
+  test('sweep lists then removes an instance, Elastic IP, key pair and group that no project state knows', async () => {
     assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal((await run(['ip', 'allocate', '--associate'])).exitCode, 0);
     // A crash that lost the project's state: the cloud side is now an orphan.
     await rm(path.join(project.dir, '.box'), {recursive: true, force: true});
     const dry = await runJson(['sweep', '--dry-run']);
     assert.equal(dry.result.exitCode, 0, String(dry.result.stderr));
-    assert.deepEqual(dry.json.resources.map((r: {type: string}) => r.type).sort(), ['instance', 'key-pair', 'security-group']);
+    assert.deepEqual(dry.json.resources.map((r: {type: string}) => r.type).sort(), ['elastic-ip', 'instance', 'key-pair', 'security-group']);
     assert.ok(dry.json.resources.every((r: {reason: string; project: string}) => /has no box state/.test(r.reason) && r.project === 'cli-demo'));
     assert.equal((await live()).length, 1, 'a dry run removes nothing');
     const swept = await runJson(['sweep']);
     assert.ok(swept.json.resources.every((r: {removed: boolean}) => r.removed));
     assert.equal((await live()).length, 0);
     assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    assert.deepEqual((await ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [], []);
     assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
   });
 
@@ -140,6 +142,22 @@ describe('box CLI with the aws target against moto', () => {
     assert.equal((await run(['up'])).exitCode, 0);
     const dry = await runJson(['sweep', '--dry-run']);
     assert.deepEqual(dry.json.resources, []);
+  });
+
+  test('box build --target aws bakes an AMI with the Boxfile\'s aws settings and writes an aws box', async () => {
+    const tpl = path.join(project.dir, 'tpl');
+    await mkdir(tpl);
+    await writeFile(path.join(tpl, 'template.yaml'), 'name: cli-bake\nversion: 0.3.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n');
+    const built = await runJson(['build', tpl, '--target', 'aws', '--output', path.join(project.dir, 'out'), '--add']);
+    assert.equal(built.result.exitCode, 0, String(built.result.stderr));
+    assert.match(built.json.ami, /^ami-/);
+    assert.equal(built.json.region, 'us-east-1');
+    assert.equal(built.json.added.provider, 'aws');
+    assert.equal(path.basename(built.json.box.path), 'cli-bake-0.3.0-aws.box');
+    assert.equal((await live()).length, 0, 'the temporary instance is gone');
+    assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    // The stored box keeps its AMI from being swept.
+    assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
   });
 
   test('a Boxfile without ssh_cidr fails with exit 2 and creates nothing', async () => {

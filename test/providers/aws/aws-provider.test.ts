@@ -145,6 +145,30 @@ describe('aws provider against the moto EC2 emulator', () => {
     await new AwsProvider().destroy(ctx);
   });
 
+  test('Ctrl-C while waiting for SSH on a first up removes the instance, group and key pair', async () => {
+    const controller = new AbortController();
+    setAwsCommunicatorFactory(async (info) => ({
+      waitForReady: async () => {
+        controller.abort();
+        throw Object.assign(new Error('aborted'), {name: 'AbortError'});
+      },
+      exec: async () => 0, upload: async () => undefined, close: async () => undefined,
+    }));
+    try {
+      const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32'}), controller.signal);
+      await assert.rejects(new AwsProvider().up(ctx), (e: BoxError) => e.code === 'ERR_INTERRUPTED' && e.exitCode === 130);
+      assert.equal((await liveInstances()).length, 0);
+      assert.deepEqual(await boxGroups(), []);
+      assert.deepEqual(await keyPairs(), []);
+      assert.equal(await readMachineState(work.dir, 'web'), undefined);
+    } finally {
+      setAwsCommunicatorFactory(async (info, dir) => {
+        sshSeen.push(`${info.username}@${info.host}:${info.port}`);
+        return new FakeCommunicator(dir, info);
+      });
+    }
+  });
+
   test('a machine without ssh_cidr or security_groups is refused before anything is created', async () => {
     const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI}));
     await assert.rejects(new AwsProvider().up(ctx), (e: BoxError) => e.code === 'ERR_AWS_SSH_CIDR' && e.exitCode === 2 && /ssh_cidr/.test(e.message) && /0\.0\.0\.0\/0/.test(e.hint ?? ''));
