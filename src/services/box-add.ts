@@ -1,7 +1,8 @@
 import {existsSync} from 'node:fs';
 import {mkdir, mkdtemp, open, readdir, rename, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {chooseFromCatalog, looksLikeCatalog, parseCatalog, type CatalogChoice} from '../boxes/catalog.js';
+import {pathToFileURL} from 'node:url';
+import {chooseFromCatalog, looksLikeCatalog, parseCatalog} from '../boxes/catalog.js';
 import {fetchText, openByteSource, parseLocation, servesJson, type Location} from '../boxes/download.js';
 import {extractArchive} from '../boxes/extract.js';
 import {readBoxMetadata, type BoxMetadata} from '../boxes/metadata.js';
@@ -87,7 +88,7 @@ export async function addBox(options: AddBoxOptions): Promise<AddedBox> {
     }
     const choice = chooseFromCatalog(catalog, location, {constraint: options.version, provider: options.provider});
     options.ui.info(`Adding ${choice.name} ${choice.version} (${choice.provider}) from catalog ${location.display}`);
-    return installBox({...options, name: choice.name, version: choice.version, provider: choice.provider, checksum: choice.checksum}, parseLocation(choice.url), location, choice);
+    return installBox({...options, name: choice.name, version: choice.version, provider: choice.provider, checksum: choice.checksum}, parseLocation(choice.url), location);
   }
   if (!options.name) {
     throw new UsageError('ERR_BOX_NAME', `${location.display} is a box file, not a catalog: it needs a name.`, {
@@ -100,7 +101,7 @@ export async function addBox(options: AddBoxOptions): Promise<AddedBox> {
     });
   }
   const version = assertExactVersion(options.version ?? '0');
-  return installBox({...options, name: options.name, version}, location, undefined, undefined);
+  return installBox({...options, name: options.name, version}, location, undefined);
 }
 
 function existsError(name: string, version: string, provider: string): BoxError {
@@ -119,7 +120,6 @@ async function installBox(
   options: AddBoxOptions & {name: string; version: string},
   location: Location,
   catalogLocation: Location | undefined,
-  _choice: CatalogChoice | undefined,
 ): Promise<AddedBox> {
   const {name, version, ui, signal} = options;
   if (options.provider && !options.force && existsSync(storedBoxDir(name, version, options.provider))) throw existsError(name, version, options.provider);
@@ -175,7 +175,7 @@ async function installBox(
       installed = true;
       if (catalogLocation) {
         // As Vagrant: remember the catalog so updates can be checked later.
-        await writeFile(path.join(nameDir, 'metadata_url'), catalogLocation.kind === 'http' ? catalogLocation.url : `file://${catalogLocation.path}`);
+        await writeFile(path.join(nameDir, 'metadata_url'), catalogLocation.kind === 'http' ? catalogLocation.url : pathToFileURL(catalogLocation.path).toString());
       }
       if (replaced) await rm(replaced, {recursive: true, force: true});
       await source.complete();
