@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node} from 'yaml';
+import {isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap} from 'yaml';
 import {UsageError} from '../core/errors.js';
 import type {BoxfileIssue, IssuePath} from './issues.js';
 
@@ -73,8 +73,9 @@ export function locate(source: SourceFile, segments: IssuePath, target: 'key' | 
   // The key node through which we reached `node` (undefined at the root or inside a list).
   let viaKey: Node | undefined;
   for (const segment of segments) {
+    node = resolveAlias(source, node);
     if (isMap(node)) {
-      const pair = node.items.find((item) => (isScalar(item.key) ? String(item.key.value) : String(item.key)) === String(segment));
+      const pair = findPair(source, node, String(segment));
       if (!pair) return missing(source, node as Node, viaKey);
       viaKey = pair.key as Node;
       node = pair.value;
@@ -90,6 +91,30 @@ export function locate(source: SourceFile, segments: IssuePath, target: 'key' | 
   const valueNode = node as Node | null | undefined;
   if (!valueNode?.range && viaKey) return nodePosition(source, viaKey);
   return nodePosition(source, valueNode);
+}
+
+function resolveAlias(source: SourceFile, node: unknown): unknown {
+  return isAlias(node) ? node.resolve(source.doc) ?? node : node;
+}
+
+/** The pair for `key` in a mapping, also looking through merge keys (`<<: *base`) into the anchor. */
+function findPair(source: SourceFile, map: YAMLMap, key: string, depth = 0): Pair | undefined {
+  // With `merge: true` the parser gives a merge key the value Symbol(<<).
+  const keyOf = (item: Pair): string => {
+    const value = isScalar(item.key) ? item.key.value : item.key;
+    return typeof value === 'symbol' ? (value.description ?? '') : String(value);
+  };
+  const own = map.items.find((item) => keyOf(item) === key);
+  if (own || depth > 5) return own;
+  for (const item of map.items.filter((i) => keyOf(i) === '<<')) {
+    const sources = isSeq(item.value) ? item.value.items : [item.value];
+    for (const merged of sources) {
+      const target = resolveAlias(source, merged);
+      const found = isMap(target) ? findPair(source, target, key, depth + 1) : undefined;
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 /** A missing key is reported on its parent mapping: the parent's key when it has one. */

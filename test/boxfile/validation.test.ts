@@ -189,6 +189,27 @@ describe('Boxfile validation', () => {
     assert.deepEqual(lines(error), ['Boxfile:3:1 YAML syntax error: Map keys must be unique']);
   });
 
+  test('an error inside an anchor reused through an alias or merge key points into the anchor', async () => {
+    const cwd = await project('anchor-error', {Boxfile: [
+      'basebox: debian-12',
+      'x-small: &small',
+      '  targets: {qemu: {cpus: 0}}',
+      'x-t: &tq',
+      '  qemu: {memroy: 1}',
+      'machines:',
+      '  a:',
+      '    <<: *small',
+      '  b:',
+      '    targets: *tq',
+      '',
+    ].join('\n')});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), [
+      'Boxfile:3:26 machines.a.targets.qemu.cpus: must be at least 1 (got 0)',
+      'Boxfile:5:10 machines.b.targets.qemu.memroy: unknown key (did you mean memory?)',
+    ]);
+  });
+
   test('a YAML alias bomb is refused instead of expanded', async () => {
     const bomb = ['a: &a [1, 2]', ...'bcdef'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`)].join('\n');
     const cwd = await project('alias-bomb', {Boxfile: `${bomb}\n`});
