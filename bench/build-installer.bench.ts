@@ -80,28 +80,38 @@ try {
   qemu.kill('SIGKILL');
   await qemu;
 
-  // 5. Optional: the installer half end to end.
+  // 5. Optional: the installer half end to end (in-process build service, Ctrl-C by abort signal).
   if (process.env.BENCH_INSTALLER === '1') {
     const {makeInstallerIso} = await import('../test/fixtures/installer-iso/make-iso.js');
+    const {buildBox} = await import('../src/services/build.js');
+    const {Ui} = await import('../src/core/ui.js');
     const iso = await makeInstallerIso(path.join(tmp, 'netboot.iso'));
-    const bin = path.resolve(import.meta.dirname, '..', 'bin', 'run.js');
-    const t0 = performance.now();
-    let stderr = '';
+    process.env.BOX_HOME = path.join(tmp, 'home');
+    const controller = new AbortController();
+    let log = '';
     const marks: Record<string, number> = {};
-    const child = execa(process.execPath, [bin, 'build', path.resolve(import.meta.dirname, '..', 'test', 'fixtures', 'installer-iso', 'template'), '--var', `iso_path=${iso.path}`, '--var', `iso_sha256=${iso.sha256}`, '--output', path.join(tmp, 'out')],
-      {env: {BOX_HOME: path.join(tmp, 'home'), TMPDIR: tmp, NO_COLOR: '1'}, reject: false});
-    child.stderr!.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const now = Math.round((performance.now() - t0) / 100) / 10;
-      if (!marks.typed_s && /typing \d+ keys/.test(stderr)) marks.typed_s = now;
-      if (!marks.preseed_fetched_s && /GET \/preseed\.cfg 200/.test(stderr)) marks.preseed_fetched_s = now;
+    const t0 = performance.now();
+    const since = (): number => Math.round((performance.now() - t0) / 100) / 10;
+    const stream = {isTTY: false, write: (text: string) => {
+      log += text;
+      if (!marks.typed_s && /typing \d+ keys/.test(log)) marks.typed_s = since();
+      if (!marks.preseed_fetched_s && /GET \/preseed\.cfg 200/.test(log)) marks.preseed_fetched_s = since();
+      return true;
+    }} as unknown as NodeJS.WriteStream;
+    const build = buildBox({
+      template: path.resolve(import.meta.dirname, '..', 'test', 'fixtures', 'installer-iso', 'template'),
+      vars: {iso_path: iso.path, iso_sha256: iso.sha256},
+      outputDir: path.join(tmp, 'out'), workRoot: path.join(tmp, 'work'), ui: new Ui({stream}), signal: controller.signal,
     });
-    const serial = (): string => { const m = /serial log: (\S+)/.exec(stderr); try { return m ? readFileSync(m[1], 'utf8') : ''; } catch { return ''; } };
-    while (!/Checking the Debian archive mirror/.test(serial()) && performance.now() - t0 < 8 * 60_000) await new Promise((r) => setTimeout(r, 500));
-    marks.mirror_check_s = Math.round((performance.now() - t0) / 100) / 10;
-    child.kill('SIGINT');
+    let settled = false;
+    const done = build.then(() => undefined, (error: Error) => error).finally(() => { settled = true; });
+    const serial = (): string => { const m = /serial log: (\S+)/.exec(log); try { return m ? readFileSync(m[1], 'utf8') : ''; } catch { return ''; } };
+    while (!settled && !/Checking the Debian archive mirror/.test(serial()) && performance.now() - t0 < 8 * 60_000) await new Promise((r) => setTimeout(r, 500));
+    if (settled) throw new Error(`the build ended early: ${String(await done)}\n${log}`);
+    marks.mirror_check_s = since();
     const t1 = performance.now();
-    await child;
+    controller.abort();
+    await done;
     marks.cancel_cleanup_s = Math.round((performance.now() - t1) / 100) / 10;
     result.installer_half = marks;
   }

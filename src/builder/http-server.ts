@@ -97,7 +97,15 @@ export class BuildHttpServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    let urlPath: string;
+    try {
+      urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      urlPath = req.url ?? '/';
+      res.writeHead(400).end();
+      this.log.push({time: new Date().toISOString(), method: req.method ?? '?', path: urlPath, status: 400, remote: req.socket.remoteAddress ?? '', bytes: 0});
+      return;
+    }
     const key = normalize(urlPath);
     let status = 404;
     let bytes = 0;

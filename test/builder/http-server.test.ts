@@ -46,6 +46,12 @@ describe('build HTTP server', () => {
     assert.equal(escape.statusCode, 404);
   });
 
+  test('a malformed URL is a 400, logged, and the server keeps serving', async () => {
+    assert.equal((await got(`${base}/%E0%A4%A`, {throwHttpErrors: false})).statusCode, 400);
+    assert.ok(server.log.some((e) => e.status === 400));
+    assert.equal((await got(`${base}/preseed.cfg`)).statusCode, 200);
+  });
+
   test('unknown paths are 404 and other methods 405', async () => {
     assert.equal((await got(`${base}/nope.cfg`, {throwHttpErrors: false})).statusCode, 404);
     assert.equal((await got.post(`${base}/preseed.cfg`, {throwHttpErrors: false})).statusCode, 405);

@@ -24,14 +24,14 @@ const localPath = (url: string, base: string): string => (url.startsWith('file:/
  * Resolves a template checksum: "sha256:<hex>", "file:<SUMS url or path>" (the line naming the
  * ISO's file name is used, as Packer does) or "none" (null: nothing to verify against).
  */
-export async function resolveChecksum(spec: string, fileUrl: string, base: string, signal?: AbortSignal): Promise<Checksum | null> {
+export async function resolveChecksum(spec: string, fileUrl: string, base: string, signal?: AbortSignal, fetch: {timeoutMs: number; retries: number} = {timeoutMs: 60_000, retries: 2}): Promise<Checksum | null> {
   if (spec === 'none') return null;
   const direct = /^(md5|sha1|sha256|sha512):([0-9a-fA-F]+)$/.exec(spec);
   if (direct) return {algorithm: direct[1] as Checksum['algorithm'], hex: direct[2].toLowerCase()};
   const sumsUrl = spec.slice('file:'.length);
   let text: string;
   try {
-    text = isRemote(sumsUrl) ? await got(sumsUrl, {signal, timeout: {request: 60_000}}).text() : await readFile(localPath(sumsUrl, base), 'utf8');
+    text = isRemote(sumsUrl) ? await got(sumsUrl, {signal, timeout: {request: fetch.timeoutMs}, retry: {limit: fetch.retries}}).text() : await readFile(localPath(sumsUrl, base), 'utf8');
   } catch (error) {
     throw new BoxError('ERR_CHECKSUM', `Cannot read the checksum file ${sumsUrl}: ${errorMessage(error)}`, {hint: 'Check the URL, or give the checksum inline as sha256:<hex>.'});
   }

@@ -57,8 +57,9 @@ export const isoMethod: BuildMethod = {
   },
   async cacheInputs(template) {
     const t = template.definition;
-    // The ISO's checksum (resolved from a SUMS file if need be) identifies the installer.
-    const isoChecksum = t.iso ? await resolveChecksum(t.iso.checksum, t.iso.urls[0], template.dir).catch(() => t.iso!.checksum) : undefined;
+    // The ISO's checksum (resolved from a SUMS file if need be) identifies the installer; when the
+    // SUMS file cannot be read now (offline), its URL stands in and the build itself will fail clearly.
+    const isoChecksum = t.iso ? await resolveChecksum(t.iso.checksum, t.iso.urls[0], template.dir, undefined, {timeoutMs: 10_000, retries: 0}).catch(() => t.iso!.checksum) : undefined;
     return {isoChecksum, kernel: t.kernel?.checksum, initrd: t.initrd?.checksum, qemuImg: await tryRun('qemu-img', ['--version'])};
   },
   plan(template) {

@@ -30,7 +30,12 @@ export const typeBootCommandStep: Step<BuildState> = {
     const lines = renderBootCommand(state.template, {httpIp: d.httpIp, httpPort: d.server!.port});
     const actions = parseBootCommand(lines);
     const interval = durationMs(state.template.definition.boot_key_interval);
-    state.ui.info(`typing ${actions.filter((a) => a.kind !== 'wait').length} keys (${interval} ms apart): ${lines.join('')}`);
+    // Secrets can be part of a boot command (a password on the kernel line): never log them.
+    const shown = state.template.sensitive.reduce((text, k) => {
+      const value = state.template.variables[k];
+      return value ? text.replaceAll(value, '********') : text;
+    }, lines.join(''));
+    state.ui.info(`typing ${actions.filter((a) => a.kind !== 'wait').length} keys (${interval} ms apart): ${shown}`);
     await typeOverQmp(d.qmp!, actions, {keyIntervalMs: interval, signal});
   },
 };
