@@ -148,6 +148,16 @@ describe('AMI bake (box build --target aws) against moto', () => {
     assert.deepEqual(await selfImages(), []);
   });
 
+  test('sweep leaves resources of other hosts alone unless --all-hosts', async () => {
+    await ec2.send(new CreateKeyPairCommand({KeyName: 'box-other-host', TagSpecifications: [{ResourceType: 'key-pair', Tags: [{Key: TAG.host, Value: 'some-other-host'}, {Key: TAG.root, Value: '/nonexistent/project'}, {Key: TAG.project, Value: 'far'}]}]}));
+    await ec2.send(new CreateKeyPairCommand({KeyName: 'not-from-box'}));
+    const mine = await sweep({dryRun: true, allHosts: false, ui: silentUi(), signal: new AbortController().signal});
+    assert.deepEqual(mine.resources, []);
+    const all = await sweep({dryRun: true, allHosts: true, ui: silentUi(), signal: new AbortController().signal});
+    assert.deepEqual(all.resources.map((r) => [r.type, r.id, r.project]), [['key-pair', 'box-other-host', 'far']]);
+    assert.match(all.resources[0].reason, /\/nonexistent\/project has no box state/);
+  });
+
   test('sweep removes an AMI and snapshots no stored box knows, and the key pair of a crashed bake', async () => {
     const result = await bake();
     // A crashed bake: its temporary key pair carries a token no live bake record has.

@@ -4,7 +4,7 @@ import {existsSync} from 'node:fs';
 import {mkdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {
-  DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, RunInstancesCommand,
+  CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {BoxError} from '../../../src/core/errors.js';
 import {readMachineState, writeMachineState} from '../../../src/core/state.js';
@@ -209,13 +209,15 @@ describe('aws provider against the moto EC2 emulator', () => {
     await assert.rejects(new AwsProvider().up(none), (e: BoxError) => e.code === 'ERR_AWS_AMI_NOT_FOUND' && e.message.includes('no-such-*'));
   });
 
-  test('destroy after a crash finds an instance whose id was never recorded, by its token tag', async () => {
+  test('destroy after a crash finds an instance whose id was never recorded by its token tag, and a group by its recorded name', async () => {
     const token = 'box-crashed-token';
     const run = await ec2.send(new RunInstancesCommand({
       ImageId: UBUNTU_AMI, MinCount: 1, MaxCount: 1,
       TagSpecifications: [{ResourceType: 'instance', Tags: [{Key: TAG.token, Value: token}, {Key: TAG.project, Value: 'proj'}]}],
     }));
-    const s: AwsMachineState = {phase: 'creating', region: 'us-east-1', token, ami: UBUNTU_AMI, amiSource: 'test', instanceType: 't3.micro', elasticIps: [], sshUsername: 'admin', sshInterface: 'public'};
+    // The group was recorded by name before CreateSecurityGroup returned its id.
+    await ec2.send(new CreateSecurityGroupCommand({GroupName: 'box-proj-web-crashed', Description: 'crashed'}));
+    const s: AwsMachineState = {phase: 'creating', region: 'us-east-1', token, ami: UBUNTU_AMI, amiSource: 'test', instanceType: 't3.micro', elasticIps: [], sshUsername: 'admin', sshInterface: 'public', securityGroup: {name: 'box-proj-web-crashed', managed: true}};
     await mkdir(path.join(work.dir, '.box', 'machines', 'web'), {recursive: true});
     await writeMachineState(work.dir, {machine: 'web', target: 'aws', createdAt: new Date().toISOString(), provisioned: false, provider: s as unknown as Record<string, unknown>});
     const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32'}));
@@ -225,6 +227,7 @@ describe('aws provider against the moto EC2 emulator', () => {
     await new AwsProvider().destroy(ctx);
     const after = await ec2.send(new DescribeInstancesCommand({InstanceIds: [run.Instances![0].InstanceId!]}));
     assert.equal(after.Reservations?.[0]?.Instances?.[0]?.State?.Name, 'terminated');
+    assert.deepEqual(await boxGroups(), [], 'the group recorded only by name is found and deleted');
   });
 
   test('an instance-store mapping with EBS fields is refused with the field named', async () => {
