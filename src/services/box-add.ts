@@ -78,6 +78,15 @@ export async function isCatalog(location: Location, signal: AbortSignal): Promis
  */
 export async function addBox(options: AddBoxOptions): Promise<AddedBox> {
   const location = parseLocation(options.source, options.cwd);
+  if (location.kind === 'file' && !existsSync(location.path)) {
+    const shorthand = !options.name && /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(options.source);
+    throw new BoxError('ERR_BOX_NOT_FOUND', `${location.path} does not exist.`, {
+      exitCode: 2,
+      hint: shorthand
+        ? `box does not look boxes up by name on Vagrant Cloud: give the box file, a catalog JSON or a URL (\`box box add ${options.source} FILE|URL\`).`
+        : 'Check the path, or give an http(s):// URL.',
+    });
+  }
   if (await isCatalog(location, options.signal)) {
     const text = await fetchText(location, options.signal);
     const catalog = parseCatalog(text, location.display);

@@ -50,6 +50,13 @@ describe('box box add|list|remove|prune', () => {
     assert.match(json.error.hint, /box box add NAME/);
   });
 
+  test('add of a Vagrant Cloud style name explains that a file, catalog or URL is needed', async () => {
+    const {result, json} = await boxJson(['box', 'add', 'hashicorp/bionic64'], opts());
+    assert.equal(result.exitCode, 2);
+    assert.equal(json.error.code, 'ERR_BOX_NOT_FOUND');
+    assert.match(json.error.hint, /does not look boxes up by name on Vagrant Cloud/);
+  });
+
   test('add of an installed box fails (exit 1) and says to use --force', async () => {
     const result = await box(['box', 'add', 'acme/web', boxFile, '--box-version', '2.0.0'], opts());
     assert.equal(result.exitCode, 1);
