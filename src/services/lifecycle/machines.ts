@@ -42,8 +42,12 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
   return {project, handles};
 }
 
-/** How long a second box process waits for a machine another one is working on. */
-export const LOCK_WAIT_MS = 5000;
+/**
+ * How long a second box process waits for a machine another one is working on. Longer than the
+ * lock's 10 s staleness, so the lock of a box killed with -9 is taken over rather than blocking
+ * `destroy`/`status` repairs; a live holder keeps it fresh and the waiter fails with ERR_LOCKED.
+ */
+export const LOCK_WAIT_MS = 12_000;
 
 /** Runs one lifecycle operation under the machine's lock. */
 export async function withMachine<T>(handle: MachineHandle, fn: () => Promise<T>): Promise<T> {
