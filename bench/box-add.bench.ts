@@ -36,6 +36,8 @@ async function makeBox(): Promise<void> {
 
 interface Measure {
   wall_s: number;
+  /** user + system CPU seconds: steadier than wall time on a busy machine. */
+  cpu_s: number;
   peak_rss_mib: number;
 }
 
@@ -46,7 +48,9 @@ function measure(command: string[], env: NodeJS.ProcessEnv = process.env): Measu
   const wall = (performance.now() - t0) / 1000;
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}):\n${result.stderr.slice(-2000)}`);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr);
-  return {wall_s: Number(wall.toFixed(2)), peak_rss_mib: rss ? Math.round(Number(rss[1]) / 1024) : -1};
+  const user = Number(/User time \(seconds\): ([\d.]+)/.exec(result.stderr)?.[1] ?? NaN);
+  const system = Number(/System time \(seconds\): ([\d.]+)/.exec(result.stderr)?.[1] ?? NaN);
+  return {wall_s: Number(wall.toFixed(2)), cpu_s: Number((user + system).toFixed(2)), peak_rss_mib: rss ? Math.round(Number(rss[1]) / 1024) : -1};
 }
 
 function best(samples: Measure[]): Measure {
@@ -76,6 +80,8 @@ try {
     box_add: o,
     sha256sum_then_tar: b,
     wall_ratio: Number((o.wall_s / b.wall_s).toFixed(2)),
+    cpu_ratio: Number((o.cpu_s / b.cpu_s).toFixed(2)),
+    load_average_1m: Number(os.loadavg()[0].toFixed(1)),
     box_add_samples_s: ours.map((m) => m.wall_s),
     baseline_samples_s: baseline.map((m) => m.wall_s),
   }));
