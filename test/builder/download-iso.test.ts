@@ -27,6 +27,12 @@ describe('installer ISO download and verification', () => {
     server = http.createServer((req, res) => {
       requests.push({url: req.url!, range: req.headers.range});
       if (req.url === '/SHA256SUMS') return void res.end(`${'0'.repeat(64)}  other.iso\n${sha} *os.iso\n`);
+      if (req.url === '/slow.iso') {
+        // Half the file, then nothing: the client has to give up (Ctrl-C).
+        res.writeHead(200, {'content-length': body.length});
+        res.write(body.subarray(0, 64 * 1024));
+        return;
+      }
       if (req.url === '/CHECKSUM') return void res.end(`# comment\nSHA256 (os.iso) = ${sha}\n`);
       if (req.url !== '/os.iso' && req.url !== '/mirror/os.iso') return void res.writeHead(404).end();
       const m = /bytes=(\d+)-/.exec(req.headers.range ?? '');
@@ -42,6 +48,7 @@ describe('installer ISO download and verification', () => {
   });
 
   after(async () => {
+    server.closeAllConnections();
     server.close();
     process.env.BOX_HOME = savedHome;
     await tmp.cleanup();
@@ -104,6 +111,17 @@ describe('installer ISO download and verification', () => {
     });
     const files = await readdir(path.dirname(isoCachePath(wrong, '')));
     assert.deepEqual(files.filter((f) => f.endsWith('.iso')), []);
+  });
+
+  test('Ctrl-C during a download stops it with ERR_INTERRUPTED, keeps the .part to resume and never creates the .iso', async () => {
+    process.env.BOX_HOME = path.join(tmp.dir, 'home-cancel');
+    const checksum = {algorithm: 'sha256' as const, hex: sha};
+    const controller = new AbortController();
+    const fetching = fetchVerified(`${base}/slow.iso`, checksum, {...opts(), signal: controller.signal});
+    setTimeout(() => controller.abort(), 300);
+    await assert.rejects(fetching, {code: 'ERR_INTERRUPTED'});
+    const files = await readdir(path.dirname(isoCachePath(checksum, '')));
+    assert.deepEqual(files, [`sha256-${sha}.iso.part`]);
   });
 
   test('a local path is verified and used in place', async () => {
