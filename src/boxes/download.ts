@@ -3,7 +3,7 @@ import {createReadStream} from 'node:fs';
 import {mkdir, open, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import got, {type Response} from 'got';
+import type {Got, Response} from 'got';
 import {BoxError, InterruptedError, isAbortError} from '../core/errors.js';
 import {readJson, writeJsonAtomic} from '../core/fs-json.js';
 import {userPaths} from '../core/paths.js';
@@ -63,6 +63,14 @@ const requestOptions = {
   headers: {'user-agent': 'box (Vagrant-compatible box store)'},
 } as const;
 
+// got is loaded on first use: commands that only look at the store (and `box status`, which
+// reaches this module through the providers) should not pay for it at start-up.
+let gotPromise: Promise<Got> | undefined;
+function loadGot(): Promise<Got> {
+  gotPromise ??= import('got').then((m) => m.default);
+  return gotPromise;
+}
+
 async function fileSize(file: string): Promise<number> {
   return stat(file).then((s) => s.size, () => 0);
 }
@@ -107,6 +115,7 @@ function networkError(url: string, error: unknown, partialBytes: number): BoxErr
 
 /** Opens a streaming GET; resolves once the response headers are in. */
 async function request(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<{response: Response; body: AsyncIterable<Buffer>}> {
+  const got = await loadGot();
   const stream = got.stream(url, {...requestOptions, headers: {...requestOptions.headers, ...headers}, signal});
   return new Promise((resolve, reject) => {
     stream.once('response', (response: Response) => resolve({response, body: stream}));
@@ -258,6 +267,7 @@ export async function fetchText(location: Location, signal?: AbortSignal, limit 
   }
   let response: Response<string>;
   try {
+    const got = await loadGot();
     response = await got(location.url, {...requestOptions, decompress: true, headers: {...requestOptions.headers, accept: 'application/json'}, signal});
   } catch (error) {
     if (signal?.aborted || isAbortError(error)) throw new InterruptedError();
@@ -271,6 +281,7 @@ export async function fetchText(location: Location, signal?: AbortSignal, limit 
 /** HEAD an http URL and tell whether it serves JSON (a catalog), as Vagrant does. */
 export async function servesJson(url: string, signal?: AbortSignal): Promise<boolean> {
   try {
+    const got = await loadGot();
     const response = await got.head(url, {...requestOptions, signal});
     return /application\/json/i.test(String(response.headers['content-type'] ?? ''));
   } catch {
