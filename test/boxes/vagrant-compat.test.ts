@@ -16,7 +16,8 @@ let image: string;
 async function vagrant(args: string[], home = vagrantHome): Promise<string> {
   const result = await execa('vagrant', args, {
     cwd: work.dir,
-    env: {VAGRANT_HOME: home, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1'},
+    // VAGRANT_VAGRANTFILE: a name no folder has, so a stray Vagrantfile above the temp dir is never loaded.
+    env: {VAGRANT_HOME: home, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1', VAGRANT_VAGRANTFILE: 'Vagrantfile.box-test-none'},
     reject: false,
     timeout: 120_000,
   });
