@@ -28,6 +28,8 @@ export interface MachineContext {
   dir: string;
   ui: Ui;
   signal: AbortSignal;
+  /** `up --no-destroy-on-error`: a failed first up keeps what it made, for debugging. */
+  keepOnError?: boolean;
 }
 
 /**

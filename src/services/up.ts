@@ -53,7 +53,7 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
   const existed = (await readMachineState(ctx.project.root, machine.name)) !== undefined;
   let ranProvisioners = false;
   try {
-    const {created, timings = {}} = await provider.up(ctx);
+    const {created, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
     const state = await readMachineState(ctx.project.root, machine.name);
     const shouldProvision = options.provision ?? !state?.provisioned;
     if (shouldProvision) {

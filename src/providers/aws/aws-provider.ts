@@ -217,7 +217,7 @@ export class AwsProvider implements Provider {
         },
       },
       {
-        name: 'wait-for-ssh',
+        name: 'boot',
         run: async () => {
           const s = (await readAwsState(project.root, machine.name))!;
           await this.waitRunningAndSsh(ctx, client, s);
@@ -225,9 +225,11 @@ export class AwsProvider implements Provider {
       },
     ];
     try {
-      await runSteps(steps, initial, {ui, signal});
+      await runSteps(steps, initial, {ui, signal, onError: ctx.keepOnError ? 'abort' : 'cleanup'});
     } catch (error) {
-      // A failed up leaves nothing behind (the step cleanups removed the cloud side).
+      // --no-destroy-on-error keeps the instance and its record for debugging (`box destroy` later).
+      if (ctx.keepOnError && !signal.aborted) throw error;
+      // Otherwise a failed up leaves nothing behind (the step cleanups removed the cloud side).
       await removeMachineFiles(dir);
       await unindexMachine(project.root, machine.name);
       throw error;

@@ -169,6 +169,30 @@ describe('aws provider against the moto EC2 emulator', () => {
     }
   });
 
+  test('with keepOnError (up --no-destroy-on-error) a failed first up keeps the instance for debugging, and destroy removes it', async () => {
+    setAwsCommunicatorFactory(async () => ({
+      waitForReady: async () => { throw new BoxError('ERR_SSH_TIMEOUT', 'SSH did not answer'); },
+      exec: async () => 0, upload: async () => undefined, close: async () => undefined,
+    }));
+    try {
+      const ctx = {...awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32'})), keepOnError: true};
+      await assert.rejects(new AwsProvider().up(ctx), (e: BoxError) => e.code === 'ERR_SSH_TIMEOUT');
+      assert.equal((await liveInstances()).length, 1);
+      const status = await new AwsProvider().status(ctx);
+      assert.equal(status.status, 'broken');
+      assert.equal(status.repair, 'box destroy web');
+      await new AwsProvider().destroy(ctx);
+      assert.equal((await liveInstances()).length, 0);
+      assert.deepEqual(await boxGroups(), []);
+      assert.deepEqual(await keyPairs(), []);
+    } finally {
+      setAwsCommunicatorFactory(async (info, dir) => {
+        sshSeen.push(`${info.username}@${info.host}:${info.port}`);
+        return new FakeCommunicator(dir, info);
+      });
+    }
+  });
+
   test('a machine without ssh_cidr or security_groups is refused before anything is created', async () => {
     const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI}));
     await assert.rejects(new AwsProvider().up(ctx), (e: BoxError) => e.code === 'ERR_AWS_SSH_CIDR' && e.exitCode === 2 && /ssh_cidr/.test(e.message) && /0\.0\.0\.0\/0/.test(e.hint ?? ''));
