@@ -96,4 +96,31 @@ describe('Ctrl-C during an installer build', {timeout: 10 * 60_000}, () => {
       assert.deepEqual(out, [], 'no box, partial box or catalog');
     });
   }
+
+  test('a build VM that dies while waiting for the answer fetch fails at once with its serial log, not after the timeout', async () => {
+    const workRoot = path.join(work.dir, 'work-died');
+    await mkdir(workRoot);
+    let log = '';
+    const stream = {isTTY: false, write: (text: string) => {
+      log += text;
+      if (text.includes('==> wait-for-answer-fetch\n')) {
+        const pid = Number(/qemu pid: (\d+)/.exec(log)?.[1]);
+        pids.push(pid);
+        process.kill(pid, 'SIGKILL');
+      }
+      return true;
+    }} as unknown as NodeJS.WriteStream;
+    const t0 = Date.now();
+    await assert.rejects(buildBox({
+      template: templateDir,
+      vars: {iso_path: iso.path, iso_sha256: iso.sha256, fetch_timeout: '5m'},
+      outputDir: path.join(work.dir, 'out-died'), workRoot, ui: new Ui({stream}), signal: new AbortController().signal,
+    }), (error: Error & {code?: string}) => {
+      assert.equal(error.code, 'ERR_QEMU_EXITED', error.message);
+      assert.match(error.message, /exited before the installer fetched preseed\.cfg/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 60_000, 'it did not wait for the 5 minute timeout');
+    assert.deepEqual(await readdir(workRoot), [], 'the work folder is removed');
+  });
 });

@@ -1,5 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises';
-import {InterruptedError} from '../../../core/errors.js';
+import {BoxError, InterruptedError} from '../../../core/errors.js';
+import {tailFile} from '../../../providers/qemu/process.js';
 import type {Step} from '../../../core/steps.js';
 import {parseBootCommand} from '../../boot-command.js';
 import {typeOverQmp} from '../../qmp-keys.js';
@@ -52,7 +53,21 @@ export const waitForAnswerFetchStep: Step<BuildState> = {
     const d = iso(state);
     const wanted = t.answer_wait_for ?? d.rendered?.[0]?.name;
     if (!wanted || t.answer_media === 'cdrom') return;
-    await d.server!.waitForFetch(wanted, {timeoutMs: durationMs(t.answer_fetch_timeout), signal});
+    // A VM that dies (bad ISO, not enough memory) must not look like a slow network.
+    const controller = new AbortController();
+    const vmExit = d.qemu!.then(async () => {
+      if (controller.signal.aborted) return;
+      const tail = await tailFile(d.serialLog!);
+      throw new BoxError('ERR_QEMU_EXITED', `The build VM exited before the installer fetched ${wanted}.${tail ? ` Last lines of ${d.serialLog}:\n${tail}` : ''}`, {
+        hint: 'Check the ISO, the boot command and the memory setting; run with --on-error abort to keep the work folder.',
+      });
+    });
+    try {
+      await Promise.race([d.server!.waitForFetch(wanted, {timeoutMs: durationMs(t.answer_fetch_timeout), signal}), vmExit]);
+    } finally {
+      controller.abort();
+      vmExit.catch(() => undefined);
+    }
     state.ui.success(`the installer fetched ${wanted}`);
   },
 };
