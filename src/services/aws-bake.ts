@@ -1,3 +1,4 @@
+import {DescribeImagesCommand} from '@aws-sdk/client-ec2';
 import {mkdtemp, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,9 +12,7 @@ import {runSteps} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
 import {checkAmi} from '../providers/aws/ami.js';
 import {clientRegion, ec2Client} from '../providers/aws/client.js';
-import {mapAwsError} from '../providers/aws/errors.js';
-import {DescribeImagesCommand} from '@aws-sdk/client-ec2';
-import {awsCall} from '../providers/aws/errors.js';
+import {awsCall, mapAwsError} from '../providers/aws/errors.js';
 
 export interface AwsBakeOptions {
   template: LoadedTemplate;

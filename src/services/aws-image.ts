@@ -1,8 +1,8 @@
-import {createWriteStream} from 'node:fs';
+import {createReadStream, createWriteStream} from 'node:fs';
 import {mkdtemp, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {Readable, Transform} from 'node:stream';
+import {Transform, type Readable} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {
@@ -62,7 +62,6 @@ function pollMs(options: ImageTransferOptions): number {
 /** Uploads a file with lib-storage (multipart, parallel parts, retried), with byte progress. */
 export async function uploadToS3(s3: S3Client, file: string, bucket: string, key: string, ui: Ui, signal: AbortSignal): Promise<void> {
   const {size} = await stat(file);
-  const {createReadStream} = await import('node:fs');
   const upload = new Upload({client: s3, params: {Bucket: bucket, Key: key, Body: createReadStream(file)}, queueSize: 4, partSize: 16 * 1024 * 1024, leavePartsOnError: false});
   const progress = ui.progress(`upload s3://${bucket}/${key}`);
   upload.on('httpUploadProgress', (p) => progress.update({transferred: p.loaded ?? 0, total: size}));

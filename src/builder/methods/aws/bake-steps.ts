@@ -1,5 +1,6 @@
 import {randomUUID} from 'node:crypto';
-import {mkdir} from 'node:fs/promises';
+import {mkdir, writeFile} from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import {
   AuthorizeSecurityGroupIngressCommand, CreateImageCommand, CreateTagsCommand, CreateSecurityGroupCommand, DeregisterImageCommand, DeleteSnapshotCommand,
@@ -16,8 +17,6 @@ import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
 import {TAG} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
-import os from 'node:os';
-import {writeFile} from 'node:fs/promises';
 
 /** One provisioning action of a bake: a script file uploaded and run, or inline commands. */
 export interface BakeProvisioner {
@@ -59,7 +58,6 @@ export interface BakeState {
   snapshots?: string[];
 }
 
-const always = async () => undefined;
 const noSignal = () => new AbortController().signal;
 
 function bakeTags(s: BakeState, name: string, extra: Record<string, string> = {}): Tag[] {
@@ -142,7 +140,6 @@ export const bakeSteps: Array<Step<BakeState>> = [
         await comm.close();
       }
     },
-    cleanup: always,
   },
   {
     name: 'provision',
