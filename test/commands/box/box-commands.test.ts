@@ -28,6 +28,15 @@ after(async () => {
 const opts = (): {boxHome: string; cwd: string} => ({boxHome, cwd: work.dir});
 
 describe('box box add|list|remove|prune', () => {
+  test('list on an empty store prints an empty list and a hint on stderr', async () => {
+    const {result, json} = await boxJson(['box', 'list'], opts());
+    assert.equal(result.exitCode, 0);
+    assert.deepEqual(json, {boxes: []});
+    const plain = await box(['box', 'list'], opts());
+    assert.equal(String(plain.stdout), '');
+    assert.match(String(plain.stderr), /No boxes installed\. Add one with `box box add NAME FILE\|URL`/);
+  });
+
   test('add --json prints the installed box (name, version, provider, dir, size, checksum)', async () => {
     for (const version of ['1.0.0', '1.1.0', '2.0.0']) {
       const {result, json} = await boxJson(['box', 'add', 'acme/web', boxFile, '--box-version', version, '--checksum', boxSha], opts());
