@@ -12,7 +12,7 @@ import {StreamHasher, type ExpectedChecksum} from '../boxes/verify.js';
 import {BoxError, UsageError, throwIfAborted} from '../core/errors.js';
 import {withLock} from '../core/lock.js';
 import {boxDirName, userPaths} from '../core/paths.js';
-import type {Ui} from '../core/ui.js';
+import {formatBytes, type Progress, type Ui} from '../core/ui.js';
 
 export interface AddBoxOptions {
   /** A box file or catalog: local path, file:// or http(s):// URL. */
@@ -152,18 +152,21 @@ async function installBox(
       await removeEmptyParents(nameDir);
       throw error;
     });
+    let progress: Progress | undefined;
+    let progressDone = false;
+    const hasher = new StreamHasher(options.checksum);
     try {
-      const hasher = new StreamHasher(options.checksum);
-      const progress = ui.progress(source.resumedFrom > 0 ? `Resuming ${name} at ${source.resumedFrom} bytes` : `Adding ${name}`);
+      progress = ui.progress(source.resumedFrom > 0 ? `Resuming ${name} at ${source.resumedFrom} bytes` : `Adding ${name}`);
       async function* counted(): AsyncGenerator<Buffer> {
         for await (const chunk of source.chunks) {
           hasher.update(chunk);
-          progress.update({transferred: hasher.bytes, total: source.total});
+          progress!.update({transferred: hasher.bytes, total: source.total});
           yield chunk;
         }
       }
       await extractArchive(counted(), temp, location.display, signal);
       progress.done();
+      progressDone = true;
       throwIfAborted(signal);
       const digest = hasher.finish(location.display);
       const metadata = await readBoxMetadata(temp, location.display);
@@ -197,6 +200,8 @@ async function installBox(
         source: location.display, resumedFrom: source.resumedFrom, metadata,
       };
     } catch (error) {
+      // Ends the progress line on a terminal so the error starts on a line of its own.
+      if (progress && !progressDone) progress.done(`Stopped after ${formatBytes(hasher.bytes)}${source.total ? ` of ${formatBytes(source.total)}` : ''}`);
       if (isContentError(error)) await source.discard();
       if (!installed) {
         await rm(temp, {recursive: true, force: true});
