@@ -189,6 +189,19 @@ describe('qemu lifecycle with a real guest', {timeout: 20 * 60_000}, () => {
     assert.equal(r.exitCode, 3);
   });
 
+  test('reload --force restarts QEMU on the same disk without provisioning again', async () => {
+    const before = qemuProcesses(project.dir);
+    const {result, json} = await runJson(['reload', '--force']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(json.machines[0].status, 'running');
+    assert.equal(json.machines[0].ranProvisioners, false);
+    const after = qemuProcesses(project.dir);
+    assert.equal(after.length, 1);
+    assert.notEqual(after[0], before[0], 'a new QEMU process');
+    const r = await runJson(['ssh', '-c', 'cat /var/tmp/survivor']);
+    assert.equal(r.json.stdout.trim(), 'written-before-halt');
+  });
+
   test('status reports running with the ssh port, and status --all lists the machine from the index', async () => {
     const {json} = await runJson(['status']);
     assert.equal(json.machines[0].status, 'running');
