@@ -6,6 +6,7 @@
  * Prints one JSON object on stdout; progress on stderr. Takes the machine-wide e2e slot.
  */
 import {execFileSync, spawn} from 'node:child_process';
+import {execa} from 'execa';
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,8 +21,10 @@ const runs = Number(process.env.BENCH_RUNS ?? 3);
 const log = (m: string) => process.stderr.write(`[qemu-up bench] ${m}\n`);
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-function box(args: string[], cwd: string, home: string): string {
-  return execFileSync(process.execPath, [bin, ...args], {cwd, env: {...process.env, BOX_HOME: home, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24}).toString();
+// Async on purpose: a blocked event loop would stop the e2e slot's lock from being refreshed.
+async function box(args: string[], cwd: string, home: string): Promise<string> {
+  const r = await execa(process.execPath, [bin, ...args], {cwd, env: {BOX_HOME: home, NO_COLOR: '1'}, stdin: 'ignore'});
+  return String(r.stdout);
 }
 
 function freePort(): Promise<number> {
@@ -89,7 +92,7 @@ async function upUntilQemuStarts(project: string, home: string): Promise<number>
     return Math.round(performance.now() - t0);
   } finally {
     child.kill('SIGKILL');
-    box(['destroy', '--force'], project, home);
+    await box(['destroy', '--force'], project, home);
   }
 }
 
@@ -108,8 +111,8 @@ try {
 
   writeFileSync(path.join(project, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: qemu\ntargets:\n  qemu: {cpus: 2, memory: 1024}\n');
   log('box up (real guest)');
-  const up = JSON.parse(box(['up', '--no-provision', '--json'], project, home)).machines[0];
-  box(['destroy', '--force'], project, home);
+  const up = JSON.parse(await box(['up', '--no-provision', '--json'], project, home)).machines[0];
+  await box(['destroy', '--force'], project, home);
   log('bare qemu-system-x86_64 + banner loop (same image)');
   const bareMs = await bareBoot(storedBox, work);
   const boxBootToSsh = up.timings.startQemu + up.timings.waitForSsh;
@@ -138,7 +141,7 @@ try {
     overhead_ratio_10gib_vs_1gib: Number((overhead.box_up_until_qemu_started_10gib_median_ms / overhead.box_up_until_qemu_started_1gib_median_ms).toFixed(2)),
   }, null, 2));
 } finally {
-  try { box(['destroy', '--force'], project, home); } catch { /* already gone */ }
+  await box(['destroy', '--force'], project, home).catch(() => undefined);
   rmSync(work, {recursive: true, force: true});
   await release();
 }
