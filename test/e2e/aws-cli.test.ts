@@ -160,6 +160,16 @@ describe('box CLI with the aws target against moto', () => {
     assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
   });
 
+  test('image push of a box that is not in the store fails with a clear message and --json error', async () => {
+    const push = await runJson(['image', 'push', 'no-such-box', '--target', 'aws', '--bucket', 'b']);
+    assert.equal(push.result.exitCode, 1);
+    assert.equal(push.json.error.code, 'ERR_BOX_NOT_FOUND');
+    assert.match(push.json.error.message, /"no-such-box"/);
+    const pull = await run(['image', 'pull', 'not-an-ami', '--bucket', 'b']);
+    assert.equal(pull.exitCode, 2);
+    assert.match(String(pull.stderr), /"not-an-ami" is not an AMI id/);
+  });
+
   test('a Boxfile without ssh_cidr fails with exit 2 and creates nothing', async () => {
     await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE.replace('    ssh_cidr: 198.51.100.7/32\n', ''));
     const up = await run(['up']);
