@@ -18,6 +18,15 @@ export async function mountsUnder(dir: string): Promise<string[]> {
  * /proc or bind mount can never take host files with it.
  */
 export async function removeRootfs(dir: string): Promise<void> {
-  for (const mount of await mountsUnder(dir)) await tryRun('umount', ['-l', mount]);
-  await run('rm', ['-rf', '--one-file-system', dir]);
+  for (let attempt = 1; ; attempt++) {
+    for (const mount of await mountsUnder(dir)) await tryRun('umount', ['-l', mount]);
+    try {
+      await run('rm', ['-rf', '--one-file-system', dir]);
+      return;
+    } catch (error) {
+      // A just-killed dpkg may still be writing for a moment ("Directory not empty").
+      if (attempt >= 3) throw error;
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
 }
