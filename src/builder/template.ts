@@ -69,6 +69,12 @@ const sourceSchema = z.union([
   z.string().regex(/^box\s+\S+$/, 'expected "box NAME" or {box: NAME, version?, provider?}')
     .transform((s) => ({box: s.split(/\s+/)[1], version: undefined as string | undefined, provider: undefined as string | undefined})),
   z.object({box: z.string().min(1), version: z.string().optional(), provider: z.string().optional()}).strict(),
+  // A store name as in a Boxfile's basebox: "NAME" or "NAME@CONSTRAINT" (e.g. debian-12-minimal@>= 12).
+  z.string().regex(/^[A-Za-z0-9][^\s@]*(@.+)?$/, 'expected a box name such as "debian-12-minimal" or "debian-12-minimal@>= 12"')
+    .transform((s) => {
+      const at = s.indexOf('@');
+      return {box: at < 0 ? s : s.slice(0, at), version: at < 0 ? undefined : s.slice(at + 1).trim() || undefined, provider: undefined as string | undefined};
+    }),
 ]);
 
 export const templateSchema = z.object({
@@ -140,7 +146,7 @@ export const templateSchema = z.object({
   const need = (field: string, message: string): void => ctx.addIssue({code: z.ZodIssueCode.custom, path: [field], message});
   if (t.method === 'debootstrap' && !t.debootstrap) need('debootstrap', 'method debootstrap needs a debootstrap: {suite, mirror, packages} section');
   if (t.method === 'iso' && !t.iso && !(t.kernel && t.initrd)) need('iso', 'method iso needs iso: {urls, checksum} or both kernel and initrd');
-  if (t.method === 'box' && !t.source) need('source', 'method box needs source: "box NAME"');
+  if (t.method === 'box' && !t.source) need('source', 'method box needs source: NAME[@constraint] (a box in the store)');
 });
 
 export type TemplateInput = z.input<typeof templateSchema>;

@@ -3,6 +3,7 @@ import type {Ui} from '../../core/ui.js';
 import type {LoadedTemplate, TemplateDefinition} from '../template.js';
 import {debootstrapMethod} from './debootstrap/index.js';
 import {isoMethod} from './iso/index.js';
+import {boxMethod} from './box/index.js';
 
 /**
  * What a build method hands to the generic tail of `box build` (compress, package, catalog):
@@ -57,6 +58,7 @@ export interface BuildMethod {
 export const buildMethods: Partial<Record<TemplateDefinition['method'], BuildMethod>> = {
   debootstrap: debootstrapMethod,
   iso: isoMethod,
+  box: boxMethod,
 };
 
 export function registerBuildMethod(method: BuildMethod): void {
