@@ -6,11 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
-import {readdir, writeFile} from 'node:fs/promises';
+import {mkdir, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
+import {Ui} from '../../src/core/ui.js';
+import {pidAlive} from '../../src/providers/qemu/process.js';
+import {buildBox} from '../../src/services/build.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 
 /** pids of qemu-system processes whose command line mentions `needle`. */
@@ -107,5 +110,37 @@ describe('box build from an existing box with a real guest', {timeout: 30 * 60_0
     const destroy = await run(['destroy', '--force']);
     assert.equal(destroy.exitCode, 0, String(destroy.stderr));
     assert.deepEqual(qemuProcesses(project.dir), []);
+  });
+  test('Ctrl-C during a post-install script stops the build VM and leaves no overlay, work folder or box', async () => {
+    const templateDir = path.join(work.dir, 'tpl-interrupt');
+    const workRoot = path.join(work.dir, 'work-interrupt');
+    const out = path.join(work.dir, 'out-interrupt');
+    await mkdir(templateDir, {recursive: true});
+    await mkdir(workRoot);
+    await writeFile(path.join(templateDir, 'template.yaml'), 'method: box\nsource: debian-12-minimal\nssh: {timeout: 10m}\npost_install:\n  - inline: ["echo now-sleeping", "sleep 600"]\n');
+    const controller = new AbortController();
+    let log = '';
+    const stream = {isTTY: false, write: (text: string) => {
+      log += text;
+      if (text.includes('now-sleeping')) controller.abort();
+      return true;
+    }} as unknown as NodeJS.WriteStream;
+    const saved = process.env.BOX_HOME;
+    process.env.BOX_HOME = home.dir;
+    try {
+      await assert.rejects(buildBox({template: templateDir, outputDir: out, workRoot, ui: new Ui({stream}), signal: controller.signal}), (error: Error & {code?: string}) => {
+        assert.equal(error.code, 'ERR_INTERRUPTED', `${error.message}\n${log}`);
+        return true;
+      });
+    } finally {
+      if (saved === undefined) delete process.env.BOX_HOME;
+      else process.env.BOX_HOME = saved;
+    }
+    const qemuPid = Number(/qemu pid: (\d+)/.exec(log)?.[1] ?? 0);
+    assert.ok(qemuPid > 0, log);
+    assert.equal(pidAlive(qemuPid), false, 'QEMU is gone');
+    assert.deepEqual(await readdir(workRoot), [], 'the work folder (overlay, sockets, logs) is removed');
+    const left = existsSync(out) ? (await readdir(out)).filter((f) => !f.startsWith('.build')) : [];
+    assert.deepEqual(left, [], 'no box, partial box or catalog');
   });
 });

@@ -2,7 +2,8 @@ import {tryRun} from '../../../core/exec.js';
 import {BoxError, UsageError} from '../../../core/errors.js';
 import {diskGiB, memoryMiB, type LoadedTemplate} from '../../template.js';
 import type {BuildMethod} from '../index.js';
-import {postInstallStep, shutdownStep, waitForSshStep} from '../iso/guest.js';
+import {waitForSshStep} from '../iso/guest.js';
+import {postInstallStep, shutdownStep} from './guest.js';
 import {resolveSource, sourceIdentity, sourceRef, SOURCE_PROVIDER} from './source.js';
 import {bootOverlayStep, createOverlayStep, extractKernelStep, finishArtifact, keepVmOnAbort, resolveSourceStep} from './steps.js';
 

@@ -1,15 +1,15 @@
 import {mkdir, rm} from 'node:fs/promises';
 import path from 'node:path';
-import {BoxError} from '../../../core/errors.js';
+import {BoxError, InterruptedError} from '../../../core/errors.js';
 import type {Step} from '../../../core/steps.js';
-import {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
-import {insecureKeyPath} from '../../../communicators/keys.js';
+import type {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
 import {createOverlay, imageInfo} from '../../../providers/qemu/qemu-img.js';
 import type {InstalledBox} from '../../../services/resolve-basebox.js';
 import {diskGiB} from '../../template.js';
 import type {BuildState} from '../index.js';
 import {VM_FILES, iso, reachVmLines} from '../iso/state.js';
 import {bootStep, detachVm} from '../iso/vm.js';
+import {closeSession, session} from './guest.js';
 import {resolveSource} from './source.js';
 
 /** Facts of a from-box build, next to the iso method's VM facts (`iso(state)`) that the reused steps use. */
@@ -118,9 +118,8 @@ export const extractKernelStep: Step<BuildState> = {
     const meta = source.metadata as {kernel?: unknown; initrd?: unknown};
     if (typeof meta.kernel !== 'string') return;
     const needInitrd = typeof meta.initrd === 'string';
-    const t = state.template.definition;
-    const key = !t.ssh.private_key || t.ssh.private_key === 'vagrant-insecure' ? await insecureKeyPath() : path.resolve(state.template.dir, t.ssh.private_key);
-    const comm = await SshCommunicator.fromSshInfo({host: '127.0.0.1', port: iso(state).sshPort!, username: t.ssh.username, privateKeyPath: key});
+    // The post-install session: the cleanup script may have removed the host keys, so no new connection.
+    const comm = await session(state);
     try {
       const version = await capture(comm, `ls -1 /boot | sed -n 's/^vmlinuz-//p' | sort -V | tail -n 1`, signal, 'Finding the newest kernel in /boot');
       if (!version) throw new BoxError('ERR_BUILD_KERNEL', 'The build VM has no /boot/vmlinuz-* any more, but the source box boots its kernel directly.', {hint: 'Do not remove the kernel package in post-install scripts.'});
@@ -146,8 +145,9 @@ export const extractKernelStep: Step<BuildState> = {
       await capture(comm, `rm -rf ${tmp}`, signal, 'Removing the kernel copy');
       fromBox(state).kernel = {vmlinuz: path.join(local, 'vmlinuz'), initrd: needInitrd ? path.join(local, 'initrd.img') : undefined, version};
       state.ui.info(`kernel ${version} copied out for direct kernel boot`);
-    } finally {
-      await comm.close();
+    } catch (error) {
+      if (signal.aborted) throw new InterruptedError();
+      throw error;
     }
   },
 };
@@ -203,6 +203,7 @@ export function keepVmOnAbort(step: Step<BuildState>): Step<BuildState> {
         if (state.onError === 'abort' && !signal.aborted && d.qemu) {
           const user = state.template.definition.ssh.username;
           state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}; then remove ${state.workDir}):\n  ${reachVmLines(d).join('\n  ')}\n  ssh -p ${d.sshPort} ${user}@127.0.0.1 (key: the template's ssh.private_key, else Vagrant's insecure key)`);
+          await closeSession(state);
           await detachVm(d);
         }
         throw error;

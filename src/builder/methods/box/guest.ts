@@ -1,0 +1,92 @@
+import {randomUUID} from 'node:crypto';
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {BoxError, InterruptedError} from '../../../core/errors.js';
+import type {Step} from '../../../core/steps.js';
+import {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
+import {insecureKeyPath} from '../../../communicators/keys.js';
+import {waitForExit} from '../../../providers/qemu/process.js';
+import {resolveTemplateFile} from '../../templates-dir.js';
+import {durationMs} from '../../template.js';
+import type {BuildState} from '../index.js';
+import {iso} from '../iso/state.js';
+
+/**
+ * ONE SSH connection for everything after the guest is up: post-install scripts, kernel
+ * copy-out and the shutdown command. The shared cleanup script deletes the SSH host keys (so
+ * clones get fresh ones at first boot), after which sshd accepts no NEW connection; an open
+ * one keeps working.
+ */
+export async function session(state: BuildState): Promise<SshCommunicator> {
+  const holder = state.data as {boxSsh?: SshCommunicator};
+  if (holder.boxSsh) return holder.boxSsh;
+  const t = state.template.definition;
+  const key = !t.ssh.private_key || t.ssh.private_key === 'vagrant-insecure' ? await insecureKeyPath() : path.resolve(state.template.dir, t.ssh.private_key);
+  holder.boxSsh = await SshCommunicator.fromSshInfo({host: '127.0.0.1', port: iso(state).sshPort!, username: t.ssh.username, privateKeyPath: key});
+  return holder.boxSsh;
+}
+
+export async function closeSession(state: BuildState): Promise<void> {
+  const holder = state.data as {boxSsh?: SshCommunicator};
+  const comm = holder.boxSsh;
+  holder.boxSsh = undefined;
+  await comm?.close().catch(() => undefined);
+}
+
+/** Step: uploads and runs each post-install script (sudo unless privileged: false), streaming its output. */
+export const postInstallStep: Step<BuildState> = {
+  name: 'post-install',
+  async run(state, signal) {
+    const comm = await session(state);
+    await comm.connect(undefined, signal); // opened now, while the host keys still exist
+    const scripts = state.template.definition.post_install;
+    const local = await mkdtemp(path.join(os.tmpdir(), 'box-post-'));
+    try {
+      for (const [i, p] of scripts.entries()) {
+        if (signal.aborted) throw new InterruptedError();
+        const label = p.script ?? `inline #${i + 1}`;
+        const file = p.script ? resolveTemplateFile(state.template.dir, p.script) : path.join(local, `inline-${i}.sh`);
+        if (!p.script) await writeFile(file, `#!/bin/sh\nset -e\n${p.inline!.join('\n')}\n`);
+        const remote = `/tmp/box-post-${randomUUID().slice(0, 8)}.sh`;
+        await comm.upload(file, remote, {signal});
+        state.ui.stage('post-install', label);
+        const code = await comm.exec(`chmod +x ${remote} && ${remote}; rc=$?; rm -f ${remote}; exit $rc`, {
+          sudo: p.privileged, env: p.env, signal,
+          onOutput: (_s, data) => state.ui.output(`[${path.basename(label)}]`, data),
+        });
+        if (code !== 0) throw new BoxError('ERR_POST_INSTALL', `Post-install script ${label} exited with ${code}.`, {hint: 'Its output is above; run with --on-error abort to keep the VM and ssh in.'});
+      }
+    } finally {
+      await rm(local, {recursive: true, force: true});
+    }
+  },
+  async cleanup(state) {
+    await closeSession(state);
+  },
+};
+
+/**
+ * Step: runs shutdown_command on the open connection and waits for QEMU to exit; if it does not
+ * within shutdown_timeout, presses the ACPI power button over QMP; kills nothing itself (the
+ * boot step's cleanup stops a VM that still runs).
+ */
+export const shutdownStep: Step<BuildState> = {
+  name: 'shutdown',
+  async run(state, signal) {
+    const d = iso(state);
+    const t = state.template.definition;
+    const comm = await session(state);
+    // The connection drops as the guest goes down: the exit status does not matter.
+    await comm.exec(t.shutdown_command, {signal, timeoutMs: 30_000}).catch(() => undefined);
+    await closeSession(state);
+    const timeoutMs = durationMs(t.shutdown_timeout);
+    if (await waitForExit(d.qemuPid!, timeoutMs)) return;
+    if (signal.aborted) throw new InterruptedError();
+    state.ui.warn(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s of "${t.shutdown_command}"; pressing the ACPI power button`);
+    await d.qmp?.execute('system_powerdown').catch(() => undefined);
+    if (!(await waitForExit(d.qemuPid!, 60_000))) {
+      throw new BoxError('ERR_SHUTDOWN_TIMEOUT', 'The build VM did not power off.', {hint: 'Check shutdown_command in the template (it must power the guest off, not halt it).'});
+    }
+  },
+};
