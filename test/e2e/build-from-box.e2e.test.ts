@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import {mkdir, readdir, writeFile} from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
@@ -142,5 +143,32 @@ describe('box build from an existing box with a real guest', {timeout: 30 * 60_0
     assert.deepEqual(await readdir(workRoot), [], 'the work folder (overlay, sockets, logs) is removed');
     const left = existsSync(out) ? (await readdir(out)).filter((f) => !f.startsWith('.build')) : [];
     assert.deepEqual(left, [], 'no box, partial box or catalog');
+  });
+  test('--on-error abort keeps the failed build VM running and says how to reach it', async () => {
+    const templateDir = path.join(work.dir, 'tpl-abort');
+    await mkdir(templateDir, {recursive: true});
+    await writeFile(path.join(templateDir, 'template.yaml'), 'method: box\nsource: debian-12-minimal\nssh: {timeout: 10m}\npost_install:\n  - inline: ["echo failing-on-purpose", "exit 3"]\n');
+    const abortWork = path.join(work.dir, 'work-abort');
+    await mkdir(abortWork);
+    const {result, json} = await boxJson(['build', templateDir, '--output', path.join(work.dir, 'out-abort'), '--on-error', 'abort', '--json'], {boxHome: home.dir, env: {TMPDIR: abortWork}, timeoutMs: 10 * 60_000});
+    const stderr = String(result.stderr);
+    const pid = Number(/qemu pid: (\d+)/.exec(stderr)?.[1] ?? 0);
+    try {
+      assert.notEqual(result.exitCode, 0);
+      assert.equal(json.error.code, 'ERR_POST_INSTALL', stderr);
+      assert.match(stderr, /build VM kept for debugging \(stop it with: kill \d+/);
+      const port = Number(/ssh -p (\d+) vagrant@127\.0\.0\.1/.exec(stderr)?.[1] ?? 0);
+      assert.ok(pid > 0 && pidAlive(pid), 'QEMU still runs');
+      // The kept VM still answers on the SSH port printed for the user.
+      const banner = await new Promise<string>((resolve) => {
+        const socket = net.connect({host: '127.0.0.1', port}, () => undefined);
+        socket.setTimeout(10_000, () => { socket.destroy(); resolve(''); });
+        socket.once('data', (d) => { socket.destroy(); resolve(d.toString('latin1')); });
+        socket.on('error', () => resolve(''));
+      });
+      assert.match(banner, /^SSH-2\.0-/);
+    } finally {
+      if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
