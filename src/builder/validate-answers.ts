@@ -71,7 +71,15 @@ async function checkPreseed(content: string): Promise<{ok: boolean; problems: st
   try {
     const file = path.join(dir, 'preseed.cfg');
     await writeFile(file, content);
-    const r = await execa('debconf-set-selections', ['--checkonly', file], {reject: false, env: {LANG: 'C', LC_ALL: 'C'}});
+    // A private, empty debconf database: the system one is locked while apt runs (and by other
+    // checks running in parallel), and debconf then exits 1 without a word.
+    const rc = path.join(dir, 'debconf.conf');
+    await writeFile(rc, [
+      'Config: configdb', 'Templates: templatedb', '',
+      'Name: configdb', 'Driver: File', `Filename: ${path.join(dir, 'config.dat')}`, '',
+      'Name: templatedb', 'Driver: File', `Filename: ${path.join(dir, 'templates.dat')}`, '',
+    ].join('\n'));
+    const r = await execa('debconf-set-selections', ['--checkonly', file], {reject: false, env: {LANG: 'C', LC_ALL: 'C', DEBCONF_SYSTEMRC: rc}});
     if ((r as {code?: string}).code === 'ENOENT') return {ok: false, problems: ['debconf-set-selections is not installed (apt-get install debconf)']};
     const problems = String(r.stderr).split('\n').map((l) => l.trim()).filter(Boolean);
     if (r.exitCode !== 0 && problems.length === 0) problems.push(`debconf-set-selections exited with ${r.exitCode}`);

@@ -37,13 +37,17 @@ export interface MachineContext {
  * directly except through ctx.ui. `up` creates when absent and starts when stopped, and
  * returns once SSH answers. `destroy` is idempotent and safe on half-created machines.
  */
+/** How a halt brought the machine down, reported by `box halt --json`. */
+export type StoppedBy = 'acpi' | 'ssh-poweroff' | 'kill' | 'stop-instances' | 'force-stop-instances';
+
 export interface Provider {
   readonly name: 'qemu' | 'virtualbox' | 'aws';
   /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
   verify(ctx: MachineContext): Promise<void>;
   /** `timings`: milliseconds per stage (optional; shown in `box up --json` and used by benches). */
   up(ctx: MachineContext): Promise<{created: boolean; timings?: Record<string, number>}>;
-  halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void>;
+  /** Stops the machine; says how it went down ('acpi', 'ssh-poweroff', 'kill', 'stop-instances', ...), or nothing if it was not running. */
+  halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void>;
   destroy(ctx: MachineContext): Promise<void>;
   status(ctx: MachineContext): Promise<StatusReport>;
   sshInfo(ctx: MachineContext): Promise<SshInfo>;

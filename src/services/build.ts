@@ -255,8 +255,20 @@ export async function hashInputs(template: LoadedTemplate, methodInputs: Record<
     if (!file.startsWith(template.dir + path.sep)) add(`ref:${rel}`, await readFile(file));
   }
   add('variables', JSON.stringify(Object.entries(template.variables).sort()));
-  add('method', JSON.stringify(methodInputs, Object.keys(methodInputs).sort()));
+  add('method', canonicalJson(methodInputs));
   return hash.digest('hex');
+}
+
+/** JSON with object keys sorted at every depth, so equal inputs always hash equal. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
 }
 
 async function listFiles(dir: string): Promise<string[]> {

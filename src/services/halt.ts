@@ -1,3 +1,4 @@
+import type {StoppedBy} from '../providers/provider.js';
 import {openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface HaltOptions extends LifecycleOptions {
@@ -6,7 +7,7 @@ export interface HaltOptions extends LifecycleOptions {
 }
 
 export interface HaltResult {
-  machines: Array<{name: string; wasRunning: boolean; status: string; durationMs: number}>;
+  machines: Array<{name: string; wasRunning: boolean; status: string; durationMs: number; stoppedBy?: StoppedBy}>;
 }
 
 /** `box halt`: graceful shutdown escalating to a kill after the timeout; `force` kills at once. */
@@ -19,12 +20,13 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
       const before = await handle.provider.status(handle.ctx);
       // A broken machine may still have a process; halt whatever is there.
       const wasRunning = before.status === 'running' || (before.status === 'broken' && before.details?.pid !== undefined);
+      let stoppedBy: StoppedBy | undefined;
       if (before.status !== 'not-created') {
         if (wasRunning) handle.ctx.ui.stage('halt', `${handle.machine.name}${options.force ? ' (force)' : ''}`);
-        await handle.provider.halt(handle.ctx, {force: options.force, timeoutSeconds: options.timeoutSeconds});
+        stoppedBy = await handle.provider.halt(handle.ctx, {force: options.force, timeoutSeconds: options.timeoutSeconds}) ?? undefined;
       }
       const after = await handle.provider.status(handle.ctx);
-      return {name: handle.machine.name, wasRunning, status: after.status};
+      return {name: handle.machine.name, wasRunning, status: after.status, ...(stoppedBy ? {stoppedBy} : {})};
     });
     handle.ctx.ui.success(`${entry.name} is ${entry.status}`);
     result.machines.push({...entry, durationMs: Date.now() - t0});

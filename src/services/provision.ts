@@ -20,7 +20,7 @@ export async function provisionMachine(handle: MachineHandle): Promise<number> {
   const comm = provider.communicator ? await provider.communicator(ctx, info) : await createCommunicator(info);
   try {
     await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
-    await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root}, machine.provisioners);
+    await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name}, machine.provisioners);
   } finally {
     await comm.close().catch(() => undefined);
   }

@@ -48,13 +48,6 @@ export interface SweepOptions extends AwsConnection {
   signal: AbortSignal;
 }
 
-/** What the project states and the box store on this host still know. */
-interface Known {
-  ids: Set<string>;
-  tokens: Set<string>;
-  why: Map<string, string>;
-}
-
 async function knownByRoot(root: string, cache: Map<string, {ids: Set<string>; tokens: Set<string>; exists: boolean}>) {
   const hit = cache.get(root);
   if (hit) return hit;

@@ -74,8 +74,8 @@ describe('box method cache inputs and metadata', () => {
   test('a missing source box does not break the plan but preflight reports it with an add hint', async () => {
     const template = await loadTemplate(await writeTemplate(templates.dir, 'base-box'));
     const inputs = await boxCacheInputs(template);
-    assert.equal(inputs.source_name, 'base-box');
-    assert.equal(inputs.source_missing, true);
+    assert.equal((inputs.source as Record<string, unknown>).name, 'base-box');
+    assert.equal((inputs.source as Record<string, unknown>).missing, true);
     await assert.rejects(boxMethod.preflight(template), (e: BoxError) => e.code === 'ERR_BOX_NOT_FOUND' && /box box add base-box/.test(e.hint ?? ''));
     assert.ok(boxMethod.plan(template).some((line) => line.includes('source box base-box (libvirt)')));
   });
@@ -84,19 +84,19 @@ describe('box method cache inputs and metadata', () => {
     await storeBox(home.dir, 'base-box', '1.0.0');
     const template = await loadTemplate(await writeTemplate(templates.dir, 'base-box'));
     const first = await boxCacheInputs(template);
-    assert.equal(first.source_version, '1.0.0');
-    assert.match(String(first.source_digest), /^[0-9a-f]{64}$/);
+    assert.equal((first.source as Record<string, unknown>).version, '1.0.0');
+    assert.match(String((first.source as Record<string, unknown>).digest), /^[0-9a-f]{64}$/);
     const h1 = await hashInputs(template, first);
     assert.equal(await hashInputs(template, await boxCacheInputs(template)), h1, 'same inputs, same hash');
 
     await storeBox(home.dir, 'base-box', '1.1.0');
     const second = await boxCacheInputs(template);
-    assert.equal(second.source_version, '1.1.0');
+    assert.equal((second.source as Record<string, unknown>).version, '1.1.0');
     assert.notEqual(await hashInputs(template, second), h1);
 
     // A constraint pins the older version again.
     const pinned = await loadTemplate(await writeTemplate(templates.dir, 'base-box@< 1.1'));
-    assert.equal((await boxCacheInputs(pinned)).source_version, '1.0.0');
+    assert.equal(((await boxCacheInputs(pinned)).source as Record<string, unknown>).version, '1.0.0');
   });
 
   test('a source box replaced under the same version changes the cache key', async () => {

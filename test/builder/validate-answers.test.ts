@@ -24,6 +24,11 @@ describe('preseed check (debconf-set-selections --checkonly)', () => {
     assert.equal(check.checker, 'debconf-set-selections --checkonly');
   });
 
+  test('checks running at once do not trip over debconf\'s database lock', async () => {
+    const checks = await Promise.all(Array.from({length: 8}, () => validateAnswer('preseed.cfg', 'd-i debian-installer/locale string en_US\n')));
+    assert.deepEqual(checks.map((c) => c.problems), Array.from({length: 8}, () => []));
+  });
+
   test('a line without a value type is a parse error with its line number', async () => {
     const check = await validateAnswer('preseed.cfg', 'd-i a/b string c\nd-i broken\n');
     assert.equal(check.ok, false);

@@ -165,10 +165,11 @@ describe('qemu lifecycle with a real guest', {timeout: 20 * 60_000}, () => {
     assert.equal(json.machines[0].ranProvisioners, false);
   });
 
-  test('halt stops QEMU and status says stopped', async () => {
+  test('halt stops QEMU through the ACPI power button and status says stopped', async () => {
     const {result, json} = await runJson(['halt', '--timeout', '90']);
     assert.equal(result.exitCode, 0, String(result.stderr));
     assert.equal(json.machines[0].wasRunning, true);
+    assert.equal(json.machines[0].stoppedBy, 'acpi', 'the guest reacts to the power button (logind), no SSH or kill fallback');
     assert.equal(json.machines[0].status, 'stopped');
     assert.deepEqual(qemuProcesses(project.dir), []);
     const {json: st} = await runJson(['status']);

@@ -80,6 +80,13 @@ describe('box build service', () => {
     await writeFile(script, before);
   });
 
+  test('the inputs hash sees nested method inputs and ignores key order', async () => {
+    const base = await loadTemplate(templateDir);
+    const h1 = await hashInputs(base, {source: {name: 'a', version: '1.0.0'}, tool: 'x'});
+    assert.equal(await hashInputs(base, {tool: 'x', source: {version: '1.0.0', name: 'a'}}), h1);
+    assert.notEqual(await hashInputs(base, {source: {name: 'a', version: '1.1.0'}, tool: 'x'}), h1);
+  });
+
   test('--dry-run returns the plan and creates nothing', async () => {
     const result = await buildBox(opts({dryRun: true, outputDir: path.join(tmp.dir, 'dry')}));
     assert.ok(result.dryRun);

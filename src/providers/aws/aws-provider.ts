@@ -15,7 +15,7 @@ import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/err
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, readMachineState, unindexMachine, writeMachineState} from '../../core/state.js';
 import {runSteps, type Step} from '../../core/steps.js';
-import type {MachineContext, Provider, SshInfo, StatusReport} from '../provider.js';
+import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
 import {clientRegion, ec2Client, type AwsConnection} from './client.js';
@@ -252,7 +252,7 @@ export class AwsProvider implements Provider {
     }
   }
 
-  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void> {
+  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {
     const s = await readAwsState(ctx.project.root, ctx.machine.name);
     if (!s?.instanceId) return;
     const client = ec2Client(connectionOf(ctx.machine, s));
@@ -262,11 +262,13 @@ export class AwsProvider implements Provider {
     await stop(options.force);
     try {
       await waitUntilInstanceStopped(waiterConfig(client, Math.max(options.timeoutSeconds, 10), ctx.signal), {InstanceIds: [s.instanceId]});
+      return options.force ? 'force-stop-instances' : 'stop-instances';
     } catch (error) {
       if (options.force || ctx.signal.aborted) throw mapAwsError(error, {action: 'InstanceStopped', region: s.region});
       ctx.ui.warn(`${s.instanceId} did not stop within ${options.timeoutSeconds} s: forcing it.`);
       await stop(true);
       await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 600, ctx.signal), {InstanceIds: [s.instanceId!]}));
+      return 'force-stop-instances';
     }
   }
 

@@ -9,7 +9,7 @@ import {run} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import {resolveBasebox} from '../../services/resolve-basebox.js';
-import type {MachineContext, Provider, SshInfo, StatusReport} from '../provider.js';
+import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
 import {buildQemuArgs, type PortForward} from './args.js';
 import {createOverlay, imageInfo} from './qemu-img.js';
@@ -202,26 +202,29 @@ export class QemuProvider implements Provider {
     return {created, timings};
   }
 
-  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<void> {
+  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {
     const state = await readMachineState(ctx.project.root, ctx.machine.name);
     if (!state) return;
     const q = state.provider as unknown as QemuMachineState;
     const pid = await this.livePid(q);
+    let stoppedBy: StoppedBy | undefined;
     if (pid !== undefined) {
       if (options.force) {
         process.kill(pid, 'SIGKILL');
         await waitForExit(pid, 5000);
+        stoppedBy = 'kill';
       } else {
-        await this.gracefulStop(ctx, q, pid, options.timeoutSeconds * 1000);
+        stoppedBy = await this.gracefulStop(ctx, q, pid, options.timeoutSeconds * 1000);
       }
     }
     await rm(q.pidFile, {force: true});
     await rm(q.qmpSocket, {force: true});
     await this.patch(ctx, (s) => { s.pid = undefined; });
+    return stoppedBy;
   }
 
   /** Lima's order: ACPI power button over QMP, then `poweroff` over SSH, then SIGKILL. */
-  private async gracefulStop(ctx: MachineContext, q: QemuMachineState, pid: number, timeoutMs: number): Promise<void> {
+  private async gracefulStop(ctx: MachineContext, q: QemuMachineState, pid: number, timeoutMs: number): Promise<StoppedBy> {
     const deadline = Date.now() + timeoutMs;
     let acpi = true;
     try {
@@ -230,16 +233,17 @@ export class QemuProvider implements Provider {
       acpi = false;
     }
     // The guest needs something listening for the power button (logind, acpid); give it a few s.
-    if (acpi && await waitForExit(pid, Math.min(6000, timeoutMs))) return;
+    if (acpi && await waitForExit(pid, Math.min(6000, timeoutMs))) return 'acpi';
     if (q.sshPort !== undefined && Date.now() < deadline) {
       ctx.ui.info(`${ctx.machine.name}: ${acpi ? 'no reaction to the ACPI power button' : 'QMP did not answer'}; running poweroff over SSH.`);
       const sshInfo = await this.sshInfo(ctx).catch(() => undefined);
       if (sshInfo) await sshPoweroff(sshInfo, Math.min(15_000, Math.max(1000, deadline - Date.now())));
-      if (await waitForExit(pid, Math.max(0, deadline - Date.now()))) return;
+      if (await waitForExit(pid, Math.max(0, deadline - Date.now()))) return 'ssh-poweroff';
     }
     ctx.ui.warn(`${ctx.machine.name} did not shut down within ${Math.round(timeoutMs / 1000)} s; killing QEMU.`);
     process.kill(pid, 'SIGKILL');
     await waitForExit(pid, 5000);
+    return 'kill';
   }
 
   async destroy(ctx: MachineContext): Promise<void> {

@@ -120,7 +120,7 @@ describe('aws provider against the moto EC2 emulator', () => {
     assert.equal(info.host, instance.PublicIpAddress);
     assert.equal(info.privateKeyPath, s.keyPair!.privateKeyPath);
 
-    await provider.halt(ctx, {force: false, timeoutSeconds: 30});
+    assert.equal(await provider.halt(ctx, {force: false, timeoutSeconds: 30}), 'stop-instances');
     assert.equal((await provider.status(ctx)).status, 'stopped');
     assert.deepEqual(await provider.up(ctx), {created: false});
     assert.equal((await provider.status(ctx)).status, 'running');

@@ -2,10 +2,9 @@ import {tryRun} from '../../../core/exec.js';
 import {BoxError, UsageError} from '../../../core/errors.js';
 import {diskGiB, memoryMiB, type LoadedTemplate} from '../../template.js';
 import type {BuildMethod} from '../index.js';
-import {waitForSshStep} from '../iso/guest.js';
-import {postInstallStep, shutdownStep} from './guest.js';
+import {keepVmOnAbort, postInstallStep, shutdownStep, waitForSshStep} from '../iso/guest.js';
 import {resolveSource, sourceIdentity, sourceRef, SOURCE_PROVIDER} from './source.js';
-import {bootOverlayStep, createOverlayStep, extractKernelStep, finishArtifact, keepVmOnAbort, resolveSourceStep} from './steps.js';
+import {bootOverlayStep, createOverlayStep, extractKernelStep, finishArtifact, resolveSourceStep} from './steps.js';
 
 /**
  * Cache inputs of a from-box build: the source box's name, version and identity (so a new or
@@ -21,11 +20,7 @@ export async function boxCacheInputs(template: LoadedTemplate): Promise<Record<s
     if (!(error instanceof BoxError && error.code === 'ERR_BOX_NOT_FOUND')) throw error;
     source = {name: ref.name, constraint: ref.versionConstraint ?? null, missing: true};
   }
-  // Flat keys: hashInputs serialises with a key whitelist, which would drop nested objects' keys.
-  return {
-    ...Object.fromEntries(Object.entries(source).map(([k, v]) => [`source_${k}`, v])),
-    qemuImg: await tryRun('qemu-img', ['--version']),
-  };
+  return {source, qemuImg: await tryRun('qemu-img', ['--version'])};
 }
 
 /**

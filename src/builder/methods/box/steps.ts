@@ -7,9 +7,9 @@ import {createOverlay, imageInfo} from '../../../providers/qemu/qemu-img.js';
 import type {InstalledBox} from '../../../services/resolve-basebox.js';
 import {diskGiB} from '../../template.js';
 import type {BuildState} from '../index.js';
-import {VM_FILES, iso, reachVmLines} from '../iso/state.js';
-import {bootStep, detachVm} from '../iso/vm.js';
-import {closeSession, session} from './guest.js';
+import {VM_FILES, iso} from '../iso/state.js';
+import {bootStep} from '../iso/vm.js';
+import {session} from '../iso/guest.js';
 import {resolveSource} from './source.js';
 
 /** Facts of a from-box build, next to the iso method's VM facts (`iso(state)`) that the reused steps use. */
@@ -184,30 +184,6 @@ export function finishArtifact(shutdown: Step<BuildState>): Step<BuildState> {
         virtualSizeGiB: Math.max(1, Math.ceil(info.virtualSize / 1024 ** 3)),
         ...boxMetadata(data.source!, data.kernel),
       };
-    },
-  };
-}
-
-/**
- * With --on-error abort, a step that fails while the VM runs leaves it running and says how to
- * reach it (the runner then skips every cleanup).
- */
-export function keepVmOnAbort(step: Step<BuildState>): Step<BuildState> {
-  return {
-    ...step,
-    async run(state, signal) {
-      try {
-        await step.run(state, signal);
-      } catch (error) {
-        const d = iso(state);
-        if (state.onError === 'abort' && !signal.aborted && d.qemu) {
-          const user = state.template.definition.ssh.username;
-          state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}; then remove ${state.workDir}):\n  ${reachVmLines(d).join('\n  ')}\n  ssh -p ${d.sshPort} ${user}@127.0.0.1 (key: the template's ssh.private_key, else Vagrant's insecure key)`);
-          await closeSession(state);
-          await detachVm(d);
-        }
-        throw error;
-      }
     },
   };
 }

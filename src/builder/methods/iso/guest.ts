@@ -9,9 +9,10 @@ import {insecureKeyPath} from '../../../communicators/keys.js';
 import {waitForSshBanner} from '../../../providers/qemu/wait-for-ssh.js';
 import {waitForExit} from '../../../providers/qemu/process.js';
 import {resolveTemplateFile} from '../../templates-dir.js';
-import {diskGiB, durationMs, type LoadedTemplate} from '../../template.js';
+import {durationMs, type LoadedTemplate} from '../../template.js';
 import type {BuildState} from '../index.js';
-import {iso} from './state.js';
+import {iso, reachVmLines} from './state.js';
+import {detachVm} from './vm.js';
 
 async function keyPath(template: LoadedTemplate): Promise<string> {
   const key = template.definition.ssh.private_key;
@@ -42,13 +43,33 @@ export const waitForSshStep: Step<BuildState> = {
   },
 };
 
-/** Step: uploads and runs each post-install script over SSH (with sudo unless privileged: false). */
+/**
+ * ONE SSH connection for everything after the guest is up: post-install scripts, kernel
+ * copy-out and the shutdown command. The shared cleanup script deletes the SSH host keys (so
+ * clones get fresh ones at first boot), after which sshd accepts no NEW connection; an open
+ * one keeps working.
+ */
+export async function session(state: BuildState): Promise<SshCommunicator> {
+  const holder = state.data as {boxSsh?: SshCommunicator};
+  if (holder.boxSsh) return holder.boxSsh;
+  holder.boxSsh = await communicator(state);
+  return holder.boxSsh;
+}
+
+export async function closeSession(state: BuildState): Promise<void> {
+  const holder = state.data as {boxSsh?: SshCommunicator};
+  const comm = holder.boxSsh;
+  holder.boxSsh = undefined;
+  await comm?.close().catch(() => undefined);
+}
+
+/** Step: uploads and runs each post-install script (sudo unless privileged: false), streaming its output. */
 export const postInstallStep: Step<BuildState> = {
   name: 'post-install',
   async run(state, signal) {
+    const comm = await session(state);
+    await comm.connect(undefined, signal); // opened now, while the host keys still exist
     const scripts = state.template.definition.post_install;
-    if (scripts.length === 0) return;
-    const comm = await communicator(state);
     const local = await mkdtemp(path.join(os.tmpdir(), 'box-post-'));
     try {
       for (const [i, p] of scripts.entries()) {
@@ -66,37 +87,59 @@ export const postInstallStep: Step<BuildState> = {
         if (code !== 0) throw new BoxError('ERR_POST_INSTALL', `Post-install script ${label} exited with ${code}.`, {hint: 'Its output is above; run with --on-error abort to keep the VM and ssh in.'});
       }
     } finally {
-      await comm.close();
       await rm(local, {recursive: true, force: true});
     }
   },
+  async cleanup(state) {
+    await closeSession(state);
+  },
 };
 
-/** Step: runs shutdown_command and waits for QEMU to exit; falls back to an ACPI power-off over QMP. */
+/**
+ * Step: runs shutdown_command on the open connection and waits for QEMU to exit; if it does not
+ * within shutdown_timeout, presses the ACPI power button over QMP; kills nothing itself (the
+ * boot step's cleanup stops a VM that still runs).
+ */
 export const shutdownStep: Step<BuildState> = {
   name: 'shutdown',
   async run(state, signal) {
     const d = iso(state);
     const t = state.template.definition;
-    const comm = await communicator(state);
+    const comm = await session(state);
     // The connection drops as the guest goes down: the exit status does not matter.
     await comm.exec(t.shutdown_command, {signal, timeoutMs: 30_000}).catch(() => undefined);
-    await comm.close().catch(() => undefined);
+    await closeSession(state);
     const timeoutMs = durationMs(t.shutdown_timeout);
-    if (!(await waitForExit(d.qemuPid!, timeoutMs))) {
-      await powerButton(state, timeoutMs);
+    if (await waitForExit(d.qemuPid!, timeoutMs)) return;
+    if (signal.aborted) throw new InterruptedError();
+    state.ui.warn(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s of "${t.shutdown_command}"; pressing the ACPI power button`);
+    await d.qmp?.execute('system_powerdown').catch(() => undefined);
+    if (!(await waitForExit(d.qemuPid!, 60_000))) {
+      throw new BoxError('ERR_SHUTDOWN_TIMEOUT', 'The build VM did not power off.', {hint: 'Check shutdown_command in the template (it must power the guest off, not halt it).'});
     }
-    // The tail of `box build` compacts it (qemu-img convert -c) and packages it.
-    state.artifact = {imagePath: d.disk!, format: 'qcow2', virtualSizeGiB: diskGiB(t.disk), extraFiles: {}, extraMetadata: {}};
   },
 };
 
-async function powerButton(state: BuildState, timeoutMs: number): Promise<void> {
-  const d = iso(state);
-  const t = state.template.definition;
-  state.ui.warn(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s of "${t.shutdown_command}"; pressing the ACPI power button`);
-  await d.qmp?.execute('system_powerdown').catch(() => undefined);
-  if (!(await waitForExit(d.qemuPid!, 60_000))) {
-    throw new BoxError('ERR_SHUTDOWN_TIMEOUT', 'The build VM did not power off.', {hint: 'Check shutdown_command in the template (it must power the guest off, not halt it).'});
-  }
+/**
+ * With --on-error abort, a step that fails while the VM runs leaves it running and says how to
+ * reach it (the runner then skips every cleanup, so QEMU and the HTTP server stay up).
+ */
+export function keepVmOnAbort(step: Step<BuildState>): Step<BuildState> {
+  return {
+    ...step,
+    async run(state, signal) {
+      try {
+        await step.run(state, signal);
+      } catch (error) {
+        const d = iso(state);
+        if (state.onError === 'abort' && !signal.aborted && d.qemu) {
+          const user = state.template.definition.ssh.username;
+          state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}; then remove ${state.workDir}):\n  ${reachVmLines(d).join('\n  ')}\n  ssh -p ${d.sshPort} ${user}@127.0.0.1 (key: the template's ssh.private_key, else Vagrant's insecure key)`);
+          await closeSession(state);
+          await detachVm(d);
+        }
+        throw error;
+      }
+    },
+  };
 }

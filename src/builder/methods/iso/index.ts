@@ -5,34 +5,24 @@ import {diskGiB, memoryMiB} from '../../template.js';
 import type {BuildMethod, BuildState} from '../index.js';
 import {httpServerStep} from './answers.js';
 import {downloadIsoStep, resolveChecksum} from './download-iso.js';
-import {postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
+import {keepVmOnAbort, postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
 import {bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep} from './keys.js';
-import {iso, reachVmLines, GUEST_HOST_IP} from './state.js';
+import {iso, GUEST_HOST_IP} from './state.js';
 import {renderBootCommand} from './keys.js';
 import {renderString} from '../../render.js';
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import type {LoadedTemplate} from '../../template.js';
-import {bootStep, createDiskStep, detachVm} from './vm.js';
+import {bootStep, createDiskStep} from './vm.js';
 
-/**
- * With --on-error abort, a step that fails while the VM runs says how to reach it (the
- * runner then skips every cleanup, so QEMU and the HTTP server stay up).
- */
-function withReachInfo(step: Step<BuildState>): Step<BuildState> {
+/** Step wrapper: after shutdown, the installed disk is the artifact the build tail compacts and packages. */
+function installedDisk(shutdown: Step<BuildState>): Step<BuildState> {
   return {
-    ...step,
+    ...shutdown,
     async run(state, signal) {
-      try {
-        await step.run(state, signal);
-      } catch (error) {
-        const d = iso(state);
-        if (state.onError === 'abort' && !signal.aborted && d.qemu) {
-          state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}):\n  ${reachVmLines(d).join('\n  ')}`);
-          await detachVm(d);
-        }
-        throw error;
-      }
+      await shutdown.run(state, signal);
+      const d = iso(state);
+      state.artifact = {imagePath: d.disk!, format: 'qcow2', virtualSizeGiB: diskGiB(state.template.definition.disk), extraFiles: {}, extraMetadata: {}};
     },
   };
 }
@@ -81,7 +71,7 @@ export const isoMethod: BuildMethod = {
     httpServerStep,
     createDiskStep,
     bootStep,
-    ...[bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep, waitForSshStep, postInstallStep, shutdownStep].map(withReachInfo),
+    ...[bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep, waitForSshStep, postInstallStep, installedDisk(shutdownStep)].map(keepVmOnAbort),
   ],
 };
 
