@@ -3,7 +3,8 @@
 // run so there is one summary. `--no-e2e` skips *.e2e.test.ts (tests that boot real guests);
 // `--only PATTERN` keeps files whose path contains PATTERN.
 import {spawnSync} from 'node:child_process';
-import {readdirSync, statSync} from 'node:fs';
+import {mkdtempSync, readdirSync, rmSync, statSync} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
@@ -29,11 +30,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Tests that forget BOX_HOME must not write into the developer's ~/.box: give the run its own.
+const boxHome = mkdtempSync(path.join(os.tmpdir(), 'box-test-home-'));
 const result = spawnSync(process.execPath, [
   '--import', 'tsx',
   '--test',
   '--test-concurrency=2',
   '--test-reporter=spec',
   ...files,
-], {stdio: 'inherit'});
+], {stdio: 'inherit', env: {...process.env, BOX_HOME: boxHome}});
+rmSync(boxHome, {recursive: true, force: true});
 process.exit(result.status ?? 1);

@@ -20,6 +20,8 @@ export interface RunStepsOptions {
   onError?: 'cleanup' | 'abort';
   /** Called with each step's duration, for benchmarks and --json reports. */
   onStepDone?: (name: string, ms: number) => void;
+  /** Called for each cleanup that failed (after it is reported), so callers keep their records. */
+  onCleanupError?: (name: string, error: unknown) => void;
 }
 
 /**
@@ -59,6 +61,7 @@ export async function runSteps<S>(steps: ReadonlyArray<Step<S>>, state: S, optio
       await step.cleanup(state, outcome);
     } catch (error) {
       options.ui.warn(`cleanup of ${step.name} failed: ${errorMessage(error)}`);
+      options.onCleanupError?.(step.name, error);
     }
   }
   if (failure !== undefined) throw failure;

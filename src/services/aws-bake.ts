@@ -132,9 +132,9 @@ export interface AwsBuildOptions {
 export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeResult & {added?: {name: string; version: string; provider: string}}> {
   const {findTemplate} = await import('../builder/templates-dir.js');
   const {loadTemplate} = await import('../builder/template.js');
-  const {loadProject} = await import('./load-project.js');
+  const {loadProjectIfAny} = await import('./load-project.js');
   const template = await loadTemplate(findTemplate(options.template, options.templateDirs).dir, options.vars ?? {});
-  const project = await loadProject({cwd: process.cwd(), target: 'aws'}).catch(() => undefined);
+  const project = await loadProjectIfAny({cwd: process.cwd(), target: 'aws'});
   const aws: AwsSettings = project?.machines[0]?.aws ?? {};
   let sourceAmis: Record<string, string> | undefined;
   const source = template.definition.method === 'box' ? template.definition.source : undefined;

@@ -134,3 +134,17 @@ export function selectMachines(project: Project, names: string[]): MachineConfig
     });
   });
 }
+
+/**
+ * For commands that also work outside a project (sweep, image push/pull, build --target aws):
+ * the project when there is a Boxfile, undefined when there is none. A Boxfile that does not
+ * validate is still an error: silently ignoring it would use the wrong region or endpoint.
+ */
+export async function loadProjectIfAny(options: LoadProjectOptions): Promise<Project | undefined> {
+  try {
+    return await loadProject(options);
+  } catch (error) {
+    if (error instanceof UsageError && error.code === 'ERR_BOXFILE_NOT_FOUND' && !options.boxfile) return undefined;
+    throw error;
+  }
+}

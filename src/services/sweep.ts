@@ -44,6 +44,8 @@ export interface SweepOptions extends AwsConnection {
   dryRun: boolean;
   /** Also resources created by box on other hosts (their project folders cannot be checked here). */
   allHosts: boolean;
+  /** Also deregister finished baked AMIs (and their snapshots) that no stored box refers to. */
+  images?: boolean;
   ui: Ui;
   signal: AbortSignal;
 }
@@ -142,14 +144,19 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     if (!tagValue(img.Tags, TAG.host) || (!options.allHosts && tagValue(img.Tags, TAG.host) !== host)) continue;
     if (storeAmis.has(img.ImageId!)) continue;
     if (bakes.has(tagValue(img.Tags, TAG.token) ?? '')) continue;
+    // A finished AMI is what a bake was for, even when its box sits in an output folder rather
+    // than the store: only --images removes it. One without the tag is a dead bake's half-image.
+    const finished = tagValue(img.Tags, TAG.complete) !== undefined;
+    if (finished && !options.images) continue;
     orphanImages.add(img.ImageId!);
-    add({type: 'image', id: img.ImageId!, name: img.Name, reason: 'no box in the store refers to this AMI'}, img.Tags);
+    add({type: 'image', id: img.ImageId!, name: img.Name, reason: finished ? 'no box in the store refers to this AMI (--images)' : 'left half-made by a box build that is no longer running'}, img.Tags);
   }
   const keptSnapshots = new Set(images.filter((i) => !orphanImages.has(i.ImageId!)).flatMap((i) => i.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []));
   const snapshots = (await call('DescribeSnapshots', () => client.send(new DescribeSnapshotsCommand({OwnerIds: ['self']})))).Snapshots ?? [];
   for (const snap of snapshots) {
     if (!tagValue(snap.Tags, TAG.host) || (!options.allHosts && tagValue(snap.Tags, TAG.host) !== host)) continue;
     if (keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
+    if (tagValue(snap.Tags, TAG.complete) !== undefined && !options.images) continue;
     add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: 'no kept AMI uses this snapshot'}, snap.Tags);
   }
 

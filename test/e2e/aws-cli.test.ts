@@ -191,4 +191,26 @@ describe('box CLI with the aws target against moto', () => {
       await proxy.close();
     }
   });
+  test('a machine brought up with --target aws in a qemu Boxfile stays on aws for status, halt and destroy', async () => {
+    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE.replace('target: aws', 'target: qemu'));
+    const up = await run(['up', '--target', 'aws']);
+    assert.equal(up.exitCode, 0, String(up.stderr));
+    assert.equal((await live()).length, 1);
+
+    const status = await runJson(['status']);
+    assert.equal(status.json.machines[0].target, 'aws');
+    assert.equal(status.json.machines[0].status, 'running');
+    assert.match(String(status.result.stderr), /using the aws target it was created on/);
+
+    const moved = await run(['halt', '--target', 'qemu']);
+    assert.equal(moved.exitCode, 2);
+    assert.match(String(moved.stderr), /exists on the aws target/);
+
+    assert.equal((await run(['halt'])).exitCode, 0);
+    assert.equal((await live())[0].State?.Name, 'stopped');
+    const destroy = await run(['destroy', '--force']);
+    assert.equal(destroy.exitCode, 0, String(destroy.stderr));
+    assert.equal((await live()).length, 0, 'the instance is terminated, not forgotten');
+    assert.deepEqual((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
+  });
 });

@@ -1,6 +1,5 @@
 import {execa, type ResultPromise} from 'execa';
 import {spawnSync} from 'node:child_process';
-import net from 'node:net';
 import {setTimeout as sleep} from 'node:timers/promises';
 
 /**
@@ -25,41 +24,38 @@ export interface Moto {
 export const DUMMY_ACCESS_KEY = 'AKIAIOSFODNN7EXAMPLE';
 export const DUMMY_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYDUMMYSECRET';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startMoto(): Promise<Moto> {
   const check = spawnSync('python3', ['-c', 'import moto.server, flask, werkzeug'], {encoding: 'utf8'});
   if (check.status !== 0) {
     throw new Error(`The aws tests need the moto EC2 emulator, and it does not load here:\n${check.stderr || check.error}\n`
       + 'Install it with `pip install "moto[server]==5.2.1"` (or Debian: apt-get install python3-pip && pip install --break-system-packages "moto[server]").');
   }
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  // AMI validation makes RunInstances reject unknown AMIs, as EC2 does.
-  const child: ResultPromise = execa('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {env: {MOTO_ENABLE_AMI_VALIDATION: 'true'}, reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: {stderr: true}, cleanup: true});
+  // Port 0: the OS picks a free port and werkzeug prints it. Picking one beforehand raced with
+  // other test processes, and two suites could end up sharing (and resetting) one emulator.
+  const child: ResultPromise = execa('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', '0'], {env: {MOTO_ENABLE_AMI_VALIDATION: 'true'}, reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: {stderr: true}, cleanup: true});
   let exited = false;
   void child.then(() => { exited = true; });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
   const deadline = Date.now() + 30_000;
+  let url = '';
+  let port = 0;
   for (;;) {
     if (exited) throw new Error(`moto.server exited at start:\n${(await child).stderr}`);
-    try {
-      const res = await fetch(`${url}/moto-api/reset`, {method: 'POST'});
-      if (res.ok) break;
-    } catch {
-      // not listening yet
+    const announced = /Running on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+    if (announced) {
+      port = Number(announced[1]);
+      url = `http://127.0.0.1:${port}`;
+      try {
+        const res = await fetch(`${url}/moto-api/reset`, {method: 'POST'});
+        if (res.ok) break;
+      } catch {
+        // not answering yet
+      }
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error('moto.server did not answer within 30 s');
+      throw new Error(`moto.server did not answer within 30 s:\n${stderr}`);
     }
     await sleep(150);
   }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 import type {AwsSettings} from '../../boxfile/schema.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {pullImage, type PullResult} from '../../services/aws-image.js';
-import {loadProject} from '../../services/load-project.js';
+import {loadProjectIfAny} from '../../services/load-project.js';
 
 export default class ImagePull extends BaseCommand {
   static override description = `Bring an AMI down as a local libvirt (qemu) box: ExportImage to S3, download, convert to qcow2.
@@ -28,7 +28,7 @@ AMIs made from AWS Marketplace images cannot be exported (an AWS rule).`;
 
   async run(): Promise<PullResult> {
     const {args, flags} = await this.parse(ImagePull);
-    const aws: AwsSettings = await loadProject({cwd: process.cwd(), target: 'aws'}).then((p) => p.machines[0]?.aws ?? {}, () => ({}));
+    const aws: AwsSettings = (await loadProjectIfAny({cwd: process.cwd(), target: 'aws'}))?.machines[0]?.aws ?? {};
     const result = await pullImage({
       ami: args.ami, bucket: flags.bucket, prefix: flags.prefix, name: flags.name, version: flags.version, outputDir: flags.output, add: flags.add,
       roleName: flags['role-name'], keepObject: flags['keep-upload'],

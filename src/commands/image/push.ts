@@ -3,7 +3,7 @@ import type {AwsSettings} from '../../boxfile/schema.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {UsageError} from '../../core/errors.js';
 import {pushImage, type PushResult} from '../../services/aws-image.js';
-import {loadProject} from '../../services/load-project.js';
+import {loadProjectIfAny} from '../../services/load-project.js';
 
 export default class ImagePush extends BaseCommand {
   static override description = `Import a local (libvirt/qemu) box as an AMI: qcow2 → VMDK, upload to S3, ImportImage, poll until done.
@@ -29,7 +29,7 @@ Boxfile runs on EC2 with \`box up --target aws\`. Needs an S3 bucket and the vmi
   async run(): Promise<PushResult> {
     const {args, flags} = await this.parse(ImagePush);
     if (flags.target !== 'aws') throw new UsageError('ERR_TARGET', `Cannot push to ${flags.target}.`, {hint: 'Use --target aws.'});
-    const aws: AwsSettings = await loadProject({cwd: process.cwd(), target: 'aws'}).then((p) => p.machines[0]?.aws ?? {}, () => ({}));
+    const aws: AwsSettings = (await loadProjectIfAny({cwd: process.cwd(), target: 'aws'}))?.machines[0]?.aws ?? {};
     return pushImage({
       name: args.box, version: flags.version, bucket: flags.bucket, prefix: flags.prefix, roleName: flags['role-name'], keepObject: flags['keep-upload'],
       region: flags.region ?? aws.region, profile: flags.profile ?? aws.profile, endpoint: aws.endpoint, ui: this.ui, signal: this.signal,

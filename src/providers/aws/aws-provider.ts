@@ -39,14 +39,14 @@ export function waiterConfig(client: EC2Client, maxWaitTime: number, signal?: Ab
 }
 
 /** A waiter that gave up or saw a failure state, as a BoxError naming the instance. */
-async function waitFor(what: string, id: string, region: string, fn: () => Promise<unknown>): Promise<void> {
+export async function waitFor(what: string, id: string, region: string, fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
   } catch (error) {
     const mapped = mapAwsError(error, {action: what, region});
     if (mapped.code !== 'ERR_AWS_API') throw mapped;
-    throw new BoxError('ERR_AWS_WAIT', `Instance ${id} did not reach the expected state (${what}) in ${region}: ${errorMessage(error).slice(0, 300)}`, {
-      hint: 'Look at the instance in the EC2 console (state reason, system log); `box destroy` removes it.',
+    throw new BoxError('ERR_AWS_WAIT', `${id} did not reach the expected state (${what}) in ${region}: ${errorMessage(error).slice(0, 300)}`, {
+      hint: 'Look at it in the EC2 console (state reason, system log); `box destroy` (or `box sweep` for a bake) removes what is left.',
     });
   }
 }
@@ -224,11 +224,17 @@ export class AwsProvider implements Provider {
         },
       },
     ];
+    const uncleaned: string[] = [];
     try {
-      await runSteps(steps, initial, {ui, signal, onError: ctx.keepOnError ? 'abort' : 'cleanup'});
+      await runSteps(steps, initial, {ui, signal, onError: ctx.keepOnError ? 'abort' : 'cleanup', onCleanupError: (step) => uncleaned.push(step)});
     } catch (error) {
       // --no-destroy-on-error keeps the instance and its record for debugging (`box destroy` later).
       if (ctx.keepOnError && !signal.aborted) throw error;
+      if (uncleaned.length > 0) {
+        // Something may still exist in the cloud: its record is the only trail `box destroy` has.
+        ui.warn(`${machine.name}: could not remove what ${uncleaned.join(', ')} created; it stays recorded in .box/. Run \`box destroy ${machine.name}\` to retry.`);
+        throw error;
+      }
       // Otherwise a failed up leaves nothing behind (the step cleanups removed the cloud side).
       await removeMachineFiles(dir);
       await unindexMachine(project.root, machine.name);
@@ -346,7 +352,7 @@ async function removeMachineFiles(dir: string): Promise<void> {
   }
 }
 
-async function subnetVpc(client: EC2Client, subnetId: string, region: string): Promise<string | undefined> {
+export async function subnetVpc(client: EC2Client, subnetId: string, region: string): Promise<string | undefined> {
   const out = await awsCall({action: 'DescribeSubnets', region}, () => client.send(new DescribeSubnetsCommand({SubnetIds: [subnetId]})));
   return out.Subnets?.[0]?.VpcId;
 }

@@ -13,6 +13,8 @@ export const TAG = {
   token: 'box:token',
   /** Set on AMIs/snapshots/temporary resources of `box build --target aws`. */
   bake: 'box:bake',
+  /** Set on a baked AMI once it is available: a finished product, which sweep keeps by default. */
+  complete: 'box:complete',
 } as const;
 
 export interface Owner {

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
 import type {TargetName} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
-import {withMachineLock} from '../../core/state.js';
+import {UsageError} from '../../core/errors.js';
+import {readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
@@ -32,14 +33,33 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
   const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target});
   const machines = selectMachines(project, options.names);
   const handles: MachineHandle[] = [];
-  for (const machine of machines) {
+  for (const selected of machines) {
+    const {project: machineProject, machine} = await onRecordedTarget(project, selected, options);
     handles.push({
       machine,
       provider: await providerFor(machine.target),
-      ctx: {project, machine, dir: machineDir(project.root, machine.name), ui: options.ui, signal: options.signal},
+      ctx: {project: machineProject, machine, dir: machineDir(project.root, machine.name), ui: options.ui, signal: options.signal},
     });
   }
   return {project, handles};
+}
+
+/**
+ * A machine that exists stays on the target it was created on: after `box up --target aws` in a
+ * `target: qemu` project, a plain `box halt` or `box destroy` must still reach the EC2 instance,
+ * never drop its state and leave it running. Its settings are resolved again for that target.
+ */
+async function onRecordedTarget(project: Project, machine: MachineConfig, options: LifecycleOptions): Promise<{project: Project; machine: MachineConfig}> {
+  const recorded = (await readMachineState(project.root, machine.name))?.target;
+  if (!recorded || recorded === machine.target) return {project, machine};
+  if (options.target) {
+    throw new UsageError('ERR_TARGET_MISMATCH', `Machine ${machine.name} exists on the ${recorded} target; --target ${options.target} cannot move it.`, {
+      hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
+    });
+  }
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded});
+  options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
+  return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }
 
 /**

@@ -6,7 +6,7 @@ import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import tar from 'tar-stream';
 import {
-  CreateKeyPairCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client,
+  CreateKeyPairCommand, DeleteTagsCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client,
 } from '@aws-sdk/client-ec2';
 import {loadTemplate} from '../../../src/builder/template.js';
 import type {Communicator} from '../../../src/communicators/communicator.js';
@@ -158,19 +158,33 @@ describe('AMI bake (box build --target aws) against moto', () => {
     assert.match(all.resources[0].reason, /\/nonexistent\/project has no box state/);
   });
 
-  test('sweep removes an AMI and snapshots no stored box knows, and the key pair of a crashed bake', async () => {
+  test('sweep keeps a finished AMI by default, removes it with --images, and removes the key pair of a crashed bake', async () => {
     const result = await bake();
+    const [image] = await selfImages();
+    assert.ok(image.Tags?.some((t) => t.Key === TAG.complete), 'a finished bake marks its AMI complete');
     // A crashed bake: its temporary key pair carries a token no live bake record has.
     await ec2.send(new CreateKeyPairCommand({KeyName: 'box-bake-crashed', TagSpecifications: [{ResourceType: 'key-pair', Tags: [{Key: TAG.bake, Value: 'web-base'}, {Key: TAG.token, Value: 'box-bake-dead'}, {Key: TAG.host, Value: os.hostname()}]}]}));
     const snapshotsBefore = ((await ec2.send(new DescribeSnapshotsCommand({OwnerIds: ['self']}))).Snapshots ?? []).filter((s) => s.Tags?.some((t) => t.Key === TAG.bake));
-    const dry = await sweep({dryRun: true, allHosts: false, ui: silentUi(), signal: new AbortController().signal});
+    const plain = await sweep({dryRun: true, allHosts: false, ui: silentUi(), signal: new AbortController().signal});
+    assert.deepEqual(plain.resources.map((r) => `${r.type} ${r.id}`), ['key-pair box-bake-crashed'], 'the baked AMI in ./output is a product, not a leak');
+
+    const dry = await sweep({dryRun: true, allHosts: false, images: true, ui: silentUi(), signal: new AbortController().signal});
     const listed = dry.resources.map((r) => `${r.type} ${r.id}`).sort();
     assert.ok(listed.includes(`image ${result.ami}`), listed.join(', '));
-    assert.ok(listed.includes('key-pair box-bake-crashed'), listed.join(', '));
     for (const snap of snapshotsBefore) assert.ok(listed.includes(`snapshot ${snap.SnapshotId}`), listed.join(', '));
-    const done = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: new AbortController().signal});
+    const done = await sweep({dryRun: false, allHosts: false, images: true, ui: silentUi(), signal: new AbortController().signal});
     assert.ok(done.resources.every((r) => r.removed), JSON.stringify(done.resources));
     assert.deepEqual(await selfImages(), []);
     assert.equal((await leftovers()).keyPairs, 0);
+  });
+
+  test('sweep removes by default an AMI a dead bake left before it was complete', async () => {
+    const result = await bake();
+    await ec2.send(new DeleteTagsCommand({Resources: [result.ami], Tags: [{Key: TAG.complete}]}));
+    const swept = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: new AbortController().signal});
+    const image = swept.resources.find((r) => r.type === 'image');
+    assert.equal(image?.id, result.ami);
+    assert.match(image!.reason, /half-made/);
+    assert.deepEqual(await selfImages(), []);
   });
 });

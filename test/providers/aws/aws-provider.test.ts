@@ -193,6 +193,34 @@ describe('aws provider against the moto EC2 emulator', () => {
     }
   });
 
+  test('a failed first up whose cleanup also fails keeps the record, so destroy can still remove the instance', async () => {
+    setAwsCommunicatorFactory(async () => ({
+      waitForReady: async () => { throw new BoxError('ERR_SSH_TIMEOUT', 'SSH did not answer'); },
+      exec: async () => 0, upload: async () => undefined, close: async () => undefined,
+    }));
+    const proxy = await startFaultProxy(moto.url, [{action: 'TerminateInstances', status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.'}]);
+    const endpoint = process.env.AWS_ENDPOINT_URL_EC2;
+    process.env.AWS_ENDPOINT_URL_EC2 = proxy.url;
+    try {
+      const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32'}));
+      await assert.rejects(new AwsProvider().up(ctx), (e: BoxError) => e.code === 'ERR_SSH_TIMEOUT');
+      assert.equal((await liveInstances()).length, 1, 'the instance could not be terminated');
+      const recorded = await readMachineState(work.dir, 'web');
+      assert.equal((recorded?.provider as {instanceId?: string}).instanceId, (await liveInstances())[0].InstanceId, 'and it stays recorded');
+      proxy.faults = [];
+      await new AwsProvider().destroy(ctx);
+      assert.equal((await liveInstances()).length, 0);
+      assert.deepEqual(await keyPairs(), []);
+    } finally {
+      process.env.AWS_ENDPOINT_URL_EC2 = endpoint;
+      await proxy.close();
+      setAwsCommunicatorFactory(async (info, dir) => {
+        sshSeen.push(`${info.username}@${info.host}:${info.port}`);
+        return new FakeCommunicator(dir, info);
+      });
+    }
+  });
+
   test('a machine without ssh_cidr or security_groups is refused before anything is created', async () => {
     const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI}));
     await assert.rejects(new AwsProvider().up(ctx), (e: BoxError) => e.code === 'ERR_AWS_SSH_CIDR' && e.exitCode === 2 && /ssh_cidr/.test(e.message) && /0\.0\.0\.0\/0/.test(e.hint ?? ''));

@@ -45,6 +45,7 @@ describe('block device mappings', () => {
   describe('through up, with EC2 mocked', () => {
     const ec2 = mockClient(EC2Client);
     let work: {dir: string; cleanup: () => Promise<void>};
+    let home: {dir: string; cleanup: () => Promise<void>};
     let launched: RunInstancesCommandInput | undefined;
     const saved = {...process.env};
     before(() => {
@@ -60,6 +61,9 @@ describe('block device mappings', () => {
     });
     beforeEach(async () => {
       work = await tempDir('box-aws-bdm-');
+      // BOX_HOME too: up writes the user-level machine index, never the developer's ~/.box.
+      home = await tempDir('box-aws-bdm-home-');
+      process.env.BOX_HOME = home.dir;
       ec2.reset();
       launched = undefined;
       ec2.on(DescribeImagesCommand).resolves({Images: [{ImageId: 'ami-0123456789abcdef0', State: 'available'}]});
@@ -77,7 +81,9 @@ describe('block device mappings', () => {
     });
     afterEach(async () => {
       delete process.env.BOX_AWS_POLL_SECONDS;
+      delete process.env.BOX_HOME;
       await work.cleanup();
+      await home.cleanup();
     });
 
     test('RunInstances gets the instance-store mapping with no EBS part, next to an EBS one', async () => {

@@ -12,7 +12,7 @@ import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
-import {deleteKeyPair, deleteSecurityGroup, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {deleteKeyPair, deleteSecurityGroup, subnetVpc, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
 import {TAG} from '../../../providers/aws/tags.js';
@@ -93,8 +93,10 @@ export const bakeSteps: Array<Step<BakeState>> = [
     name: 'temporary-security-group',
     run: async (s, signal) => {
       s.groupName = `box-bake-${s.template}-${s.token.slice(-8)}`;
+      // In the subnet's VPC: a group of another VPC (or EC2-Classic's default) cannot be attached.
+      const vpcId = s.subnetId ? await subnetVpc(s.client, s.subnetId, s.region) : undefined;
       const out = await awsCall({action: 'CreateSecurityGroup', region: s.region}, () => s.client.send(new CreateSecurityGroupCommand({
-        GroupName: s.groupName, Description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`,
+        GroupName: s.groupName, Description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, VpcId: vpcId,
         TagSpecifications: [{ResourceType: 'security-group', Tags: bakeTags(s, s.groupName!)}],
       }), {abortSignal: signal}));
       s.groupId = out.GroupId;
@@ -117,19 +119,19 @@ export const bakeSteps: Array<Step<BakeState>> = [
     },
     cleanup: async (s) => {
       // Also an instance whose id never came back (crash or Ctrl-C during RunInstances).
-      const found = await s.client.send(new DescribeInstancesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}));
+      const found = await awsCall({action: 'DescribeInstances', region: s.region}, () => s.client.send(new DescribeInstancesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]})));
       const ids = new Set([s.instanceId, ...(found.Reservations?.flatMap((r) => r.Instances?.map((i) => i.InstanceId) ?? []) ?? [])].filter((x): x is string => Boolean(x)));
       if (ids.size === 0) return;
-      await s.client.send(new TerminateInstancesCommand({InstanceIds: [...ids]}));
+      await awsCall({action: 'TerminateInstances', region: s.region}, () => s.client.send(new TerminateInstancesCommand({InstanceIds: [...ids]})));
       s.ui.info(`terminating temporary instance ${[...ids].join(' ')}`);
-      await waitUntilInstanceTerminated(waiterConfig(s.client, 900), {InstanceIds: [...ids]});
+      await waitFor('InstanceTerminated', [...ids].join(' '), s.region, () => waitUntilInstanceTerminated(waiterConfig(s.client, 900), {InstanceIds: [...ids]}));
     },
   },
   {
     name: 'wait-for-ssh',
     run: async (s, signal) => {
-      await waitUntilInstanceRunning(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]});
-      const out = await s.client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]}));
+      await waitFor('InstanceRunning', s.instanceId!, s.region, () => waitUntilInstanceRunning(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]}));
+      const out = await awsCall({action: 'DescribeInstances', region: s.region}, () => s.client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]})));
       const instance = out.Reservations?.[0]?.Instances?.[0];
       s.host = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
       if (!s.host) throw new BoxError('ERR_AWS_NO_ADDRESS', `Temporary instance ${s.instanceId} has no IP address.`, {hint: 'Give a subnet_id whose subnet maps public IPs.'});
@@ -156,7 +158,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
     name: 'stop-source',
     run: async (s, signal) => {
       await awsCall({action: 'StopInstances', region: s.region}, () => s.client.send(new StopInstancesCommand({InstanceIds: [s.instanceId!]}), {abortSignal: signal}));
-      await waitUntilInstanceStopped(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]});
+      await waitFor('InstanceStopped', s.instanceId!, s.region, () => waitUntilInstanceStopped(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]}));
     },
   },
   {
@@ -171,10 +173,12 @@ export const bakeSteps: Array<Step<BakeState>> = [
       // Tagged right away (CreateTags rather than TagSpecifications, which some EC2-compatible
       // APIs and moto reject for images), so a crash from here on leaves a sweepable trail.
       await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!], Tags: tags})));
-      await waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]});
-      const image = (await s.client.send(new DescribeImagesCommand({ImageIds: [s.ami!]}))).Images?.[0];
+      await waitFor('ImageAvailable', s.ami!, s.region, () => waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]}));
+      const image = (await awsCall({action: 'DescribeImages', region: s.region}, () => s.client.send(new DescribeImagesCommand({ImageIds: [s.ami!]})))).Images?.[0];
       s.snapshots = image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId).filter((x): x is string => Boolean(x)) ?? [];
       if (s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
+      // Only now is the AMI a product rather than the leftover of a bake that died half-way.
+      await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!, ...(s.snapshots ?? [])], Tags: [{Key: TAG.complete, Value: new Date().toISOString()}]})));
     },
     cleanup: async (s, outcome: StepOutcome) => {
       // A half-made image of a failed or interrupted bake is worth nothing: remove it.

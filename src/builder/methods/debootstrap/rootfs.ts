@@ -1,6 +1,7 @@
 import {chmod, copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError} from '../../../core/errors.js';
+import {withLock} from '../../../core/lock.js';
 import type {Step} from '../../../core/steps.js';
 import {resolveTemplateFile} from '../../templates-dir.js';
 import type {BuildState} from '../index.js';
@@ -16,6 +17,9 @@ export interface DebootstrapData {
 export function data(state: BuildState): DebootstrapData {
   return state.data as DebootstrapData;
 }
+
+/** How long a build waits for another one's debootstrap (a cold one takes minutes). */
+const CACHE_WAIT_MS = 30 * 60_000;
 
 const CHROOT_ENV = {PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive', HOME: '/root'};
 
@@ -43,7 +47,12 @@ export const debootstrapStep: Step<BuildState> = {
       cfg.suite, rootfs, cfg.mirror,
     ];
     state.ui.info(`debootstrap ${cfg.suite} from ${cfg.mirror} (${cfg.packages.length} extra packages, cache ${cacheDir})`);
-    await streamed(state, signal, 'debootstrap', 'debootstrap', args, {PATH: CHROOT_ENV.PATH});
+    // Two debootstraps downloading into one cache folder corrupt each other's .debs ("Retrying
+    // failed download" until it gives up): builds on one host take turns with the cache.
+    await withLock(cacheDir, {
+      what: `the .deb cache ${cacheDir}`, waitMs: CACHE_WAIT_MS, signal,
+      onWait: () => state.ui.info(`waiting for another build that is using the .deb cache ${cacheDir}`),
+    }, () => streamed(state, signal, 'debootstrap', 'debootstrap', args, {PATH: CHROOT_ENV.PATH}));
   },
   async cleanup(state) {
     const rootfs = data(state).rootfs;

@@ -1,0 +1,52 @@
+import {describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {BoxError} from '../../src/core/errors.js';
+import {withLock} from '../../src/core/lock.js';
+import {tempDir} from '../helpers/cli.js';
+
+describe('withLock', () => {
+  test('a second holder waits (telling onWait once) and runs after the first releases', async () => {
+    const tmp = await tempDir('box-lock-');
+    try {
+      const target = path.join(tmp.dir, 'cache');
+      const order: string[] = [];
+      let waits = 0;
+      let releaseFirst!: () => void;
+      const first = withLock(target, {what: 'the cache'}, async () => {
+        order.push('first');
+        await new Promise<void>((r) => { releaseFirst = r; });
+        order.push('first done');
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      const second = withLock(target, {what: 'the cache', waitMs: 10_000, onWait: () => waits++}, async () => { order.push('second'); });
+      await new Promise((r) => setTimeout(r, 700));
+      releaseFirst();
+      await Promise.all([first, second]);
+      assert.deepEqual(order, ['first', 'first done', 'second']);
+      assert.equal(waits, 1);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  test('a busy lock fails with ERR_LOCKED after waitMs, and an aborted wait with ERR_INTERRUPTED', async () => {
+    const tmp = await tempDir('box-lock-');
+    try {
+      const target = path.join(tmp.dir, 'machine');
+      let release!: () => void;
+      const holder = withLock(target, {what: 'machine web'}, () => new Promise<void>((r) => { release = r; }));
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = Date.now();
+      await assert.rejects(withLock(target, {what: 'machine web', waitMs: 600}, async () => undefined), (e: BoxError) => e.code === 'ERR_LOCKED' && /machine web/.test(e.message));
+      assert.ok(Date.now() - t0 >= 500, 'it waited');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      await assert.rejects(withLock(target, {what: 'machine web', waitMs: 60_000, signal: controller.signal}, async () => undefined), (e: BoxError) => e.code === 'ERR_INTERRUPTED');
+      release();
+      await holder;
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
