@@ -6,9 +6,19 @@ const EXIT_CODES = `EXIT CODES
   2    usage or configuration error (bad flag, invalid Boxfile or template)
   130  interrupted (Ctrl-C); cleanups ran before exiting`;
 
-/** oclif help with the exit codes documented under every command. */
+/** oclif help with the exit codes documented under every command, topic and the root. */
 export default class BoxHelp extends Help {
   override formatCommand(command: Command.Loadable): string {
     return `${super.formatCommand(command)}\n\n${EXIT_CODES}`;
+  }
+
+  override async showRootHelp(): Promise<void> {
+    await super.showRootHelp();
+    this.log(`\n${EXIT_CODES}`);
+  }
+
+  override async showTopicHelp(topic: Parameters<Help['showTopicHelp']>[0]): Promise<void> {
+    await super.showTopicHelp(topic);
+    this.log(`\n${EXIT_CODES}`);
   }
 }

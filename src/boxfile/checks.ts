@@ -6,8 +6,8 @@ import {isObject, settingsLocations} from './locations.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
- * Checks zod cannot express: basebox syntax and version constraints, host ports used twice in
- * one list, provisioner files that do not exist (relative to the file that names them), and
+ * Checks zod cannot express: basebox syntax and version constraints, synced folders and
+ * provisioner files that do not exist (relative to the file that names them), and
  * environment overlays naming machines the project does not have. They run on every place a
  * value is written, even when other parts of the file are invalid, so one run shows everything.
  */
@@ -38,6 +38,14 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
         const first = seen.get(key);
         if (first === undefined) seen.set(key, index);
         else add([...segments, 'forwarded_ports', index, 'host'], `host port ${port.host}/${protocol} is already forwarded by ${formatPath([...segments, 'forwarded_ports', first])}`, port.host);
+      });
+    }
+
+    if (Array.isArray(settings.synced_folders)) {
+      settings.synced_folders.forEach((folder, index) => {
+        if (!isObject(folder) || typeof folder.source !== 'string' || folder.source === '') return;
+        const absolute = path.resolve(baseDir, folder.source);
+        if (!existsSync(absolute)) add([...segments, 'synced_folders', index, 'source'], `no such folder ${absolute}`, folder.source);
       });
     }
 

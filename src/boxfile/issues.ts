@@ -2,6 +2,7 @@ import {closest, distance} from 'fastest-levenshtein';
 import {z} from 'zod';
 import {UsageError} from '../core/errors.js';
 import {locate, type SourceFile} from './source.js';
+import {isObject} from './locations.js';
 
 export type IssuePath = Array<string | number>;
 
@@ -76,6 +77,10 @@ export function getAt(data: unknown, segments: IssuePath): unknown {
 /** A did-you-mean suggestion when a word is close enough to one of the candidates. */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   if (candidates.length === 0) return undefined;
+  // A shortened key (subnet, key, base) is meant as the longer one that starts with it.
+  const lower = word.toLowerCase();
+  const extended = lower.length >= 3 ? candidates.filter((c) => c.toLowerCase().startsWith(lower)).sort((a, b) => a.length - b.length) : [];
+  if (extended.length > 0) return extended[0];
   const best = closest(word, candidates as string[]);
   const limit = Math.max(2, Math.floor(word.length / 3));
   return distance(word.toLowerCase(), best.toLowerCase()) <= limit ? best : undefined;
@@ -191,7 +196,8 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
           const hint = suggestion ? ` (did you mean ${suggestion}?)`
             : elsewhere.length > 0 ? ` here (it belongs under ${elsewhere.slice(0, 3).map((p) => p.replace(/\.[^.]+$/, '')).join(' or ')})`
               : allowed.length > 0 ? `; allowed here: ${allowed.join(', ')}` : '';
-          at([...segments, key], `unknown key${hint}`, 'key', undefined, false);
+          const keyValue = isObject(value) ? value[key] : undefined;
+          at([...segments, key], `unknown key${hint}`, 'key', keyValue, keyValue !== undefined && !isObject(keyValue) && !Array.isArray(keyValue));
         }
         break;
       }

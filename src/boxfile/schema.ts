@@ -1,4 +1,6 @@
+import {isIP} from 'node:net';
 import {z} from 'zod';
+import {memoryMiB} from './sizes.js';
 
 /**
  * The Boxfile schema. The same schema validates the Boxfile, `~/.box/config.yaml`, machine
@@ -8,7 +10,17 @@ import {z} from 'zod';
  */
 
 const sizeString = z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt])?\s*$/, 'expected a size such as 2048, "512M" or "2G"');
-export const memorySchema = z.union([z.number().int().positive(), sizeString]).describe('Memory: MiB as a number, or a size with a unit ("2G").');
+/** Memory outside this range is a typo (a unit forgotten or doubled), not a machine anyone runs. */
+const MIN_MEMORY_MIB = 64;
+const MAX_MEMORY_MIB = 4 * 1024 * 1024;
+export const memorySchema = z.union([z.number().int().positive(), sizeString])
+  .refine((v) => {
+    // zod still runs this for a value the union rejected: that one has its own error already.
+    if (typeof v === 'string' && !/^\s*\d/.test(v)) return true;
+    const mib = memoryMiB(v);
+    return mib >= MIN_MEMORY_MIB && mib <= MAX_MEMORY_MIB;
+  }, 'must be between 64 MiB and 4 TiB (a bare number is MiB: 2048, or "2G")')
+  .describe('Memory: MiB as a number, or a size with a unit ("2G").');
 export const diskSchema = z.union([z.number().positive(), sizeString]).describe('Disk size: GiB as a number, or a size with a unit ("20G").');
 
 export const qemuSettingsSchema = z.object({
@@ -100,12 +112,12 @@ export const forwardedPortSchema = z.object({
   guest: z.number().int().min(1).max(65535).describe('Port in the guest.'),
   host: z.number().int().min(1).max(65535).describe('Port on the host.'),
   protocol: z.enum(['tcp', 'udp']).optional().describe('tcp (default) or udp.'),
-  host_ip: z.string().optional().describe('Address to bind on the host (default 127.0.0.1).'),
+  host_ip: z.string().refine((ip) => isIP(ip) !== 0, 'must be an IP address such as 127.0.0.1 or 0.0.0.0').optional().describe('Address to bind on the host (default 127.0.0.1).'),
 }).strict();
 
 export const syncedFolderSchema = z.object({
   source: z.string().describe('Folder on the host, relative to the Boxfile.'),
-  destination: z.string().describe('Absolute path in the guest.'),
+  destination: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path in the guest, such as /srv/app').describe('Absolute path in the guest.'),
   type: z.enum(['rsync']).optional().describe('How the folder is synced (rsync over SSH).'),
   exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
 }).strict();

@@ -45,16 +45,16 @@ describe('Boxfile validation', () => {
   test('an unknown key points at the key and suggests the closest allowed key', async () => {
     const cwd = await project('unknown-key', {Boxfile: 'basebox: debian-12\ntargets:\n  qemu:\n    memroy: 2G\n'});
     const {error, issues} = await loadErrors({cwd});
-    assert.deepEqual(lines(error), ['Boxfile:4:5 targets.qemu.memroy: unknown key (did you mean memory?)']);
-    assert.equal(issues[0].got, undefined);
+    assert.deepEqual(lines(error), ['Boxfile:4:5 targets.qemu.memroy: unknown key (did you mean memory?) (got "2G")']);
+    assert.equal(issues[0].got, '"2G"');
   });
 
   test('a key written at the wrong level says where it belongs', async () => {
     const cwd = await project('misplaced', {Boxfile: 'basebox: debian-12\nmachines:\n  web:\n    memory: 2G\n    region: eu-west-1\n'});
     const {error} = await loadErrors({cwd});
     assert.deepEqual(lines(error), [
-      'Boxfile:4:5 machines.web.memory: unknown key here (it belongs under targets.qemu or targets.virtualbox)',
-      'Boxfile:5:5 machines.web.region: unknown key here (it belongs under targets.aws)',
+      'Boxfile:4:5 machines.web.memory: unknown key here (it belongs under targets.qemu or targets.virtualbox) (got "2G")',
+      'Boxfile:5:5 machines.web.region: unknown key here (it belongs under targets.aws) (got "eu-west-1")',
     ]);
   });
 
@@ -63,9 +63,9 @@ describe('Boxfile validation', () => {
     const {error} = await loadErrors({cwd});
     assert.deepEqual(lines(error), [
       'Boxfile:3:5 provisioners[0]: a shell provisioner needs exactly one of inline or path',
-      'Boxfile:4:5 provisioners[0].inlne: unknown key (did you mean inline?)',
+      'Boxfile:4:5 provisioners[0].inlne: unknown key (did you mean inline?) (got "echo hi")',
       'Boxfile:5:5 provisioners[1].destination: is required (a string)',
-      'Boxfile:5:35 provisioners[1].destnation: unknown key (did you mean destination?)',
+      'Boxfile:5:35 provisioners[1].destnation: unknown key (did you mean destination?) (got "/tmp/x")',
     ]);
   });
 
@@ -169,7 +169,7 @@ describe('Boxfile validation', () => {
       'Boxfile:5:12 targets.qemu.accel: expected one of auto, kvm, tcg (got "fast")',
       'Boxfile:6:13 targets.qemu.memory: expected a size such as 2048, "512M" or "2G" (got "lots")',
       'Boxfile:8:11 provisioners[0].type: expected one of shell, file (did you mean shell?) (got "shel")',
-      'Boxfile:11:29 forwarded_ports[0].hostip: unknown key (did you mean host_ip?)',
+      'Boxfile:11:29 forwarded_ports[0].hostip: unknown key (did you mean host_ip?) (got "0.0.0.0")',
     ]);
     assert.match(error.message, /^6 errors in Boxfile:/);
     assert.equal(issues.length, 6);
@@ -206,7 +206,7 @@ describe('Boxfile validation', () => {
     const {error} = await loadErrors({cwd});
     assert.deepEqual(lines(error), [
       'Boxfile:3:26 machines.a.targets.qemu.cpus: must be at least 1 (got 0)',
-      'Boxfile:5:10 machines.b.targets.qemu.memroy: unknown key (did you mean memory?)',
+      'Boxfile:5:10 machines.b.targets.qemu.memroy: unknown key (did you mean memory?) (got 1)',
     ]);
   });
 
@@ -269,5 +269,30 @@ describe('Boxfile validation', () => {
       assert.equal(error.hint, 'Did you mean "prod"? Environments: prod, test.');
       return true;
     });
+  });
+  test('a shortened key suggests the full one (subnet → subnet_id, key → key_name, base → basebox)', async () => {
+    const cwd = await project('shortened', {Boxfile: 'basebox: debian-12\ntargets:\n  aws:\n    subnet: subnet-1\n    key: mine\nmachines:\n  web:\n    base: debian-12\n'});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), [
+      'Boxfile:4:5 targets.aws.subnet: unknown key (did you mean subnet_id?) (got "subnet-1")',
+      'Boxfile:5:5 targets.aws.key: unknown key (did you mean key_name?) (got "mine")',
+      'Boxfile:8:5 machines.web.base: unknown key (did you mean basebox?) (got "debian-12")',
+    ]);
+  });
+
+  test('host_ip, synced folders and absurd memory are checked before anything runs', async () => {
+    const cwd = await project('holes', {Boxfile: [
+      'basebox: debian-12',
+      'targets:', '  qemu:', '    memory: 99999999G',
+      'forwarded_ports:', '  - {guest: 80, host: 8080, host_ip: "localhost:80"}',
+      'synced_folders:', '  - {source: ./nope, destination: srv/app}',
+    ].join('\n') + '\n'});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), [
+      'Boxfile:4:13 targets.qemu.memory: must be between 64 MiB and 4 TiB (a bare number is MiB: 2048, or "2G") (got "99999999G")',
+      'Boxfile:6:38 forwarded_ports[0].host_ip: must be an IP address such as 127.0.0.1 or 0.0.0.0 (got "localhost:80")',
+      `Boxfile:8:14 synced_folders[0].source: no such folder ${path.join(cwd, 'nope')} (got "./nope")`,
+      'Boxfile:8:35 synced_folders[0].destination: must be an absolute path in the guest, such as /srv/app (got "srv/app")',
+    ]);
   });
 });

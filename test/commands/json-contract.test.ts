@@ -51,4 +51,29 @@ describe('the --json contract of every command', () => {
       }
     });
   }
+  test('an unknown command with --json prints an ERR_UNKNOWN_COMMAND document with a did-you-mean and exits 2', async () => {
+    const result = await box(['stauts', '--json'], {cwd: project.dir, boxHome: home.dir});
+    assert.equal(result.exitCode, 2);
+    const doc = JSON.parse(String(result.stdout));
+    assert.equal(doc.error.code, 'ERR_UNKNOWN_COMMAND');
+    assert.match(doc.error.hint, /Did you mean `box status`\?/);
+    const plain = await box(['nosuch'], {cwd: project.dir, boxHome: home.dir});
+    assert.equal(plain.exitCode, 2);
+    assert.equal(String(plain.stdout), '');
+    assert.match(String(plain.stderr), /box nosuch is not a box command/);
+  });
+
+  test('box --version --json prints the version as JSON', async () => {
+    const result = await box(['--version', '--json'], {cwd: project.dir, boxHome: home.dir});
+    assert.equal(result.exitCode, 0);
+    const doc = JSON.parse(String(result.stdout));
+    assert.equal(doc.version, JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version);
+  });
+
+  test('the root and topic help document the exit codes', async () => {
+    for (const args of [['--help'], ['box', '--help'], ['up', '--help']]) {
+      const result = await box(args, {cwd: project.dir, boxHome: home.dir});
+      assert.match(String(result.stdout), /EXIT CODES[\s\S]*130\s+interrupted/, args.join(' '));
+    }
+  });
 });

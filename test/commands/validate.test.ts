@@ -58,7 +58,7 @@ describe('box validate', () => {
     assert.equal(json.error.exitCode, 2);
     assert.deepEqual(json.error.details.errors, [
       {file: 'Boxfile', line: 2, column: 9, path: 'target', message: 'expected one of qemu, virtualbox, aws (did you mean qemu?)', got: '"qemuu"'},
-      {file: 'Boxfile', line: 4, column: 10, path: 'targets.qemu.cpu', message: 'unknown key (did you mean cpus?)'},
+      {file: 'Boxfile', line: 4, column: 10, path: 'targets.qemu.cpu', message: 'unknown key (did you mean cpus?)', got: '2'},
     ]);
   });
 
