@@ -32,7 +32,7 @@ The debootstrap method (debian-12-minimal) needs root and Debian's mirror; no VM
     'template-dir': Flags.string({description: 'Extra folder of templates (or one template folder); repeatable; searched before the built-ins.', multiple: true}),
     add: Flags.boolean({description: 'Also add the built box to the local box store.', default: false}),
     target: Flags.string({description: 'Target the box is made for (aws bakes an AMI with the targets.aws settings of the Boxfile here; see docs/aws.md).', options: ['qemu', 'virtualbox', 'aws'], default: 'qemu'}),
-    'on-error': Flags.string({description: 'On failure: cleanup (default) removes everything; abort keeps work files/VMs for debugging.', options: ['cleanup', 'abort', 'ask'], default: 'cleanup'}),
+    'on-error': Flags.string({description: 'On failure: cleanup (default) removes everything; abort keeps work files/VMs for debugging; ask asks at the failed step (cleans up without a terminal).', options: ['cleanup', 'abort', 'ask'], default: 'cleanup'}),
   };
 
   async run(): Promise<BuildResult | AwsBakeResult> {
@@ -40,7 +40,7 @@ The debootstrap method (debian-12-minimal) needs root and Debian's mirror; no VM
     if (flags.target === 'aws') {
       // AMI bake (owned by the aws area): same template, a different end product.
       const {bakeFromBuild} = await import('../services/aws-bake.js');
-      const baked = await bakeFromBuild({template: args.template, vars: parseVarFlags(flags.var), templateDirs: flags['template-dir'], outputDir: flags.output, add: flags.add, onError: flags['on-error'] as 'cleanup' | 'abort', ui: this.ui, signal: this.signal});
+      const baked = await bakeFromBuild({template: args.template, vars: parseVarFlags(flags.var), templateDirs: flags['template-dir'], outputDir: flags.output, add: flags.add, onError: flags['on-error'] as 'cleanup' | 'abort' | 'ask', ui: this.ui, signal: this.signal});
       if (!this.jsonEnabled()) this.log(baked.box.path);
       return baked;
     }

@@ -16,8 +16,11 @@ export interface Step<S> {
 export interface RunStepsOptions {
   ui: Ui;
   signal: AbortSignal;
-  /** `abort` keeps what the failed steps made (for debugging); `cleanup` (default) removes it. */
-  onError?: 'cleanup' | 'abort';
+  /**
+   * `abort` keeps what the failed steps made (for debugging); `cleanup` (default) removes it. A
+   * function is asked when a step fails (a build's `--on-error ask` is answered by then).
+   */
+  onError?: 'cleanup' | 'abort' | (() => 'cleanup' | 'abort');
   /** Called with each step's duration, for benchmarks and --json reports. */
   onStepDone?: (name: string, ms: number) => void;
   /** Called for each cleanup that failed (after it is reported), so callers keep their records. */
@@ -51,7 +54,8 @@ export async function runSteps<S>(steps: ReadonlyArray<Step<S>>, state: S, optio
       break;
     }
   }
-  if (outcome === 'failed' && options.onError === 'abort') {
+  const onError = typeof options.onError === 'function' ? options.onError() : options.onError;
+  if (outcome === 'failed' && onError === 'abort') {
     options.ui.warn('Leaving everything in place for debugging (--on-error abort); nothing was cleaned up.');
     throw failure;
   }

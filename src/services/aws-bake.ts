@@ -13,6 +13,7 @@ import type {Ui} from '../core/ui.js';
 import {checkAmi} from '../providers/aws/ami.js';
 import {clientRegion, ec2Client} from '../providers/aws/client.js';
 import {awsCall, mapAwsError} from '../providers/aws/errors.js';
+import {askingSteps, terminalAsk} from '../builder/on-error.js';
 
 export interface AwsBakeOptions {
   template: LoadedTemplate;
@@ -78,13 +79,21 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
     amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
+    onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
   const steps: Array<{name: string; ms: number}> = [];
   try {
-    await runSteps(bakeSteps, state, {ui, signal, onError: options.onError === 'abort' ? 'abort' : 'cleanup', onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)})});
-  } finally {
+    await runSteps(askingSteps(bakeSteps), state, {ui, signal, onError: () => (state.onError === 'abort' ? 'abort' : 'cleanup'), onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)})});
+  } catch (error) {
+    if (state.onError === 'abort' && !signal.aborted) {
+      // The kept instance is only reachable with the temporary key: keep it too.
+      ui.warn(`bake resources kept for debugging (remove them with \`box sweep\` when done)${state.host ? `:\n  ssh -i ${state.privateKeyPath} ${state.sshUsername}@${state.host}` : ''}\n  work files: ${workDir}`);
+      throw error;
+    }
     await rm(workDir, {recursive: true, force: true});
+    throw error;
   }
+  await rm(workDir, {recursive: true, force: true});
   const outputDir = path.resolve(options.outputDir ?? path.join('output', template.name));
   const box = await packageBox({
     provider: 'aws',

@@ -16,6 +16,7 @@ import {withLock} from '../core/lock.js';
 import {userPaths} from '../core/paths.js';
 import {runSteps, type Step} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
+import {askingSteps, terminalAsk, type AskOnError, type OnError} from '../builder/on-error.js';
 
 /** Bumped when the generic tail (compress, package, metadata) changes what a build produces. */
 const BUILD_FORMAT = 1;
@@ -31,7 +32,9 @@ export interface BuildOptions {
   dryRun?: boolean;
   /** Also add the box to the local store. */
   add?: boolean;
-  onError?: 'cleanup' | 'abort' | 'ask';
+  onError?: OnError;
+  /** Answers `--on-error ask` (default: a prompt on the terminal; cleanup without one). */
+  askOnError?: AskOnError;
   /** Target the box is for; libvirt (qemu) boxes for now, the method decides what else it can make. */
   target?: 'qemu' | 'virtualbox';
   ui: Ui;
@@ -133,6 +136,7 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
       cacheDir: options.cacheDir ?? userPaths.cache(),
       ui: options.ui,
       onError: options.onError ?? 'cleanup',
+      askOnError: options.askOnError ?? terminalAsk(options.ui, {signal: options.signal}),
       data: {},
     };
     const workStep: Step<typeof state> = {
@@ -205,10 +209,10 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
 
     await rm(path.join(outputDir, BUILD_RECORD), {force: true}); // an interrupted rebuild must not look cached
     try {
-      await runSteps([workStep, ...method.steps(template), compressStep, packageStep, catalogStep], state, {
+      await runSteps(askingSteps([workStep, ...method.steps(template), compressStep, packageStep, catalogStep]), state, {
         ui: options.ui,
         signal: options.signal,
-        onError: state.onError === 'abort' ? 'abort' : 'cleanup',
+        onError: () => (state.onError === 'abort' ? 'abort' : 'cleanup'),
         onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)}),
       });
     } catch (error) {

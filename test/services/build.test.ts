@@ -178,6 +178,25 @@ describe('box build service', () => {
     await rm(path.join(workRoot, kept[0]), {recursive: true, force: true});
   });
 
+  test('--on-error ask asks once at the failing step and does what the answer says', async () => {
+    behaviour = 'fail';
+    const asked: string[] = [];
+    try {
+      const keep = path.join(tmp.dir, 'out-ask-abort');
+      await assert.rejects(buildBox(opts({outputDir: keep, onError: 'ask', askOnError: async (step: string) => { asked.push(step); return 'abort'; }})), (error: BoxError) => error.code === 'ERR_FAKE');
+      const kept = await readdir(workRoot);
+      assert.equal(kept.length, 1, 'answered abort: the work files stay');
+      await rm(path.join(workRoot, kept[0]), {recursive: true, force: true});
+
+      const clean = path.join(tmp.dir, 'out-ask-cleanup');
+      await assert.rejects(buildBox(opts({outputDir: clean, onError: 'ask', askOnError: async (step: string) => { asked.push(step); return 'cleanup'; }})), (error: BoxError) => error.code === 'ERR_FAKE');
+      assert.deepEqual(await readdir(workRoot), [], 'answered cleanup: nothing stays');
+      assert.deepEqual(asked, ['fake-disk', 'fake-disk'], 'asked once per build, naming the failed step');
+    } finally {
+      behaviour = 'ok';
+    }
+  });
+
   test('Ctrl-C during a step runs the cleanups and reports an interruption', async () => {
     const out = path.join(tmp.dir, 'out-abort');
     behaviour = 'hang';

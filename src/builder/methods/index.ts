@@ -4,6 +4,7 @@ import type {LoadedTemplate, TemplateDefinition} from '../template.js';
 import {debootstrapMethod} from './debootstrap/index.js';
 import {isoMethod} from './iso/index.js';
 import {boxMethod} from './box/index.js';
+import type {AskOnError, OnError} from '../on-error.js';
 
 /**
  * What a build method hands to the generic tail of `box build` (compress, package, catalog):
@@ -30,8 +31,9 @@ export interface BuildState {
   /** box's cache folder for downloads (debootstrap .debs, ISOs): survives builds. */
   cacheDir: string;
   ui: Ui;
-  /** --on-error: methods that boot a VM keep it when 'abort'. */
-  onError: 'cleanup' | 'abort' | 'ask';
+  /** --on-error: methods that boot a VM keep it when 'abort'; 'ask' is settled at the first failure. */
+  onError: OnError;
+  askOnError?: AskOnError;
   artifact?: BuildArtifact;
   data: Record<string, unknown>;
 }

@@ -17,6 +17,7 @@ import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
 import {TAG} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
+import type {OnErrorHolder} from '../../on-error.js';
 
 /** One provisioning action of a bake: a script file uploaded and run, or inline commands. */
 export interface BakeProvisioner {
@@ -30,7 +31,7 @@ export interface BakeProvisioner {
  * State of one AMI bake (Packer amazon-ebs). Every temporary resource is remembered here as soon
  * as its name is chosen, so each step's cleanup can remove it whether creation finished or not.
  */
-export interface BakeState {
+export interface BakeState extends OnErrorHolder {
   client: EC2Client;
   region: string;
   template: string;

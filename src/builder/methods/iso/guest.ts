@@ -13,6 +13,7 @@ import {durationMs, type LoadedTemplate} from '../../template.js';
 import type {BuildState} from '../index.js';
 import {iso, reachVmLines} from './state.js';
 import {detachVm} from './vm.js';
+import {settleOnError} from '../../on-error.js';
 
 async function keyPath(template: LoadedTemplate): Promise<string> {
   const key = template.definition.ssh.private_key;
@@ -132,6 +133,7 @@ export function keepVmOnAbort(step: Step<BuildState>): Step<BuildState> {
         await step.run(state, signal);
       } catch (error) {
         const d = iso(state);
+        if (!signal.aborted) await settleOnError(state, step.name, error);
         if (state.onError === 'abort' && !signal.aborted && d.qemu) {
           const user = state.template.definition.ssh.username;
           state.ui.warn(`build VM kept for debugging (stop it with: kill ${d.qemuPid}; then remove ${state.workDir}):\n  ${reachVmLines(d).join('\n  ')}\n  ssh -p ${d.sshPort} ${user}@127.0.0.1 (key: the template's ssh.private_key, else Vagrant's insecure key)`);
