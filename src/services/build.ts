@@ -253,10 +253,13 @@ export async function hashInputs(template: LoadedTemplate, methodInputs: Record<
   const referenced = [
     ...d.post_install.filter((p) => p.script).map((p) => p.script!),
     ...Object.values(d.debootstrap?.files ?? {}),
+    // Answer and HTTP files may live in a shared folder next to the template (../common/...).
+    ...d.answer_files.map((a) => a.template),
+    ...d.http_files.map((f) => f.path),
   ];
   for (const rel of referenced) {
     const file = resolveTemplateFile(template.dir, rel);
-    if (!file.startsWith(template.dir + path.sep)) add(`ref:${rel}`, await readFile(file));
+    if (!file.startsWith(template.dir + path.sep) && existsSync(file)) add(`ref:${rel}`, await readFile(file));
   }
   add('variables', JSON.stringify(Object.entries(template.variables).sort()));
   add('method', canonicalJson(methodInputs));

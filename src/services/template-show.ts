@@ -4,7 +4,7 @@ import {renderString, type RenderContext} from '../builder/render.js';
 import {loadTemplate, type VariableValues} from '../builder/template.js';
 import {findTemplate} from '../builder/templates-dir.js';
 import {validateAnswer, type AnswerKind} from '../builder/validate-answers.js';
-import {renderBootCommand} from '../builder/methods/iso/keys.js';
+import {checkBootCommand, renderBootCommand} from '../builder/methods/iso/keys.js';
 
 export interface TemplateDetails {
   name: string;
@@ -37,6 +37,7 @@ export async function showTemplate(nameOrPath: string, options: {templateDirs?: 
   const ref = findTemplate(nameOrPath, options.templateDirs);
   const t = await loadTemplate(ref.dir, options.vars ?? {});
   const d = t.definition;
+  checkBootCommand(t);
   const masked = {...t.variables, ...Object.fromEntries(t.sensitive.map((k) => [k, MASK]))};
   const answerFiles: TemplateDetails['answerFiles'] = [];
   for (const entry of d.answer_files) {

@@ -5,7 +5,7 @@ import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import path from 'node:path';
-import {fetchVerified, isoCachePath, resolveChecksum} from '../../src/builder/methods/iso/download-iso.js';
+import {fetchVerified, isoCachePath, isoIdentityForKey, resolveChecksum} from '../../src/builder/methods/iso/download-iso.js';
 import {silentUi} from '../../src/core/ui.js';
 import {tempDir} from '../helpers/cli.js';
 
@@ -62,6 +62,26 @@ describe('installer ISO download and verification', () => {
     assert.deepEqual(await resolveChecksum(`file:${base}/CHECKSUM`, `${base}/os.iso`, tmp.dir), {algorithm: 'sha256', hex: sha});
     assert.equal(await resolveChecksum('none', 'x.iso', tmp.dir), null);
     await assert.rejects(resolveChecksum(`file:${base}/SHA256SUMS`, `${base}/missing.iso`, tmp.dir), /has no line for "missing\.iso"/);
+  });
+
+  test('the cache key of a SUMS-file checksum is the same offline as online, and a local ISO without one is keyed by size and time', async () => {
+    const online = await isoIdentityForKey(`file:${base}/SHA256SUMS`, `${base}/os.iso`, tmp.dir);
+    assert.equal(online, `sha256:${sha}`);
+    // The same SUMS URL on a port where nothing listens stands for "offline": remembered value.
+    const deadBase = 'http://127.0.0.1:9';
+    assert.equal(await isoIdentityForKey(`file:${deadBase}/SHA256SUMS`, `${deadBase}/os.iso`, tmp.dir), `file:${deadBase}/SHA256SUMS`, 'never resolved: the spec stands in');
+    const memo = path.join(process.env.BOX_HOME!, 'cache', 'resolved-checksums.json');
+    const remembered = JSON.parse(await readFile(memo, 'utf8'));
+    remembered[`file:${deadBase}/SHA256SUMS ${deadBase}/os.iso`] = online;
+    await writeFile(memo, JSON.stringify(remembered));
+    assert.equal(await isoIdentityForKey(`file:${deadBase}/SHA256SUMS`, `${deadBase}/os.iso`, tmp.dir), online, 'offline: the value seen last time');
+
+    const local = path.join(tmp.dir, 'local.iso');
+    await writeFile(local, 'an iso');
+    const first = await isoIdentityForKey('none', local, tmp.dir);
+    assert.match(first, /^none size=6 mtime=\d+$/);
+    await writeFile(local, 'another iso');
+    assert.notEqual(await isoIdentityForKey('none', local, tmp.dir), first, 'a changed local ISO changes the key');
   });
 
   test('a remote ISO is downloaded into the cache keyed by its checksum, verified, then served from the cache', async () => {

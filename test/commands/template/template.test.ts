@@ -1,6 +1,6 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {cp, readdir, writeFile} from 'node:fs/promises';
+import {cp, readdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {box, boxJson, repoRoot, tempDir} from '../../helpers/cli.js';
 
@@ -15,6 +15,10 @@ describe('box template list|show', () => {
     await cp(path.join(repoRoot, 'templates', 'rocky-9'), path.join(userDir, 'broken-ks'), {recursive: true});
     await writeFile(path.join(userDir, 'broken-ks', 'ks.cfg.hbs'), 'lang en_US\n%post\necho never closed\n');
     await cp(path.join(repoRoot, 'templates', 'debian-12'), path.join(userDir, 'debian-12'), {recursive: true});
+    // A boot command with a typo in a key name.
+    await cp(path.join(repoRoot, 'templates', 'debian-12'), path.join(userDir, 'bad-keys'), {recursive: true});
+    const yaml = path.join(userDir, 'bad-keys', 'template.yaml');
+    await writeFile(yaml, (await readFile(yaml, 'utf8')).replace('<enter>', '<entr>'));
   });
 
   after(() => tmp.cleanup());
@@ -84,5 +88,13 @@ describe('box template list|show', () => {
     assert.match(stderr, /wait up to 10m for the installer to fetch user-data/);
     const created = (await readdir(tmp.dir)).filter((f) => f === 'home-dry' || f === 'out-dry' || f === 'output');
     assert.deepEqual(created, [], 'no BOX_HOME data, no output folder');
+  });
+  test('a boot command with an unknown key fails show and --dry-run with exit 2, before anything boots', async () => {
+    const show = await box(['template', 'show', 'bad-keys', '--template-dir', userDir], {boxHome: tmp.dir});
+    assert.equal(show.exitCode, 2);
+    assert.match(String(show.stderr), /Unknown key <entr> in boot_command/);
+    const dry = await box(['build', 'bad-keys', '--template-dir', userDir, '--dry-run', '--output', path.join(tmp.dir, 'out-bad')], {boxHome: tmp.dir, cwd: tmp.dir});
+    assert.equal(dry.exitCode, 2);
+    assert.match(String(dry.stderr), /Unknown key <entr>/);
   });
 });

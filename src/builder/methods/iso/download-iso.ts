@@ -6,6 +6,7 @@ import {pipeline} from 'node:stream/promises';
 import {fileURLToPath} from 'node:url';
 import got from 'got';
 import {BoxError, InterruptedError, UsageError, errorMessage} from '../../../core/errors.js';
+import {readJson, writeJsonAtomic} from '../../../core/fs-json.js';
 import {userPaths} from '../../../core/paths.js';
 import type {Step} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
@@ -47,6 +48,32 @@ export async function resolveChecksum(spec: string, fileUrl: string, base: strin
     }
   }
   throw new BoxError('ERR_CHECKSUM', `The checksum file ${sumsUrl} has no line for "${name}".`, {hint: 'The ISO was probably renamed upstream: update iso.urls in the template.'});
+}
+
+/**
+ * The installer's identity for the build's cache key. A "file:" checksum is resolved now and
+ * remembered, so that offline (SUMS file unreachable) the key is the same and a cached build is
+ * still found; a local ISO without a checksum is identified by its size and modification time.
+ */
+export async function isoIdentityForKey(spec: string, url: string, base: string): Promise<string> {
+  if (spec === 'none') {
+    if (isRemote(url)) return `none ${url}`;
+    const info = await stat(localPath(url, base)).catch(() => undefined);
+    return info ? `none size=${info.size} mtime=${Math.round(info.mtimeMs)}` : `none ${url}`;
+  }
+  if (!spec.startsWith('file:')) return spec;
+  const memoFile = path.join(userPaths.cache(), 'resolved-checksums.json');
+  const key = `${spec} ${url}`;
+  const memo = await readJson<Record<string, string>>(memoFile, {}).catch(() => ({} as Record<string, string>));
+  const checksum = await resolveChecksum(spec, url, base, undefined, {timeoutMs: 10_000, retries: 0}).catch(() => undefined);
+  // Unreachable now: the last value seen, else the spec (the build itself then fails clearly).
+  if (!checksum) return memo[key] ?? spec;
+  const value = `${checksum.algorithm}:${checksum.hex}`;
+  if (memo[key] !== value) {
+    await mkdir(path.dirname(memoFile), {recursive: true});
+    await writeJsonAtomic(memoFile, {...memo, [key]: value});
+  }
+  return value;
 }
 
 export async function hashFile(file: string, algorithm: string, signal?: AbortSignal): Promise<string> {

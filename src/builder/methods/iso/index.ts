@@ -4,11 +4,11 @@ import type {Step} from '../../../core/steps.js';
 import {diskGiB, memoryMiB} from '../../template.js';
 import type {BuildMethod, BuildState} from '../index.js';
 import {httpServerStep} from './answers.js';
-import {downloadIsoStep, resolveChecksum} from './download-iso.js';
+import {downloadIsoStep, isoIdentityForKey} from './download-iso.js';
 import {keepVmOnAbort, postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
 import {bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep} from './keys.js';
 import {iso, GUEST_HOST_IP} from './state.js';
-import {renderBootCommand} from './keys.js';
+import {checkBootCommand, renderBootCommand} from './keys.js';
 import {renderString} from '../../render.js';
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
@@ -36,6 +36,7 @@ function installedDisk(shutdown: Step<BuildState>): Step<BuildState> {
 export const isoMethod: BuildMethod = {
   name: 'iso',
   async preflight(template) {
+    checkBootCommand(template);
     for (const tool of ['qemu-system-x86_64', 'qemu-img']) {
       if ((await tryRun(tool, ['--version'])) === null) {
         throw new UsageError('ERR_HOST_TOOL', `${tool} is not installed; installer builds need it.`, {hint: 'apt-get install qemu-system-x86 qemu-utils'});
@@ -47,9 +48,8 @@ export const isoMethod: BuildMethod = {
   },
   async cacheInputs(template) {
     const t = template.definition;
-    // The ISO's checksum (resolved from a SUMS file if need be) identifies the installer; when the
-    // SUMS file cannot be read now (offline), its URL stands in and the build itself will fail clearly.
-    const isoChecksum = t.iso ? await resolveChecksum(t.iso.checksum, t.iso.urls[0], template.dir, undefined, {timeoutMs: 10_000, retries: 0}).catch(() => t.iso!.checksum) : undefined;
+    // The ISO's checksum (resolved from a SUMS file, and remembered for offline runs) identifies the installer.
+    const isoChecksum = t.iso ? await isoIdentityForKey(t.iso.checksum, t.iso.urls[0], template.dir) : undefined;
     return {isoChecksum, kernel: t.kernel?.checksum, initrd: t.initrd?.checksum, qemuImg: await tryRun('qemu-img', ['--version'])};
   },
   plan(template) {
@@ -80,6 +80,7 @@ export const isoMethod: BuildMethod = {
  * rendered with sensitive variables masked and the HTTP port shown as HTTP_PORT.
  */
 function renderedForPlan(template: LoadedTemplate): string[] {
+  checkBootCommand(template);
   const masked = {...template.variables, ...Object.fromEntries(template.sensitive.map((k) => [k, '********']))};
   const http = {httpIp: GUEST_HOST_IP, httpPort: 'HTTP_PORT'};
   const lines = [`boot command: ${renderBootCommand({...template, variables: masked}, http).join('')}`];

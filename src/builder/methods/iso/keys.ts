@@ -14,6 +14,15 @@ export function renderBootCommand(template: LoadedTemplate, http: {httpIp: strin
   return template.definition.boot_command.map((line, i) => renderString(line, {...template.variables, ...http}, `boot_command[${i}]`));
 }
 
+/**
+ * Parses the boot command as it will be typed (an HTTP port stands in), so that an unknown key
+ * or an untypable character is a usage error at --dry-run, `template show` and before the
+ * build boots anything, not minutes later at the boot prompt.
+ */
+export function checkBootCommand(template: LoadedTemplate): void {
+  parseBootCommand(renderBootCommand(template, {httpIp: '10.0.2.2', httpPort: 8000}));
+}
+
 /** Step: waits `boot_wait` for the installer's boot prompt to show up. */
 export const bootWaitStep: Step<BuildState> = {
   name: 'boot-wait',
