@@ -32,6 +32,8 @@ export default class Sweep extends BaseCommand {
         this.log(`${r.type}\t${r.id}\t${r.name ?? ''}\t${what}: ${r.reason}`);
       }
     }
+    // Listed but still there: a failure (exit 1) even though the report itself is complete.
+    if (result.resources.some((r) => r.removed === false)) process.exitCode = 1;
     return result;
   }
 }

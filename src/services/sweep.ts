@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {readdir} from 'node:fs/promises';
 import {
-  DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
+  CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
   DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, DisassociateAddressCommand, ReleaseAddressCommand,
   TerminateInstancesCommand, waitUntilInstanceTerminated, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
@@ -30,6 +30,8 @@ export interface SweptResource {
   root?: string;
   /** Why box believes nothing knows this resource any more. */
   reason: string;
+  /** For an instance of a (persistent) spot request: cancelled first, or EC2 launches a replacement. */
+  spotRequestId?: string;
   removed?: boolean;
   error?: string;
 }
@@ -121,7 +123,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   })))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
   for (const i of instances) {
     const reason = await orphanReason(i.Tags, [i.InstanceId!]);
-    if (reason) add({type: 'instance', id: i.InstanceId!, name: tagValue(i.Tags, 'Name'), reason}, i.Tags);
+    if (reason) add({type: 'instance', id: i.InstanceId!, name: tagValue(i.Tags, 'Name'), reason, ...(i.SpotInstanceRequestId ? {spotRequestId: i.SpotInstanceRequestId} : {})}, i.Tags);
   }
   const addresses = (await call('DescribeAddresses', () => client.send(new DescribeAddressesCommand({})))).Addresses ?? [];
   for (const a of addresses) {
@@ -184,7 +186,12 @@ async function remove(client: EC2Client, region: string, found: SweptResource[],
   };
   const of = (t: SweepType) => found.filter((r) => r.type === t);
   const instances = of('instance');
-  for (const r of instances) await attempt(r, () => client.send(new TerminateInstancesCommand({InstanceIds: [r.id]})));
+  for (const r of instances) {
+    await attempt(r, async () => {
+      if (r.spotRequestId) await client.send(new CancelSpotInstanceRequestsCommand({SpotInstanceRequestIds: [r.spotRequestId]}));
+      await client.send(new TerminateInstancesCommand({InstanceIds: [r.id]}));
+    });
+  }
   const terminating = instances.filter((r) => r.removed).map((r) => r.id);
   if (terminating.length > 0) await waitUntilInstanceTerminated(waiterConfig(client, 900, options.signal), {InstanceIds: terminating}).catch((e) => options.ui.warn(`waiting for termination: ${errorMessage(e)}`));
   for (const r of of('elastic-ip')) {

@@ -203,7 +203,8 @@ export class AwsProvider implements Provider {
               // persistent + stop: a spot machine can be halted and started like any other.
               SpotInstanceType: 'persistent', InstanceInterruptionBehavior: 'stop',
             }} : undefined,
-            TagSpecifications: tagSpec(['instance', 'volume', 'network-interface'], tags),
+            // The spot request too: `box sweep` must find (and cancel) a persistent one.
+            TagSpecifications: tagSpec(aws.spot ? ['instance', 'volume', 'network-interface', 'spot-instances-request'] : ['instance', 'volume', 'network-interface'], tags),
           };
           ui.stage('run-instance', `${s.instanceType} from ${resolved.ami} in ${region}`);
           const out = await awsCall({action: 'RunInstances', region, ami: resolved.ami, instanceType: s.instanceType, endpoint: conn.endpoint}, () => client.send(new RunInstancesCommand(input), {abortSignal: signal}));
