@@ -1,4 +1,3 @@
-import {DescribeImagesCommand} from '@aws-sdk/client-ec2';
 import {mkdtemp, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,9 +9,9 @@ import {resolveTemplateFile} from '../builder/templates-dir.js';
 import {UsageError} from '../core/errors.js';
 import {runSteps} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
-import {checkAmi} from '../providers/aws/ami.js';
+import {checkAmi, newestAmiMatching} from '../providers/aws/ami.js';
 import {clientRegion, ec2Client} from '../providers/aws/client.js';
-import {awsCall, mapAwsError} from '../providers/aws/errors.js';
+import {mapAwsError} from '../providers/aws/errors.js';
 import {askingSteps, terminalAsk} from '../builder/on-error.js';
 
 export interface AwsBakeOptions {
@@ -78,6 +77,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
+    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data,
     amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
@@ -111,11 +111,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
 async function pickSourceAmi(client: ReturnType<typeof ec2Client>, aws: AwsSettings, fromBox: Record<string, string> | undefined, region: string): Promise<string> {
   if (fromBox?.[region]) return checkAmi(client, fromBox[region], region);
   if (aws.ami) return checkAmi(client, aws.ami, region);
-  if (aws.ami_filter) {
-    const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({Owners: [aws.ami_filter!.owner], Filters: [{Name: 'name', Values: [aws.ami_filter!.name]}]})));
-    const newest = [...(out.Images ?? [])].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
-    if (newest?.ImageId) return newest.ImageId;
-  }
+  if (aws.ami_filter) return (await newestAmiMatching(client, aws.ami_filter, region)).ImageId!;
   throw new UsageError('ERR_AWS_SOURCE_AMI', `No source AMI for the bake in ${region}.`, {
     hint: 'Set targets.aws.ami or targets.aws.ami_filter in the Boxfile of this folder, or use a template with `method: box` whose source is an aws box with an AMI for this region.',
   });

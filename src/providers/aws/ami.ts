@@ -1,4 +1,4 @@
-import {DescribeImagesCommand, type EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeImagesCommand, type EC2Client, type Image} from '@aws-sdk/client-ec2';
 import type {MachineConfig} from '../../boxfile/project.js';
 import {BoxError} from '../../core/errors.js';
 import type {Ui} from '../../core/ui.js';
@@ -20,18 +20,8 @@ export async function resolveAmi(client: EC2Client, machine: MachineConfig, regi
   const aws = machine.aws;
   if (aws.ami) return {ami: await checkAmi(client, aws.ami, region, options.signal), source: 'targets.aws.ami'};
   if (aws.ami_filter) {
-    const {owner, name} = aws.ami_filter;
-    const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({
-      Owners: [owner],
-      Filters: [{Name: 'name', Values: [name]}, {Name: 'state', Values: ['available']}],
-    }), {abortSignal: options.signal}));
-    const newest = [...(out.Images ?? [])].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
-    if (!newest?.ImageId) {
-      throw new BoxError('ERR_AWS_AMI_NOT_FOUND', `No available AMI of owner "${owner}" matches name "${name}" in ${region} (targets.aws.ami_filter).`, {
-        hint: 'Check the owner (an account id, or amazon/aws-marketplace/self) and the name pattern (`*` matches anything), or the region.',
-      });
-    }
-    return {ami: newest.ImageId, source: `ami_filter ${owner}/${name} → ${newest.Name ?? newest.ImageId}`};
+    const newest = await newestAmiMatching(client, aws.ami_filter, region, options.signal);
+    return {ami: newest.ImageId!, source: `ami_filter ${aws.ami_filter.owner}/${aws.ami_filter.name} → ${newest.Name ?? newest.ImageId}`};
   }
   const box = await resolveBasebox(machine.basebox, {provider: 'aws', ui: options.ui, signal: options.signal});
   const amis = (box.metadata as {amis?: Record<string, string>}).amis ?? {};
@@ -59,4 +49,20 @@ export async function checkAmi(client: EC2Client, ami: string, region: string, s
     });
   }
   return ami;
+}
+
+/** `ami_filter`: the newest available image of that owner whose name matches (`*` wildcards). */
+export async function newestAmiMatching(client: EC2Client, filter: {owner: string; name: string}, region: string, signal?: AbortSignal): Promise<Image> {
+  const {owner, name} = filter;
+  const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({
+    Owners: [owner],
+    Filters: [{Name: 'name', Values: [name]}, {Name: 'state', Values: ['available']}],
+  }), {abortSignal: signal}));
+  const newest = [...(out.Images ?? [])].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
+  if (!newest?.ImageId) {
+    throw new BoxError('ERR_AWS_AMI_NOT_FOUND', `No available AMI of owner "${owner}" matches name "${name}" in ${region} (targets.aws.ami_filter).`, {
+      hint: 'Check the owner (an account id, or amazon/aws-marketplace/self) and the name pattern (`*` matches anything), or the region.',
+    });
+  }
+  return newest;
 }

@@ -97,7 +97,7 @@ describe('AMI bake (box build --target aws) against moto', () => {
   });
   const selfImages = async () => (await ec2.send(new DescribeImagesCommand({Owners: ['self']}))).Images ?? [];
   const bake = async (signal = new AbortController().signal) => bakeAmi({
-    template: await loadTemplate(path.join(work.dir, 'tpl')), aws: {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32', instance_type: 't3.small'},
+    template: await loadTemplate(path.join(work.dir, 'tpl')), aws: {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32', instance_type: 't3.small', tags: {team: 'infra'}},
     outputDir: path.join(work.dir, 'out'), ui: silentUi(), signal,
   });
 
@@ -114,6 +114,7 @@ describe('AMI bake (box build --target aws) against moto', () => {
     const tags = Object.fromEntries((image.Tags ?? []).map((t) => [t.Key, t.Value]));
     assert.equal(tags[TAG.bake], 'web-base');
     assert.equal(tags['box:version'], '1.2.0');
+    assert.equal(tags.team, 'infra', 'the Boxfile\'s targets.aws.tags reach the AMI');
     assert.deepEqual(await leftovers(), {instances: 0, keyPairs: 0, groups: 0});
 
     const metadata = await readBoxMetadata(result.box.path);

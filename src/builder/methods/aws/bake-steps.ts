@@ -43,6 +43,11 @@ export interface BakeState extends OnErrorHolder {
   sshCidr: string;
   sshTimeoutMs: number;
   subnetId?: string;
+  /** From targets.aws: the user's tags (on the AMI and every temporary resource), the address SSH uses, and what the source instance is launched with. */
+  tags: Record<string, string>;
+  sshInterface: 'public' | 'private';
+  iamInstanceProfile?: string;
+  userData?: string;
   amiName: string;
   provisioners: BakeProvisioner[];
   /** Folder for the temporary private key. */
@@ -62,7 +67,7 @@ export interface BakeState extends OnErrorHolder {
 const noSignal = () => new AbortController().signal;
 
 function bakeTags(s: BakeState, name: string, extra: Record<string, string> = {}): Tag[] {
-  return Object.entries({Name: name, [TAG.bake]: s.template, [TAG.token]: s.token, [TAG.host]: os.hostname(), ...extra}).map(([Key, Value]) => ({Key, Value}));
+  return Object.entries({...s.tags, Name: name, [TAG.bake]: s.template, [TAG.token]: s.token, [TAG.host]: os.hostname(), ...extra}).map(([Key, Value]) => ({Key, Value}));
 }
 
 export function newBakeToken(): string {
@@ -114,6 +119,8 @@ export const bakeSteps: Array<Step<BakeState>> = [
       const out = await awsCall({action: 'RunInstances', region: s.region, ami: s.sourceAmi, instanceType: s.instanceType}, () => s.client.send(new RunInstancesCommand({
         ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
         SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId,
+        UserData: s.userData === undefined ? undefined : Buffer.from(s.userData).toString('base64'),
+        IamInstanceProfile: s.iamInstanceProfile === undefined ? undefined : s.iamInstanceProfile.startsWith('arn:') ? {Arn: s.iamInstanceProfile} : {Name: s.iamInstanceProfile},
         TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
       }), {abortSignal: signal}));
       s.instanceId = out.Instances?.[0]?.InstanceId;
@@ -134,8 +141,12 @@ export const bakeSteps: Array<Step<BakeState>> = [
       await waitFor('InstanceRunning', s.instanceId!, s.region, () => waitUntilInstanceRunning(waiterConfig(s.client, 900, signal), {InstanceIds: [s.instanceId!]}));
       const out = await awsCall({action: 'DescribeInstances', region: s.region}, () => s.client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]})));
       const instance = out.Reservations?.[0]?.Instances?.[0];
-      s.host = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
-      if (!s.host) throw new BoxError('ERR_AWS_NO_ADDRESS', `Temporary instance ${s.instanceId} has no IP address.`, {hint: 'Give a subnet_id whose subnet maps public IPs.'});
+      s.host = s.sshInterface === 'private' ? instance?.PrivateIpAddress : instance?.PublicIpAddress;
+      if (!s.host) {
+        throw new BoxError('ERR_AWS_NO_ADDRESS', `Temporary instance ${s.instanceId} has no ${s.sshInterface} IP address.`, {
+          hint: s.sshInterface === 'public' ? 'Give a subnet_id whose subnet maps public IPs, or set ssh_interface: private when baking from inside the VPC.' : 'Is the instance in a subnet of this VPC?',
+        });
+      }
       const comm = await awsCommunicator({host: s.host, port: s.sshPort, username: s.sshUsername, privateKeyPath: s.privateKeyPath!}, s.workDir);
       try {
         await comm.waitForReady(s.sshTimeoutMs, signal);
