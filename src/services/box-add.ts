@@ -13,6 +13,7 @@ import {BoxError, UsageError, throwIfAborted} from '../core/errors.js';
 import {withLock} from '../core/lock.js';
 import {boxDirName, userPaths} from '../core/paths.js';
 import {formatBytes, type Progress, type Ui} from '../core/ui.js';
+import {machinesUsing} from './box-remove.js';
 
 export interface AddBoxOptions {
   /** A box file or catalog: local path, file:// or http(s):// URL. */
@@ -179,6 +180,13 @@ async function installBox(
       finalDir = storedBoxDir(name, version, metadata.provider);
       if (existsSync(finalDir)) {
         if (!options.force) throw existsError(name, version, metadata.provider);
+        // A qemu machine's disk is an overlay on this box's image: replacing it corrupts the disk.
+        const users = await machinesUsing({name, version, provider: metadata.provider});
+        if (users.length > 0) {
+          throw new BoxError('ERR_BOX_IN_USE', `Box ${name} ${version} (${metadata.provider}) is used by ${users.map((u) => `${u.project}/${u.machine}`).join(', ')}: replacing it would break their disks.`, {
+            hint: 'Destroy those machines first (`box destroy`), or add the new box under another --box-version.',
+          });
+        }
         replaced = path.join(nameDir, `.tmp-old-${process.pid}-${Date.now()}`);
         await rename(finalDir, replaced);
       }

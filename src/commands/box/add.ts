@@ -38,6 +38,7 @@ Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted.`;
     const {args, flags} = await this.parse(BoxAdd);
     const [name, source] = args.source === undefined ? [undefined, args.nameOrSource] : [args.nameOrSource, args.source];
     if (flags.checksum !== undefined && flags.checksum.trim() === '') throw new UsageError('ERR_USAGE', '--checksum is empty.', {hint: 'Give the hex checksum of the box file.'});
+    if (flags.checksum !== undefined) checkChecksumShape(flags.checksum.trim(), flags['checksum-type']);
     const result = await addBox({
       source,
       name,
@@ -49,5 +50,17 @@ Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted.`;
       signal: this.signal,
     });
     return result;
+  }
+}
+
+const HEX_LENGTH: Record<string, number> = {md5: 32, sha1: 40, sha256: 64, sha384: 96, sha512: 128};
+
+/** A checksum of the wrong length or alphabet is a typo: say so before downloading gigabytes. */
+function checkChecksumShape(value: string, type: string): void {
+  const expected = HEX_LENGTH[type];
+  if (expected !== undefined && (!/^[0-9a-f]+$/i.test(value) || value.length !== expected)) {
+    throw new UsageError('ERR_USAGE', `--checksum is not a ${type} checksum: expected ${expected} hex digits, got ${value.length} characters.`, {
+      hint: `Copy the whole checksum, or set --checksum-type (${Object.entries(HEX_LENGTH).map(([t, n]) => `${t}: ${n}`).join(', ')} hex digits).`,
+    });
   }
 }

@@ -1,7 +1,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {writeFile} from 'node:fs/promises';
+import {readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {box, boxJson, tempDir} from '../../helpers/cli.js';
 import {goodBox, sha256, writeBox} from '../../fixtures/boxes/make-box.js';
@@ -59,6 +59,15 @@ describe('box box add|list|remove|prune', () => {
     assert.match(json.error.hint, /box box add NAME/);
   });
 
+  test('add with a checksum of the wrong length for its type is a usage error before anything is read', async () => {
+    const {result, json} = await boxJson(['box', 'add', 'acme/short', path.join(work.dir, 'does-not-exist.box'), '--checksum', 'abc123'], opts());
+    assert.equal(result.exitCode, 2);
+    assert.equal(json.error.code, 'ERR_USAGE');
+    assert.match(json.error.message, /not a sha256 checksum: expected 64 hex digits, got 6/);
+    const md5 = await boxJson(['box', 'add', 'acme/short', path.join(work.dir, 'does-not-exist.box'), '--checksum-type', 'md5', '--checksum', 'a'.repeat(64)], opts());
+    assert.match(md5.json.error.message, /not a md5 checksum: expected 32 hex digits/);
+  });
+
   test('add of a Vagrant Cloud style name explains that a file, catalog or URL is needed', async () => {
     const {result, json} = await boxJson(['box', 'add', 'hashicorp/bionic64'], opts());
     assert.equal(result.exitCode, 2);
@@ -72,6 +81,23 @@ describe('box box add|list|remove|prune', () => {
     assert.match(String(result.stderr), /Box acme\/web 2\.0\.0 \(libvirt\) is already installed/);
     assert.match(String(result.stderr), /Hint: Add --force/);
     assert.equal(String(result.stdout), '');
+  });
+
+  test('add --force refuses to replace a box a machine is built on, and replaces an unused one', async () => {
+    await writeFile(path.join(boxHome, 'machines.json'), JSON.stringify([
+      {project: 'p', projectRoot: '/srv/p', machine: 'web', target: 'qemu', box: {name: 'acme/web', version: '2.0.0', provider: 'libvirt'}, updatedAt: new Date().toISOString()},
+    ]));
+    try {
+      const {result, json} = await boxJson(['box', 'add', 'acme/web', boxFile, '--box-version', '2.0.0', '--force'], opts());
+      assert.equal(result.exitCode, 1);
+      assert.equal(json.error.code, 'ERR_BOX_IN_USE');
+      assert.match(json.error.message, /used by p\/web: replacing it would break their disks/);
+      assert.deepEqual((await readdir(path.join(boxHome, 'boxes', 'acme-VAGRANTSLASH-web'))).filter((e) => e.startsWith('.tmp')), [], 'the extracted copy is gone');
+    } finally {
+      await writeFile(path.join(boxHome, 'machines.json'), '[]');
+    }
+    const replaced = await box(['box', 'add', 'acme/web', boxFile, '--box-version', '2.0.0', '--force'], opts());
+    assert.equal(replaced.exitCode, 0, String(replaced.stderr));
   });
 
   test('list --json lists every box with its size, and the table shows them', async () => {
