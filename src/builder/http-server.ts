@@ -103,7 +103,10 @@ export class BuildHttpServer {
     } catch {
       urlPath = req.url ?? '/';
       res.writeHead(400).end();
-      this.log.push({time: new Date().toISOString(), method: req.method ?? '?', path: urlPath, status: 400, remote: req.socket.remoteAddress ?? '', bytes: 0});
+      // Logged like any other request: a mangled URL is often the clue to a mistyped boot command.
+      const entry: HttpRequestLog = {time: new Date().toISOString(), method: req.method ?? '?', path: urlPath, status: 400, remote: req.socket.remoteAddress ?? '', bytes: 0};
+      this.log.push(entry);
+      this.options.onRequest?.(entry);
       return;
     }
     const key = normalize(urlPath);

@@ -49,6 +49,7 @@ describe('build HTTP server', () => {
   test('a malformed URL is a 400, logged, and the server keeps serving', async () => {
     assert.equal((await got(`${base}/%E0%A4%A`, {throwHttpErrors: false})).statusCode, 400);
     assert.ok(server.log.some((e) => e.status === 400));
+    assert.ok(seen.some((e) => e.status === 400 && e.path === '/%E0%A4%A'), 'reported to onRequest, as the build prints every request');
     assert.equal((await got(`${base}/preseed.cfg`)).statusCode, 200);
   });
 
