@@ -30,7 +30,7 @@ const MODIFIERS: Record<string, string> = {
 const TAG = /^<([A-Za-z][A-Za-z0-9]*)>/;
 
 export const KNOWN_TAGS = [
-  ...Object.keys(SPECIAL), 'wait', 'waitN', 'waitNs', 'waitNm', 'waitNms',
+  ...Object.keys(SPECIAL), 'wait', 'waitN', 'waitNs', 'waitNm', 'waitNh', 'waitNms', 'wait1m30s',
   ...Object.keys(MODIFIERS).flatMap((m) => [`${m}On`, `${m}Off`]),
 ];
 
@@ -68,12 +68,14 @@ export function parseBootCommand(command: string | readonly string[], where = 'b
 function parseTag(name: string, text: string, position: string): BootAction {
   const lower = name.toLowerCase();
   if (lower in SPECIAL) return {kind: 'press', qcode: SPECIAL[lower], modifiers: [], text};
-  const wait = /^wait(\d+)?(ms|s|m)?$/.exec(lower);
+  // <wait> (1 s), <waitN> (seconds), or Go-style durations as Packer takes them: <wait1m30s>, <wait1h>, <wait250ms>.
+  const wait = /^wait(\d+|(?:\d+(?:ms|h|m|s))+)?$/.exec(lower);
   if (wait) {
-    if (wait[1] === undefined && wait[2] !== undefined) return unknownTag(text, position);
-    const n = wait[1] === undefined ? 1 : Number(wait[1]);
-    const unit = wait[2] ?? 's';
-    const ms = unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000;
+    if (wait[1] === undefined) return {kind: 'wait', ms: 1000, text};
+    if (/^\d+$/.test(wait[1])) return {kind: 'wait', ms: Number(wait[1]) * 1000, text};
+    const unitMs: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000};
+    let ms = 0;
+    for (const part of wait[1].matchAll(/(\d+)(ms|h|m|s)/g)) ms += Number(part[1]) * unitMs[part[2]];
     return {kind: 'wait', ms, text};
   }
   const hold = /^(left|right)(ctrl|alt|shift|super)(on|off)$/.exec(lower);

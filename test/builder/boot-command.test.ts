@@ -34,10 +34,10 @@ describe('boot command parser', () => {
     ]);
   });
 
-  test('waits: <wait> is one second, <waitN> and <waitNs> seconds, <waitNm> minutes, <waitNms> milliseconds', () => {
-    const actions = parseBootCommand('<wait><wait5><wait10s><wait2m><wait250ms>');
-    assert.deepEqual(presses(actions), ['wait1000', 'wait5000', 'wait10000', 'wait120000', 'wait250']);
-    assert.equal(totalWaitMs(actions), 136_250);
+  test('waits: <wait> is one second, <waitN> and <waitNs> seconds, <waitNm> minutes, <waitNh> hours, <waitNms> milliseconds, and Go-style <wait1m30s>', () => {
+    const actions = parseBootCommand('<wait><wait5><wait10s><wait2m><wait250ms><wait1h><wait1m30s>');
+    assert.deepEqual(presses(actions), ['wait1000', 'wait5000', 'wait10000', 'wait120000', 'wait250', 'wait3600000', 'wait90000']);
+    assert.equal(totalWaitMs(actions), 136_250 + 3_600_000 + 90_000);
   });
 
   test('an unknown tag is an error naming it and its line and column', () => {
