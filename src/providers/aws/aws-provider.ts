@@ -128,7 +128,9 @@ export class AwsProvider implements Provider {
     const extraTags = aws.tags ?? {};
 
     const initial: AwsMachineState = {
-      phase: 'creating', region, endpoint: conn.endpoint, profile: conn.profile, token, ami: resolved.ami, amiSource: resolved.source,
+      // The endpoint actually used, also when it came from the environment: a later `box destroy`
+      // run without AWS_ENDPOINT_URL_EC2 must still reach the cloud the instance lives in.
+      phase: 'creating', region, endpoint: conn.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL, profile: conn.profile, token, ami: resolved.ami, amiSource: resolved.source,
       instanceType: aws.instance_type ?? DEFAULT_INSTANCE_TYPE, elasticIps: [],
       sshUsername: aws.ssh_username ?? machine.ssh.username, sshInterface: aws.ssh_interface ?? 'public',
     };
