@@ -129,3 +129,87 @@ export async function packageLibvirtBox(options: PackageLibvirtOptions): Promise
     gzip: options.gzip,
   });
 }
+
+export interface PackageVirtualboxOptions {
+  /** Any disk image qemu-img reads (qcow2, raw...); converted to a stream-optimized VMDK. */
+  imagePath: string;
+  outputPath: string;
+  /** VM name inside the appliance (VirtualBox suggests it on import). */
+  name: string;
+  cpus?: number;
+  memoryMiB?: number;
+  extraMetadata?: Record<string, unknown>;
+  gzip?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * The OVF 1.0 envelope of a one-disk VM, shaped like VirtualBox's own exports: the VMDK,
+ * its capacity, CPUs, memory, a SATA (AHCI) controller holding the disk and one NAT NIC.
+ */
+export function virtualboxOvf(spec: {name: string; diskFile: string; diskBytes: number; vmdkBytes: number; cpus: number; memoryMiB: number}): string {
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  const item = (id: number, type: number, caption: string, extra: string) =>
+    `      <Item>\n        <rasd:Caption>${caption}</rasd:Caption>\n        <rasd:ElementName>${caption}</rasd:ElementName>\n        <rasd:InstanceID>${id}</rasd:InstanceID>\n        <rasd:ResourceType>${type}</rasd:ResourceType>\n${extra}      </Item>\n`;
+  return `<?xml version="1.0"?>
+<Envelope ovf:version="1.0" xml:lang="en-US" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <References>
+    <File ovf:id="file1" ovf:href="${esc(spec.diskFile)}" ovf:size="${spec.vmdkBytes}"/>
+  </References>
+  <DiskSection>
+    <Info>List of the virtual disks used in the package</Info>
+    <Disk ovf:capacity="${spec.diskBytes}" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <NetworkSection>
+    <Info>Logical networks used in the package</Info>
+    <Network ovf:name="NAT">
+      <Description>Logical network used by this appliance.</Description>
+    </Network>
+  </NetworkSection>
+  <VirtualSystem ovf:id="${esc(spec.name)}">
+    <Info>A virtual machine</Info>
+    <OperatingSystemSection ovf:id="96">
+      <Info>The kind of installed guest operating system</Info>
+      <Description>Debian_64</Description>
+    </OperatingSystemSection>
+    <VirtualHardwareSection>
+      <Info>Virtual hardware requirements for a virtual machine</Info>
+      <System>
+        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
+        <vssd:InstanceID>0</vssd:InstanceID>
+        <vssd:VirtualSystemIdentifier>${esc(spec.name)}</vssd:VirtualSystemIdentifier>
+        <vssd:VirtualSystemType>virtualbox-2.2</vssd:VirtualSystemType>
+      </System>
+${item(1, 3, `${spec.cpus} virtual CPU`, `        <rasd:VirtualQuantity>${spec.cpus}</rasd:VirtualQuantity>\n        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>\n`)}${item(2, 4, `${spec.memoryMiB} MB of memory`, `        <rasd:VirtualQuantity>${spec.memoryMiB}</rasd:VirtualQuantity>\n        <rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits>\n`)}${item(3, 20, 'sataController0', '        <rasd:ResourceSubType>AHCI</rasd:ResourceSubType>\n        <rasd:Address>0</rasd:Address>\n')}${item(4, 10, 'Ethernet adapter on \'NAT\'', '        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>\n        <rasd:Connection>NAT</rasd:Connection>\n        <rasd:ResourceSubType>E1000</rasd:ResourceSubType>\n')}${item(5, 17, 'disk1', '        <rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:HostResource>/disk/vmdisk1</rasd:HostResource>\n        <rasd:Parent>3</rasd:Parent>\n')}    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+`;
+}
+
+/**
+ * Writes a Vagrant virtualbox box: metadata.json {"provider":"virtualbox"}, box.ovf and
+ * box-disk001.vmdk (stream-optimized, the format VirtualBox exports and imports), converted
+ * from the given image with qemu-img in a temp folder next to the output.
+ */
+export async function packageVirtualboxBox(options: PackageVirtualboxOptions): Promise<PackagedBox> {
+  const work = `${options.outputPath}.vbox-${process.pid}`;
+  await mkdir(work, {recursive: true});
+  try {
+    const vmdk = path.join(work, 'box-disk001.vmdk');
+    await run('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', options.imagePath, vmdk], {errorCode: 'ERR_QEMU_IMG', hint: 'Install qemu-utils (apt-get install qemu-utils).', signal: options.signal});
+    const info = JSON.parse(await run('qemu-img', ['info', '--output=json', options.imagePath], {errorCode: 'ERR_QEMU_IMG'})) as {'virtual-size': number};
+    const ovf = virtualboxOvf({
+      name: options.name, diskFile: 'box-disk001.vmdk', diskBytes: info['virtual-size'], vmdkBytes: (await stat(vmdk)).size,
+      cpus: options.cpus ?? 1, memoryMiB: options.memoryMiB ?? 1024,
+    });
+    return await packageBox({
+      provider: 'virtualbox',
+      metadata: options.extraMetadata,
+      files: [{name: 'box.ovf', content: ovf}, {name: 'box-disk001.vmdk', path: vmdk}],
+      outputPath: options.outputPath,
+      gzip: options.gzip,
+    });
+  } finally {
+    await rm(work, {recursive: true, force: true});
+  }
+}

@@ -6,13 +6,15 @@ export default class Doctor extends BaseCommand {
 
 Reports qemu-system and qemu-img versions, whether KVM really works (else guests run with TCG
 software emulation), VBoxManage, and AWS credentials, region and endpoint, each with an install
-hint. Exits 0 even when some targets are unusable: read the report (or --json).`;
+hint. Inside a project it checks the Boxfile's settings (targets.qemu.binary, targets.aws
+region, profile and endpoint). Exits 0 even when some targets are unusable: read the report
+(or --json).`;
 
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json'];
 
   async run(): Promise<DoctorReport> {
     await this.parse(Doctor);
-    const report = await runDoctor();
+    const report = await runDoctor({cwd: process.cwd()});
     if (!this.jsonEnabled()) this.print(report);
     return report;
   }
@@ -20,7 +22,7 @@ hint. Exits 0 even when some targets are unusable: read the report (or --json).`
   private print(report: DoctorReport): void {
     const c = this.ui.color;
     const mark = (check: Check): string => (check.ok ? c.green('✔') : c.yellow('✘'));
-    const lines: string[] = [];
+    const lines: string[] = report.boxfile ? [c.dim(`settings from ${report.boxfile}`)] : [];
     for (const target of report.targets) {
       lines.push(`${target.usable ? c.green('●') : c.red('●')} ${c.bold(target.target)}: ${target.summary}`);
       for (const check of target.checks) {

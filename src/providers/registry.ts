@@ -6,6 +6,7 @@ import type {Provider} from './provider.js';
 const factories: Partial<Record<TargetName, () => Promise<Provider>>> = {
   // Loaded lazily so `box status` of a qemu project never loads the AWS SDK and vice versa.
   qemu: async () => (await import('./qemu/qemu-provider.js')).createQemuProvider(),
+  virtualbox: async () => (await import('./virtualbox/virtualbox-provider.js')).createVirtualboxProvider(),
   aws: async () => (await import('./aws/aws-provider.js')).createAwsProvider(),
 };
 

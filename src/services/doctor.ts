@@ -1,6 +1,10 @@
-import {EC2Client} from '@aws-sdk/client-ec2';
+import {execa} from 'execa';
+import type {AwsSettings} from '../boxfile/schema.js';
+import {ec2Client} from '../providers/aws/client.js';
+import {loadProjectIfAny} from './load-project.js';
 import {tryRun} from '../core/exec.js';
 import {detectAccel, qemuKvmProbe} from '../providers/qemu/accel.js';
+import {locateVBoxManage} from '../providers/virtualbox/vboxmanage.js';
 
 export interface Check {
   name: string;
@@ -20,6 +24,8 @@ export interface TargetReport {
 }
 
 export interface DoctorReport {
+  /** The Boxfile whose settings were checked, when run inside a project. */
+  boxfile?: string;
   targets: TargetReport[];
   tools: Check[];
 }
@@ -31,14 +37,16 @@ function firstLine(text: string | null): string {
 }
 
 async function versionCheck(name: string, binary: string, args: string[], hint: string): Promise<Check> {
-  const out = await tryRun(binary, args, {timeoutMs: 10_000});
-  return out === null
+  // stdout and stderr together: some tools (OpenSSH's `ssh -V`) print their version on stderr.
+  const result = await execa(binary, args, {all: true, reject: false, timeout: 10_000, env: {LANG: 'C'}});
+  const out = String(result.all ?? '');
+  return result.failed && !out.trim()
     ? {name, ok: false, detail: `${binary} not found on PATH`, hint}
     : {name, ok: true, detail: firstLine(out)};
 }
 
-export async function qemuReport(): Promise<TargetReport> {
-  const binary = 'qemu-system-x86_64';
+export async function qemuReport(settings: {binary?: string} = {}): Promise<TargetReport> {
+  const binary = settings.binary ?? 'qemu-system-x86_64';
   const system = await versionCheck('qemu-system', binary, ['--version'], APT_QEMU);
   const img = await versionCheck('qemu-img', 'qemu-img', ['--version'], APT_QEMU);
   const checks = [system, img];
@@ -60,8 +68,18 @@ export async function qemuReport(): Promise<TargetReport> {
 }
 
 export async function virtualboxReport(): Promise<TargetReport> {
-  const vbox = await versionCheck('VBoxManage', 'VBoxManage', ['--version'], 'Install VirtualBox 7 from your distribution or virtualbox.org; `VBoxManage` must be on PATH.');
-  return {target: 'virtualbox', usable: vbox.ok, summary: vbox.ok ? `VirtualBox ${vbox.detail}` : 'VirtualBox is not installed', checks: [vbox]};
+  // The same VBoxManage the provider will run (VBOX_MANAGE, else PATH); its version is the last
+  // line, after any warning such as "vboxdrv kernel module is not loaded".
+  const binary = locateVBoxManage();
+  const out = await tryRun(binary, ['--version'], {timeoutMs: 10_000});
+  const version = (out ?? '').trim().split('\n').at(-1)?.trim() ?? '';
+  const noDriver = /vboxdrv kernel module is not loaded|Kernel driver not installed/.test(out ?? '');
+  const vbox: Check = out === null
+    ? {name: 'VBoxManage', ok: false, detail: `${binary} not found${binary === 'VBoxManage' ? ' on PATH' : ''}`, hint: 'Install VirtualBox 7 from your distribution or virtualbox.org; `VBoxManage` must be on PATH (or set VBOX_MANAGE to its path).'}
+    : noDriver
+      ? {name: 'VBoxManage', ok: false, detail: `${version} (${binary}), but the vboxdrv kernel module is not loaded`, hint: 'Run `sudo /sbin/vboxconfig` (Secure Boot may require signing the module).'}
+      : {name: 'VBoxManage', ok: true, detail: `${version} (${binary})`};
+  return {target: 'virtualbox', usable: vbox.ok, summary: vbox.ok ? `VirtualBox ${version}` : out === null ? 'VirtualBox is not installed' : 'VirtualBox is installed but its kernel module is not loaded', checks: [vbox]};
 }
 
 /**
@@ -69,21 +87,23 @@ export async function virtualboxReport(): Promise<TargetReport> {
  * SSO, instance role) without calling the API. Only the credential source and a masked key id are
  * shown: secrets never reach output.
  */
-export async function awsReport(): Promise<TargetReport> {
+export async function awsReport(settings: Pick<AwsSettings, 'region' | 'profile' | 'endpoint'> = {}): Promise<TargetReport> {
   const checks: Check[] = [];
-  const client = new EC2Client({});
+  // The project's targets.aws (region, profile, endpoint) when there is one, as `box up` uses them.
+  const client = ec2Client(settings);
   try {
     const region = await client.config.region();
     checks.push({name: 'region', ok: Boolean(region), detail: region || 'not set', hint: region ? undefined : 'Set AWS_REGION or `targets.aws.region` in the Boxfile.'});
   } catch {
     checks.push({name: 'region', ok: false, detail: 'not set', hint: 'Set AWS_REGION, a region in ~/.aws/config, or `targets.aws.region` in the Boxfile.'});
   }
-  const endpoint = process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL;
-  checks.push({name: 'endpoint', ok: true, detail: endpoint ? `${endpoint} (from the environment)` : 'default AWS endpoint for the region'});
+  const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL;
+  checks.push({name: 'endpoint', ok: true, detail: endpoint ? `${endpoint} (${settings.endpoint ? 'targets.aws.endpoint' : 'from the environment'})` : 'default AWS endpoint for the region'});
   try {
     const credentials = await client.config.credentials();
     const id = credentials.accessKeyId;
-    checks.push({name: 'credentials', ok: true, detail: `access key ${id.slice(0, 4)}…${id.slice(-2)}${process.env.AWS_PROFILE ? ` (profile ${process.env.AWS_PROFILE})` : ''}`});
+    const profile = settings.profile ?? process.env.AWS_PROFILE;
+    checks.push({name: 'credentials', ok: true, detail: `access key ${id.slice(0, 4)}…${id.slice(-2)}${profile ? ` (profile ${profile})` : ''}`});
   } catch {
     checks.push({name: 'credentials', ok: false, detail: 'no credentials found in the standard chain (environment, ~/.aws, SSO, instance role)',
       hint: 'Run `aws configure` or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE).'});
@@ -102,7 +122,16 @@ export async function toolsReport(): Promise<Check[]> {
   ]).then((checks) => checks.map((c) => ({...c, detail: c.ok ? c.detail.replace(/^xorriso /, '') : c.detail})));
 }
 
-export async function runDoctor(): Promise<DoctorReport> {
-  const [qemu, virtualbox, aws, tools] = await Promise.all([qemuReport(), virtualboxReport(), awsReport(), toolsReport()]);
-  return {targets: [qemu, virtualbox, aws], tools};
+/**
+ * In a project, the Boxfile's (and ~/.box/config.yaml's) settings are checked: its qemu binary,
+ * its aws region, profile and endpoint. Outside one, the host defaults. A Boxfile that does not
+ * validate is reported as such (exit 2), not silently skipped.
+ */
+export async function runDoctor(options: {cwd?: string} = {}): Promise<DoctorReport> {
+  const project = await loadProjectIfAny({cwd: options.cwd ?? process.cwd()});
+  const machines = project?.machines ?? [];
+  const qemuBinary = machines.find((m) => m.qemu.binary)?.qemu.binary;
+  const aws = machines.find((m) => m.aws.region || m.aws.profile || m.aws.endpoint)?.aws ?? {};
+  const [qemu, virtualbox, awsTarget, tools] = await Promise.all([qemuReport({binary: qemuBinary}), virtualboxReport(), awsReport(aws), toolsReport()]);
+  return {...(project ? {boxfile: project.boxfilePath} : {}), targets: [qemu, virtualbox, awsTarget], tools};
 }

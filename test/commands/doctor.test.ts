@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
+import {writeFile} from 'node:fs/promises';
+import path from 'node:path';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 
 describe('box doctor', () => {
@@ -53,5 +55,28 @@ describe('box doctor', () => {
     assert.equal(result.exitCode, 0);
     assert.match(result.stdout, /qemu: usable/);
     assert.match(result.stdout, /virtualbox:/);
+  });
+  test('inside a project it checks the Boxfile\'s aws region, profile and endpoint, and an invalid Boxfile is exit 2', async () => {
+    const project = await tempDir('box-doctor-project-');
+    try {
+      await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12\ntargets:\n  aws: {region: ap-southeast-2, endpoint: "http://127.0.0.1:5998"}\n');
+      const env = {AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL_EC2: ''};
+      const {json} = await boxJson(['doctor'], {boxHome: home.dir, cwd: project.dir, env});
+      assert.equal(json.boxfile, path.join(project.dir, 'Boxfile'));
+      const aws = json.targets.find((x: {target: string}) => x.target === 'aws');
+      assert.equal(aws.checks.find((c: {name: string}) => c.name === 'region').detail, 'ap-southeast-2');
+      assert.match(aws.checks.find((c: {name: string}) => c.name === 'endpoint').detail, /127\.0\.0\.1:5998 \(targets\.aws\.endpoint\)/);
+      await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12\ntargets:\n  aws: {regoin: x}\n');
+      const bad = await box(['doctor'], {boxHome: home.dir, cwd: project.dir, env});
+      assert.equal(bad.exitCode, 2);
+      assert.match(String(bad.stderr), /targets\.aws\.regoin: unknown key \(did you mean region\?\)/);
+    } finally {
+      await project.cleanup();
+    }
+  });
+
+  test('tools show their versions, also those printed on stderr (ssh -V)', async () => {
+    const {json} = await boxJson(['doctor'], {boxHome: home.dir});
+    assert.match(json.tools.find((t: {name: string}) => t.name === 'ssh').detail, /OpenSSH_\d/);
   });
 });

@@ -22,7 +22,8 @@ export function maxAttempts(): number {
  * profile's `region` in ~/.aws/config). Returned undefined means "let the SDK decide".
  */
 export function configuredRegion(conn: AwsConnection): string | undefined {
-  return conn.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  // An empty variable (AWS_REGION=) means unset, as for the SDK; passing "" would make it throw.
+  return conn.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
 }
 
 /**

@@ -1,11 +1,7 @@
+import type {PortForward} from '../shared/ports.js';
 import type {Accel} from './accel.js';
 
-export interface PortForward {
-  protocol: 'tcp' | 'udp';
-  hostIp: string;
-  host: number;
-  guest: number;
-}
+export type {PortForward};
 
 /** Everything needed to start one machine's QEMU; built from the Boxfile and the machine dir. */
 export interface LaunchSpec {

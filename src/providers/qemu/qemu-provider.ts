@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
 import {existsSync} from 'node:fs';
-import {mkdir, readdir, rm, stat} from 'node:fs/promises';
+import {mkdir, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {execa} from 'execa';
@@ -13,10 +13,11 @@ import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '.
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
 import {buildQemuArgs, type PortForward} from './args.js';
 import {createOverlay, imageInfo} from './qemu-img.js';
-import {checkForwardedPorts, freePort, portIsFree} from './ports.js';
+import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
 import {isOurQemu, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
-import {insertMachineKey, sshPoweroff} from './guest-ssh.js';
+import {insertMachineKey, sshPoweroff} from '../shared/guest-ssh.js';
+import {removeMachineFiles} from '../shared/machine-files.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
 
 /** What the qemu provider records under `state.provider` (all paths absolute). */
@@ -260,12 +261,7 @@ export class QemuProvider implements Provider {
     }
     if (q?.qmpSocket) await rm(q.qmpSocket, {force: true});
     await rm(qmpSocketPath(dir), {force: true});
-    // Everything but the lock we are holding; the service removes the folder after release.
-    const entries = await readdir(dir).catch(() => [] as string[]);
-    for (const entry of entries) {
-      if (entry === `${machineFiles.lock}.lock`) continue;
-      await rm(path.join(dir, entry), {recursive: true, force: true});
-    }
+    await removeMachineFiles(dir);
     await unindexMachine(project.root, machine.name);
   }
 

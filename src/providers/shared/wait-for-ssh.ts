@@ -1,0 +1,44 @@
+import {readSshBanner} from '../../communicators/ssh/wait-for-banner.js';
+import {BoxError, InterruptedError} from '../../core/errors.js';
+import {tailFile} from '../qemu/process.js';
+
+export interface WaitForBannerOptions {
+  port: number;
+  host?: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** The guest's serial console log, quoted when the wait fails. */
+  serialLog: string;
+  /** Checked between attempts: an error here (the VM died) ends the wait at once. */
+  vmGone?: () => Promise<BoxError | undefined>;
+}
+
+/**
+ * Waits for the guest's `SSH-2.0-` banner on a forwarded port: sharper than looping an ssh
+ * client. NAT port forwarding (QEMU user networking, VirtualBox NAT) accepts the TCP connection
+ * before the guest listens and then closes it, so only the banner counts. On timeout the error
+ * points at the serial log with its last lines. Resolves with the milliseconds waited.
+ */
+export async function waitForGuestSsh(options: WaitForBannerOptions): Promise<number> {
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  const host = options.host ?? '127.0.0.1';
+  while (Date.now() < deadline) {
+    if (options.signal.aborted) throw new InterruptedError();
+    const gone = await options.vmGone?.();
+    if (gone) throw gone;
+    try {
+      await readSshBanner(host, options.port, Math.min(3000, Math.max(100, deadline - Date.now())), options.signal);
+      return Date.now() - started;
+    } catch {
+      // not yet: refused, closed by the NAT before the guest listens, or silent
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (options.signal.aborted) throw new InterruptedError();
+  const tail = await tailFile(options.serialLog);
+  throw new BoxError('ERR_SSH_TIMEOUT', `The guest did not answer SSH on ${host}:${options.port} within ${Math.round(options.timeoutMs / 1000)} s. Last lines of ${options.serialLog}:\n${tail || '(empty: the guest printed nothing on its serial console)'}`, {
+    hint: 'Raise `ssh.timeout` in the Boxfile if the guest is just slow (software emulation), or read the serial log to see where boot stopped.',
+    details: {serialLog: options.serialLog},
+  });
+}

@@ -1,0 +1,289 @@
+import {randomBytes} from 'node:crypto';
+import {existsSync} from 'node:fs';
+import {mkdir, readdir, rm} from 'node:fs/promises';
+import path from 'node:path';
+import {BoxError, throwIfAborted} from '../../core/errors.js';
+import {machineFiles} from '../../core/paths.js';
+import {indexMachine, unindexMachine, writeMachineState} from '../../core/state.js';
+import type {Step} from '../../core/steps.js';
+import {resolveBasebox} from '../../services/resolve-basebox.js';
+import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
+import {tailFile} from '../qemu/process.js';
+import {insertMachineKey} from '../shared/guest-ssh.js';
+import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
+import {checkForwardedPorts, freePort, portIsFree, type PortForward} from '../shared/ports.js';
+import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
+import {configureArgs, importArgs, linkedCloneArgs, natRules, startArgs} from './args.js';
+import {ensureMaster, MASTER_SNAPSHOT} from './master.js';
+import {readVboxState, recordVbox, type VirtualboxMachineState} from './machine-state.js';
+import {reconcileVbox, STOPPED_STATES} from './reconcile.js';
+import {VBoxManage} from './vboxmanage.js';
+
+/** How often halt and destroy ask VirtualBox whether the VM is down. */
+const POLL_MS = 500;
+
+/** A new machine's VM name: project and machine for humans, a random tail so leftovers never clash. */
+export function vmNameFor(project: string, machine: string): string {
+  return `box-${project}-${machine}-${randomBytes(3).toString('hex')}`.replace(/[^A-Za-z0-9._-]+/g, '-');
+}
+
+/** The `.ovf` of a VirtualBox box (Vagrant's are `box.ovf`; some exports use another name). */
+async function findOvf(boxDir: string): Promise<string | undefined> {
+  if (existsSync(path.join(boxDir, 'box.ovf'))) return path.join(boxDir, 'box.ovf');
+  const ovf = (await readdir(boxDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ovf')).sort()[0];
+  return ovf ? path.join(boxDir, ovf) : undefined;
+}
+
+export class VirtualboxProvider implements Provider {
+  readonly name = 'virtualbox' as const;
+
+  constructor(private readonly vbox = new VBoxManage()) {}
+
+  /** VBoxManage runs (ERR_VBOX_MISSING with an install hint otherwise, or its own error). */
+  async verify(): Promise<void> {
+    await this.vbox.version();
+  }
+
+  async up(ctx: MachineContext): Promise<{created: boolean; timings: Record<string, number>}> {
+    const timings: Record<string, number> = {};
+    const recorded = await readVboxState(ctx.project.root, ctx.machine.name);
+    if (!recorded) {
+      await this.create(ctx, await this.checkPorts(ctx), timings);
+      return {created: true, timings};
+    }
+    const vm = recorded.uuid ? await this.vbox.vmInfo(recorded.uuid, ctx.signal) ?? await this.vbox.vmInfo(recorded.vmName, ctx.signal) : undefined;
+    if (recorded.phase !== 'created' || !vm) {
+      const report = reconcileVbox(ctx.machine.name, recorded, vm);
+      throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${ctx.machine.name} is broken: ${report.reason}.`, {hint: `Run \`${report.repair}\`, then \`box up ${ctx.machine.name}\`.`});
+    }
+    if (vm.state === 'running') {
+      ctx.ui.info(`${ctx.machine.name} is already running.`);
+      return {created: false, timings};
+    }
+    if (!STOPPED_STATES.has(vm.state)) {
+      throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${ctx.machine.name} cannot start: VirtualBox reports its VM ${recorded.vmName} as "${vm.state}".`, {hint: `Run \`box halt --force ${ctx.machine.name}\`, then \`box up ${ctx.machine.name}\`.`});
+    }
+    // Same VM, same disk: rules and sizes are set again (the Boxfile may have changed since).
+    await this.boot(ctx, await this.checkPorts(ctx), timings, vm.state === 'saved');
+    return {created: false, timings};
+  }
+
+  /** Port collisions fail before anything is created or booted (the shared qemu rules). */
+  private async checkPorts(ctx: MachineContext): Promise<PortForward[]> {
+    const {project, machine} = ctx;
+    const toForward = (m: typeof machine): PortForward[] => m.forwardedPorts.map((p) => ({protocol: p.protocol, hostIp: p.hostIp, host: p.host, guest: p.guest}));
+    const others = project.machines.filter((m) => m.name !== machine.name && m.target === 'virtualbox').map((m) => ({machine: m.name, forwardedPorts: toForward(m)}));
+    const forwards = toForward(machine);
+    await checkForwardedPorts(project.boxfilePath, {machine: machine.name, forwardedPorts: forwards}, others);
+    return forwards;
+  }
+
+  /** A new machine, as steps whose cleanups leave nothing registered after a failure or Ctrl-C. */
+  private async create(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
+    const settings = machine.virtualbox;
+    ui.stage('resolve-box', machine.basebox.raw);
+    const box = await resolveBasebox(machine.basebox, {provider: 'virtualbox', ui, signal});
+    const ovf = await findOvf(box.dir);
+    if (!ovf) {
+      throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} (virtualbox) has no .ovf file in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
+    }
+    const initial: VirtualboxMachineState = {
+      phase: 'creating',
+      vmName: vmNameFor(project.name, machine.name),
+      ovf,
+      linkedClone: settings.linkedClone,
+      serialLog: path.join(dir, machineFiles.serialLog),
+      forwardedPorts: forwards,
+      keyInserted: false,
+    };
+    await mkdir(dir, {recursive: true});
+    // Recorded BEFORE VirtualBox is asked for anything, so `destroy` after a crash finds the VM by name.
+    await writeMachineState(project.root, {
+      machine: machine.name, target: 'virtualbox', createdAt: new Date().toISOString(),
+      box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir}, provisioned: false,
+      provider: initial as unknown as Record<string, unknown>,
+    });
+    await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'virtualbox', box: {name: box.name, version: box.version, provider: box.provider}});
+    const rec = (change: (s: VirtualboxMachineState) => void) => recordVbox(project.root, machine.name, change);
+    const vmName = initial.vmName;
+
+    const steps: Array<Step<VirtualboxMachineState>> = [
+      {
+        name: settings.linkedClone ? 'clone' : 'import',
+        run: async () => {
+          const t0 = performance.now();
+          if (settings.linkedClone) {
+            const master = await ensureMaster(this.vbox, box, ovf, {ui, signal});
+            await rec((s) => { s.master = master; });
+            ui.stage('clone', `linked clone of ${master} as ${vmName}`);
+            await this.vbox.run(linkedCloneArgs(master, MASTER_SNAPSHOT, vmName), {signal});
+          } else {
+            ui.stage('import', `${ovf} as ${vmName}`);
+            await this.vbox.run(importArgs(ovf, {vmName, cpus: settings.cpus, memoryMiB: settings.memoryMiB}), {signal});
+          }
+          const info = await this.vbox.vmInfo(vmName, signal);
+          if (!info) throw new BoxError('ERR_VBOXMANAGE', `VBoxManage reported success but VirtualBox has no VM ${vmName}.`, {hint: 'Run `VBoxManage list vms` to see what is registered.'});
+          await rec((s) => { s.uuid = info.uuid; });
+          timings[settings.linkedClone ? 'clone' : 'import'] = Math.round(performance.now() - t0);
+        },
+        // Whatever the failure (or Ctrl-C), the VM goes: powered off, unregistered, its files deleted.
+        cleanup: async (_s, outcome) => {
+          if (outcome === 'succeeded') return;
+          await this.removeVm(vmName, (await readVboxState(project.root, machine.name))?.uuid);
+        },
+      },
+      {
+        name: 'boot',
+        run: async () => {
+          await rec((s) => { s.phase = 'created'; });
+          await this.boot(ctx, forwards, timings, false);
+        },
+      },
+    ];
+    await runCreateSteps(ctx, steps, initial, `the VirtualBox VM ${vmName}`);
+  }
+
+  /**
+   * Configure (VM powered off) → startvm → wait for the SSH banner → replace the insecure key on
+   * first boot. A saved VM resumes its saved state and cannot be reconfigured, so its rules stay.
+   */
+  private async boot(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>, saved: boolean): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
+    let s = (await readVboxState(project.root, machine.name))!;
+    const target = s.uuid ?? s.vmName;
+    let mark = performance.now();
+    const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - mark); mark = now; };
+    if (!saved) {
+      // Keep the recorded SSH port across boots while it is free (stable ssh-config output).
+      const sshPort = s.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', s.sshPort) ? s.sshPort : await freePort();
+      const info = await this.vbox.vmInfo(target, signal);
+      const calls = configureArgs(target, {
+        cpus: machine.virtualbox.cpus,
+        memoryMiB: machine.virtualbox.memoryMiB,
+        deleteRules: info?.forwards.map((r) => r.name) ?? [],
+        rules: natRules(sshPort, machine.ssh.port, forwards),
+        serialLog: s.serialLog,
+      });
+      ui.stage('configure', `${machine.virtualbox.cpus} cpu, ${machine.virtualbox.memoryMiB} MiB, ssh 127.0.0.1:${sshPort}`);
+      for (const args of calls) await this.vbox.run(args, {signal, retryLocked: true});
+      s = await recordVbox(project.root, machine.name, (st) => { st.sshPort = sshPort; st.forwardedPorts = forwards; });
+      lap('configure');
+    }
+    throwIfAborted(signal);
+    await rm(s.serialLog, {force: true});
+    ui.stage('boot', `${s.vmName} (${machine.virtualbox.gui ? 'gui' : 'headless'})`);
+    await this.vbox.run(startArgs(target, machine.virtualbox.gui), {signal});
+    await recordVbox(project.root, machine.name, (st) => { st.startedAt = new Date().toISOString(); });
+    lap('startVm');
+
+    ui.stage('wait-for-ssh', `127.0.0.1:${s.sshPort}`);
+    const t0 = Date.now();
+    await waitForGuestSsh({
+      port: s.sshPort!, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, serialLog: s.serialLog,
+      vmGone: async () => {
+        const vm = await this.vbox.vmInfo(target).catch(() => undefined);
+        if (vm?.state === 'running' || vm?.state === 'starting') return undefined;
+        const tail = await tailFile(s.serialLog);
+        return new BoxError('ERR_VBOX_VM_STOPPED', `The VirtualBox VM ${s.vmName} stopped while the guest was booting (VMState ${vm?.state ?? 'gone'}).${tail ? ` Last lines of ${s.serialLog}:\n${tail}` : ''}`, {
+          hint: 'Look at the VM in the VirtualBox GUI (or its VBox.log under the VM folder) and at the box\'s memory/cpus in the Boxfile.',
+          details: {serialLog: s.serialLog},
+        });
+      },
+    });
+    lap('waitForSsh');
+    if (!s.keyInserted && machine.ssh.insertKey && !machine.ssh.privateKeyPath) {
+      ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
+      const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
+      await insertMachineKey({dir, port: s.sshPort!, username: machine.ssh.username, timeoutMs: remaining, signal});
+      await recordVbox(project.root, machine.name, (st) => { st.keyInserted = true; });
+      lap('insertKey');
+    }
+  }
+
+  /**
+   * ACPI power button, polled until VirtualBox says `poweroff`; after the timeout (or at once
+   * with --force) `controlvm poweroff`, which pulls the plug.
+   */
+  async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {
+    const s = await readVboxState(ctx.project.root, ctx.machine.name);
+    if (!s) return;
+    const target = s.uuid ?? s.vmName;
+    const vm = await this.vbox.vmInfo(target);
+    if (!vm || STOPPED_STATES.has(vm.state)) return;
+    if (!options.force && vm.state === 'running') {
+      await this.vbox.run(['controlvm', target, 'acpipowerbutton']);
+      if (await this.waitForState(target, (st) => st === undefined || STOPPED_STATES.has(st), options.timeoutSeconds * 1000)) return 'acpi';
+      ctx.ui.warn(`${ctx.machine.name} did not shut down within ${options.timeoutSeconds} s; powering the VM off.`);
+    }
+    await this.powerOff(target);
+    return 'kill';
+  }
+
+  private async powerOff(target: string): Promise<void> {
+    try {
+      await this.vbox.run(['controlvm', target, 'poweroff']);
+    } catch (error) {
+      // It went down by itself between our look and the call: that is what we wanted.
+      const now = await this.vbox.vmInfo(target).catch(() => undefined);
+      if (now && !STOPPED_STATES.has(now.state)) throw error;
+    }
+    await this.waitForState(target, (st) => st === undefined || STOPPED_STATES.has(st), 30_000);
+  }
+
+  /** Polls `showvminfo` until `done(VMState)` (undefined once the VM is gone); false on timeout. */
+  private async waitForState(target: string, done: (state: string | undefined) => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const vm = await this.vbox.vmInfo(target).catch(() => undefined);
+      if (done(vm?.state)) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  /** Powers off (if needed) and unregisters with `--delete`; a VM VirtualBox does not know is fine. */
+  private async removeVm(vmName: string, uuid?: string): Promise<void> {
+    const target = uuid && await this.vbox.vmInfo(uuid).catch(() => undefined) ? uuid : vmName;
+    const vm = await this.vbox.vmInfo(target);
+    if (!vm) return;
+    if (!STOPPED_STATES.has(vm.state)) await this.powerOff(target);
+    await this.vbox.run(['unregistervm', target, '--delete'], {retryLocked: true});
+  }
+
+  async destroy(ctx: MachineContext): Promise<void> {
+    const {project, machine, dir} = ctx;
+    const s = await readVboxState(project.root, machine.name);
+    if (s) await this.removeVm(s.vmName, s.uuid);
+    await removeMachineFiles(dir);
+    await unindexMachine(project.root, machine.name);
+  }
+
+  async status(ctx: MachineContext): Promise<StatusReport> {
+    const s = await readVboxState(ctx.project.root, ctx.machine.name);
+    if (!s) return {status: 'not-created'};
+    let vm;
+    try {
+      vm = await this.vbox.vmInfo(s.uuid ?? s.vmName) ?? (s.uuid ? await this.vbox.vmInfo(s.vmName) : undefined);
+    } catch (error) {
+      const reason = error instanceof BoxError ? error.message : String(error);
+      return {status: 'broken', reason: `VirtualBox could not be asked about ${s.vmName}: ${reason}`, repair: 'box doctor', details: {vmName: s.vmName}};
+    }
+    return reconcileVbox(ctx.machine.name, s, vm);
+  }
+
+  async sshInfo(ctx: MachineContext): Promise<SshInfo> {
+    const s = await readVboxState(ctx.project.root, ctx.machine.name);
+    if (!s || s.sshPort === undefined) {
+      throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: `Run \`box up ${ctx.machine.name}\`.`});
+    }
+    const {insecureKeyPath} = await import('../../communicators/keys.js');
+    const privateKeyPath = ctx.machine.ssh.privateKeyPath
+      ?? (s.keyInserted ? path.join(ctx.dir, machineFiles.privateKey) : await insecureKeyPath());
+    return {host: '127.0.0.1', port: s.sshPort, username: ctx.machine.ssh.username, privateKeyPath};
+  }
+}
+
+export function createVirtualboxProvider(): Provider {
+  return new VirtualboxProvider();
+}

@@ -1,0 +1,134 @@
+/**
+ * The virtualbox target end to end with a REAL guest: the fake VBoxManage (FAKE_VBOX_BOOT=qemu)
+ * boots the imported VMDK with QEMU under TCG and forwards its NAT rules, so box's SSH wait, key
+ * replacement, provisioning, `ssh -c`, ACPI halt and reboot run against a real Debian guest over
+ * real SSH. The box is made from the test box with box's own virtualbox packager (VMDK + OVF).
+ * init → up → ssh -c → provision → halt → up (the file survived) → status → destroy.
+ */
+import assert from 'node:assert/strict';
+import {existsSync, readdirSync} from 'node:fs';
+import {readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {after, before, describe, test} from 'node:test';
+import {execa} from 'execa';
+import YAML from 'yaml';
+import {packageVirtualboxBox} from '../../src/boxes/package.js';
+import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {takeE2eSlot} from '../helpers/e2e-slot.js';
+import {ensureTestBox} from '../helpers/test-box.js';
+import {fakeCalls, fakeEnv, fakeGuestPids, fakeVBoxDir, fakeVms} from '../providers/virtualbox/fake-vbox.js';
+
+describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {timeout: 20 * 60_000}, () => {
+  let release: () => Promise<void>;
+  let home: Awaited<ReturnType<typeof tempDir>>;
+  let project: Awaited<ReturnType<typeof tempDir>>;
+  let vbox: Awaited<ReturnType<typeof tempDir>>;
+  const env = () => fakeEnv(vbox.dir, 'qemu');
+  const run = (args: string[]) => box(args, {cwd: project.dir, boxHome: home.dir, env: env(), timeoutMs: 300_000});
+  const runJson = (args: string[]) => boxJson(args, {cwd: project.dir, boxHome: home.dir, env: env(), timeoutMs: 300_000});
+
+  before(async () => {
+    release = await takeE2eSlot();
+    const testBox = await ensureTestBox();
+    home = await tempDir('box-e2e-vbox-home-');
+    project = await tempDir('box-e2e-vbox-project-');
+    vbox = await tempDir('box-e2e-fake-vbox-');
+    // The libvirt test box's qcow2 becomes a virtualbox box (stream-optimized VMDK + OVF).
+    await execa('tar', ['-xf', testBox.boxPath, '-C', home.dir, 'box.img']);
+    const vboxBox = path.join(home.dir, 'debian-12-minimal-virtualbox.box');
+    await packageVirtualboxBox({imagePath: path.join(home.dir, 'box.img'), outputPath: vboxBox, name: 'debian-12-minimal', cpus: 1, memoryMiB: 512});
+    const added = await box(['box', 'add', testBox.name, vboxBox, '--box-version', testBox.version], {boxHome: home.dir, timeoutMs: 300_000});
+    assert.equal(added.exitCode, 0, String(added.stderr));
+  });
+
+  after(async () => {
+    // Whatever happened: no guest of this test may survive it.
+    if (project) await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env: env()}).catch(() => undefined);
+    if (vbox) for (const pid of await fakeGuestPids(vbox.dir)) process.kill(pid, 'SIGKILL');
+    await project?.cleanup();
+    await vbox?.cleanup();
+    await home?.cleanup();
+    await release?.();
+  });
+
+  test('init writes a Boxfile for the virtualbox target', async () => {
+    const {result, json} = await runJson(['init', '--basebox', 'debian-12-minimal', '--target', 'virtualbox']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(json.target, 'virtualbox');
+    const file = path.join(project.dir, 'Boxfile');
+    const doc = YAML.parseDocument(await readFile(file, 'utf8'));
+    doc.set('targets', {virtualbox: {cpus: 2, memory: 768}});
+    doc.set('provisioners', [{type: 'shell', inline: 'echo "$(id -u) $GREETING" > /var/tmp/provisioned', env: {GREETING: 'hello vbox'}}]);
+    await writeFile(file, doc.toString());
+    assert.equal((await runJson(['validate'])).result.exitCode, 0);
+  });
+
+  test('up imports, clones and boots the VMDK, replaces the insecure key and provisions', async () => {
+    const {result, json} = await runJson(['up']);
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+    const m = json.machines[0];
+    assert.deepEqual([m.target, m.status, m.created, m.ranProvisioners, m.provisioned], ['virtualbox', 'running', true, true, true]);
+    const dir = path.join(project.dir, '.box', 'machines', 'default');
+    const state = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8'));
+    assert.equal(state.provider.keyInserted, true);
+    assert.ok(existsSync(path.join(dir, 'id_ed25519')));
+    // The guest's console came out of serial port 1 (--uartmode1 file) into the machine folder.
+    assert.match(await readFile(path.join(dir, 'serial.log'), 'utf8'), /Linux version|login:/);
+    const vm = fakeVms(vbox.dir).find((v) => v.name === state.provider.vmName)!;
+    assert.deepEqual([vm.state, vm.cpus, vm.memory], ['running', 2, 768]);
+    assert.equal((await fakeGuestPids(vbox.dir)).length, 1);
+  });
+
+  test('ssh -c runs in the guest with the per-machine key; the insecure key no longer logs in', async () => {
+    const {result, json} = await runJson(['ssh', '-c', 'cat /var/tmp/provisioned; nproc']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(json.stdout.trim().split('\n').join('|'), '0 hello vbox|2');
+    const {json: cfg} = await runJson(['ssh-config']);
+    const attempt = await execa('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes',
+      '-i', path.join(home.dir, 'insecure_private_key'), '-p', String(cfg.machines[0].port), 'vagrant@127.0.0.1', 'true'], {reject: false});
+    assert.notEqual(attempt.exitCode, 0, 'Vagrant\'s insecure key must have been replaced');
+  });
+
+  test('provision runs the provisioners again', async () => {
+    await run(['ssh', '-c', 'sudo rm /var/tmp/provisioned']);
+    const {result} = await runJson(['provision']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(String((await run(['ssh', '-c', 'cat /var/tmp/provisioned'])).stdout).trim(), '0 hello vbox');
+  });
+
+  test('halt presses the ACPI power button and the VM reaches poweroff', async () => {
+    await run(['ssh', '-c', 'echo written-before-halt | sudo tee /var/tmp/survivor >/dev/null; sync']);
+    const {result, json} = await runJson(['halt', '--timeout', '90']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(json.machines[0].stoppedBy, 'acpi');
+    assert.equal(json.machines[0].status, 'stopped');
+    assert.deepEqual(fakeVms(vbox.dir).filter((v) => v.state !== 'poweroff').map((v) => v.name), []);
+    assert.deepEqual(await fakeGuestPids(vbox.dir), []);
+  });
+
+  test('up starts the same VM again: the file written before halt survived, no provisioning', async () => {
+    const {result, json} = await runJson(['up']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.deepEqual([json.machines[0].created, json.machines[0].ranProvisioners], [false, false]);
+    assert.equal(fakeCalls(vbox.dir).filter((c) => c.argv[0] === 'startvm').length, 2);
+    assert.equal(String((await run(['ssh', '-c', 'cat /var/tmp/survivor'])).stdout).trim(), 'written-before-halt');
+    const {json: st} = await runJson(['status']);
+    assert.equal(st.machines[0].status, 'running');
+    assert.equal(st.machines[0].details.vmState, 'running');
+    assert.equal(typeof st.machines[0].details.sshPort, 'number');
+  });
+
+  test('destroy leaves no VM but the shared master, no state folder and no QEMU process', async () => {
+    const master = JSON.parse(await readFile(path.join(project.dir, '.box', 'machines', 'default', 'state.json'), 'utf8')).provider.master;
+    const {result} = await runJson(['destroy', '--force']);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.deepEqual(fakeVms(vbox.dir).map((v) => v.name), [master]);
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+    assert.deepEqual(await fakeGuestPids(vbox.dir), []);
+    // The master goes the way a user removes it; then VirtualBox holds nothing of this test.
+    const gone = await execa(path.join(fakeVBoxDir, 'VBoxManage'), ['unregistervm', master, '--delete'], {env: {FAKE_VBOX_HOME: vbox.dir}, reject: false});
+    assert.equal(gone.exitCode, 0, String(gone.stderr));
+    assert.deepEqual(fakeVms(vbox.dir), []);
+    assert.deepEqual(readdirSync(path.join(vbox.dir, 'VirtualBox VMs')), []);
+  });
+});
