@@ -138,16 +138,31 @@ export interface PackageVirtualboxOptions {
   name: string;
   cpus?: number;
   memoryMiB?: number;
+  /** Disk controller and NIC the guest has drivers for (default: SATA and E1000, as VirtualBox). */
+  hardware?: Partial<VirtualboxHardware>;
   extraMetadata?: Record<string, unknown>;
   gzip?: boolean;
   signal?: AbortSignal;
 }
 
+/** The virtual hardware a guest has drivers for: its disk controller and NIC model. */
+export interface VirtualboxHardware {
+  /** sata: AHCI (VirtualBox's default); ide: PIIX4, for kernels without AHCI (Debian's cloud kernel). */
+  diskController: 'sata' | 'ide';
+  /** e1000: Intel PRO/1000 MT (VirtualBox's default); virtio: virtio-net. */
+  nic: 'e1000' | 'virtio';
+}
+
 /**
  * The OVF 1.0 envelope of a one-disk VM, shaped like VirtualBox's own exports: the VMDK,
- * its capacity, CPUs, memory, a SATA (AHCI) controller holding the disk and one NAT NIC.
+ * its capacity, CPUs, memory, a SATA (AHCI) or IDE (PIIX4) controller holding the disk and
+ * one NAT NIC (E1000 or virtio).
  */
-export function virtualboxOvf(spec: {name: string; diskFile: string; diskBytes: number; vmdkBytes: number; cpus: number; memoryMiB: number}): string {
+export function virtualboxOvf(spec: {name: string; diskFile: string; diskBytes: number; vmdkBytes: number; cpus: number; memoryMiB: number} & Partial<VirtualboxHardware>): string {
+  const controller = spec.diskController === 'ide'
+    ? {type: 5, caption: 'ideController0', subType: 'PIIX4'}
+    : {type: 20, caption: 'sataController0', subType: 'AHCI'};
+  const nicSubType = spec.nic === 'virtio' ? 'virtio' : 'E1000';
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   const item = (id: number, type: number, caption: string, extra: string) =>
     `      <Item>\n        <rasd:Caption>${caption}</rasd:Caption>\n        <rasd:ElementName>${caption}</rasd:ElementName>\n        <rasd:InstanceID>${id}</rasd:InstanceID>\n        <rasd:ResourceType>${type}</rasd:ResourceType>\n${extra}      </Item>\n`;
@@ -180,7 +195,7 @@ export function virtualboxOvf(spec: {name: string; diskFile: string; diskBytes: 
         <vssd:VirtualSystemIdentifier>${esc(spec.name)}</vssd:VirtualSystemIdentifier>
         <vssd:VirtualSystemType>virtualbox-2.2</vssd:VirtualSystemType>
       </System>
-${item(1, 3, `${spec.cpus} virtual CPU`, `        <rasd:VirtualQuantity>${spec.cpus}</rasd:VirtualQuantity>\n        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>\n`)}${item(2, 4, `${spec.memoryMiB} MB of memory`, `        <rasd:VirtualQuantity>${spec.memoryMiB}</rasd:VirtualQuantity>\n        <rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits>\n`)}${item(3, 20, 'sataController0', '        <rasd:ResourceSubType>AHCI</rasd:ResourceSubType>\n        <rasd:Address>0</rasd:Address>\n')}${item(4, 10, 'Ethernet adapter on \'NAT\'', '        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>\n        <rasd:Connection>NAT</rasd:Connection>\n        <rasd:ResourceSubType>E1000</rasd:ResourceSubType>\n')}${item(5, 17, 'disk1', '        <rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:HostResource>/disk/vmdisk1</rasd:HostResource>\n        <rasd:Parent>3</rasd:Parent>\n')}    </VirtualHardwareSection>
+${item(1, 3, `${spec.cpus} virtual CPU`, `        <rasd:VirtualQuantity>${spec.cpus}</rasd:VirtualQuantity>\n        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>\n`)}${item(2, 4, `${spec.memoryMiB} MB of memory`, `        <rasd:VirtualQuantity>${spec.memoryMiB}</rasd:VirtualQuantity>\n        <rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits>\n`)}${item(3, controller.type, controller.caption, `        <rasd:ResourceSubType>${controller.subType}</rasd:ResourceSubType>\n        <rasd:Address>0</rasd:Address>\n`)}${item(4, 10, 'Ethernet adapter on \'NAT\'', `        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>\n        <rasd:Connection>NAT</rasd:Connection>\n        <rasd:ResourceSubType>${nicSubType}</rasd:ResourceSubType>\n`)}${item(5, 17, 'disk1', '        <rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:HostResource>/disk/vmdisk1</rasd:HostResource>\n        <rasd:Parent>3</rasd:Parent>\n')}    </VirtualHardwareSection>
   </VirtualSystem>
 </Envelope>
 `;
@@ -200,7 +215,7 @@ export async function packageVirtualboxBox(options: PackageVirtualboxOptions): P
     const info = JSON.parse(await run('qemu-img', ['info', '--output=json', options.imagePath], {errorCode: 'ERR_QEMU_IMG'})) as {'virtual-size': number};
     const ovf = virtualboxOvf({
       name: options.name, diskFile: 'box-disk001.vmdk', diskBytes: info['virtual-size'], vmdkBytes: (await stat(vmdk)).size,
-      cpus: options.cpus ?? 1, memoryMiB: options.memoryMiB ?? 1024,
+      cpus: options.cpus ?? 1, memoryMiB: options.memoryMiB ?? 1024, ...options.hardware,
     });
     return await packageBox({
       provider: 'virtualbox',

@@ -31,7 +31,7 @@ The debootstrap method (debian-12-minimal) needs root and Debian's mirror; no VM
     'dry-run': Flags.boolean({description: 'Print the plan (steps, variables) without building.', default: false}),
     'template-dir': Flags.string({description: 'Extra folder of templates (or one template folder); repeatable; searched before the built-ins.', multiple: true}),
     add: Flags.boolean({description: 'Also add the built box to the local box store.', default: false}),
-    target: Flags.string({description: 'Target the box is made for (aws bakes an AMI with the targets.aws settings of the Boxfile here; see docs/aws.md).', options: ['qemu', 'virtualbox', 'aws'], default: 'qemu'}),
+    target: Flags.string({description: 'Target the box is made for: qemu (libvirt box), virtualbox (box.ovf + VMDK, built with QEMU), or aws (bakes an AMI with the targets.aws settings of the Boxfile here; see docs/aws.md).', options: ['qemu', 'virtualbox', 'aws'], default: 'qemu'}),
     'on-error': Flags.string({description: 'On failure: cleanup (default) removes everything; abort keeps work files/VMs for debugging; ask asks at the failed step (cleans up without a terminal).', options: ['cleanup', 'abort', 'ask'], default: 'cleanup'}),
   };
 

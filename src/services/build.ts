@@ -4,7 +4,8 @@ import {mkdir, mkdtemp, readFile, readdir, rename, rm, stat} from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {packageLibvirtBox, writeCatalog} from '../boxes/package.js';
+import {packageLibvirtBox, packageVirtualboxBox, writeCatalog, type VirtualboxHardware} from '../boxes/package.js';
+import {memoryMiB} from '../boxfile/sizes.js';
 import {removeRootfs} from '../builder/methods/debootstrap/mounts.js';
 import {buildMethods, type BuildState} from '../builder/methods/index.js';
 import {loadTemplate, type LoadedTemplate, type VariableValues} from '../builder/template.js';
@@ -90,24 +91,24 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
       hint: `Supported methods: ${Object.keys(buildMethods).join(', ')}.`,
     });
   }
-  if ((options.target ?? 'qemu') !== 'qemu') {
-    throw new UsageError('ERR_BUILD_TARGET', `box build makes libvirt (qemu) boxes; --target ${options.target} is not supported by method ${method.name}.`, {
-      hint: 'Use --target qemu.',
-    });
-  }
+  // Every method builds with QEMU; --target picks how the result is packaged (libvirt box.img,
+  // or a VirtualBox appliance: box.ovf + stream-optimized VMDK), as Packer's post-processors do.
+  const provider = (options.target ?? 'qemu') === 'virtualbox' ? 'virtualbox' : PROVIDER;
   const outputDir = path.resolve(options.outputDir ?? path.join('output', template.name));
   const version = template.definition.version;
-  const boxPath = path.join(outputDir, `${template.name}-${version}-${PROVIDER}.box`);
+  const boxPath = path.join(outputDir, `${template.name}-${version}-${provider}.box`);
   const catalogPath = path.join(outputDir, `${template.name}.json`);
-  const inputsHash = await hashInputs(template, await method.cacheInputs(template));
+  const methodInputs = await method.cacheInputs(template);
+  const inputsHash = await hashInputs(template, provider === PROVIDER ? methodInputs : {...methodInputs, boxProvider: provider, vbox: virtualboxHardware(template, method.name)});
 
-  const base = {template: ref.name, method: method.name, name: template.name, version, provider: PROVIDER, outputDir, catalog: catalogPath, inputsHash};
+  const base = {template: ref.name, method: method.name, name: template.name, version, provider, outputDir, catalog: catalogPath, inputsHash};
   if (options.dryRun) {
     const masked = Object.fromEntries(Object.entries(template.variables).map(([k, v]) => [k, template.sensitive.includes(k) ? '********' : v]));
     const plan = [
       ...method.plan(template),
-      `compress: qemu-img convert -c -O qcow2 -o compression_type=zstd`,
-      `package: ${boxPath} (libvirt box: metadata.json + box.img)`,
+      ...(provider === PROVIDER
+        ? ['compress: qemu-img convert -c -O qcow2 -o compression_type=zstd', `package: ${boxPath} (libvirt box: metadata.json + box.img)`]
+        : [`package: ${boxPath} (virtualbox box: metadata.json + box.ovf + stream-optimized box-disk001.vmdk; ${describeHardware(virtualboxHardware(template, method.name))})`]),
       `catalog: ${catalogPath}`,
       ...(options.add ? [`add to the store as ${template.name} ${version}`] : []),
     ];
@@ -121,7 +122,7 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
     const cached = options.force ? undefined : await cachedBuild(outputDir, inputsHash, boxPath);
     if (cached) {
       options.ui.success(`Inputs unchanged (${inputsHash.slice(0, 12)}): ${cached.box.path} is up to date. Use --force to rebuild.`);
-      const added = options.add ? await addToStore(template.name, version, cached.box.path, options) : undefined;
+      const added = options.add ? await addToStore(template.name, version, cached.box.path, provider, options) : undefined;
       return {...base, box: {path: cached.box.path, sha256: cached.box.sha256, size: cached.box.size}, cacheHit: true, steps: [], totalMs: Math.round(performance.now() - t0), ...(added ? {added} : {})};
     }
 
@@ -177,13 +178,25 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
         const artifact = s.artifact!;
         s.partial = `${boxPath}.partial`;
         const boxBuild = {inputs_hash: inputsHash, template: ref.name, method: method.name, version, built_at: new Date().toISOString(), box_cli_format: BUILD_FORMAT};
-        const packaged = await packageLibvirtBox({
-          imagePath: artifact.imagePath,
-          outputPath: s.partial,
-          virtualSizeGiB: artifact.virtualSizeGiB,
-          extraFiles: artifact.extraFiles,
-          extraMetadata: {...artifact.extraMetadata, box_build: boxBuild},
-        });
+        const packaged = provider === PROVIDER
+          ? await packageLibvirtBox({
+            imagePath: artifact.imagePath,
+            outputPath: s.partial,
+            virtualSizeGiB: artifact.virtualSizeGiB,
+            extraFiles: artifact.extraFiles,
+            extraMetadata: {...artifact.extraMetadata, box_build: boxBuild},
+          })
+          // The image has its own bootloader; kernel files for QEMU's direct boot are not needed.
+          : await packageVirtualboxBox({
+            imagePath: artifact.imagePath,
+            outputPath: s.partial,
+            name: `${template.name}-${version}`,
+            cpus: template.definition.cpus,
+            memoryMiB: memoryMiB(template.definition.memory),
+            hardware: virtualboxHardware(template, method.name),
+            extraMetadata: {box_build: boxBuild},
+            signal: options.signal,
+          });
         await rename(s.partial, boxPath);
         s.partial = undefined;
         s.box = {path: boxPath, sha256: packaged.sha256, size: packaged.size};
@@ -198,7 +211,7 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
       name: 'catalog',
       async run(s) {
         const b = s.box!;
-        await writeCatalog({name: template.name, version, provider: PROVIDER, url: path.basename(b.path), sha256: b.sha256, description: template.definition.description}, catalogPath);
+        await writeCatalog({name: template.name, version, provider, url: path.basename(b.path), sha256: b.sha256, description: template.definition.description}, catalogPath);
         const record: BuildRecord = {
           inputs_hash: inputsHash, template: ref.name, name: template.name, version, method: method.name,
           box: {...b, mtimeMs: (await stat(b.path)).mtimeMs}, catalog: catalogPath, built_at: new Date().toISOString(), steps,
@@ -209,7 +222,9 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
 
     await rm(path.join(outputDir, BUILD_RECORD), {force: true}); // an interrupted rebuild must not look cached
     try {
-      await runSteps(askingSteps([workStep, ...method.steps(template), compressStep, packageStep, catalogStep]), state, {
+      // A VirtualBox box gets its VMDK straight from the built image: no qcow2 compression pass.
+      const tail = provider === PROVIDER ? [compressStep, packageStep, catalogStep] : [packageStep, catalogStep];
+      await runSteps(askingSteps([workStep, ...method.steps(template), ...tail]), state, {
         ui: options.ui,
         signal: options.signal,
         onError: () => (state.onError === 'abort' ? 'abort' : 'cleanup'),
@@ -223,7 +238,7 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
     }
     const box = state.box!;
     options.ui.success(`Built ${box.path} (${(box.size / 1024 ** 2).toFixed(1)} MiB, sha256 ${box.sha256.slice(0, 12)}…)`);
-    const added = options.add ? await addToStore(template.name, version, box.path, options) : undefined;
+    const added = options.add ? await addToStore(template.name, version, box.path, provider, options) : undefined;
     return {...base, box, cacheHit: false, steps, totalMs: Math.round(performance.now() - t0), ...(added ? {added} : {})};
   });
 }
@@ -299,14 +314,30 @@ export async function sha256File(file: string): Promise<string> {
  * `--add`: installs the box through `box box add` (a child process of this same CLI), so the
  * store's own checks (checksum, safe extraction, layout) apply exactly as for a user's add.
  */
-async function addToStore(name: string, version: string, boxPath: string, options: BuildOptions): Promise<{name: string; version: string; provider: string}> {
+async function addToStore(name: string, version: string, boxPath: string, provider: string, options: BuildOptions): Promise<{name: string; version: string; provider: string}> {
   options.ui.stage('add', `${name} ${version} to the box store`);
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js');
   await run(process.execPath, [bin, 'box', 'add', name, boxPath, '--box-version', version, '--force'], {
     signal: options.signal, errorCode: 'ERR_BUILD_ADD', timeoutMs: 30 * 60_000,
     hint: `The box itself is fine: add it by hand with \`box box add ${name} ${boxPath} --box-version ${version}\`.`,
   });
-  return {name, version, provider: PROVIDER};
+  return {name, version, provider};
+}
+
+/**
+ * What the VirtualBox VM of a built box gets, so the guest finds its disk and network: the
+ * template's own choice for installer builds (sata, or ide; e1000 or virtio), and IDE with
+ * virtio-net for debootstrap builds, whose Debian cloud kernel has ata_piix and virtio_net
+ * but neither AHCI nor e1000.
+ */
+export function virtualboxHardware(template: LoadedTemplate, method: string): VirtualboxHardware {
+  if (method === 'debootstrap') return {diskController: 'ide', nic: 'virtio'};
+  const d = template.definition;
+  return {diskController: d.disk_interface === 'ide' ? 'ide' : 'sata', nic: d.net_device === 'e1000' ? 'e1000' : 'virtio'};
+}
+
+function describeHardware(h: VirtualboxHardware): string {
+  return `${h.diskController === 'ide' ? 'IDE (PIIX4)' : 'SATA (AHCI)'} disk, ${h.nic} NIC`;
 }
 
 export function outputExists(dir: string): boolean {

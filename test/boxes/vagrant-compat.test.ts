@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {execa} from 'execa';
 import {readdir, readFile, symlink, writeFile, mkdir} from 'node:fs/promises';
 import path from 'node:path';
-import {packageLibvirtBox, writeCatalog} from '../../src/boxes/package.js';
+import {packageLibvirtBox, packageVirtualboxBox, writeCatalog} from '../../src/boxes/package.js';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 
 // Real Vagrant (Debian's vagrant 2.3.4 + vagrant-libvirt) against our packaging and our store,
@@ -57,6 +57,21 @@ describe('compatibility with real Vagrant', () => {
     // Vagrant stores direct box files as version 0 (it refuses --box-version for them).
     await vagrant(['box', 'add', '--name', 'acme/ours', out]);
     assert.match(await vagrant(['box', 'list']), /^acme\/ours\s+\(libvirt, 0\)$/m);
+  });
+
+  test('a virtualbox box made by packageVirtualboxBox is accepted by vagrant box add and listed', async () => {
+    const out = path.join(work.dir, 'ours-vbox.box');
+    await packageVirtualboxBox({imagePath: image, outputPath: out, name: 'ours', hardware: {diskController: 'ide', nic: 'virtio'}});
+    const {stdout: names} = await execa('tar', ['-tf', out]);
+    assert.deepEqual(names.split('\n'), ['metadata.json', 'box.ovf', 'box-disk001.vmdk']);
+    // Its own VAGRANT_HOME: the store-layout comparison below covers the libvirt boxes only.
+    const home = path.join(work.dir, 'vagrant-vbox.d');
+    await vagrant(['box', 'add', '--name', 'acme/ours-vbox', out], home);
+    assert.match(await vagrant(['box', 'list'], home), /^acme\/ours-vbox\s+\(virtualbox, 0\)$/m);
+    // Vagrant's store holds the appliance as VirtualBox will import it.
+    const stored = path.join(home, 'boxes', 'acme-VAGRANTSLASH-ours-vbox', '0', 'virtualbox');
+    assert.deepEqual((await readdir(stored)).sort(), ['box-disk001.vmdk', 'box.ovf', 'metadata.json']);
+    assert.match(await readFile(path.join(stored, 'box.ovf'), 'utf8'), /<rasd:ResourceSubType>PIIX4<\/rasd:ResourceSubType>/);
   });
 
   test('a catalog written by writeCatalog is accepted by vagrant box add CATALOG.json', async () => {

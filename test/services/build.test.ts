@@ -222,7 +222,36 @@ describe('box build service', () => {
     await assert.rejects(buildBox(opts({template: 'iso-os'})), (error: BoxError) => error.code === 'ERR_BUILD_METHOD' && error.exitCode === 2);
   });
 
-  test('--target virtualbox is refused with a hint for methods that make libvirt boxes', async () => {
-    await assert.rejects(buildBox(opts({target: 'virtualbox'})), (error: BoxError) => error.code === 'ERR_BUILD_TARGET');
+  test('--target virtualbox packages the same build as a VirtualBox appliance (box.ovf + stream-optimized VMDK) with its own cache key', async () => {
+    const out = path.join(tmp.dir, 'out-vbox');
+    const result = await buildBox(opts({outputDir: out, target: 'virtualbox'}));
+    assert.equal(result.provider, 'virtualbox');
+    assert.equal(result.box.path, path.join(out, 'fake-os-1.2.3-virtualbox.box'));
+    assert.deepEqual(result.steps.map((s) => s.name), ['prepare', 'fake-disk', 'package', 'catalog'], 'no qcow2 compression pass');
+    const libvirt = await buildBox(opts({outputDir: path.join(tmp.dir, 'out-vbox-libvirt')}));
+    assert.notEqual(result.inputsHash, libvirt.inputsHash);
+
+    const catalog = JSON.parse(await readFile(path.join(out, 'fake-os.json'), 'utf8'));
+    assert.equal(catalog.versions[0].providers[0].name, 'virtualbox');
+    const unpacked = path.join(tmp.dir, 'unpacked-vbox');
+    await mkdir(unpacked);
+    await execa('tar', ['-xf', result.box.path, '-C', unpacked]);
+    assert.deepEqual((await readdir(unpacked)).sort(), ['box-disk001.vmdk', 'box.ovf', 'metadata.json']);
+    const metadata = JSON.parse(await readFile(path.join(unpacked, 'metadata.json'), 'utf8'));
+    assert.equal(metadata.provider, 'virtualbox');
+    assert.equal(metadata.box_build.inputs_hash, result.inputsHash);
+    const ovf = await readFile(path.join(unpacked, 'box.ovf'), 'utf8');
+    assert.match(ovf, /ovf:href="box-disk001\.vmdk"/);
+    assert.match(ovf, /ovf:capacity="1073741824"/);
+    // The fake template says neither ide nor e1000: VirtualBox's SATA, and virtio-net as in QEMU.
+    assert.match(ovf, /<rasd:ResourceSubType>AHCI<\/rasd:ResourceSubType>/);
+    assert.match(ovf, /<rasd:ResourceSubType>virtio<\/rasd:ResourceSubType>/);
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(unpacked, 'box-disk001.vmdk')])).stdout);
+    assert.equal(info.format, 'vmdk');
+    assert.equal(info['format-specific'].data['create-type'], 'streamOptimized');
+    const back = path.join(unpacked, 'head.raw');
+    await execa('qemu-img', ['dd', '-f', 'vmdk', '-O', 'raw', `if=${path.join(unpacked, 'box-disk001.vmdk')}`, `of=${back}`, 'bs=16', 'count=1']);
+    assert.equal((await readFile(back)).subarray(0, 16).toString(), 'box build marker', 'the disk content made it into the VMDK');
+    assert.deepEqual(await readdir(workRoot), [], 'the work folder is gone');
   });
 });
