@@ -48,3 +48,20 @@ export async function readBoxMetadata(dir: string, source: string): Promise<BoxM
 
 /** box target names → the Vagrant provider names used in the store. */
 export const providerForTarget: Record<string, string> = {qemu: 'libvirt', virtualbox: 'virtualbox', aws: 'aws'};
+
+/** The disk bus and NIC a guest has drivers for. */
+export interface GuestHardware {
+  diskBus: 'virtio' | 'sata' | 'ide';
+  nicModel: 'virtio-net-pci' | 'e1000';
+}
+
+/**
+ * A box built for SATA/IDE and e1000 (Windows has no virtio drivers out of the box) says so in
+ * metadata.json (`disk_bus`, `nic_model`, named as vagrant-libvirt's settings); unknown or
+ * absent values mean virtio, and all-virtio is undefined.
+ */
+export function hardwareOf(meta: {disk_bus?: unknown; nic_model?: unknown}): GuestHardware | undefined {
+  const diskBus = meta.disk_bus === 'sata' || meta.disk_bus === 'ide' ? meta.disk_bus : 'virtio';
+  const nicModel = meta.nic_model === 'e1000' ? 'e1000' : 'virtio-net-pci';
+  return diskBus === 'virtio' && nicModel === 'virtio-net-pci' ? undefined : {diskBus, nicModel};
+}

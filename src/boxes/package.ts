@@ -8,6 +8,7 @@ import {createGzip} from 'node:zlib';
 import tar from 'tar-stream';
 import {BoxError} from '../core/errors.js';
 import {run} from '../core/exec.js';
+import type {GuestHardware} from './metadata.js';
 
 export {writeCatalog, type CatalogEntry} from './catalog.js';
 
@@ -92,18 +93,27 @@ export interface PackageLibvirtOptions {
   /** Extra files: name in the box → path on the host (kernel, initrd...). */
   extraFiles?: Record<string, string>;
   extraMetadata?: Record<string, unknown>;
+  /** Disk bus and NIC the guest needs when not virtio: written as metadata `disk_bus`/`nic_model` and into the Vagrantfile. */
+  hardware?: GuestHardware;
   gzip?: boolean;
 }
 
-// vagrant-libvirt reads provider defaults from a Vagrantfile inside the box; this one only
-// says the box wants the kvm driver, which is vagrant-libvirt's own default too.
-const LIBVIRT_VAGRANTFILE = `# Box made by box for the vagrant-libvirt provider.
+/**
+ * vagrant-libvirt reads provider defaults from a Vagrantfile inside the box: the kvm driver
+ * (its own default too) and, for a guest without virtio drivers, the disk bus and NIC model.
+ */
+export function libvirtVagrantfile(hardware?: GuestHardware): string {
+  const lines = ['    libvirt.driver = "kvm"'];
+  if (hardware && hardware.diskBus !== 'virtio') lines.push(`    libvirt.disk_bus = "${hardware.diskBus}"`);
+  if (hardware && hardware.nicModel !== 'virtio-net-pci') lines.push(`    libvirt.nic_model_type = "${hardware.nicModel}"`);
+  return `# Box made by box for the vagrant-libvirt provider.
 Vagrant.configure("2") do |config|
   config.vm.provider :libvirt do |libvirt|
-    libvirt.driver = "kvm"
+${lines.join('\n')}
   end
 end
 `;
+}
 
 /** Reads the virtual size of a disk image in whole GiB (rounded up), as vagrant-libvirt wants it. */
 export async function virtualSizeGiB(imagePath: string): Promise<number> {
@@ -123,8 +133,12 @@ export async function packageLibvirtBox(options: PackageLibvirtOptions): Promise
   const extra = Object.entries(options.extraFiles ?? {}).map(([name, file]) => ({name, path: file}));
   return packageBox({
     provider: 'libvirt',
-    metadata: {...options.extraMetadata, format: 'qcow2', virtual_size: size},
-    files: [{name: 'box.img', path: options.imagePath}, {name: 'Vagrantfile', content: LIBVIRT_VAGRANTFILE}, ...extra],
+    metadata: {
+      ...options.extraMetadata, format: 'qcow2', virtual_size: size,
+      ...(options.hardware && options.hardware.diskBus !== 'virtio' ? {disk_bus: options.hardware.diskBus} : {}),
+      ...(options.hardware && options.hardware.nicModel !== 'virtio-net-pci' ? {nic_model: options.hardware.nicModel} : {}),
+    },
+    files: [{name: 'box.img', path: options.imagePath}, {name: 'Vagrantfile', content: libvirtVagrantfile(options.hardware)}, ...extra],
     outputPath: options.outputPath,
     gzip: options.gzip,
   });

@@ -18,6 +18,7 @@ import {userPaths} from '../core/paths.js';
 import {runSteps, type Step} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
 import {askingSteps, terminalAsk, type AskOnError, type OnError} from '../builder/on-error.js';
+import {hardwareOf} from '../boxes/metadata.js';
 
 /** Bumped when the generic tail (compress, package, metadata) changes what a build produces. */
 const BUILD_FORMAT = 1;
@@ -185,6 +186,10 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
             virtualSizeGiB: artifact.virtualSizeGiB,
             extraFiles: artifact.extraFiles,
             extraMetadata: {...artifact.extraMetadata, box_build: boxBuild},
+            // What the build VM ran on is what the system has drivers for: the template's choice,
+            // else (from-box builds) the source box's; debootstrap images always get virtio.
+            hardware: method.name === 'debootstrap' ? undefined
+              : hardwareOf({disk_bus: template.definition.disk_interface, nic_model: template.definition.net_device}) ?? hardwareOf(artifact.extraMetadata),
           })
           // The image has its own bootloader; kernel files for QEMU's direct boot are not needed.
           : await packageVirtualboxBox({

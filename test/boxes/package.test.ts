@@ -45,6 +45,18 @@ describe('packaging boxes', () => {
     assert.equal(info.format, 'qcow2');
   });
 
+  test('a libvirt box for a guest without virtio drivers records its disk bus and NIC for box and for vagrant-libvirt', async () => {
+    const image = path.join(work.dir, 'win.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1G']);
+    const out = path.join(work.dir, 'out', 'win.box');
+    await packageLibvirtBox({imagePath: image, outputPath: out, hardware: {diskBus: 'sata', nicModel: 'e1000'}});
+    const {stdout: metadata} = await execa('tar', ['-xOf', out, 'metadata.json']);
+    assert.deepEqual(JSON.parse(metadata), {provider: 'libvirt', format: 'qcow2', virtual_size: 1, disk_bus: 'sata', nic_model: 'e1000'});
+    const {stdout: vagrantfile} = await execa('tar', ['-xOf', out, 'Vagrantfile']);
+    assert.match(vagrantfile, /libvirt\.disk_bus = "sata"/);
+    assert.match(vagrantfile, /libvirt\.nic_model_type = "e1000"/);
+  });
+
   test('packageBox writes a generic box for another provider, and leaves no file when an input is missing', async () => {
     const out = path.join(work.dir, 'aws.box');
     const made = await packageBox({provider: 'aws', metadata: {ami: 'ami-0123'}, files: [{name: 'Vagrantfile', content: '# aws\n'}], outputPath: out});

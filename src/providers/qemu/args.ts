@@ -1,7 +1,8 @@
+import type {GuestHardware} from '../../boxes/metadata.js';
 import type {PortForward} from '../shared/ports.js';
 import type {Accel} from './accel.js';
 
-export type {PortForward};
+export type {GuestHardware, PortForward};
 
 /** Everything needed to start one machine's QEMU; built from the Boxfile and the machine dir. */
 export interface LaunchSpec {
@@ -18,7 +19,18 @@ export interface LaunchSpec {
   forwardedPorts: PortForward[];
   /** Direct kernel boot (boxes built by box ship vmlinuz + initrd.img): faster than GRUB. */
   kernel?: {kernel: string; initrd?: string; cmdline?: string};
+  /** The guest's disk bus and NIC (a box's `disk_bus`/`nic_model`); virtio unless the box says otherwise (Windows without virtio drivers). */
+  hardware?: GuestHardware;
   extraArgs: string[];
+}
+
+
+/** The -drive/-device arguments that attach the machine's disk on the given bus. */
+export function diskArgs(disk: string, bus: GuestHardware['diskBus']): string[] {
+  const file = qemuEscape(disk);
+  if (bus === 'ide') return ['-drive', `file=${file},if=ide,format=qcow2`];
+  if (bus === 'sata') return ['-device', 'ahci,id=ahci0', '-drive', `file=${file},if=none,id=disk0,format=qcow2,discard=unmap`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0'];
+  return ['-drive', `file=${file},if=virtio,format=qcow2,discard=unmap`];
 }
 
 /** QEMU option values are comma-separated; a comma inside a path is written twice. */
@@ -41,9 +53,9 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
       : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
-    '-drive', `file=${qemuEscape(spec.disk)},if=virtio,format=qcow2,discard=unmap`,
+    ...diskArgs(spec.disk, spec.hardware?.diskBus ?? 'virtio'),
     '-netdev', ['user', 'id=net0', ...hostfwd].join(','),
-    '-device', 'virtio-net-pci,netdev=net0',
+    '-device', `${spec.hardware?.nicModel ?? 'virtio-net-pci'},netdev=net0`,
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
     '-qmp', `unix:${qemuEscape(spec.qmpSocket)},server=on,wait=off`,

@@ -11,7 +11,8 @@ import {indexMachine, readMachineState, unindexMachine, updateMachineState, writ
 import {resolveBasebox} from '../../services/resolve-basebox.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
-import {buildQemuArgs, type PortForward} from './args.js';
+import {hardwareOf} from '../../boxes/metadata.js';
+import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
 import {createOverlay, imageInfo} from './qemu-img.js';
 import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
 import {isOurQemu, readPidFile, waitForExit} from './process.js';
@@ -36,6 +37,8 @@ export interface QemuMachineState {
   accelReason?: string;
   forwardedPorts: PortForward[];
   kernel?: {kernel: string; initrd?: string; cmdline?: string};
+  /** Disk bus and NIC from the box's metadata (absent: virtio). */
+  hardware?: GuestHardware;
   /** True once the insecure key was replaced by the per-machine key. */
   keyInserted: boolean;
   startedAt?: string;
@@ -94,7 +97,7 @@ export class QemuProvider implements Provider {
       if (!existsSync(baseImage)) {
         throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} has no box.img in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
       }
-      const meta = box.metadata as {kernel?: string; initrd?: string; cmdline?: string; format?: string};
+      const meta = box.metadata as {kernel?: string; initrd?: string; cmdline?: string; format?: string; disk_bus?: string; nic_model?: string};
       const kernel = typeof meta.kernel === 'string' && existsSync(path.join(box.dir, meta.kernel))
         ? {kernel: path.join(box.dir, meta.kernel), initrd: meta.initrd ? path.join(box.dir, meta.initrd) : undefined, cmdline: meta.cmdline}
         : undefined;
@@ -109,6 +112,7 @@ export class QemuProvider implements Provider {
         serialLog: path.join(dir, machineFiles.serialLog),
         forwardedPorts: forwards,
         kernel,
+        hardware: hardwareOf(meta),
         keyInserted: false,
       };
       state = {
@@ -170,6 +174,7 @@ export class QemuProvider implements Provider {
       sshPort,
       forwardedPorts: forwards,
       kernel: q.kernel,
+      hardware: q.hardware,
       extraArgs: machine.qemu.extraArgs,
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the

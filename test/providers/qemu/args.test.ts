@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import {buildQemuArgs, type LaunchSpec} from '../../../src/providers/qemu/args.js';
+import {hardwareOf} from '../../../src/boxes/metadata.js';
 
 const spec: LaunchSpec = {
   name: 'box-demo-web',
@@ -76,5 +77,17 @@ describe('QEMU argument builder', () => {
 
   test('extra_args from the Boxfile come last, as given', () => {
     assert.deepEqual(buildQemuArgs(spec).slice(-2), ['-rtc', 'base=utc']);
+  });
+  test('a box that needs SATA and e1000 (a Windows guest) gets an AHCI disk and an e1000 NIC, from its metadata', () => {
+    const hardware = hardwareOf({disk_bus: 'sata', nic_model: 'e1000'});
+    assert.deepEqual(hardware, {diskBus: 'sata', nicModel: 'e1000'});
+    const args = buildQemuArgs({...spec, hardware});
+    const joined = args.join(' ');
+    assert.match(joined, /-device ahci,id=ahci0 -drive file=\/p\/\.box\/machines\/web\/disk\.qcow2,if=none,id=disk0,format=qcow2,discard=unmap -device ide-hd,drive=disk0,bus=ahci0\.0/);
+    assert.ok(args.includes('e1000,netdev=net0'));
+    assert.ok(!joined.includes('if=virtio'));
+    assert.equal(hardwareOf({}), undefined, 'no hint: virtio');
+    assert.equal(hardwareOf({disk_bus: 'floppy', nic_model: 'rtl8139'}), undefined, 'unknown values: virtio');
+    assert.deepEqual(hardwareOf({disk_bus: 'ide'}), {diskBus: 'ide', nicModel: 'virtio-net-pci'});
   });
 });

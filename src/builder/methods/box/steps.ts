@@ -11,6 +11,7 @@ import {VM_FILES, iso} from '../iso/state.js';
 import {bootStep} from '../iso/vm.js';
 import {session} from '../iso/guest.js';
 import {resolveSource} from './source.js';
+import {hardwareOf} from '../../../boxes/metadata.js';
 
 /** Facts of a from-box build, next to the iso method's VM facts (`iso(state)`) that the reused steps use. */
 export interface FromBoxData {
@@ -85,6 +86,11 @@ export const bootOverlayStep: Step<BuildState> = {
       d.initrdPath = path.join(source.dir, meta.initrd);
       const cmdline = [typeof meta.cmdline === 'string' ? meta.cmdline : '', definition.kernel_cmdline ?? ''].filter(Boolean).join(' ');
       definition = {...definition, kernel_cmdline: /\bconsole=ttyS0\b/.test(cmdline) ? cmdline : `${cmdline} console=ttyS0`.trim()};
+    }
+    // A source box made for SATA/e1000 (metadata disk_bus/nic_model) boots on them, unless the template chose.
+    const sourceHardware = hardwareOf(source.metadata as {disk_bus?: unknown; nic_model?: unknown});
+    if (sourceHardware && definition.disk_interface === 'virtio' && definition.net_device === 'virtio-net-pci') {
+      definition = {...definition, disk_interface: sourceHardware.diskBus, net_device: sourceHardware.nicModel};
     }
     // The shared `data` object keeps what the VM step records (pid, QMP, ports) for the later steps.
     await bootStep.run({...state, template: {...state.template, definition}}, signal);
