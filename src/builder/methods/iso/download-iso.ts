@@ -83,9 +83,9 @@ export async function hashFile(file: string, algorithm: string, signal?: AbortSi
 }
 
 /** The cache file for an ISO: keyed by its checksum, so a renamed mirror URL still hits. */
-export function isoCachePath(checksum: Checksum | null, url: string): string {
+export function isoCachePath(checksum: Checksum | null, url: string, cacheDir = userPaths.cache()): string {
   const key = checksum ? `${checksum.algorithm}-${checksum.hex}` : `url-${createHash('sha256').update(url).digest('hex').slice(0, 32)}`;
-  return path.join(userPaths.isos(), `${key}.iso`);
+  return path.join(cacheDir, 'isos', `${key}.iso`);
 }
 
 /**
@@ -93,14 +93,14 @@ export function isoCachePath(checksum: Checksum | null, url: string): string {
  * remote one is downloaded into the ISO cache (resuming a `.part` left by an interrupted
  * download), verified while it streams, and only then renamed into place.
  */
-export async function fetchVerified(url: string, checksum: Checksum | null, options: {base: string; ui: Ui; signal: AbortSignal; label: string}): Promise<string> {
+export async function fetchVerified(url: string, checksum: Checksum | null, options: {base: string; ui: Ui; signal: AbortSignal; label: string; cacheDir?: string}): Promise<string> {
   if (!isRemote(url)) {
     const file = localPath(url, options.base);
     if (!(await stat(file).catch(() => undefined))?.isFile()) throw new UsageError('ERR_ISO_NOT_FOUND', `${options.label} "${url}" does not exist.`, {hint: `Looked for ${file}.`});
     await verify(file, checksum, url, options.signal);
     return file;
   }
-  const target = isoCachePath(checksum, url);
+  const target = isoCachePath(checksum, url, options.cacheDir);
   if (checksum && (await stat(target).catch(() => undefined))?.isFile()) {
     options.ui.info(`${options.label}: cached ${target}`);
     return target;
@@ -139,7 +139,7 @@ export const downloadIsoStep: Step<BuildState> = {
   async run(state, signal) {
     const t = state.template.definition;
     const d = iso(state);
-    const common = {base: state.template.dir, ui: state.ui, signal};
+    const common = {base: state.template.dir, ui: state.ui, signal, cacheDir: state.cacheDir};
     if (t.iso) {
       const failures: string[] = [];
       for (const url of t.iso.urls) {
