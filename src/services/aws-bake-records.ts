@@ -29,7 +29,7 @@ export async function removeBakeRecord(token: string): Promise<void> {
   await rm(path.join(bakesDir(), `${token}.json`), {force: true});
 }
 
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -43,7 +43,7 @@ export async function liveBakeTokens(): Promise<Set<string>> {
   const tokens = new Set<string>();
   for (const file of await readdir(bakesDir()).catch(() => [] as string[])) {
     const record = await readJson<BakeRecord | undefined>(path.join(bakesDir(), file), undefined).catch(() => undefined);
-    if (record && alive(record.pid)) tokens.add(record.token);
+    if (record && processAlive(record.pid)) tokens.add(record.token);
   }
   return tokens;
 }

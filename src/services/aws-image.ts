@@ -1,3 +1,4 @@
+import {randomUUID} from 'node:crypto';
 import {createReadStream, createWriteStream} from 'node:fs';
 import {mkdtemp, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import type {Ui} from '../core/ui.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, mapAwsError} from '../providers/aws/errors.js';
 import {TAG} from '../providers/aws/tags.js';
+import {removeTransferRecord, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
 
 export interface ImageTransferOptions extends AwsConnection {
   bucket: string;
@@ -97,7 +99,10 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
   const key = `${options.prefix ?? 'box/'}${stored.name.replaceAll('/', '-')}-${stored.version}-${Date.now()}.vmdk`;
   let uploaded = false;
   let taskId: string | undefined;
+  const record: TransferRecord = {id: `push-${randomUUID()}`, pid: process.pid, kind: 'push', region, bucket: options.bucket, key, startedAt: new Date().toISOString()};
+  let cleanedUp = true;
   try {
+    await writeTransferRecord(record);
     ui.stage('convert', 'qcow2 → stream-optimized VMDK');
     const vmdk = path.join(work, 'disk.vmdk');
     await run('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', path.join(stored.dir, 'box.img'), vmdk], {signal, errorCode: 'ERR_QEMU_IMG', hint: 'Install qemu-utils (apt-get install qemu-utils).'});
@@ -112,6 +117,7 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
       TagSpecifications: [{ResourceType: 'import-image-task', Tags: [{Key: TAG.host, Value: os.hostname()}, {Key: 'box:box', Value: `${stored.name} ${stored.version}`}]}],
     }), {abortSignal: signal}));
     taskId = started.ImportTaskId!;
+    await writeTransferRecord({...record, importTaskId: taskId});
     const ami = await pollImport(ec2, taskId, region, options);
     taskId = undefined;
     await awsCall({action: 'CreateTags', region}, () => ec2.send(new CreateTagsCommand({Resources: [ami], Tags: [
@@ -125,7 +131,14 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     return {box: {name: stored.name, version: stored.version}, region, bucket: options.bucket, key, importTaskId: started.ImportTaskId!, ami, awsBox: {path: awsBoxPath, added: true}};
   } finally {
     if (taskId) await ec2.send(new CancelImportTaskCommand({ImportTaskId: taskId, CancelReason: 'box: interrupted or failed'})).catch(() => undefined);
-    if (uploaded && !options.keepObject) await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => ui.warn(`could not delete s3://${options.bucket}/${key}: ${errorMessage(e)}`));
+    if (uploaded && !options.keepObject) {
+      await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => {
+        cleanedUp = false;
+        ui.warn(`could not delete s3://${options.bucket}/${key}: ${errorMessage(e)} (\`box sweep\` retries)`);
+      });
+    }
+    // Kept when the upload could not be deleted: the record is how `box sweep` finds it.
+    if (cleanedUp) await removeTransferRecord(record.id);
     await rm(work, {recursive: true, force: true});
   }
 }
@@ -164,14 +177,21 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   const s3 = s3Client(options);
   const region = await clientRegion(ec2).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
   const prefix = options.prefix ?? 'box/';
+  const record: TransferRecord = {id: `pull-${randomUUID()}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, startedAt: new Date().toISOString()};
+  await writeTransferRecord(record);
   const started = await awsCall({action: 'ExportImage', region, ami: options.ami}, () => ec2.send(new ExportImageCommand({
     ImageId: options.ami, DiskImageFormat: 'VMDK', S3ExportLocation: {S3Bucket: options.bucket, S3Prefix: prefix}, RoleName: options.roleName,
     Description: `box image pull ${options.ami}`,
     TagSpecifications: [{ResourceType: 'export-image-task', Tags: [{Key: TAG.host, Value: os.hostname()}]}],
-  }), {abortSignal: signal}));
+  }), {abortSignal: signal})).catch(async (error) => {
+    await removeTransferRecord(record.id);
+    throw error;
+  });
   const taskId = started.ExportImageTaskId!;
   const key = `${prefix}${taskId}.vmdk`;
+  await writeTransferRecord({...record, exportTaskId: taskId, key});
   let finished = false;
+  let cleanedUp = true;
   const work = await mkdtemp(path.join(os.tmpdir(), 'box-pull-'));
   try {
     await pollExport(ec2, taskId, region, options);
@@ -202,7 +222,15 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
     return {ami: options.ami, region, exportTaskId: taskId, bucket: options.bucket, key, box, added};
   } finally {
     if (!finished) await ec2.send(new CancelExportTaskCommand({ExportTaskId: taskId})).catch(() => undefined);
-    if (!options.keepObject) await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch(() => undefined);
+    if (!options.keepObject) {
+      await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => {
+        // NoSuchKey: an export cancelled before it wrote anything.
+        if ((e as {name?: string}).name === 'NoSuchKey') return;
+        cleanedUp = false;
+        ui.warn(`could not delete s3://${options.bucket}/${key}: ${errorMessage(e)} (\`box sweep\` retries)`);
+      });
+    }
+    if (cleanedUp) await removeTransferRecord(record.id);
     await rm(work, {recursive: true, force: true});
   }
 }

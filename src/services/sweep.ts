@@ -1,8 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import {readdir} from 'node:fs/promises';
+import {DeleteObjectCommand} from '@aws-sdk/client-s3';
 import {
-  CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
+  CancelExportTaskCommand, CancelImportTaskCommand, CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
   DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, DisassociateAddressCommand, ReleaseAddressCommand,
   TerminateInstancesCommand, waitUntilInstanceTerminated, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
@@ -13,13 +14,14 @@ import {projectStateDir} from '../core/paths.js';
 import type {MachineState} from '../core/state.js';
 import type {Ui} from '../core/ui.js';
 import {deleteSecurityGroup, waiterConfig} from '../providers/aws/aws-provider.js';
-import {clientRegion, ec2Client, type AwsConnection} from '../providers/aws/client.js';
+import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, awsErrorCode, mapAwsError} from '../providers/aws/errors.js';
 import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
 import {liveBakeTokens} from './aws-bake-records.js';
+import {deadTransfers, removeTransferRecord} from './aws-transfer-records.js';
 
-export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot';
+export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task';
 
 export interface SweptResource {
   type: SweepType;
@@ -32,6 +34,8 @@ export interface SweptResource {
   reason: string;
   /** For an instance of a (persistent) spot request: cancelled first, or EC2 launches a replacement. */
   spotRequestId?: string;
+  /** For what a dead `box image push|pull` left: its record, removed once all of it is gone. */
+  transferId?: string;
   removed?: boolean;
   error?: string;
 }
@@ -162,6 +166,15 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: 'no kept AMI uses this snapshot'}, snap.Tags);
   }
 
+  // What `box image push|pull` processes that no longer run left behind (their records say).
+  for (const t of (await deadTransfers()).filter((record) => record.region === region)) {
+    const reason = `left by a box image ${t.kind} (pid ${t.pid}) that is no longer running`;
+    if (t.importTaskId) found.push({type: 'import-task', id: t.importTaskId, reason, transferId: t.id});
+    if (t.exportTaskId) found.push({type: 'export-task', id: t.exportTaskId, reason, transferId: t.id});
+    if (t.key) found.push({type: 's3-object', id: `s3://${t.bucket}/${t.key}`, reason, transferId: t.id});
+    if (!t.key && !t.importTaskId && !t.exportTaskId && !options.dryRun) await removeTransferRecord(t.id);
+  }
+
   for (const r of found) options.ui.info(`${options.dryRun ? 'would remove' : 'removing'} ${r.type} ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.reason}`);
   if (!options.dryRun) await remove(client, region, found, options);
   return {region, dryRun: options.dryRun, resources: found};
@@ -205,4 +218,21 @@ async function remove(client: EC2Client, region: string, found: SweptResource[],
   for (const r of of('key-pair')) await attempt(r, () => client.send(new DeleteKeyPairCommand({KeyName: r.id})));
   for (const r of of('image')) await attempt(r, () => client.send(new DeregisterImageCommand({ImageId: r.id})));
   for (const r of of('snapshot')) await attempt(r, () => client.send(new DeleteSnapshotCommand({SnapshotId: r.id})));
+
+  // A finished or already cancelled task cannot be cancelled again: that is not a failure.
+  const finishedTask = (error: unknown) => /not.*(active|cancell)|already|completed|InvalidConversionTaskId|NotFound/i.test(`${awsErrorCode(error) ?? ''} ${errorMessage(error)}`);
+  for (const r of of('import-task')) await attempt(r, () => client.send(new CancelImportTaskCommand({ImportTaskId: r.id, CancelReason: 'box sweep'})).catch((e) => { if (!finishedTask(e)) throw e; }));
+  for (const r of of('export-task')) await attempt(r, () => client.send(new CancelExportTaskCommand({ExportTaskId: r.id})).catch((e) => { if (!finishedTask(e)) throw e; }));
+  const objects = of('s3-object');
+  if (objects.length > 0) {
+    const s3 = s3Client(options);
+    for (const r of objects) {
+      const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(r.id)!;
+      await attempt(r, () => s3.send(new DeleteObjectCommand({Bucket: bucket, Key: key})));
+    }
+  }
+  const transfers = new Set(found.filter((r) => r.transferId).map((r) => r.transferId!));
+  for (const id of transfers) {
+    if (found.filter((r) => r.transferId === id).every((r) => r.removed)) await removeTransferRecord(id);
+  }
 }

@@ -1,10 +1,12 @@
 import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {readFile} from 'node:fs/promises';
+import {spawnSync} from 'node:child_process';
+import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {
   CancelExportTaskCommand, CancelImportTaskCommand, CreateTagsCommand, DescribeExportImageTasksCommand, DescribeImportImageTasksCommand, EC2Client,
-  ExportImageCommand, ImportImageCommand,
+  ExportImageCommand, ImportImageCommand, DescribeInstancesCommand, DescribeAddressesCommand, DescribeSecurityGroupsCommand, DescribeKeyPairsCommand,
+  DescribeImagesCommand, DescribeSnapshotsCommand,
 } from '@aws-sdk/client-ec2';
 import {CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3';
 import {mockClient} from 'aws-sdk-client-mock';
@@ -15,6 +17,8 @@ import {run} from '../../../src/core/exec.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {addBox} from '../../../src/services/box-add.js';
 import {pullImage, pushImage} from '../../../src/services/aws-image.js';
+import {writeTransferRecord} from '../../../src/services/aws-transfer-records.js';
+import {sweep} from '../../../src/services/sweep.js';
 import {tempDir} from '../../helpers/cli.js';
 import {startMoto, useMotoEnv, type Moto} from '../../helpers/moto.js';
 
@@ -110,6 +114,24 @@ describe('image push/pull (EC2 import/export mocked statefully, S3 on moto, real
     assert.equal(awsBox.version, '1.0.0');
     const metadata = JSON.parse(await readFile(path.join(awsBox.dir, 'metadata.json'), 'utf8'));
     assert.deepEqual(metadata.amis, {'us-east-1': 'ami-0feedface0000001'});
+    assert.deepEqual(await readdir(path.join(home.dir, 'transfers', 'aws')), [], 'a finished push leaves no transfer record');
+  });
+
+  test('a push killed before its cleanup leaves a record, and sweep deletes its upload and cancels its import task', async () => {
+    const dead = spawnSync('true').pid!; // a pid that no longer runs
+    const key = 'box/web-1.0.0-1.vmdk';
+    await s3.send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: 'half an upload'}));
+    await writeTransferRecord({id: 'push-crashed', pid: dead, kind: 'push', region: 'us-east-1', bucket: BUCKET, key, importTaskId: 'import-ami-0dead', startedAt: new Date().toISOString()});
+    for (const command of [DescribeInstancesCommand, DescribeAddressesCommand, DescribeSecurityGroupsCommand, DescribeKeyPairsCommand, DescribeImagesCommand, DescribeSnapshotsCommand]) ec2.on(command as never).resolves({});
+    ec2.on(CancelImportTaskCommand).resolves({});
+    const dry = await sweep({dryRun: true, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.deepEqual(dry.resources.map((r) => `${r.type} ${r.id}`), ['import-task import-ami-0dead', `s3-object s3://${BUCKET}/${key}`]);
+    assert.deepEqual(await objects(), [key], 'a dry run changes nothing');
+    const done = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.ok(done.resources.every((r) => r.removed), JSON.stringify(done.resources));
+    assert.equal(ec2.commandCalls(CancelImportTaskCommand)[0].args[0].input.ImportTaskId, 'import-ami-0dead');
+    assert.deepEqual(await objects(), []);
+    assert.deepEqual(await readdir(path.join(home.dir, 'transfers', 'aws')), [], 'the record goes with what it recorded');
   });
 
   test('a failed import reports VM Import\'s reason and removes the upload', async () => {
@@ -174,6 +196,7 @@ describe('image push/pull (EC2 import/export mocked statefully, S3 on moto, real
     assert.equal(metadata.provider, 'libvirt');
     assert.equal(metadata.format, 'qcow2');
     assert.deepEqual(await objects(), []);
+    assert.deepEqual(await readdir(path.join(home.dir, 'transfers', 'aws')), [], 'a finished pull leaves no transfer record');
   });
 
   test('a failed export reports the reason', async () => {
