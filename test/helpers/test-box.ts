@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
 import {existsSync, mkdirSync} from 'node:fs';
-import {readFile, readdir, rm, stat} from 'node:fs/promises';
+import {readFile, readdir, rm, stat, utimes} from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import {box, repoRoot} from './cli.js';
@@ -74,11 +74,17 @@ export async function ensureTestBox(): Promise<TestBox> {
   try {
     if (existsSync(recordFile)) {
       const record = JSON.parse(await readFile(recordFile, 'utf8')) as TestBox;
-      if (existsSync(record.boxPath)) return record;
+      if (existsSync(record.boxPath)) {
+        await utimes(dir, new Date(), new Date()); // "in use": other checkouts leave it alone
+        return record;
+      }
     }
-    // Old keys' boxes are dead weight (~100 MB each).
+    // Old keys' boxes are dead weight (~100 MB each); but one used within the day may belong to
+    // another checkout running tests right now (a CI rehearsal next to a working tree).
     for (const entry of await readdir(root)) {
-      if (entry.startsWith(`${TEST_BOX_NAME}-`) && entry !== path.basename(dir)) await rm(path.join(root, entry), {recursive: true, force: true});
+      if (!entry.startsWith(`${TEST_BOX_NAME}-`) || entry === path.basename(dir)) continue;
+      const used = await stat(path.join(root, entry)).then((s) => s.mtimeMs, () => 0);
+      if (Date.now() - used > 24 * 3600_000) await rm(path.join(root, entry), {recursive: true, force: true});
     }
     const {buildBox} = await import('../../src/services/build.js');
     const {Ui} = await import('../../src/core/ui.js');
