@@ -122,7 +122,16 @@ export async function releaseIp(options: LifecycleOptions & {allocation?: string
 
 /** The machine's Elastic IPs as EC2 reports them now (recorded ones plus any tagged for it). */
 export async function listIps(options: LifecycleOptions, known?: MachineHandle): Promise<IpResult> {
-  const handle = known ?? await oneAwsMachine(options);
+  if (!known && options.names.length === 0) {
+    // No machine named: the addresses of every aws machine of the project (read-only, so no need to pick one).
+    const {handles} = await openMachines(options);
+    const results = await Promise.all(handles.filter((h) => h.machine.target === 'aws').map((h) => listIpsOf(h)));
+    return {addresses: results.flatMap((r) => r.addresses)};
+  }
+  return listIpsOf(known ?? await oneAwsMachine(options));
+}
+
+async function listIpsOf(handle: MachineHandle): Promise<IpResult> {
   const {project, machine} = handle.ctx;
   const s = await readAwsState(project.root, machine.name);
   if (!s) return {addresses: []};

@@ -213,4 +213,16 @@ describe('box CLI with the aws target against moto', () => {
     assert.equal((await live()).length, 0, 'the instance is terminated, not forgotten');
     assert.deepEqual((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
   });
+  test('ip list without a machine name lists the Elastic IPs of every aws machine of a multi-machine project', async () => {
+    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}machines:\n  web: {}\n  db: {}\n`);
+    assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal((await run(['ip', 'allocate', 'web'])).exitCode, 0);
+    assert.equal((await run(['ip', 'allocate', 'db'])).exitCode, 0);
+    const listed = await runJson(['ip', 'list']);
+    assert.equal(listed.result.exitCode, 0, String(listed.result.stderr));
+    assert.deepEqual(listed.json.addresses.map((a: {machine: string}) => a.machine).sort(), ['db', 'web']);
+    const one = await runJson(['ip', 'list', 'db']);
+    assert.deepEqual(one.json.addresses.map((a: {machine: string}) => a.machine), ['db']);
+    assert.equal((await run(['destroy', '--force'])).exitCode, 0);
+  });
 });
