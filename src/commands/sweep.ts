@@ -1,7 +1,6 @@
 import {Flags} from '@oclif/core';
-import type {AwsSettings} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
-import {loadProjectIfAny} from '../services/load-project.js';
+import {loadProjectIfAny, projectAwsSettings} from '../services/load-project.js';
 import {sweep, type SweepResult} from '../services/sweep.js';
 
 export default class Sweep extends BaseCommand {
@@ -20,7 +19,7 @@ export default class Sweep extends BaseCommand {
   async run(): Promise<SweepResult> {
     const {flags} = await this.parse(Sweep);
     // Settings of the project in this folder, when there is one; sweep also works anywhere.
-    const aws: AwsSettings = (await loadProjectIfAny({cwd: process.cwd()}))?.machines.find((m) => m.aws.region || m.aws.endpoint || m.aws.profile)?.aws ?? {};
+    const aws = projectAwsSettings(await loadProjectIfAny({cwd: process.cwd()}));
     const result = await sweep({
       region: flags.region ?? aws.region, profile: flags.profile ?? aws.profile, endpoint: flags.endpoint ?? aws.endpoint,
       dryRun: flags['dry-run'], allHosts: flags['all-hosts'], images: flags.images, ui: this.ui, signal: this.signal,

@@ -1,8 +1,4 @@
-import {mkdir, readdir, rm} from 'node:fs/promises';
-import path from 'node:path';
-import {readJson, writeJsonAtomic} from '../core/fs-json.js';
-import {boxHome} from '../core/paths.js';
-import {processAlive} from './aws-bake-records.js';
+import {pidRecords} from './pid-records.js';
 
 /**
  * `box image push|pull` write `$BOX_HOME/transfers/aws/<id>.json` (with their pid) before they
@@ -23,25 +19,17 @@ export interface TransferRecord {
   startedAt: string;
 }
 
-function transfersDir(): string {
-  return path.join(boxHome(), 'transfers', 'aws');
-}
+const transfers = pidRecords<TransferRecord>('transfers', 'aws');
 
 export async function writeTransferRecord(record: TransferRecord): Promise<void> {
-  await mkdir(transfersDir(), {recursive: true});
-  await writeJsonAtomic(path.join(transfersDir(), `${record.id}.json`), record);
+  await transfers.write(record.id, record);
 }
 
 export async function removeTransferRecord(id: string): Promise<void> {
-  await rm(path.join(transfersDir(), `${id}.json`), {force: true});
+  await transfers.remove(id);
 }
 
 /** Records of transfers whose process no longer runs: what they made is nobody's. */
 export async function deadTransfers(): Promise<TransferRecord[]> {
-  const out: TransferRecord[] = [];
-  for (const file of await readdir(transfersDir()).catch(() => [] as string[])) {
-    const record = await readJson<TransferRecord | undefined>(path.join(transfersDir(), file), undefined).catch(() => undefined);
-    if (record && !processAlive(record.pid)) out.push(record);
-  }
-  return out;
+  return (await transfers.list()).filter((r) => !r.alive).map((r) => r.record);
 }

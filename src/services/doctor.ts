@@ -1,7 +1,7 @@
 import {execa} from 'execa';
 import type {AwsSettings} from '../boxfile/schema.js';
 import {ec2Client} from '../providers/aws/client.js';
-import {loadProjectIfAny} from './load-project.js';
+import {loadProjectIfAny, projectAwsSettings} from './load-project.js';
 import {tryRun} from '../core/exec.js';
 import {detectAccel, qemuKvmProbe} from '../providers/qemu/accel.js';
 import {locateVBoxManage} from '../providers/virtualbox/vboxmanage.js';
@@ -129,9 +129,8 @@ export async function toolsReport(): Promise<Check[]> {
  */
 export async function runDoctor(options: {cwd?: string} = {}): Promise<DoctorReport> {
   const project = await loadProjectIfAny({cwd: options.cwd ?? process.cwd()});
-  const machines = project?.machines ?? [];
-  const qemuBinary = machines.find((m) => m.qemu.binary)?.qemu.binary;
-  const aws = machines.find((m) => m.aws.region || m.aws.profile || m.aws.endpoint)?.aws ?? {};
+  const qemuBinary = project?.machines[0]?.qemu.binary;
+  const aws = projectAwsSettings(project);
   const [qemu, virtualbox, awsTarget, tools] = await Promise.all([qemuReport({binary: qemuBinary}), virtualboxReport(), awsReport(aws), toolsReport()]);
   return {...(project ? {boxfile: project.boxfilePath} : {}), targets: [qemu, virtualbox, awsTarget], tools};
 }

@@ -10,7 +10,7 @@ import {isObject} from '../boxfile/locations.js';
 import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
 import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
-import {boxfileSchema, userConfigSchema, type MachineSettings, type TargetName} from '../boxfile/schema.js';
+import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetName} from '../boxfile/schema.js';
 import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
 import {UsageError} from '../core/errors.js';
 import {userPaths} from '../core/paths.js';
@@ -147,4 +147,9 @@ export async function loadProjectIfAny(options: LoadProjectOptions): Promise<Pro
     if (error instanceof UsageError && error.code === 'ERR_BOXFILE_NOT_FOUND' && !options.boxfile) return undefined;
     throw error;
   }
+}
+
+/** The aws connection settings a project-wide command uses: those of the first machine that sets region, endpoint or profile. */
+export function projectAwsSettings(project: Project | undefined): AwsSettings {
+  return project?.machines.find((m) => m.aws.region || m.aws.endpoint || m.aws.profile)?.aws ?? {};
 }

@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto';
-import {mkdir, readdir, rm} from 'node:fs/promises';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
   AuthorizeSecurityGroupIngressCommand, CancelSpotInstanceRequestsCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand,
@@ -14,7 +14,7 @@ import {ensureMachineKey} from '../../communicators/keys.js';
 import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, readMachineState, unindexMachine, writeMachineState} from '../../core/state.js';
-import {runSteps, type Step} from '../../core/steps.js';
+import type {Step} from '../../core/steps.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
@@ -24,6 +24,7 @@ import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
 import {retryOnCodes} from './retry.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
+import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro';
 
@@ -198,8 +199,7 @@ export class AwsProvider implements Provider {
             ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
             ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: aws.subnet_id,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
-            UserData: aws.user_data === undefined ? undefined : Buffer.from(aws.user_data).toString('base64'),
-            IamInstanceProfile: aws.iam_instance_profile === undefined ? undefined : aws.iam_instance_profile.startsWith('arn:') ? {Arn: aws.iam_instance_profile} : {Name: aws.iam_instance_profile},
+            ...userDataAndProfile(aws.user_data, aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
               MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,
               // persistent + stop: a spot machine can be halted and started like any other.
@@ -227,22 +227,9 @@ export class AwsProvider implements Provider {
         },
       },
     ];
-    const uncleaned: string[] = [];
-    try {
-      await runSteps(steps, initial, {ui, signal, onError: ctx.keepOnError ? 'abort' : 'cleanup', onCleanupError: (step) => uncleaned.push(step)});
-    } catch (error) {
-      // --no-destroy-on-error keeps the instance and its record for debugging (`box destroy` later).
-      if (ctx.keepOnError && !signal.aborted) throw error;
-      if (uncleaned.length > 0) {
-        // Something may still exist in the cloud: its record is the only trail `box destroy` has.
-        ui.warn(`${machine.name}: could not remove what ${uncleaned.join(', ')} created; it stays recorded in .box/. Run \`box destroy ${machine.name}\` to retry.`);
-        throw error;
-      }
-      // Otherwise a failed up leaves nothing behind (the step cleanups removed the cloud side).
-      await removeMachineFiles(dir);
-      await unindexMachine(project.root, machine.name);
-      throw error;
-    }
+    // A failed first up leaves nothing behind (the step cleanups remove the cloud side), unless
+    // a cleanup failed or --no-destroy-on-error keeps it: then the record stays for `box destroy`.
+    await runCreateSteps(ctx, steps, initial, 'the cloud resources it created');
     await rec((s) => { s.phase = 'created'; });
   }
 
@@ -347,12 +334,12 @@ function signalFree(): AbortSignal {
   return new AbortController().signal;
 }
 
-async function removeMachineFiles(dir: string): Promise<void> {
-  // Everything but the lock held by the running command; the service removes the folder.
-  for (const entry of await readdir(dir).catch(() => [] as string[])) {
-    if (entry === `${machineFiles.lock}.lock`) continue;
-    await rm(path.join(dir, entry), {recursive: true, force: true});
-  }
+/** `user_data` (base64, as RunInstances takes it) and `iam_instance_profile` (an ARN or a name). */
+export function userDataAndProfile(userData?: string, profile?: string): Pick<RunInstancesCommandInput, 'UserData' | 'IamInstanceProfile'> {
+  return {
+    UserData: userData === undefined ? undefined : Buffer.from(userData).toString('base64'),
+    IamInstanceProfile: profile === undefined ? undefined : profile.startsWith('arn:') ? {Arn: profile} : {Name: profile},
+  };
 }
 
 export async function subnetVpc(client: EC2Client, subnetId: string, region: string): Promise<string | undefined> {

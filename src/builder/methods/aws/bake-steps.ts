@@ -12,7 +12,7 @@ import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
-import {deleteKeyPair, deleteSecurityGroup, subnetVpc, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {deleteKeyPair, deleteSecurityGroup, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
 import {TAG} from '../../../providers/aws/tags.js';
@@ -119,8 +119,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
       const out = await awsCall({action: 'RunInstances', region: s.region, ami: s.sourceAmi, instanceType: s.instanceType}, () => s.client.send(new RunInstancesCommand({
         ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
         SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId,
-        UserData: s.userData === undefined ? undefined : Buffer.from(s.userData).toString('base64'),
-        IamInstanceProfile: s.iamInstanceProfile === undefined ? undefined : s.iamInstanceProfile.startsWith('arn:') ? {Arn: s.iamInstanceProfile} : {Name: s.iamInstanceProfile},
+        ...userDataAndProfile(s.userData, s.iamInstanceProfile),
         TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
       }), {abortSignal: signal}));
       s.instanceId = out.Instances?.[0]?.InstanceId;
