@@ -13,7 +13,6 @@ export const userPaths = {
   boxes: () => path.join(boxHome(), 'boxes'),
   cache: () => path.join(boxHome(), 'cache'),
   downloads: () => path.join(boxHome(), 'cache', 'downloads'),
-  isos: () => path.join(boxHome(), 'cache', 'isos'),
   config: () => path.join(boxHome(), 'config.yaml'),
   machineIndex: () => path.join(boxHome(), 'machines.json'),
   insecureKey: () => path.join(boxHome(), 'insecure_private_key'),

@@ -1,5 +1,5 @@
 import type {Hook} from '@oclif/core';
-import {closest, distance} from 'fastest-levenshtein';
+import {didYouMean} from '../boxfile/issues.js';
 import {ExitCode, UsageError} from '../core/errors.js';
 
 /**
@@ -9,8 +9,7 @@ import {ExitCode, UsageError} from '../core/errors.js';
 const hook: Hook.CommandNotFound = async function (options) {
   const typed = options.id.replaceAll(':', ' ');
   const known = options.config.commandIDs.map((id) => id.replaceAll(':', ' '));
-  const guess = known.length > 0 ? closest(typed, known) : undefined;
-  const suggestion = guess && distance(typed, guess) <= Math.max(2, Math.floor(typed.length / 3)) ? guess : undefined;
+  const suggestion = didYouMean(typed, known);
   const error = new UsageError('ERR_UNKNOWN_COMMAND', `${options.config.bin} ${typed} is not a box command.`, {
     hint: `${suggestion ? `Did you mean \`${options.config.bin} ${suggestion}\`? ` : ''}Run \`${options.config.bin} --help\` for the list of commands.`,
   });

@@ -24,7 +24,6 @@ export interface LaunchSpec {
   extraArgs: string[];
 }
 
-
 /** The -drive/-device arguments that attach the machine's disk on the given bus. */
 export function diskArgs(disk: string, bus: GuestHardware['diskBus']): string[] {
   const file = qemuEscape(disk);

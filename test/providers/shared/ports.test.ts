@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import {describe, test} from 'node:test';
-import {checkForwardedPorts, findDuplicateForwards, freePort, portIsFree} from '../../../src/providers/qemu/ports.js';
+import {checkForwardedPorts, findDuplicateForwards, freePort, portIsFree} from '../../../src/providers/shared/ports.js';
 
 function listen(port = 0): Promise<net.Server> {
   return new Promise((resolve) => {

@@ -83,9 +83,14 @@ export async function hashFile(file: string, algorithm: string, signal?: AbortSi
 }
 
 /** The cache file for an ISO: keyed by its checksum, so a renamed mirror URL still hits. */
-export function isoCachePath(checksum: Checksum | null, url: string, cacheDir = userPaths.cache()): string {
+export function isoCachePath(checksum: Checksum | null, url: string, cacheDir?: string): string {
   const key = checksum ? `${checksum.algorithm}-${checksum.hex}` : `url-${createHash('sha256').update(url).digest('hex').slice(0, 32)}`;
-  return path.join(cacheDir, 'isos', `${key}.iso`);
+  return path.join(isoCacheDir(cacheDir), `${key}.iso`);
+}
+
+/** Where installer ISOs are kept: `isos/` in the build's cache folder (default `$BOX_HOME/cache`). */
+export function isoCacheDir(cacheDir = userPaths.cache()): string {
+  return path.join(cacheDir, 'isos');
 }
 
 /**

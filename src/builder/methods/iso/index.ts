@@ -4,7 +4,7 @@ import type {Step} from '../../../core/steps.js';
 import {diskGiB, memoryMiB} from '../../template.js';
 import type {BuildMethod, BuildState} from '../index.js';
 import {httpServerStep} from './answers.js';
-import {downloadIsoStep, isoIdentityForKey} from './download-iso.js';
+import {downloadIsoStep, isoCacheDir, isoIdentityForKey} from './download-iso.js';
 import {keepVmOnAbort, postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
 import {bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep} from './keys.js';
 import {iso, GUEST_HOST_IP} from './state.js';
@@ -12,7 +12,6 @@ import {checkBootCommand, renderBootCommand} from './keys.js';
 import {renderString} from '../../render.js';
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
-import {userPaths} from '../../../core/paths.js';
 import type {LoadedTemplate} from '../../template.js';
 import {bootStep, createDiskStep} from './vm.js';
 
@@ -56,7 +55,7 @@ export const isoMethod: BuildMethod = {
   plan(template) {
     const t = template.definition;
     return [
-      t.iso ? `installer ISO ${t.iso.urls[0]} (${t.iso.checksum}), cached in ${path.join(userPaths.cache(), 'isos')} by checksum` : `kernel ${t.kernel!.url} + initrd ${t.initrd!.url}`,
+      t.iso ? `installer ISO ${t.iso.urls[0]} (${t.iso.checksum}), cached in ${isoCacheDir()} by checksum` : `kernel ${t.kernel!.url} + initrd ${t.initrd!.url}`,
       `answer files ${t.answer_files.map((a) => a.name ?? a.template.replace(/\.hbs$/, '')).join(', ') || '(none)'} via ${t.answer_media === 'cdrom' ? 'a second CD' : 'the build HTTP server (guest reaches it at 10.0.2.2)'}`,
       `VM: ${t.cpus} cpus, ${memoryMiB(t.memory)} MiB, ${diskGiB(t.disk)} GiB ${t.disk_interface} disk, ${t.net_device}`,
       `boot_wait ${t.boot_wait}, then type the boot command (${t.boot_key_interval} between keys)`,

@@ -5,7 +5,7 @@ import {BoxError} from '../../../core/errors.js';
 import {run} from '../../../core/exec.js';
 import type {Step} from '../../../core/steps.js';
 import {detectAccel} from '../../../providers/qemu/accel.js';
-import {freePort} from '../../../providers/qemu/ports.js';
+import {freePort} from '../../../providers/shared/ports.js';
 import {pidAlive, waitForExit} from '../../../providers/qemu/process.js';
 import {QmpClient} from '../../../providers/qemu/qmp.js';
 import {diskGiB, memoryMiB} from '../../template.js';
