@@ -21,8 +21,14 @@ export interface MachineKey extends KeyPair {
 
 /** A fresh ed25519 key pair in OpenSSH format (what `ssh-keygen -t ed25519` would write). */
 export function generateKeyPair(comment = 'box'): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', {comment});
-  return {privateKey: pair.private, publicKey: pair.public.trim()};
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', {comment});
+    // ssh2 1.17 drops a leading zero byte of the key: about 1 pair in 270 comes out 31 bytes
+    // long, and sshd, EC2's ImportKeyPair and ssh2 itself reject it. Draw again until it parses.
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) {
+      return {privateKey: pair.private, publicKey: pair.public.trim()};
+    }
+  }
 }
 
 /**
