@@ -3,27 +3,36 @@ import {z} from 'zod';
 import {BoxError, UsageError} from '../core/errors.js';
 import {readJson, writeJsonAtomic} from '../core/fs-json.js';
 import type {Location} from './download.js';
-import {compareVersions, isValidVersion, VersionConstraint} from './version.js';
+import {quoted} from '../core/printable.js';
+import {boxNameProblem, providerProblem, storedVersionProblem} from './names.js';
+import {compareVersions, VersionConstraint} from './version.js';
 import {parseChecksumType, type ExpectedChecksum} from './verify.js';
 
 /**
  * A Vagrant box catalog ("metadata URL"): one box name, its versions, and per version one
- * download per provider. Unknown fields are kept (Vagrant Cloud adds many).
+ * download per provider. Unknown fields are kept (Vagrant Cloud adds many). Name, versions and
+ * provider names become folders of the store, so they pass the same rules as the command line
+ * (names.ts): a catalog naming its box ".." must not write outside the store.
  */
+const checked = (problem: (value: string) => string | undefined) => (value: string, ctx: z.RefinementCtx): void => {
+  const why = problem(value);
+  if (why) ctx.addIssue({code: z.ZodIssueCode.custom, message: `${quoted(value)} ${why}`});
+};
+
 const providerSchema = z.object({
-  name: z.string().min(1),
+  name: z.string().superRefine(checked(providerProblem)),
   url: z.string().min(1),
   checksum_type: z.string().optional(),
   checksum: z.string().optional(),
 }).passthrough();
 
 const versionSchema = z.object({
-  version: z.string().refine(isValidVersion, 'is not a valid box version'),
+  version: z.string().superRefine(checked(storedVersionProblem)),
   providers: z.array(providerSchema).default([]),
 }).passthrough();
 
 export const catalogSchema = z.object({
-  name: z.string().min(1),
+  name: z.string().superRefine(checked(boxNameProblem)),
   description: z.string().optional(),
   versions: z.array(versionSchema).default([]),
 }).passthrough();

@@ -1,11 +1,24 @@
-import {readFile} from 'node:fs/promises';
+import {readFile, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError} from '../core/errors.js';
+import {quoted} from '../core/printable.js';
+import {formatBytes} from '../core/ui.js';
+import {providerProblem} from './names.js';
 
 /** The box's own `metadata.json` (at the archive root): Vagrant requires only `provider`. */
 export type BoxMetadata = Record<string, unknown> & {provider: string};
 
 export const METADATA_FILE = 'metadata.json';
+
+/** A box's metadata.json is a few hundred bytes; anything past this is not metadata (and would not fit in a string). */
+export const MAX_METADATA_BYTES = 1024 * 1024;
+
+export function metadataTooLarge(source: string, bytes: number): BoxError {
+  return new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} is ${formatBytes(bytes)}: a box's metadata.json is a small JSON object (at most ${formatBytes(MAX_METADATA_BYTES)}).`, {
+    hint: 'This is not a usable box. Its metadata.json should look like {"provider": "libvirt", "format": "qcow2", "virtual_size": 20}.',
+    details: {bytes, limit: MAX_METADATA_BYTES},
+  });
+}
 
 /**
  * Reads and checks `metadata.json` of an extracted box. `source` names the box file or URL for
@@ -15,8 +28,12 @@ export const METADATA_FILE = 'metadata.json';
 export async function readBoxMetadata(dir: string, source: string): Promise<BoxMetadata> {
   let text: string;
   try {
-    text = await readFile(path.join(dir, METADATA_FILE), 'utf8');
+    const file = path.join(dir, METADATA_FILE);
+    const {size} = await stat(file);
+    if (size > MAX_METADATA_BYTES) throw metadataTooLarge(source, size);
+    text = await readFile(file, 'utf8');
   } catch (error) {
+    if (error instanceof BoxError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR') {
       throw new BoxError('ERR_BOX_NO_METADATA', `${source} is not a box: it has no metadata.json at the root of the archive.`, {
         hint: 'A Vagrant box is a tar (or tar.gz) with metadata.json, e.g. {"provider": "libvirt"}, at its root. Was the archive made from inside the box folder?',
@@ -38,8 +55,8 @@ export async function readBoxMetadata(dir: string, source: string): Promise<BoxM
     });
   }
   const provider = (parsed as Record<string, unknown>).provider;
-  if (typeof provider !== 'string' || !/^[a-z0-9_-]+$/i.test(provider)) {
-    throw new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} does not name a provider (got provider ${JSON.stringify(provider) ?? 'undefined'}).`, {
+  if (typeof provider !== 'string' || providerProblem(provider)) {
+    throw new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} does not name a provider (got provider ${typeof provider === 'string' ? quoted(provider) : JSON.stringify(provider)?.slice(0, 60) ?? 'undefined'}).`, {
       hint: 'Add "provider": "libvirt" (qemu target), "virtualbox" or "aws" to metadata.json.',
     });
   }

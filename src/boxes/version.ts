@@ -1,4 +1,5 @@
 import {UsageError} from '../core/errors.js';
+import {quoted} from '../core/printable.js';
 
 /**
  * Box versions follow Vagrant, which uses RubyGems versions (not strict semver): "0", "1.2",
@@ -10,6 +11,16 @@ const VERSION_RE = /^[0-9]+(\.[0-9a-zA-Z]+)*(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$
 
 export function isValidVersion(version: string): boolean {
   return VERSION_RE.test(version.trim());
+}
+
+/** Longest version string (RubyGems versions such as 2024.01.15.1-beta2 are a few dozen). */
+export const MAX_VERSION_LENGTH = 64;
+
+/** Why `version` cannot be a version folder of the store, or undefined when it can (exact text: no spaces). */
+export function storedVersionProblem(version: string): string | undefined {
+  if (version.length > MAX_VERSION_LENGTH) return `is ${version.length} characters long (at most ${MAX_VERSION_LENGTH})`;
+  if (version !== version.trim() || !VERSION_RE.test(version)) return 'is not a box version (e.g. 1.2.0 or 2024.01.15)';
+  return undefined;
 }
 
 type Segment = number | string;
@@ -99,8 +110,9 @@ export class VersionConstraint {
 
 /** Throws a usage error unless `version` is an exact box version (for `box box add NAME FILE`). */
 export function assertExactVersion(version: string, what = '--box-version'): string {
-  if (!isValidVersion(version)) {
-    throw new UsageError('ERR_BOX_VERSION', `Invalid box version "${version}" for ${what}: expected a version such as 0, 1.2 or 2024.01.15.`, {
+  const why = storedVersionProblem(version.trim());
+  if (why) {
+    throw new UsageError('ERR_BOX_VERSION', `Invalid box version ${quoted(version)} for ${what}: it ${why}.`, {
       hint: 'Constraints (">= 1.0") are only allowed when adding from a catalog; a box file needs one exact version.',
     });
   }

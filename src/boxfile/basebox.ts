@@ -1,5 +1,7 @@
 import path from 'node:path';
+import {BOX_NAME_PATTERN, MAX_BOX_NAME_LENGTH} from '../boxes/names.js';
 import {VersionConstraint} from '../boxes/version.js';
+import {quoted} from '../core/printable.js';
 import type {BaseboxRef} from './project.js';
 
 /**
@@ -8,7 +10,6 @@ import type {BaseboxRef} from './project.js';
  * understood; versions compare as Vagrant's do), a path to a `.box` file (`./x.box`, `../x.box`, `/abs/x.box`, `~/x.box`), or an
  * http(s) URL (a .box or a catalog JSON).
  */
-const storeName = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 
 export type ParsedBasebox = {ok: true; ref: BaseboxRef} | {ok: false; message: string};
 
@@ -55,7 +56,8 @@ export function parseBasebox(raw: string, baseDir: string, url?: string): Parsed
   }
   const at = text.indexOf('@');
   const name = at === -1 ? text : text.slice(0, at).trim();
-  if (!storeName.test(name)) return {ok: false, message: `"${name}" is not a box name (letters, digits, . _ - and one optional /), a .box path or an http(s) URL`};
+  if (!BOX_NAME_PATTERN.test(name)) return {ok: false, message: `"${name}" is not a box name (letters, digits, . _ - and one optional /), a .box path or an http(s) URL`};
+  if (name.length > MAX_BOX_NAME_LENGTH) return {ok: false, message: `box name ${quoted(name, 40)} is ${name.length} characters long (at most ${MAX_BOX_NAME_LENGTH}, as for \`box box add\`)`};
   if (at === -1) return {ok: true, ref: {raw, kind: 'store', name, ...(url ? {url} : {})}};
   const constraint = text.slice(at + 1).trim();
   if (constraint === '') return {ok: false, message: 'empty version constraint after "@" (e.g. debian-12@>= 1.0, < 2)'};

@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core';
 import {BoxError, ExitCode, InterruptedError, isAbortError} from './errors.js';
 import {Ui} from './ui.js';
+import {printable} from './printable.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -64,8 +65,9 @@ export abstract class BaseCommand extends Command {
     } else {
       const color = this.ui?.color;
       const prefix = color ? color.red('Error:') : 'Error:';
-      process.stderr.write(`${prefix} ${boxError.message}\n`);
-      if (boxError.hint) process.stderr.write(`${color ? color.dim('Hint:') : 'Hint:'} ${boxError.hint}\n`);
+      // Messages quote names and text from boxes, catalogs and servers: never raw control characters.
+      process.stderr.write(`${prefix} ${printable(boxError.message)}\n`);
+      if (boxError.hint) process.stderr.write(`${color ? color.dim('Hint:') : 'Hint:'} ${printable(boxError.hint)}\n`);
       if (!(error instanceof BoxError) && !(error instanceof Errors.CLIError) && process.env.BOX_DEBUG) {
         process.stderr.write(`${error.stack}\n`);
       }

@@ -1,10 +1,12 @@
 import chalk, {Chalk} from 'chalk';
+import {printable} from './printable.js';
 
 /**
  * Everything box tells a person goes through Ui, on stderr, so stdout stays clean for --json.
  * Animated progress is drawn only when stderr is a TTY; otherwise stages are plain lines and
  * byte progress prints nothing until its final summary line. `quiet` (used by --json) keeps
- * stage and info lines but never draws.
+ * stage and info lines but never draws. Messages may quote text from boxes, catalogs or
+ * servers: their control characters are escaped (guest output through `output` is not).
  */
 export interface ProgressUpdate {
   transferred: number;
@@ -30,19 +32,19 @@ export class Ui {
 
   /** A stage of a longer operation ("download", "boot", "wait-for-ssh"). */
   stage(name: string, detail = ''): void {
-    this.line(`${this.color.cyan('==>')} ${this.color.bold(name)}${detail ? ` ${detail}` : ''}`);
+    this.line(`${this.color.cyan('==>')} ${this.color.bold(name)}${detail ? ` ${printable(detail)}` : ''}`);
   }
 
   info(message: string): void {
-    this.line(message);
+    this.line(printable(message));
   }
 
   success(message: string): void {
-    this.line(`${this.color.green('✔')} ${message}`);
+    this.line(`${this.color.green('✔')} ${printable(message)}`);
   }
 
   warn(message: string): void {
-    this.line(`${this.color.yellow('warning:')} ${message}`);
+    this.line(`${this.color.yellow('warning:')} ${printable(message)}`);
   }
 
   /** Raw output streamed from a guest or tool, prefixed so users can tell sources apart. */
@@ -67,11 +69,11 @@ export class Ui {
         const now = Date.now();
         if (now - lastDraw < 100) return;
         lastDraw = now;
-        this.draw(`${label} ${formatProgress(p, (now - started) / 1000)}`);
+        this.draw(`${printable(label)} ${formatProgress(p, (now - started) / 1000)}`);
       },
       done: (summary) => {
         const seconds = (Date.now() - started) / 1000;
-        this.line(summary ?? `${label} ${formatBytes(last.transferred)} in ${seconds.toFixed(1)} s (${formatBytes(last.transferred / Math.max(seconds, 0.001))}/s)`);
+        this.line(printable(summary ?? `${label} ${formatBytes(last.transferred)} in ${seconds.toFixed(1)} s (${formatBytes(last.transferred / Math.max(seconds, 0.001))}/s)`));
       },
     };
   }

@@ -6,12 +6,14 @@ import {chooseFromCatalog, looksLikeCatalog, parseCatalog} from '../boxes/catalo
 import {fetchText, openByteSource, parseLocation, servesJson, type Location} from '../boxes/download.js';
 import {extractArchive} from '../boxes/extract.js';
 import {readBoxMetadata, type BoxMetadata} from '../boxes/metadata.js';
+import {boxNameProblem, providerProblem} from '../boxes/names.js';
 import {boxNameDir, diskUsage, removeEmptyParents, storedBoxDir} from '../boxes/store.js';
 import {assertExactVersion} from '../boxes/version.js';
 import {StreamHasher, type ExpectedChecksum} from '../boxes/verify.js';
 import {BoxError, UsageError, throwIfAborted} from '../core/errors.js';
 import {withLock} from '../core/lock.js';
 import {boxDirName, userPaths} from '../core/paths.js';
+import {quoted} from '../core/printable.js';
 import {formatBytes, type Progress, type Ui} from '../core/ui.js';
 import {machinesUsing} from './box-remove.js';
 
@@ -78,6 +80,8 @@ export async function isCatalog(location: Location, signal: AbortSignal): Promis
  * check out is the folder renamed into place; on any failure nothing is left behind.
  */
 export async function addBox(options: AddBoxOptions): Promise<AddedBox> {
+  const providerWhy = options.provider === undefined ? undefined : providerProblem(options.provider);
+  if (providerWhy) throw new UsageError('ERR_USAGE', `Invalid provider ${quoted(options.provider!)}: it ${providerWhy}.`, {hint: 'Use libvirt (qemu target), virtualbox or aws.'});
   const location = parseLocation(options.source, options.cwd);
   if (location.kind === 'file' && !existsSync(location.path)) {
     const shorthand = !options.name && /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(options.source);
@@ -105,8 +109,9 @@ export async function addBox(options: AddBoxOptions): Promise<AddedBox> {
       hint: `Run \`box box add NAME ${options.source}\` (and --box-version V, default 0).`,
     });
   }
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(options.name)) {
-    throw new UsageError('ERR_BOX_NAME', `Invalid box name "${options.name}": use letters, digits, dot, dash, underscore and at most one "/" (org/name).`, {
+  const nameProblem = boxNameProblem(options.name);
+  if (nameProblem) {
+    throw new UsageError('ERR_BOX_NAME', `Invalid box name ${quoted(options.name)}: it ${nameProblem}.`, {
       hint: 'For example debian-12 or myorg/debian-12.',
     });
   }

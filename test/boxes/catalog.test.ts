@@ -90,7 +90,7 @@ describe('choosing from a Vagrant catalog', () => {
 
   test('an invalid catalog names the bad field', () => {
     assert.throws(() => parseCatalog('{"versions": []}', 'c.json'), /Catalog c\.json is invalid: name/);
-    assert.throws(() => parseCatalog('{"name": "x", "versions": [{"version": "one", "providers": []}]}', 'c.json'), /versions\.0\.version is not a valid box version/);
+    assert.throws(() => parseCatalog('{"name": "x", "versions": [{"version": "one", "providers": []}]}', 'c.json'), /versions\.0\.version "one" is not a box version/);
   });
 });
 

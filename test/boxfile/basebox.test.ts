@@ -40,6 +40,13 @@ describe('basebox syntax', () => {
     assert.equal(ftp.ok, false);
   });
 
+  test('a store name longer than the command line accepts is refused with the same limit', () => {
+    const parsed = parseBasebox('n'.repeat(300), '/p');
+    assert.equal(parsed.ok, false);
+    assert.match(!parsed.ok ? parsed.message : '', /is 300 characters long \(at most 128, as for `box box add`\)/);
+    assert.ok(parseBasebox('n'.repeat(128), '/p').ok);
+  });
+
   test('bad names and constraints are refused with a message naming the bad part', () => {
     const cases: Array<[string, RegExp]> = [
       ['debian 12', /"debian 12" is not a box name/],

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core';
 import {BaseCommand} from '../../core/base-command.js';
+import {printableLine} from '../../core/printable.js';
 import {formatBytes} from '../../core/ui.js';
 import {listBoxes, type ListedBox} from '../../services/box-list.js';
 
@@ -19,7 +20,8 @@ export default class BoxList extends BaseCommand {
       if (boxes.length === 0) {
         this.ui.info('No boxes installed. Add one with `box box add NAME FILE|URL` or `box box add CATALOG.json`.');
       } else {
-        const rows = boxes.map((b) => [b.name, b.version, b.provider, formatBytes(b.size)]);
+        // Folder names in the store are not ours alone (Vagrant, hand-made boxes): escape them.
+        const rows = boxes.map((b) => [printableLine(b.name), printableLine(b.version), printableLine(b.provider), formatBytes(b.size)]);
         const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['NAME', 'VERSION', 'PROVIDER'][i].length));
         const line = (r: string[]): string => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2].padEnd(widths[2])}  ${r[3]}`;
         this.log(line(['NAME', 'VERSION', 'PROVIDER', 'SIZE']));

@@ -1,7 +1,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {readdir, writeFile} from 'node:fs/promises';
+import {mkdir, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {box, boxJson, tempDir} from '../../helpers/cli.js';
 import {goodBox, sha256, writeBox} from '../../fixtures/boxes/make-box.js';
@@ -162,5 +162,18 @@ describe('box box add|list|remove|prune', () => {
     assert.equal(real.json.removed.length, 1);
     const list = await boxJson(['box', 'list'], opts());
     assert.deepEqual(list.json.boxes.map((b: {name: string; version: string}) => `${b.name}@${b.version}`), ['acme/web@1.0.0', 'acme/web@2.0.0', 'solo@0']);
+  });
+
+  test('list escapes control characters in folder names of the store (made by hand or another tool)', async () => {
+    const home = path.join(work.dir, 'home-esc');
+    const dir = path.join(home, 'boxes', 'evil\u001b[31mred\u001b]0;title\u0007', '1.0', 'libvirt');
+    await mkdir(dir, {recursive: true});
+    await writeFile(path.join(dir, 'metadata.json'), '{"provider": "libvirt"}');
+    const table = await box(['box', 'list'], {boxHome: home, cwd: work.dir});
+    assert.equal(table.exitCode, 0, String(table.stderr));
+    assert.doesNotMatch(String(table.stdout), /[\u0000-\u0008\u000b-\u001f\u007f]/, 'no raw control character on stdout');
+    assert.match(String(table.stdout), /evil\\x1b\[31mred\\x1b\]0;title\\x07\s+1\.0\s+libvirt/);
+    const {json} = await boxJson(['box', 'list'], {boxHome: home, cwd: work.dir});
+    assert.equal(json.boxes[0].name, 'evil\u001b[31mred\u001b]0;title\u0007', 'JSON keeps the exact name (JSON escapes it)');
   });
 });
