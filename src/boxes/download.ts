@@ -123,6 +123,11 @@ async function request(url: string, headers: Record<string, string>, signal?: Ab
   });
 }
 
+/** The partial download file of a URL (see download-cache.ts for how long it is kept). */
+export function partialDownloadPath(url: string): string {
+  return path.join(userPaths.downloads(), `box-${createHash('sha1').update(url).digest('hex')}.part`);
+}
+
 interface PartialInfo {
   url: string;
   etag?: string;
@@ -138,10 +143,8 @@ interface PartialInfo {
  * answers 200 to a Range request restarts the download from 0.
  */
 export async function openHttpSource(url: string, signal?: AbortSignal): Promise<ByteSource> {
-  const dir = userPaths.downloads();
-  await mkdir(dir, {recursive: true});
-  const key = createHash('sha1').update(url).digest('hex');
-  const partial = path.join(dir, `box-${key}.part`);
+  await mkdir(userPaths.downloads(), {recursive: true});
+  const partial = partialDownloadPath(url);
   const infoFile = `${partial}.json`;
   const info = await readJson<PartialInfo | undefined>(infoFile, undefined);
   let have = info?.url === url ? await fileSize(partial) : 0;

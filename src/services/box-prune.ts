@@ -1,3 +1,4 @@
+import {prunePartialDownloads, type PartialDownload} from '../boxes/download-cache.js';
 import {deleteStoredBox, diskUsage, listStoredBoxes} from '../boxes/store.js';
 import {compareVersions} from '../boxes/version.js';
 import {readMachineIndex} from '../core/state.js';
@@ -12,17 +13,22 @@ export interface PruneResult {
   kept: ListedBox[];
   /** Older versions kept because a machine uses them. */
   inUse: Array<ListedBox & {machines: string[]}>;
-  /** Bytes freed (or that would be freed). */
+  /** Partial downloads of interrupted http adds (not those of an add running now). */
+  partialDownloads: PartialDownload[];
+  /** Bytes freed (or that would be freed), boxes and partial downloads together. */
   freed: number;
 }
 
-/** `box box prune`: keeps the newest version of each name + provider and in-use boxes; removes the rest. */
+/**
+ * `box box prune`: keeps the newest version of each name + provider and in-use boxes; removes
+ * the rest, and the partial downloads kept for resuming interrupted adds.
+ */
 export async function pruneBoxes(options: {dryRun?: boolean} = {}): Promise<PruneResult> {
   const boxes = await listStoredBoxes();
   const index = await readMachineIndex();
   const groups = new Map<string, typeof boxes>();
   for (const b of boxes) groups.set(`${b.name}\0${b.provider}`, [...(groups.get(`${b.name}\0${b.provider}`) ?? []), b]);
-  const result: PruneResult = {dryRun: Boolean(options.dryRun), removed: [], kept: [], inUse: [], freed: 0};
+  const result: PruneResult = {dryRun: Boolean(options.dryRun), removed: [], kept: [], inUse: [], partialDownloads: [], freed: 0};
   for (const group of groups.values()) {
     group.sort((a, b) => compareVersions(a.version, b.version));
     const newest = group.pop()!;
@@ -39,5 +45,7 @@ export async function pruneBoxes(options: {dryRun?: boolean} = {}): Promise<Prun
       result.freed += size;
     }
   }
+  result.partialDownloads = await prunePartialDownloads({dryRun: options.dryRun});
+  result.freed += result.partialDownloads.reduce((sum, p) => sum + p.size, 0);
   return result;
 }

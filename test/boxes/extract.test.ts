@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
 import {mkdir, readdir, readFile, readlink, stat} from 'node:fs/promises';
 import path from 'node:path';
+import {gzipSync} from 'node:zlib';
 import {addBox} from '../../src/services/box-add.js';
 import {extractArchive} from '../../src/boxes/extract.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
 import {tempDir} from '../helpers/cli.js';
-import {libvirtMetadata, makeTar, writeBox, type TarEntry} from '../fixtures/boxes/make-box.js';
+import {libvirtMetadata, makeTar, qcow2Image, writeBox, type TarEntry} from '../fixtures/boxes/make-box.js';
 
 // Each malicious archive is added through the real add service (BOX_HOME in a temp dir), and
 // must fail with its typed error while leaving the store exactly as empty as before.
@@ -28,6 +29,7 @@ after(async () => {
 });
 
 const meta: TarEntry = {name: 'metadata.json', content: libvirtMetadata};
+const image: TarEntry = {name: 'box.img', content: qcow2Image()};
 let counter = 0;
 
 async function add(entries: TarEntry[], options: {gzip?: boolean} = {}): Promise<unknown> {
@@ -79,7 +81,24 @@ describe('safe extraction refuses malicious boxes and leaves nothing behind', ()
 
   test('a symbolic link that escapes through another link is refused', async () => {
     // "self" -> "." is harmless alone, but "esc" -> "self/.." resolves to the parent of the box.
-    await assertRefused([meta, {name: 'self', type: 'symlink', linkname: '.'}, {name: 'esc', type: 'symlink', linkname: 'self/..'}], 'ERR_BOX_UNSAFE_PATH', /"esc" is a symbolic link that resolves outside the box/);
+    await assertRefused([meta, {name: 'self', type: 'symlink', linkname: '.'}, {name: 'esc', type: 'symlink', linkname: 'self/..'}], 'ERR_BOX_UNSAFE_PATH', /"esc" is a symbolic link to "self\/\.\.", which leads outside the box/);
+  });
+
+  test('a chain of links completed by a later link is refused even though its target does not exist', async () => {
+    // "a" -> "d/../gone" is inside when written ("d" is no link yet), and "d" -> "." is harmless
+    // alone; together "a" leads to the parent of the box, where "gone" does not exist, so a
+    // check with realpath cannot see it.
+    await assertRefused([meta, image, {name: 'a', type: 'symlink', linkname: 'd/../gone'}, {name: 'd', type: 'symlink', linkname: '.'}],
+      'ERR_BOX_UNSAFE_PATH', /"a" is a symbolic link that leads outside the box \(through links of the archive\)/);
+  });
+
+  test('a link through an earlier link to a path that does not exist yet is refused at once', async () => {
+    await assertRefused([meta, image, {name: 'up', type: 'symlink', linkname: '.'}, {name: 'later', type: 'symlink', linkname: 'up/../not-yet'}],
+      'ERR_BOX_UNSAFE_PATH', /"later" is a symbolic link to "up\/\.\.\/not-yet", which leads outside the box/);
+  });
+
+  test('a loop of links is refused', async () => {
+    await assertRefused([meta, image, {name: 'x', type: 'symlink', linkname: 'y'}, {name: 'y', type: 'symlink', linkname: 'x'}], 'ERR_BOX_UNSAFE_PATH', /loop of links/);
   });
 
   test('writing a file through a symbolic link is refused', async () => {
@@ -143,6 +162,53 @@ describe('safe extraction refuses malicious boxes and leaves nothing behind', ()
     });
   });
 
+  test('a plain tar cut exactly between two members is refused as incomplete, plain or compressed afterwards', async () => {
+    // metadata.json, box.img, then vmlinuz: cut right after box.img, where a tar reader sees a
+    // clean end of file, and without the two zero blocks that end a tar.
+    const entries: TarEntry[] = [{name: 'metadata.json', content: JSON.stringify({provider: 'libvirt', format: 'qcow2', kernel: 'vmlinuz'})}, image, {name: 'vmlinuz', content: 'kernel'}];
+    const whole = await makeTar(entries);
+    const padded = (n: number): number => Math.ceil(n / 512) * 512;
+    const cut = whole.subarray(0, entries.slice(0, 2).reduce((sum, e) => sum + 512 + padded(Buffer.byteLength(e.content!)), 0));
+    for (const [name, data] of [['cut.box', cut], ['cut-then-gzipped.box', gzipSync(cut)]] as const) {
+      const file = await writeBox(path.join(work.dir, name), data);
+      await assert.rejects(addBox({source: file, name: 'cut', ui: silentUi(), signal: new AbortController().signal}), (error: unknown) => {
+        assert.ok(error instanceof BoxError);
+        assert.equal(error.code, 'ERR_BOX_INCOMPLETE');
+        assert.match(error.message, /is cut short: the tar archive ends without its end-of-archive marker/);
+        return true;
+      });
+      assert.deepEqual(await storeEntries(), [], 'nothing is installed');
+    }
+  });
+
+  test('a metadata.json larger than 1 MiB is refused from its header, before its data is written', async () => {
+    const dest = path.join(work.dir, 'big-meta');
+    await mkdir(dest);
+    const big = await makeTar([{name: 'metadata.json', content: Buffer.alloc(2 * 1024 * 1024, 0x20)}]);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      yield big;
+    }
+    await assert.rejects(extractArchive(chunks(), dest, 'big.box'), (error: unknown) => {
+      assert.ok(error instanceof BoxError);
+      assert.equal(error.code, 'ERR_BOX_BAD_METADATA');
+      assert.match(error.message, /metadata\.json of big\.box is 2\.0 MiB: a box's metadata\.json is a small JSON object \(at most 1\.0 MiB\)/);
+      return true;
+    });
+    assert.deepEqual(await readdir(dest), [], 'the data was never written');
+  });
+
+  test('a compressed box expanding past the absolute limit is refused and what was written is removed', async () => {
+    const bomb = await writeBox(path.join(work.dir, 'bomb.box'), await makeTar([meta, {name: 'box.img', content: Buffer.alloc(48 * 1024 * 1024)}], {gzip: true}));
+    await assert.rejects(addBox({source: bomb, name: 'bomb', ui: silentUi(), signal: new AbortController().signal, limits: {maxBytes: 16 * 1024 * 1024, maxRatio: 200}}), (error: unknown) => {
+      assert.ok(error instanceof BoxError);
+      assert.equal(error.code, 'ERR_BOX_TOO_LARGE');
+      assert.match(error.message, /it expands to more than 16\.0 MiB\. It looks like a decompression bomb/);
+      assert.match(error.hint ?? '', /--max-expanded-size/);
+      return true;
+    });
+    assert.deepEqual(await storeEntries(), []);
+  });
+
   test('nothing was written outside the box folders by any refused archive', async () => {
     assert.equal(existsSync(path.join(work.dir, 'evil')), false);
     assert.equal(existsSync('/tmp/evil'), false);
@@ -154,6 +220,7 @@ describe('safe extraction keeps what is legitimate', () => {
     const file = await writeBox(path.join(work.dir, 'ok.box'), await makeTar([
       {name: './', type: 'directory'},
       meta,
+      image,
       {name: 'sub/', type: 'directory'},
       {name: 'sub/disk.img', content: 'disk-bytes', mode: 0o600},
       {name: 'current', type: 'symlink', linkname: 'sub/disk.img'},
@@ -171,7 +238,7 @@ describe('safe extraction keeps what is legitimate', () => {
   test('temporary folders left by a killed add are removed by the next add of that name', async () => {
     const stale = path.join(work.dir, 'home', 'boxes', 'again', '.tmp-add-stale');
     await mkdir(path.join(stale, 'sub'), {recursive: true});
-    const file = await writeBox(path.join(work.dir, 'again.box'), await makeTar([meta]));
+    const file = await writeBox(path.join(work.dir, 'again.box'), await makeTar([meta, image]));
     await addBox({source: file, name: 'again', ui: silentUi(), signal: new AbortController().signal});
     assert.deepEqual(await readdir(path.join(work.dir, 'home', 'boxes', 'again')), ['0']);
   });
