@@ -21,15 +21,39 @@ export interface LaunchSpec {
   kernel?: {kernel: string; initrd?: string; cmdline?: string};
   /** The guest's disk bus and NIC (a box's `disk_bus`/`nic_model`); virtio unless the box says otherwise (Windows without virtio drivers). */
   hardware?: GuestHardware;
+  /**
+   * The box image the disk is an overlay of. Given, QEMU opens it as a read-only node with no
+   * backing file of its own and the overlay is pointed at that node, so neither a chain inside
+   * the box image nor the overlay's recorded backing path can make QEMU open another file.
+   */
+  base?: {file: string; format: string};
   extraArgs: string[];
 }
 
+/** Node name of the box image under a machine's overlay (see LaunchSpec.base). */
+export const BASE_NODE = 'box-base';
+
+/** The -blockdev that opens the box image read-only, as a node that can have no backing file. */
+export function baseBlockdev(base: {file: string; format: string}): string[] {
+  const node = {
+    driver: base.format,
+    'node-name': BASE_NODE,
+    'read-only': true,
+    // qcow2 alone can name a backing file; null means "none", whatever its header says.
+    ...(base.format === 'qcow2' ? {backing: null} : {}),
+    file: {driver: 'file', filename: base.file, 'read-only': true},
+  };
+  return ['-blockdev', JSON.stringify(node)];
+}
+
 /** The -drive/-device arguments that attach the machine's disk on the given bus. */
-export function diskArgs(disk: string, bus: GuestHardware['diskBus']): string[] {
+export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {file: string; format: string}): string[] {
   const file = qemuEscape(disk);
-  if (bus === 'ide') return ['-drive', `file=${file},if=ide,format=qcow2`];
-  if (bus === 'sata') return ['-device', 'ahci,id=ahci0', '-drive', `file=${file},if=none,id=disk0,format=qcow2,discard=unmap`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0'];
-  return ['-drive', `file=${file},if=virtio,format=qcow2,discard=unmap`];
+  const backing = base ? `,backing=${BASE_NODE}` : '';
+  const pre = base ? baseBlockdev(base) : [];
+  if (bus === 'ide') return [...pre, '-drive', `file=${file},if=ide,format=qcow2${backing}`];
+  if (bus === 'sata') return [...pre, '-device', 'ahci,id=ahci0', '-drive', `file=${file},if=none,id=disk0,format=qcow2,discard=unmap${backing}`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0'];
+  return [...pre, '-drive', `file=${file},if=virtio,format=qcow2,discard=unmap${backing}`];
 }
 
 /** QEMU option values are comma-separated; a comma inside a path is written twice. */
@@ -52,7 +76,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
       : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
-    ...diskArgs(spec.disk, spec.hardware?.diskBus ?? 'virtio'),
+    ...diskArgs(spec.disk, spec.hardware?.diskBus ?? 'virtio', spec.base),
     '-netdev', ['user', 'id=net0', ...hostfwd].join(','),
     '-device', `${spec.hardware?.nicModel ?? 'virtio-net-pci'},netdev=net0`,
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.

@@ -16,11 +16,11 @@ export async function imageInfo(file: string, signal?: AbortSignal): Promise<Ima
 }
 
 /**
- * Creates a copy-on-write qcow2 overlay on `base` (absolute path), grown to `sizeBytes` when that
- * is larger than the base: one small file whatever the base size (~0.01 s, ~200 KiB).
+ * Creates a copy-on-write qcow2 overlay on `base` (absolute path) of `sizeBytes` (at least the
+ * base's virtual size): one small file whatever the base size (~0.01 s, ~200 KiB). `-u`: the
+ * base is not opened (qemu-img would otherwise open it and any backing chain it names).
  */
-export async function createOverlay(base: string, overlay: string, options: {baseFormat: string; sizeBytes?: number; signal?: AbortSignal}): Promise<void> {
-  const args = ['create', '-q', '-f', 'qcow2', '-b', base, '-F', options.baseFormat, overlay];
-  if (options.sizeBytes !== undefined) args.push(String(options.sizeBytes));
+export async function createOverlay(base: string, overlay: string, options: {baseFormat: string; sizeBytes: number; signal?: AbortSignal}): Promise<void> {
+  const args = ['create', '-q', '-f', 'qcow2', '-u', '-b', base, '-F', options.baseFormat, overlay, String(options.sizeBytes)];
   await run('qemu-img', args, {errorCode: 'ERR_QEMU_IMG', hint, signal: options.signal});
 }

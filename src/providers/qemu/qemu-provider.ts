@@ -13,7 +13,8 @@ import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '.
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
 import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
-import {createOverlay, imageInfo} from './qemu-img.js';
+import {createOverlay} from './qemu-img.js';
+import {inspectDiskImage} from '../../boxes/disk-image.js';
 import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
 import {isOurQemu, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
@@ -130,18 +131,12 @@ export class QemuProvider implements Provider {
     const q = state.provider as unknown as QemuMachineState;
     lap('resolveBox');
 
+    // The box image again, before every boot (the store may have changed since it was added): of
+    // its declared format, with no backing or data file. QEMU then opens it with no backing.
+    const base = await inspectDiskImage(q.baseImage, q.baseFormat, signal);
     if (!existsSync(q.disk)) {
       ui.stage('create-disk');
-      const info = await imageInfo(q.baseImage, signal);
-      // qemu-img reads anything that is not a known format as raw: a damaged or truncated
-      // download would otherwise "boot" into a BIOS that never finds a disk.
-      if (info.format !== q.baseFormat) {
-        throw new BoxError('ERR_BOX_INVALID', `${q.baseImage} is not a ${q.baseFormat} image (qemu-img sees ${info.format}): the box is damaged.`, {
-          hint: `Remove and add the box again: \`box box remove ${state.box?.name ?? machine.basebox.name}\`, then \`box box add ...\`.`,
-        });
-      }
-      const wanted = Math.round(machine.qemu.diskGiB * GiB);
-      await createOverlay(q.baseImage, q.disk, {baseFormat: q.baseFormat, sizeBytes: wanted > info.virtualSize ? wanted : undefined, signal});
+      await createOverlay(q.baseImage, q.disk, {baseFormat: q.baseFormat, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), base.virtualSize), signal});
     }
     if (q.phase === 'creating') await this.patch(ctx, (s) => { s.phase = 'created'; });
     throwIfAborted(signal);
@@ -175,6 +170,7 @@ export class QemuProvider implements Provider {
       forwardedPorts: forwards,
       kernel: q.kernel,
       hardware: q.hardware,
+      base: {file: q.baseImage, format: q.baseFormat},
       extraArgs: machine.qemu.extraArgs,
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the

@@ -3,6 +3,7 @@ import path from 'node:path';
 import {BoxError, InterruptedError} from '../../../core/errors.js';
 import type {Step} from '../../../core/steps.js';
 import type {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
+import {inspectDiskImage} from '../../../boxes/disk-image.js';
 import {createOverlay, imageInfo} from '../../../providers/qemu/qemu-img.js';
 import type {InstalledBox} from '../../../services/resolve-basebox.js';
 import {diskGiB} from '../../template.js';
@@ -56,10 +57,11 @@ export const createOverlayStep: Step<BuildState> = {
     d.vmDir = path.join(state.workDir, 'vm');
     await mkdir(d.vmDir, {recursive: true});
     const base = path.join(source.dir, 'box.img');
-    const info = await imageInfo(base, signal);
+    // Self-contained and really qcow2 (no backing or data file naming a host file), as at `up`.
+    const info = await inspectDiskImage(base, 'qcow2', signal);
     const wanted = diskGiB(state.template.definition.disk) * 1024 ** 3;
     d.disk = path.join(d.vmDir, VM_FILES.disk);
-    await createOverlay(base, d.disk, {baseFormat: info.format, sizeBytes: wanted > info.virtualSize ? wanted : undefined, signal});
+    await createOverlay(base, d.disk, {baseFormat: info.format, sizeBytes: Math.max(wanted, info.virtualSize), signal});
   },
   async cleanup(state, outcome) {
     const d = iso(state);
