@@ -99,11 +99,12 @@ export interface PackageLibvirtOptions {
 }
 
 /**
- * vagrant-libvirt reads provider defaults from a Vagrantfile inside the box: the kvm driver
- * (its own default too) and, for a guest without virtio drivers, the disk bus and NIC model.
+ * vagrant-libvirt reads provider defaults from a Vagrantfile inside the box: for a guest without
+ * virtio drivers, the disk bus and NIC model. The driver is not set: that is the host's business
+ * (kvm, or qemu where KVM does not work), left to vagrant-libvirt and the user's Vagrantfile.
  */
 export function libvirtVagrantfile(hardware?: GuestHardware): string {
-  const lines = ['    libvirt.driver = "kvm"'];
+  const lines = ['    # The driver (kvm or qemu) is left to vagrant-libvirt and your Vagrantfile.'];
   if (hardware && hardware.diskBus !== 'virtio') lines.push(`    libvirt.disk_bus = "${hardware.diskBus}"`);
   if (hardware && hardware.nicModel !== 'virtio-net-pci') lines.push(`    libvirt.nic_model_type = "${hardware.nicModel}"`);
   return `# Box made by box for the vagrant-libvirt provider.

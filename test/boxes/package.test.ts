@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {execa} from 'execa';
 import {readFile, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {packageBox, packageLibvirtBox} from '../../src/boxes/package.js';
+import {libvirtVagrantfile, packageBox, packageLibvirtBox} from '../../src/boxes/package.js';
 import {silentUi} from '../../src/core/ui.js';
 import {addBox} from '../../src/services/box-add.js';
 import {tempDir} from '../helpers/cli.js';
@@ -43,6 +43,18 @@ describe('packaging boxes', () => {
     assert.match(await readFile(path.join(added.dir, 'Vagrantfile'), 'utf8'), /config\.vm\.provider :libvirt/);
     const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(added.dir, 'box.img')])).stdout);
     assert.equal(info.format, 'qcow2');
+  });
+
+  test('the Vagrantfile of a libvirt box leaves the driver to vagrant-libvirt and is valid Ruby', async () => {
+    for (const hardware of [undefined, {diskBus: 'sata' as const, nicModel: 'e1000' as const}]) {
+      const text = libvirtVagrantfile(hardware);
+      assert.doesNotMatch(text, /^\s*[a-z_]+\.driver\s*=/m, 'no driver: a host without KVM needs qemu, vagrant-libvirt and the user decide');
+      const file = path.join(work.dir, 'Vagrantfile.check');
+      await writeFile(file, text);
+      // Debian's ruby (a dependency of vagrant): the box's Vagrantfile must load in Vagrant.
+      const check = await execa('ruby', ['-c', file], {reject: false});
+      assert.equal(check.exitCode, 0, String(check.stderr));
+    }
   });
 
   test('a libvirt box for a guest without virtio drivers records its disk bus and NIC for box and for vagrant-libvirt', async () => {
