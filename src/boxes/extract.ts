@@ -1,6 +1,6 @@
 import {execa} from 'execa';
 import {createWriteStream} from 'node:fs';
-import {lstat, mkdir, realpath, rm, symlink, link} from 'node:fs/promises';
+import {lstat, mkdir, open, realpath, rm, symlink, link} from 'node:fs/promises';
 import path from 'node:path';
 import {Readable, Transform, type Duplex, type TransformCallback} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
@@ -114,6 +114,98 @@ export function safeRelativePath(name: string, source: string): string {
   return parts.join('/');
 }
 
+/** The mode an extracted file gets: the archive's, never group/other-writable, always owner-readable. */
+function fileMode(mode: number | undefined): number {
+  return ((mode ?? 0o644) & 0o777 & ~0o022) | 0o600;
+}
+
+/** Largest sparse map read (20 bytes a number: a million holes). */
+const MAX_SPARSE_MAP_BYTES = 40 * 1024 * 1024;
+
+/**
+ * Writes a PAX sparse 1.0 entry: its data starts with the map (decimal lines: the number of
+ * segments, then offset and size of each, padded to 512 bytes), then the segments' bytes in
+ * order. Each segment is written at its offset (the holes stay holes) and the file is cut to
+ * its real size. A map that is malformed, out of order, outside the real size or that does not
+ * add up to the stored size is ERR_BOX_FORMAT.
+ */
+async function writeSparseFile(stream: Readable, target: string, o: {realSize: string | undefined; storedSize: number; mode: number; entry: string; source: string}): Promise<void> {
+  const bad = (why: string): BoxError => new BoxError('ERR_BOX_FORMAT', `${o.source}: the sparse file entry "${o.entry}" is damaged: ${why}.`, {hint: 'Download the box again, or ask its publisher for a fixed box.', details: {entry: o.entry}});
+  const realSize = Number(o.realSize);
+  if (!/^\d+$/.test(o.realSize ?? '') || !Number.isSafeInteger(realSize)) throw bad(`its real size ${JSON.stringify(o.realSize)} is not a number`);
+  const handle = await open(target, 'w', o.mode);
+  try {
+    let head: Buffer = Buffer.alloc(0);
+    let map: Array<{offset: number; size: number}> | undefined;
+    let skip = 0;
+    let segment = 0;
+    let done = 0;
+    for await (const piece of stream as AsyncIterable<Buffer>) {
+      let chunk = piece;
+      if (!map) {
+        head = Buffer.concat([head, chunk]);
+        const parsed = parseSparseMap(head);
+        if (parsed === undefined) {
+          if (head.length > MAX_SPARSE_MAP_BYTES) throw bad('its map is too large');
+          continue;
+        }
+        if (typeof parsed === 'string') throw bad(parsed);
+        map = parsed.map;
+        let end = 0;
+        for (const seg of map) {
+          if (seg.offset < end || seg.offset + seg.size > realSize) throw bad('its map is out of order or past its real size');
+          end = seg.offset + seg.size;
+        }
+        const padded = Math.ceil(parsed.textBytes / 512) * 512;
+        if (padded + map.reduce((sum, seg) => sum + seg.size, 0) !== o.storedSize) throw bad('its map does not match its stored size');
+        chunk = head.subarray(Math.min(padded, head.length));
+        skip = Math.max(0, padded - head.length);
+      }
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length);
+        skip -= n;
+        chunk = chunk.subarray(n);
+      }
+      while (chunk.length > 0) {
+        while (segment < map.length && done === map[segment].size) {
+          segment++;
+          done = 0;
+        }
+        if (segment >= map.length) throw bad('it holds more data than its map');
+        const n = Math.min(chunk.length, map[segment].size - done);
+        await handle.write(chunk, 0, n, map[segment].offset + done);
+        done += n;
+        chunk = chunk.subarray(n);
+      }
+    }
+    if (!map) throw bad('its map is cut short');
+    await handle.truncate(realSize);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The sparse map at the start of `data`: undefined while incomplete, a string saying what is wrong. */
+function parseSparseMap(data: Buffer): {map: Array<{offset: number; size: number}>; textBytes: number} | string | undefined {
+  const numbers: number[] = [];
+  let start = 0;
+  let count: number | undefined;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] !== 0x0a) continue;
+    const text = data.subarray(start, i).toString('latin1');
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) return `its map holds ${JSON.stringify(text.slice(0, 20))}`;
+    numbers.push(Number(text));
+    start = i + 1;
+    count ??= numbers[0];
+    if (count > 1_000_000) return 'its map has too many segments';
+    if (numbers.length === 1 + 2 * count) {
+      const map = Array.from({length: count}, (_, k) => ({offset: numbers[1 + 2 * k], size: numbers[2 + 2 * k]}));
+      return {map, textBytes: start};
+    }
+  }
+  return undefined;
+}
+
 function isInside(root: string, candidate: string): boolean {
   const rel = path.relative(root, candidate);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
@@ -225,19 +317,22 @@ export async function extractArchive(chunks: AsyncIterable<Buffer>, dest: string
   const handle = async (header: Headers, stream: Readable): Promise<void> => {
     const dataStart = (header as {byteOffset?: number}).byteOffset;
     if (dataStart !== undefined) lastEntryEnd = dataStart + Math.ceil((header.size ?? 0) / 512) * 512;
-    const rel = safeRelativePath(header.name, source);
+    const pax = (header as {pax?: Record<string, string>}).pax;
+    // A file with holes (a disk image after virt-sparsify) packed by bsdtar (as `vagrant package`
+    // does) or GNU tar --format=posix -S: PAX sparse 1.0, its real name in GNU.sparse.name.
+    const sparse = header.type === 'file' && pax?.['GNU.sparse.major'] === '1' && pax['GNU.sparse.minor'] === '0' && pax['GNU.sparse.name'] !== undefined;
+    const rel = safeRelativePath(sparse ? pax['GNU.sparse.name'] : header.name, source);
     const target = path.join(root, rel);
     // Never write through a link made earlier in the same archive (link then file under it).
     const parts = rel.split('/');
     for (let i = 1; i < parts.length; i++) {
       if (symlinks.has(parts.slice(0, i).join('/'))) throw unsafe(source, header.name, `goes through the symbolic link "${parts.slice(0, i).join('/')}"`);
     }
-    // Unknown typeflags (GNU sparse 'S', vendor extensions) and PAX sparse files would extract
-    // as their compacted data: a silently corrupt disk image. Refuse them with a way out.
-    const pax = (header as {pax?: Record<string, string>}).pax;
-    if (header.type === null || Object.keys(pax ?? {}).some((k) => k.startsWith('GNU.sparse'))) {
-      throw new BoxError('ERR_BOX_FORMAT', `${source}: entry "${header.name}" uses a tar extension box cannot extract (a sparse file or an unknown entry type).`, {
-        hint: 'Repack the box without sparse files (GNU tar without -S/--sparse); a qcow2 image is compact already.',
+    // Unknown typeflags (old GNU sparse 'S', vendor extensions) and the older PAX sparse formats
+    // (0.0, 0.1) would extract as their compacted data: a silently corrupt disk image.
+    if (header.type === null || (!sparse && Object.keys(pax ?? {}).some((k) => k.startsWith('GNU.sparse')))) {
+      throw new BoxError('ERR_BOX_FORMAT', `${source}: entry "${header.name}" uses a tar extension box cannot extract (an old sparse file format or an unknown entry type).`, {
+        hint: 'Repack the box with bsdtar, GNU tar --format=posix (sparse files as PAX 1.0) or without -S/--sparse.',
         details: {entry: header.name},
       });
     }
@@ -273,7 +368,13 @@ export async function extractArchive(chunks: AsyncIterable<Buffer>, dest: string
         // Never write hundreds of MB that can only be refused afterwards.
         if (rel === METADATA_FILE && (header.size ?? 0) > MAX_METADATA_BYTES) throw metadataTooLarge(source, header.size ?? 0);
         await replaceable();
-        await pipeline(stream, createWriteStream(target, {mode: ((header.mode ?? 0o644) & 0o777 & ~0o022) | 0o600}));
+        if (sparse) {
+          await writeSparseFile(stream, target, {realSize: pax['GNU.sparse.realsize'], storedSize: header.size ?? 0, mode: fileMode(header.mode), entry: header.name, source});
+          regularFiles.add(rel);
+          files++;
+          return;
+        }
+        await pipeline(stream, createWriteStream(target, {mode: fileMode(header.mode)}));
         regularFiles.add(rel);
         files++;
         return;

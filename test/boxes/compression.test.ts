@@ -1,13 +1,14 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execa} from 'execa';
-import {readFile, writeFile} from 'node:fs/promises';
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
+import tar from 'tar-stream';
 import {detectCompression} from '../../src/boxes/extract.js';
 import {silentUi} from '../../src/core/ui.js';
 import {addBox} from '../../src/services/box-add.js';
 import {tempDir} from '../helpers/cli.js';
-import {goodBox, qcow2Image, sha256, writeBox} from '../fixtures/boxes/make-box.js';
+import {goodBox, makeTar, qcow2Image, sha256, writeBox} from '../fixtures/boxes/make-box.js';
 
 let work: {dir: string; cleanup: () => Promise<void>};
 let oldHome: string | undefined;
@@ -49,20 +50,54 @@ describe('box archives are recognised by their bytes, not their names', () => {
     assert.ok(imgA.equals(imgB), 'both archives hold the same image');
   });
 
-  test('a tar with sparse files (GNU and PAX formats) is refused instead of extracting a corrupt image', async () => {
+  test('a sparse disk image in PAX 1.0 (bsdtar, as `vagrant package` packs, and GNU tar --format=posix -S) is extracted byte for byte, holes kept', async () => {
     const dir = path.join(work.dir, 'sparse');
     await execa('mkdir', ['-p', dir]);
-    await writeFile(path.join(dir, 'metadata.json'), '{"provider": "libvirt"}');
-    await execa('truncate', ['-s', '10M', path.join(dir, 'box.img')]);
-    await execa('sh', ['-c', 'echo data >> box.img'], {cwd: dir});
-    for (const format of ['gnu', 'posix']) {
-      const file = path.join(work.dir, `sparse-${format}.box`);
-      await execa('tar', [`--format=${format}`, '-cSf', file, 'metadata.json', 'box.img'], {cwd: dir});
-      await assert.rejects(addBox({source: file, name: `sparse-${format}`, ui: silentUi(), signal}), (error: unknown) => {
-        assert.equal((error as {code?: string}).code, 'ERR_BOX_FORMAT');
-        assert.match((error as Error).message, /box\.img" uses a tar extension box cannot extract/);
-        return true;
-      });
+    await writeFile(path.join(dir, 'metadata.json'), '{"provider": "libvirt", "format": "raw"}');
+    const image = path.join(dir, 'box.img');
+    await execa('truncate', ['-s', '10M', image]);
+    // Three data segments: at the start, in the middle (not block-aligned), at the end.
+    await execa('sh', ['-c', 'printf start | dd of=box.img conv=notrunc status=none; printf middle | dd of=box.img bs=1 seek=3000001 conv=notrunc status=none; echo end >> box.img'], {cwd: dir});
+    const original = await readFile(image);
+    for (const [label, args] of [['bsdtar', ['bsdtar', '-czf']], ['gnu-posix', ['tar', '--format=posix', '-cSf']]] as const) {
+      const file = path.join(work.dir, `sparse-${label}.box`);
+      await execa(args[0], [...args.slice(1), file, 'metadata.json', 'box.img'], {cwd: dir});
+      const added = await addBox({source: file, name: `sparse-${label}`, ui: silentUi(), signal});
+      const extracted = path.join(added.dir, 'box.img');
+      assert.ok((await readFile(extracted)).equals(original), `${label}: the same bytes`);
+      const s = await stat(extracted);
+      assert.equal(s.size, original.length);
+      assert.ok(s.blocks * 512 < 1024 * 1024, `${label}: the holes stay holes (${s.blocks * 512} bytes allocated)`);
+      assert.deepEqual((await readdir(added.dir)).sort(), ['box.img', 'metadata.json'], `${label}: no GNUSparseFile folder`);
     }
+  });
+
+  test('the old GNU sparse format is refused, and a damaged sparse map too', async () => {
+    const dir = path.join(work.dir, 'sparse');
+    const file = path.join(work.dir, 'sparse-gnu.box');
+    await execa('tar', ['--format=gnu', '-cSf', file, 'metadata.json', 'box.img'], {cwd: dir});
+    await assert.rejects(addBox({source: file, name: 'sparse-gnu', ui: silentUi(), signal}), (error: unknown) => {
+      assert.equal((error as {code?: string}).code, 'ERR_BOX_FORMAT');
+      assert.match((error as Error).message, /box\.img" uses a tar extension box cannot extract \(an old sparse file format/);
+      return true;
+    });
+    // A PAX 1.0 entry whose map promises 50 bytes of data but holds 10.
+    const map = Buffer.alloc(512);
+    map.write('1\n0\n50\n');
+    const damaged = await makeTar([{name: 'metadata.json', content: '{"provider": "libvirt", "format": "raw"}'}], {});
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: Buffer) => chunks.push(c));
+    const ended = new Promise((r) => pack.on('end', r));
+    pack.entry({name: 'GNUSparseFile.0/box.img', size: 522, pax: {'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'box.img', 'GNU.sparse.realsize': '100'}}, Buffer.concat([map, Buffer.alloc(10, 1)]));
+    pack.finalize();
+    await ended;
+    const bad = path.join(work.dir, 'sparse-damaged.box');
+    await writeFile(bad, Buffer.concat([damaged.subarray(0, damaged.length - 1024), Buffer.concat(chunks)]));
+    await assert.rejects(addBox({source: bad, name: 'sparse-damaged', ui: silentUi(), signal}), (error: unknown) => {
+      assert.equal((error as {code?: string}).code, 'ERR_BOX_FORMAT');
+      assert.match((error as Error).message, /the sparse file entry "GNUSparseFile\.0\/box\.img" is damaged: its map does not match its stored size/);
+      return true;
+    });
   });
 });
