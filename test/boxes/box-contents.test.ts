@@ -1,4 +1,4 @@
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execa} from 'execa';
 import {existsSync} from 'node:fs';
@@ -8,36 +8,23 @@ import {packageVirtualboxBox} from '../../src/boxes/package.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
 import {addBox} from '../../src/services/box-add.js';
-import {tempDir} from '../helpers/cli.js';
+import {useTempBoxHome} from '../helpers/box-home.js';
 import {libvirtMetadata, makeTar, qcow2Image, writeBox, type TarEntry} from '../fixtures/boxes/make-box.js';
 
 // What a box must hold before it is listed, and disk images that would make QEMU or VirtualBox
 // open a file of the host: every case goes through the real add service and leaves nothing.
-let work: {dir: string; cleanup: () => Promise<void>};
-let oldHome: string | undefined;
+const work = useTempBoxHome('box-contents-');
 let counter = 0;
 const signal = new AbortController().signal;
 
-before(async () => {
-  work = await tempDir('box-contents-');
-  oldHome = process.env.BOX_HOME;
-  process.env.BOX_HOME = path.join(work.dir, 'home');
-});
-
-after(async () => {
-  if (oldHome === undefined) delete process.env.BOX_HOME;
-  else process.env.BOX_HOME = oldHome;
-  await work.cleanup();
-});
-
 async function add(entries: TarEntry[]): Promise<Awaited<ReturnType<typeof addBox>>> {
-  const file = await writeBox(path.join(work.dir, `c-${counter++}.box`), await makeTar(entries));
+  const file = await writeBox(path.join(work.dir(), `c-${counter++}.box`), await makeTar(entries));
   return addBox({source: file, name: `c-${counter}`, ui: silentUi(), signal});
 }
 
 /** Nothing of the last box tried (not even a temporary folder) is in the store. */
 async function nothingLeft(): Promise<void> {
-  assert.equal(existsSync(path.join(work.dir, 'home', 'boxes', `c-${counter}`)), false, 'nothing is left in the store');
+  assert.equal(existsSync(path.join(work.dir(), 'home', 'boxes', `c-${counter}`)), false, 'nothing is left in the store');
 }
 
 async function refused(entries: TarEntry[], code: string, message: RegExp): Promise<void> {
@@ -89,7 +76,7 @@ describe('a box image must not name files of the host', () => {
   });
 
   test('a qcow2 box.img with an external data file is refused without opening it (a FIFO would hang qemu-img)', async () => {
-    const dataFile = path.join(work.dir, 'data-file');
+    const dataFile = path.join(work.dir(), 'data-file');
     const image = qcow2With(['-o', `data_file=${dataFile}`]);
     // The header names a FIFO now: opening it for reading would block until someone writes.
     await rm(dataFile);
@@ -144,9 +131,9 @@ describe('a virtualbox box: the OVF and what its disks name stay inside the box'
   test('a VMDK with its extent inside the box, and a box made by packageVirtualboxBox, are accepted', async () => {
     const flat = await add([vbMeta, {name: 'box.ovf', content: ovf('box-disk001.vmdk')}, {name: 'box-disk001.vmdk', content: descriptor('box-disk001-flat.vmdk')}, {name: 'box-disk001-flat.vmdk', content: Buffer.alloc(2048 * 512)}]);
     assert.equal(flat.provider, 'virtualbox');
-    const image = path.join(work.dir, 'vb-source.qcow2');
+    const image = path.join(work.dir(), 'vb-source.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '16M']);
-    const made = await packageVirtualboxBox({imagePath: image, outputPath: path.join(work.dir, 'made-vb.box'), name: 'vb'});
+    const made = await packageVirtualboxBox({imagePath: image, outputPath: path.join(work.dir(), 'made-vb.box'), name: 'vb'});
     const added = await addBox({source: made.path, name: 'made-vb', ui: silentUi(), signal});
     assert.ok(existsSync(path.join(added.dir, 'box-disk001.vmdk')));
     assert.ok((await stat(path.join(added.dir, 'box.ovf'))).size > 0);

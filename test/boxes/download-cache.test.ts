@@ -8,29 +8,23 @@ import {partialDownloadPath} from '../../src/boxes/download.js';
 import {trimPartialDownloads} from '../../src/boxes/download-cache.js';
 import {silentUi} from '../../src/core/ui.js';
 import {addBox} from '../../src/services/box-add.js';
-import {boxJson, tempDir} from '../helpers/cli.js';
+import {boxJson} from '../helpers/cli.js';
+import {useTempBoxHome} from '../helpers/box-home.js';
 import {goodBox, noise, startServer, type TestServer} from '../fixtures/boxes/make-box.js';
 
 // The partial downloads an interrupted http add keeps for resuming: bounded by age and total
 // size at every http add, and removed (and reported) by `box box prune`.
-let work: {dir: string; cleanup: () => Promise<void>};
+const work = useTempBoxHome('box-dlcache-');
 let server: TestServer;
-let oldHome: string | undefined;
-const home = (): string => path.join(work.dir, 'home');
+const home = work.home;
 const DAY = 24 * 3600_000;
 
 before(async () => {
-  work = await tempDir('box-dlcache-');
-  oldHome = process.env.BOX_HOME;
-  process.env.BOX_HOME = home();
   server = await startServer();
 });
 
 after(async () => {
   await server.close();
-  if (oldHome === undefined) delete process.env.BOX_HOME;
-  else process.env.BOX_HOME = oldHome;
-  await work.cleanup();
 });
 
 beforeEach(async () => {
