@@ -303,6 +303,8 @@ function applySetting(state: ParseState, scope: 'config' | 'libvirt', key: strin
   const known = new Set(['config.ssh.username', 'config.ssh.port', 'config.ssh.guest_port', 'config.ssh.private_key_path',
     'libvirt.kernel', 'libvirt.initrd', 'libvirt.cmd_line', 'libvirt.disk_bus', 'libvirt.nic_model_type', 'libvirt.memory', 'libvirt.cpus']);
   if (!known.has(id)) return `box does not use ${id}`;
+  // Only the qemu target (libvirt boxes) applies a box's Vagrantfile so far.
+  if (state.boxProvider !== 'libvirt') return `box uses ${id} of libvirt boxes only, not yet of ${state.boxProvider} boxes`;
   if (value === undefined) return 'not a literal value box can read without running Ruby';
   const text = value.kind === 'string' ? value.value : undefined;
   const int = value.kind === 'int' ? value.value : value.kind === 'string' && /^\d+$/.test(value.value) ? Number(value.value) : undefined;

@@ -54,6 +54,12 @@ export interface MachineConfig {
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
   syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
   ssh: SshConfig;
+  /**
+   * The settings (dotted Boxfile paths: `ssh.username`, `targets.qemu.memory`) that the user's
+   * layers set, as opposed to built-in defaults: a box's own Vagrantfile may change only the
+   * others (Vagrant loads the box's Vagrantfile before the user's).
+   */
+  setByUser?: string[];
 }
 
 export interface Project {

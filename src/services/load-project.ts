@@ -108,7 +108,8 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
         message: `is required: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")`});
       continue;
     }
-    machines.push(toMachineConfig(name, merged, root));
+    const byUser = layers.slice(1).reduce((acc, layer) => mergeSettings(acc, layer), {});
+    machines.push({...toMachineConfig(name, merged, root), setByUser: leafPaths(byUser)});
   }
   throwIfIssues(resolveIssues);
 
@@ -152,4 +153,10 @@ export async function loadProjectIfAny(options: LoadProjectOptions): Promise<Pro
 /** The aws connection settings a project-wide command uses: those of the first machine that sets region, endpoint or profile. */
 export function projectAwsSettings(project: Project | undefined): AwsSettings {
   return project?.machines.find((m) => m.aws.region || m.aws.endpoint || m.aws.profile)?.aws ?? {};
+}
+
+/** Dotted paths of the leaves (values that are not plain objects) of a settings object; `__` side keys left out. */
+function leafPaths(settings: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(settings).filter(([key]) => !key.startsWith('__'))
+    .flatMap(([key, value]) => (isObject(value) ? leafPaths(value, `${prefix}${key}.`) : [`${prefix}${key}`]));
 }

@@ -72,7 +72,19 @@ describe('Boxfile resolution', () => {
       forwardedPorts: [],
       syncedFolders: [],
       ssh: {username: 'vagrant', port: 22, timeoutSeconds: 300, insertKey: true},
+      setByUser: ['basebox'],
     }]);
+  });
+
+  test('each machine records the settings its user layers set, not the built-in defaults (a box\'s Vagrantfile may change those)', async () => {
+    const [web, db] = (await loadProject({cwd: root})).machines;
+    assert.ok(web.setByUser!.includes('targets.qemu.memory') && web.setByUser!.includes('targets.qemu.cpus'));
+    assert.ok(db.setByUser!.includes('targets.qemu.disk'));
+    assert.ok(db.setByUser!.includes('targets.qemu.memory'), 'memory: 512M at the top of the Boxfile counts for db too');
+    for (const m of [web, db]) {
+      assert.ok(!m.setByUser!.includes('ssh.username'), 'ssh.username is a built-in default here');
+      assert.ok(!m.setByUser!.includes('targets.virtualbox.cpus'));
+    }
   });
 
   test('machine overrides merge mappings deeply and replace lists', async () => {

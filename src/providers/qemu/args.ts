@@ -16,6 +16,8 @@ export interface LaunchSpec {
   pidFile: string;
   serialLog: string;
   sshPort: number;
+  /** The guest's SSH port (default 22; a box's Vagrantfile or the Boxfile's ssh.port may change it). */
+  sshGuestPort?: number;
   forwardedPorts: PortForward[];
   /** Direct kernel boot (boxes built by box ship vmlinuz + initrd.img): faster than GRUB. */
   kernel?: {kernel: string; initrd?: string; cmdline?: string};
@@ -64,7 +66,7 @@ export function qemuEscape(value: string): string {
 /** The qemu-system argument list. Pure, so it is unit-tested without QEMU. */
 export function buildQemuArgs(spec: LaunchSpec): string[] {
   const hostfwd = [
-    `hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    `hostfwd=tcp:127.0.0.1:${spec.sshPort}-:${spec.sshGuestPort ?? 22}`,
     ...spec.forwardedPorts.map((p) => `hostfwd=${p.protocol}:${p.hostIp}:${p.host}-:${p.guest}`),
   ];
   const args = [

@@ -20,6 +20,8 @@ import {isOurQemu, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
 import {insertMachineKey, sshPoweroff} from '../shared/guest-ssh.js';
 import {removeMachineFiles} from '../shared/machine-files.js';
+import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
+import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
 
 /** What the qemu provider records under `state.provider` (all paths absolute). */
@@ -38,8 +40,10 @@ export interface QemuMachineState {
   accelReason?: string;
   forwardedPorts: PortForward[];
   kernel?: {kernel: string; initrd?: string; cmdline?: string};
-  /** Disk bus and NIC from the box's metadata (absent: virtio). */
+  /** Disk bus and NIC from the box's metadata or Vagrantfile (absent: virtio). */
   hardware?: GuestHardware;
+  /** What the box's Vagrantfile sets (SSH user/port/packed key, memory, cpus...), read at creation. */
+  boxSettings?: BoxSettings;
   /** True once the insecure key was replaced by the per-machine key. */
   keyInserted: boolean;
   startedAt?: string;
@@ -99,9 +103,16 @@ export class QemuProvider implements Provider {
         throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} has no box.img in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
       }
       const meta = box.metadata as {kernel?: string; initrd?: string; cmdline?: string; format?: string; disk_bus?: string; nic_model?: string};
-      const kernel = typeof meta.kernel === 'string' && existsSync(path.join(box.dir, meta.kernel))
-        ? {kernel: path.join(box.dir, meta.kernel), initrd: meta.initrd ? path.join(box.dir, meta.initrd) : undefined, cmdline: meta.cmdline}
-        : undefined;
+      // The box's Vagrantfile (read, never run) configures it as vagrant-libvirt would: its kernel,
+      // initrd and command line, disk bus and NIC win over box's own metadata fields.
+      const vagrantfile = await readBoxVagrantfile(box.dir, 'libvirt');
+      const v = vagrantfile?.libvirt ?? {};
+      const kernel = v.kernel !== undefined
+        ? {kernel: v.kernel, initrd: v.initrd, cmdline: v.cmdLine ?? meta.cmdline}
+        : typeof meta.kernel === 'string' && existsSync(path.join(box.dir, meta.kernel))
+          ? {kernel: path.join(box.dir, meta.kernel), initrd: v.initrd ?? (meta.initrd ? path.join(box.dir, meta.initrd) : undefined), cmdline: v.cmdLine ?? meta.cmdline}
+          : undefined;
+      const hardware = hardwareOf({disk_bus: v.diskBus ?? meta.disk_bus, nic_model: v.nicModel === 'virtio-net-pci' ? 'virtio' : v.nicModel ?? meta.nic_model});
       await mkdir(dir, {recursive: true});
       const provider: QemuMachineState = {
         phase: 'creating',
@@ -113,7 +124,8 @@ export class QemuProvider implements Provider {
         serialLog: path.join(dir, machineFiles.serialLog),
         forwardedPorts: forwards,
         kernel,
-        hardware: hardwareOf(meta),
+        hardware,
+        ...(vagrantfile ? {boxSettings: {ssh: vagrantfile.ssh, libvirt: vagrantfile.libvirt}} : {}),
         keyInserted: false,
       };
       state = {
@@ -129,6 +141,8 @@ export class QemuProvider implements Provider {
       await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', box: {name: box.name, version: box.version, provider: box.provider}});
     }
     const q = state.provider as unknown as QemuMachineState;
+    // Settings of the box's Vagrantfile that the user did not set (memory, cpus, SSH user/port/key).
+    const boxed = withBoxSettings(machine, q.boxSettings);
     lap('resolveBox');
 
     // The box image again, before every boot (the store may have changed since it was added): of
@@ -155,18 +169,19 @@ export class QemuProvider implements Provider {
       s.startedAt = new Date().toISOString();
     });
 
-    ui.stage('boot', `${machine.qemu.cpus} cpu, ${machine.qemu.memoryMiB} MiB, ${accel.accel}${q.kernel ? ', direct kernel boot' : ''}`);
+    ui.stage('boot', `${boxed.machine.qemu.cpus} cpu, ${boxed.machine.qemu.memoryMiB} MiB, ${accel.accel}${q.kernel ? ', direct kernel boot' : ''}`);
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
       accel: accel.accel,
-      cpus: machine.qemu.cpus,
-      memoryMiB: machine.qemu.memoryMiB,
+      cpus: boxed.machine.qemu.cpus,
+      memoryMiB: boxed.machine.qemu.memoryMiB,
       disk: q.disk,
       qmpSocket: q.qmpSocket,
       pidFile: q.pidFile,
       serialLog: q.serialLog,
       sshPort,
+      sshGuestPort: boxed.machine.ssh.port,
       forwardedPorts: forwards,
       kernel: q.kernel,
       hardware: q.hardware,
@@ -195,9 +210,9 @@ export class QemuProvider implements Provider {
     const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
     lap('waitForSsh');
 
-    if (!q.keyInserted && machine.ssh.insertKey && !machine.ssh.privateKeyPath) {
+    if (!q.keyInserted && boxed.machine.ssh.insertKey && !boxed.machine.ssh.privateKeyPath) {
       ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
-      await insertMachineKey({dir, port: sshPort, username: machine.ssh.username, timeoutMs: remaining, signal});
+      await insertMachineKey({dir, port: sshPort, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, firstLoginKey: boxed.firstLoginKey});
       await this.patch(ctx, (s) => { s.keyInserted = true; });
       lap('insertKey');
     }
@@ -290,9 +305,10 @@ export class QemuProvider implements Provider {
       throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: `Run \`box up ${ctx.machine.name}\`.`});
     }
     const {insecureKeyPath} = await import('../../communicators/keys.js');
-    const privateKeyPath = ctx.machine.ssh.privateKeyPath
-      ?? (q.keyInserted ? path.join(ctx.dir, machineFiles.privateKey) : await insecureKeyPath());
-    return {host: '127.0.0.1', port: q.sshPort, username: ctx.machine.ssh.username, privateKeyPath};
+    const boxed = withBoxSettings(ctx.machine, q.boxSettings);
+    const privateKeyPath = boxed.machine.ssh.privateKeyPath
+      ?? (q.keyInserted ? path.join(ctx.dir, machineFiles.privateKey) : boxed.firstLoginKey ?? await insecureKeyPath());
+    return {host: '127.0.0.1', port: q.sshPort, username: boxed.machine.ssh.username, privateKeyPath};
   }
 
   private async livePid(q: QemuMachineState): Promise<number | undefined> {

@@ -6,13 +6,14 @@ import {replaceInsecureKey} from '../../communicators/ssh/replace-insecure-key.j
 import {createCommunicator} from '../../services/lifecycle/communicator.js';
 
 /**
- * First boot: log in with Vagrant's insecure key and swap it for this machine's own key (as
- * Vagrant does), so the well-known key no longer opens the guest. The new key is proven to log
+ * First boot: log in with Vagrant's insecure key (or the key packed in the box) and swap it for
+ * this machine's own key (as Vagrant does), so the well-known key no longer opens the guest. The new key is proven to log
  * in before the old one is removed.
  */
-export async function insertMachineKey(options: {dir: string; port: number; username: string; timeoutMs: number; signal: AbortSignal}): Promise<void> {
+export async function insertMachineKey(options: {dir: string; port: number; username: string; timeoutMs: number; signal: AbortSignal; firstLoginKey?: string}): Promise<void> {
   const key = await ensureMachineKey(options.dir);
-  const comm = await createCommunicator({host: '127.0.0.1', port: options.port, username: options.username, privateKeyPath: await insecureKeyPath()});
+  // A box made by `vagrant package` packs the key its guest accepts; it is replaced the same way.
+  const comm = await createCommunicator({host: '127.0.0.1', port: options.port, username: options.username, privateKeyPath: options.firstLoginKey ?? await insecureKeyPath()});
   try {
     await comm.waitForReady(options.timeoutMs, options.signal);
     await replaceInsecureKey(comm, key, {signal: options.signal});

@@ -46,6 +46,10 @@ describe('QEMU argument builder', () => {
     assert.ok(netdev.includes('hostfwd=udp:0.0.0.0:5353-:53'));
   });
 
+  test('SSH is forwarded to the guest port a box\'s Vagrantfile or the Boxfile names (default 22)', () => {
+    assert.ok(valueOf(buildQemuArgs({...spec, sshGuestPort: 2222}), '-netdev')!.includes('hostfwd=tcp:127.0.0.1:40022-:2222'));
+  });
+
   test('the machine files are the QMP socket, pid file, serial log and virtio disk, and QEMU daemonizes headless', () => {
     const args = buildQemuArgs(spec);
     assert.equal(valueOf(args, '-qmp'), 'unix:/p/.box/machines/web/qmp.sock,server=on,wait=off');
