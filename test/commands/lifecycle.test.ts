@@ -141,12 +141,12 @@ describe('lifecycle commands without a guest', () => {
       await other.cleanup();
     });
 
-    test('a damaged box image fails before boot, saying what qemu-img sees, and leaves nothing behind', async () => {
+    test('a damaged box image fails before boot, saying what it is, and leaves nothing behind', async () => {
       await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: garbage\nssh:\n  timeout: 20\n');
       const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});
       assert.equal(result.exitCode, 1);
       assert.equal(json.error.code, 'ERR_BOX_INVALID');
-      assert.match(json.error.message, /box\.img is not a qcow2 image \(qemu-img sees raw\)/);
+      assert.match(json.error.message, /box\.img is declared qcow2 but is not a qcow2 image \(no qcow2 header\)/);
       assert.deepEqual(await qemuOf(other.dir), []);
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });

@@ -38,13 +38,13 @@ export function fakeCalls(home: string): Array<{argv: string[]; exitCode: number
 
 /**
  * A small virtualbox box for the fake (no real disk: the fake only checks the .ovf and that the
- * disk file it names exists). `withDisk: false` makes a damaged box whose import fails.
+ * disk file it names exists).
  */
-export async function makeFakeVirtualboxBox(file: string, options: {withDisk?: boolean} = {}): Promise<string> {
+export async function makeFakeVirtualboxBox(file: string): Promise<string> {
   const ovf = virtualboxOvf({name: 'debian-12-minimal', diskFile: 'box-disk001.vmdk', diskBytes: 10 * 1024 ** 3, vmdkBytes: 16, cpus: 1, memoryMiB: 512});
   await packageBox({
     provider: 'virtualbox',
-    files: [{name: 'box.ovf', content: ovf}, ...(options.withDisk === false ? [] : [{name: 'box-disk001.vmdk', content: 'not a real vmdk\n'}])],
+    files: [{name: 'box.ovf', content: ovf}, {name: 'box-disk001.vmdk', content: 'not a real vmdk\n'}],
     outputPath: file,
   });
   return file;
