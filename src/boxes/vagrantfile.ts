@@ -167,11 +167,21 @@ function evaluate(expr: string, scope: {file: string; vars: Map<string, Value | 
   return undefined;
 }
 
-/** Joins physical lines into statements: a line ending in `,`, `(`, `[`, `{`, `\` or an operator goes on. */
+/**
+ * Joins physical lines into statements: a line ending in `,`, `(`, `[`, `{`, `\` or an operator
+ * goes on. The body of a heredoc (`inline: <<-SHELL` scripts) is skipped: its `if`/`end` are
+ * shell, not Ruby.
+ */
 function statements(text: string): Array<{line: number; text: string}> {
   const out: Array<{line: number; text: string}> = [];
   let current: {line: number; text: string} | undefined;
+  let heredoc: string | undefined;
   text.split(/\r?\n/).forEach((raw, index) => {
+    if (heredoc !== undefined) {
+      if (raw.trim() === heredoc) heredoc = undefined;
+      return;
+    }
+    heredoc = /<<[~-]?(['"]?)([A-Za-z_]\w*)\1/.exec(raw)?.[2];
     const line = stripComment(raw).trim();
     if (current) current.text += ` ${line}`;
     else if (line !== '') current = {line: index + 1, text: line};

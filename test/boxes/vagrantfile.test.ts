@@ -103,6 +103,22 @@ end
     assert.equal(existsSync(marker), false, 'nothing was executed');
   });
 
+  test('the shell script of a heredoc (if/end inside) does not disturb the settings after it', async () => {
+    const {settings} = await read({Vagrantfile: `Vagrant.configure("2") do |config|
+  config.vm.provision "shell", inline: <<-SHELL
+    if [ -x /usr/bin/apt-get ]; then
+      apt-get update
+    end
+  SHELL
+  config.vm.provider :libvirt do |libvirt|
+    libvirt.memory = 768
+  end
+end
+`});
+    assert.equal(settings!.libvirt.memoryMiB, 768);
+    assert.deepEqual(settings!.notUnderstood.map((n) => `${n.line}: ${n.why}`), ['2: box does not use config.vm.provision']);
+  });
+
   test('a packed key outside the box is not used', async () => {
     const {settings} = await read({Vagrantfile: 'Vagrant.configure("2") do |config|\n  config.ssh.private_key_path = ["~/.ssh/id_rsa"]\nend\n'});
     assert.equal(settings!.ssh.privateKeyPath, undefined);
