@@ -22,6 +22,9 @@ export interface BoxContents {
   vagrantfile?: BoxVagrantfile;
 }
 
+/** Vagrantfile warnings listed at most (then a count of the rest). */
+const MAX_WARNINGS = 20;
+
 /** The box image of a libvirt box (vagrant-libvirt's name). */
 export const LIBVIRT_IMAGE = 'box.img';
 
@@ -137,6 +140,8 @@ export async function verifyBoxContents(dir: string, metadata: BoxMetadata, sour
     const key = await existingFileInBox(root, vagrantfile.ssh.privateKeyPath, source, `the Vagrantfile's config.ssh.private_key_path ${quoted(path.relative(root, vagrantfile.ssh.privateKeyPath))}`);
     await chmod(key, 0o600);
   }
-  const warnings = (vagrantfile?.notUnderstood ?? []).map((n) => `${n.file}${n.line ? `:${n.line}` : ''}: ${n.text ? `${n.text}: ` : ''}${n.why}; ignored.`);
+  const all = (vagrantfile?.notUnderstood ?? []).map((n) => `${n.file}${n.line ? `:${n.line}` : ''}: ${n.text ? `${n.text}: ` : ''}${n.why}; ignored.`);
+  // A long Vagrantfile of settings for other tools must not bury the add in warnings.
+  const warnings = all.length > MAX_WARNINGS ? [...all.slice(0, MAX_WARNINGS), `... and ${all.length - MAX_WARNINGS} more settings of the Vagrantfile that box does not use.`] : all;
   return {warnings, ...(vagrantfile ? {vagrantfile} : {})};
 }

@@ -63,6 +63,14 @@ describe('a libvirt box must hold what its metadata names', () => {
       'ERR_BOX_INCOMPLETE', /the Vagrantfile's libvirt\.kernel "vmlinuz" is missing/);
   });
 
+  test('settings of the Vagrantfile that box does not use are returned as warnings (at most 20, then a count)', async () => {
+    const lines = Array.from({length: 30}, (_, i) => `    libvirt.setting_${i} = "x"`).join('\n');
+    const added = await add([meta, {name: 'box.img', content: qcow2Image()}, {name: 'Vagrantfile', content: `Vagrant.configure("2") do |config|\n  config.vm.provider :libvirt do |libvirt|\n${lines}\n  end\nend\n`}]);
+    assert.equal(added.warnings.length, 21);
+    assert.equal(added.warnings[0], 'Vagrantfile:3: libvirt.setting_0 = "x": box does not use libvirt.setting_0; ignored.');
+    assert.equal(added.warnings[20], '... and 10 more settings of the Vagrantfile that box does not use.');
+  });
+
   test('a multi-disk (format v2) libvirt box is refused as not supported yet', async () => {
     await refused([{name: 'metadata.json', content: JSON.stringify({provider: 'libvirt', format: 'qcow2', disks: [{path: 'box_1.img'}]})}, {name: 'box_1.img', content: qcow2Image()}],
       'ERR_BOX_UNSUPPORTED', /multi-disk libvirt box .* not supported yet/);
