@@ -31,7 +31,13 @@ registerBuildMethod({
       await writeFile(raw, Buffer.from('box build marker'), {flag: 'r+'});
       if (behaviour === 'fail') throw new BoxError('ERR_FAKE', 'the fake step failed');
       if (behaviour === 'hang') {
-        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), {name: 'AbortError'})), {once: true}));
+        // The test aborts as soon as disk.raw exists, which can be before this line: an abort
+        // that already happened must count too (else the promise never settles).
+        await new Promise((_, reject) => {
+          const stop = () => reject(Object.assign(new Error('aborted'), {name: 'AbortError'}));
+          if (signal.aborted) stop();
+          else signal.addEventListener('abort', stop, {once: true});
+        });
       }
       state.artifact = {imagePath: raw, format: 'raw', virtualSizeGiB: 1, extraFiles: {}, extraMetadata: {kernel_version: 'none'}};
     },
