@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
+import {builtInDefaults} from '../../../src/boxfile/defaults.js';
 import type {MachineConfig} from '../../../src/boxfile/project.js';
+import {toMachineConfig} from '../../../src/boxfile/resolve.js';
 import {withBoxSettings} from '../../../src/providers/shared/box-settings.js';
 
+/** The machine of a Boxfile that says only `basebox: b` (every other setting a built-in default). */
 const machine = (setByUser?: string[]): MachineConfig => ({
-  name: 'default',
-  basebox: {raw: 'b', kind: 'store', name: 'b'},
-  target: 'qemu',
-  qemu: {cpus: 2, memoryMiB: 1024, diskGiB: 10, accel: 'auto', machineType: 'q35', extraArgs: [], binary: 'qemu-system-x86_64'},
-  virtualbox: {cpus: 2, memoryMiB: 1024, linkedClone: true, gui: false},
-  aws: {},
-  provisioners: [],
-  forwardedPorts: [],
-  syncedFolders: [],
-  ssh: {username: 'vagrant', port: 22, timeoutSeconds: 300, insertKey: true},
+  ...toMachineConfig('default', {...builtInDefaults(), basebox: 'b'}, '/p'),
   ...(setByUser ? {setByUser} : {}),
 });
 
