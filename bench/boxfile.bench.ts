@@ -1,6 +1,8 @@
 // Boxfile loading cost: parse + validate + merge + resolve, in-process (what every project
 // command pays before doing anything), for the web/app/db example and for a synthetic
 // 100-machine Boxfile with an environment overlay; plus an invalid Boxfile with many errors.
+// Then the growth with size: 1k, 10k and 50k machines (the limit), whose cost per machine
+// should stay flat (parsing was quadratic in the number of keys: 100 000 machines took 128 s).
 // Prints one JSON object of measurements on stdout.
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
@@ -38,11 +40,23 @@ try {
   await mkdir(path.dirname(bad));
   await writeFile(bad, `basebox: debian-12\nmachines:\n${badLines}\n`);
 
+  const scaling: Record<string, {ms: number; us_per_machine: number; bytes: number}> = {};
+  for (const count of [1_000, 10_000, 50_000]) {
+    const file = path.join(home, `scale-${count}`, 'Boxfile');
+    await mkdir(path.dirname(file));
+    const entries = Array.from({length: count}, (_, i) => `  m${i}:\n    targets: {qemu: {memory: ${512 + (i % 512)}M}}\n    forwarded_ports: [{guest: 80, host: ${10000 + i}}]`);
+    const text = `basebox: debian-12\nmachines:\n${entries.join('\n')}\n`;
+    await writeFile(file, text);
+    const ms = await time(count >= 50_000 ? 3 : 5, () => loadProject({cwd: home, boxfile: file}));
+    scaling[`${count}_machines`] = {ms, us_per_machine: Number((ms * 1000 / count).toFixed(1)), bytes: Buffer.byteLength(text)};
+  }
+
   const result = {
     example_web_app_db_ms: await time(50, () => loadProject({cwd: repo, boxfile: example, env: 'prod'})),
     synthetic_100_machines_ms: await time(20, () => loadProject({cwd: home, boxfile: big, env: 'prod'})),
     invalid_200_errors_ms: await time(20, () => loadProject({cwd: home, boxfile: bad}).catch((e: Error) => e)),
-    runs: {example: 50, synthetic: 20, invalid: 20},
+    scaling,
+    runs: {example: 50, synthetic: 20, invalid: 20, scaling: '5 (3 at 50k)'},
     statistic: 'median',
   };
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -6,6 +6,30 @@ import {isObject, settingsLocations} from './locations.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
+ * More machines than box reads (see limits.ts), in the Boxfile or an environment: checked
+ * before the schema, so a 700 000-machine file is refused at once rather than validated.
+ */
+export function machineCountIssues(source: SourceFile, maxMachines: number): BoxfileIssue[] {
+  const issues: BoxfileIssue[] = [];
+  if (!isObject(source.data)) return issues;
+  const check = (segments: IssuePath, machines: unknown): void => {
+    if (!isObject(machines)) return;
+    let count = 0;
+    for (const _ in machines) count++;
+    if (count <= maxMachines) return;
+    const pos = locate(source, segments, 'key');
+    issues.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message: `declares ${count} machines; box reads at most ${maxMachines}`});
+  };
+  check(['machines'], source.data.machines);
+  if (isObject(source.data.environments)) {
+    for (const [env, overlay] of Object.entries(source.data.environments)) {
+      if (isObject(overlay)) check(['environments', env, 'machines'], overlay.machines);
+    }
+  }
+  return issues;
+}
+
+/**
  * Checks zod cannot express: basebox syntax and version constraints, synced folders and
  * provisioner files that do not exist (relative to the file that names them), and
  * environment overlays naming machines the project does not have. They run on every place a
@@ -63,12 +87,15 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
 
   // An environment that configures a machine the project does not define is almost surely a typo.
   if (options.machineNames && isObject(source.data) && isObject(source.data.environments)) {
+    const known = new Set(options.machineNames);
+    // Suggestions compare a name with every machine: keep that to small projects.
+    const suggest = options.machineNames.length <= 1000;
     for (const [env, overlay] of Object.entries(source.data.environments)) {
       if (!isObject(overlay) || !isObject(overlay.machines)) continue;
       for (const name of Object.keys(overlay.machines)) {
-        if (options.machineNames.includes(name)) continue;
-        const suggestion = didYouMean(name, options.machineNames);
-        add(['environments', env, 'machines', name], `unknown machine (${suggestion ? `did you mean ${suggestion}?` : `machines are: ${options.machineNames.join(', ')}`})`, undefined, 'key');
+        if (known.has(name)) continue;
+        const suggestion = suggest ? didYouMean(name, options.machineNames) : undefined;
+        add(['environments', env, 'machines', name], `unknown machine (${suggestion ? `did you mean ${suggestion}?` : suggest ? `machines are: ${options.machineNames.join(', ')}` : 'not a machine of this Boxfile'})`, undefined, 'key');
       }
     }
   }

@@ -53,13 +53,18 @@ export function sortIssues(issues: BoxfileIssue[]): BoxfileIssue[] {
   return [...issues].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
 }
 
+const MAX_LISTED_ISSUES = 200;
+
 /** Throws the one usage error that carries every issue (exit code 2). */
 export function throwIfIssues(issues: BoxfileIssue[], hint?: string): void {
   if (issues.length === 0) return;
   const sorted = sortIssues(issues);
   const files = [...new Set(sorted.map((i) => i.file))].join(', ');
   const title = sorted.length === 1 ? `1 error in ${files}:` : `${sorted.length} errors in ${files}:`;
-  throw new UsageError('ERR_BOXFILE_INVALID', [title, ...sorted.map((i) => `  ${formatIssue(i)}`)].join('\n'), {
+  // Thousands of lines help no one on a terminal; --json carries every issue.
+  const shown = sorted.slice(0, MAX_LISTED_ISSUES).map((i) => `  ${formatIssue(i)}`);
+  if (sorted.length > MAX_LISTED_ISSUES) shown.push(`  ... and ${sorted.length - MAX_LISTED_ISSUES} more (--json lists them all)`);
+  throw new UsageError('ERR_BOXFILE_INVALID', [title, ...shown].join('\n'), {
     hint: hint ?? 'Fix the fields listed above; `box validate` checks the Boxfile without running anything.',
     details: {errors: sorted},
   });

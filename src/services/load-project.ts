@@ -1,9 +1,11 @@
 // OWNER: boxfile helper. Signature fixed so other areas can code against it.
 import {existsSync} from 'node:fs';
+import {stat} from 'node:fs/promises';
 import path from 'node:path';
 import {builtInDefaults} from '../boxfile/defaults.js';
 import {locateBoxfile} from '../boxfile/find.js';
-import {semanticIssues} from '../boxfile/checks.js';
+import {machineCountIssues, semanticIssues} from '../boxfile/checks.js';
+import {boxfileLimits} from '../boxfile/limits.js';
 import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
 import {withoutExtensions} from '../boxfile/json-schema.js';
 import {isObject} from '../boxfile/locations.js';
@@ -12,7 +14,8 @@ import type {MachineConfig, Project} from '../boxfile/project.js';
 import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
 import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetName} from '../boxfile/schema.js';
 import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
-import {UsageError} from '../core/errors.js';
+import {throwIfAborted, UsageError} from '../core/errors.js';
+import {callWorker, siblingModule} from '../core/worker-call.js';
 import {userPaths} from '../core/paths.js';
 
 export interface LoadProjectOptions {
@@ -24,7 +27,25 @@ export interface LoadProjectOptions {
   env?: string;
   /** Overrides the target of every machine (--target). */
   target?: TargetName;
+  /** Ctrl-C / SIGTERM: stops loading a large Boxfile at once. */
+  signal?: AbortSignal;
 }
+
+/** What the loading itself needs once the Boxfile is found (plain data: it crosses to a worker). */
+export interface LocatedProjectOptions {
+  cwd: string;
+  boxfilePath: string;
+  env?: string;
+  target?: TargetName;
+}
+
+/**
+ * Boxfiles larger than this load in a worker thread. Loading costs about 2-3 ms of CPU per KiB
+ * (parse, schema, merge), so a real Boxfile of a few KiB loads in place, and anything whose
+ * load could hold the main thread long enough to delay Ctrl-C goes to a worker, whose start
+ * (~50 ms) is then small next to the load.
+ */
+const IN_THREAD_MAX_BYTES = 64 * 1024;
 
 /** Reads, parses and validates one file; returns its issues (syntax, schema, semantic). */
 async function loadSource(file: string, display: string, kind: 'boxfile' | 'config'): Promise<{source: SourceFile; issues: BoxfileIssue[]}> {
@@ -34,7 +55,11 @@ async function loadSource(file: string, display: string, kind: 'boxfile' | 'conf
     const pos = locate(source, []);
     return {source, issues: [{file: display, line: pos.line, column: pos.column, path: '', message: `the ${kind === 'boxfile' ? 'Boxfile' : 'config file'} must be a mapping of settings such as "basebox: debian-12"`}]};
   }
-  if (kind === 'boxfile') source.data = withoutExtensions(source.data as Record<string, unknown>);
+  if (kind === 'boxfile') {
+    const tooMany = machineCountIssues(source, boxfileLimits.maxMachines);
+    if (tooMany.length > 0) return {source, issues: tooMany};
+    source.data = withoutExtensions(source.data as Record<string, unknown>);
+  }
   const schema = kind === 'boxfile' ? boxfileSchema : userConfigSchema;
   const parsed = schema.safeParse(source.data);
   let schemaIssues = parsed.success ? [] : issuesFromZod(parsed.error, source, schema);
@@ -51,10 +76,22 @@ function machineNamesOf(data: Record<string, unknown>): string[] {
   return isObject(data.machines) && Object.keys(data.machines).length > 0 ? Object.keys(data.machines) : ['default'];
 }
 
-/** Loads, fills defaults, validates (all errors at once, exit 2) and resolves the project. */
+/**
+ * Loads, fills defaults, validates (all errors at once, exit 2) and resolves the project. Large
+ * Boxfiles load in a worker thread so that the main thread, where signal listeners run, is
+ * never busy for long; `signal` stops that load at once.
+ */
 export async function loadProject(options: LoadProjectOptions): Promise<Project> {
+  throwIfAborted(options.signal);
   const cwd = path.resolve(options.cwd);
-  const boxfilePath = locateBoxfile(cwd, options.boxfile);
+  const located: LocatedProjectOptions = {cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target};
+  const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
+  if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
+  return callWorker<Project>(siblingModule(import.meta.url, 'load-project-worker'), located, options.signal);
+}
+
+/** loadProject once the Boxfile is found: here, or in the worker. */
+export async function loadLocatedProject({cwd, boxfilePath, ...options}: LocatedProjectOptions): Promise<Project> {
   const root = path.dirname(boxfilePath);
   const issues: BoxfileIssue[] = [];
 

@@ -3,6 +3,7 @@ import {BaseCommand} from '../../core/base-command.js';
 import {listTemplateSummaries, type ListedTemplate} from '../../services/template-list.js';
 
 export default class TemplateList extends BaseCommand {
+  protected override readonly exitOnInterrupt = true;
   static override summary = 'List the templates `box build` can bake (built-in and from --template-dir).';
   static override description = 'A user template (--template-dir) shadows a built-in one of the same name.\nExit codes: 0 ok, 1 failed, 2 usage error.';
   static override examples = ['<%= config.bin %> template list', '<%= config.bin %> template list --template-dir ./templates --json'];

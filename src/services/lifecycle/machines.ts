@@ -30,7 +30,7 @@ export interface MachineHandle {
 
 /** Loads the project and pairs each selected machine with its provider and context. */
 export async function openMachines(options: LifecycleOptions): Promise<{project: Project; handles: MachineHandle[]}> {
-  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target});
+  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target, signal: options.signal});
   const machines = selectMachines(project, options.names);
   const handles: MachineHandle[] = [];
   for (const selected of machines) {
@@ -57,7 +57,7 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
       hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
     });
   }
-  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded});
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded, signal: options.signal});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }
