@@ -1,8 +1,9 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
-import {didYouMean, formatPath, formatValue, type BoxfileIssue, type IssuePath} from './issues.js';
+import {didYouMean, formatPath, formatValue, getAt, type BoxfileIssue, type IssuePath} from './issues.js';
 import {isObject, settingsLocations} from './locations.js';
+import {expandHome} from './resolve.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
@@ -30,14 +31,15 @@ export function machineCountIssues(source: SourceFile, maxMachines: number): Box
 }
 
 /**
- * Checks zod cannot express: basebox syntax and version constraints, synced folders and
- * provisioner files that do not exist (relative to the file that names them), and
+ * Checks zod cannot express: basebox syntax and version constraints, synced folders,
+ * provisioner files and private keys that do not exist (relative to the file that names them), and
  * environment overlays naming machines the project does not have. They run on every place a
  * value is written, even when other parts of the file are invalid, so one run shows everything.
  */
 export function semanticIssues(source: SourceFile, options: {machineNames?: string[]} = {}): BoxfileIssue[] {
   const issues: BoxfileIssue[] = [];
   const baseDir = path.dirname(source.path);
+  const onHost = (file: string): string => path.resolve(baseDir, expandHome(file));
   const add = (segments: IssuePath, message: string, got?: unknown, target: 'key' | 'value' = 'value'): void => {
     const pos = locate(source, segments, target);
     issues.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message, ...(got === undefined ? {} : {got: formatValue(got)})});
@@ -68,9 +70,17 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
     if (Array.isArray(settings.synced_folders)) {
       settings.synced_folders.forEach((folder, index) => {
         if (!isObject(folder) || typeof folder.source !== 'string' || folder.source === '') return;
-        const absolute = path.resolve(baseDir, folder.source);
+        const absolute = onHost(folder.source);
         if (!existsSync(absolute)) add([...segments, 'synced_folders', index, 'source'], `no such folder ${absolute}`, folder.source);
       });
+    }
+
+    // A key named explicitly must be there: otherwise `up` boots the machine and then fails to log in.
+    for (const keyPath of [['ssh', 'private_key_path'], ['targets', 'aws', 'private_key_path']]) {
+      const file = getAt(settings, keyPath);
+      if (typeof file !== 'string' || file === '') continue;
+      const absolute = onHost(file);
+      if (!existsSync(absolute)) add([...segments, ...keyPath], `no such file ${absolute}`, file);
     }
 
     if (Array.isArray(settings.provisioners)) {
@@ -79,7 +89,7 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
         const field = p.type === 'shell' ? 'path' : p.type === 'file' ? 'source' : undefined;
         const file = field ? p[field] : undefined;
         if (!field || typeof file !== 'string' || file === '') return;
-        const absolute = path.resolve(baseDir, file);
+        const absolute = onHost(file);
         if (!existsSync(absolute)) add([...segments, 'provisioners', index, field], `no such file ${absolute}`, file);
       });
     }

@@ -30,6 +30,8 @@ export function formatPath(segments: IssuePath): string {
 /** Prints a value the way the user wrote it, shortened: "two", 0, true, null, [1,2]. */
 export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // JSON has no Infinity: `disk: 1e400` would show as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
@@ -242,8 +244,10 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
         at(segments, issue.type === 'array' ? `allows at most ${issue.maximum} item(s)` : `must be at most ${issue.maximum}`, 'value', value);
         break;
       case z.ZodIssueCode.invalid_string: {
-        // A record key that fails its regex: the data at the path is the value, so point at the key.
-        const onKey = typeof value !== 'string';
+        // A record key that fails its regex (a machine or env variable name): point at the key.
+        const parent = schemaAt(schema, source.data, segments.slice(0, -1));
+        const key = segments.at(-1);
+        const onKey = typeof value !== 'string' || (parent instanceof z.ZodRecord && !(parent.keySchema as z.ZodTypeAny).safeParse(key).success);
         at(segments, issue.message === 'Invalid' || issue.message.startsWith('Invalid ') ? `is not a valid ${String(issue.validation)}` : issue.message, onKey ? 'key' : 'value', onKey ? segments.at(-1) : value);
         break;
       }

@@ -9,7 +9,8 @@ import {diskGiB, memoryMiB} from './sizes.js';
 /** Side key carried through the merge with `basebox`: the text as written. */
 const RAW_BASEBOX = '__basebox_raw';
 
-function expandHome(file: string): string {
+/** `~` and `~/x` are the user's home, as in a shell. */
+export function expandHome(file: string): string {
   return file === '~' || file.startsWith('~/') ? path.join(os.homedir(), file.slice(1)) : file;
 }
 

@@ -1,6 +1,7 @@
 import {isIP} from 'node:net';
 import {z} from 'zod';
-import {memoryMiB} from './sizes.js';
+import {ENV_NAME} from '../core/env-name.js';
+import {diskGiB, memoryMiB} from './sizes.js';
 
 /**
  * The Boxfile schema. The same schema validates the Boxfile, `~/.box/config.yaml`, machine
@@ -21,7 +22,15 @@ export const memorySchema = z.union([z.number().int().positive(), sizeString])
     return mib >= MIN_MEMORY_MIB && mib <= MAX_MEMORY_MIB;
   }, 'must be between 64 MiB and 4 TiB (a bare number is MiB: 2048, or "2G")')
   .describe('Memory: MiB as a number, or a size with a unit ("2G").');
-export const diskSchema = z.union([z.number().positive(), sizeString]).describe('Disk size: GiB as a number, or a size with a unit ("20G").');
+/** A finite disk QEMU can create (`disk: 1e400` is Infinity in YAML and reached qemu-img as such). */
+const MAX_DISK_GIB = 64 * 1024;
+export const diskSchema = z.union([z.number().positive(), sizeString])
+  .refine((v) => {
+    if (typeof v === 'string' && !/^\s*\d/.test(v)) return true;
+    const gib = diskGiB(v);
+    return Number.isFinite(gib) && gib <= MAX_DISK_GIB;
+  }, 'must be between 1 GiB and 64 TiB (a bare number is GiB: 20, or "20G")')
+  .describe('Disk size: GiB as a number, or a size with a unit ("20G").');
 
 export const qemuSettingsSchema = z.object({
   cpus: z.number().int().min(1).max(256).optional().describe('Virtual CPUs (default 2).'),
@@ -86,7 +95,7 @@ export const shellProvisionerSchema = z.object({
   inline: z.union([z.string(), z.array(z.string())]).optional(),
   path: z.string().optional().describe('A script on the host, relative to the Boxfile.'),
   args: z.array(z.string()).optional(),
-  env: z.record(z.string()).optional(),
+  env: z.record(z.string().regex(ENV_NAME, 'expected an environment variable name (letters, digits and _, not starting with a digit)'), z.string()).optional(),
   privileged: z.boolean().optional().describe('Run with sudo (default true).'),
 }).strict();
 
@@ -126,7 +135,7 @@ export const sshSettingsSchema = z.object({
   username: z.string().optional(),
   private_key_path: z.string().optional(),
   port: z.number().int().min(1).max(65535).optional(),
-  timeout: z.number().int().positive().optional().describe('Seconds to wait for SSH after boot.'),
+  timeout: z.number().int().positive().max(86_400).optional().describe('Seconds to wait for SSH after boot (at most a day).'),
   insert_key: z.boolean().optional().describe('Replace the insecure key with a per-machine key on first boot (default true).'),
 }).strict();
 
@@ -145,7 +154,9 @@ export const machineSettingsShape = {
 
 export const machineSettingsSchema = z.object(machineSettingsShape).strict();
 
-export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'expected a machine name of letters, digits, dash or underscore');
+// Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
+// 63 characters keeps all of them within their limits.
+export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
 
 export const environmentSchema = z.object({
   ...machineSettingsShape,
@@ -154,7 +165,7 @@ export const environmentSchema = z.object({
 
 export const boxfileSchema = z.object({
   version: z.literal(1).optional().describe('Boxfile format version (1).'),
-  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'expected letters, digits, dot, dash or underscore').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'expected letters, digits, dot, dash or underscore, at most 63 characters').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
   ...machineSettingsShape,
   machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
   environments: z.record(environmentSchema.nullable()).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),

@@ -6,10 +6,11 @@ import {builtInDefaults} from '../boxfile/defaults.js';
 import {locateBoxfile} from '../boxfile/find.js';
 import {machineCountIssues, semanticIssues} from '../boxfile/checks.js';
 import {boxfileLimits} from '../boxfile/limits.js';
-import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
+import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue, type IssuePath} from '../boxfile/issues.js';
 import {withoutExtensions} from '../boxfile/json-schema.js';
 import {isObject} from '../boxfile/locations.js';
 import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
+import {portClashIssues, type LayerOrigin} from '../boxfile/port-clashes.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
 import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
 import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetName} from '../boxfile/schema.js';
@@ -126,6 +127,20 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
   const overlayTop = overlay ? abs(settingsOnly(overlay)) : undefined;
   const resolveIssues: BoxfileIssue[] = [];
   const machines: MachineConfig[] = [];
+  // Where each machine's settings are written, highest layer first (for positions of errors
+  // found only once layers merge).
+  const layersOf = (name: string): LayerOrigin[] => {
+    const layer = (source: SourceFile, segments: IssuePath, settings: unknown): LayerOrigin[] => (isObject(settings) ? [{source, segments, settings}] : []);
+    return [
+      ...(overlay && options.env !== undefined ? [
+        ...layer(boxfile.source, ['environments', options.env, 'machines', name], isObject(overlay.machines) ? overlay.machines[name] : undefined),
+        ...layer(boxfile.source, ['environments', options.env], settingsOnly(overlay)),
+      ] : []),
+      ...layer(boxfile.source, ['machines', name], isObject(data.machines) ? data.machines[name] : undefined),
+      ...layer(boxfile.source, [], settingsOnly(data)),
+      ...(config ? layer(config.source, [], config.source.data) : []),
+    ];
+  };
   for (const name of machineNames) {
     const layers: Array<Record<string, unknown>> = [
       defaults,
@@ -147,6 +162,7 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
     }
     machines.push(toMachineConfig(name, merged, root));
   }
+  resolveIssues.push(...portClashIssues(machines, layersOf));
   throwIfIssues(resolveIssues);
 
   return {
