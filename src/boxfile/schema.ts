@@ -83,6 +83,26 @@ export const awsSettingsSchema = z.object({
 
 export const targetNameSchema = z.enum(['qemu', 'virtualbox', 'aws']);
 
+/**
+ * Other names users know the qemu target by. `kvm` is QEMU with KVM required (accel: kvm: it
+ * fails, saying why, where KVM does not work, instead of falling back to TCG); `libvirt` is
+ * what Vagrant calls it, though box runs QEMU itself, without libvirtd. Their settings live
+ * under `targets.qemu`.
+ */
+export const targetAliases = {
+  kvm: {target: 'qemu', accel: 'kvm', note: 'QEMU with KVM required'},
+  libvirt: {target: 'qemu', note: 'box runs QEMU itself, without libvirtd'},
+} as const satisfies Record<string, {target: z.output<typeof targetNameSchema>; accel?: 'kvm'; note: string}>;
+
+export type TargetAlias = keyof typeof targetAliases;
+
+/** What `target:` and `--target` accept: a target or an alias of one. */
+export const targetInputSchema = z.enum([...targetNameSchema.options, ...Object.keys(targetAliases) as [TargetAlias, ...TargetAlias[]]]);
+
+export function isTargetAlias(name: string): name is TargetAlias {
+  return Object.hasOwn(targetAliases, name);
+}
+
 export const targetsSchema = z.object({
   qemu: qemuSettingsSchema.optional(),
   virtualbox: virtualboxSettingsSchema.optional(),
@@ -143,7 +163,7 @@ export const sshSettingsSchema = z.object({
 export const machineSettingsShape = {
   basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL.'),
   basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
-  target: targetNameSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws. --target overrides it.'),
+  target: targetInputSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, libvirt another name for qemu. --target overrides it.'),
   targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),
   provisioners: z.array(provisionerSchema).optional().describe('Run in order on `box up` (first boot) and `box provision`. Lists from outer layers run first.'),
   forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
@@ -185,6 +205,7 @@ export type BoxfileInput = z.input<typeof boxfileSchema>;
 export type Boxfile = z.output<typeof boxfileSchema>;
 export type MachineSettings = z.output<typeof machineSettingsSchema>;
 export type TargetName = z.output<typeof targetNameSchema>;
+export type TargetInput = z.output<typeof targetInputSchema>;
 export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
 export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
 export type ProvisionerConfig = z.output<typeof provisionerSchema>;

@@ -4,20 +4,20 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseBasebox} from '../boxfile/basebox.js';
 import {BOXFILE_NAME} from '../boxfile/find.js';
-import type {TargetName} from '../boxfile/schema.js';
+import type {TargetInput} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
 
 export interface InitOptions {
   dir: string;
   basebox?: string;
-  target?: TargetName;
+  target?: TargetInput;
   force?: boolean;
 }
 
 export interface InitResult {
   boxfile: string;
   basebox: string;
-  target: TargetName;
+  target: TargetInput;
 }
 
 export const DEFAULT_BASEBOX = 'debian-12-minimal';
@@ -36,7 +36,7 @@ function yamlString(value: string): string {
  * A commented starter Boxfile. Every optional section is present but commented out, so the
  * file documents itself and validates as written.
  */
-export function renderBoxfile(options: {basebox: string; target: TargetName; name: string}): string {
+export function renderBoxfile(options: {basebox: string; target: TargetInput; name: string}): string {
   return `# yaml-language-server: $schema=${schemaLocation()}
 # Boxfile: one file that says which machine to run, where, and how to set it up.
 # Check it with \`box validate\`; start it with \`box up\`. Reference: docs/boxfile.md in the box repository.
@@ -47,7 +47,8 @@ name: ${yamlString(options.name)}
 basebox: ${yamlString(options.basebox)}
 # basebox_url: https://example.com/debian-12.json   # where to fetch it when it is not in the store
 
-# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it).
+# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it);
+# kvm is qemu with KVM required, libvirt another name for qemu.
 target: ${options.target}
 
 # Settings per target; only the chosen target's settings are used.
@@ -56,7 +57,7 @@ targets:
     cpus: 2
     memory: 1G        # MiB as a number, or a size with a unit: 512M, 2G
     disk: 10G         # GiB as a number, or a size with a unit
-    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)
+${options.target === 'kvm' ? '    # accel: kvm is implied by target: kvm (box fails, saying why, where KVM does not work)' : '    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)'}
   # virtualbox:
   #   cpus: 2
   #   memory: 1024

@@ -10,10 +10,10 @@ import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue,
 import {withoutExtensions} from '../boxfile/json-schema.js';
 import {isObject} from '../boxfile/locations.js';
 import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
-import {portClashIssues, type LayerOrigin} from '../boxfile/port-clashes.js';
+import {originOf, portClashIssues, type LayerOrigin} from '../boxfile/port-clashes.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
 import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
-import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetName} from '../boxfile/schema.js';
+import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from '../boxfile/schema.js';
 import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
 import {throwIfAborted, UsageError} from '../core/errors.js';
 import {callWorker, siblingModule} from '../core/worker-call.js';
@@ -26,8 +26,8 @@ export interface LoadProjectOptions {
   boxfile?: string;
   /** Environment overlay to apply (--env). */
   env?: string;
-  /** Overrides the target of every machine (--target). */
-  target?: TargetName;
+  /** Overrides the target of every machine (--target; kvm and libvirt are qemu). */
+  target?: TargetInput;
   /** Ctrl-C / SIGTERM: stops loading a large Boxfile at once. */
   signal?: AbortSignal;
 }
@@ -37,7 +37,7 @@ export interface LocatedProjectOptions {
   cwd: string;
   boxfilePath: string;
   env?: string;
-  target?: TargetName;
+  target?: TargetInput;
 }
 
 /**
@@ -160,7 +160,19 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
         message: `is required: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")`});
       continue;
     }
-    machines.push(toMachineConfig(name, merged, root));
+    // `target: kvm` and `accel: tcg` in the Boxfile contradict each other; `--target kvm` is
+    // the highest layer and simply wins.
+    if (merged.target === 'kvm' && options.target !== 'kvm' && merged.targets?.qemu?.accel === 'tcg') {
+      const origin = originOf(layersOf(name), ['targets', 'qemu', 'accel']);
+      if (origin) {
+        const segments = [...origin.segments, 'targets', 'qemu', 'accel'];
+        const pos = locate(origin.source, segments);
+        resolveIssues.push({file: origin.source.display, line: pos.line, column: pos.column, path: formatPath(segments), got: '"tcg"',
+          message: 'contradicts target: kvm (QEMU with KVM required); drop it, or use target: qemu for TCG'});
+        continue;
+      }
+    }
+    machines.push(toMachineConfig(name, merged, root, options.target ? '--target' : 'target'));
   }
   resolveIssues.push(...portClashIssues(machines, layersOf));
   throwIfIssues(resolveIssues);

@@ -85,7 +85,7 @@ describe('Boxfile validation', () => {
   test('a bad enum value lists the allowed values', async () => {
     const cwd = await project('enum', {Boxfile: 'basebox: debian-12\ntarget: virtualbx\n'});
     const {error} = await loadErrors({cwd});
-    assert.deepEqual(lines(error), ['Boxfile:2:9 target: expected one of qemu, virtualbox, aws (did you mean virtualbox?) (got "virtualbx")']);
+    assert.deepEqual(lines(error), ['Boxfile:2:9 target: expected one of qemu, virtualbox, aws, kvm, libvirt (did you mean virtualbox?) (got "virtualbx")']);
   });
 
   test('a bad basebox version constraint is reported on the basebox value', async () => {
@@ -233,9 +233,9 @@ describe('Boxfile validation', () => {
   });
 
   test('a Boxfile in a parent folder is found and named relative to cwd', async () => {
-    const root = await project('parent', {Boxfile: 'basebox: debian-12\ntarget: kvm\n', 'sub/deeper/.keep': ''});
+    const root = await project('parent', {Boxfile: 'basebox: debian-12\ntarget: hyperv\n', 'sub/deeper/.keep': ''});
     const {error} = await loadErrors({cwd: path.join(root, 'sub', 'deeper')});
-    assert.deepEqual(lines(error), [`${path.join('..', '..', 'Boxfile')}:2:9 target: expected one of qemu, virtualbox, aws (got "kvm")`]);
+    assert.deepEqual(lines(error), [`${path.join('..', '..', 'Boxfile')}:2:9 target: expected one of qemu, virtualbox, aws, kvm, libvirt (got "hyperv")`]);
   });
 
   test('no Boxfile anywhere is a usage error with a box init hint', async () => {

@@ -45,6 +45,19 @@ describe('box init', () => {
     assert.deepEqual([validated.json.machines[0].target, validated.json.machines[0].basebox.versionConstraint], ['aws', '>= 1.0, < 2']);
   });
 
+  test('--target kvm writes target: kvm, which validates as qemu with KVM required', async () => {
+    const cwd = path.join(dir, 'kvm');
+    await mkdir(cwd);
+    const {result} = await boxJson(['init', '--target', 'kvm'], {cwd, boxHome: home});
+    assert.equal(result.exitCode, 0, result.stderr);
+    const text = await readFile(path.join(cwd, 'Boxfile'), 'utf8');
+    assert.match(text, /^target: kvm$/m);
+    assert.doesNotMatch(text, /^\s+accel:/m);
+    const validated = await boxJson(['validate'], {cwd, boxHome: home});
+    assert.equal(validated.result.exitCode, 0, validated.result.stdout);
+    assert.deepEqual([validated.json.machines[0].target, validated.json.machines[0].targetAlias, validated.json.machines[0].qemu.accel], ['qemu', 'kvm', 'kvm']);
+  });
+
   test('refuses to overwrite an existing Boxfile without --force, and replaces it with --force', async () => {
     const cwd = path.join(dir, 'existing');
     await mkdir(cwd);

@@ -46,7 +46,7 @@ describe('box validate', () => {
     assert.equal(result.exitCode, 2);
     assert.equal(result.stdout, '');
     assert.match(result.stderr, /Error: 2 errors in Boxfile:/);
-    assert.match(result.stderr, /Boxfile:2:9 target: expected one of qemu, virtualbox, aws \(did you mean qemu\?\) \(got "qemuu"\)/);
+    assert.match(result.stderr, /Boxfile:2:9 target: expected one of qemu, virtualbox, aws, kvm, libvirt \(did you mean qemu\?\) \(got "qemuu"\)/);
     assert.match(result.stderr, /Boxfile:4:10 targets.qemu.cpu: unknown key \(did you mean cpus\?\)/);
     assert.match(result.stderr, /Hint: /);
   });
@@ -57,7 +57,7 @@ describe('box validate', () => {
     assert.equal(json.error.code, 'ERR_BOXFILE_INVALID');
     assert.equal(json.error.exitCode, 2);
     assert.deepEqual(json.error.details.errors, [
-      {file: 'Boxfile', line: 2, column: 9, path: 'target', message: 'expected one of qemu, virtualbox, aws (did you mean qemu?)', got: '"qemuu"'},
+      {file: 'Boxfile', line: 2, column: 9, path: 'target', message: 'expected one of qemu, virtualbox, aws, kvm, libvirt (did you mean qemu?)', got: '"qemuu"'},
       {file: 'Boxfile', line: 4, column: 10, path: 'targets.qemu.cpu', message: 'unknown key (did you mean cpus?)', got: '2'},
     ]);
   });

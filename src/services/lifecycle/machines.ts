@@ -1,7 +1,7 @@
 import {readdir, rm, rmdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
-import type {TargetName} from '../../boxfile/schema.js';
+import {targetAliases, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {UsageError} from '../../core/errors.js';
 import {readMachineState, withMachineLock} from '../../core/state.js';
@@ -15,7 +15,7 @@ export interface LifecycleOptions {
   cwd: string;
   boxfile?: string;
   env?: string;
-  target?: TargetName;
+  target?: TargetInput;
   /** Machine names; all machines of the project when empty. */
   names: string[];
   ui: Ui;
@@ -35,6 +35,7 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
   const handles: MachineHandle[] = [];
   for (const selected of machines) {
     const {project: machineProject, machine} = await onRecordedTarget(project, selected, options);
+    if (machine.targetAlias) options.ui.info(`${machine.name}: target ${machine.targetAlias} is box's qemu target (${targetAliases[machine.targetAlias].note}).`);
     handles.push({
       machine,
       provider: await providerFor(machine.target),
