@@ -46,7 +46,8 @@ export interface SshConfig {
 
 export interface MachineConfig {
   name: string;
-  basebox: BaseboxRef;
+  /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
+  basebox?: BaseboxRef;
   target: TargetName;
   /** The name the Boxfile or --target used when it was an alias of the target (kvm, libvirt). */
   targetAlias?: TargetAlias;

@@ -3,8 +3,17 @@ import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {forwardedPortDefaults} from './defaults.js';
 import type {MachineConfig} from './project.js';
-import {isTargetAlias, targetAliases, type MachineSettings} from './schema.js';
+import {canonicalTarget, isTargetAlias, targetAliases, type MachineSettings} from './schema.js';
 import {diskGiB, memoryMiB} from './sizes.js';
+
+/**
+ * A machine may do without a basebox when every target it uses names its image: an aws machine
+ * with targets.aws.ami or ami_filter (vagrant-aws needed a "dummy box" for this). qemu and
+ * virtualbox machines boot a box's disk, so they always need one.
+ */
+export function baseboxOptional(s: MachineSettings): boolean {
+  return s.target === 'aws' && Boolean(s.targets?.aws?.ami || s.targets?.aws?.ami_filter);
+}
 
 /** Side key carried through the merge with `basebox`: the text as written. */
 const RAW_BASEBOX = '__basebox_raw';
@@ -45,22 +54,23 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
 
 /**
  * Turns fully merged settings (defaults included, so every defaulted field is set) into the
- * typed MachineConfig that services and providers use. `basebox` must have been checked.
+ * typed MachineConfig that services and providers use. `basebox` must have been checked (and
+ * may be absent only where baseboxOptional says so).
  */
 export function toMachineConfig(name: string, s: MachineSettings, baseDir: string, targetFrom = 'target'): MachineConfig {
   const q = s.targets?.qemu ?? {};
   const v = s.targets?.virtualbox ?? {};
-  const parsed = parseBasebox(s.basebox ?? '', baseDir, s.basebox_url);
-  if (!parsed.ok) throw new Error(`basebox was not validated: ${parsed.message}`);
+  const parsed = s.basebox ? parseBasebox(s.basebox, baseDir, s.basebox_url) : undefined;
+  if (parsed && !parsed.ok) throw new Error(`basebox was not validated: ${parsed.message}`);
   const raw = (s as Record<string, unknown>)[RAW_BASEBOX];
-  if (typeof raw === 'string') parsed.ref.raw = raw;
+  if (parsed?.ok && typeof raw === 'string') parsed.ref.raw = raw;
   const written = s.target ?? 'qemu';
   const alias = isTargetAlias(written) ? targetAliases[written] : undefined;
   const accel = alias && 'accel' in alias ? alias.accel : q.accel ?? 'auto';
   return {
     name,
-    basebox: parsed.ref,
-    target: alias ? alias.target : written as MachineConfig['target'],
+    ...(parsed?.ok ? {basebox: parsed.ref} : {}),
+    target: canonicalTarget(written),
     ...(isTargetAlias(written) ? {targetAlias: written} : {}),
     ...(s.hostname ? {hostname: s.hostname} : {}),
     qemu: {

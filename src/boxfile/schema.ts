@@ -103,6 +103,11 @@ export function isTargetAlias(name: string): name is TargetAlias {
   return Object.hasOwn(targetAliases, name);
 }
 
+/** The target a name stands for: kvm and libvirt are qemu. */
+export function canonicalTarget(name: z.output<typeof targetInputSchema>): z.output<typeof targetNameSchema> {
+  return isTargetAlias(name) ? targetAliases[name].target : name;
+}
+
 export const targetsSchema = z.object({
   qemu: qemuSettingsSchema.optional(),
   virtualbox: virtualboxSettingsSchema.optional(),
@@ -161,7 +166,7 @@ export const sshSettingsSchema = z.object({
 
 /** What a machine can override (and what an environment overlay may set). */
 export const machineSettingsShape = {
-  basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL.'),
+  basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL. Optional for an aws machine whose targets.aws.ami or ami_filter names its image.'),
   basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
   target: targetInputSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, libvirt another name for qemu. --target overrides it.'),
   targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),

@@ -41,7 +41,7 @@ Exit codes: 0 valid, 2 invalid (or unknown --env).`;
       const width = project.machines.reduce((w, m) => Math.max(w, m.name.length), 0);
       for (const m of project.machines) {
         const target = m.targetAlias ? `${m.target} (${m.targetAlias}: ${targetAliases[m.targetAlias].note})` : m.target;
-        this.log(`  ${m.name.padEnd(width)}  target ${target.padEnd(10)}  basebox ${m.basebox.raw}`);
+        this.log(`  ${m.name.padEnd(width)}  target ${target.padEnd(10)}  basebox ${m.basebox?.raw ?? `none (AMI from targets.aws.${m.aws.ami ? 'ami' : 'ami_filter'})`}`);
       }
     }
     return result;

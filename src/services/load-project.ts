@@ -12,8 +12,8 @@ import {isObject} from '../boxfile/locations.js';
 import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
 import {originOf, portClashIssues, type LayerOrigin} from '../boxfile/port-clashes.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
-import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
-import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from '../boxfile/schema.js';
+import {absolutizeLayer, baseboxOptional, toMachineConfig} from '../boxfile/resolve.js';
+import {boxfileSchema, canonicalTarget, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from '../boxfile/schema.js';
 import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
 import {throwIfAborted, UsageError} from '../core/errors.js';
 import {callWorker, siblingModule} from '../core/worker-call.js';
@@ -152,12 +152,12 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
     ];
     // Cloned so machines never share nested objects (a provider may adjust its own copy).
     const merged = structuredClone(layers.reduce((acc, layer) => mergeSettings(acc, layer), {})) as MachineSettings;
-    if (!merged.basebox) {
+    if (!merged.basebox && !baseboxOptional(merged)) {
       // Required after merging: point at the machine's mapping (or the top of the Boxfile).
       const segments = isObject(data.machines) && Object.hasOwn(data.machines, name) ? ['machines', name] : [];
       const pos = locate(boxfile.source, [...segments, 'basebox']);
       resolveIssues.push({file: boxfile.source.display, line: pos.line, column: pos.column, path: formatPath([...segments, 'basebox']),
-        message: `is required: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")`});
+        message: `is required for the ${canonicalTarget(merged.target ?? 'qemu')} target: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12"); only an aws machine with targets.aws.ami or ami_filter can do without`});
       continue;
     }
     // `target: kvm` and `accel: tcg` in the Boxfile contradict each other; `--target kvm` is

@@ -138,7 +138,7 @@ describe('Boxfile validation', () => {
   test('a machine without a basebox is reported on the machine', async () => {
     const cwd = await project('no-basebox', {Boxfile: 'machines:\n  web: {}\n  db:\n    basebox: debian-12\n'});
     const {error} = await loadErrors({cwd});
-    assert.deepEqual(lines(error), ['Boxfile:2:3 machines.web.basebox: is required: set basebox at the top of the Boxfile or under machines.web (e.g. "basebox: debian-12")']);
+    assert.deepEqual(lines(error), ['Boxfile:2:3 machines.web.basebox: is required for the qemu target: set basebox at the top of the Boxfile or under machines.web (e.g. "basebox: debian-12"); only an aws machine with targets.aws.ami or ami_filter can do without']);
   });
 
   test('a shell provisioner needs exactly one of inline or path', async () => {

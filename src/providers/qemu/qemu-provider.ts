@@ -91,7 +91,7 @@ export class QemuProvider implements Provider {
     lap('checks');
 
     if (!state) {
-      ui.stage('resolve-box', machine.basebox.raw);
+      ui.stage('resolve-box', machine.basebox?.raw ?? '');
       const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
       const baseImage = path.join(box.dir, 'box.img');
       if (!existsSync(baseImage)) {
@@ -137,7 +137,7 @@ export class QemuProvider implements Provider {
       // download would otherwise "boot" into a BIOS that never finds a disk.
       if (info.format !== q.baseFormat) {
         throw new BoxError('ERR_BOX_INVALID', `${q.baseImage} is not a ${q.baseFormat} image (qemu-img sees ${info.format}): the box is damaged.`, {
-          hint: `Remove and add the box again: \`box box remove ${state.box?.name ?? machine.basebox.name}\`, then \`box box add ...\`.`,
+          hint: `Remove and add the box again: \`box box remove ${state.box?.name ?? machine.basebox?.name ?? 'BOX'}\`, then \`box box add ...\`.`,
         });
       }
       const wanted = Math.round(machine.qemu.diskGiB * GiB);
