@@ -10,14 +10,16 @@ import {diskGiB, memoryMiB} from './sizes.js';
  * Sizes accept a number (MiB for memory, GiB for disk) or a string with a unit ("2G", "512M").
  */
 
-const sizeString = z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt])?\s*$/, 'expected a size such as 2048, "512M" or "2G"');
+const SIZE = /^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt])?\s*$/;
+const sizeString = z.string().regex(SIZE, 'expected a size such as 2048, "512M" or "2G"');
+/** zod still runs a union's refinement on a value the union rejected: that one has its own error already. */
+const notASize = (v: number | string): boolean => typeof v === 'string' && !SIZE.test(v);
 /** Memory outside this range is a typo (a unit forgotten or doubled), not a machine anyone runs. */
 const MIN_MEMORY_MIB = 64;
 const MAX_MEMORY_MIB = 4 * 1024 * 1024;
 export const memorySchema = z.union([z.number().int().positive(), sizeString])
   .refine((v) => {
-    // zod still runs this for a value the union rejected: that one has its own error already.
-    if (typeof v === 'string' && !/^\s*\d/.test(v)) return true;
+    if (notASize(v)) return true;
     const mib = memoryMiB(v);
     return mib >= MIN_MEMORY_MIB && mib <= MAX_MEMORY_MIB;
   }, 'must be between 64 MiB and 4 TiB (a bare number is MiB: 2048, or "2G")')
@@ -26,7 +28,7 @@ export const memorySchema = z.union([z.number().int().positive(), sizeString])
 const MAX_DISK_GIB = 64 * 1024;
 export const diskSchema = z.union([z.number().positive(), sizeString])
   .refine((v) => {
-    if (typeof v === 'string' && !/^\s*\d/.test(v)) return true;
+    if (notASize(v)) return true;
     const gib = diskGiB(v);
     return Number.isFinite(gib) && gib <= MAX_DISK_GIB;
   }, 'must be between 1 GiB and 64 TiB (a bare number is GiB: 20, or "20G")')

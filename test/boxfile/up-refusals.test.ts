@@ -88,6 +88,16 @@ describe('validate catches what up refuses', () => {
     ]);
   });
 
+  test('a size that starts with digits but is not a size is one error, not a crash (found by fuzzing)', async () => {
+    const cwd = await project('size-garbage', {Boxfile: 'basebox: debian-12\ntargets:\n  qemu: {memory: 21e400G, disk: 3x}\n  virtualbox: {memory: "1.5.5G"}\n'});
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), [
+      'Boxfile:3:18 targets.qemu.memory: expected a size such as 2048, "512M" or "2G" (got "21e400G")',
+      'Boxfile:3:33 targets.qemu.disk: expected a size such as 2048, "512M" or "2G" (got "3x")',
+      'Boxfile:4:24 targets.virtualbox.memory: expected a size such as 2048, "512M" or "2G" (got "1.5.5G")',
+    ]);
+  });
+
   test('an SSH timeout past a day is refused (Node timers overflow and fire at once)', async () => {
     const cwd = await project('ssh-timeout', {Boxfile: 'basebox: debian-12\nssh: {timeout: 10000000000}\n'});
     const {error} = await loadErrors({cwd});
