@@ -6,7 +6,7 @@
  */
 export const boxfileLimits = {
   /** File size. */
-  maxBytes: 4 * 1024 * 1024,
+  maxBytes: 8 * 1024 * 1024,
   /** Nesting of mappings and lists (a Boxfile needs about 8). */
   maxDepth: 64,
   /** YAML anchors (`&a`) plus aliases (`*a`, `<<: *a`). */

@@ -94,7 +94,7 @@ describe('box validate', () => {
     const big = await boxJson(['validate'], {cwd: path.join(dir, 'ten-mb'), boxHome: home});
     assert.equal(big.result.exitCode, 2);
     assert.equal(big.json.error.code, 'ERR_BOXFILE_INVALID');
-    assert.match(big.json.error.details.errors[0].message, /^the file is 9\.5 MiB; box reads files of at most 4\.0 MiB/);
+    assert.match(big.json.error.details.errors[0].message, /^the file is 9\.5 MiB; box reads files of at most 8\.0 MiB/);
   });
 
   test('an invalid value is quoted shortened in the message and in --json', async () => {
