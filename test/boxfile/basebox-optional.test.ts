@@ -1,27 +1,11 @@
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
-import path from 'node:path';
+import {describe, test} from 'node:test';
 import {loadProject} from '../../src/services/load-project.js';
-import {tempDir} from '../helpers/cli.js';
-import {lines, loadErrors, writeFiles} from './helpers.js';
+import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // basebox is needed by targets that boot a box's disk; an aws machine naming its AMI does without.
 describe('basebox is optional where the target names the image', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  before(async () => {
-    ({dir, cleanup} = await tempDir('box-basebox-optional-'));
-    process.env.BOX_HOME = path.join(dir, 'home');
-  });
-  after(async () => {
-    delete process.env.BOX_HOME;
-    await cleanup();
-  });
-
-  async function project(name: string, boxfile: string): Promise<string> {
-    await writeFiles(path.join(dir, name), {Boxfile: boxfile});
-    return path.join(dir, name);
-  }
+  const {project} = boxfileProjects('box-basebox-optional-');
 
   test('an aws machine with targets.aws.ami or ami_filter validates without a basebox', async () => {
     const cwd = await project('aws-only', 'target: aws\nmachines:\n  a: {targets: {aws: {ami: ami-0123456789abcdef0}}}\n  b: {targets: {aws: {ami_filter: {owner: "099720109477", name: "ubuntu/images/*"}}}}\n');

@@ -1,34 +1,17 @@
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import {open} from 'node:fs/promises';
 import path from 'node:path';
 import {boxfileLimits} from '../../src/boxfile/limits.js';
 import {loadProject} from '../../src/services/load-project.js';
-import {tempDir} from '../helpers/cli.js';
-import {lines, loadErrors, writeFiles} from './helpers.js';
+import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // What box refuses to read, and how it says so: every bound names the limit and the place.
 describe('Boxfile limits and YAML structure', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-
-  before(async () => {
-    ({dir, cleanup} = await tempDir('box-limits-'));
-    process.env.BOX_HOME = path.join(dir, 'home');
-  });
-  after(async () => {
-    delete process.env.BOX_HOME;
-    await cleanup();
-  });
-
-  async function project(name: string, boxfile: string): Promise<string> {
-    await writeFiles(path.join(dir, name), {Boxfile: boxfile});
-    return path.join(dir, name);
-  }
+  const {project} = boxfileProjects('box-limits-');
 
   test('a file over the size limit is refused without being parsed, naming the size and the limit', async () => {
-    const cwd = path.join(dir, 'too-big');
-    await writeFiles(cwd, {Boxfile: ''});
+    const cwd = await project('too-big', '');
     // 880 000 machines, ~9.8 MiB (the report that ran for an hour had 700 000 in 9.7 MB).
     const handle = await open(path.join(cwd, 'Boxfile'), 'w');
     await handle.write('basebox: debian-12\nmachines:\n');

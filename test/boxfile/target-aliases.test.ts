@@ -1,28 +1,12 @@
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
-import path from 'node:path';
+import {describe, test} from 'node:test';
 import {boxfileJsonSchema} from '../../src/boxfile/json-schema.js';
 import {loadProject} from '../../src/services/load-project.js';
-import {tempDir} from '../helpers/cli.js';
-import {lines, loadErrors, writeFiles} from './helpers.js';
+import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // `target: kvm` and `target: libvirt` are how many users name the qemu target.
 describe('target aliases kvm and libvirt', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  before(async () => {
-    ({dir, cleanup} = await tempDir('box-target-alias-'));
-    process.env.BOX_HOME = path.join(dir, 'home');
-  });
-  after(async () => {
-    delete process.env.BOX_HOME;
-    await cleanup();
-  });
-
-  async function project(name: string, boxfile: string): Promise<string> {
-    await writeFiles(path.join(dir, name), {Boxfile: boxfile});
-    return path.join(dir, name);
-  }
+  const {project} = boxfileProjects('box-target-alias-');
 
   test('kvm is the qemu target with KVM required; libvirt is the qemu target as it is', async () => {
     const cwd = await project('aliases', 'basebox: debian-12\ntargets: {qemu: {memory: 512M}}\nmachines:\n  a: {target: kvm}\n  b: {target: libvirt}\n  c: {target: qemu}\n');

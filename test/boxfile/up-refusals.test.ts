@@ -1,31 +1,13 @@
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import path from 'node:path';
 import {loadProject} from '../../src/services/load-project.js';
-import {tempDir} from '../helpers/cli.js';
-import {lines, loadErrors, writeFiles} from './helpers.js';
+import {boxfileProjects, lines, loadErrors, writeFiles} from './helpers.js';
 
 // `box validate` must refuse what `box up` would refuse later (after booting, or with a raw
 // tool error): each case here once validated and then failed in up.
 describe('validate catches what up refuses', () => {
-  let dir: string;
-  let home: string;
-  let cleanup: () => Promise<void>;
-
-  before(async () => {
-    ({dir, cleanup} = await tempDir('box-up-refusals-'));
-    home = path.join(dir, 'home');
-    process.env.BOX_HOME = home;
-  });
-  after(async () => {
-    delete process.env.BOX_HOME;
-    await cleanup();
-  });
-
-  async function project(name: string, files: Record<string, string>): Promise<string> {
-    await writeFiles(path.join(dir, name), files);
-    return path.join(dir, name);
-  }
+  const {project} = boxfileProjects('box-up-refusals-');
 
   test('the same host port forwarded by two machines is an error at the second one', async () => {
     const cwd = await project('port-clash', {Boxfile: [

@@ -1,33 +1,15 @@
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import {rm} from 'node:fs/promises';
 import path from 'node:path';
 import {loadProject} from '../../src/services/load-project.js';
 import {BoxError} from '../../src/core/errors.js';
-import {tempDir} from '../helpers/cli.js';
-import {lines, loadErrors, writeFiles} from './helpers.js';
+import {boxfileProjects, lines, loadErrors, writeFiles} from './helpers.js';
 
 // Every case writes a real Boxfile to a temp folder and loads it the way commands do.
 describe('Boxfile validation', () => {
-  let dir: string;
-  let home: string;
-  let cleanup: () => Promise<void>;
-
-  before(async () => {
-    ({dir, cleanup} = await tempDir('box-boxfile-'));
-    home = path.join(dir, 'home');
-    process.env.BOX_HOME = home;
-  });
-  after(async () => {
-    delete process.env.BOX_HOME;
-    await cleanup();
-  });
-
-  async function project(name: string, files: Record<string, string>): Promise<string> {
-    const root = path.join(dir, name);
-    await writeFiles(root, files);
-    return root;
-  }
+  const projects = boxfileProjects('box-boxfile-');
+  const {project} = projects;
 
   test('a wrong type points at the value and names the field', async () => {
     const cwd = await project('wrong-type', {Boxfile: 'basebox: debian-12\ntargets:\n  qemu:\n    cpus: two\n'});
@@ -218,17 +200,17 @@ describe('Boxfile validation', () => {
 
   test('errors in ~/.box/config.yaml name that file', async () => {
     const cwd = await project('user-config', {Boxfile: 'basebox: debian-12\ntargets: {qemu: {cpus: 2}}\n'});
-    await writeFiles(home, {'config.yaml': '# my defaults\ntargets:\n  qemu:\n    cpus: many\nmachines: {}\n'});
+    await writeFiles(projects.home, {'config.yaml': '# my defaults\ntargets:\n  qemu:\n    cpus: many\nmachines: {}\n'});
     try {
       const {error, issues} = await loadErrors({cwd});
-      const configFile = path.join(home, 'config.yaml');
+      const configFile = path.join(projects.home, 'config.yaml');
       assert.deepEqual(lines(error), [
         `${configFile}:4:11 targets.qemu.cpus: expected a number (got "many")`,
         `${configFile}:5:1 machines: is only allowed in a Boxfile, not in the user config`,
       ]);
       assert.equal(issues[0].file, configFile);
     } finally {
-      await rm(path.join(home, 'config.yaml'), {force: true});
+      await rm(path.join(projects.home, 'config.yaml'), {force: true});
     }
   });
 
@@ -239,7 +221,7 @@ describe('Boxfile validation', () => {
   });
 
   test('no Boxfile anywhere is a usage error with a box init hint', async () => {
-    await assert.rejects(loadProject({cwd: dir, boxfile: path.join(dir, 'nope', 'Boxfile')}), (error: BoxError) => {
+    await assert.rejects(loadProject({cwd: projects.dir, boxfile: path.join(projects.dir, 'nope', 'Boxfile')}), (error: BoxError) => {
       assert.equal(error.code, 'ERR_BOXFILE_NOT_FOUND');
       assert.equal(error.exitCode, 2);
       assert.match(error.hint ?? '', /box init/);
