@@ -31,7 +31,12 @@ registerBuildMethod({
       await writeFile(raw, Buffer.from('box build marker'), {flag: 'r+'});
       if (behaviour === 'fail') throw new BoxError('ERR_FAKE', 'the fake step failed');
       if (behaviour === 'hang') {
-        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), {name: 'AbortError'})), {once: true}));
+        // The test aborts as soon as disk.raw exists, which can be before this line on a busy machine.
+        await new Promise((_, reject) => {
+          const abort = (): void => reject(Object.assign(new Error('aborted'), {name: 'AbortError'}));
+          if (signal.aborted) abort();
+          else signal.addEventListener('abort', abort, {once: true});
+        });
       }
       state.artifact = {imagePath: raw, format: 'raw', virtualSizeGiB: 1, extraFiles: {}, extraMetadata: {kernel_version: 'none'}};
     },
