@@ -33,20 +33,24 @@ export interface Position {
  * Reads at most `maxBytes` (+1, to tell a file that is too big), whatever the file claims to
  * be: a file that grows while it is read, or a special file, cannot make box read more.
  */
-async function readBounded(file: string, maxBytes: number): Promise<{text: string; size: number} | {tooBig: number}> {
+async function readBounded(file: string, maxBytes: number): Promise<{text: string; size: number} | {tooBig: string}> {
   const handle = await open(file, 'r');
   try {
     const {size} = await handle.stat();
-    if (size > maxBytes) return {tooBig: size};
-    const buffer = Buffer.alloc(maxBytes + 1);
+    if (size > maxBytes) return {tooBig: formatBytes(size)};
+    const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
-      const {bytesRead} = await handle.read(buffer, length, buffer.length - length, null);
+      // What stat promised (+1 to see the end), at least 64 KiB for a file that grows or lies.
+      const chunk = Buffer.alloc(Math.min(Math.max(size - length + 1, 64 * 1024), maxBytes + 1 - length, 1024 * 1024));
+      const {bytesRead} = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
-      if (length > maxBytes) return {tooBig: length};
+      // It grew while read, or is not a plain file: its real size is unknown.
+      if (length > maxBytes) return {tooBig: `more than ${formatBytes(maxBytes)}`};
     }
-    return {text: buffer.toString('utf8', 0, length), size: length};
+    return {text: Buffer.concat(chunks, length).toString('utf8'), size: length};
   } finally {
     await handle.close();
   }
@@ -61,7 +65,7 @@ export async function readSource(file: string, display: string, limits: BoxfileL
   }
   if ('tooBig' in read) {
     const {source} = parseSource('', file, display, limits);
-    const message = `the file is ${formatBytes(read.tooBig)}; box reads files of at most ${formatBytes(limits.maxBytes)} (a Boxfile is usually a few KiB)`;
+    const message = `the file is ${read.tooBig}; box reads files of at most ${formatBytes(limits.maxBytes)} (a Boxfile is usually a few KiB)`;
     return {source, issues: [{file: display, line: 1, column: 1, path: '', message}]};
   }
   return parseSource(read.text, file, display, limits);

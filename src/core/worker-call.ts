@@ -36,7 +36,8 @@ export function siblingModule(fromUrl: string, name: string): URL {
  * loop stays free meanwhile, so Ctrl-C and SIGTERM are handled at once: `signal` terminates
  * the worker and rejects with the interrupt.
  */
-export function callWorker<T>(entry: URL, data: unknown, signal?: AbortSignal): Promise<T> {
+export function callWorker<T>(entry: URL, data: unknown, options: {signal?: AbortSignal; what: string}): Promise<T> {
+  const {signal, what} = options;
   if (signal?.aborted) return Promise.reject(interruptOf(signal));
   return new Promise<T>((resolve, reject) => {
     const worker = startWorker(entry, data);
@@ -53,8 +54,10 @@ export function callWorker<T>(entry: URL, data: unknown, signal?: AbortSignal): 
     };
     signal?.addEventListener('abort', onAbort, {once: true});
     worker.once('message', (reply: WorkerReply<T>) => settle(() => (reply.ok ? resolve(reply.value) : reject(deserializeError(reply.error)))));
-    worker.once('error', (error) => settle(() => reject(error)));
-    worker.once('exit', (code) => settle(() => reject(new Error(`worker ${path.basename(fileURLToPath(entry))} exited with code ${code} before answering`))));
+    worker.once('error', (error: Error & {code?: string}) => settle(() => reject(error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+      ? new BoxError('ERR_OUT_OF_MEMORY', `${what[0].toUpperCase()}${what.slice(1)} ran out of memory.`, {hint: 'Make the input smaller, or give Node more memory (NODE_OPTIONS=--max-old-space-size=8192).'})
+      : error)));
+    worker.once('exit', (code) => settle(() => reject(new Error(`${what} stopped (worker exit code ${code}) before answering`))));
   });
 }
 

@@ -88,7 +88,7 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   const located: LocatedProjectOptions = {cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target};
   const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
   if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
-  return callWorker<Project>(siblingModule(import.meta.url, 'load-project-worker'), located, options.signal);
+  return callWorker<Project>(siblingModule(import.meta.url, 'load-project-worker'), located, {signal: options.signal, what: `loading ${located.boxfilePath}`});
 }
 
 /** loadProject once the Boxfile is found: here, or in the worker. */

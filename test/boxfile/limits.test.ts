@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {open} from 'node:fs/promises';
+import {mkdir, open, rm, symlink} from 'node:fs/promises';
 import path from 'node:path';
 import {boxfileLimits} from '../../src/boxfile/limits.js';
 import {loadProject} from '../../src/services/load-project.js';
@@ -8,7 +8,8 @@ import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // What box refuses to read, and how it says so: every bound names the limit and the place.
 describe('Boxfile limits and YAML structure', () => {
-  const {project} = boxfileProjects('box-limits-');
+  const projects = boxfileProjects('box-limits-');
+  const {project} = projects;
 
   test('a file over the size limit is refused without being parsed, naming the size and the limit', async () => {
     const cwd = await project('too-big', '');
@@ -21,6 +22,18 @@ describe('Boxfile limits and YAML structure', () => {
     const {error, issues} = await loadErrors({cwd});
     assert.equal(issues.length, 1);
     assert.match(lines(error)[0], /^Boxfile:1:1 the file is \d+\.\d MiB; box reads files of at most 8\.0 MiB/);
+  });
+
+  test('a config file that is not a plain file (a link to /dev/zero) is read no further than the limit', async () => {
+    const cwd = await project('endless-config', 'basebox: debian-12\n');
+    await mkdir(projects.home, {recursive: true});
+    await symlink('/dev/zero', path.join(projects.home, 'config.yaml'));
+    try {
+      const {error} = await loadErrors({cwd});
+      assert.deepEqual(lines(error), [`${path.join(projects.home, 'config.yaml')}:1:1 the file is more than 8.0 MiB; box reads files of at most 8.0 MiB (a Boxfile is usually a few KiB)`]);
+    } finally {
+      await rm(path.join(projects.home, 'config.yaml'));
+    }
   });
 
   test('more machines than the limit are refused at the machines key, before the schema runs', async () => {
