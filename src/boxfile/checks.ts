@@ -1,19 +1,45 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
-import {didYouMean, formatPath, formatValue, type BoxfileIssue, type IssuePath} from './issues.js';
+import {didYouMean, formatPath, formatValue, getAt, type BoxfileIssue, type IssuePath} from './issues.js';
 import {isObject, settingsLocations} from './locations.js';
+import {expandHome} from './resolve.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
- * Checks zod cannot express: basebox syntax and version constraints, synced folders and
- * provisioner files that do not exist (relative to the file that names them), and
+ * More machines than box reads (see limits.ts), in the Boxfile or an environment: checked
+ * before the schema, so a 700 000-machine file is refused at once rather than validated.
+ */
+export function machineCountIssues(source: SourceFile, maxMachines: number): BoxfileIssue[] {
+  const issues: BoxfileIssue[] = [];
+  if (!isObject(source.data)) return issues;
+  const check = (segments: IssuePath, machines: unknown): void => {
+    if (!isObject(machines)) return;
+    let count = 0;
+    for (const _ in machines) count++;
+    if (count <= maxMachines) return;
+    const pos = locate(source, segments, 'key');
+    issues.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message: `declares ${count} machines; box reads at most ${maxMachines}`});
+  };
+  check(['machines'], source.data.machines);
+  if (isObject(source.data.environments)) {
+    for (const [env, overlay] of Object.entries(source.data.environments)) {
+      if (isObject(overlay)) check(['environments', env, 'machines'], overlay.machines);
+    }
+  }
+  return issues;
+}
+
+/**
+ * Checks zod cannot express: basebox syntax and version constraints, synced folders,
+ * provisioner files and private keys that do not exist (relative to the file that names them), and
  * environment overlays naming machines the project does not have. They run on every place a
  * value is written, even when other parts of the file are invalid, so one run shows everything.
  */
 export function semanticIssues(source: SourceFile, options: {machineNames?: string[]} = {}): BoxfileIssue[] {
   const issues: BoxfileIssue[] = [];
   const baseDir = path.dirname(source.path);
+  const onHost = (file: string): string => path.resolve(baseDir, expandHome(file));
   const add = (segments: IssuePath, message: string, got?: unknown, target: 'key' | 'value' = 'value'): void => {
     const pos = locate(source, segments, target);
     issues.push({file: source.display, line: pos.line, column: pos.column, path: formatPath(segments), message, ...(got === undefined ? {} : {got: formatValue(got)})});
@@ -44,9 +70,17 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
     if (Array.isArray(settings.synced_folders)) {
       settings.synced_folders.forEach((folder, index) => {
         if (!isObject(folder) || typeof folder.source !== 'string' || folder.source === '') return;
-        const absolute = path.resolve(baseDir, folder.source);
+        const absolute = onHost(folder.source);
         if (!existsSync(absolute)) add([...segments, 'synced_folders', index, 'source'], `no such folder ${absolute}`, folder.source);
       });
+    }
+
+    // A key named explicitly must be there: otherwise `up` boots the machine and then fails to log in.
+    for (const keyPath of [['ssh', 'private_key_path'], ['targets', 'aws', 'private_key_path']]) {
+      const file = getAt(settings, keyPath);
+      if (typeof file !== 'string' || file === '') continue;
+      const absolute = onHost(file);
+      if (!existsSync(absolute)) add([...segments, ...keyPath], `no such file ${absolute}`, file);
     }
 
     if (Array.isArray(settings.provisioners)) {
@@ -55,7 +89,7 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
         const field = p.type === 'shell' ? 'path' : p.type === 'file' ? 'source' : undefined;
         const file = field ? p[field] : undefined;
         if (!field || typeof file !== 'string' || file === '') return;
-        const absolute = path.resolve(baseDir, file);
+        const absolute = onHost(file);
         if (!existsSync(absolute)) add([...segments, 'provisioners', index, field], `no such file ${absolute}`, file);
       });
     }
@@ -63,12 +97,15 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
 
   // An environment that configures a machine the project does not define is almost surely a typo.
   if (options.machineNames && isObject(source.data) && isObject(source.data.environments)) {
+    const known = new Set(options.machineNames);
+    // Suggestions compare a name with every machine: keep that to small projects.
+    const suggest = options.machineNames.length <= 1000;
     for (const [env, overlay] of Object.entries(source.data.environments)) {
       if (!isObject(overlay) || !isObject(overlay.machines)) continue;
       for (const name of Object.keys(overlay.machines)) {
-        if (options.machineNames.includes(name)) continue;
-        const suggestion = didYouMean(name, options.machineNames);
-        add(['environments', env, 'machines', name], `unknown machine (${suggestion ? `did you mean ${suggestion}?` : `machines are: ${options.machineNames.join(', ')}`})`, undefined, 'key');
+        if (known.has(name)) continue;
+        const suggestion = suggest ? didYouMean(name, options.machineNames) : undefined;
+        add(['environments', env, 'machines', name], `unknown machine (${suggestion ? `did you mean ${suggestion}?` : suggest ? `machines are: ${options.machineNames.join(', ')}` : 'not a machine of this Boxfile'})`, undefined, 'key');
       }
     }
   }

@@ -3,6 +3,7 @@ import {z} from 'zod';
 import {UsageError} from '../core/errors.js';
 import {locate, type SourceFile} from './source.js';
 import {isObject} from './locations.js';
+import {isTargetAlias, targetAliases} from './schema.js';
 
 export type IssuePath = Array<string | number>;
 
@@ -30,6 +31,8 @@ export function formatPath(segments: IssuePath): string {
 /** Prints a value the way the user wrote it, shortened: "two", 0, true, null, [1,2]. */
 export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // JSON has no Infinity: `disk: 1e400` would show as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
@@ -53,13 +56,18 @@ export function sortIssues(issues: BoxfileIssue[]): BoxfileIssue[] {
   return [...issues].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
 }
 
+const MAX_LISTED_ISSUES = 200;
+
 /** Throws the one usage error that carries every issue (exit code 2). */
 export function throwIfIssues(issues: BoxfileIssue[], hint?: string): void {
   if (issues.length === 0) return;
   const sorted = sortIssues(issues);
   const files = [...new Set(sorted.map((i) => i.file))].join(', ');
   const title = sorted.length === 1 ? `1 error in ${files}:` : `${sorted.length} errors in ${files}:`;
-  throw new UsageError('ERR_BOXFILE_INVALID', [title, ...sorted.map((i) => `  ${formatIssue(i)}`)].join('\n'), {
+  // Thousands of lines help no one on a terminal; --json carries every issue.
+  const shown = sorted.slice(0, MAX_LISTED_ISSUES).map((i) => `  ${formatIssue(i)}`);
+  if (sorted.length > MAX_LISTED_ISSUES) shown.push(`  ... and ${sorted.length - MAX_LISTED_ISSUES} more (--json lists them all)`);
+  throw new UsageError('ERR_BOXFILE_INVALID', [title, ...shown].join('\n'), {
     hint: hint ?? 'Fix the fields listed above; `box validate` checks the Boxfile without running anything.',
     details: {errors: sorted},
   });
@@ -193,7 +201,9 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
         for (const key of issue.keys) {
           const suggestion = didYouMean(key, allowed);
           const elsewhere = suggestion ? [] : nestedKeyPaths(schema, source.data, segments, key);
-          const hint = suggestion ? ` (did you mean ${suggestion}?)`
+          const aliasOf = segments.at(-1) === 'targets' && isTargetAlias(key) ? targetAliases[key].target : undefined;
+          const hint = aliasOf ? ` (target ${key} is the ${aliasOf} target: its settings go under targets.${aliasOf})`
+            : suggestion ? ` (did you mean ${suggestion}?)`
             : elsewhere.length > 0 ? ` here (it belongs under ${elsewhere.slice(0, 3).map((p) => p.replace(/\.[^.]+$/, '')).join(' or ')})`
               : allowed.length > 0 ? `; allowed here: ${allowed.join(', ')}` : '';
           const keyValue = isObject(value) ? value[key] : undefined;
@@ -237,8 +247,10 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
         at(segments, issue.type === 'array' ? `allows at most ${issue.maximum} item(s)` : `must be at most ${issue.maximum}`, 'value', value);
         break;
       case z.ZodIssueCode.invalid_string: {
-        // A record key that fails its regex: the data at the path is the value, so point at the key.
-        const onKey = typeof value !== 'string';
+        // A record key that fails its regex (a machine or env variable name): point at the key.
+        const parent = schemaAt(schema, source.data, segments.slice(0, -1));
+        const key = segments.at(-1);
+        const onKey = typeof value !== 'string' || (parent instanceof z.ZodRecord && !(parent.keySchema as z.ZodTypeAny).safeParse(key).success);
         at(segments, issue.message === 'Invalid' || issue.message.startsWith('Invalid ') ? `is not a valid ${String(issue.validation)}` : issue.message, onKey ? 'key' : 'value', onKey ? segments.at(-1) : value);
         break;
       }

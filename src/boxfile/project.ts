@@ -1,4 +1,4 @@
-import type {AwsSettings, ForwardedPort, ProvisionerConfig, TargetName} from './schema.js';
+import type {AwsSettings, ForwardedPort, ProvisionerConfig, TargetAlias, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -21,6 +21,8 @@ export interface QemuConfig {
   memoryMiB: number;
   diskGiB: number;
   accel: 'auto' | 'kvm' | 'tcg';
+  /** Who asked for `accel: kvm` (named when KVM does not work): "target: kvm", "--target kvm"... */
+  kvmRequiredBy?: string;
   machineType: string;
   extraArgs: string[];
   binary: string;
@@ -44,8 +46,11 @@ export interface SshConfig {
 
 export interface MachineConfig {
   name: string;
-  basebox: BaseboxRef;
+  /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
+  basebox?: BaseboxRef;
   target: TargetName;
+  /** The name the Boxfile or --target used when it was an alias of the target (kvm, libvirt). */
+  targetAlias?: TargetAlias;
   hostname?: string;
   qemu: QemuConfig;
   virtualbox: VirtualboxConfig;

@@ -3,13 +3,23 @@ import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {forwardedPortDefaults} from './defaults.js';
 import type {MachineConfig} from './project.js';
-import type {MachineSettings} from './schema.js';
+import {canonicalTarget, isTargetAlias, targetAliases, type MachineSettings} from './schema.js';
 import {diskGiB, memoryMiB} from './sizes.js';
+
+/**
+ * A machine may do without a basebox when every target it uses names its image: an aws machine
+ * with targets.aws.ami or ami_filter (vagrant-aws needed a "dummy box" for this). qemu and
+ * virtualbox machines boot a box's disk, so they always need one.
+ */
+export function baseboxOptional(s: MachineSettings): boolean {
+  return s.target === 'aws' && Boolean(s.targets?.aws?.ami || s.targets?.aws?.ami_filter);
+}
 
 /** Side key carried through the merge with `basebox`: the text as written. */
 const RAW_BASEBOX = '__basebox_raw';
 
-function expandHome(file: string): string {
+/** `~` and `~/x` are the user's home, as in a shell. */
+export function expandHome(file: string): string {
   return file === '~' || file.startsWith('~/') ? path.join(os.homedir(), file.slice(1)) : file;
 }
 
@@ -44,25 +54,31 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
 
 /**
  * Turns fully merged settings (defaults included, so every defaulted field is set) into the
- * typed MachineConfig that services and providers use. `basebox` must have been checked.
+ * typed MachineConfig that services and providers use. `basebox` must have been checked (and
+ * may be absent only where baseboxOptional says so).
  */
-export function toMachineConfig(name: string, s: MachineSettings, baseDir: string): MachineConfig {
+export function toMachineConfig(name: string, s: MachineSettings, baseDir: string, targetFrom = 'target'): MachineConfig {
   const q = s.targets?.qemu ?? {};
   const v = s.targets?.virtualbox ?? {};
-  const parsed = parseBasebox(s.basebox ?? '', baseDir, s.basebox_url);
-  if (!parsed.ok) throw new Error(`basebox was not validated: ${parsed.message}`);
+  const parsed = s.basebox ? parseBasebox(s.basebox, baseDir, s.basebox_url) : undefined;
+  if (parsed && !parsed.ok) throw new Error(`basebox was not validated: ${parsed.message}`);
   const raw = (s as Record<string, unknown>)[RAW_BASEBOX];
-  if (typeof raw === 'string') parsed.ref.raw = raw;
+  if (parsed?.ok && typeof raw === 'string') parsed.ref.raw = raw;
+  const written = s.target ?? 'qemu';
+  const alias = isTargetAlias(written) ? targetAliases[written] : undefined;
+  const accel = alias && 'accel' in alias ? alias.accel : q.accel ?? 'auto';
   return {
     name,
-    basebox: parsed.ref,
-    target: s.target ?? 'qemu',
+    ...(parsed?.ok ? {basebox: parsed.ref} : {}),
+    target: canonicalTarget(written),
+    ...(isTargetAlias(written) ? {targetAlias: written} : {}),
     ...(s.hostname ? {hostname: s.hostname} : {}),
     qemu: {
       cpus: q.cpus ?? 2,
       memoryMiB: memoryMiB(q.memory ?? 1024),
       diskGiB: diskGiB(q.disk ?? 10),
-      accel: q.accel ?? 'auto',
+      accel,
+      ...(accel === 'kvm' ? {kvmRequiredBy: alias ? `${targetFrom === '--target' ? '--target ' : 'target: '}${written}` : 'targets.qemu.accel: kvm'} : {}),
       machineType: q.machine_type ?? 'q35',
       extraArgs: q.extra_args ?? [],
       binary: q.binary ?? 'qemu-system-x86_64',

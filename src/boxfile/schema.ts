@@ -1,6 +1,7 @@
 import {isIP} from 'node:net';
 import {z} from 'zod';
-import {memoryMiB} from './sizes.js';
+import {ENV_NAME} from '../core/env-name.js';
+import {diskGiB, memoryMiB} from './sizes.js';
 
 /**
  * The Boxfile schema. The same schema validates the Boxfile, `~/.box/config.yaml`, machine
@@ -9,19 +10,29 @@ import {memoryMiB} from './sizes.js';
  * Sizes accept a number (MiB for memory, GiB for disk) or a string with a unit ("2G", "512M").
  */
 
-const sizeString = z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt])?\s*$/, 'expected a size such as 2048, "512M" or "2G"');
+const SIZE = /^\s*\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt])?\s*$/;
+const sizeString = z.string().regex(SIZE, 'expected a size such as 2048, "512M" or "2G"');
+/** zod still runs a union's refinement on a value the union rejected: that one has its own error already. */
+const notASize = (v: number | string): boolean => typeof v === 'string' && !SIZE.test(v);
 /** Memory outside this range is a typo (a unit forgotten or doubled), not a machine anyone runs. */
 const MIN_MEMORY_MIB = 64;
 const MAX_MEMORY_MIB = 4 * 1024 * 1024;
 export const memorySchema = z.union([z.number().int().positive(), sizeString])
   .refine((v) => {
-    // zod still runs this for a value the union rejected: that one has its own error already.
-    if (typeof v === 'string' && !/^\s*\d/.test(v)) return true;
+    if (notASize(v)) return true;
     const mib = memoryMiB(v);
     return mib >= MIN_MEMORY_MIB && mib <= MAX_MEMORY_MIB;
   }, 'must be between 64 MiB and 4 TiB (a bare number is MiB: 2048, or "2G")')
   .describe('Memory: MiB as a number, or a size with a unit ("2G").');
-export const diskSchema = z.union([z.number().positive(), sizeString]).describe('Disk size: GiB as a number, or a size with a unit ("20G").');
+/** A finite disk QEMU can create (`disk: 1e400` is Infinity in YAML and reached qemu-img as such). */
+const MAX_DISK_GIB = 64 * 1024;
+export const diskSchema = z.union([z.number().positive(), sizeString])
+  .refine((v) => {
+    if (notASize(v)) return true;
+    const gib = diskGiB(v);
+    return Number.isFinite(gib) && gib <= MAX_DISK_GIB;
+  }, 'must be between 1 GiB and 64 TiB (a bare number is GiB: 20, or "20G")')
+  .describe('Disk size: GiB as a number, or a size with a unit ("20G").');
 
 export const qemuSettingsSchema = z.object({
   cpus: z.number().int().min(1).max(256).optional().describe('Virtual CPUs (default 2).'),
@@ -74,6 +85,31 @@ export const awsSettingsSchema = z.object({
 
 export const targetNameSchema = z.enum(['qemu', 'virtualbox', 'aws']);
 
+/**
+ * Other names users know the qemu target by. `kvm` is QEMU with KVM required (accel: kvm: it
+ * fails, saying why, where KVM does not work, instead of falling back to TCG); `libvirt` is
+ * what Vagrant calls it, though box runs QEMU itself, without libvirtd. Their settings live
+ * under `targets.qemu`.
+ */
+export const targetAliases = {
+  kvm: {target: 'qemu', accel: 'kvm', note: 'QEMU with KVM required'},
+  libvirt: {target: 'qemu', note: 'box runs QEMU itself, without libvirtd'},
+} as const satisfies Record<string, {target: z.output<typeof targetNameSchema>; accel?: 'kvm'; note: string}>;
+
+export type TargetAlias = keyof typeof targetAliases;
+
+/** What `target:` and `--target` accept: a target or an alias of one. */
+export const targetInputSchema = z.enum([...targetNameSchema.options, ...Object.keys(targetAliases) as [TargetAlias, ...TargetAlias[]]]);
+
+export function isTargetAlias(name: string): name is TargetAlias {
+  return Object.hasOwn(targetAliases, name);
+}
+
+/** The target a name stands for: kvm and libvirt are qemu. */
+export function canonicalTarget(name: z.output<typeof targetInputSchema>): z.output<typeof targetNameSchema> {
+  return isTargetAlias(name) ? targetAliases[name].target : name;
+}
+
 export const targetsSchema = z.object({
   qemu: qemuSettingsSchema.optional(),
   virtualbox: virtualboxSettingsSchema.optional(),
@@ -86,7 +122,7 @@ export const shellProvisionerSchema = z.object({
   inline: z.union([z.string(), z.array(z.string())]).optional(),
   path: z.string().optional().describe('A script on the host, relative to the Boxfile.'),
   args: z.array(z.string()).optional(),
-  env: z.record(z.string()).optional(),
+  env: z.record(z.string().regex(ENV_NAME, 'expected an environment variable name (letters, digits and _, not starting with a digit)'), z.string()).optional(),
   privileged: z.boolean().optional().describe('Run with sudo (default true).'),
 }).strict();
 
@@ -126,15 +162,15 @@ export const sshSettingsSchema = z.object({
   username: z.string().optional(),
   private_key_path: z.string().optional(),
   port: z.number().int().min(1).max(65535).optional(),
-  timeout: z.number().int().positive().optional().describe('Seconds to wait for SSH after boot.'),
+  timeout: z.number().int().positive().max(86_400).optional().describe('Seconds to wait for SSH after boot (at most a day).'),
   insert_key: z.boolean().optional().describe('Replace the insecure key with a per-machine key on first boot (default true).'),
 }).strict();
 
 /** What a machine can override (and what an environment overlay may set). */
 export const machineSettingsShape = {
-  basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL.'),
+  basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL. Optional for an aws machine whose targets.aws.ami or ami_filter names its image.'),
   basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
-  target: targetNameSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws. --target overrides it.'),
+  target: targetInputSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, libvirt another name for qemu. --target overrides it.'),
   targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),
   provisioners: z.array(provisionerSchema).optional().describe('Run in order on `box up` (first boot) and `box provision`. Lists from outer layers run first.'),
   forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
@@ -145,7 +181,9 @@ export const machineSettingsShape = {
 
 export const machineSettingsSchema = z.object(machineSettingsShape).strict();
 
-export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'expected a machine name of letters, digits, dash or underscore');
+// Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
+// 63 characters keeps all of them within their limits.
+export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
 
 export const environmentSchema = z.object({
   ...machineSettingsShape,
@@ -154,7 +192,7 @@ export const environmentSchema = z.object({
 
 export const boxfileSchema = z.object({
   version: z.literal(1).optional().describe('Boxfile format version (1).'),
-  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'expected letters, digits, dot, dash or underscore').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'expected letters, digits, dot, dash or underscore, at most 63 characters').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
   ...machineSettingsShape,
   machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
   environments: z.record(environmentSchema.nullable()).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
@@ -174,6 +212,7 @@ export type BoxfileInput = z.input<typeof boxfileSchema>;
 export type Boxfile = z.output<typeof boxfileSchema>;
 export type MachineSettings = z.output<typeof machineSettingsSchema>;
 export type TargetName = z.output<typeof targetNameSchema>;
+export type TargetInput = z.output<typeof targetInputSchema>;
 export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
 export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
 export type ProvisionerConfig = z.output<typeof provisionerSchema>;

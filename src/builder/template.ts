@@ -80,7 +80,7 @@ const sourceSchema = z.union([
 export const templateSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'expected lower-case letters, digits, ".", "_" or "-"').optional(),
   description: z.string().default(''),
-  os: z.string().optional().describe('Family, for answer files and scripts: debian, ubuntu, centos, rocky, opensuse, windows.'),
+  os: z.string().optional().describe('Family, for answer files and scripts: debian, ubuntu, centos, rocky, opensuse, windows. `box build FAMILY` builds the newest template of a family.'),
   /** Version written into the box metadata and catalog. */
   version: z.string().default('0.0.0'),
   method: z.enum(['debootstrap', 'iso', 'box']),

@@ -1,7 +1,7 @@
 import {existsSync, readdirSync, statSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {closest} from 'fastest-levenshtein';
+import {didYouMean} from '../boxfile/issues.js';
 import {UsageError} from '../core/errors.js';
 import {TEMPLATE_FILE} from './template.js';
 
@@ -66,7 +66,8 @@ export function findTemplate(nameOrPath: string, templateDirs: readonly string[]
   const found = all.find((t) => t.name === nameOrPath);
   if (found) return found;
   const names = all.map((t) => t.name);
-  const suggestion = names.length > 0 ? closest(nameOrPath, names) : undefined;
+  // Only a close name: `fedora` suggesting `rocky-9` would mislead.
+  const suggestion = didYouMean(nameOrPath, names);
   throw new UsageError('ERR_TEMPLATE_NOT_FOUND', `No template named "${nameOrPath}".`, {
     hint: `${suggestion ? `Did you mean "${suggestion}"? ` : ''}Known templates: ${names.join(', ') || '(none)'}. Use --template-dir for your own.`,
   });

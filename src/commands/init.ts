@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import type {TargetName} from '../boxfile/schema.js';
+import {targetInputSchema, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
 import {DEFAULT_BASEBOX, initBoxfile, type InitResult} from '../services/init.js';
 
@@ -16,13 +16,13 @@ Refuses to replace an existing Boxfile unless --force (exit code 2).`;
 
   static override flags = {
     basebox: Flags.string({description: `Box to start from: store name (optionally @constraint), .box path or URL. Default ${DEFAULT_BASEBOX}.`}),
-    target: Flags.string({description: 'Where the machine runs. Default qemu.', options: ['qemu', 'virtualbox', 'aws']}),
+    target: Flags.string({description: 'Where the machine runs. Default qemu (kvm: qemu with KVM required).', options: [...targetInputSchema.options]}),
     force: Flags.boolean({char: 'f', description: 'Replace an existing Boxfile.'}),
   };
 
   async run(): Promise<InitResult> {
     const {flags} = await this.parse(Init);
-    const result = await initBoxfile({dir: process.cwd(), basebox: flags.basebox, target: flags.target as TargetName | undefined, force: flags.force});
+    const result = await initBoxfile({dir: process.cwd(), basebox: flags.basebox, target: flags.target as TargetInput | undefined, force: flags.force});
     if (!this.jsonEnabled()) {
       this.log(`Wrote ${result.boxfile} (basebox ${result.basebox}, target ${result.target}).`);
       this.log('Next: `box validate`, then `box up`.');

@@ -1,6 +1,6 @@
 import {projectFlags} from '../boxfile/flags.js';
 import type {MachineConfig} from '../boxfile/project.js';
-import type {TargetName} from '../boxfile/schema.js';
+import {targetAliases, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
 import {loadProject} from '../services/load-project.js';
 
@@ -16,6 +16,7 @@ export interface ValidateResult {
 }
 
 export default class Validate extends BaseCommand {
+  protected override readonly exitOnInterrupt = true;
   static override description = `Check the Boxfile (and ~/.box/config.yaml) without running anything.
 
 Every problem is reported at once as FILE:LINE:COL field.path: what is wrong (got VALUE).
@@ -31,15 +32,16 @@ Exit codes: 0 valid, 2 invalid (or unknown --env).`;
 
   async run(): Promise<ValidateResult> {
     const {flags} = await this.parse(Validate);
-    const project = await loadProject({cwd: process.cwd(), boxfile: flags.boxfile, env: flags.env, target: flags.target as TargetName | undefined});
+    const project = await loadProject({cwd: process.cwd(), boxfile: flags.boxfile, env: flags.env, target: flags.target as TargetInput | undefined, signal: this.signal});
     const result: ValidateResult = {valid: true, boxfile: project.boxfilePath, project: project.name, environment: project.environment ?? null, machines: project.machines};
     if (!this.jsonEnabled()) {
       const env = project.environment ? `, environment ${project.environment}` : '';
       const count = project.machines.length === 1 ? '1 machine' : `${project.machines.length} machines`;
       this.log(`${project.boxfilePath} is valid: project ${project.name}, ${count}${env}`);
-      const width = Math.max(...project.machines.map((m) => m.name.length));
+      const width = project.machines.reduce((w, m) => Math.max(w, m.name.length), 0);
       for (const m of project.machines) {
-        this.log(`  ${m.name.padEnd(width)}  target ${m.target.padEnd(10)}  basebox ${m.basebox.raw}`);
+        const target = m.targetAlias ? `${m.target} (${m.targetAlias}: ${targetAliases[m.targetAlias].note})` : m.target;
+        this.log(`  ${m.name.padEnd(width)}  target ${target.padEnd(10)}  basebox ${m.basebox?.raw ?? `none (AMI from targets.aws.${m.aws.ami ? 'ami' : 'ami_filter'})`}`);
       }
     }
     return result;

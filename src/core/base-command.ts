@@ -1,5 +1,5 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core';
-import {BoxError, ExitCode, InterruptedError, isAbortError} from './errors.js';
+import {BoxError, ExitCode, InterruptedError, isAbortError, type InterruptSignal} from './errors.js';
 import {Ui} from './ui.js';
 import {printable} from './printable.js';
 
@@ -11,9 +11,16 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
  *   printed as one document on stdout; nothing else is written there.
  * - `this.ui`: progress and messages on stderr, animated only on a TTY.
  * - `this.signal`: aborted on the first Ctrl-C / SIGTERM so services can run their cleanups;
- *   a second Ctrl-C exits at once with 130.
+ *   a second signal exits at once. A command that changes nothing sets `exitOnInterrupt`: the
+ *   first signal ends it at once (before, an abort nobody listened to let `box validate` run on
+ *   to the end under `timeout`).
  * - Uniform errors: message + hint on stderr (or `{"error": {...}}` with --json) and the
- *   documented exit codes 0 ok, 1 failed, 2 usage/config error, 130 interrupted.
+ *   documented exit codes 0 ok, 1 failed, 2 usage/config error, 130 interrupted (SIGINT),
+ *   143 terminated (SIGTERM).
+ *
+ * A signal listener only runs while the event loop is free, so no phase may keep the main
+ * thread busy for long: loading a large Boxfile, the one CPU-heavy phase whose size the user
+ * controls, runs in a worker thread (services/load-project.ts) and is bounded (boxfile/limits.ts).
  */
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;
@@ -22,21 +29,47 @@ export abstract class BaseCommand extends Command {
     cwd: Flags.directory({description: 'Run as if box was started in this directory.', helpGroup: 'GLOBAL'}),
   };
 
+  /**
+   * Set by commands that change nothing (validate, listings): there is nothing to clean up, so
+   * the first Ctrl-C / SIGTERM ends them at once with 130 / 143.
+   */
+  protected readonly exitOnInterrupt: boolean = false;
+
   protected ui!: Ui;
   private readonly abortController = new AbortController();
   private interrupts = 0;
-  private readonly onSignal = (): void => {
+  private readonly onSignal = (signal: InterruptSignal): void => {
     this.interrupts++;
-    if (this.interrupts > 1) {
-      process.stderr.write('\nInterrupted twice: exiting without cleanup.\n');
-      process.exit(ExitCode.interrupted);
+    const interrupted = new InterruptedError(signal === 'SIGTERM' ? 'Terminated (SIGTERM)' : 'Interrupted', signal);
+    if (this.exitOnInterrupt) {
+      this.exitNow(interrupted, '\nInterrupted.\n');
+    } else if (this.interrupts > 1) {
+      this.exitNow(interrupted, '\nInterrupted twice: exiting without cleanup.\n');
+    } else {
+      process.stderr.write('\nInterrupted: cleaning up (press Ctrl-C again to exit at once)...\n');
+      this.abortController.abort(interrupted);
     }
-    process.stderr.write('\nInterrupted: cleaning up (press Ctrl-C again to exit at once)...\n');
-    this.abortController.abort(new InterruptedError());
   };
+
+  /** Ends the process now with the signal's exit code (and the --json error document). */
+  private exitNow(error: InterruptedError, message: string): never {
+    process.stderr.write(message);
+    // Writes to a pipe or file are synchronous on Linux, so the document is out before exit.
+    if (this.jsonEnabled()) this.logJson({error: error.toJSON()});
+    process.exit(error.exitCode);
+  }
 
   protected get signal(): AbortSignal {
     return this.abortController.signal;
+  }
+
+  /**
+   * One JSON document on stdout. oclif's own logJson colours it with a regex tokenizer that
+   * overflows the stack on a long string (a 10 MB value printed nothing but a RangeError) and
+   * copies the rest of the text per token; plain JSON.stringify is linear.
+   */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   }
 
   override async init(): Promise<void> {
@@ -58,7 +91,8 @@ export abstract class BaseCommand extends Command {
   }
 
   override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
-    const boxError = toBoxError(error, this.signal.aborted);
+    const {signal} = this.abortController;
+    const boxError = toBoxError(error, signal.aborted ? signal.reason as InterruptedError : undefined);
     process.exitCode = boxError.exitCode;
     if (this.jsonEnabled()) {
       this.logJson({error: boxError.toJSON()});
@@ -77,10 +111,15 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-/** Maps anything thrown to a BoxError with the right exit code. */
-export function toBoxError(error: unknown, aborted = false): BoxError {
+/**
+ * Maps anything thrown to a BoxError with the right exit code. `interrupted` is the signal's
+ * error when the command was interrupted: an abort thrown deep in a service then reports the
+ * signal that came (143 for SIGTERM), and any other failure after it counts as the interrupt.
+ */
+export function toBoxError(error: unknown, interrupted?: InterruptedError): BoxError {
+  if (interrupted && (isAbortError(error) || !(error instanceof BoxError))) return interrupted;
   if (error instanceof BoxError) return error;
-  if (aborted || isAbortError(error)) return new InterruptedError();
+  if (isAbortError(error)) return new InterruptedError();
   const err = error as Error & {oclif?: {exit?: number}; code?: string};
   if (err instanceof Errors.CLIError) {
     // oclif's own parse errors (unknown flag, missing argument): usage errors.

@@ -7,8 +7,18 @@ export const ExitCode = {
   ok: 0,
   failed: 1,
   usage: 2,
+  /** SIGINT (Ctrl-C): 128 + 2, as shells report it. */
   interrupted: 130,
+  /** SIGTERM (`kill`, `timeout`, a CI runner cancelling the job): 128 + 15. */
+  terminated: 143,
 } as const;
+
+export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+
+/** The exit code of a command ended by this signal (what a shell reports for it). */
+export function interruptExitCode(signal: InterruptSignal = 'SIGINT'): number {
+  return signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
+}
 
 export interface BoxErrorOptions {
   hint?: string;
@@ -46,11 +56,18 @@ export class UsageError extends BoxError {
   }
 }
 
-/** The user pressed Ctrl-C (or the process got SIGTERM): exit code 130 after cleanups ran. */
+/**
+ * The user pressed Ctrl-C (exit code 130) or the process got SIGTERM (143), after cleanups ran.
+ * Code deep in a service throws it without knowing the signal; the command reports the
+ * signal it actually received.
+ */
 export class InterruptedError extends BoxError {
-  constructor(message = 'Interrupted') {
-    super('ERR_INTERRUPTED', message, {exitCode: ExitCode.interrupted});
+  readonly signal: InterruptSignal;
+
+  constructor(message = 'Interrupted', signal: InterruptSignal = 'SIGINT') {
+    super('ERR_INTERRUPTED', message, {exitCode: interruptExitCode(signal), details: {signal}});
     this.name = 'InterruptedError';
+    this.signal = signal;
   }
 }
 

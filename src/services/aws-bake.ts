@@ -135,11 +135,14 @@ export interface AwsBuildOptions {
  * template the source box's region → AMI map. `--add` stores the resulting aws box.
  */
 export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeResult & {added?: {name: string; version: string; provider: string}}> {
-  const {findTemplate} = await import('../builder/templates-dir.js');
+  const {familyChoice, resolveTemplate} = await import('../builder/template-families.js');
   const {loadTemplate} = await import('../builder/template.js');
   const {loadProjectIfAny} = await import('./load-project.js');
-  const template = await loadTemplate(findTemplate(options.template, options.templateDirs).dir, options.vars ?? {});
-  const project = await loadProjectIfAny({cwd: process.cwd(), target: 'aws'});
+  const ref = await resolveTemplate(options.template, options.templateDirs);
+  const chosen = familyChoice(options.template, ref);
+  if (chosen) options.ui.info(chosen);
+  const template = await loadTemplate(ref.dir, options.vars ?? {});
+  const project = await loadProjectIfAny({cwd: process.cwd(), target: 'aws', signal: options.signal});
   const aws: AwsSettings = project?.machines[0]?.aws ?? {};
   let sourceAmis: Record<string, string> | undefined;
   const source = template.definition.method === 'box' ? template.definition.source : undefined;

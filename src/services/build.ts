@@ -9,7 +9,8 @@ import {memoryMiB} from '../boxfile/sizes.js';
 import {removeRootfs} from '../builder/methods/debootstrap/mounts.js';
 import {buildMethods, type BuildState} from '../builder/methods/index.js';
 import {loadTemplate, type LoadedTemplate, type VariableValues} from '../builder/template.js';
-import {findTemplate, resolveTemplateFile} from '../builder/templates-dir.js';
+import {familyChoice, resolveTemplate} from '../builder/template-families.js';
+import {resolveTemplateFile} from '../builder/templates-dir.js';
 import {BoxError, UsageError} from '../core/errors.js';
 import {run} from '../core/exec.js';
 import {readJson, writeJsonAtomic} from '../core/fs-json.js';
@@ -49,6 +50,8 @@ export interface BuildOptions {
 
 export interface BuildResult {
   template: string;
+  /** The family name typed instead of a template name (`box build centos`), when it was one. */
+  family?: string;
   method: string;
   name: string;
   version: string;
@@ -84,7 +87,9 @@ interface BuildRecord {
  */
 export async function buildBox(options: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
-  const ref = findTemplate(options.template, options.templateDirs);
+  const ref = await resolveTemplate(options.template, options.templateDirs);
+  const chosen = familyChoice(options.template, ref);
+  if (chosen) options.ui.info(chosen);
   const template = await loadTemplate(ref.dir, options.vars ?? {});
   const method = buildMethods[template.definition.method];
   if (!method) {
@@ -102,7 +107,7 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
   const methodInputs = await method.cacheInputs(template);
   const inputsHash = await hashInputs(template, provider === PROVIDER ? methodInputs : {...methodInputs, boxProvider: provider, vbox: virtualboxHardware(template, method.name)});
 
-  const base = {template: ref.name, method: method.name, name: template.name, version, provider, outputDir, catalog: catalogPath, inputsHash};
+  const base = {template: ref.name, ...(ref.family ? {family: ref.family.family} : {}), method: method.name, name: template.name, version, provider, outputDir, catalog: catalogPath, inputsHash};
   if (options.dryRun) {
     const masked = Object.fromEntries(Object.entries(template.variables).map(([k, v]) => [k, template.sensitive.includes(k) ? '********' : v]));
     const plan = [

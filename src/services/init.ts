@@ -1,30 +1,58 @@
-import {existsSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseBasebox} from '../boxfile/basebox.js';
 import {BOXFILE_NAME} from '../boxfile/find.js';
-import type {TargetName} from '../boxfile/schema.js';
+import type {TargetInput} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
 
 export interface InitOptions {
   dir: string;
   basebox?: string;
-  target?: TargetName;
+  target?: TargetInput;
   force?: boolean;
 }
 
 export interface InitResult {
   boxfile: string;
   basebox: string;
-  target: TargetName;
+  target: TargetInput;
+  /** The `$schema` written for editors: a path relative to the Boxfile where one holds for everyone. */
+  schema: string;
 }
 
 export const DEFAULT_BASEBOX = 'debian-12-minimal';
 
-/** The published JSON Schema of this installation, for the yaml-language-server comment. */
-export function schemaLocation(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas', 'boxfile.schema.json');
+/** The box package this code runs from (the same from src/ and dist/). */
+const runningPackage = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SCHEMA = path.join('schemas', 'boxfile.schema.json');
+
+/**
+ * What the yaml-language-server comment of a new Boxfile in `boxfileDir` points at. The
+ * Boxfile is committed, so the path must hold in a teammate's checkout at another place:
+ * 1. box installed in the project (node_modules/<box package> in the Boxfile's folder or a
+ *    parent, where Node finds it): relative to the Boxfile, the same after every `npm install`;
+ * 2. a Boxfile inside the box package itself (its checkout): relative, the same in any checkout;
+ * 3. otherwise (a global npm install, a checkout elsewhere) no relative path holds elsewhere:
+ *    one climbing out of the project breaks at another depth, so the installed package's
+ *    absolute path, which is the same for everyone with the same npm global prefix.
+ */
+export function schemaReference(boxfileDir: string, packageRoot = runningPackage): string {
+  const relative = (file: string): string => {
+    const rel = path.relative(boxfileDir, file).split(path.sep).join('/');
+    return rel.startsWith('../') ? rel : `./${rel}`;
+  };
+  const name = (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {name: string}).name;
+  for (let dir = path.resolve(boxfileDir); ; dir = path.dirname(dir)) {
+    const installed = path.join(dir, 'node_modules', name, SCHEMA);
+    if (existsSync(installed)) return relative(installed);
+    if (path.dirname(dir) === dir) break;
+  }
+  const own = path.join(packageRoot, SCHEMA);
+  const inside = path.relative(packageRoot, path.resolve(boxfileDir));
+  if (!inside.startsWith('..') && !path.isAbsolute(inside)) return relative(own);
+  return own;
 }
 
 /** YAML-quotes a value when it would otherwise not read back as the same string. */
@@ -36,8 +64,8 @@ function yamlString(value: string): string {
  * A commented starter Boxfile. Every optional section is present but commented out, so the
  * file documents itself and validates as written.
  */
-export function renderBoxfile(options: {basebox: string; target: TargetName; name: string}): string {
-  return `# yaml-language-server: $schema=${schemaLocation()}
+export function renderBoxfile(options: {basebox: string; target: TargetInput; name: string; schema: string}): string {
+  return `# yaml-language-server: $schema=${options.schema}
 # Boxfile: one file that says which machine to run, where, and how to set it up.
 # Check it with \`box validate\`; start it with \`box up\`. Reference: docs/boxfile.md in the box repository.
 name: ${yamlString(options.name)}
@@ -47,7 +75,8 @@ name: ${yamlString(options.name)}
 basebox: ${yamlString(options.basebox)}
 # basebox_url: https://example.com/debian-12.json   # where to fetch it when it is not in the store
 
-# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it).
+# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it);
+# kvm is qemu with KVM required, libvirt another name for qemu.
 target: ${options.target}
 
 # Settings per target; only the chosen target's settings are used.
@@ -56,7 +85,7 @@ targets:
     cpus: 2
     memory: 1G        # MiB as a number, or a size with a unit: 512M, 2G
     disk: 10G         # GiB as a number, or a size with a unit
-    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)
+${options.target === 'kvm' ? '    # accel: kvm is implied by target: kvm (box fails, saying why, where KVM does not work)' : '    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)'}
   # virtualbox:
   #   cpus: 2
   #   memory: 1024
@@ -105,6 +134,7 @@ export async function initBoxfile(options: InitOptions): Promise<InitResult> {
     throw new UsageError('ERR_BOXFILE_EXISTS', `${file} already exists; box init does not overwrite it.`, {hint: 'Run `box init --force` to replace it, or edit the existing Boxfile.'});
   }
   const name = path.basename(path.resolve(options.dir)).replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'box';
-  await writeFile(file, renderBoxfile({basebox, target, name}));
-  return {boxfile: file, basebox, target};
+  const schema = schemaReference(options.dir);
+  await writeFile(file, renderBoxfile({basebox, target, name, schema}));
+  return {boxfile: file, basebox, target, schema};
 }

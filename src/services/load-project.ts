@@ -1,18 +1,22 @@
 // OWNER: boxfile helper. Signature fixed so other areas can code against it.
 import {existsSync} from 'node:fs';
+import {stat} from 'node:fs/promises';
 import path from 'node:path';
 import {builtInDefaults} from '../boxfile/defaults.js';
 import {locateBoxfile} from '../boxfile/find.js';
-import {semanticIssues} from '../boxfile/checks.js';
-import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
+import {machineCountIssues, semanticIssues} from '../boxfile/checks.js';
+import {boxfileLimits} from '../boxfile/limits.js';
+import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue, type IssuePath} from '../boxfile/issues.js';
 import {withoutExtensions} from '../boxfile/json-schema.js';
 import {isObject} from '../boxfile/locations.js';
 import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
+import {originOf, portClashIssues, type LayerOrigin} from '../boxfile/port-clashes.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
-import {absolutizeLayer, toMachineConfig} from '../boxfile/resolve.js';
-import {boxfileSchema, userConfigSchema, type AwsSettings, type MachineSettings, type TargetName} from '../boxfile/schema.js';
+import {absolutizeLayer, baseboxOptional, toMachineConfig} from '../boxfile/resolve.js';
+import {boxfileSchema, canonicalTarget, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from '../boxfile/schema.js';
 import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
-import {UsageError} from '../core/errors.js';
+import {throwIfAborted, UsageError} from '../core/errors.js';
+import {callWorker, siblingModule} from '../core/worker-call.js';
 import {userPaths} from '../core/paths.js';
 
 export interface LoadProjectOptions {
@@ -22,9 +26,27 @@ export interface LoadProjectOptions {
   boxfile?: string;
   /** Environment overlay to apply (--env). */
   env?: string;
-  /** Overrides the target of every machine (--target). */
-  target?: TargetName;
+  /** Overrides the target of every machine (--target; kvm and libvirt are qemu). */
+  target?: TargetInput;
+  /** Ctrl-C / SIGTERM: stops loading a large Boxfile at once. */
+  signal?: AbortSignal;
 }
+
+/** What the loading itself needs once the Boxfile is found (plain data: it crosses to a worker). */
+export interface LocatedProjectOptions {
+  cwd: string;
+  boxfilePath: string;
+  env?: string;
+  target?: TargetInput;
+}
+
+/**
+ * Boxfiles larger than this load in a worker thread. Loading costs about 2-3 ms of CPU per KiB
+ * (parse, schema, merge), so a real Boxfile of a few KiB loads in place, and anything whose
+ * load could hold the main thread long enough to delay Ctrl-C goes to a worker, whose start
+ * (~50 ms) is then small next to the load.
+ */
+const IN_THREAD_MAX_BYTES = 64 * 1024;
 
 /** Reads, parses and validates one file; returns its issues (syntax, schema, semantic). */
 async function loadSource(file: string, display: string, kind: 'boxfile' | 'config'): Promise<{source: SourceFile; issues: BoxfileIssue[]}> {
@@ -34,7 +56,11 @@ async function loadSource(file: string, display: string, kind: 'boxfile' | 'conf
     const pos = locate(source, []);
     return {source, issues: [{file: display, line: pos.line, column: pos.column, path: '', message: `the ${kind === 'boxfile' ? 'Boxfile' : 'config file'} must be a mapping of settings such as "basebox: debian-12"`}]};
   }
-  if (kind === 'boxfile') source.data = withoutExtensions(source.data as Record<string, unknown>);
+  if (kind === 'boxfile') {
+    const tooMany = machineCountIssues(source, boxfileLimits.maxMachines);
+    if (tooMany.length > 0) return {source, issues: tooMany};
+    source.data = withoutExtensions(source.data as Record<string, unknown>);
+  }
   const schema = kind === 'boxfile' ? boxfileSchema : userConfigSchema;
   const parsed = schema.safeParse(source.data);
   let schemaIssues = parsed.success ? [] : issuesFromZod(parsed.error, source, schema);
@@ -51,10 +77,22 @@ function machineNamesOf(data: Record<string, unknown>): string[] {
   return isObject(data.machines) && Object.keys(data.machines).length > 0 ? Object.keys(data.machines) : ['default'];
 }
 
-/** Loads, fills defaults, validates (all errors at once, exit 2) and resolves the project. */
+/**
+ * Loads, fills defaults, validates (all errors at once, exit 2) and resolves the project. Large
+ * Boxfiles load in a worker thread so that the main thread, where signal listeners run, is
+ * never busy for long; `signal` stops that load at once.
+ */
 export async function loadProject(options: LoadProjectOptions): Promise<Project> {
+  throwIfAborted(options.signal);
   const cwd = path.resolve(options.cwd);
-  const boxfilePath = locateBoxfile(cwd, options.boxfile);
+  const located: LocatedProjectOptions = {cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target};
+  const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
+  if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
+  return callWorker<Project>(siblingModule(import.meta.url, 'load-project-worker'), located, {signal: options.signal, what: `loading ${located.boxfilePath}`});
+}
+
+/** loadProject once the Boxfile is found: here, or in the worker. */
+export async function loadLocatedProject({cwd, boxfilePath, ...options}: LocatedProjectOptions): Promise<Project> {
   const root = path.dirname(boxfilePath);
   const issues: BoxfileIssue[] = [];
 
@@ -89,6 +127,20 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   const overlayTop = overlay ? abs(settingsOnly(overlay)) : undefined;
   const resolveIssues: BoxfileIssue[] = [];
   const machines: MachineConfig[] = [];
+  // Where each machine's settings are written, highest layer first (for positions of errors
+  // found only once layers merge).
+  const layersOf = (name: string): LayerOrigin[] => {
+    const layer = (source: SourceFile, segments: IssuePath, settings: unknown): LayerOrigin[] => (isObject(settings) ? [{source, segments, settings}] : []);
+    return [
+      ...(overlay && options.env !== undefined ? [
+        ...layer(boxfile.source, ['environments', options.env, 'machines', name], isObject(overlay.machines) ? overlay.machines[name] : undefined),
+        ...layer(boxfile.source, ['environments', options.env], settingsOnly(overlay)),
+      ] : []),
+      ...layer(boxfile.source, ['machines', name], isObject(data.machines) ? data.machines[name] : undefined),
+      ...layer(boxfile.source, [], settingsOnly(data)),
+      ...(config ? layer(config.source, [], config.source.data) : []),
+    ];
+  };
   for (const name of machineNames) {
     const layers: Array<Record<string, unknown>> = [
       defaults,
@@ -100,17 +152,30 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
     ];
     // Cloned so machines never share nested objects (a provider may adjust its own copy).
     const merged = structuredClone(layers.reduce((acc, layer) => mergeSettings(acc, layer), {})) as MachineSettings;
-    if (!merged.basebox) {
+    if (!merged.basebox && !baseboxOptional(merged)) {
       // Required after merging: point at the machine's mapping (or the top of the Boxfile).
       const segments = isObject(data.machines) && Object.hasOwn(data.machines, name) ? ['machines', name] : [];
       const pos = locate(boxfile.source, [...segments, 'basebox']);
       resolveIssues.push({file: boxfile.source.display, line: pos.line, column: pos.column, path: formatPath([...segments, 'basebox']),
-        message: `is required: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")`});
+        message: `is required for the ${canonicalTarget(merged.target ?? 'qemu')} target: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12"); only an aws machine with targets.aws.ami or ami_filter can do without`});
       continue;
     }
+    // `target: kvm` and `accel: tcg` in the Boxfile contradict each other; `--target kvm` is
+    // the highest layer and simply wins.
+    if (merged.target === 'kvm' && options.target !== 'kvm' && merged.targets?.qemu?.accel === 'tcg') {
+      const origin = originOf(layersOf(name), ['targets', 'qemu', 'accel']);
+      if (origin) {
+        const segments = [...origin.segments, 'targets', 'qemu', 'accel'];
+        const pos = locate(origin.source, segments);
+        resolveIssues.push({file: origin.source.display, line: pos.line, column: pos.column, path: formatPath(segments), got: '"tcg"',
+          message: 'contradicts target: kvm (QEMU with KVM required); drop it, or use target: qemu for TCG'});
+        continue;
+      }
+    }
     const byUser = layers.slice(1).reduce((acc, layer) => mergeSettings(acc, layer), {});
-    machines.push({...toMachineConfig(name, merged, root), setByUser: leafPaths(byUser)});
+    machines.push({...toMachineConfig(name, merged, root, options.target ? '--target' : 'target'), setByUser: leafPaths(byUser)});
   }
+  resolveIssues.push(...portClashIssues(machines, layersOf));
   throwIfIssues(resolveIssues);
 
   return {

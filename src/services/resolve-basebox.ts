@@ -6,7 +6,7 @@ import {fetchText, parseLocation} from '../boxes/download.js';
 import {readBoxMetadata} from '../boxes/metadata.js';
 import {findStoredBox, listStoredBoxes, type StoredBox} from '../boxes/store.js';
 import {isValidVersion} from '../boxes/version.js';
-import {BoxError} from '../core/errors.js';
+import {BoxError, UsageError} from '../core/errors.js';
 import type {Ui} from '../core/ui.js';
 import {addBox, isCatalog} from './box-add.js';
 
@@ -53,8 +53,15 @@ const LOCK_WAIT_MS = 60 * 60 * 1000;
  * it first when the Boxfile names a file or URL (or `basebox_url`) and it is not there yet.
  * Throws ERR_BOX_NOT_FOUND with a `box box add` hint otherwise.
  */
-export async function resolveBasebox(ref: BaseboxRef, options: {provider: string; ui: Ui; signal: AbortSignal}): Promise<InstalledBox> {
+export async function resolveBasebox(ref: BaseboxRef | undefined, options: {provider: string; ui: Ui; signal: AbortSignal}): Promise<InstalledBox> {
   const {provider, ui, signal} = options;
+  // Validation lets only aws machines with an AMI do without a basebox; anything else that gets
+  // here without one is a Boxfile to fix, not a crash.
+  if (!ref) {
+    throw new UsageError('ERR_NO_BASEBOX', `This machine has no basebox, and the ${provider} provider needs one.`, {
+      hint: 'Set basebox in the Boxfile (e.g. "basebox: debian-12"), or for an aws machine targets.aws.ami or ami_filter.',
+    });
+  }
   const constraint = ref.versionConstraint;
   const exact = constraint && isValidVersion(constraint) ? constraint : undefined;
 

@@ -2,12 +2,14 @@ import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {renderString, type RenderContext} from '../builder/render.js';
 import {loadTemplate, type VariableValues} from '../builder/template.js';
-import {findTemplate} from '../builder/templates-dir.js';
+import {resolveTemplate} from '../builder/template-families.js';
 import {validateAnswer, type AnswerKind} from '../builder/validate-answers.js';
 import {checkBootCommand, renderBootCommand} from '../builder/methods/iso/keys.js';
 
 export interface TemplateDetails {
   name: string;
+  /** The family name typed instead of a template name (`centos`), when it was one. */
+  family?: string;
   dir: string;
   origin: string;
   description: string;
@@ -34,7 +36,7 @@ const MASK = '********';
  * port shown as HTTP_PORT) and syntax-checked: validation without booting anything.
  */
 export async function showTemplate(nameOrPath: string, options: {templateDirs?: string[]; vars?: VariableValues; render?: boolean} = {}): Promise<TemplateDetails> {
-  const ref = findTemplate(nameOrPath, options.templateDirs);
+  const ref = await resolveTemplate(nameOrPath, options.templateDirs);
   const t = await loadTemplate(ref.dir, options.vars ?? {});
   const d = t.definition;
   checkBootCommand(t);
@@ -54,6 +56,7 @@ export async function showTemplate(nameOrPath: string, options: {templateDirs?: 
   const declared = d.variables;
   return {
     name: t.name,
+    ...(ref.family ? {family: ref.family.family} : {}),
     dir: t.dir,
     origin: ref.origin,
     description: d.description,

@@ -26,6 +26,14 @@ describe('box build command', () => {
     assert.equal(existsSync(out), false);
   });
 
+  test('a family name (`box build centos`) builds the newest template of the family and says which', async () => {
+    const out = path.join(tmp.dir, 'out-centos');
+    const {result, json} = await boxJson(['build', 'centos', '--dry-run', '--output', out], {boxHome: tmp.dir});
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.deepEqual([json.template, json.family, json.name], ['centos-stream-9', 'centos', 'centos-stream-9']);
+    assert.match(String(result.stderr), /"centos" is the centos family: using its newest template, centos-stream-9\./);
+  });
+
   test('an unknown template exits 2 with a did-you-mean hint', async () => {
     const result = await box(['build', 'debian-12-minmal'], {boxHome: tmp.dir});
     assert.equal(result.exitCode, 2);

@@ -46,7 +46,7 @@ describe('box validate', () => {
     assert.equal(result.exitCode, 2);
     assert.equal(result.stdout, '');
     assert.match(result.stderr, /Error: 2 errors in Boxfile:/);
-    assert.match(result.stderr, /Boxfile:2:9 target: expected one of qemu, virtualbox, aws \(did you mean qemu\?\) \(got "qemuu"\)/);
+    assert.match(result.stderr, /Boxfile:2:9 target: expected one of qemu, virtualbox, aws, kvm, libvirt \(did you mean qemu\?\) \(got "qemuu"\)/);
     assert.match(result.stderr, /Boxfile:4:10 targets.qemu.cpu: unknown key \(did you mean cpus\?\)/);
     assert.match(result.stderr, /Hint: /);
   });
@@ -57,7 +57,7 @@ describe('box validate', () => {
     assert.equal(json.error.code, 'ERR_BOXFILE_INVALID');
     assert.equal(json.error.exitCode, 2);
     assert.deepEqual(json.error.details.errors, [
-      {file: 'Boxfile', line: 2, column: 9, path: 'target', message: 'expected one of qemu, virtualbox, aws (did you mean qemu?)', got: '"qemuu"'},
+      {file: 'Boxfile', line: 2, column: 9, path: 'target', message: 'expected one of qemu, virtualbox, aws, kvm, libvirt (did you mean qemu?)', got: '"qemuu"'},
       {file: 'Boxfile', line: 4, column: 10, path: 'targets.qemu.cpu', message: 'unknown key (did you mean cpus?)', got: '2'},
     ]);
   });
@@ -80,5 +80,28 @@ describe('box validate', () => {
     assert.equal(result.exitCode, 2);
     assert.equal(json.error.code, 'ERR_BOXFILE_NOT_FOUND');
     assert.match(json.error.hint, /box init/);
+  });
+  test('--json prints the document whatever a value holds: a 3 MB script, and a 10 MB Boxfile refused by size', async () => {
+    // oclif's JSON colouring overflowed the stack on a long string: no JSON at all, exit 1.
+    const script = `echo ${'x'.repeat(3 * 1024 * 1024)}`;
+    await writeFiles(dir, {
+      'long-string/Boxfile': `basebox: debian-12\nprovisioners:\n  - {type: shell, inline: "${script}"}\n`,
+      'ten-mb/Boxfile': `basebox: debian-12\nhostname: "${'a'.repeat(10_000_000)}"\n`,
+    });
+    const ok = await boxJson(['validate'], {cwd: path.join(dir, 'long-string'), boxHome: home});
+    assert.equal(ok.result.exitCode, 0, ok.result.stderr);
+    assert.equal(ok.json.machines[0].provisioners[0].inline, script);
+    const big = await boxJson(['validate'], {cwd: path.join(dir, 'ten-mb'), boxHome: home});
+    assert.equal(big.result.exitCode, 2);
+    assert.equal(big.json.error.code, 'ERR_BOXFILE_INVALID');
+    assert.match(big.json.error.details.errors[0].message, /^the file is 9\.5 MiB; box reads files of at most 8\.0 MiB/);
+  });
+
+  test('an invalid value is quoted shortened in the message and in --json', async () => {
+    await writeFiles(dir, {'long-bad/Boxfile': `basebox: debian-12\ntarget: "${'q'.repeat(1_000_000)}"\n`});
+    const {result, json} = await boxJson(['validate'], {cwd: path.join(dir, 'long-bad'), boxHome: home});
+    assert.equal(result.exitCode, 2);
+    assert.equal(json.error.details.errors[0].got, `"${'q'.repeat(56)}...`);
+    assert.ok(json.error.message.length < 500, json.error.message.slice(0, 500));
   });
 });

@@ -5,6 +5,7 @@ import {formatBytes} from '../../core/ui.js';
 import {listBoxes, type ListedBox} from '../../services/box-list.js';
 
 export default class BoxList extends BaseCommand {
+  protected override readonly exitOnInterrupt = true;
   static override summary = 'List the boxes in the local store (name, version, provider, size on disk).';
   static override description = 'Reads the Vagrant-compatible store in $BOX_HOME/boxes (default ~/.box/boxes).\nExit codes: 0 ok, 1 failed, 2 usage error.';
   static override examples = ['<%= config.bin %> box list', '<%= config.bin %> box list --name debian-12 --json'];

@@ -4,6 +4,7 @@ import {parseVarFlags} from '../../builder/template.js';
 import {showTemplate, type TemplateDetails} from '../../services/template-show.js';
 
 export default class TemplateShow extends BaseCommand {
+  protected override readonly exitOnInterrupt = true;
   static override summary = 'Show a template: source, variables, boot command, and its answer files rendered and syntax-checked.';
   static override description = `Renders the answer files with the template's variables (sensitive ones masked) and checks them
 without booting anything: preseed with debconf-set-selections --checkonly, kickstart with

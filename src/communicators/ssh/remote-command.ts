@@ -1,3 +1,4 @@
+import {ENV_NAME} from '../../core/env-name.js';
 import {BoxError} from '../../core/errors.js';
 
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones written as '\''. */
@@ -5,8 +6,6 @@ export function shellQuote(value: string): string {
   if (value !== '' && /^[\w@%+=:,./-]+$/.test(value)) return value;
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The command line sent to the guest. Environment variables go through `env K=V` on the

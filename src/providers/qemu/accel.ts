@@ -18,6 +18,8 @@ export interface AccelInputs {
   cpuinfo?: string;
   /** Last check: does QEMU actually initialise KVM? Resolves with a failure reason or null. */
   probe?: () => Promise<string | null>;
+  /** What asked for KVM when `requested` is kvm ("target: kvm", "--target kvm"), for the error. */
+  kvmRequiredBy?: string;
 }
 
 /**
@@ -31,8 +33,12 @@ export async function detectAccel(requested: 'auto' | 'kvm' | 'tcg', inputs: Acc
   const problem = await kvmProblem(inputs);
   if (!problem) return {accel: 'kvm', reason: 'KVM is available and works'};
   if (requested === 'kvm') {
-    throw new BoxError('ERR_KVM_UNAVAILABLE', `accel: kvm is set in the Boxfile but KVM does not work here: ${problem}.`, {
-      hint: 'Set `targets.qemu.accel: auto` (or tcg) in the Boxfile to use software emulation, or enable virtualisation (VT-x/AMD-V, nested virtualisation) for this host.',
+    const by = inputs.kvmRequiredBy ?? 'targets.qemu.accel: kvm';
+    const instead = by.includes('target') && !by.includes('accel')
+      ? `Use the qemu target instead (${by.startsWith('--') ? '--target qemu' : '`target: qemu`'}): it uses KVM when it works and TCG software emulation otherwise`
+      : 'Set `targets.qemu.accel: auto` (or tcg) in the Boxfile to use software emulation';
+    throw new BoxError('ERR_KVM_UNAVAILABLE', `${by} requires KVM, but KVM does not work here: ${problem}.`, {
+      hint: `${instead}, or enable virtualisation (VT-x/AMD-V, nested virtualisation) for this host.`,
       exitCode: 2,
     });
   }

@@ -90,13 +90,13 @@ export class QemuProvider implements Provider {
     const others = project.machines.filter((m) => m.name !== machine.name && m.target === 'qemu')
       .map((m) => ({machine: m.name, forwardedPorts: m.forwardedPorts.map((p) => ({protocol: p.protocol, hostIp: p.hostIp, host: p.host, guest: p.guest}))}));
     await checkForwardedPorts(project.boxfilePath, {machine: machine.name, forwardedPorts: forwards}, others);
-    const accel = await detectAccel(machine.qemu.accel, {probe: qemuKvmProbe(machine.qemu.binary)});
+    const accel = await detectAccel(machine.qemu.accel, {probe: qemuKvmProbe(machine.qemu.binary), kvmRequiredBy: machine.qemu.kvmRequiredBy});
     if (accel.accel === 'tcg') ui.info(`${machine.name}: ${accel.reason}.`);
     throwIfAborted(signal);
     lap('checks');
 
     if (!state) {
-      ui.stage('resolve-box', machine.basebox.raw);
+      ui.stage('resolve-box', machine.basebox?.raw ?? '');
       const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
       const baseImage = path.join(box.dir, 'box.img');
       if (!existsSync(baseImage)) {

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import {findPortClashes} from '../../boxfile/port-clashes.js';
 import {UsageError} from '../../core/errors.js';
 
 /** A host port forwarded to a guest port (QEMU hostfwd, VirtualBox NAT rule). */
@@ -44,27 +45,11 @@ export interface MachinePorts {
 }
 
 /**
- * Host ports claimed twice across the project's machines (or twice in one machine). The
- * wildcard addresses overlap every address, so 0.0.0.0:8080 and 127.0.0.1:8080 collide.
+ * Host ports claimed twice across the project's machines (or twice in one machine), as
+ * messages. The same check `box validate` runs (boxfile/port-clashes.ts).
  */
 export function findDuplicateForwards(machines: MachinePorts[]): string[] {
-  const problems: string[] = [];
-  const seen: Array<{machine: string; p: PortForward}> = [];
-  for (const m of machines) {
-    for (const p of m.forwardedPorts) {
-      const clash = seen.find((s) => s.p.protocol === p.protocol && s.p.host === p.host && addressesOverlap(s.p.hostIp, p.hostIp));
-      if (clash) {
-        problems.push(`host port ${p.protocol}/${p.hostIp}:${p.host} is forwarded by machine "${clash.machine}" and by machine "${m.machine}"`);
-      }
-      seen.push({machine: m.machine, p});
-    }
-  }
-  return problems;
-}
-
-function addressesOverlap(a: string, b: string): boolean {
-  const wildcard = (x: string) => x === '0.0.0.0' || x === '::' || x === '';
-  return a === b || wildcard(a) || wildcard(b);
+  return findPortClashes(machines).map(({first, second, port}) => `host port ${port.protocol}/${port.hostIp}:${port.host} is forwarded by machine "${first.machine}" and by machine "${second.machine}"`);
 }
 
 /**

@@ -82,7 +82,7 @@ export class VirtualboxProvider implements Provider {
   private async create(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
     const settings = machine.virtualbox;
-    ui.stage('resolve-box', machine.basebox.raw);
+    ui.stage('resolve-box', machine.basebox?.raw ?? '');
     const box = await resolveBasebox(machine.basebox, {provider: 'virtualbox', ui, signal});
     const ovf = await findOvf(box.dir);
     if (!ovf) {

@@ -1,7 +1,7 @@
 import {readdir, rm, rmdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
-import type {TargetName} from '../../boxfile/schema.js';
+import {targetAliases, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {UsageError} from '../../core/errors.js';
 import {readMachineState, withMachineLock} from '../../core/state.js';
@@ -15,7 +15,7 @@ export interface LifecycleOptions {
   cwd: string;
   boxfile?: string;
   env?: string;
-  target?: TargetName;
+  target?: TargetInput;
   /** Machine names; all machines of the project when empty. */
   names: string[];
   ui: Ui;
@@ -30,11 +30,12 @@ export interface MachineHandle {
 
 /** Loads the project and pairs each selected machine with its provider and context. */
 export async function openMachines(options: LifecycleOptions): Promise<{project: Project; handles: MachineHandle[]}> {
-  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target});
+  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target, signal: options.signal});
   const machines = selectMachines(project, options.names);
   const handles: MachineHandle[] = [];
   for (const selected of machines) {
     const {project: machineProject, machine} = await onRecordedTarget(project, selected, options);
+    if (machine.targetAlias) options.ui.info(`${machine.name}: target ${machine.targetAlias} is box's qemu target (${targetAliases[machine.targetAlias].note}).`);
     handles.push({
       machine,
       provider: await providerFor(machine.target),
@@ -57,7 +58,7 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
       hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
     });
   }
-  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded});
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded, signal: options.signal});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }

@@ -1,4 +1,4 @@
-import type {TargetName} from '../../boxfile/schema.js';
+import type {TargetInput} from '../../boxfile/schema.js';
 import type {Ui} from '../../core/ui.js';
 import type {LifecycleOptions} from './machines.js';
 
@@ -8,7 +8,7 @@ export function lifecycleOptions(flags: {boxfile?: string; env?: string; target?
     cwd: process.cwd(),
     boxfile: flags.boxfile,
     env: flags.env,
-    target: flags.target as TargetName | undefined,
+    target: flags.target as TargetInput | undefined,
     names: names.map(String),
     ui,
     signal,

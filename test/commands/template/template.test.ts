@@ -29,7 +29,11 @@ describe('box template list|show', () => {
     const names = json.templates.map((t: {name: string}) => t.name);
     for (const n of ['centos-stream-9', 'rocky-9', 'debian-12', 'ubuntu-24.04', 'opensuse-leap-15.6', 'windows-server-2022']) assert.ok(names.includes(n), n);
     const rocky = json.templates.find((t: {name: string}) => t.name === 'rocky-9');
-    assert.deepEqual(Object.keys(rocky).sort(), ['description', 'dir', 'method', 'name', 'origin', 'os', 'version']);
+    assert.deepEqual(Object.keys(rocky).sort(), ['aliases', 'description', 'dir', 'method', 'name', 'origin', 'os', 'version']);
+    assert.deepEqual(rocky.aliases, ['rocky']);
+    const aliases = Object.fromEntries(json.templates.filter((t: {aliases: string[]}) => t.aliases.length > 0).map((t: {name: string; aliases: string[]}) => [t.aliases.join(','), t.name]));
+    assert.deepEqual(aliases, {centos: 'centos-stream-9', debian: 'debian-12', opensuse: 'opensuse-leap-15.6', rocky: 'rocky-9', ubuntu: 'ubuntu-24.04', windows: 'windows-server-2022'});
+    assert.deepEqual(json.templates.find((t: {name: string}) => t.name === 'debian-12-minimal').aliases, []);
     assert.equal(rocky.method, 'iso');
     assert.equal(rocky.origin, 'builtin');
   });
@@ -44,8 +48,9 @@ describe('box template list|show', () => {
 
   test('list prints a table on stdout without --json', async () => {
     const result = await box(['template', 'list'], {boxHome: tmp.dir});
-    assert.match(String(result.stdout), /^NAME\s+METHOD\s+VERSION\s+ORIGIN\s+DESCRIPTION/);
-    assert.match(String(result.stdout), /\nubuntu-24\.04\s+iso\s+24\.04\.\d+\s+builtin/);
+    assert.match(String(result.stdout), /^NAME\s+ALIASES\s+METHOD\s+VERSION\s+ORIGIN\s+DESCRIPTION/);
+    assert.match(String(result.stdout), /\nubuntu-24\.04\s+ubuntu\s+iso\s+24\.04\.\d+\s+builtin/);
+    assert.match(String(result.stdout), /\ndebian-12-minimal\s+-\s+debootstrap\s/);
   });
 
   test('show --json gives variables (secrets masked), the rendered boot command and checked answer files', async () => {

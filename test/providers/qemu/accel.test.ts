@@ -51,6 +51,17 @@ describe('accelerator detection', () => {
     assert.deepEqual(d.accel, 'tcg');
   });
 
+  test('target kvm that cannot work names the target, says why, and points at target qemu', async () => {
+    await assert.rejects(detectAccel('kvm', {kvmDevice: fakeKvm, cpuinfo: withoutVmx, kvmRequiredBy: 'target: kvm'}), (e: any) => {
+      assert.equal(e.code, 'ERR_KVM_UNAVAILABLE');
+      assert.equal(e.exitCode, 2);
+      assert.equal(e.message, `target: kvm requires KVM, but KVM does not work here: ${fakeKvm} exists but the CPU has no vmx/svm flag (nested virtualisation is off).`);
+      assert.match(e.hint, /^Use the qemu target instead \(`target: qemu`\): it uses KVM when it works and TCG/);
+      return true;
+    });
+    await assert.rejects(detectAccel('kvm', {kvmDevice: path.join(dir, 'missing'), kvmRequiredBy: '--target kvm'}), /: --target kvm requires KVM, but KVM does not work here: .*missing does not exist/);
+  });
+
   test('an explicit kvm that cannot work is a usage error naming the reason, not a silent fallback', async () => {
     await assert.rejects(detectAccel('kvm', {kvmDevice: fakeKvm, cpuinfo: withoutVmx}), (e: any) => {
       assert.equal(e.code, 'ERR_KVM_UNAVAILABLE');
