@@ -7,6 +7,7 @@ import type {Got, Response} from 'got';
 import {BoxError, InterruptedError, isAbortError} from '../core/errors.js';
 import {readJson, writeJsonAtomic} from '../core/fs-json.js';
 import {userPaths} from '../core/paths.js';
+import {isNoSpaceError, noSpaceError} from './disk-space.js';
 
 /** Where a box or catalog comes from: a local file or an http(s) URL. */
 export type Location = {kind: 'file'; path: string; display: string} | {kind: 'http'; url: string; display: string};
@@ -215,7 +216,13 @@ export async function openHttpSource(url: string, signal?: AbortSignal): Promise
         try {
           for await (const chunk of current) {
             // On disk before it is handed on: whatever the consumer saw can be resumed after.
-            await fh.write(chunk);
+            await fh.write(chunk).catch(async (error: unknown) => {
+              if (!isNoSpaceError(error)) throw error;
+              // A partial that filled the disk is not worth resuming: free the space it took.
+              await fh.close();
+              await forget(partial, infoFile);
+              throw await noSpaceError(path.dirname(partial), {written: received}, error);
+            });
             received += chunk.length;
             yield chunk;
           }
@@ -223,6 +230,7 @@ export async function openHttpSource(url: string, signal?: AbortSignal): Promise
           failure = new Error(`connection closed after ${received} of ${total} bytes`);
         } catch (error) {
           if (signal?.aborted || isAbortError(error)) throw new InterruptedError();
+          if (error instanceof BoxError) throw error; // the disk, not the connection: no resume
           failure = error;
         }
         (current as NodeJS.ReadableStream & {destroy(): void}).destroy();

@@ -61,8 +61,14 @@ describe('downloading boxes over HTTP', () => {
     const added = await addBox({source: `${server.url}/d.box`, name: 'dropped', checksum: {type: 'sha256', value: sha256(box)}, ui: silentUi(), signal});
     assert.equal(added.sha256, sha256(box));
     assert.equal(added.resumedFrom, 0);
+    // Each resume asks for the bytes after those on disk: at most what the cut request sent (an
+    // HTTP client may drop bytes it had buffered when the connection broke), and more each time.
     const ranges = server.requests.filter((r) => r.method === 'GET').map((r) => r.range);
-    assert.deepEqual(ranges, [undefined, 'bytes=300000-', 'bytes=600000-']);
+    assert.equal(ranges.length, 3);
+    assert.equal(ranges[0], undefined);
+    const [first, second] = ranges.slice(1).map((r) => Number(/^bytes=(\d+)-$/.exec(r ?? '')?.[1]));
+    assert.ok(first > 0 && first <= 300_000, `first resume at ${first}`);
+    assert.ok(second > first && second <= first + 300_000, `second resume at ${second}`);
   });
 
   test('a download that keeps failing is kept and resumed with a Range request on the next run', async () => {
