@@ -3,7 +3,7 @@ import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
 import {createCommunicator} from './lifecycle/communicator.js';
-import {openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {machineStatus, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
   machines: Array<{name: string; provisioners: number; durationMs: number}>;
@@ -35,7 +35,7 @@ export async function provision(options: LifecycleOptions): Promise<ProvisionRes
   for (const handle of handles) {
     const t0 = Date.now();
     const count = await withMachine(handle, async () => {
-      const status = await handle.provider.status(handle.ctx);
+      const status = await machineStatus(handle, {insideLock: true});
       if (status.status !== 'running') {
         throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; provisioners need it running.`, {
           hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,

@@ -18,6 +18,7 @@ import {registerProvider} from '../../src/providers/registry.js';
 import {destroy} from '../../src/services/destroy.js';
 import {halt} from '../../src/services/halt.js';
 import {provision} from '../../src/services/provision.js';
+import {status} from '../../src/services/status.js';
 import {up} from '../../src/services/up.js';
 import {tempDir} from '../helpers/cli.js';
 
@@ -139,6 +140,25 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     assert.ok(!fake.calls.includes('destroy default'));
     assert.equal((await readMachineIndex()).filter((e) => e.projectRoot === project.dir).length, 1);
     await destroy(opts());
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+    await project.cleanup();
+  });
+
+  test('an unreadable state.json: status says broken naming the repair, up and provision refuse with ERR_STATE_CORRUPT, destroy removes it', async () => {
+    await up({...opts(), destroyOnError: true});
+    const file = path.join(project.dir, '.box', 'machines', 'default', 'state.json');
+    const text = await readFile(file, 'utf8');
+    for (const garbage of [text.slice(0, 40), '', '[1,2]', '{"machine": "default"}']) {
+      await writeFile(file, garbage);
+      const {machines: [report]} = await status(opts());
+      assert.equal(report.status, 'broken', garbage);
+      assert.match(report.reason!, /state\.json is unreadable/);
+      assert.equal(report.repair, 'box destroy default');
+      await assert.rejects(up({...opts(), destroyOnError: true}), (e: any) => e.code === 'ERR_STATE_CORRUPT' && /box destroy default/.test(e.hint));
+      await assert.rejects(provision(opts()), (e: any) => e.code === 'ERR_NOT_RUNNING' && /box destroy default/.test(e.hint));
+    }
+    const result = await destroy(opts());
+    assert.equal(result.machines[0].destroyed, true);
     assert.equal(existsSync(path.join(project.dir, '.box')), false);
     await project.cleanup();
   });

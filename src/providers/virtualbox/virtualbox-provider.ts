@@ -4,7 +4,7 @@ import {mkdir, readdir, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
-import {indexMachine, unindexMachine, writeMachineState} from '../../core/state.js';
+import {indexMachine, isStateCorrupt, unindexMachine, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../services/resolve-basebox.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
@@ -252,8 +252,20 @@ export class VirtualboxProvider implements Provider {
   }
 
   async destroy(ctx: MachineContext): Promise<void> {
-    const {project, machine, dir} = ctx;
-    const s = await readVboxState(project.root, machine.name);
+    const {project, machine, dir, ui} = ctx;
+    let s: VirtualboxMachineState | undefined;
+    try {
+      s = await readVboxState(project.root, machine.name);
+    } catch (error) {
+      if (!isStateCorrupt(error)) throw error;
+      // Without the record box cannot tell its VM from another checkout's (the names share
+      // the project/machine prefix): it names the candidates instead of deleting them.
+      const prefix = vmNameFor(project.name, machine.name).slice(0, -6);
+      const candidates = (await this.vbox.run(['list', 'vms']).catch(() => '')).split('\n').map((l) => /^"([^"]+)"/.exec(l)?.[1]).filter((n): n is string => n?.startsWith(prefix) ?? false);
+      ui.warn(`${machine.name}: ${error.message} ${candidates.length > 0
+        ? `VirtualBox VMs that may be its own: ${candidates.join(', ')}; remove the right one with \`VBoxManage unregistervm NAME --delete\`.`
+        : `VirtualBox has no VM named ${prefix}*.`}`);
+    }
     if (s) await this.removeVm(s.vmName, s.uuid);
     await removeMachineFiles(dir);
     await unindexMachine(project.root, machine.name);

@@ -4,9 +4,9 @@ import type {MachineConfig, Project} from '../../boxfile/project.js';
 import type {TargetName} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {UsageError} from '../../core/errors.js';
-import {readMachineState, withMachineLock} from '../../core/state.js';
+import {isStateCorrupt, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
-import type {MachineContext, Provider} from '../../providers/provider.js';
+import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
 import {loadProject, selectMachines} from '../load-project.js';
 
@@ -50,7 +50,11 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
  * never drop its state and leave it running. Its settings are resolved again for that target.
  */
 async function onRecordedTarget(project: Project, machine: MachineConfig, options: LifecycleOptions): Promise<{project: Project; machine: MachineConfig}> {
-  const recorded = (await readMachineState(project.root, machine.name))?.target;
+  // An unreadable record names no target: the Boxfile's provider reports it (and destroys it).
+  const recorded = (await readMachineState(project.root, machine.name).catch((error: unknown) => {
+    if (isStateCorrupt(error)) return undefined;
+    throw error;
+  }))?.target;
   if (!recorded || recorded === machine.target) return {project, machine};
   if (options.target) {
     throw new UsageError('ERR_TARGET_MISMATCH', `Machine ${machine.name} exists on the ${recorded} target; --target ${options.target} cannot move it.`, {
@@ -60,6 +64,32 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
   const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
+}
+
+/**
+ * The machine's status as every command sees it: the provider's view, or, when the machine's
+ * record is unreadable and the provider cannot say more, broken with `box destroy` as the repair.
+ * (`insideLock`: the caller holds the machine's lock.)
+ */
+export async function machineStatus(handle: MachineHandle, _options: {insideLock?: boolean} = {}): Promise<StatusReport> {
+  const {ctx, machine, provider} = handle;
+  const unreadable = (error: unknown): StatusReport => {
+    if (!isStateCorrupt(error)) throw error;
+    return {status: 'broken', reason: `its record ${error.file} is unreadable (${error.problem})`, repair: `box destroy ${machine.name}`, details: {stateFile: error.file}};
+  };
+  let report: StatusReport;
+  try {
+    report = await provider.status(ctx);
+  } catch (error) {
+    return unreadable(error);
+  }
+  try {
+    await readMachineState(ctx.project.root, machine.name);
+  } catch (error) {
+    // The provider may have said more (the qemu provider finds its QEMU without the record).
+    return report.status === 'broken' ? report : unreadable(error);
+  }
+  return report;
 }
 
 /**
