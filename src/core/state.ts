@@ -1,5 +1,6 @@
 import {copyFile, readFile} from 'node:fs/promises';
 import path from 'node:path';
+import lockfile from 'proper-lockfile';
 import {BoxError, errorMessage} from './errors.js';
 import {writeJsonAtomic} from './fs-json.js';
 import {withLock} from './lock.js';
@@ -18,6 +19,16 @@ export interface MachineState {
   box?: {name: string; version: string; provider: string; dir: string};
   /** True once the provisioners have run successfully on first up. */
   provisioned: boolean;
+  /**
+   * false from the moment the machine is recorded until its first `up` got the guest ready
+   * (booted, insecure key replaced, host name set). A machine left at false was interrupted
+   * for good (a second Ctrl-C, kill -9): nothing of the user's is on it yet, so `status` calls
+   * it broken and `up` finishes it (still running) or creates it again. Records of older box
+   * versions lack the field: they count as finished.
+   */
+  upCompleted?: boolean;
+  /** The host name box last set in the guest (the Boxfile's `hostname`). */
+  hostname?: string;
   provider: Record<string, unknown>;
 }
 
@@ -98,6 +109,10 @@ function machineLockTarget(projectRoot: string, machine: string): string {
   return path.join(machineDir(projectRoot, machine), machineFiles.lock);
 }
 
+/** Is another box process working on the machine right now (its lock held and fresh)? */
+export async function machineLockHeld(projectRoot: string, machine: string): Promise<boolean> {
+  return lockfile.check(machineLockTarget(projectRoot, machine), {realpath: false, stale: 10_000}).catch(() => false);
+}
 
 /** The user-level index of every machine box knows about (`~/.box/machines.json`), for `status --all`. */
 export interface IndexEntry {

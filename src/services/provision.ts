@@ -2,7 +2,7 @@ import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
-import {createCommunicator} from './lifecycle/communicator.js';
+import {openCommunicator} from './lifecycle/communicator.js';
 import {machineStatus, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
@@ -11,13 +11,12 @@ export interface ProvisionResult {
 
 /** Runs a machine's provisioners over its communicator and records success. No lock taken. */
 export async function provisionMachine(handle: MachineHandle): Promise<number> {
-  const {ctx, machine, provider} = handle;
+  const {ctx, machine} = handle;
   if (machine.provisioners.length === 0) {
     await updateMachineState(ctx.project.root, machine.name, (s) => { s.provisioned = true; });
     return 0;
   }
-  const info = await provider.sshInfo(ctx);
-  const comm = provider.communicator ? await provider.communicator(ctx, info) : await createCommunicator(info);
+  const comm = await openCommunicator(handle);
   try {
     await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
     await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name}, machine.provisioners);

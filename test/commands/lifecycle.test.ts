@@ -189,15 +189,18 @@ describe('lifecycle commands without a guest', () => {
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });
 
-    test('--no-destroy-on-error keeps the machine running for debugging until destroy', async () => {
+    test('--no-destroy-on-error keeps the machine running for debugging until destroy; status calls its unfinished first up broken', async () => {
       const {result} = await boxJson(['up', '--no-destroy-on-error'], {cwd: other.dir, boxHome: home.dir});
       assert.equal(result.exitCode, 1);
       const {json} = await boxJson(['status'], {cwd: other.dir, boxHome: home.dir});
-      assert.equal(json.machines[0].status, 'running');
+      assert.equal(json.machines[0].status, 'broken');
+      assert.match(json.machines[0].reason, /first `box up` did not finish/);
+      assert.equal(json.machines[0].repair, 'box up default');
+      assert.equal(json.machines[0].details.vm, 'running');
       assert.equal(json.machines[0].details.accel, 'tcg');
       assert.equal((await qemuOf(other.dir)).length, 1);
       const d = await boxJson(['destroy'], {cwd: other.dir, boxHome: home.dir});
-      assert.equal(d.json.machines[0].previousStatus, 'running');
+      assert.equal(d.json.machines[0].previousStatus, 'broken');
       assert.deepEqual(await qemuOf(other.dir), []);
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });

@@ -86,7 +86,15 @@ export class QemuProvider implements Provider {
     if (state) {
       const current = await this.status(ctx);
       if (current.status === 'running') {
-        ui.info(`${machine.name} is already running.`);
+        const q = state.provider as unknown as QemuMachineState;
+        // Every up that finds the insecure key still in place replaces it: an up killed during
+        // the first boot leaves a running guest that Vagrant's public key opens.
+        if (this.keyPending(ctx, q) && q.sshPort !== undefined && typeof current.details?.pid === 'number') {
+          ui.info(`${machine.name} is running, but its insecure key was never replaced; replacing it now.`);
+          await this.readyGuest(ctx, q.sshPort, current.details.pid, Date.now(), lap);
+        } else {
+          ui.info(`${machine.name} is already running.`);
+        }
         return {created: false, timings};
       }
       // A live but unhealthy QEMU holds the disk: starting a second one would fail or corrupt it.
@@ -133,6 +141,7 @@ export class QemuProvider implements Provider {
         createdAt: new Date().toISOString(),
         box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir},
         provisioned: false,
+        upCompleted: false,
         provider: provider as unknown as Record<string, unknown>,
       };
       // Recorded BEFORE anything is created, so `destroy` after a crash finds it all.
@@ -205,24 +214,36 @@ export class QemuProvider implements Provider {
         details: {args},
       });
     }
-    const pid = await readPidFile(q.pidFile);
-    if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${q.pidFile}.`);
+    const pid = await readPidFile(files.pidFile);
+    if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${files.pidFile}.`);
     await this.patch(ctx, (s) => { s.pid = pid; });
     lap('startQemu');
+    await this.readyGuest(ctx, sshPort, pid, Date.now(), lap);
+    return {created, timings};
+  }
 
+  /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
+  private keyPending(ctx: MachineContext, q: QemuMachineState): boolean {
+    return !q.keyInserted && ctx.machine.ssh.insertKey && !ctx.machine.ssh.privateKeyPath;
+  }
+
+  /** Waits for the guest's SSH banner, then (until recorded) swaps the insecure key and sets the host name in one round. */
+  private async readyGuest(ctx: MachineContext, sshPort: number, pid: number, t0: number, lap: (name: string) => void): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
     ui.stage('wait-for-ssh', `127.0.0.1:${sshPort}`);
-    const t0 = Date.now();
-    await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: q.serialLog});
+    await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: machinePaths(dir).serialLog});
     const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
     lap('waitForSsh');
-
-    if (!q.keyInserted && machine.ssh.insertKey && !machine.ssh.privateKeyPath) {
-      ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
-      await insertMachineKey({dir, port: sshPort, username: machine.ssh.username, timeoutMs: remaining, signal});
-      await this.patch(ctx, (s) => { s.keyInserted = true; });
-      lap('insertKey');
-    }
-    return {created, timings};
+    const state = (await readMachineState(project.root, machine.name))!;
+    if (!this.keyPending(ctx, state.provider as unknown as QemuMachineState)) return;
+    ui.stage('insert-key', 'replacing the insecure key with a per-machine key, ending password logins');
+    const hostname = machine.hostname !== undefined && machine.hostname !== state.hostname ? machine.hostname : undefined;
+    await insertMachineKey({dir, port: sshPort, username: machine.ssh.username, timeoutMs: remaining, signal, hostname});
+    await updateMachineState(project.root, machine.name, (s) => {
+      (s.provider as unknown as QemuMachineState).keyInserted = true;
+      if (hostname !== undefined) s.hostname = hostname;
+    });
+    lap('insertKey');
   }
 
   async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {

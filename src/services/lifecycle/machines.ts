@@ -4,7 +4,7 @@ import type {MachineConfig, Project} from '../../boxfile/project.js';
 import type {TargetName} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {UsageError} from '../../core/errors.js';
-import {isStateCorrupt, readMachineState, withMachineLock} from '../../core/state.js';
+import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
@@ -67,29 +67,44 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
 }
 
 /**
- * The machine's status as every command sees it: the provider's view, or, when the machine's
- * record is unreadable and the provider cannot say more, broken with `box destroy` as the repair.
- * (`insideLock`: the caller holds the machine's lock.)
+ * The machine's status as every command sees it: the provider's view of the VM, plus what only
+ * the record knows. A machine whose first `up` never finished (interrupted for good: a second
+ * Ctrl-C, kill -9) is broken, whatever its VM does, and `box up` is its repair (it finishes a
+ * running one, and creates a stopped one again); unless a box process works on it right now
+ * (its lock is held: `insideLock` says the caller holds it itself). An unreadable record is
+ * broken too, repaired by `box destroy`.
  */
-export async function machineStatus(handle: MachineHandle, _options: {insideLock?: boolean} = {}): Promise<StatusReport> {
+export async function machineStatus(handle: MachineHandle, options: {insideLock?: boolean} = {}): Promise<StatusReport> {
   const {ctx, machine, provider} = handle;
   const unreadable = (error: unknown): StatusReport => {
     if (!isStateCorrupt(error)) throw error;
     return {status: 'broken', reason: `its record ${error.file} is unreadable (${error.problem})`, repair: `box destroy ${machine.name}`, details: {stateFile: error.file}};
   };
   let report: StatusReport;
+  let upCompleted: boolean | undefined;
   try {
     report = await provider.status(ctx);
   } catch (error) {
     return unreadable(error);
   }
   try {
-    await readMachineState(ctx.project.root, machine.name);
+    upCompleted = (await readMachineState(ctx.project.root, machine.name))?.upCompleted;
   } catch (error) {
     // The provider may have said more (the qemu provider finds its QEMU without the record).
     return report.status === 'broken' ? report : unreadable(error);
   }
-  return report;
+  if (upCompleted !== false || (report.status !== 'running' && report.status !== 'stopped')) return report;
+  if (!options.insideLock && await machineLockHeld(ctx.project.root, machine.name)) {
+    return {...report, details: {...report.details, firstUp: 'in progress'}};
+  }
+  return {
+    status: 'broken',
+    reason: report.status === 'running'
+      ? 'its first `box up` did not finish: the guest runs, but box has not made it ready (its insecure key may still open it)'
+      : 'its first `box up` did not finish, and the guest was stopped before it was ready',
+    repair: `box up ${machine.name}`,
+    details: {...report.details, firstUp: 'unfinished', vm: report.status},
+  };
 }
 
 /**
