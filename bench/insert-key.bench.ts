@@ -48,8 +48,9 @@ try {
   /** The guest as a fresh box has it: only the insecure key, password "vagrant", sshd's defaults. */
   async function reset(): Promise<void> {
     const own = new SshCommunicator({...target, privateKey: key.privateKey});
-    const script = `printf '%s\\n' '${INSECURE_PUBLIC_KEY}' > ~/.ssh/authorized_keys && sudo -n sh -c 'echo vagrant:vagrant | chpasswd && rm -f /etc/ssh/sshd_config.d/01-box-no-passwords.conf && systemctl reload ssh'`;
+    const script = `printf '%s\\n' '${INSECURE_PUBLIC_KEY}' > ~/.ssh/authorized_keys && sudo -n sh -c 'echo vagrant:vagrant | chpasswd && rm -f /etc/ssh/sshd_config.d/01-box-no-passwords.conf && systemctl restart ssh'`;
     try {
+      await own.waitForReady(60_000, never);
       if (await own.exec(script) !== 0) throw new Error('could not reset the guest');
     } finally {
       await own.close();

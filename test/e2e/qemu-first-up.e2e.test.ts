@@ -116,10 +116,11 @@ describe('a guest\'s first up, interrupted or not, on a real guest', {timeout: 3
     assert.match(String(result.stderr), /insecure key was never replaced; replacing it now/);
     assert.equal(typeof json.machines[0].timings.insertKey, 'number');
     timings.insertKeyAfterKill = json.machines[0].timings.insertKey;
-    assert.notEqual((await sshWith(insecureKey(), port)).exitCode, 0, 'the insecure key no longer logs in');
-    const own = await sshWith(path.join(machineDir(), 'id_ed25519'), port, 'hostname; sudo -n id -un');
+    // At once, no retry: sshd restarted with the new settings, and it listens again.
+    const own = await sshWith(path.join(machineDir(), 'id_ed25519'), port, 'hostname; sudo -n id -un; systemctl show -p Type --value ssh');
     assert.equal(own.exitCode, 0, String(own.stderr));
-    assert.deepEqual(String(own.stdout).trim().split('\n'), [HOSTNAME, 'root']);
+    assert.deepEqual(String(own.stdout).trim().split('\n'), [HOSTNAME, 'root', 'notify']);
+    assert.notEqual((await sshWith(insecureKey(), port)).exitCode, 0, 'the insecure key no longer logs in');
     assert.equal((await runJson(['status'])).json.machines[0].status, 'running');
     assert.equal(JSON.parse(await readFile(stateFile(), 'utf8')).upCompleted, true);
   });

@@ -22,7 +22,11 @@ function asRoot(script: string, words: string): string {
  * - sshd accepts no passwords from anyone (the box's root may have a known password too):
  *   `PasswordAuthentication no` and `KbdInteractiveAuthentication no` in a drop-in read first
  *   (sshd keeps the first value it reads), or at the top of sshd_config where there is no
- *   sshd_config.d. Kept only if `sshd -t` accepts it; then sshd reloads (open sessions stay).
+ *   sshd_config.d. Kept only if `sshd -t` accepts it; then sshd restarts. Not a reload: a
+ *   reloading sshd closes its listening socket while it re-executes, and a login right after
+ *   `up` was refused (ECONNRESET under TCG); the units are Type=notify on Debian, Ubuntu and
+ *   RHEL, so `systemctl restart` returns once the new sshd listens, and KillMode=process keeps
+ *   open sessions, this one included.
  */
 export function lockPasswordLoginsScript(): string {
   return asRoot(`set -e
@@ -50,7 +54,7 @@ if ! "$sshd" -t >/dev/null 2>&1; then
   echo "box: sshd -t refused the no-password settings; sshd_config left as it was" >&2
   exit 0
 fi
-systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || kill -HUP $(cat /run/sshd.pid /var/run/sshd.pid 2>/dev/null) 2>/dev/null || true`, '"$(id -un)"');
+systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || kill -HUP $(cat /run/sshd.pid /var/run/sshd.pid 2>/dev/null) 2>/dev/null || true`, '"$(id -un)"');
 }
 
 /**
