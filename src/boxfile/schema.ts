@@ -144,6 +144,12 @@ export const provisionerSchema = z.discriminatedUnion('type', [
   }
 });
 
+/** An RFC 1123 host name or fully qualified domain name (no trailing dot), and not an IP address. */
+export function isHostName(value: string): boolean {
+  if (value.length === 0 || value.length > 253 || isIP(value) !== 0) return false;
+  return value.split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label));
+}
+
 export const forwardedPortSchema = z.object({
   guest: z.number().int().min(1).max(65535).describe('Port in the guest.'),
   host: z.number().int().min(1).max(65535).describe('Port on the host.'),
@@ -176,7 +182,7 @@ export const machineSettingsShape = {
   forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
   synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
   ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
-  hostname: z.string().optional().describe('Host name set in the guest.'),
+  hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
 };
 
 export const machineSettingsSchema = z.object(machineSettingsShape).strict();

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 import {execa} from 'execa';
 import {projectFlags} from '../boxfile/flags.js';
 import {BaseCommand} from '../core/base-command.js';
-import {BoxError} from '../core/errors.js';
+import {BoxError, InterruptedError} from '../core/errors.js';
 import {lifecycleOptions} from '../services/lifecycle/options.js';
 import {sshTarget} from '../services/ssh.js';
 
@@ -42,6 +42,8 @@ With -c, box exits with the command's exit code.`;
       stdio: json ? ['ignore', 'pipe', 'pipe'] : 'inherit',
       cancelSignal: interactive ? undefined : this.signal,
     });
+    // `-c`: the terminal's Ctrl-C ends ssh (and with it the remote command) and box alike.
+    if (!interactive && this.signal.aborted) throw new InterruptedError();
     if (result.failed && result.exitCode === undefined) {
       throw new BoxError('ERR_SSH_CLIENT', `Could not run ssh: ${result.shortMessage}`, {hint: 'Install the OpenSSH client (Debian/Ubuntu: `apt-get install openssh-client`).'});
     }

@@ -13,7 +13,7 @@ export default class Status extends BaseCommand {
   static override flags = {
     ...projectFlags,
     all: Flags.boolean({char: 'a', description: 'Every machine box knows about on this host (the user index), from any folder.'}),
-    prune: Flags.boolean({description: 'With --all: forget index entries whose project folder is gone.', dependsOn: ['all']}),
+    prune: Flags.boolean({description: 'With --all: forget index entries whose project folder is gone, and rewrite a damaged index with the entries it still holds.', dependsOn: ['all']}),
   };
 
   async run(): Promise<StatusResult> {

@@ -1,5 +1,40 @@
-import {execa, type Options, type Result} from 'execa';
+import {execa, type Options, type Result, type ResultPromise} from 'execa';
 import {BoxError, InterruptedError} from './errors.js';
+
+/** Process groups of helpers started by spawnInOwnGroup that are still running. */
+const ownGroups = new Set<number>();
+let exitHookInstalled = false;
+
+/**
+ * Starts a helper that box signals itself in its own process group (and session), as Packer
+ * does for its builders. A Ctrl-C in a terminal goes to the terminal's foreground group: box
+ * only, which then stops or awaits the helper as its cleanup needs and reports "Interrupted"
+ * (exit 130). In box's group the helper got the same SIGINT and died on its own, and box
+ * reported that as the helper's failure (QEMU "killed with SIGINT", a qemu-img error...).
+ * If box exits while the helper runs (a second Ctrl-C exits at once), the group gets SIGTERM.
+ */
+export function spawnInOwnGroup(file: string, args: readonly string[], options: Options = {}): ResultPromise {
+  const child = execa(file, args, {...options, detached: true, cleanup: false});
+  const pid = child.pid;
+  if (pid !== undefined) {
+    ownGroups.add(pid);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', () => {
+        for (const group of ownGroups) {
+          try {
+            process.kill(-group, 'SIGTERM');
+          } catch {
+            // already gone
+          }
+        }
+      });
+    }
+    const forget = () => ownGroups.delete(pid);
+    child.then(forget, forget);
+  }
+  return child as ResultPromise;
+}
 
 export interface RunOptions {
   cwd?: string;
@@ -28,11 +63,13 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   };
   let result: Result;
   try {
-    result = await execa(file, args, execaOptions);
+    // A tool box can cancel is box's to signal (see spawnInOwnGroup); one it cannot stays in
+    // box's group, so a Ctrl-C still ends it.
+    result = options.signal ? await spawnInOwnGroup(file, args, execaOptions) : await execa(file, args, execaOptions);
   } catch (error) {
     throw new BoxError(options.errorCode ?? 'ERR_EXEC', `Could not run ${file}: ${(error as Error).message}`, {hint: options.hint, cause: error});
   }
-  if (result.isCanceled) {
+  if (result.isCanceled || (result.failed && options.signal?.aborted)) {
     throw new InterruptedError(`Interrupted while running ${file}`);
   }
   if ((result as {code?: string}).code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) {
@@ -54,4 +91,13 @@ export async function tryRun(file: string, args: readonly string[], options: Run
   } catch {
     return null;
   }
+}
+
+/**
+ * Starts a program that must run to its end even when box is interrupted meanwhile (QEMU with
+ * -daemonize: stopping it halfway leaves a half-made daemon), in its own process group; never
+ * rejects. The caller checks its abort signal afterwards and cleans up what was started.
+ */
+export async function startInOwnGroup(file: string, args: readonly string[], options: {env?: Record<string, string>; timeoutMs?: number} = {}): Promise<Result> {
+  return spawnInOwnGroup(file, args, {env: options.env, reject: false, stdin: 'ignore', timeout: options.timeoutMs});
 }

@@ -1,5 +1,8 @@
+import {copyFile, readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {readJson, writeJsonAtomic} from './fs-json.js';
+import lockfile from 'proper-lockfile';
+import {BoxError, errorMessage} from './errors.js';
+import {writeJsonAtomic} from './fs-json.js';
 import {withLock} from './lock.js';
 import {machineDir, machineFiles, userPaths} from './paths.js';
 
@@ -16,6 +19,16 @@ export interface MachineState {
   box?: {name: string; version: string; provider: string; dir: string};
   /** True once the provisioners have run successfully on first up. */
   provisioned: boolean;
+  /**
+   * false from the moment the machine is recorded until its first `up` got the guest ready
+   * (booted, insecure key replaced, host name set). A machine left at false was interrupted
+   * for good (a second Ctrl-C, kill -9): nothing of the user's is on it yet, so `status` calls
+   * it broken and `up` finishes it (still running) or creates it again. Records of older box
+   * versions lack the field: they count as finished.
+   */
+  upCompleted?: boolean;
+  /** The host name box last set in the guest (the Boxfile's `hostname`). */
+  hostname?: string;
   provider: Record<string, unknown>;
 }
 
@@ -23,8 +36,55 @@ export function stateFile(projectRoot: string, machine: string): string {
   return path.join(machineDir(projectRoot, machine), machineFiles.state);
 }
 
+/**
+ * The recorded state, or undefined when the machine has none. A file that is not a machine
+ * record (truncated by a full disk, edited by hand, garbage) is ERR_STATE_CORRUPT: every
+ * command says so and names the repair, instead of failing as a bug.
+ */
 export async function readMachineState(projectRoot: string, machine: string): Promise<MachineState | undefined> {
-  return readJson<MachineState | undefined>(stateFile(projectRoot, machine), undefined);
+  const file = stateFile(projectRoot, machine);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let problem: string | undefined;
+  let state: MachineState | undefined;
+  try {
+    state = JSON.parse(text) as MachineState;
+    problem = stateProblem(state);
+  } catch (error) {
+    problem = text.trim() === '' ? 'it is empty' : `it is not JSON (${errorMessage(error)})`;
+  }
+  if (problem !== undefined) throw new StateCorruptError(machine, file, problem);
+  return state;
+}
+
+/** What makes a parsed state.json unusable, or undefined when it is a machine record. */
+function stateProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a JSON object';
+  const s = value as Partial<MachineState>;
+  if (typeof s.machine !== 'string') return 'it has no machine name';
+  if (!['qemu', 'virtualbox', 'aws'].includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not qemu, virtualbox or aws`;
+  if (typeof s.provider !== 'object' || s.provider === null) return 'it has no provider record';
+  return undefined;
+}
+
+/** A state.json box cannot read. `box destroy` is the repair: it finds what the machine started by other records. */
+export class StateCorruptError extends BoxError {
+  constructor(readonly machine: string, readonly file: string, readonly problem: string) {
+    super('ERR_STATE_CORRUPT', `The record of machine ${machine} is unreadable: ${file}: ${problem}.`, {
+      hint: `Run \`box destroy ${machine}\`: it stops what the machine started (found from its folder, not from this file) and removes it. Copy files out of ${path.dirname(file)} first if you need them (the disk is disk.qcow2).`,
+      details: {machine, file, problem},
+    });
+    this.name = 'StateCorruptError';
+  }
+}
+
+export function isStateCorrupt(error: unknown): error is StateCorruptError {
+  return error instanceof StateCorruptError;
 }
 
 export async function writeMachineState(projectRoot: string, state: MachineState): Promise<void> {
@@ -42,7 +102,16 @@ export async function updateMachineState(projectRoot: string, machine: string, c
 
 /** Lock held for the whole of a lifecycle operation on one machine. */
 export async function withMachineLock<T>(projectRoot: string, machine: string, options: {waitMs?: number}, fn: () => Promise<T>): Promise<T> {
-  return withLock(path.join(machineDir(projectRoot, machine), machineFiles.lock), {what: `machine ${machine}`, waitMs: options.waitMs}, fn);
+  return withLock(machineLockTarget(projectRoot, machine), {what: `machine ${machine}`, waitMs: options.waitMs}, fn);
+}
+
+function machineLockTarget(projectRoot: string, machine: string): string {
+  return path.join(machineDir(projectRoot, machine), machineFiles.lock);
+}
+
+/** Is another box process working on the machine right now (its lock held and fresh)? */
+export async function machineLockHeld(projectRoot: string, machine: string): Promise<boolean> {
+  return lockfile.check(machineLockTarget(projectRoot, machine), {realpath: false, stale: 10_000}).catch(() => false);
 }
 
 /** The user-level index of every machine box knows about (`~/.box/machines.json`), for `status --all`. */
@@ -55,16 +124,95 @@ export interface IndexEntry {
   updatedAt: string;
 }
 
+export interface MachineIndex {
+  entries: IndexEntry[];
+  /** Set when the file is damaged: what is wrong, and how many entries could still be read. */
+  damage?: {file: string; problem: string; recovered: number};
+}
+
+/**
+ * The index with its damage report. A damaged file (truncated, garbage) never fails a command:
+ * the entries that still parse are used, and the next write keeps them (and a copy of the
+ * damaged file next to it, `machines.json.damaged`).
+ */
+export async function readMachineIndexReport(): Promise<MachineIndex> {
+  const file = userPaths.machineIndex();
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {entries: []};
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (Array.isArray(parsed) && parsed.every(isIndexEntry)) return {entries: parsed};
+    const entries = Array.isArray(parsed) ? parsed.filter(isIndexEntry) : [];
+    return {entries, damage: {file, problem: Array.isArray(parsed) ? 'some entries are not machine records' : 'it is not a JSON list', recovered: entries.length}};
+  } catch (error) {
+    const entries = salvageEntries(text);
+    return {entries, damage: {file, problem: text.trim() === '' ? 'it is empty' : `it is not JSON (${errorMessage(error)})`, recovered: entries.length}};
+  }
+}
+
 export async function readMachineIndex(): Promise<IndexEntry[]> {
-  return readJson<IndexEntry[]>(userPaths.machineIndex(), []);
+  return (await readMachineIndexReport()).entries;
+}
+
+function isIndexEntry(value: unknown): value is IndexEntry {
+  const e = value as Partial<IndexEntry> | null;
+  return typeof e === 'object' && e !== null && typeof e.projectRoot === 'string' && typeof e.machine === 'string' && typeof e.project === 'string' && typeof e.target === 'string';
+}
+
+/**
+ * The complete `{...}` objects of a damaged index (a list cut short by a full disk keeps every
+ * entry but the last): each balanced object at the list's top level that parses as an entry.
+ */
+export function salvageEntries(text: string): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (c === '}' && depth > 0) {
+      depth--;
+      if (depth === 0 && start >= 0) {
+        try {
+          const value = JSON.parse(text.slice(start, i + 1)) as unknown;
+          if (isIndexEntry(value)) entries.push(value);
+        } catch {
+          // not an entry: skip it
+        }
+        start = -1;
+      }
+    }
+  }
+  return entries;
 }
 
 async function changeIndex(change: (entries: IndexEntry[]) => IndexEntry[]): Promise<void> {
   const file = userPaths.machineIndex();
   await withLock(file, {what: 'the machine index', waitMs: 10_000}, async () => {
-    const entries = await readMachineIndex();
+    const {entries, damage} = await readMachineIndexReport();
+    // Whatever could not be read stays available to the user, once.
+    if (damage) await copyFile(file, `${file}.damaged`).catch(() => undefined);
     await writeJsonAtomic(file, change(entries));
   });
+}
+
+/** Rewrites a damaged index with the entries that could be read (`box status --all --prune`). */
+export async function repairMachineIndex(): Promise<void> {
+  await changeIndex((entries) => entries);
 }
 
 export async function indexMachine(entry: Omit<IndexEntry, 'updatedAt'>): Promise<void> {

@@ -1,5 +1,6 @@
-import {unindexMachine} from '../core/state.js';
-import {hasMachineFiles, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {BoxError} from '../core/errors.js';
+import {isStateCorrupt, unindexMachine} from '../core/state.js';
+import {hasMachineFiles, machineStatus, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface DestroyResult {
   machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;
@@ -26,9 +27,20 @@ export async function destroy(options: LifecycleOptions & {confirm?: (machine: s
       continue;
     }
     const previous = await withMachine(handle, async () => {
-      const before = await handle.provider.status(handle.ctx);
+      const before = await machineStatus(handle, {insideLock: true});
       handle.ctx.ui.stage('destroy', handle.machine.name);
-      await handle.provider.destroy(handle.ctx);
+      try {
+        await handle.provider.destroy(handle.ctx);
+      } catch (error) {
+        // A provider that needs its record to find what it made (aws) cannot destroy without it.
+        if (!isStateCorrupt(error)) throw error;
+        throw new BoxError('ERR_STATE_CORRUPT', `${error.message} The ${handle.machine.target} target needs it to find what the machine made, so nothing was removed.`, {
+          hint: handle.machine.target === 'aws'
+            ? `\`box sweep\` finds the cloud resources box tagged for this project; then delete ${handle.ctx.dir}.`
+            : `Remove what the machine made by hand, then delete ${handle.ctx.dir}.`,
+          details: error.details,
+        });
+      }
       return before.status;
     });
     await removeMachineDir(project.root, handle.machine.name);

@@ -1,5 +1,5 @@
 import type {StoppedBy} from '../providers/provider.js';
-import {openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {machineStatus, openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface HaltOptions extends LifecycleOptions {
   force: boolean;
@@ -17,7 +17,7 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
   for (const handle of handles) {
     const t0 = Date.now();
     const entry = await withMachine(handle, async () => {
-      const before = await handle.provider.status(handle.ctx);
+      const before = await machineStatus(handle, {insideLock: true});
       // A broken machine may still have a process; halt whatever is there.
       const wasRunning = before.status === 'running' || (before.status === 'broken' && before.details?.pid !== undefined);
       let stoppedBy: StoppedBy | undefined;
@@ -25,7 +25,7 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
         if (wasRunning) handle.ctx.ui.stage('halt', `${handle.machine.name}${options.force ? ' (force)' : ''}`);
         stoppedBy = await handle.provider.halt(handle.ctx, {force: options.force, timeoutSeconds: options.timeoutSeconds}) ?? undefined;
       }
-      const after = await handle.provider.status(handle.ctx);
+      const after = await machineStatus(handle, {insideLock: true});
       return {name: handle.machine.name, wasRunning, status: after.status, ...(stoppedBy ? {stoppedBy} : {})};
     });
     handle.ctx.ui.success(`${entry.name} is ${entry.status}`);

@@ -2,8 +2,8 @@ import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
-import {createCommunicator} from './lifecycle/communicator.js';
-import {openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {openCommunicator} from './lifecycle/communicator.js';
+import {machineStatus, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
   machines: Array<{name: string; provisioners: number; durationMs: number}>;
@@ -11,13 +11,12 @@ export interface ProvisionResult {
 
 /** Runs a machine's provisioners over its communicator and records success. No lock taken. */
 export async function provisionMachine(handle: MachineHandle): Promise<number> {
-  const {ctx, machine, provider} = handle;
+  const {ctx, machine} = handle;
   if (machine.provisioners.length === 0) {
     await updateMachineState(ctx.project.root, machine.name, (s) => { s.provisioned = true; });
     return 0;
   }
-  const info = await provider.sshInfo(ctx);
-  const comm = provider.communicator ? await provider.communicator(ctx, info) : await createCommunicator(info);
+  const comm = await openCommunicator(handle);
   try {
     await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
     await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name}, machine.provisioners);
@@ -35,7 +34,7 @@ export async function provision(options: LifecycleOptions): Promise<ProvisionRes
   for (const handle of handles) {
     const t0 = Date.now();
     const count = await withMachine(handle, async () => {
-      const status = await handle.provider.status(handle.ctx);
+      const status = await machineStatus(handle, {insideLock: true});
       if (status.status !== 'running') {
         throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; provisioners need it running.`, {
           hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,

@@ -1,6 +1,6 @@
 import {BoxError, UsageError} from '../core/errors.js';
 import type {SshInfo} from '../providers/provider.js';
-import {openMachines, type LifecycleOptions} from './lifecycle/machines.js';
+import {machineStatus, openMachines, type LifecycleOptions} from './lifecycle/machines.js';
 import {sshArgs} from './lifecycle/openssh.js';
 
 export interface SshTargetResult {
@@ -19,7 +19,7 @@ export async function sshTarget(options: LifecycleOptions & {command?: string; t
     });
   }
   const [handle] = handles;
-  const report = await handle.provider.status(handle.ctx);
+  const report = await machineStatus(handle);
   if (report.status !== 'running') {
     throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${report.status}${report.reason ? ` (${report.reason})` : ''}.`, {
       hint: report.repair ? `Run \`${report.repair}\`.` : `Run \`box up ${handle.machine.name}\`.`,

@@ -1,10 +1,10 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {errorMessage} from '../core/errors.js';
-import {readMachineIndex, unindexMachine} from '../core/state.js';
+import {readMachineIndexReport, repairMachineIndex, unindexMachine} from '../core/state.js';
 import {silentUi} from '../core/ui.js';
 import type {StatusReport} from '../providers/provider.js';
-import {openMachines, type LifecycleOptions} from './lifecycle/machines.js';
+import {machineStatus, openMachines, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface MachineStatusEntry extends StatusReport {
   name: string;
@@ -22,7 +22,7 @@ export async function status(options: LifecycleOptions): Promise<StatusResult> {
   const {project, handles} = await openMachines(options);
   const machines: MachineStatusEntry[] = [];
   for (const handle of handles) {
-    machines.push({name: handle.machine.name, target: handle.machine.target, projectRoot: project.root, ...await handle.provider.status(handle.ctx)});
+    machines.push({name: handle.machine.name, target: handle.machine.target, projectRoot: project.root, ...await machineStatus(handle)});
   }
   return {machines};
 }
@@ -32,8 +32,19 @@ export async function status(options: LifecycleOptions): Promise<StatusResult> {
  * (a project that moved or no longer loads is reported as broken, with the fix).
  */
 export async function statusAll(options: {signal: AbortSignal; prune?: boolean}): Promise<StatusResult> {
-  const entries = await readMachineIndex();
+  const {entries, damage} = await readMachineIndexReport();
   const machines: MachineStatusEntry[] = [];
+  if (damage && options.prune) {
+    await repairMachineIndex();
+  } else if (damage) {
+    // The index itself is a row: what is wrong, what was still read, and the repair.
+    machines.push({
+      name: '(index)', target: '-', projectRoot: damage.file, status: 'broken',
+      reason: `the machine index ${damage.file} is damaged (${damage.problem}); ${damage.recovered} entr${damage.recovered === 1 ? 'y' : 'ies'} could still be read and are listed`,
+      repair: 'box status --all --prune',
+      details: {file: damage.file, recovered: damage.recovered},
+    });
+  }
   for (const entry of entries) {
     const base = {name: entry.machine, target: entry.target, project: entry.project, projectRoot: entry.projectRoot};
     if (!existsSync(path.join(entry.projectRoot, '.box', 'machines', entry.machine))) {
@@ -46,7 +57,7 @@ export async function statusAll(options: {signal: AbortSignal; prune?: boolean})
     }
     try {
       const {handles} = await openMachines({cwd: entry.projectRoot, names: [entry.machine], ui: silentUi(), signal: options.signal});
-      machines.push({...base, ...await handles[0].provider.status(handles[0].ctx)});
+      machines.push({...base, ...await machineStatus(handles[0])});
     } catch (error) {
       machines.push({...base, status: 'broken', reason: `its project does not load: ${errorMessage(error)}`, repair: `box validate --cwd ${entry.projectRoot}`});
     }

@@ -1,6 +1,8 @@
-import {BoxError, errorMessage, isAbortError} from '../core/errors.js';
-import {readMachineState} from '../core/state.js';
+import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/errors.js';
+import {readMachineState, updateMachineState} from '../core/state.js';
+import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {provisionMachine} from './provision.js';
+import {openCommunicator} from './lifecycle/communicator.js';
 import {hasMachineFiles, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions {
@@ -50,10 +52,28 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
   const t0 = Date.now();
   ctx.ui.stage('up', `${machine.name} (${machine.target})`);
   await provider.verify(ctx);
-  const existed = (await readMachineState(ctx.project.root, machine.name)) !== undefined;
+  // An unreadable record fails here, with its repair (`box destroy`): never guess over it.
+  const recorded = await readMachineState(ctx.project.root, machine.name);
+  // A machine whose first up never finished holds nothing of the user's yet. Still running, its
+  // provider finishes the job (it lacks the key swap, or the host name); otherwise its first
+  // boot may have been cut anywhere (host keys half written...), so it is made again.
+  const unfinished = recorded?.upCompleted === false;
+  if (unfinished) {
+    const vm = await provider.status(ctx);
+    if (vm.status !== 'running') {
+      ctx.ui.info(`${machine.name}: its first \`box up\` did not finish (${vm.reason ?? `the guest is ${vm.status}`}); creating it again (nothing of yours is on it yet).`);
+      ctx.ui.stage('destroy', machine.name);
+      await provider.destroy(ctx);
+    }
+  }
+  const existed = recorded !== undefined && !unfinished;
   let ranProvisioners = false;
   try {
     const {created, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
+    await setHostname(handle, timings);
+    if ((await readMachineState(ctx.project.root, machine.name))?.upCompleted === false) {
+      await updateMachineState(ctx.project.root, machine.name, (s) => { s.upCompleted = true; });
+    }
     const state = await readMachineState(ctx.project.root, machine.name);
     const shouldProvision = options.provision ?? !state?.provisioned;
     if (shouldProvision) {
@@ -86,4 +106,27 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
     }
     throw error;
   }
+}
+
+/**
+ * The Boxfile's `hostname`, set in the guest when it differs from what box last set there
+ * (providers that swap the insecure key set it in the same round and record it). Over the
+ * provider's communicator, so it works the same on every target.
+ */
+async function setHostname(handle: MachineHandle, timings: Record<string, number>): Promise<void> {
+  const {ctx, machine} = handle;
+  const wanted = machine.hostname;
+  if (wanted === undefined || (await readMachineState(ctx.project.root, machine.name))?.hostname === wanted) return;
+  throwIfAborted(ctx.signal);
+  const t0 = Date.now();
+  ctx.ui.stage('hostname', wanted);
+  const comm = await openCommunicator(handle);
+  try {
+    await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
+    await setGuestHostname(comm, wanted, ctx.signal);
+  } finally {
+    await comm.close().catch(() => undefined);
+  }
+  await updateMachineState(ctx.project.root, machine.name, (s) => { s.hostname = wanted; });
+  timings.hostname = Date.now() - t0;
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # sshd settings for fast, predictable logins in a VM: no reverse DNS lookup of the client
-# (slow or hanging on NAT networks), no GSSAPI. Host keys are generated on first boot by
+# (slow or hanging on NAT networks), no GSSAPI. Host keys are made at boot by
 # box-regenerate-host-keys.service, so clones of one image never share them. Only ed25519 and
 # ecdsa: an RSA-3072 host key took ~40 s to generate under software emulation (TCG).
 # The unit is ssh.service on Debian and Ubuntu, sshd.service on RHEL, Rocky, CentOS and SUSE:
@@ -15,10 +15,46 @@ HostKey /etc/ssh/ssh_host_ed25519_key
 HostKey /etc/ssh/ssh_host_ecdsa_key
 CONF
 
+# The check runs at EVERY boot, not only the first: a hard stop (power cut, kill -9 of QEMU)
+# during the first boot once left every host key at 0 bytes (written, not yet on disk), and
+# sshd then refused to start on every later boot. A key pair is kept only when both halves
+# load (`ssh-keygen -y` reads the private key, `-l` the public one); anything else, including
+# leftovers of types sshd is not told to use, is removed and the two used types are made
+# again, written under a temporary name and synced before they take the real one.
+install -d /usr/local/sbin
+cat > /usr/local/sbin/box-host-keys <<'SCRIPT'
+#!/bin/sh
+set -u
+# The folder is an argument so the logic can be tried on a copy (box's tests do).
+dir=${1:-/etc/ssh}
+valid() { ssh-keygen -y -f "$1" </dev/null >/dev/null 2>&1 && ssh-keygen -l -f "$1.pub" >/dev/null 2>&1; }
+for key in "$dir"/ssh_host_*_key "$dir"/ssh_host_*_key.pub; do
+  [ -e "$key" ] || continue
+  key=${key%.pub}
+  valid "$key" || rm -f "$key" "$key.pub"
+done
+made=
+for type in ed25519 ecdsa; do
+  key=$dir/ssh_host_${type}_key
+  [ -e "$key" ] && continue
+  rm -f "$key.box-new" "$key.box-new.pub"
+  ssh-keygen -q -t "$type" -N "" -f "$key.box-new" || exit 1
+  made="$made $type"
+done
+[ -n "$made" ] || exit 0
+sync
+for type in $made; do
+  key=$dir/ssh_host_${type}_key
+  mv -f "$key.box-new.pub" "$key.pub" && mv -f "$key.box-new" "$key" || exit 1
+done
+sync
+echo "box-host-keys: made new SSH host keys:$made"
+SCRIPT
+chmod 755 /usr/local/sbin/box-host-keys
+
 cat > /etc/systemd/system/box-regenerate-host-keys.service <<'UNIT'
 [Unit]
-Description=Generate SSH host keys on first boot (box)
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+Description=Check the SSH host keys and make missing or damaged ones (box)
 Before=ssh.service sshd.service
 DefaultDependencies=no
 After=local-fs.target
@@ -26,7 +62,7 @@ Requires=local-fs.target
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'rm -f /etc/ssh/ssh_host_*; ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key'
+ExecStart=/usr/local/sbin/box-host-keys
 RemainAfterExit=yes
 
 [Install]

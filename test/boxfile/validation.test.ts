@@ -64,6 +64,20 @@ describe('Boxfile validation', () => {
     assert.match(lines(error)[0], /^Boxfile:2:1 zzzzzz: unknown key; allowed here: version, name, basebox, /);
   });
 
+  test('a hostname that is not an RFC 1123 host name is reported on its value; host names and FQDNs pass', async () => {
+    const bad = ['web_1', '-web', 'web-', 'a..b', 'x'.repeat(64), '10.0.0.1', 'web 1', 'web.', `${'a'.repeat(63)}.`.repeat(4) + 'com'];
+    for (const value of bad) {
+      const cwd = await project(`hostname-bad-${bad.indexOf(value)}`, {Boxfile: `basebox: debian-12\nmachines:\n  web:\n    hostname: ${JSON.stringify(value)}\n`});
+      const {error} = await loadErrors({cwd});
+      assert.match(lines(error)[0], /^Boxfile:4:15 machines\.web\.hostname: must be a host name \(RFC 1123\)/, value);
+    }
+    for (const value of ['web-1', 'web-1.example.test', 'DB2', '1web', `${'a'.repeat(63)}.example`]) {
+      const cwd = await project(`hostname-good-${value.length}-${value.slice(0, 4)}`, {Boxfile: `basebox: debian-12\nhostname: ${value}\n`});
+      const loaded = await loadProject({cwd});
+      assert.equal(loaded.machines[0].hostname, value);
+    }
+  });
+
   test('a bad enum value lists the allowed values', async () => {
     const cwd = await project('enum', {Boxfile: 'basebox: debian-12\ntarget: virtualbx\n'});
     const {error} = await loadErrors({cwd});

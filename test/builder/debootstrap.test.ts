@@ -1,7 +1,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync, readFileSync} from 'node:fs';
-import {mkdir, open, readFile, writeFile} from 'node:fs/promises';
+import {mkdir, open, readFile, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {execa} from 'execa';
 import {diskImageStep, grubConfig, installGrub, kernelCmdline} from '../../src/builder/methods/debootstrap/disk-image.js';
@@ -185,6 +185,52 @@ describe('shared post-install scripts', () => {
     const {INSECURE_PUBLIC_KEY} = await import('../../src/communicators/insecure-key.js');
     assert.ok(script.includes(`INSECURE_KEY='${INSECURE_PUBLIC_KEY}'`));
     assert.match(script, /NOPASSWD: ALL/);
+  });
+
+  test('the boot-time host key check keeps good keys and remakes empty, truncated or unpaired ones', async () => {
+    // The script sshd.sh installs as /usr/local/sbin/box-host-keys, run on a scratch folder.
+    const sshd = await readFile(path.join(builtinTemplatesDir, '_scripts', 'sshd.sh'), 'utf8');
+    const body = /cat > \/usr\/local\/sbin\/box-host-keys <<'SCRIPT'\n([\s\S]*?)\nSCRIPT\n/.exec(sshd)?.[1];
+    assert.ok(body, 'sshd.sh installs box-host-keys');
+    const tmp = await tempDir('box-host-keys-');
+    try {
+      const script = path.join(tmp.dir, 'box-host-keys');
+      const keys = path.join(tmp.dir, 'ssh');
+      await writeFile(script, body + '\n', {mode: 0o755});
+      await mkdir(keys);
+      const run = () => execa(script, [keys]);
+      const fingerprint = async (type: string) => (await execa('ssh-keygen', ['-l', '-f', path.join(keys, `ssh_host_${type}_key.pub`)])).stdout;
+      const valid = async (type: string) => {
+        await execa('ssh-keygen', ['-y', '-f', path.join(keys, `ssh_host_${type}_key`)]);
+        return fingerprint(type);
+      };
+
+      assert.match((await run()).stdout, /made new SSH host keys: ed25519 ecdsa/);
+      const ed = await valid('ed25519');
+      const ec = await valid('ecdsa');
+      // A boot with good keys changes nothing.
+      assert.equal((await run()).stdout, '');
+      assert.equal(await valid('ed25519'), ed);
+
+      // What a hard stop during the first boot left: every key at 0 bytes (and an RSA leftover).
+      for (const type of ['ed25519', 'ecdsa', 'rsa']) {
+        await writeFile(path.join(keys, `ssh_host_${type}_key`), '');
+        await writeFile(path.join(keys, `ssh_host_${type}_key.pub`), '');
+      }
+      assert.match((await run()).stdout, /ed25519 ecdsa/);
+      assert.notEqual(await valid('ed25519'), ed);
+      assert.notEqual(await valid('ecdsa'), ec);
+      assert.equal(existsSync(path.join(keys, 'ssh_host_rsa_key')), false, 'a damaged key of an unused type is removed');
+
+      // A truncated private key whose public half is intact is damaged too.
+      const priv = path.join(keys, 'ssh_host_ecdsa_key');
+      await writeFile(priv, (await readFile(priv)).subarray(0, 100), {mode: 0o600});
+      assert.match((await run()).stdout, /made new SSH host keys: ecdsa$/m);
+      await valid('ecdsa');
+      assert.deepEqual((await readdir(keys)).sort(), ['ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
+    } finally {
+      await tmp.cleanup();
+    }
   });
 
   test('every shared script is valid POSIX shell', async () => {

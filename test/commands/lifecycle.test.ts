@@ -5,13 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {mkdir, writeFile} from 'node:fs/promises';
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {pidAlive, readPidFile, waitForExit} from '../../src/providers/qemu/process.js';
+import {portIsFree} from '../../src/providers/shared/ports.js';
+
+const portFree = (port: number) => portIsFree('tcp', '127.0.0.1', port);
 
 describe('lifecycle commands without a guest', () => {
   let home: Awaited<ReturnType<typeof tempDir>>;
@@ -186,15 +189,106 @@ describe('lifecycle commands without a guest', () => {
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });
 
-    test('--no-destroy-on-error keeps the machine running for debugging until destroy', async () => {
+    test('--no-destroy-on-error keeps the machine running for debugging until destroy; status calls its unfinished first up broken', async () => {
       const {result} = await boxJson(['up', '--no-destroy-on-error'], {cwd: other.dir, boxHome: home.dir});
       assert.equal(result.exitCode, 1);
       const {json} = await boxJson(['status'], {cwd: other.dir, boxHome: home.dir});
-      assert.equal(json.machines[0].status, 'running');
+      assert.equal(json.machines[0].status, 'broken');
+      assert.match(json.machines[0].reason, /first `box up` did not finish/);
+      assert.equal(json.machines[0].repair, 'box up default');
+      assert.equal(json.machines[0].details.vm, 'running');
       assert.equal(json.machines[0].details.accel, 'tcg');
       assert.equal((await qemuOf(other.dir)).length, 1);
       const d = await boxJson(['destroy'], {cwd: other.dir, boxHome: home.dir});
-      assert.equal(d.json.machines[0].previousStatus, 'running');
+      assert.equal(d.json.machines[0].previousStatus, 'broken');
+      assert.deepEqual(await qemuOf(other.dir), []);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+    });
+
+    /** `up --no-destroy-on-error` of the blank box: a real QEMU (BIOS, no guest) that stays. */
+    async function keptMachine(): Promise<{pid: number; state: string}> {
+      await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: blank\nssh:\n  timeout: 2\ntargets:\n  qemu: {memory: 64}\n');
+      const {result} = await boxJson(['up', '--no-destroy-on-error'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 1);
+      const [pid] = await qemuOf(other.dir);
+      assert.ok(pid, 'QEMU runs');
+      return {pid, state: path.join(other.dir, '.box', 'machines', 'default', 'state.json')};
+    }
+
+    test('a garbage state.json: status says broken with the QEMU it found and the repair; up, halt, ssh refuse clearly; destroy stops that QEMU', async () => {
+      const {pid, state} = await keptMachine();
+      const sshPort = JSON.parse(await readFile(state, 'utf8')).provider.sshPort as number;
+      await writeFile(state, (await readFile(state, 'utf8')).slice(0, 100));
+      const {result, json} = await boxJson(['status'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 0);
+      assert.equal(json.machines[0].status, 'broken');
+      assert.match(json.machines[0].reason, /state\.json is unreadable \(it is not JSON/);
+      assert.match(json.machines[0].reason, new RegExp(`its QEMU \\(pid ${pid}\\) is running`));
+      assert.equal(json.machines[0].repair, 'box destroy default');
+      for (const args of [['up'], ['halt'], ['ssh', '-c', 'true'], ['provision']]) {
+        const r = await boxJson(args, {cwd: other.dir, boxHome: home.dir});
+        assert.equal(r.result.exitCode, 1, args.join(' '));
+        assert.notEqual(r.json.error.code, 'ERR_UNEXPECTED', `${args.join(' ')}: ${r.json.error.message}`);
+        assert.match(r.json.error.hint, /box destroy default/, args.join(' '));
+      }
+      const d = await boxJson(['destroy', '--force'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(d.result.exitCode, 0, String(d.result.stderr));
+      assert.equal(d.json.machines[0].destroyed, true);
+      assert.equal(await waitForExit(pid, 5000), true, 'the QEMU is gone');
+      assert.equal(await portFree(sshPort), true, 'and its SSH port is free again');
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+    });
+
+    test('state.json with wrong disk, pid and socket paths and no pid file: destroy still finds the QEMU by its command line', async () => {
+      const {pid, state} = await keptMachine();
+      const record = JSON.parse(await readFile(state, 'utf8'));
+      Object.assign(record.provider, {pid: 1, disk: '/nonexistent/disk.qcow2', pidFile: '/nonexistent/qemu.pid', qmpSocket: '/nonexistent/qmp.sock', serialLog: '/nonexistent/serial.log'});
+      await writeFile(state, JSON.stringify(record));
+      await rm(path.join(other.dir, '.box', 'machines', 'default', 'qemu.pid'));
+      const {json} = await boxJson(['status'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(json.machines[0].details.pid, pid, 'status finds it too');
+      const d = await boxJson(['destroy', '--force'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(d.result.exitCode, 0, String(d.result.stderr));
+      assert.equal(await waitForExit(pid, 5000), true, 'destroy said destroyed, and the QEMU is really gone');
+      assert.deepEqual(await qemuOf(other.dir), []);
+      assert.ok(pidAlive(1), 'pid 1 from the record was left alone');
+    });
+
+    test('a project copied with its .box folder: the copy\'s destroy leaves the original\'s QEMU alone', async () => {
+      const {pid} = await keptMachine();
+      const copy = await tempDir('box-lc-copy-');
+      try {
+        await execa('cp', ['-a', `${other.dir}/.`, copy.dir]);
+        const st = await boxJson(['status'], {cwd: copy.dir, boxHome: home.dir});
+        assert.notEqual(st.json.machines[0].status, 'running');
+        assert.equal(st.json.machines[0].details?.pid, undefined, 'the original\'s QEMU is not the copy\'s');
+        const d = await boxJson(['destroy', '--force'], {cwd: copy.dir, boxHome: home.dir});
+        assert.equal(d.result.exitCode, 0, String(d.result.stderr));
+        assert.ok(pidAlive(pid), 'the original QEMU still runs');
+      } finally {
+        await copy.cleanup();
+      }
+      await boxJson(['destroy', '--force'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(await waitForExit(pid, 5000), true);
+    });
+
+    test('Ctrl-C in a terminal (SIGINT to the whole process group) while QEMU starts: Interrupted, exit 130, nothing left', async () => {
+      // A QEMU binary that takes 2 s to start, so the SIGINT lands while it starts, as a
+      // terminal's Ctrl-C reaches every process of the foreground group.
+      const wrapper = path.join(other.dir, 'slow-qemu');
+      const mark = path.join(other.dir, 'qemu-starting');
+      await writeFile(wrapper, '#!/bin/sh\ncase " $* " in *" -daemonize "*) : > "$BOX_TEST_MARK"; sleep 2;; esac\nexec qemu-system-x86_64 "$@"\n', {mode: 0o755});
+      await writeFile(path.join(other.dir, 'Boxfile'), `basebox: blank\nssh:\n  timeout: 60\ntargets:\n  qemu: {memory: 64, binary: ${wrapper}}\n`);
+      const child = execa(process.execPath, [boxBin, 'up'], {cwd: other.dir, env: {BOX_HOME: home.dir, NO_COLOR: '1', BOX_TEST_MARK: mark}, reject: false, detached: true});
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(mark) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(mark), 'QEMU is starting');
+      process.kill(-child.pid!, 'SIGINT');
+      const result = await child;
+      assert.equal(result.exitCode, 130, String(result.stderr));
+      assert.match(String(result.stderr), /Interrupted: destroying the new machine default/);
+      assert.doesNotMatch(String(result.stderr), /QEMU failed to start|qemu-img check/);
+      await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(await qemuOf(other.dir), []);
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });

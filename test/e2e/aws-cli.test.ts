@@ -102,6 +102,22 @@ describe('box CLI with the aws target against moto', () => {
     noSecrets(outputs.join('\n'));
   });
 
+  test('hostname is set in an aws guest over its communicator, on the first up only', async () => {
+    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}hostname: api-1.example.test\n`);
+    const up = await runJson(['up']);
+    assert.equal(up.result.exitCode, 0, String(up.result.stderr));
+    const setters = async () => (await readFile(path.join(project.dir, '.box/machines/default/fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+      .filter((e) => e.op === 'exec' && String(e.command).includes('hostnamectl set-hostname'));
+    const [first] = await setters();
+    assert.ok(first, 'the host name was set');
+    assert.match(first.command, / sh api-1\.example\.test$/);
+    assert.equal(first.username, 'ubuntu');
+    assert.equal(typeof up.json.machines[0].timings.hostname, 'number');
+    assert.equal((await run(['halt'])).exitCode, 0);
+    assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal((await setters()).length, 1, 'not set again while the Boxfile keeps it');
+  });
+
   test('ip allocate --associate, list and release manage the machine\'s Elastic IP, and destroy releases leftovers', async () => {
     assert.equal((await run(['up'])).exitCode, 0);
     const allocated = await runJson(['ip', 'allocate', '--associate']);

@@ -5,7 +5,7 @@
  * Two boots in all (build VM, then the new box).
  */
 import assert from 'node:assert/strict';
-import {existsSync, readdirSync, readFileSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {mkdir, readdir, writeFile} from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -16,22 +16,7 @@ import {Ui} from '../../src/core/ui.js';
 import {pidAlive} from '../../src/providers/qemu/process.js';
 import {buildBox} from '../../src/services/build.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
-
-/** pids of qemu-system processes whose command line mentions `needle`. */
-function qemuProcesses(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if ((cmdline.startsWith('qemu-system') || cmdline.includes('/qemu-system')) && cmdline.includes(needle)) pids.push(Number(entry));
-  }
-  return pids;
-}
+import {qemuProcesses} from '../helpers/qemu-processes.js';
 
 describe('box build from an existing box with a real guest', {timeout: 30 * 60_000}, () => {
   let release: () => Promise<void>;

@@ -4,7 +4,8 @@
  * during `up`, and a port collision that must fail before anything boots.
  */
 import assert from 'node:assert/strict';
-import {existsSync, readdirSync, readFileSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {existsSync} from 'node:fs';
 import {readFile, writeFile} from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -14,24 +15,7 @@ import YAML from 'yaml';
 import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
-
-/** pids of qemu-system processes whose command line mentions `needle` (a project folder). */
-function qemuProcesses(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (cmdline.startsWith('qemu-system') || cmdline.includes('/qemu-system')) {
-      if (cmdline.includes(needle)) pids.push(Number(entry));
-    }
-  }
-  return pids;
-}
+import {qemuProcesses} from '../helpers/qemu-processes.js';
 
 async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -238,10 +222,16 @@ describe('qemu lifecycle with a real guest', {timeout: 20 * 60_000}, () => {
       await child;
     }
     assert.equal(qemuProcesses(project.dir).length, 1, 'QEMU outlives the killed CLI');
-    const {json} = await runJson(['status']);
-    // QEMU runs and answers QMP: the record matches reality, whatever the guest is doing.
-    assert.equal(json.machines[0].status, 'running');
-    assert.equal(json.machines[0].details.pid, qemuProcesses(project.dir)[0]);
+    // QEMU runs and answers QMP, but its first up never finished: once the dead CLI's lock is
+    // stale (10 s), status says so, with the QEMU's pid and `box up` as the repair.
+    let report: any;
+    await waitFor('status to report the unfinished first up', () => {
+      report = JSON.parse(execFileSync(process.execPath, [boxBin, 'status', '--json'], {cwd: project.dir, env: {...process.env, BOX_HOME: home.dir}, encoding: 'utf8'})).machines[0];
+      return report.status === 'broken';
+    }, 30_000);
+    assert.equal(report.details.vm, 'running');
+    assert.equal(report.repair, 'box up default');
+    assert.equal(report.details.pid, qemuProcesses(project.dir)[0]);
     const d = await runJson(['destroy', '--force']);
     assert.equal(d.result.exitCode, 0, String(d.result.stderr));
     assert.equal(d.json.machines[0].destroyed, true);

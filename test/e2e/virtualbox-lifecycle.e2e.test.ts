@@ -13,8 +13,9 @@ import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import YAML from 'yaml';
 import {packageVirtualboxBox} from '../../src/boxes/package.js';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
+import {passwordLogin} from '../helpers/password-login.js';
 import {ensureTestBox} from '../helpers/test-box.js';
 import {fakeCalls, fakeEnv, fakeGuestPids, fakeVBoxDir, fakeVms} from '../providers/virtualbox/fake-vbox.js';
 
@@ -130,5 +131,37 @@ describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {t
     assert.equal(gone.exitCode, 0, String(gone.stderr));
     assert.deepEqual(fakeVms(vbox.dir), []);
     assert.deepEqual(readdirSync(path.join(vbox.dir, 'VirtualBox VMs')), []);
+  });
+
+  test('an up killed with -9 during the first boot leaves the insecure key; the next up finds the VM running and replaces it, ends password logins and sets the host name', async () => {
+    const file = path.join(project.dir, 'Boxfile');
+    const doc = YAML.parseDocument(await readFile(file, 'utf8'));
+    doc.set('hostname', 'vbox-1');
+    doc.delete('provisioners');
+    await writeFile(file, doc.toString());
+    const child = execa(process.execPath, [boxBin, 'up'], {cwd: project.dir, env: {...env(), BOX_HOME: home.dir, NO_COLOR: '1'}, reject: false});
+    try {
+      const deadline = Date.now() + 240_000;
+      while ((await fakeGuestPids(vbox.dir)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      child.kill('SIGKILL');
+      await child;
+    }
+    assert.equal((await fakeGuestPids(vbox.dir)).length, 1, 'the VM runs on after the CLI was killed');
+    const {result, json} = await runJson(['up']);
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+    assert.equal(json.machines[0].created, false);
+    assert.match(String(result.stderr), /insecure key was never replaced; replacing it now/);
+    const port = json.machines[0].ssh.port;
+    const insecure = await execa('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes',
+      '-i', path.join(home.dir, 'insecure_private_key'), '-p', String(port), 'vagrant@127.0.0.1', 'true'], {reject: false});
+    assert.notEqual(insecure.exitCode, 0, 'the insecure key no longer logs in');
+    const login = await passwordLogin(port);
+    assert.equal(login.ok, false, `password login must fail, got ${JSON.stringify(login)}`);
+    const r = await runJson(['ssh', '-c', 'hostname; sudo -n id -un']);
+    assert.equal(r.json.stdout.trim(), 'vbox-1\nroot');
+    const d = await runJson(['destroy', '--force']);
+    assert.equal(d.result.exitCode, 0, String(d.result.stderr));
+    assert.deepEqual(await fakeGuestPids(vbox.dir), []);
   });
 });

@@ -11,13 +11,15 @@ import path from 'node:path';
 import {after, before, beforeEach, describe, test} from 'node:test';
 import type {Communicator} from '../../src/communicators/communicator.js';
 import {BoxError} from '../../src/core/errors.js';
-import {readMachineIndex, readMachineState, writeMachineState, indexMachine, unindexMachine} from '../../src/core/state.js';
+import lockfile from 'proper-lockfile';
+import {readMachineIndex, readMachineState, updateMachineState, writeMachineState, indexMachine, unindexMachine} from '../../src/core/state.js';
 import {silentUi} from '../../src/core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../src/providers/provider.js';
 import {registerProvider} from '../../src/providers/registry.js';
 import {destroy} from '../../src/services/destroy.js';
 import {halt} from '../../src/services/halt.js';
 import {provision} from '../../src/services/provision.js';
+import {status} from '../../src/services/status.js';
 import {up} from '../../src/services/up.js';
 import {tempDir} from '../helpers/cli.js';
 
@@ -34,7 +36,8 @@ class FakeProvider implements Provider {
     const existing = await readMachineState(ctx.project.root, ctx.machine.name);
     if (!existing) {
       await mkdir(ctx.dir, {recursive: true});
-      await writeMachineState(ctx.project.root, {machine: ctx.machine.name, target: 'virtualbox', createdAt: new Date().toISOString(), provisioned: false, provider: {}});
+      // As the real providers: recorded first, marked finished by the up service at the end.
+      await writeMachineState(ctx.project.root, {machine: ctx.machine.name, target: 'virtualbox', createdAt: new Date().toISOString(), provisioned: false, upCompleted: false, provider: {}});
       await indexMachine({project: ctx.project.name, projectRoot: ctx.project.root, machine: ctx.machine.name, target: 'virtualbox'});
     }
     if (this.failNextUp) {
@@ -134,11 +137,104 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'guest did not answer');
     await assert.rejects(up({...opts(), destroyOnError: false}));
     assert.ok(existsSync(path.join(project.dir, '.box', 'machines', 'default', 'state.json')));
+    await destroy(opts());
+    await up({...opts(), destroyOnError: true});
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    fake.calls = [];
     fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'again');
     await assert.rejects(up({...opts(), destroyOnError: true}), /again/);
     assert.ok(!fake.calls.includes('destroy default'));
     assert.equal((await readMachineIndex()).filter((e) => e.projectRoot === project.dir).length, 1);
     await destroy(opts());
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+    await project.cleanup();
+  });
+
+  test('a machine whose first up never finished and is stopped: status says broken with `box up` as the repair, and up creates it again', async () => {
+    fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'guest did not answer');
+    await assert.rejects(up({...opts(), destroyOnError: false}));
+    assert.equal((await readMachineState(project.dir, 'default'))?.upCompleted, false);
+    const {machines: [report]} = await status(opts());
+    assert.equal(report.status, 'broken');
+    assert.match(report.reason!, /first `box up` did not finish/);
+    assert.equal(report.repair, 'box up default');
+    await assert.rejects(provision(opts()), (e: any) => e.code === 'ERR_NOT_RUNNING' && /box up default/.test(e.hint));
+
+    fake.calls = [];
+    const again = await up({...opts(), destroyOnError: true});
+    assert.deepEqual(fake.calls, ['destroy default', 'up default']);
+    assert.equal(again.machines[0].created, true);
+    assert.equal((await readMachineState(project.dir, 'default'))?.upCompleted, true);
+    assert.equal((await status(opts())).machines[0].status, 'running');
+    await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('a machine whose first up never finished but still runs is broken until an up finishes it, without creating it again', async () => {
+    await up({...opts(), destroyOnError: true});
+    await updateMachineState(project.dir, 'default', (s) => { s.upCompleted = false; });
+    const {machines: [report]} = await status(opts());
+    assert.equal(report.status, 'broken');
+    assert.match(report.reason!, /the guest runs, but box has not made it ready/);
+    assert.equal(report.repair, 'box up default');
+    fake.calls = [];
+    const finished = await up({...opts(), destroyOnError: true});
+    assert.deepEqual(fake.calls, ['up default']);
+    assert.equal(finished.machines[0].created, false);
+    assert.equal((await status(opts())).machines[0].status, 'running');
+    await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('while a box process holds the lock of a machine in its first up, status shows what the VM does, not broken', async () => {
+    await up({...opts(), destroyOnError: true});
+    await updateMachineState(project.dir, 'default', (s) => { s.upCompleted = false; });
+    const release = await lockfile.lock(path.join(project.dir, '.box', 'machines', 'default', 'machine'), {realpath: false});
+    try {
+      const {machines: [report]} = await status(opts());
+      assert.equal(report.status, 'running');
+      assert.equal(report.details?.firstUp, 'in progress');
+    } finally {
+      await release();
+    }
+    await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('hostname is set over the communicator on the first up, again only when the Boxfile changes it', async () => {
+    await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: virtualbox\nhostname: web-1.example.test\n');
+    const first = await up({...opts(), destroyOnError: true});
+    const setters = () => fake.commands.filter((c) => c.includes('hostnamectl set-hostname'));
+    assert.equal(setters().length, 1);
+    assert.ok(setters()[0].includes("sh web-1.example.test"), setters()[0]);
+    assert.equal(typeof first.machines[0].timings.hostname, 'number');
+    assert.equal((await readMachineState(project.dir, 'default'))?.hostname, 'web-1.example.test');
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    await up({...opts(), destroyOnError: true});
+    assert.equal(setters().length, 1, 'an unchanged name is not set again');
+    await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: virtualbox\nhostname: web-2\n');
+    await up({...opts(), destroyOnError: true});
+    assert.equal(setters().length, 2);
+    assert.ok(setters()[1].includes('sh web-2'));
+    await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('an unreadable state.json: status says broken naming the repair, up and provision refuse with ERR_STATE_CORRUPT, destroy removes it', async () => {
+    await up({...opts(), destroyOnError: true});
+    const file = path.join(project.dir, '.box', 'machines', 'default', 'state.json');
+    const text = await readFile(file, 'utf8');
+    for (const garbage of [text.slice(0, 40), '', '[1,2]', '{"machine": "default"}']) {
+      await writeFile(file, garbage);
+      const {machines: [report]} = await status(opts());
+      assert.equal(report.status, 'broken', garbage);
+      assert.match(report.reason!, /state\.json is unreadable/);
+      assert.equal(report.repair, 'box destroy default');
+      await assert.rejects(up({...opts(), destroyOnError: true}), (e: any) => e.code === 'ERR_STATE_CORRUPT' && /box destroy default/.test(e.hint));
+      await assert.rejects(provision(opts()), (e: any) => e.code === 'ERR_NOT_RUNNING' && /box destroy default/.test(e.hint));
+    }
+    const result = await destroy(opts());
+    assert.equal(result.machines[0].destroyed, true);
     assert.equal(existsSync(path.join(project.dir, '.box')), false);
     await project.cleanup();
   });

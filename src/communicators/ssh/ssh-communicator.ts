@@ -22,6 +22,15 @@ export interface SshTarget {
 }
 
 export interface SshCommunicatorOptions extends SshTarget {
+  /** How the key is named in messages (its file, "Vagrant's insecure key"...). */
+  keyName?: string;
+  /**
+   * waitForReady keeps trying a key the server rejected, until its timeout. Only for a server
+   * that answers before the right accounts exist (an OS installer's own sshd, before it reboots
+   * into the installed system). Default: a rejected key fails at once, as it will be rejected
+   * again: the guest's authorized_keys does not change while box waits.
+   */
+  retryRejectedKey?: boolean;
   /** Longest wait for one SSH handshake + authentication (default 20 s). */
   connectTimeoutMs?: number;
   /** Keepalive period; the connection is dropped after `keepaliveCountMax` missed answers. */
@@ -47,18 +56,26 @@ export class SshCommunicator implements Communicator {
   private connecting?: Promise<SshClient>;
 
   constructor(options: SshCommunicatorOptions) {
-    this.options = {connectTimeoutMs: 20_000, keepaliveIntervalMs: 10_000, keepaliveCountMax: 3, ...options};
+    this.options = {connectTimeoutMs: 20_000, keepaliveIntervalMs: 10_000, keepaliveCountMax: 3, keyName: 'the given key', retryRejectedKey: false, ...options};
   }
 
   /** Builds a communicator from a provider's SshInfo (reads the key file). */
   static async fromSshInfo(info: {host: string; port: number; username: string; privateKeyPath: string}, options: Partial<SshCommunicatorOptions> = {}): Promise<SshCommunicator> {
-    const privateKey = await readFile(info.privateKeyPath);
-    return new SshCommunicator({host: info.host, port: info.port, username: info.username, privateKey, ...options});
+    let privateKey: Buffer;
+    try {
+      privateKey = await readFile(info.privateKeyPath);
+    } catch (error) {
+      throw new BoxError('ERR_SSH_KEY_INVALID', `Cannot read the SSH private key ${info.privateKeyPath}: ${errorMessage(error)}`, {
+        hint: 'Check `ssh.private_key_path` in the Boxfile (paths are relative to the Boxfile).',
+        cause: error,
+      });
+    }
+    return new SshCommunicator({host: info.host, port: info.port, username: info.username, privateKey, keyName: info.privateKeyPath, ...options});
   }
 
   /** Same target, another key (to check a freshly installed key). */
-  withKey(privateKey: string | Buffer): SshCommunicator {
-    return new SshCommunicator({...this.options, privateKey});
+  withKey(privateKey: string | Buffer, keyName = 'the new key'): SshCommunicator {
+    return new SshCommunicator({...this.options, privateKey, keyName});
   }
 
   get connected(): boolean {
@@ -67,7 +84,9 @@ export class SshCommunicator implements Communicator {
 
   /**
    * Waits until the server sends its banner and accepts our key, retrying with backoff
-   * (0.2 s doubling to 2 s) until `timeoutMs` has passed.
+   * (0.2 s doubling to 2 s) until `timeoutMs` has passed. A key the server rejects, or one that
+   * does not parse, fails at once (ERR_SSH_AUTH, ERR_SSH_KEY_INVALID): retrying cannot help, and
+   * it once kept `box up` busy for minutes (unless `retryRejectedKey`).
    */
   async waitForReady(timeoutMs: number, signal: AbortSignal): Promise<void> {
     const {host, port, username} = this.options;
@@ -87,6 +106,8 @@ export class SshCommunicator implements Communicator {
         return;
       } catch (error) {
         if (signal.aborted || isAbortError(error)) throw new InterruptedError();
+        if (error instanceof BoxError && error.code === 'ERR_SSH_KEY_INVALID') throw error;
+        if (error instanceof BoxError && error.code === 'ERR_SSH_AUTH' && !this.options.retryRejectedKey) throw error;
         lastError = error;
       }
 
@@ -135,11 +156,16 @@ export class SshCommunicator implements Communicator {
       // Errors after 'ready' (keepalive timeout, reset) are followed by 'close', which forgets the client.
       client.on('error', (error: Error & {level?: string}) => {
         if (ready) return;
-        const auth = error.level === 'client-authentication';
-        fail(new BoxError(auth ? 'ERR_SSH_AUTH' : 'ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port} failed: ${error.message}`, {
-          hint: auth
-            ? `The server did not accept the key for "${username}": check the user name and that its authorized_keys holds the key.`
-            : 'Check that the machine is running (`box status`) and that its SSH port is reachable.',
+        if (error.level === 'client-authentication') {
+          fail(new BoxError('ERR_SSH_AUTH', `SSH to ${username}@${host}:${port}: the server rejected ${this.options.keyName} for user "${username}" (${error.message}).`, {
+            hint: `Is it the right key and user? A box whose ~${username}/.ssh/authorized_keys does not hold Vagrant's insecure key needs \`ssh.private_key_path\` in the Boxfile (and \`ssh.username\` if its user is not "${username}").`,
+            details: {host, port, username, key: this.options.keyName},
+            cause: error,
+          }));
+          return;
+        }
+        fail(new BoxError('ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port} failed: ${error.message}`, {
+          hint: 'Check that the machine is running (`box status`) and that its SSH port is reachable.',
           cause: error,
         }));
       });
@@ -147,12 +173,21 @@ export class SshCommunicator implements Communicator {
         if (this.client === client) this.client = undefined;
         if (!ready) fail(new BoxError('ERR_SSH_CONNECT', `SSH to ${username}@${host}:${port}: connection closed during the handshake`));
       });
-      client.connect({
-        host, port, username, privateKey,
-        readyTimeout: timeoutMs,
-        keepaliveInterval: keepaliveIntervalMs,
-        keepaliveCountMax,
-      });
+      try {
+        client.connect({
+          host, port, username, privateKey,
+          readyTimeout: timeoutMs,
+          keepaliveInterval: keepaliveIntervalMs,
+          keepaliveCountMax,
+        });
+      } catch (error) {
+        // ssh2 throws here for a key it cannot parse: no server can change that.
+        signal?.removeEventListener('abort', onAbort);
+        reject(new BoxError('ERR_SSH_KEY_INVALID', `Cannot use ${this.options.keyName} as an SSH private key: ${errorMessage(error)}`, {
+          hint: 'Use an OpenSSH or PEM private key without a passphrase (`ssh.private_key_path` in the Boxfile).',
+          cause: error,
+        }));
+      }
     });
   }
 

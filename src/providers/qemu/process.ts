@@ -1,4 +1,9 @@
-import {readFile} from 'node:fs/promises';
+import {createHash} from 'node:crypto';
+import {readdir, readFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {machineFiles} from '../../core/paths.js';
+import {qemuEscape} from './args.js';
 
 /** Reads a pid file; undefined when missing or not a number. */
 export async function readPidFile(file: string): Promise<number | undefined> {
@@ -17,16 +22,56 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
- * Is `pid` OUR QEMU? Alive, a qemu-system binary, and using this machine's disk: a recycled
- * pid of some other process must never be killed by `halt`/`destroy`.
+ * unix socket paths are limited to 107 bytes; deep project folders get a socket in the temp
+ * folder instead, named after the machine folder so it is stable across boots.
  */
-export async function isOurQemu(pid: number, disk: string): Promise<boolean> {
-  if (!pidAlive(pid)) return false;
+export function qmpSocketPath(dir: string): string {
+  const inDir = path.join(dir, machineFiles.qmp);
+  if (Buffer.byteLength(inDir) <= 100) return inDir;
+  return path.join(os.tmpdir(), `box-qmp-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+}
+
+/**
+ * Does this command line start the QEMU of the machine whose folder is `dir`? A qemu-system
+ * (or RHEL's qemu-kvm) binary with an argument naming a file in that folder (disk, pid file,
+ * serial log) or the folder's QMP socket. The folder is where the project IS, never a path read
+ * from state.json: a project copied with its .box folder records the other copy's files, and
+ * its `destroy` must not kill the other copy's QEMU.
+ */
+export function qemuOfMachine(args: readonly string[], dir: string): boolean {
+  if (!/^(qemu-system-|qemu-kvm)/.test(path.basename(args[0] ?? ''))) return false;
+  const marks = [`${dir}/`, `${qemuEscape(dir)}/`, qmpSocketPath(dir), qemuEscape(qmpSocketPath(dir))];
+  return args.slice(1).some((a) => marks.some((m) => a.includes(m)));
+}
+
+async function argsOf(pid: number): Promise<string[]> {
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (cmdline === '') return false;
-  const args = cmdline.split('\0');
-  // A zombie (exited, not yet reaped) has an empty cmdline and is handled above.
-  return /qemu-system/.test(args[0] ?? '') && args.some((a) => a.includes(`file=${disk.replaceAll(',', ',,')},`));
+  // A zombie (exited, not yet reaped) has an empty cmdline.
+  return cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
+}
+
+/**
+ * Is `pid` the QEMU of the machine in `dir`? Alive and its command line names the machine's
+ * folder: a recycled pid of some other process must never be killed by `halt`/`destroy`.
+ */
+export async function isOurQemu(pid: number, dir: string): Promise<boolean> {
+  if (!pidAlive(pid)) return false;
+  return qemuOfMachine(await argsOf(pid), dir);
+}
+
+/**
+ * Every running QEMU of the machine in `dir`, found by its command line in /proc: the record
+ * that survives a lost pid file and a damaged or wrong state.json.
+ */
+export async function machineQemuPids(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    if (qemuOfMachine(await argsOf(pid), dir)) pids.push(pid);
+  }
+  return pids;
 }
 
 /** Waits until the process is gone or `timeoutMs` passes; true when it is gone. */

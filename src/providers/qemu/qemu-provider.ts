@@ -1,13 +1,10 @@
-import {createHash} from 'node:crypto';
 import {existsSync} from 'node:fs';
 import {mkdir, rm, stat} from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import {execa} from 'execa';
 import {BoxError, InterruptedError} from '../../core/errors.js';
-import {run} from '../../core/exec.js';
+import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
-import {indexMachine, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
+import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import {resolveBasebox} from '../../services/resolve-basebox.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
@@ -16,7 +13,7 @@ import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
 import {createOverlay} from './qemu-img.js';
 import {inspectDiskImage} from '../../boxes/disk-image.js';
 import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
-import {isOurQemu, readPidFile, waitForExit} from './process.js';
+import {isOurQemu, machineQemuPids, pidAlive, qmpSocketPath, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
 import {insertMachineKey, sshPoweroff} from '../shared/guest-ssh.js';
 import {removeMachineFiles} from '../shared/machine-files.js';
@@ -24,7 +21,14 @@ import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
 
-/** What the qemu provider records under `state.provider` (all paths absolute). */
+export {qmpSocketPath};
+
+/**
+ * What the qemu provider records under `state.provider` (all paths absolute). The machine's own
+ * files (disk, pid file, QMP socket, serial log) are recorded for people and tools, but box
+ * always uses the ones in the machine folder where the project IS (`machinePaths`): a moved or
+ * copied project records another folder's files.
+ */
 export interface QemuMachineState {
   /** `creating` until the overlay exists: a crash before that leaves a half-created machine. */
   phase: 'creating' | 'created';
@@ -51,6 +55,16 @@ export interface QemuMachineState {
 
 const GiB = 1024 ** 3;
 
+/** The files of the machine in `dir`. */
+export function machinePaths(dir: string): {disk: string; pidFile: string; qmpSocket: string; serialLog: string} {
+  return {
+    disk: path.join(dir, machineFiles.disk),
+    pidFile: path.join(dir, machineFiles.pid),
+    qmpSocket: qmpSocketPath(dir),
+    serialLog: path.join(dir, machineFiles.serialLog),
+  };
+}
+
 export class QemuProvider implements Provider {
   readonly name = 'qemu' as const;
 
@@ -68,6 +82,7 @@ export class QemuProvider implements Provider {
 
   async up(ctx: MachineContext): Promise<{created: boolean; timings: Record<string, number>}> {
     const {project, machine, dir, ui, signal} = ctx;
+    const files = machinePaths(dir);
     const timings: Record<string, number> = {};
     let mark = performance.now();
     const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - mark); mark = now; };
@@ -76,7 +91,15 @@ export class QemuProvider implements Provider {
     if (state) {
       const current = await this.status(ctx);
       if (current.status === 'running') {
-        ui.info(`${machine.name} is already running.`);
+        const q = state.provider as unknown as QemuMachineState;
+        // Every up that finds the insecure key still in place replaces it: an up killed during
+        // the first boot leaves a running guest that Vagrant's public key opens.
+        if (this.keyPending(ctx, q) && q.sshPort !== undefined && typeof current.details?.pid === 'number') {
+          ui.info(`${machine.name} is running, but its insecure key was never replaced; replacing it now.`);
+          await this.readyGuest(ctx, q.sshPort, current.details.pid, Date.now(), lap);
+        } else {
+          ui.info(`${machine.name} is already running.`);
+        }
         return {created: false, timings};
       }
       // A live but unhealthy QEMU holds the disk: starting a second one would fail or corrupt it.
@@ -116,12 +139,9 @@ export class QemuProvider implements Provider {
       await mkdir(dir, {recursive: true});
       const provider: QemuMachineState = {
         phase: 'creating',
-        disk: path.join(dir, machineFiles.disk),
+        ...files,
         baseImage,
         baseFormat: meta.format ?? 'qcow2',
-        pidFile: path.join(dir, machineFiles.pid),
-        qmpSocket: qmpSocketPath(dir),
-        serialLog: path.join(dir, machineFiles.serialLog),
         forwardedPorts: forwards,
         kernel,
         hardware,
@@ -134,6 +154,7 @@ export class QemuProvider implements Provider {
         createdAt: new Date().toISOString(),
         box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir},
         provisioned: false,
+        upCompleted: false,
         provider: provider as unknown as Record<string, unknown>,
       };
       // Recorded BEFORE anything is created, so `destroy` after a crash finds it all.
@@ -148,9 +169,9 @@ export class QemuProvider implements Provider {
     // The box image again, before every boot (the store may have changed since it was added): of
     // its declared format, with no backing or data file. QEMU then opens it with no backing.
     const base = await inspectDiskImage(q.baseImage, q.baseFormat, signal);
-    if (!existsSync(q.disk)) {
+    if (!existsSync(files.disk)) {
       ui.stage('create-disk');
-      await createOverlay(q.baseImage, q.disk, {baseFormat: q.baseFormat, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), base.virtualSize), signal});
+      await createOverlay(q.baseImage, files.disk, {baseFormat: q.baseFormat, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), base.virtualSize), signal});
     }
     if (q.phase === 'creating') await this.patch(ctx, (s) => { s.phase = 'created'; });
     throwIfAborted(signal);
@@ -158,9 +179,10 @@ export class QemuProvider implements Provider {
 
     // Keep the recorded SSH port across boots when it is still free (stable ssh-config).
     const sshPort = q.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', q.sshPort) ? q.sshPort : await freePort();
-    await rm(q.pidFile, {force: true});
-    await rm(q.qmpSocket, {force: true});
+    await rm(files.pidFile, {force: true});
+    await rm(files.qmpSocket, {force: true});
     await this.patch(ctx, (s) => {
+      Object.assign(s, files);
       s.sshPort = sshPort;
       s.accel = accel.accel;
       s.accelReason = accel.reason;
@@ -176,10 +198,10 @@ export class QemuProvider implements Provider {
       accel: accel.accel,
       cpus: boxed.machine.qemu.cpus,
       memoryMiB: boxed.machine.qemu.memoryMiB,
-      disk: q.disk,
-      qmpSocket: q.qmpSocket,
-      pidFile: q.pidFile,
-      serialLog: q.serialLog,
+      disk: files.disk,
+      qmpSocket: files.qmpSocket,
+      pidFile: files.pidFile,
+      serialLog: files.serialLog,
       sshPort,
       sshGuestPort: boxed.machine.ssh.port,
       forwardedPorts: forwards,
@@ -191,7 +213,11 @@ export class QemuProvider implements Provider {
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the
     // image or arguments come back here on stderr, and the pid file names the daemon, which
     // outlives this CLI (a kill -9 of box leaves a QEMU that state.json + qemu.pid record).
-    const result = await execa(machine.qemu.binary, args, {reject: false, env: {LANG: 'C'}, stdin: 'ignore', timeout: 60_000});
+    // Its own process group: a Ctrl-C in the terminal reaches box only, and box lets the
+    // start finish (a few seconds at most) before it stops what it made, as in every phase;
+    // otherwise QEMU died of the same SIGINT and box blamed the image.
+    const result = await startInOwnGroup(machine.qemu.binary, args, {env: {LANG: 'C'}, timeoutMs: 60_000});
+    throwIfAborted(signal);
     if (result.failed) {
       const stderr = String(result.stderr).trim().split('\n').slice(-10).join('\n');
       throw new BoxError('ERR_QEMU_START', `QEMU failed to start ${machine.name}${result.exitCode === undefined ? '' : ` (exit ${result.exitCode})`}: ${stderr || result.shortMessage}`, {
@@ -199,31 +225,47 @@ export class QemuProvider implements Provider {
         details: {args},
       });
     }
-    const pid = await readPidFile(q.pidFile);
-    if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${q.pidFile}.`);
+    const pid = await readPidFile(files.pidFile);
+    if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${files.pidFile}.`);
     await this.patch(ctx, (s) => { s.pid = pid; });
     lap('startQemu');
+    await this.readyGuest(ctx, sshPort, pid, Date.now(), lap);
+    return {created, timings};
+  }
 
+  /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
+  private keyPending(ctx: MachineContext, q: QemuMachineState): boolean {
+    const {ssh} = withBoxSettings(ctx.machine, q.boxSettings).machine;
+    return !q.keyInserted && ssh.insertKey && !ssh.privateKeyPath;
+  }
+
+  /** Waits for the guest's SSH banner, then (until recorded) swaps the insecure key and sets the host name in one round. */
+  private async readyGuest(ctx: MachineContext, sshPort: number, pid: number, t0: number, lap: (name: string) => void): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
     ui.stage('wait-for-ssh', `127.0.0.1:${sshPort}`);
-    const t0 = Date.now();
-    await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: q.serialLog});
+    await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: machinePaths(dir).serialLog});
     const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
     lap('waitForSsh');
-
-    if (!q.keyInserted && boxed.machine.ssh.insertKey && !boxed.machine.ssh.privateKeyPath) {
-      ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
-      await insertMachineKey({dir, port: sshPort, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, firstLoginKey: boxed.firstLoginKey});
-      await this.patch(ctx, (s) => { s.keyInserted = true; });
-      lap('insertKey');
-    }
-    return {created, timings};
+    const state = (await readMachineState(project.root, machine.name))!;
+    const q = state.provider as unknown as QemuMachineState;
+    if (!this.keyPending(ctx, q)) return;
+    const boxed = withBoxSettings(machine, q.boxSettings);
+    ui.stage('insert-key', 'replacing the insecure key with a per-machine key, ending password logins');
+    const hostname = machine.hostname !== undefined && machine.hostname !== state.hostname ? machine.hostname : undefined;
+    await insertMachineKey({dir, port: sshPort, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey: boxed.firstLoginKey});
+    await updateMachineState(project.root, machine.name, (s) => {
+      (s.provider as unknown as QemuMachineState).keyInserted = true;
+      if (hostname !== undefined) s.hostname = hostname;
+    });
+    lap('insertKey');
   }
 
   async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {
     const state = await readMachineState(ctx.project.root, ctx.machine.name);
     if (!state) return;
     const q = state.provider as unknown as QemuMachineState;
-    const pid = await this.livePid(q);
+    const files = machinePaths(ctx.dir);
+    const pid = await this.livePid(ctx.dir, q);
     let stoppedBy: StoppedBy | undefined;
     if (pid !== undefined) {
       if (options.force) {
@@ -234,8 +276,8 @@ export class QemuProvider implements Provider {
         stoppedBy = await this.gracefulStop(ctx, q, pid, options.timeoutSeconds * 1000);
       }
     }
-    await rm(q.pidFile, {force: true});
-    await rm(q.qmpSocket, {force: true});
+    await rm(files.pidFile, {force: true});
+    await rm(files.qmpSocket, {force: true});
     await this.patch(ctx, (s) => { s.pid = undefined; });
     return stoppedBy;
   }
@@ -245,7 +287,7 @@ export class QemuProvider implements Provider {
     const deadline = Date.now() + timeoutMs;
     let acpi = true;
     try {
-      await qmpOnce(q.qmpSocket, 'system_powerdown');
+      await qmpOnce(machinePaths(ctx.dir).qmpSocket, 'system_powerdown');
     } catch {
       acpi = false;
     }
@@ -263,38 +305,88 @@ export class QemuProvider implements Provider {
     return 'kill';
   }
 
+  /**
+   * Stops whatever QEMU the machine started, found from every record there is: the pid in
+   * state.json, the pid file, and the command lines in /proc that name the machine folder (the
+   * record that survives a lost pid file or a damaged state.json); a QEMU still answering on the
+   * folder's QMP socket is told to quit. Only then are the files removed. What could not be
+   * stopped is an error that keeps the files, so the next `destroy` tries again.
+   */
   async destroy(ctx: MachineContext): Promise<void> {
-    const {dir, project, machine} = ctx;
-    const state = await readMachineState(project.root, machine.name);
-    const q = state?.provider as unknown as QemuMachineState | undefined;
-    const disk = q?.disk ?? path.join(dir, machineFiles.disk);
-    // Also a process whose state.json was never completed: the pid file is the record.
-    for (const pid of new Set([q?.pid, await readPidFile(q?.pidFile ?? path.join(dir, machineFiles.pid))])) {
-      if (pid !== undefined && await isOurQemu(pid, disk)) {
-        process.kill(pid, 'SIGKILL');
-        await waitForExit(pid, 5000);
+    const {dir, project, machine, ui} = ctx;
+    let q: QemuMachineState | undefined;
+    try {
+      q = (await readMachineState(project.root, machine.name))?.provider as unknown as QemuMachineState | undefined;
+    } catch (error) {
+      if (!isStateCorrupt(error)) throw error;
+      ui.warn(`${machine.name}: ${error.message} Looking for its QEMU by its folder instead.`);
+    }
+    const files = machinePaths(dir);
+    const recorded = new Map<number, string>();
+    if (q?.pid) recorded.set(q.pid, 'state.json');
+    const fromPidFile = await readPidFile(files.pidFile);
+    if (fromPidFile !== undefined) recorded.set(fromPidFile, machineFiles.pid);
+    const stuck: number[] = [];
+    for (const [pid, record] of recorded) {
+      if (pidAlive(pid) && !(await isOurQemu(pid, dir))) ui.info(`${machine.name}: pid ${pid} from ${record} is not this machine's QEMU now (left alone).`);
+    }
+    for (const pid of new Set([...recorded.keys(), ...await machineQemuPids(dir)])) {
+      if (!(await isOurQemu(pid, dir))) continue;
+      process.kill(pid, 'SIGKILL');
+      if (!(await waitForExit(pid, 5000))) stuck.push(pid);
+    }
+    // A QEMU this process cannot see in /proc (another pid namespace, hidepid) still has its socket.
+    const quitViaQmp = await qmpOnce(files.qmpSocket, 'quit', undefined, 2000).then(() => true, () => false);
+    if (quitViaQmp) {
+      ui.info(`${machine.name}: a QEMU that box could not see as a process answered on ${files.qmpSocket}; told it to quit.`);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && await qmpOnce(files.qmpSocket, 'query-status', undefined, 1000).then(() => true, () => false)) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      if (await qmpOnce(files.qmpSocket, 'query-status', undefined, 1000).then(() => true, () => false)) {
+        throw new BoxError('ERR_DESTROY_INCOMPLETE', `A QEMU of ${machine.name} still answers on ${files.qmpSocket} after being told to quit; nothing was removed.`, {
+          hint: `Find it with \`ss -xlp | grep ${path.basename(files.qmpSocket)}\` and stop it, then run \`box destroy ${machine.name}\` again.`,
+        });
       }
     }
-    if (q?.qmpSocket) await rm(q.qmpSocket, {force: true});
-    await rm(qmpSocketPath(dir), {force: true});
+    if (stuck.length > 0) {
+      throw new BoxError('ERR_DESTROY_INCOMPLETE', `QEMU of ${machine.name} (pid ${stuck.join(', ')}) did not exit after SIGKILL; its files are kept so that \`box destroy\` can try again.`, {
+        hint: `Look at \`ps -o pid,stat,cmd -p ${stuck.join(',')}\` (a process in state D waits for the kernel), then run \`box destroy ${machine.name}\` again.`,
+      });
+    }
+    await rm(files.qmpSocket, {force: true});
     await removeMachineFiles(dir);
     await unindexMachine(project.root, machine.name);
   }
 
   async status(ctx: MachineContext): Promise<StatusReport> {
     const {dir, project, machine} = ctx;
-    const state = await readMachineState(project.root, machine.name);
+    let state: MachineState | undefined;
+    try {
+      state = await readMachineState(project.root, machine.name);
+    } catch (error) {
+      if (!isStateCorrupt(error)) throw error;
+      const pids = await machineQemuPids(dir);
+      return {
+        status: 'broken',
+        reason: `its record ${error.file} is unreadable (${error.problem})${pids.length > 0 ? `; its QEMU (pid ${pids.join(', ')}) is running` : ''}`,
+        repair: `box destroy ${machine.name}`,
+        details: {stateFile: error.file, ...(pids.length > 0 ? {pid: pids[0]} : {})},
+      };
+    }
+    const files = machinePaths(dir);
     return reconcile({
       name: machine.name,
       state,
-      pidFilePid: await readPidFile(state ? (state.provider as unknown as QemuMachineState).pidFile : path.join(dir, machineFiles.pid)),
+      pidFilePid: await readPidFile(files.pidFile),
       dirExists: existsSync(dir),
+      files,
       probe: {
-        isOurQemu,
+        isOurQemu: (pid) => isOurQemu(pid, dir),
+        machineQemus: () => machineQemuPids(dir),
         diskExists: (file) => stat(file).then(() => true, () => false),
         qmpStatus: (socket) => qmpOnce<{status: string}>(socket, 'query-status', undefined, 2000).then((r) => r.status, () => undefined),
       },
-      defaultDisk: path.join(dir, machineFiles.disk),
     });
   }
 
@@ -311,11 +403,12 @@ export class QemuProvider implements Provider {
     return {host: '127.0.0.1', port: q.sshPort, username: boxed.machine.ssh.username, privateKeyPath};
   }
 
-  private async livePid(q: QemuMachineState): Promise<number | undefined> {
-    for (const pid of [q.pid, await readPidFile(q.pidFile)]) {
-      if (pid !== undefined && await isOurQemu(pid, q.disk)) return pid;
+  /** The machine's running QEMU: the recorded pid, the pid file's, or one found by its folder in /proc. */
+  private async livePid(dir: string, q: QemuMachineState): Promise<number | undefined> {
+    for (const pid of [q.pid, await readPidFile(machinePaths(dir).pidFile)]) {
+      if (pid !== undefined && await isOurQemu(pid, dir)) return pid;
     }
-    return undefined;
+    return (await machineQemuPids(dir))[0];
   }
 
   private async patch(ctx: MachineContext, change: (q: QemuMachineState) => void): Promise<void> {
@@ -327,24 +420,18 @@ function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new InterruptedError();
 }
 
-/**
- * unix socket paths are limited to 107 bytes; deep project folders get a socket in the temp
- * folder instead, named after the machine folder so it is stable across boots.
- */
-export function qmpSocketPath(dir: string): string {
-  const inDir = path.join(dir, machineFiles.qmp);
-  if (Buffer.byteLength(inDir) <= 100) return inDir;
-  return path.join(os.tmpdir(), `box-qmp-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
-}
-
 export interface ReconcileInput {
   name: string;
   state: MachineState | undefined;
   pidFilePid: number | undefined;
   dirExists: boolean;
-  defaultDisk: string;
+  /** The machine's files where the project is now (`machinePaths`). */
+  files: {disk: string; qmpSocket: string};
   probe: {
-    isOurQemu: (pid: number, disk: string) => Promise<boolean>;
+    /** Is this pid the machine's QEMU (its command line names the machine folder)? */
+    isOurQemu: (pid: number) => Promise<boolean>;
+    /** The machine's QEMUs found by their command line, when no record names one. */
+    machineQemus: () => Promise<number[]>;
     diskExists: (file: string) => Promise<boolean>;
     qmpStatus: (socket: string) => Promise<string | undefined>;
   };
@@ -355,12 +442,13 @@ export interface ReconcileInput {
  * Every broken case names the command that repairs it.
  */
 export async function reconcile(input: ReconcileInput): Promise<StatusReport> {
-  const {name, state, probe} = input;
+  const {name, state, probe, files} = input;
   const q = state?.provider as unknown as QemuMachineState | undefined;
-  const disk = q?.disk ?? input.defaultDisk;
+  const disk = files.disk;
   const pids = [...new Set([q?.pid, input.pidFilePid].filter((p): p is number => p !== undefined))];
   let pid: number | undefined;
-  for (const p of pids) if (await probe.isOurQemu(p, disk)) { pid = p; break; }
+  for (const p of pids) if (await probe.isOurQemu(p)) { pid = p; break; }
+  pid ??= (await probe.machineQemus())[0];
 
   if (!state) {
     if (pid !== undefined) {
@@ -376,7 +464,7 @@ export async function reconcile(input: ReconcileInput): Promise<StatusReport> {
     box: state.box ? `${state.box.name} ${state.box.version}` : undefined,
   };
   if (pid !== undefined) {
-    const qmp = q ? await probe.qmpStatus(q.qmpSocket) : undefined;
+    const qmp = await probe.qmpStatus(files.qmpSocket);
     if (qmp === undefined) {
       return {status: 'broken', reason: `QEMU (pid ${pid}) is alive but does not answer on its QMP socket`, repair: `box halt --force ${name}`, details: {...details, pid}};
     }

@@ -1,5 +1,5 @@
-import {execa} from 'execa';
 import {BoxError, InterruptedError} from '../../core/errors.js';
+import {spawnInOwnGroup} from '../../core/exec.js';
 import {vboxError} from './errors.js';
 import {parseVmInfo, type VmInfo} from './machine-readable.js';
 
@@ -15,14 +15,16 @@ export class VBoxManage {
   async run(args: readonly string[], options: {signal?: AbortSignal; timeoutMs?: number; retryLocked?: boolean} = {}): Promise<string> {
     const attempts = options.retryLocked ? 5 : 1;
     for (let attempt = 1; ; attempt++) {
-      const result = await execa(this.binary, args, {
+      // Its own process group: a Ctrl-C in the terminal is box's to act on (VBoxManage cancels
+      // an import on SIGINT and exits with an error box would report instead of "Interrupted").
+      const result = await spawnInOwnGroup(this.binary, args, {
         env: {LANG: 'C', LC_ALL: 'C'},
         reject: false,
         stdin: 'ignore',
         cancelSignal: options.signal,
         timeout: options.timeoutMs ?? 10 * 60_000,
       });
-      if (result.isCanceled) throw new InterruptedError(`Interrupted while running VBoxManage ${args[0]}`);
+      if (result.isCanceled || (result.failed && options.signal?.aborted)) throw new InterruptedError(`Interrupted while running VBoxManage ${args[0]}`);
       if ((result as {code?: string}).code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) {
         throw missingVBoxManage(this.binary);
       }

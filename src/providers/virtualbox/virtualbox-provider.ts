@@ -4,7 +4,7 @@ import {mkdir, readdir, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
-import {indexMachine, unindexMachine, writeMachineState} from '../../core/state.js';
+import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../services/resolve-basebox.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
@@ -57,7 +57,14 @@ export class VirtualboxProvider implements Provider {
       throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${ctx.machine.name} is broken: ${report.reason}.`, {hint: `Run \`${report.repair}\`, then \`box up ${ctx.machine.name}\`.`});
     }
     if (vm.state === 'running') {
-      ctx.ui.info(`${ctx.machine.name} is already running.`);
+      // Every up that finds the insecure key still in place replaces it (an up killed during
+      // the first boot leaves a running guest that Vagrant's public key opens).
+      if (this.keyPending(ctx, recorded) && recorded.sshPort !== undefined) {
+        ctx.ui.info(`${ctx.machine.name} is running, but its insecure key was never replaced; replacing it now.`);
+        await this.readyGuest(ctx, recorded, Date.now(), () => undefined);
+      } else {
+        ctx.ui.info(`${ctx.machine.name} is already running.`);
+      }
       return {created: false, timings};
     }
     if (!STOPPED_STATES.has(vm.state)) {
@@ -101,7 +108,7 @@ export class VirtualboxProvider implements Provider {
     // Recorded BEFORE VirtualBox is asked for anything, so `destroy` after a crash finds the VM by name.
     await writeMachineState(project.root, {
       machine: machine.name, target: 'virtualbox', createdAt: new Date().toISOString(),
-      box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir}, provisioned: false,
+      box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir}, provisioned: false, upCompleted: false,
       provider: initial as unknown as Record<string, unknown>,
     });
     await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'virtualbox', box: {name: box.name, version: box.version, provider: box.provider}});
@@ -149,7 +156,7 @@ export class VirtualboxProvider implements Provider {
    * first boot. A saved VM resumes its saved state and cannot be reconfigured, so its rules stay.
    */
   private async boot(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>, saved: boolean): Promise<void> {
-    const {project, machine, dir, ui, signal} = ctx;
+    const {project, machine, ui, signal} = ctx;
     let s = (await readVboxState(project.root, machine.name))!;
     const target = s.uuid ?? s.vmName;
     let mark = performance.now();
@@ -192,13 +199,28 @@ export class VirtualboxProvider implements Provider {
       },
     });
     lap('waitForSsh');
-    if (!s.keyInserted && machine.ssh.insertKey && !machine.ssh.privateKeyPath) {
-      ui.stage('insert-key', 'replacing the insecure key with a per-machine key');
-      const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
-      await insertMachineKey({dir, port: s.sshPort!, username: machine.ssh.username, timeoutMs: remaining, signal});
-      await recordVbox(project.root, machine.name, (st) => { st.keyInserted = true; });
-      lap('insertKey');
-    }
+    await this.readyGuest(ctx, s, t0, lap);
+  }
+
+  /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
+  private keyPending(ctx: MachineContext, s: VirtualboxMachineState): boolean {
+    return !s.keyInserted && ctx.machine.ssh.insertKey && !ctx.machine.ssh.privateKeyPath;
+  }
+
+  /** Until recorded: swaps the insecure key, ends password logins and sets the host name, in one round. */
+  private async readyGuest(ctx: MachineContext, s: VirtualboxMachineState, t0: number, lap: (name: string) => void): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
+    if (!this.keyPending(ctx, s)) return;
+    ui.stage('insert-key', 'replacing the insecure key with a per-machine key, ending password logins');
+    const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
+    const recordedHostname = (await readMachineState(project.root, machine.name))?.hostname;
+    const hostname = machine.hostname !== undefined && machine.hostname !== recordedHostname ? machine.hostname : undefined;
+    await insertMachineKey({dir, port: s.sshPort!, username: machine.ssh.username, timeoutMs: remaining, signal, hostname});
+    await updateMachineState(project.root, machine.name, (st) => {
+      (st.provider as unknown as VirtualboxMachineState).keyInserted = true;
+      if (hostname !== undefined) st.hostname = hostname;
+    });
+    lap('insertKey');
   }
 
   /**
@@ -252,8 +274,20 @@ export class VirtualboxProvider implements Provider {
   }
 
   async destroy(ctx: MachineContext): Promise<void> {
-    const {project, machine, dir} = ctx;
-    const s = await readVboxState(project.root, machine.name);
+    const {project, machine, dir, ui} = ctx;
+    let s: VirtualboxMachineState | undefined;
+    try {
+      s = await readVboxState(project.root, machine.name);
+    } catch (error) {
+      if (!isStateCorrupt(error)) throw error;
+      // Without the record box cannot tell its VM from another checkout's (the names share
+      // the project/machine prefix): it names the candidates instead of deleting them.
+      const prefix = vmNameFor(project.name, machine.name).slice(0, -6);
+      const candidates = (await this.vbox.run(['list', 'vms']).catch(() => '')).split('\n').map((l) => /^"([^"]+)"/.exec(l)?.[1]).filter((n): n is string => n?.startsWith(prefix) ?? false);
+      ui.warn(`${machine.name}: ${error.message} ${candidates.length > 0
+        ? `VirtualBox VMs that may be its own: ${candidates.join(', ')}; remove the right one with \`VBoxManage unregistervm NAME --delete\`.`
+        : `VirtualBox has no VM named ${prefix}*.`}`);
+    }
     if (s) await this.removeVm(s.vmName, s.uuid);
     await removeMachineFiles(dir);
     await unindexMachine(project.root, machine.name);

@@ -4,9 +4,9 @@ import type {MachineConfig, Project} from '../../boxfile/project.js';
 import {targetAliases, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {UsageError} from '../../core/errors.js';
-import {readMachineState, withMachineLock} from '../../core/state.js';
+import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
-import type {MachineContext, Provider} from '../../providers/provider.js';
+import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
 import {loadProject, selectMachines} from '../load-project.js';
 
@@ -51,7 +51,11 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
  * never drop its state and leave it running. Its settings are resolved again for that target.
  */
 async function onRecordedTarget(project: Project, machine: MachineConfig, options: LifecycleOptions): Promise<{project: Project; machine: MachineConfig}> {
-  const recorded = (await readMachineState(project.root, machine.name))?.target;
+  // An unreadable record names no target: the Boxfile's provider reports it (and destroys it).
+  const recorded = (await readMachineState(project.root, machine.name).catch((error: unknown) => {
+    if (isStateCorrupt(error)) return undefined;
+    throw error;
+  }))?.target;
   if (!recorded || recorded === machine.target) return {project, machine};
   if (options.target) {
     throw new UsageError('ERR_TARGET_MISMATCH', `Machine ${machine.name} exists on the ${recorded} target; --target ${options.target} cannot move it.`, {
@@ -61,6 +65,47 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
   const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded, signal: options.signal});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
+}
+
+/**
+ * The machine's status as every command sees it: the provider's view of the VM, plus what only
+ * the record knows. A machine whose first `up` never finished (interrupted for good: a second
+ * Ctrl-C, kill -9) is broken, whatever its VM does, and `box up` is its repair (it finishes a
+ * running one, and creates a stopped one again); unless a box process works on it right now
+ * (its lock is held: `insideLock` says the caller holds it itself). An unreadable record is
+ * broken too, repaired by `box destroy`.
+ */
+export async function machineStatus(handle: MachineHandle, options: {insideLock?: boolean} = {}): Promise<StatusReport> {
+  const {ctx, machine, provider} = handle;
+  const unreadable = (error: unknown): StatusReport => {
+    if (!isStateCorrupt(error)) throw error;
+    return {status: 'broken', reason: `its record ${error.file} is unreadable (${error.problem})`, repair: `box destroy ${machine.name}`, details: {stateFile: error.file}};
+  };
+  let report: StatusReport;
+  let upCompleted: boolean | undefined;
+  try {
+    report = await provider.status(ctx);
+  } catch (error) {
+    return unreadable(error);
+  }
+  try {
+    upCompleted = (await readMachineState(ctx.project.root, machine.name))?.upCompleted;
+  } catch (error) {
+    // The provider may have said more (the qemu provider finds its QEMU without the record).
+    return report.status === 'broken' ? report : unreadable(error);
+  }
+  if (upCompleted !== false || (report.status !== 'running' && report.status !== 'stopped')) return report;
+  if (!options.insideLock && await machineLockHeld(ctx.project.root, machine.name)) {
+    return {...report, details: {...report.details, firstUp: 'in progress'}};
+  }
+  return {
+    status: 'broken',
+    reason: report.status === 'running'
+      ? 'its first `box up` did not finish: the guest runs, but box has not made it ready (its insecure key may still open it)'
+      : 'its first `box up` did not finish, and the guest was stopped before it was ready',
+    repair: `box up ${machine.name}`,
+    details: {...report.details, firstUp: 'unfinished', vm: report.status},
+  };
 }
 
 /**

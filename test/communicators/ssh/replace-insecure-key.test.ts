@@ -46,7 +46,7 @@ describe('replaceInsecureKey', () => {
     assert.equal(await withNew.exec('true'), 0);
     await withNew.close();
     const withOld = as(INSECURE_PRIVATE_KEY);
-    await assert.rejects(withOld.waitForReady(1200, never()), {code: 'ERR_SSH_TIMEOUT'});
+    await assert.rejects(withOld.waitForReady(1200, never()), {code: 'ERR_SSH_AUTH'});
     await withOld.close();
   });
 

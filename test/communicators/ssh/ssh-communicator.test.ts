@@ -92,14 +92,46 @@ describe('SshCommunicator against a real sshd', () => {
     rmSync(local, {recursive: true, force: true});
   });
 
-  test('a key the server does not trust times out with the authentication error', async () => {
-    const stranger = communicator(sshd, generateKeyPair().privateKey);
+  test('a key the server rejects fails at the first rejection, naming the user and the key', async () => {
+    const stranger = new SshCommunicator({host: sshd.host, port: sshd.port, username: sshd.username, privateKey: generateKeyPair().privateKey, keyName: '/keys/wrong_key'});
+    const rejections = () => sshd.log().match(/Disconnected from authenticating user/g)?.length ?? 0;
+    const before = rejections();
+    const started = Date.now();
+    // A long timeout: the rejection must end the wait, not the clock (box once retried 48 times over 180 s).
+    await assert.rejects(stranger.waitForReady(60_000, never()), (error: {code: string; message: string; hint: string}) => {
+      assert.equal(error.code, 'ERR_SSH_AUTH');
+      assert.match(error.message, new RegExp(`rejected /keys/wrong_key for user "${sshd.username}"`));
+      assert.match(error.hint, /ssh\.private_key_path/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    await stranger.close();
+    await sleep(200);
+    assert.equal(rejections() - before, 1, `one login attempt:\n${sshd.log()}`);
+  });
+
+  test('with retryRejectedKey (an installer\'s sshd answers first) a rejected key is tried until the timeout', async () => {
+    const stranger = new SshCommunicator({host: sshd.host, port: sshd.port, username: sshd.username, privateKey: generateKeyPair().privateKey, retryRejectedKey: true});
     await assert.rejects(stranger.waitForReady(1500, never()), (error: {code: string; message: string}) => {
       assert.equal(error.code, 'ERR_SSH_TIMEOUT');
-      assert.match(error.message, /authentication/i);
+      assert.match(error.message, /rejected/);
       return true;
     });
     await stranger.close();
+  });
+
+  test('a key file that is not a private key fails at once with ERR_SSH_KEY_INVALID naming the file', async () => {
+    const file = path.join(local, 'not-a-key');
+    writeFileSync(file, 'hello\n');
+    const comm = await SshCommunicator.fromSshInfo({host: sshd.host, port: sshd.port, username: sshd.username, privateKeyPath: file});
+    const started = Date.now();
+    await assert.rejects(comm.waitForReady(60_000, never()), (error: {code: string; message: string}) => {
+      assert.equal(error.code, 'ERR_SSH_KEY_INVALID');
+      assert.ok(error.message.includes(file));
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000);
+    await assert.rejects(SshCommunicator.fromSshInfo({host: sshd.host, port: sshd.port, username: sshd.username, privateKeyPath: path.join(local, 'missing')}), {code: 'ERR_SSH_KEY_INVALID'});
   });
 
   test('exec with a key the server refuses fails with ERR_SSH_AUTH naming the user', async () => {

@@ -12,15 +12,16 @@ function state(provider: Record<string, unknown> = {}): MachineState {
   };
 }
 
-function input(over: Partial<ReconcileInput> & {alive?: number[]; disks?: string[]; qmp?: string}): ReconcileInput {
+function input(over: Partial<ReconcileInput> & {alive?: number[]; scanned?: number[]; disks?: string[]; qmp?: string}): ReconcileInput {
   return {
     name: 'web',
     state: over.state,
     pidFilePid: over.pidFilePid,
     dirExists: over.dirExists ?? true,
-    defaultDisk: disk,
+    files: {disk, qmpSocket: '/p/qmp.sock'},
     probe: {
       isOurQemu: async (pid) => (over.alive ?? []).includes(pid),
+      machineQemus: async () => over.scanned ?? [],
       diskExists: async (file) => (over.disks ?? [disk]).includes(file),
       qmpStatus: async () => over.qmp,
     },
@@ -72,6 +73,18 @@ describe('status reconciliation', () => {
     const r = await reconcile(input({state: state({pid: undefined}), pidFilePid: 55, alive: [55], qmp: 'running'}));
     assert.equal(r.status, 'running');
     assert.equal(r.details?.pid, 55);
+  });
+
+  test('a QEMU that no record names is found by its command line (pid file lost): running', async () => {
+    const r = await reconcile(input({state: state({pid: 41}), alive: [], scanned: [63], qmp: 'running'}));
+    assert.equal(r.status, 'running');
+    assert.equal(r.details?.pid, 63);
+  });
+
+  test('the disk checked is the one in the machine folder, not a path state.json recorded (a copied project)', async () => {
+    const r = await reconcile(input({state: state({disk: '/other/copy/.box/machines/web/disk.qcow2'}), disks: ['/other/copy/.box/machines/web/disk.qcow2']}));
+    assert.equal(r.status, 'broken');
+    assert.match(r.reason!, new RegExp(`disk ${disk} of web is missing`));
   });
 
   test('the overlay deleted behind box\'s back: broken, repaired by destroy', async () => {

@@ -1,6 +1,6 @@
 import {readFileSync, readdirSync} from 'node:fs';
-import {execa} from 'execa';
 import {BoxError, InterruptedError} from '../../../core/errors.js';
+import {spawnInOwnGroup} from '../../../core/exec.js';
 import type {Ui} from '../../../core/ui.js';
 
 /** Every descendant of `pid` (children first found breadth-first), from /proc. */
@@ -31,12 +31,14 @@ export function descendants(pid: number): number[] {
 /**
  * Runs a long tool (debootstrap, chroot scripts) with its output streamed to the Ui as
  * `[prefix] line`. Ctrl-C stops the whole tree (debootstrap's dpkg and wget children too), not
- * just the shell script at its top. The tool stays in box's process group, so a Ctrl-C in the
- * terminal reaches it directly as well.
+ * just the shell script at its top. The tool runs in its own process group (see
+ * spawnInOwnGroup): box alone gets the terminal's Ctrl-C and stops the tree itself, so the
+ * build reports "Interrupted", never the tool's own death by SIGINT; if box exits at once (a
+ * second Ctrl-C) the group gets SIGTERM.
  */
 export async function runStreamed(ui: Ui, signal: AbortSignal, prefix: string, file: string, args: string[], env: Record<string, string> = {}, hint?: string): Promise<void> {
   if (signal.aborted) throw new InterruptedError();
-  const child = execa(file, args, {env: {LANG: 'C', LC_ALL: 'C', ...env}, reject: false, all: true, stdin: 'ignore'});
+  const child = spawnInOwnGroup(file, args, {env: {LANG: 'C', LC_ALL: 'C', ...env}, reject: false, all: true, stdin: 'ignore'});
   const killGroup = (): void => {
     if (!child.pid) return;
     for (const pid of [child.pid, ...descendants(child.pid)]) {

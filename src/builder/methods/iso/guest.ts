@@ -24,7 +24,9 @@ async function keyPath(template: LoadedTemplate): Promise<string> {
 async function communicator(state: BuildState): Promise<SshCommunicator> {
   const d = iso(state);
   const t = state.template.definition;
-  return SshCommunicator.fromSshInfo({host: '127.0.0.1', port: d.sshPort!, username: t.ssh.username, privateKeyPath: await keyPath(state.template)});
+  // The installer's own sshd may answer before the installed system (and its user) exists:
+  // a rejected key is tried again until the SSH timeout.
+  return SshCommunicator.fromSshInfo({host: '127.0.0.1', port: d.sshPort!, username: t.ssh.username, privateKeyPath: await keyPath(state.template)}, {retryRejectedKey: true});
 }
 
 /** Step: waits for the installed system's SSH server (the installer reboots into it). */
