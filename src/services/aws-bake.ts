@@ -22,6 +22,10 @@ export interface AwsBakeOptions {
   sourceAmis?: Record<string, string>;
   outputDir?: string;
   onError?: 'cleanup' | 'abort' | 'ask';
+  /** Print the plan (what would be created, from which AMI, where) and create nothing. */
+  dryRun?: boolean;
+  /** Mentioned in the plan: the built box would be added to the store. */
+  add?: boolean;
   ui: Ui;
   signal: AbortSignal;
 }
@@ -40,6 +44,8 @@ export interface AwsBakeResult {
   box: {path: string; sha256: string; size: number};
   steps: Array<{name: string; ms: number}>;
   totalMs: number;
+  /** Set by --dry-run: the plan that was printed; nothing was created (`ami` is then ""). */
+  dryRun?: {plan: string[]; variables: Record<string, string>};
 }
 
 /** The template's post_install entries as bake provisioners (script paths made absolute). */
@@ -69,9 +75,20 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
   }
   const client = ec2Client(aws);
   const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
+  // Read-only (DescribeImages): a dry run shows which AMI the bake would start from.
   const sourceAmi = await pickSourceAmi(client, aws, options.sourceAmis, region);
   const version = template.definition.version;
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const outputPath = path.join(path.resolve(options.outputDir ?? path.join('output', template.name)), `${template.name}-${version}-aws.box`);
+  if (options.dryRun) {
+    const plan = bakePlan({template, aws, region, sourceAmi, amiName: `${template.name}-${version}-${stamp}`, outputPath, add: options.add ?? false});
+    for (const line of plan) ui.info(`  - ${line}`);
+    const masked = Object.fromEntries(Object.entries(template.variables).map(([k, v]) => [k, template.sensitive.includes(k) ? '********' : v]));
+    return {
+      template: template.name, method: 'aws', name: template.name, version, provider: 'aws', region, ami: '', amiName: `${template.name}-${version}-${stamp}`, sourceAmi,
+      outputDir: path.dirname(outputPath), box: {path: outputPath, sha256: '', size: 0}, steps: [], totalMs: Math.round(performance.now() - t0), dryRun: {plan, variables: masked},
+    };
+  }
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'box-bake-'));
   const state: BakeState = {
     client, region, template: template.name, version, sourceAmi,
@@ -94,18 +111,38 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     throw error;
   }
   await rm(workDir, {recursive: true, force: true});
-  const outputDir = path.resolve(options.outputDir ?? path.join('output', template.name));
+  const outputDir = path.dirname(outputPath);
   const box = await packageBox({
     provider: 'aws',
     metadata: {amis: {[region]: state.ami}, box_build: {template: template.name, version, source_ami: sourceAmi, ami_name: state.amiName, built_at: new Date().toISOString()}},
     files: [],
-    outputPath: path.join(outputDir, `${template.name}-${version}-aws.box`),
+    outputPath,
   });
   ui.success(`${state.ami} (${state.amiName}) in ${region}; box ${box.path}`);
   return {
     template: template.name, method: 'aws', name: template.name, version, provider: 'aws', region, ami: state.ami!, amiName: state.amiName, sourceAmi,
     outputDir, box, steps, totalMs: Math.round(performance.now() - t0),
   };
+}
+
+/** What a bake would do, step by step, for --dry-run (the same order as bakeSteps). */
+function bakePlan(p: {template: LoadedTemplate; aws: AwsSettings; region: string; sourceAmi: string; amiName: string; outputPath: string; add: boolean}): string[] {
+  const {template, aws} = p;
+  const tags = Object.entries(aws.tags ?? {}).map(([k, v]) => `${k}=${v}`);
+  const provisioners = template.definition.post_install.map((x) => (x.script ? `script ${x.script}` : 'inline commands'));
+  return [
+    `record the bake in the box home (bakes/aws), so \`box sweep\` can tell it from a crashed one`,
+    `temporary ed25519 key pair box-bake-${template.name}-…, private key in a work folder of the system temp dir`,
+    `temporary security group: tcp/${template.definition.ssh.port} from ${aws.ssh_cidr ?? '(targets.aws.ssh_cidr)'}${aws.subnet_id ? ` in the VPC of ${aws.subnet_id}` : ''}`,
+    `launch ${aws.instance_type ?? 't3.micro'} from ${p.sourceAmi} in ${p.region}${aws.subnet_id ? ` (subnet ${aws.subnet_id})` : ''}`,
+    `wait for SSH as ${aws.ssh_username ?? template.definition.ssh.username} on the ${aws.ssh_interface ?? 'public'} address`,
+    `provision: ${provisioners.length === 0 ? 'nothing (no post_install)' : provisioners.join(', ')}`,
+    'stop the instance',
+    `create AMI ${p.amiName} (tagged box:bake=${template.name}, box:version=${template.definition.version}${tags.length ? `, ${tags.join(', ')}` : ''}), wait until available`,
+    'remove the temporary instance, key pair and security group',
+    `package: ${p.outputPath} (aws box: metadata.json {"provider": "aws", "amis": {"${p.region}": "ami-…"}})`,
+    ...(p.add ? [`add to the store as ${template.name} ${template.definition.version}`] : []),
+  ];
 }
 
 async function pickSourceAmi(client: ReturnType<typeof ec2Client>, aws: AwsSettings, fromBox: Record<string, string> | undefined, region: string): Promise<string> {
@@ -124,6 +161,7 @@ export interface AwsBuildOptions {
   outputDir?: string;
   add?: boolean;
   onError?: 'cleanup' | 'abort' | 'ask';
+  dryRun?: boolean;
   ui: Ui;
   signal: AbortSignal;
 }
@@ -148,8 +186,8 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
     const box = await resolveBasebox({raw: source.box, kind: 'store', name: source.box, versionConstraint: source.version}, {provider: 'aws', ui: options.ui, signal: options.signal});
     sourceAmis = (box.metadata as {amis?: Record<string, string>}).amis;
   }
-  const result = await bakeAmi({template, aws, sourceAmis, outputDir: options.outputDir, onError: options.onError, ui: options.ui, signal: options.signal});
-  if (!options.add) return result;
+  const result = await bakeAmi({template, aws, sourceAmis, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
+  if (!options.add || options.dryRun) return result;
   const {addBox} = await import('./box-add.js');
   const added = await addBox({source: result.box.path, name: template.name, version: result.version, provider: 'aws', ui: options.ui, signal: options.signal});
   return {...result, added: {name: added.name, version: added.version, provider: added.provider}};
