@@ -3,9 +3,9 @@ import path from 'node:path';
 import {readdir} from 'node:fs/promises';
 import {DeleteObjectCommand} from '@aws-sdk/client-s3';
 import {
-  CancelExportTaskCommand, CancelImportTaskCommand, CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
-  DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, DisassociateAddressCommand, ReleaseAddressCommand,
-  TerminateInstancesCommand, waitUntilInstanceTerminated, type EC2Client, type Tag,
+  CancelExportTaskCommand, CancelImportTaskCommand, CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand,
+  DescribeKeyPairsCommand, DisassociateAddressCommand, ReleaseAddressCommand, TerminateInstancesCommand,
+  paginateDescribeImages, paginateDescribeInstances, paginateDescribeSecurityGroups, paginateDescribeSnapshots, waitUntilInstanceTerminated, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
 import {listStoredBoxes} from '../boxes/store.js';
 import {errorMessage} from '../core/errors.js';
@@ -16,6 +16,7 @@ import type {Ui} from '../core/ui.js';
 import {deleteSecurityGroup, waiterConfig} from '../providers/aws/aws-provider.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, awsErrorCode, mapAwsError} from '../providers/aws/errors.js';
+import {allPages} from '../providers/aws/paginate.js';
 import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
 import {liveBakeTokens} from './aws-bake-records.js';
@@ -122,9 +123,10 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     ...r, project: tagValue(tags, TAG.project), machine: tagValue(tags, TAG.machine), root: tagValue(tags, TAG.root),
   });
 
-  const instances = (await call('DescribeInstances', () => client.send(new DescribeInstancesCommand({
+  const pages = {client};
+  const instances = await call('DescribeInstances', () => allPages(paginateDescribeInstances(pages, {
     Filters: [{Name: 'tag-key', Values: [TAG.host]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}],
-  })))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+  }), (p) => p.Reservations?.flatMap((r) => r.Instances ?? []), options.signal));
   for (const i of instances) {
     const reason = await orphanReason(i.Tags, [i.InstanceId!]);
     if (reason) add({type: 'instance', id: i.InstanceId!, name: tagValue(i.Tags, 'Name'), reason, ...(i.SpotInstanceRequestId ? {spotRequestId: i.SpotInstanceRequestId} : {})}, i.Tags);
@@ -134,7 +136,9 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     const reason = await orphanReason(a.Tags, [a.AllocationId!]);
     if (reason) add({type: 'elastic-ip', id: a.AllocationId!, name: a.PublicIp, reason}, a.Tags);
   }
-  const groups = (await call('DescribeSecurityGroups', () => client.send(new DescribeSecurityGroupsCommand({})))).SecurityGroups ?? [];
+  // Only what box tagged (box:host) comes back: accounts have many groups and snapshots.
+  const boxTagged = [{Name: 'tag-key', Values: [TAG.host]}];
+  const groups = await call('DescribeSecurityGroups', () => allPages(paginateDescribeSecurityGroups(pages, {Filters: boxTagged}), (p) => p.SecurityGroups, options.signal));
   for (const g of groups) {
     const reason = await orphanReason(g.Tags, [g.GroupId!, g.GroupName!]);
     if (reason) add({type: 'security-group', id: g.GroupId!, name: g.GroupName, reason}, g.Tags);
@@ -144,7 +148,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     const reason = await orphanReason(k.Tags, [k.KeyName!, k.KeyPairId ?? '']);
     if (reason) add({type: 'key-pair', id: k.KeyName!, name: k.KeyPairId, reason}, k.Tags);
   }
-  const images = (await call('DescribeImages', () => client.send(new DescribeImagesCommand({Owners: ['self']})))).Images ?? [];
+  const images = await call('DescribeImages', () => allPages(paginateDescribeImages(pages, {Owners: ['self']}), (p) => p.Images, options.signal));
   const orphanImages = new Set<string>();
   for (const img of images) {
     if (!tagValue(img.Tags, TAG.host) || (!options.allHosts && tagValue(img.Tags, TAG.host) !== host)) continue;
@@ -158,7 +162,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     add({type: 'image', id: img.ImageId!, name: img.Name, reason: finished ? 'no box in the store refers to this AMI (--images)' : 'left half-made by a box build that is no longer running'}, img.Tags);
   }
   const keptSnapshots = new Set(images.filter((i) => !orphanImages.has(i.ImageId!)).flatMap((i) => i.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []));
-  const snapshots = (await call('DescribeSnapshots', () => client.send(new DescribeSnapshotsCommand({OwnerIds: ['self']})))).Snapshots ?? [];
+  const snapshots = await call('DescribeSnapshots', () => allPages(paginateDescribeSnapshots(pages, {OwnerIds: ['self'], Filters: boxTagged}), (p) => p.Snapshots, options.signal));
   for (const snap of snapshots) {
     if (!tagValue(snap.Tags, TAG.host) || (!options.allHosts && tagValue(snap.Tags, TAG.host) !== host)) continue;
     if (keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;

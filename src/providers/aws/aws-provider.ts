@@ -3,9 +3,9 @@ import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
   AuthorizeSecurityGroupIngressCommand, CancelSpotInstanceRequestsCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand,
-  DeleteSecurityGroupCommand, DescribeAddressesCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand,
+  DeleteSecurityGroupCommand, DescribeAddressesCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
   DisassociateAddressCommand, ImportKeyPairCommand, ReleaseAddressCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
-  TerminateInstancesCommand, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
+  TerminateInstancesCommand, paginateDescribeInstances, paginateDescribeSecurityGroups, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
   type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import type {MachineConfig} from '../../boxfile/project.js';
@@ -22,6 +22,7 @@ import {clientRegion, ec2Client, type AwsConnection} from './client.js';
 import {awsCommunicator} from './communicator-factory.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
+import {allPages} from './paginate.js';
 import {retryOnCodes} from './retry.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
@@ -351,14 +352,14 @@ export async function subnetVpc(client: EC2Client, subnetId: string, region: str
 export async function securityGroupIds(client: EC2Client, groups: string[], vpcId: string | undefined, region: string): Promise<string[]> {
   const names = groups.filter((g) => !g.startsWith('sg-'));
   if (names.length === 0) return groups;
-  const out = await awsCall({action: 'DescribeSecurityGroups', region}, () => client.send(new DescribeSecurityGroupsCommand({
+  const found = await awsCall({action: 'DescribeSecurityGroups', region}, () => allPages(paginateDescribeSecurityGroups({client}, {
     Filters: [{Name: 'group-name', Values: names}, ...(vpcId ? [{Name: 'vpc-id', Values: [vpcId]}] : [])],
-  })));
+  }), (p) => p.SecurityGroups));
   return groups.map((g) => {
     if (g.startsWith('sg-')) return g;
-    const found = out.SecurityGroups?.find((sg) => sg.GroupName === g);
-    if (!found?.GroupId) throw new UsageError('ERR_AWS_SECURITY_GROUP', `Security group "${g}" (targets.aws.security_groups) does not exist in ${region}${vpcId ? ` / ${vpcId}` : ''}.`, {hint: 'Use a group id (sg-...) or the name of a group in the VPC of subnet_id.'});
-    return found.GroupId;
+    const match = found.find((sg) => sg.GroupName === g);
+    if (!match?.GroupId) throw new UsageError('ERR_AWS_SECURITY_GROUP', `Security group "${g}" (targets.aws.security_groups) does not exist in ${region}${vpcId ? ` / ${vpcId}` : ''}.`, {hint: 'Use a group id (sg-...) or the name of a group in the VPC of subnet_id.'});
+    return match.GroupId;
   });
 }
 
@@ -367,10 +368,7 @@ export async function terminateInstances(client: EC2Client, s: AwsMachineState, 
   const ids = new Set<string>(s.instanceId ? [s.instanceId] : []);
   const spotRequests = new Set<string>(s.spotRequestId ? [s.spotRequestId] : []);
   // The instance of a crash between RunInstances and recording its id carries our token.
-  const found = await awsCall({action: 'DescribeInstances', region: s.region}, () => client.send(new DescribeInstancesCommand({
-    Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down']}],
-  })));
-  for (const i of found.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) {
+  for (const i of await instancesTagged(client, s.token, s.region)) {
     if (i.InstanceId) ids.add(i.InstanceId);
     if (i.SpotInstanceRequestId) spotRequests.add(i.SpotInstanceRequestId);
   }
@@ -392,13 +390,20 @@ export async function terminateInstances(client: EC2Client, s: AwsMachineState, 
   await waitFor('InstanceTerminated', live.join(','), s.region, () => waitUntilInstanceTerminated(waiterConfig(client, 900), {InstanceIds: live}));
 }
 
+/** Instances not yet terminated that carry a box token (found even when their id was never recorded). */
+export async function instancesTagged(client: EC2Client, token: string, region: string): Promise<Instance[]> {
+  return awsCall({action: 'DescribeInstances', region}, () => allPages(paginateDescribeInstances({client}, {
+    Filters: [{Name: `tag:${TAG.token}`, Values: [token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down']}],
+  }), (p) => p.Reservations?.flatMap((r) => r.Instances ?? [])));
+}
+
 /** Deletes a security group, waiting out DependencyViolation while its instance terminates. */
 export async function deleteSecurityGroup(client: EC2Client, sg: {name: string; id?: string; vpcId?: string}, region: string, ui: MachineContext['ui'], signal: AbortSignal): Promise<void> {
   let id = sg.id;
   if (!id) {
     // Recorded by name before CreateSecurityGroup returned: find it (or learn it was never made).
-    const out = await awsCall({action: 'DescribeSecurityGroups', region}, () => client.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'group-name', Values: [sg.name]}]})));
-    id = out.SecurityGroups?.find((g) => g.GroupName === sg.name)?.GroupId;
+    const named = await awsCall({action: 'DescribeSecurityGroups', region}, () => allPages(paginateDescribeSecurityGroups({client}, {Filters: [{Name: 'group-name', Values: [sg.name]}]}), (p) => p.SecurityGroups));
+    id = named.find((g) => g.GroupName === sg.name)?.GroupId;
     if (!id) return;
   }
   try {

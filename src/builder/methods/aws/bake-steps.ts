@@ -12,7 +12,7 @@ import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
-import {deleteKeyPair, deleteSecurityGroup, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {deleteKeyPair, deleteSecurityGroup, instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
 import {TAG} from '../../../providers/aws/tags.js';
@@ -126,8 +126,8 @@ export const bakeSteps: Array<Step<BakeState>> = [
     },
     cleanup: async (s) => {
       // Also an instance whose id never came back (crash or Ctrl-C during RunInstances).
-      const found = await awsCall({action: 'DescribeInstances', region: s.region}, () => s.client.send(new DescribeInstancesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]})));
-      const ids = new Set([s.instanceId, ...(found.Reservations?.flatMap((r) => r.Instances?.map((i) => i.InstanceId) ?? []) ?? [])].filter((x): x is string => Boolean(x)));
+      const found = await instancesTagged(s.client, s.token, s.region);
+      const ids = new Set([s.instanceId, ...found.map((i) => i.InstanceId)].filter((x): x is string => Boolean(x)));
       if (ids.size === 0) return;
       await awsCall({action: 'TerminateInstances', region: s.region}, () => s.client.send(new TerminateInstancesCommand({InstanceIds: [...ids]})));
       s.ui.info(`terminating temporary instance ${[...ids].join(' ')}`);
