@@ -2,9 +2,9 @@ import {randomUUID} from 'node:crypto';
 import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
-  AuthorizeSecurityGroupIngressCommand, CancelSpotInstanceRequestsCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand,
+  CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand,
   DeleteSecurityGroupCommand, DescribeAddressesCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
-  DisassociateAddressCommand, ImportKeyPairCommand, ReleaseAddressCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
+  DisassociateAddressCommand, ReleaseAddressCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
   TerminateInstancesCommand, paginateDescribeInstances, paginateDescribeSecurityGroups, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
   type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
@@ -23,6 +23,7 @@ import {awsCommunicator} from './communicator-factory.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
+import {allowSsh, createSecurityGroup, importKeyPair} from './resources.js';
 import {retryOnCodes} from './retry.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
@@ -153,10 +154,8 @@ export class AwsProvider implements Provider {
           const key = await ensureMachineKey(dir, `${baseName}`);
           const name = `${baseName}-${suffix}`;
           await rec((s) => { s.keyPair = {name, managed: true, privateKeyPath: key.privateKeyPath}; });
-          const out = await awsCall({action: 'ImportKeyPair', region}, () => client.send(new ImportKeyPairCommand({
-            KeyName: name, PublicKeyMaterial: Buffer.from(key.publicKey), TagSpecifications: tagSpec(['key-pair'], boxTags(owner, name, extraTags)),
-          }), {abortSignal: signal}));
-          await rec((s) => { s.keyPair!.id = out.KeyPairId; });
+          const id = await importKeyPair(client, {name, publicKey: key.publicKey, tags: boxTags(owner, name, extraTags), region, signal});
+          await rec((s) => { s.keyPair!.id = id; });
         },
         cleanup: async (_s, outcome) => {
           if (!failed(outcome)) return;
@@ -174,15 +173,9 @@ export class AwsProvider implements Provider {
           }
           const name = `${baseName}-${suffix}`;
           await rec((s) => { s.securityGroup = {name, managed: true, vpcId}; });
-          const out = await awsCall({action: 'CreateSecurityGroup', region}, () => client.send(new CreateSecurityGroupCommand({
-            GroupName: name, Description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, VpcId: vpcId,
-            TagSpecifications: tagSpec(['security-group'], boxTags(owner, name, extraTags)),
-          }), {abortSignal: signal}));
-          await rec((s) => { s.securityGroup!.id = out.GroupId; });
-          await awsCall({action: 'AuthorizeSecurityGroupIngress', region}, () => client.send(new AuthorizeSecurityGroupIngressCommand({
-            GroupId: out.GroupId,
-            IpPermissions: [{IpProtocol: 'tcp', FromPort: machine.ssh.port, ToPort: machine.ssh.port, IpRanges: [{CidrIp: aws.ssh_cidr, Description: 'SSH (box)'}]}],
-          }), {abortSignal: signal}));
+          const groupId = await createSecurityGroup(client, {name, description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, vpcId, tags: boxTags(owner, name, extraTags), region, signal});
+          await rec((s) => { s.securityGroup!.id = groupId; });
+          await allowSsh(client, {groupId, port: machine.ssh.port, cidr: aws.ssh_cidr!, region, signal});
         },
         cleanup: async (_s, outcome) => {
           if (!failed(outcome)) return;

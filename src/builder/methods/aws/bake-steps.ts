@@ -3,8 +3,8 @@ import {mkdir, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateImageCommand, CreateTagsCommand, CreateSecurityGroupCommand, DeregisterImageCommand, DeleteSnapshotCommand,
-  DescribeImagesCommand, DescribeInstancesCommand, ImportKeyPairCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
+  CreateImageCommand, CreateTagsCommand, DeregisterImageCommand, DeleteSnapshotCommand,
+  DescribeImagesCommand, DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
   waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
 import {generateKeyPair} from '../../../communicators/keys.js';
@@ -15,6 +15,7 @@ import type {Ui} from '../../../core/ui.js';
 import {deleteKeyPair, deleteSecurityGroup, instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
+import {allowSsh, createSecurityGroup, importKeyPair} from '../../../providers/aws/resources.js';
 import {TAG} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
 import type {OnErrorHolder} from '../../on-error.js';
@@ -89,9 +90,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
       s.privateKeyPath = path.join(s.workDir, 'bake_ed25519');
       await writeFile(s.privateKeyPath, pair.privateKey, {mode: 0o600});
       s.keyName = `box-bake-${s.template}-${s.token.slice(-8)}`;
-      await awsCall({action: 'ImportKeyPair', region: s.region}, () => s.client.send(new ImportKeyPairCommand({
-        KeyName: s.keyName, PublicKeyMaterial: Buffer.from(pair.publicKey), TagSpecifications: [{ResourceType: 'key-pair', Tags: bakeTags(s, s.keyName!)}],
-      }), {abortSignal: signal}));
+      await importKeyPair(s.client, {name: s.keyName, publicKey: pair.publicKey, tags: bakeTags(s, s.keyName), region: s.region, signal});
     },
     cleanup: async (s) => { if (s.keyName) await deleteKeyPair(s.client, s.keyName, s.region); },
   },
@@ -101,14 +100,10 @@ export const bakeSteps: Array<Step<BakeState>> = [
       s.groupName = `box-bake-${s.template}-${s.token.slice(-8)}`;
       // In the subnet's VPC: a group of another VPC (or EC2-Classic's default) cannot be attached.
       const vpcId = s.subnetId ? await subnetVpc(s.client, s.subnetId, s.region) : undefined;
-      const out = await awsCall({action: 'CreateSecurityGroup', region: s.region}, () => s.client.send(new CreateSecurityGroupCommand({
-        GroupName: s.groupName, Description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, VpcId: vpcId,
-        TagSpecifications: [{ResourceType: 'security-group', Tags: bakeTags(s, s.groupName!)}],
-      }), {abortSignal: signal}));
-      s.groupId = out.GroupId;
-      await awsCall({action: 'AuthorizeSecurityGroupIngress', region: s.region}, () => s.client.send(new AuthorizeSecurityGroupIngressCommand({
-        GroupId: s.groupId, IpPermissions: [{IpProtocol: 'tcp', FromPort: s.sshPort, ToPort: s.sshPort, IpRanges: [{CidrIp: s.sshCidr}]}],
-      }), {abortSignal: signal}));
+      s.groupId = await createSecurityGroup(s.client, {
+        name: s.groupName, description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, vpcId, tags: bakeTags(s, s.groupName), region: s.region, signal,
+      });
+      await allowSsh(s.client, {groupId: s.groupId, port: s.sshPort, cidr: s.sshCidr, region: s.region, signal});
     },
     cleanup: async (s) => { if (s.groupName) await deleteSecurityGroup(s.client, {name: s.groupName, id: s.groupId}, s.region, s.ui, noSignal()); },
   },
