@@ -10,6 +10,8 @@ export interface BakeRecord {
   pid: number;
   template: string;
   region: string;
+  /** The AMI name, recorded before CreateImage: finds an image the bake made but never learnt the id of. */
+  amiName?: string;
   startedAt: string;
 }
 
@@ -26,4 +28,9 @@ export async function removeBakeRecord(token: string): Promise<void> {
 /** Tokens of bakes whose process still runs. */
 export async function liveBakeTokens(): Promise<Set<string>> {
   return new Set((await bakes.list()).filter((r) => r.alive).map((r) => r.record.token));
+}
+
+/** Records of bakes whose process is gone (killed, or crashed before its cleanup). */
+export async function deadBakes(): Promise<BakeRecord[]> {
+  return (await bakes.list()).filter((r) => !r.alive).map((r) => r.record);
 }

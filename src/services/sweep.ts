@@ -19,7 +19,8 @@ import {awsCall, awsErrorCode, mapAwsError} from '../providers/aws/errors.js';
 import {allPages} from '../providers/aws/paginate.js';
 import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
-import {liveBakeTokens} from './aws-bake-records.js';
+import {snapshotsOf} from '../builder/methods/aws/create-image.js';
+import {deadBakes, liveBakeTokens, removeBakeRecord} from './aws-bake-records.js';
 import {deadTransfers, removeTransferRecord} from './aws-transfer-records.js';
 
 export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task';
@@ -37,6 +38,8 @@ export interface SweptResource {
   spotRequestId?: string;
   /** For what a dead `box image push|pull` left: its record, removed once all of it is gone. */
   transferId?: string;
+  /** For what a bake left: its token; the record of a dead bake goes once all of it is gone. */
+  bake?: string;
   removed?: boolean;
   error?: string;
 }
@@ -121,6 +124,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   };
   const add = (r: Omit<SweptResource, 'project' | 'machine' | 'root'>, tags: Tag[] | undefined) => found.push({
     ...r, project: tagValue(tags, TAG.project), machine: tagValue(tags, TAG.machine), root: tagValue(tags, TAG.root),
+    ...(tagValue(tags, TAG.bake) && tagValue(tags, TAG.token) ? {bake: tagValue(tags, TAG.token)} : {}),
   });
 
   const pages = {client};
@@ -161,11 +165,34 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     orphanImages.add(img.ImageId!);
     add({type: 'image', id: img.ImageId!, name: img.Name, reason: finished ? 'no box in the store refers to this AMI (--images)' : 'left half-made by a box build that is no longer running'}, img.Tags);
   }
+  // A bake killed during CreateImage: the AMI name its record holds (written before the call)
+  // finds the image even where the cloud dropped its tags.
+  const dead = (await deadBakes()).filter((b) => b.region === region);
+  for (const b of dead) {
+    for (const img of images) {
+      if (orphanImages.has(img.ImageId!) || !b.amiName || img.Name !== b.amiName) continue;
+      const token = tagValue(img.Tags, TAG.token);
+      if (token ? token !== b.token : !(img.Description ?? '').includes(`(${b.token})`)) continue;
+      if (tagValue(img.Tags, TAG.complete) !== undefined && !options.images) continue;
+      orphanImages.add(img.ImageId!);
+      add({type: 'image', id: img.ImageId!, name: img.Name, reason: `left by a box build (pid ${b.pid}) that is no longer running`, bake: b.token}, img.Tags);
+    }
+  }
+  // The snapshots of every image swept go with it, tagged or not (untagged: the image was made
+  // by an API that takes no snapshot tags at CreateImage, and the bake died before tagging them).
+  const listedSnapshots = new Set<string>();
+  for (const img of images.filter((i) => orphanImages.has(i.ImageId!))) {
+    const bake = found.find((r) => r.id === img.ImageId)?.bake;
+    for (const snap of snapshotsOf(img)) {
+      listedSnapshots.add(snap);
+      add({type: 'snapshot', id: snap, reason: `snapshot of ${img.ImageId}, which is swept`, ...(bake ? {bake} : {})}, img.Tags);
+    }
+  }
   const keptSnapshots = new Set(images.filter((i) => !orphanImages.has(i.ImageId!)).flatMap((i) => i.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []));
   const snapshots = await call('DescribeSnapshots', () => allPages(paginateDescribeSnapshots(pages, {OwnerIds: ['self'], Filters: boxTagged}), (p) => p.Snapshots, options.signal));
   for (const snap of snapshots) {
     if (!tagValue(snap.Tags, TAG.host) || (!options.allHosts && tagValue(snap.Tags, TAG.host) !== host)) continue;
-    if (keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
+    if (listedSnapshots.has(snap.SnapshotId!) || keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
     if (tagValue(snap.Tags, TAG.complete) !== undefined && !options.images) continue;
     add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: 'no kept AMI uses this snapshot'}, snap.Tags);
   }
@@ -180,7 +207,11 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   }
 
   for (const r of found) options.ui.info(`${options.dryRun ? 'would remove' : 'removing'} ${r.type} ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.reason}`);
-  if (!options.dryRun) await remove(client, region, found, options);
+  if (!options.dryRun) {
+    await remove(client, region, found, options);
+    // A dead bake's record is its last trail: it goes once everything of that bake is gone.
+    for (const b of dead) if (found.filter((r) => r.bake === b.token).every((r) => r.removed)) await removeBakeRecord(b.token);
+  }
   return {region, dryRun: options.dryRun, resources: found};
 }
 

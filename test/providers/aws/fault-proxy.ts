@@ -22,6 +22,8 @@ export interface Fault {
   html?: boolean;
   /** How many requests to fail before passing through (default: all of them). */
   times?: number;
+  /** Only requests whose form parameters pass this test (e.g. one variant of a call). */
+  when?: (params: URLSearchParams) => boolean;
 }
 
 export interface FaultProxy {
@@ -103,7 +105,7 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
       const action = params.get('Action') ?? new URL(req.url ?? '/', 'http://x').searchParams.get('Action') ?? '';
       hits.set(action, (hits.get(action) ?? 0) + 1);
       requests.push({action, params});
-      const fault = state.faults.find((f) => f.action === action && (f.times === undefined || f.times > 0));
+      const fault = state.faults.find((f) => f.action === action && (f.times === undefined || f.times > 0) && (!f.when || f.when(params)));
       if (fault && fault.times !== undefined) fault.times--;
       if (fault && !fault.after) {
         notify(action);

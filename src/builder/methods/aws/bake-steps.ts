@@ -3,7 +3,7 @@ import {mkdir, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateImageCommand, CreateTagsCommand, DeregisterImageCommand, DeleteSnapshotCommand,
+  CreateTagsCommand,
   DescribeImagesCommand, DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
   waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
@@ -14,8 +14,9 @@ import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
 import {deleteKeyPair, deleteSecurityGroup, instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
-import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
+import {awsCall} from '../../../providers/aws/errors.js';
 import {allowSsh, createSecurityGroup, importKeyPair} from '../../../providers/aws/resources.js';
+import {bakeDescription, createBakeImage, imagesOfBake, removeImage, snapshotsOf} from './create-image.js';
 import {TAG} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
 import type {OnErrorHolder} from '../../on-error.js';
@@ -67,6 +68,10 @@ export interface BakeState extends OnErrorHolder {
 
 const noSignal = () => new AbortController().signal;
 
+function imageIntent(s: BakeState) {
+  return {client: s.client, region: s.region, token: s.token, amiName: s.amiName, instanceId: s.instanceId};
+}
+
 function bakeTags(s: BakeState, name: string, extra: Record<string, string> = {}): Tag[] {
   return Object.entries({...s.tags, Name: name, [TAG.bake]: s.template, [TAG.token]: s.token, [TAG.host]: os.hostname(), ...extra}).map(([Key, Value]) => ({Key, Value}));
 }
@@ -79,7 +84,8 @@ export const bakeSteps: Array<Step<BakeState>> = [
   {
     // Lets `box sweep` tell this live bake's resources from a crashed bake's.
     name: 'bake-record',
-    run: async (s) => writeBakeRecord({token: s.token, pid: process.pid, template: s.template, region: s.region, startedAt: new Date().toISOString()}),
+    // The AMI name goes in before CreateImage: sweep finds the image of a bake killed during the call by it.
+    run: async (s) => writeBakeRecord({token: s.token, pid: process.pid, template: s.template, region: s.region, amiName: s.amiName, startedAt: new Date().toISOString()}),
     cleanup: async (s) => removeBakeRecord(s.token),
   },
   {
@@ -171,27 +177,22 @@ export const bakeSteps: Array<Step<BakeState>> = [
     name: 'create-image',
     run: async (s, signal) => {
       const tags = bakeTags(s, s.amiName, {'box:version': s.version});
-      const out = await awsCall({action: 'CreateImage', region: s.region}, () => s.client.send(new CreateImageCommand({
-        InstanceId: s.instanceId, Name: s.amiName, Description: `box build ${s.template} ${s.version}`,
-      }), {abortSignal: signal}));
-      s.ami = out.ImageId;
+      const created = await createBakeImage({...imageIntent(s), description: bakeDescription(s.template, s.version, s.token), tags}, signal);
+      s.ami = created.imageId;
       s.ui.info(`creating ${s.ami} (${s.amiName})`);
-      // Tagged right away (CreateTags rather than TagSpecifications, which some EC2-compatible
-      // APIs and moto reject for images), so a crash from here on leaves a sweepable trail.
-      await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!], Tags: tags})));
-      await waitFor('ImageAvailable', s.ami!, s.region, () => waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]}));
+      await waitFor('ImageAvailable', s.ami, s.region, () => waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]}));
       const image = (await awsCall({action: 'DescribeImages', region: s.region}, () => s.client.send(new DescribeImagesCommand({ImageIds: [s.ami!]})))).Images?.[0];
-      s.snapshots = image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId).filter((x): x is string => Boolean(x)) ?? [];
-      if (s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
+      s.snapshots = snapshotsOf(image);
+      // An API that took no snapshot tags at CreateImage: tag them now that the image lists them.
+      if (!created.snapshotsTagged && s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
       // Only now is the AMI a product rather than the leftover of a bake that died half-way.
       await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!, ...(s.snapshots ?? [])], Tags: [{Key: TAG.complete, Value: new Date().toISOString()}]})));
     },
     cleanup: async (s, outcome: StepOutcome) => {
-      // A half-made image of a failed or interrupted bake is worth nothing: remove it.
-      if (outcome === 'succeeded' || !s.ami) return;
-      const image = (await s.client.send(new DescribeImagesCommand({ImageIds: [s.ami]})).catch(() => undefined))?.Images?.[0];
-      await s.client.send(new DeregisterImageCommand({ImageId: s.ami})).catch((e) => { if (!/NotFound/.test(awsErrorCode(e) ?? '')) throw e; });
-      for (const snap of image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []) if (snap) await s.client.send(new DeleteSnapshotCommand({SnapshotId: snap})).catch(() => undefined);
+      // A half-made image of a failed or interrupted bake is worth nothing: remove it, also one
+      // whose id never came back (the bake's token and recorded AMI name find it).
+      if (outcome === 'succeeded') return;
+      for (const image of await imagesOfBake(imageIntent(s))) await removeImage(s.client, image, s.region);
     },
   },
 ];
