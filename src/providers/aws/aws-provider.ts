@@ -3,8 +3,8 @@ import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
   CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand,
-  DeleteSecurityGroupCommand, DescribeAddressesCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
-  DisassociateAddressCommand, ReleaseAddressCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
+  DeleteSecurityGroupCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
+  RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
   TerminateInstancesCommand, paginateDescribeInstances, paginateDescribeSecurityGroups, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
   type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
@@ -23,6 +23,7 @@ import {awsCommunicator} from './communicator-factory.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
+import {releaseElasticIps} from './elastic-ips.js';
 import {allowSsh, createSecurityGroup, importKeyPair} from './resources.js';
 import {retryOnCodes} from './retry.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
@@ -267,7 +268,7 @@ export class AwsProvider implements Provider {
     const s = await readAwsState(project.root, machine.name);
     if (s) {
       const client = ec2Client(connectionOf(machine, s));
-      await releaseElasticIps(client, s, ui);
+      await releaseElasticIps(client, s, {root: project.root, machine: machine.name}, ui);
       await terminateInstances(client, s, ui);
       if (s.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, s.region, ui, signalFree());
       if (s.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, s.region);
@@ -416,26 +417,6 @@ export async function deleteKeyPair(client: EC2Client, name: string, region: str
   } catch (error) {
     if (awsErrorCode(error) === 'InvalidKeyPair.NotFound') return;
     throw mapAwsError(error, {action: 'DeleteKeyPair', region});
-  }
-}
-
-/** Disassociates and releases the machine's Elastic IPs (recorded ones and ones tagged for it). */
-export async function releaseElasticIps(client: EC2Client, s: AwsMachineState, ui: MachineContext['ui']): Promise<void> {
-  const tokens = s.elasticIps.map((e) => e.token);
-  const byToken = tokens.length === 0 ? [] : (await awsCall({action: 'DescribeAddresses', region: s.region}, () => client.send(new DescribeAddressesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: tokens}]})))).Addresses ?? [];
-  const allocations = new Map<string, string | undefined>();
-  for (const e of s.elasticIps) if (e.allocationId) allocations.set(e.allocationId, e.associationId);
-  for (const a of byToken) if (a.AllocationId) allocations.set(a.AllocationId, a.AssociationId);
-  for (const [allocationId, associationId] of allocations) {
-    if (associationId) await client.send(new DisassociateAddressCommand({AssociationId: associationId})).catch(() => undefined);
-    try {
-      await retryOnCodes(() => client.send(new ReleaseAddressCommand({AllocationId: allocationId})), {codes: ['InvalidIPAddress.InUse', 'AuthFailure.AddressInUse']});
-      ui.info(`released Elastic IP ${allocationId}`);
-    } catch (error) {
-      const code = awsErrorCode(error) ?? '';
-      if (code === 'InvalidAllocationID.NotFound' || code === 'InvalidAddress.NotFound') continue;
-      throw mapAwsError(error, {action: 'ReleaseAddress', region: s.region});
-    }
   }
 }
 
