@@ -91,6 +91,9 @@ describe('aws errors name the endpoint, the action and the profile (CLI against 
       assert.equal(up.exitCode, 1, String(up.stderr));
       assert.match(String(up.stderr), new RegExp(`The endpoint ${proxy.url.replaceAll('.', '\\.')} does not support RunInstances`));
       assert.doesNotMatch(String(up.stderr), /XML parse error/);
+      // The failed first up removed everything it made: it must not claim to have left the machine.
+      assert.match(String(up.stderr), /Failed: the new machine default was removed; nothing of it is left\./);
+      assert.doesNotMatch(String(up.stderr), /left as it is/);
       await nothingLeft();
     } finally {
       await proxy.close();
