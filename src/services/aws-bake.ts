@@ -12,6 +12,8 @@ import type {Ui} from '../core/ui.js';
 import {checkAmi, newestAmiMatching} from '../providers/aws/ami.js';
 import {clientRegion, ec2Client} from '../providers/aws/client.js';
 import {mapAwsError} from '../providers/aws/errors.js';
+import {checkAwsSettings} from '../providers/aws/settings-checks.js';
+import type {SettingProject} from '../boxfile/setting-origin.js';
 import {askingSteps, terminalAsk} from '../builder/on-error.js';
 
 export interface AwsBakeOptions {
@@ -20,6 +22,9 @@ export interface AwsBakeOptions {
   aws: AwsSettings;
   /** Source AMI from a box (template `method: box` with an aws box): its region → AMI map. */
   sourceAmis?: Record<string, string>;
+  /** The Boxfile `aws` came from (and its machine), to point settings errors at their line. */
+  project?: SettingProject;
+  machine?: string;
   outputDir?: string;
   onError?: 'cleanup' | 'abort' | 'ask';
   /** Print the plan (what would be created, from which AMI, where) and create nothing. */
@@ -68,11 +73,7 @@ function provisionersOf(template: LoadedTemplate): BakeProvisioner[] {
 export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
   const t0 = performance.now();
   const {template, aws, ui, signal} = options;
-  if (!aws.ssh_cidr) {
-    throw new UsageError('ERR_AWS_SSH_CIDR', 'A bake needs targets.aws.ssh_cidr: the temporary security group opens SSH only to it.', {
-      hint: 'Set targets.aws.ssh_cidr to this host\'s address (e.g. "203.0.113.4/32") in the Boxfile of this folder.',
-    });
-  }
+  await checkAwsSettings(options.project, {name: options.machine ?? 'default', ssh: {username: template.definition.ssh.username, port: template.definition.ssh.port, timeoutSeconds: 900, insertKey: false}, aws}, 'bake');
   const client = ec2Client(aws);
   const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
   // Read-only (DescribeImages): a dry run shows which AMI the bake would start from.
@@ -93,7 +94,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
   const state: BakeState = {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
-    sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
+    sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
     tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data,
     amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
@@ -186,7 +187,7 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
     const box = await resolveBasebox({raw: source.box, kind: 'store', name: source.box, versionConstraint: source.version}, {provider: 'aws', ui: options.ui, signal: options.signal});
     sourceAmis = (box.metadata as {amis?: Record<string, string>}).amis;
   }
-  const result = await bakeAmi({template, aws, sourceAmis, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
+  const result = await bakeAmi({template, aws, sourceAmis, project, machine: project?.machines[0]?.name, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
   if (!options.add || options.dryRun) return result;
   const {addBox} = await import('./box-add.js');
   const added = await addBox({source: result.box.path, name: template.name, version: result.version, provider: 'aws', ui: options.ui, signal: options.signal});

@@ -18,6 +18,7 @@ import type {Step} from '../../core/steps.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
+import {checkAwsSettings} from './settings-checks.js';
 import {clientRegion, ec2Client, type AwsConnection} from './client.js';
 import {awsCommunicator} from './communicator-factory.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
@@ -60,23 +61,6 @@ export function connectionOf(machine: MachineConfig, recorded?: AwsMachineState)
   return {region: recorded?.region ?? machine.aws.region, endpoint: recorded?.endpoint ?? machine.aws.endpoint, profile: machine.aws.profile ?? recorded?.profile};
 }
 
-/** Checks the settings that must fail before anything is created. */
-export function checkSettings(ctx: MachineContext): void {
-  const {aws} = ctx.machine;
-  const file = ctx.project.boxfilePath;
-  if (!aws.ssh_cidr && !aws.security_groups?.length) {
-    throw new UsageError('ERR_AWS_SSH_CIDR', `${file}: machine "${ctx.machine.name}" has neither targets.aws.ssh_cidr nor targets.aws.security_groups, so box does not know who may reach SSH.`, {
-      hint: 'Set targets.aws.ssh_cidr to your address (e.g. "203.0.113.4/32"; `curl https://checkip.amazonaws.com` shows it), or "0.0.0.0/0" if you really mean the whole internet, or list existing security_groups.',
-    });
-  }
-  if (aws.key_name && !(aws.private_key_path ?? ctx.machine.ssh.privateKeyPath)) {
-    throw new UsageError('ERR_AWS_KEY_PATH', `${file}: targets.aws.key_name "${aws.key_name}" is set without targets.aws.private_key_path.`, {
-      hint: 'Give the path of the private key of that key pair, or drop key_name to let box create one for this machine.',
-    });
-  }
-  toEc2BlockDeviceMappings(aws.block_device_mappings, file);
-}
-
 export function pickAddress(instance: Instance | undefined, iface: 'public' | 'private'): string | undefined {
   return iface === 'public' ? instance?.PublicIpAddress : instance?.PrivateIpAddress;
 }
@@ -85,7 +69,7 @@ export class AwsProvider implements Provider {
   readonly name = 'aws' as const;
 
   async verify(ctx: MachineContext): Promise<void> {
-    checkSettings(ctx);
+    await checkAwsSettings(ctx.project, ctx.machine);
   }
 
   async up(ctx: MachineContext): Promise<{created: boolean}> {
@@ -118,7 +102,7 @@ export class AwsProvider implements Provider {
   /** RunInstances with its key pair and security group, as steps whose cleanups undo a failed up. */
   private async create(ctx: MachineContext): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
-    checkSettings(ctx);
+    await checkAwsSettings(project, machine);
     const aws = machine.aws;
     const conn = connectionOf(machine);
     const client = ec2Client(conn);
