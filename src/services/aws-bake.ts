@@ -13,6 +13,7 @@ import {checkAmi, newestAmiMatching} from '../providers/aws/ami.js';
 import {clientRegion, ec2Client} from '../providers/aws/client.js';
 import {mapAwsError} from '../providers/aws/errors.js';
 import {checkAwsSettings} from '../providers/aws/settings-checks.js';
+import {metadataOptions} from '../providers/aws/metadata-options.js';
 import type {SettingProject} from '../boxfile/setting-origin.js';
 import {askingSteps, terminalAsk} from '../builder/on-error.js';
 
@@ -95,7 +96,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
-    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data,
+    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data, metadataOptions: metadataOptions(aws),
     amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
@@ -136,6 +137,7 @@ function bakePlan(p: {template: LoadedTemplate; aws: AwsSettings; region: string
     `temporary ed25519 key pair box-bake-${template.name}-…, private key in a work folder of the system temp dir`,
     `temporary security group: tcp/${template.definition.ssh.port} from ${aws.ssh_cidr ?? '(targets.aws.ssh_cidr)'}${aws.subnet_id ? ` in the VPC of ${aws.subnet_id}` : ''}`,
     `launch ${aws.instance_type ?? 't3.micro'} from ${p.sourceAmi} in ${p.region}${aws.subnet_id ? ` (subnet ${aws.subnet_id})` : ''}`,
+    `instance metadata: ${Object.entries(metadataOptions(aws)).map(([k, v]) => `${k}=${v}`).join(', ')}`,
     `wait for SSH as ${aws.ssh_username ?? template.definition.ssh.username} on the ${aws.ssh_interface ?? 'public'} address`,
     `provision: ${provisioners.length === 0 ? 'nothing (no post_install)' : provisioners.join(', ')}`,
     'stop the instance',

@@ -86,4 +86,17 @@ describe('box validate refuses what box up refuses for the aws settings (same ex
       assert.doesNotMatch(String(up.stderr), /ECONNREFUSED|Cannot reach/, 'up refused before any API call');
     });
   }
+
+  test('a bad targets.aws.metadata_options value is refused by validate and up alike, at its line', async () => {
+    await writeFile(path.join(project.dir, 'Boxfile'), `${HEAD}targets:\n  aws:\n    ami: ami-1e749f67\n    ssh_cidr: 198.51.100.7/32\n    metadata_options: {http_tokens: maybe, http_put_response_hop_limit: 0}\n`);
+    const opts = {cwd: project.dir, boxHome: home.dir, env};
+    const validate = await box(['validate'], opts);
+    const up = await box(['up'], opts);
+    assert.equal(validate.exitCode, 2);
+    assert.equal(up.exitCode, 2);
+    assert.match(String(validate.stderr), /^ {2}Boxfile:8:37 targets\.aws\.metadata_options\.http_tokens: .*required.*optional/m);
+    assert.match(String(validate.stderr), /targets\.aws\.metadata_options\.http_put_response_hop_limit/);
+    assert.deepEqual(errorLines(String(up.stderr)), errorLines(String(validate.stderr)));
+  });
 });
+

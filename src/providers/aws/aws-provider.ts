@@ -19,6 +19,7 @@ import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '.
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
 import {checkAwsSettings} from './settings-checks.js';
+import {metadataOptions} from './metadata-options.js';
 import {clientRegion, ec2Client, type AwsConnection} from './client.js';
 import {awsCommunicator} from './communicator-factory.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
@@ -178,6 +179,7 @@ export class AwsProvider implements Provider {
             ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
             ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: aws.subnet_id,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
+            MetadataOptions: metadataOptions(aws),
             ...userDataAndProfile(aws.user_data, aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
               MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,

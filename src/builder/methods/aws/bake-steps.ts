@@ -5,7 +5,7 @@ import path from 'node:path';
 import {
   CreateTagsCommand,
   DescribeImagesCommand, DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
-  waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type Tag,
+  waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type InstanceMetadataOptionsRequest, type Tag,
 } from '@aws-sdk/client-ec2';
 import {generateKeyPair} from '../../../communicators/keys.js';
 import type {Communicator} from '../../../communicators/communicator.js';
@@ -50,6 +50,8 @@ export interface BakeState extends OnErrorHolder {
   sshInterface: 'public' | 'private';
   iamInstanceProfile?: string;
   userData?: string;
+  /** targets.aws.metadata_options as RunInstances takes them (IMDSv2 required by default). */
+  metadataOptions: InstanceMetadataOptionsRequest;
   amiName: string;
   provisioners: BakeProvisioner[];
   /** Folder for the temporary private key. */
@@ -119,7 +121,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
       s.ui.info(`launching ${s.instanceType} from ${s.sourceAmi} in ${s.region}`);
       const out = await awsCall({action: 'RunInstances', region: s.region, ami: s.sourceAmi, instanceType: s.instanceType}, () => s.client.send(new RunInstancesCommand({
         ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
-        SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId,
+        SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId, MetadataOptions: s.metadataOptions,
         ...userDataAndProfile(s.userData, s.iamInstanceProfile),
         TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
       }), {abortSignal: signal}));
