@@ -8,7 +8,7 @@ import {pipeline} from 'node:stream/promises';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {
   CancelExportTaskCommand, CancelImportTaskCommand, CreateTagsCommand, DescribeExportImageTasksCommand, DescribeImportImageTasksCommand,
-  ExportImageCommand, ImportImageCommand, type EC2Client,
+  ExportImageCommand, ImportImageCommand, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
 import {DeleteObjectCommand, GetObjectCommand, type S3Client} from '@aws-sdk/client-s3';
 import {Upload} from '@aws-sdk/lib-storage';
@@ -20,7 +20,7 @@ import type {Ui} from '../core/ui.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, mapAwsError} from '../providers/aws/errors.js';
 import {TAG} from '../providers/aws/tags.js';
-import {removeTransferRecord, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
+import {findTransferTask, removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
 
 export interface ImageTransferOptions extends AwsConnection {
   bucket: string;
@@ -55,6 +55,11 @@ export interface PullResult {
   key: string;
   box: {path: string; sha256: string; size: number};
   added?: {name: string; version: string};
+}
+
+/** Tags of an import/export task: this host, and the transfer record that started it (sweep matches a task to a dead record by it). */
+function transferTags(recordId: string, extra: Tag[] = []): Tag[] {
+  return [{Key: TAG.host, Value: os.hostname()}, {Key: TAG.transfer, Value: recordId}, ...extra];
 }
 
 function pollMs(options: ImageTransferOptions): number {
@@ -99,6 +104,8 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
   const key = `${options.prefix ?? 'box/'}${stored.name.replaceAll('/', '-')}-${stored.version}-${Date.now()}.vmdk`;
   let uploaded = false;
   let taskId: string | undefined;
+  /** ImportImage was sent and its task id is not known (yet): the task may exist. */
+  let importing = false;
   const record: TransferRecord = {id: `push-${randomUUID()}`, pid: process.pid, kind: 'push', region, bucket: options.bucket, key, startedAt: new Date().toISOString()};
   let cleanedUp = true;
   try {
@@ -110,12 +117,21 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     uploaded = true;
     await uploadToS3(s3, vmdk, options.bucket, key, ui, signal);
     ui.stage('import-image');
+    // The intent first: a push killed during the call leaves a token (and a tag) sweep finds the task by.
+    record.clientToken = `box-${randomUUID()}`;
+    await writeTransferRecord(record);
+    importing = true;
     const started = await awsCall({action: 'ImportImage', region}, () => ec2.send(new ImportImageCommand({
+      ClientToken: record.clientToken,
       Description: `box ${stored.name} ${stored.version}`,
       DiskContainers: [{Format: 'VMDK', UserBucket: {S3Bucket: options.bucket, S3Key: key}}],
       RoleName: options.roleName,
-      TagSpecifications: [{ResourceType: 'import-image-task', Tags: [{Key: TAG.host, Value: os.hostname()}, {Key: 'box:box', Value: `${stored.name} ${stored.version}`}]}],
-    }), {abortSignal: signal}));
+      TagSpecifications: [{ResourceType: 'import-image-task', Tags: transferTags(record.id, [{Key: 'box:box', Value: `${stored.name} ${stored.version}`}])}],
+    }), {abortSignal: signal})).catch((error) => {
+      if (!taskMayHaveStarted(error)) importing = false;
+      throw error;
+    });
+    importing = false;
     taskId = started.ImportTaskId!;
     await writeTransferRecord({...record, importTaskId: taskId});
     const ami = await pollImport(ec2, taskId, region, options);
@@ -130,7 +146,11 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     ui.success(`${stored.name} ${stored.version} is ${ami} in ${region}; \`box up --target aws\` can use it`);
     return {box: {name: stored.name, version: stored.version}, region, bucket: options.bucket, key, importTaskId: started.ImportTaskId!, ami, awsBox: {path: awsBoxPath, added: true}};
   } finally {
-    if (taskId) await ec2.send(new CancelImportTaskCommand({ImportTaskId: taskId, CancelReason: 'box: interrupted or failed'})).catch(() => undefined);
+    if (importing) {
+      // The answer was lost or box was interrupted during ImportImage: find the task by its tag.
+      taskId = await findTransferTask(ec2, record).catch(() => { cleanedUp = false; return undefined; });
+    }
+    if (taskId) await ec2.send(new CancelImportTaskCommand({ImportTaskId: taskId, CancelReason: 'box: interrupted or failed'})).catch(() => { cleanedUp = false; });
     if (uploaded && !options.keepObject) {
       await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => {
         cleanedUp = false;
@@ -177,14 +197,19 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   const s3 = s3Client(options);
   const region = await clientRegion(ec2).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
   const prefix = options.prefix ?? 'box/';
-  const record: TransferRecord = {id: `pull-${randomUUID()}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, startedAt: new Date().toISOString()};
+  // The intent first: a pull killed during ExportImage leaves a token (and a tag) sweep finds the task by.
+  const record: TransferRecord = {id: `pull-${randomUUID()}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, prefix, clientToken: `box-${randomUUID()}`, startedAt: new Date().toISOString()};
   await writeTransferRecord(record);
   const started = await awsCall({action: 'ExportImage', region, ami: options.ami}, () => ec2.send(new ExportImageCommand({
+    ClientToken: record.clientToken,
     ImageId: options.ami, DiskImageFormat: 'VMDK', S3ExportLocation: {S3Bucket: options.bucket, S3Prefix: prefix}, RoleName: options.roleName,
     Description: `box image pull ${options.ami}`,
-    TagSpecifications: [{ResourceType: 'export-image-task', Tags: [{Key: TAG.host, Value: os.hostname()}]}],
+    TagSpecifications: [{ResourceType: 'export-image-task', Tags: transferTags(record.id)}],
   }), {abortSignal: signal})).catch(async (error) => {
-    await removeTransferRecord(record.id);
+    // Refused outright: nothing was started, the record can go. Otherwise (answer lost,
+    // interrupted) it stays: `box sweep` finds the task by its tag and cancels it.
+    if (!taskMayHaveStarted(error)) await removeTransferRecord(record.id);
+    else ui.warn(`ExportImage may have started a task; \`box sweep\` cancels it (record ${record.id}).`);
     throw error;
   });
   const taskId = started.ExportImageTaskId!;

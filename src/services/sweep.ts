@@ -21,7 +21,7 @@ import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
 import {snapshotsOf} from '../builder/methods/aws/create-image.js';
 import {deadBakes, liveBakeTokens, removeBakeRecord} from './aws-bake-records.js';
-import {deadTransfers, removeTransferRecord} from './aws-transfer-records.js';
+import {deadTransfers, findTransferTask, removeTransferRecord} from './aws-transfer-records.js';
 
 export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task';
 
@@ -198,8 +198,21 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   }
 
   // What `box image push|pull` processes that no longer run left behind (their records say).
-  for (const t of (await deadTransfers()).filter((record) => record.region === region)) {
+  for (const dead of (await deadTransfers()).filter((record) => record.region === region)) {
+    const t = {...dead};
     const reason = `left by a box image ${t.kind} (pid ${t.pid}) that is no longer running`;
+    const taskType = t.kind === 'push' ? 'import-task' : 'export-task';
+    if (t.clientToken && !(t.kind === 'push' ? t.importTaskId : t.exportTaskId)) {
+      // Killed during ImportImage/ExportImage: only the intent was recorded; the task's tag finds it.
+      try {
+        const task = await findTransferTask(client, t);
+        if (t.kind === 'push') t.importTaskId = task;
+        else if (task) Object.assign(t, {exportTaskId: task, key: t.prefix === undefined ? undefined : `${t.prefix}${task}.vmdk`});
+      } catch (error) {
+        found.push({type: taskType, id: `(task of ${t.id})`, reason, transferId: t.id, removed: false, error: `could not look for the task: ${errorMessage(error)}`});
+        continue;
+      }
+    }
     if (t.importTaskId) found.push({type: 'import-task', id: t.importTaskId, reason, transferId: t.id});
     if (t.exportTaskId) found.push({type: 'export-task', id: t.exportTaskId, reason, transferId: t.id});
     if (t.key) found.push({type: 's3-object', id: `s3://${t.bucket}/${t.key}`, reason, transferId: t.id});
@@ -232,7 +245,8 @@ async function remove(client: EC2Client, region: string, found: SweptResource[],
       options.ui.warn(`could not remove ${r.type} ${r.id}: ${r.error}`);
     }
   };
-  const of = (t: SweepType) => found.filter((r) => r.type === t);
+  // A resource listed with an error already (a task that could not be looked for) is not attempted.
+  const of = (t: SweepType) => found.filter((r) => r.type === t && r.error === undefined);
   const instances = of('instance');
   for (const r of instances) {
     await attempt(r, async () => {
