@@ -12,6 +12,10 @@ export interface BakeRecord {
   region: string;
   /** The AMI name, recorded before CreateImage: finds an image the bake made but never learnt the id of. */
   amiName?: string;
+  /** Its work folder (the temporary private key), recorded before it is created. */
+  workDir?: string;
+  /** Kept on purpose by --on-error abort: only `box sweep` removes its folder (with its instance). */
+  kept?: boolean;
   startedAt: string;
 }
 
@@ -23,6 +27,11 @@ export async function writeBakeRecord(record: BakeRecord): Promise<void> {
 
 export async function removeBakeRecord(token: string): Promise<void> {
   await bakes.remove(token);
+}
+
+/** Marks a bake's record as kept for debugging (--on-error abort). */
+export async function markBakeKept(record: BakeRecord): Promise<void> {
+  await bakes.write(record.token, {...record, kept: true});
 }
 
 /** Tokens of bakes whose process still runs. */

@@ -1,9 +1,9 @@
-import {mkdtemp, rm} from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type {AwsSettings} from '../boxfile/schema.js';
 import {packageBox} from '../boxes/package.js';
-import {bakeSteps, newBakeToken, type BakeProvisioner, type BakeState} from '../builder/methods/aws/bake-steps.js';
+import {bakeRecord, bakeSteps, newBakeToken, type BakeProvisioner, type BakeState} from '../builder/methods/aws/bake-steps.js';
+import {markBakeKept} from './aws-bake-records.js';
+import {removeDeadWorkDirs, workDirFor} from './work-dirs.js';
 import type {LoadedTemplate} from '../builder/template.js';
 import {resolveTemplateFile} from '../builder/templates-dir.js';
 import {UsageError} from '../core/errors.js';
@@ -91,13 +91,16 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
       outputDir: path.dirname(outputPath), box: {path: outputPath, sha256: '', size: 0}, steps: [], totalMs: Math.round(performance.now() - t0), dryRun: {plan, variables: masked},
     };
   }
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'box-bake-'));
+  // The next bake removes what killed ones left in the temp dir (their private keys).
+  await removeDeadWorkDirs(['bake']);
+  const token = newBakeToken();
+  const workDir = workDirFor('bake', token);
   const state: BakeState = {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
     tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data, metadataOptions: metadataOptions(aws),
-    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
+    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, startedAt: new Date().toISOString(), ui, token,
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
   const steps: Array<{name: string; ms: number}> = [];
@@ -105,14 +108,13 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     await runSteps(askingSteps(bakeSteps), state, {ui, signal, onError: () => (state.onError === 'abort' ? 'abort' : 'cleanup'), onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)})});
   } catch (error) {
     if (state.onError === 'abort' && !signal.aborted) {
-      // The kept instance is only reachable with the temporary key: keep it too.
+      // The kept instance is only reachable with the temporary key: keep it too (and say so in
+      // the record, so that only `box sweep`, which removes the instance, removes the key).
+      await markBakeKept(bakeRecord(state));
       ui.warn(`bake resources kept for debugging (remove them with \`box sweep\` when done)${state.host ? `:\n  ssh -i ${state.privateKeyPath} ${state.sshUsername}@${state.host}` : ''}\n  work files: ${workDir}`);
-      throw error;
     }
-    await rm(workDir, {recursive: true, force: true});
     throw error;
   }
-  await rm(workDir, {recursive: true, force: true});
   const outputDir = path.dirname(outputPath);
   const box = await packageBox({
     provider: 'aws',

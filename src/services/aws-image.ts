@@ -1,6 +1,6 @@
 import {randomUUID} from 'node:crypto';
 import {createReadStream, createWriteStream} from 'node:fs';
-import {mkdtemp, rm, stat} from 'node:fs/promises';
+import {rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {Transform, type Readable} from 'node:stream';
@@ -20,7 +20,9 @@ import type {Ui} from '../core/ui.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, mapAwsError} from '../providers/aws/errors.js';
 import {TAG} from '../providers/aws/tags.js';
-import {findTransferTask, removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
+import {removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
+import {findTransferTask} from './aws-transfer-tasks.js';
+import {createWorkDir, removeDeadWorkDirs, workDirFor} from './work-dirs.js';
 
 export interface ImageTransferOptions extends AwsConnection {
   bucket: string;
@@ -100,16 +102,21 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
   const ec2 = ec2Client(options);
   const s3 = s3Client(options);
   const region = await clientRegion(ec2).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
-  const work = await mkdtemp(path.join(os.tmpdir(), 'box-push-'));
+  // The next push removes the work folders (disk images) of pushes that were killed.
+  await removeDeadWorkDirs(['push']);
   const key = `${options.prefix ?? 'box/'}${stored.name.replaceAll('/', '-')}-${stored.version}-${Date.now()}.vmdk`;
   let uploaded = false;
   let taskId: string | undefined;
   /** ImportImage was sent and its task id is not known (yet): the task may exist. */
   let importing = false;
-  const record: TransferRecord = {id: `push-${randomUUID()}`, pid: process.pid, kind: 'push', region, bucket: options.bucket, key, startedAt: new Date().toISOString()};
+  const id = randomUUID();
+  const work = workDirFor('push', id);
+  const record: TransferRecord = {id: `push-${id}`, pid: process.pid, kind: 'push', region, bucket: options.bucket, key, workDir: work, startedAt: new Date().toISOString()};
   let cleanedUp = true;
+  // Recorded, then created: a push killed with -9 leaves its disk image where the record says.
+  await writeTransferRecord(record);
   try {
-    await writeTransferRecord(record);
+    await createWorkDir(work);
     ui.stage('convert', 'qcow2 → stream-optimized VMDK');
     const vmdk = path.join(work, 'disk.vmdk');
     await run('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', path.join(stored.dir, 'box.img'), vmdk], {signal, errorCode: 'ERR_QEMU_IMG', hint: 'Install qemu-utils (apt-get install qemu-utils).'});
@@ -158,8 +165,9 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
       });
     }
     // Kept when the upload could not be deleted: the record is how `box sweep` finds it.
-    if (cleanedUp) await removeTransferRecord(record.id);
+    // The folder before the record that leads to it.
     await rm(work, {recursive: true, force: true});
+    if (cleanedUp) await removeTransferRecord(record.id);
   }
 }
 
@@ -198,7 +206,10 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   const region = await clientRegion(ec2).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
   const prefix = options.prefix ?? 'box/';
   // The intent first: a pull killed during ExportImage leaves a token (and a tag) sweep finds the task by.
-  const record: TransferRecord = {id: `pull-${randomUUID()}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, prefix, clientToken: `box-${randomUUID()}`, startedAt: new Date().toISOString()};
+  await removeDeadWorkDirs(['pull']);
+  const id = randomUUID();
+  const work = workDirFor('pull', id);
+  const record: TransferRecord = {id: `pull-${id}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, prefix, workDir: work, clientToken: `box-${randomUUID()}`, startedAt: new Date().toISOString()};
   await writeTransferRecord(record);
   const started = await awsCall({action: 'ExportImage', region, ami: options.ami}, () => ec2.send(new ExportImageCommand({
     ClientToken: record.clientToken,
@@ -217,8 +228,8 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   await writeTransferRecord({...record, exportTaskId: taskId, key});
   let finished = false;
   let cleanedUp = true;
-  const work = await mkdtemp(path.join(os.tmpdir(), 'box-pull-'));
   try {
+    await createWorkDir(work);
     await pollExport(ec2, taskId, region, options);
     finished = true;
     ui.stage('download', `s3://${options.bucket}/${key}`);
@@ -255,8 +266,9 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
         ui.warn(`could not delete s3://${options.bucket}/${key}: ${errorMessage(e)} (\`box sweep\` retries)`);
       });
     }
-    if (cleanedUp) await removeTransferRecord(record.id);
+    // The folder before the record that leads to it.
     await rm(work, {recursive: true, force: true});
+    if (cleanedUp) await removeTransferRecord(record.id);
   }
 }
 

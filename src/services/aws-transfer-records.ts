@@ -1,8 +1,4 @@
-import {paginateDescribeExportImageTasks, paginateDescribeImportImageTasks, type EC2Client} from '@aws-sdk/client-ec2';
 import {BoxError} from '../core/errors.js';
-import {awsCall} from '../providers/aws/errors.js';
-import {allPages} from '../providers/aws/paginate.js';
-import {TAG, tagValue} from '../providers/aws/tags.js';
 import {pidRecords} from './pid-records.js';
 
 /**
@@ -21,6 +17,8 @@ export interface TransferRecord {
   key?: string;
   /** A pull's S3 prefix: the export writes `<prefix><task id>.vmdk`. */
   prefix?: string;
+  /** Its work folder in the temp dir (the disk image), recorded before it is created. */
+  workDir?: string;
   /** ClientToken of the ImportImage/ExportImage call, recorded BEFORE it: finds (and cancels) a task whose id never came back. */
   clientToken?: string;
   importTaskId?: string;
@@ -41,21 +39,6 @@ export async function removeTransferRecord(id: string): Promise<void> {
 /** Records of transfers whose process no longer runs: what they made is nobody's. */
 export async function deadTransfers(): Promise<TransferRecord[]> {
   return (await transfers.list()).filter((r) => !r.alive).map((r) => r.record);
-}
-
-/**
- * The import/export task a transfer started, found by the `box:transfer` tag it was created
- * with: for a record that holds the intent (client token) but not the task id, because the
- * process died, or the answer was lost, during ImportImage/ExportImage.
- */
-export async function findTransferTask(ec2: EC2Client, record: TransferRecord): Promise<string | undefined> {
-  const mine = (tags: Parameters<typeof tagValue>[0]) => tagValue(tags, TAG.transfer) === record.id;
-  if (record.kind === 'push') {
-    const tasks = await awsCall({action: 'DescribeImportImageTasks', region: record.region}, () => allPages(paginateDescribeImportImageTasks({client: ec2}, {}), (p) => p.ImportImageTasks));
-    return tasks.find((t) => mine(t.Tags))?.ImportTaskId;
-  }
-  const tasks = await awsCall({action: 'DescribeExportImageTasks', region: record.region}, () => allPages(paginateDescribeExportImageTasks({client: ec2}, {}), (p) => p.ExportImageTasks));
-  return tasks.find((t) => mine(t.Tags))?.ExportImageTaskId;
 }
 
 /**

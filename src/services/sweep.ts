@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import {readdir} from 'node:fs/promises';
+import {readdir, rm} from 'node:fs/promises';
 import {DeleteObjectCommand} from '@aws-sdk/client-s3';
 import {
   CancelExportTaskCommand, CancelImportTaskCommand, CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand,
@@ -21,9 +21,11 @@ import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
 import {snapshotsOf} from '../builder/methods/aws/create-image.js';
 import {deadBakes, liveBakeTokens, removeBakeRecord} from './aws-bake-records.js';
-import {deadTransfers, findTransferTask, removeTransferRecord} from './aws-transfer-records.js';
+import {deadTransfers, removeTransferRecord} from './aws-transfer-records.js';
+import {findTransferTask} from './aws-transfer-tasks.js';
+import {deadWorkDirs} from './work-dirs.js';
 
-export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task';
+export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task' | 'work-folder';
 
 export interface SweptResource {
   type: SweepType;
@@ -198,7 +200,8 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   }
 
   // What `box image push|pull` processes that no longer run left behind (their records say).
-  for (const dead of (await deadTransfers()).filter((record) => record.region === region)) {
+  const deadTransferRecords = (await deadTransfers()).filter((record) => record.region === region);
+  for (const dead of deadTransferRecords) {
     const t = {...dead};
     const reason = `left by a box image ${t.kind} (pid ${t.pid}) that is no longer running`;
     const taskType = t.kind === 'push' ? 'import-task' : 'export-task';
@@ -216,14 +219,22 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     if (t.importTaskId) found.push({type: 'import-task', id: t.importTaskId, reason, transferId: t.id});
     if (t.exportTaskId) found.push({type: 'export-task', id: t.exportTaskId, reason, transferId: t.id});
     if (t.key) found.push({type: 's3-object', id: `s3://${t.bucket}/${t.key}`, reason, transferId: t.id});
-    if (!t.key && !t.importTaskId && !t.exportTaskId && !options.dryRun) await removeTransferRecord(t.id);
+  }
+  // Local work folders of dead bakes and transfers (a bake's private key, a disk image). One a
+  // bake kept on purpose (--on-error abort) goes with that bake's instance: in its region only.
+  for (const w of await deadWorkDirs(['bake', 'push', 'pull'])) {
+    if (w.kept && w.region !== region) continue;
+    const what = w.kind === 'bake' ? 'box build' : `box image ${w.kind}`;
+    const owner = w.region !== region ? {} : w.kind === 'bake' ? {bake: w.owner} : {transferId: w.owner};
+    found.push({type: 'work-folder', id: w.dir, reason: `work folder of a ${what} (pid ${w.pid}) that is no longer running`, ...owner});
   }
 
   for (const r of found) options.ui.info(`${options.dryRun ? 'would remove' : 'removing'} ${r.type} ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.reason}`);
   if (!options.dryRun) {
     await remove(client, region, found, options);
-    // A dead bake's record is its last trail: it goes once everything of that bake is gone.
+    // A dead bake's or transfer's record is its last trail: it goes once everything it led to is gone.
     for (const b of dead) if (found.filter((r) => r.bake === b.token).every((r) => r.removed)) await removeBakeRecord(b.token);
+    for (const t of deadTransferRecords) if (found.filter((r) => r.transferId === t.id).every((r) => r.removed)) await removeTransferRecord(t.id);
   }
   return {region, dryRun: options.dryRun, resources: found};
 }
@@ -280,8 +291,5 @@ async function remove(client: EC2Client, region: string, found: SweptResource[],
       await attempt(r, () => s3.send(new DeleteObjectCommand({Bucket: bucket, Key: key})));
     }
   }
-  const transfers = new Set(found.filter((r) => r.transferId).map((r) => r.transferId!));
-  for (const id of transfers) {
-    if (found.filter((r) => r.transferId === id).every((r) => r.removed)) await removeTransferRecord(id);
-  }
+  for (const r of of('work-folder')) await attempt(r, () => rm(r.id, {recursive: true, force: true}));
 }

@@ -35,8 +35,8 @@ export interface FaultProxy {
   faults: Fault[];
   /** Page size per Describe* action: answers carry at most that many items and a nextToken. */
   paging: Record<string, number>;
-  /** Resolves once a request for `action` was seen (and, for an `after` fault, acted on upstream). */
-  seen(action: string): Promise<void>;
+  /** Resolves once a request for `action` (passing `when`) was seen (and, for an `after` fault, acted on upstream). */
+  seen(action: string, when?: (params: URLSearchParams) => boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,10 +88,10 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
   const hits = new Map<string, number>();
   const requests: FaultProxy['requests'] = [];
   const state = {faults, paging: {} as Record<string, number>};
-  const waiters: Array<{action: string; resolve: () => void}> = [];
+  const waiters: Array<{action: string; when?: (params: URLSearchParams) => boolean; resolve: () => void}> = [];
   const held = new Set<http.ServerResponse>();
-  const notify = (action: string) => {
-    for (const w of waiters.filter((x) => x.action === action)) {
+  const notify = (action: string, params: URLSearchParams) => {
+    for (const w of waiters.filter((x) => x.action === action && (!x.when || x.when(params)))) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve();
     }
@@ -108,7 +108,7 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
       const fault = state.faults.find((f) => f.action === action && (f.times === undefined || f.times > 0) && (!f.when || f.when(params)));
       if (fault && fault.times !== undefined) fault.times--;
       if (fault && !fault.after) {
-        notify(action);
+        notify(action, params);
         if (fault.html) {
           res.writeHead(fault.status ?? 500, {'content-type': 'text/html'});
           res.end(`<!doctype html><html><head><title>${fault.status ?? 500} Internal Server Error</title></head><body><h1>Internal Server Error</h1><p>${fault.message ?? 'The server encountered an internal error.'}</p></body></html>`);
@@ -131,7 +131,7 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
         const answer: Buffer[] = [];
         up.on('data', (c: Buffer) => answer.push(c));
         up.on('end', () => {
-          notify(action);
+          notify(action, params);
           if (fault?.after === 'drop') {
             res.socket?.destroy();
             return;
@@ -161,7 +161,7 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
     set faults(f: Fault[]) { state.faults = f; },
     get paging() { return state.paging; },
     set paging(p: Record<string, number>) { state.paging = p; },
-    seen: (action: string) => new Promise<void>((resolve) => { waiters.push({action, resolve}); }),
+    seen: (action: string, when?: (params: URLSearchParams) => boolean) => new Promise<void>((resolve) => { waiters.push({action, when, resolve}); }),
     close: () => new Promise((resolve) => {
       for (const res of held) res.socket?.destroy();
       server.closeAllConnections();

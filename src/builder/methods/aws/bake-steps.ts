@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto';
-import {mkdir, writeFile} from 'node:fs/promises';
+import {rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -18,7 +18,8 @@ import {awsCall} from '../../../providers/aws/errors.js';
 import {allowSsh, createSecurityGroup, importKeyPair} from '../../../providers/aws/resources.js';
 import {bakeDescription, createBakeImage, imagesOfBake, removeImage, snapshotsOf} from './create-image.js';
 import {TAG} from '../../../providers/aws/tags.js';
-import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
+import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../services/aws-bake-records.js';
+import {createWorkDir} from '../../../services/work-dirs.js';
 import type {OnErrorHolder} from '../../on-error.js';
 
 /** One provisioning action of a bake: a script file uploaded and run, or inline commands. */
@@ -54,8 +55,9 @@ export interface BakeState extends OnErrorHolder {
   metadataOptions: InstanceMetadataOptionsRequest;
   amiName: string;
   provisioners: BakeProvisioner[];
-  /** Folder for the temporary private key. */
+  /** Folder for the temporary private key (recorded, then created by the key step). */
   workDir: string;
+  startedAt: string;
   ui: Ui;
   token: string;
   keyName?: string;
@@ -69,6 +71,11 @@ export interface BakeState extends OnErrorHolder {
 }
 
 const noSignal = () => new AbortController().signal;
+
+/** What `$BOX_HOME/bakes/aws/<token>.json` holds for this bake. */
+export function bakeRecord(s: BakeState): BakeRecord {
+  return {token: s.token, pid: process.pid, template: s.template, region: s.region, amiName: s.amiName, workDir: s.workDir, startedAt: s.startedAt};
+}
 
 function imageIntent(s: BakeState) {
   return {client: s.client, region: s.region, token: s.token, amiName: s.amiName, instanceId: s.instanceId};
@@ -87,14 +94,19 @@ export const bakeSteps: Array<Step<BakeState>> = [
     // Lets `box sweep` tell this live bake's resources from a crashed bake's.
     name: 'bake-record',
     // The AMI name goes in before CreateImage: sweep finds the image of a bake killed during the call by it.
-    run: async (s) => writeBakeRecord({token: s.token, pid: process.pid, template: s.template, region: s.region, amiName: s.amiName, startedAt: new Date().toISOString()}),
-    cleanup: async (s) => removeBakeRecord(s.token),
+    // So is the work folder: a bake killed with -9 leaves its private key there.
+    run: async (s) => writeBakeRecord(bakeRecord(s)),
+    // The folder (the private key) goes before the record that leads to it.
+    cleanup: async (s) => {
+      await rm(s.workDir, {recursive: true, force: true});
+      await removeBakeRecord(s.token);
+    },
   },
   {
     name: 'temporary-key-pair',
     run: async (s, signal) => {
       const pair = generateKeyPair(`box-bake-${s.template}`);
-      await mkdir(s.workDir, {recursive: true});
+      await createWorkDir(s.workDir);
       s.privateKeyPath = path.join(s.workDir, 'bake_ed25519');
       await writeFile(s.privateKeyPath, pair.privateKey, {mode: 0o600});
       s.keyName = `box-bake-${s.template}-${s.token.slice(-8)}`;
