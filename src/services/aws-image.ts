@@ -20,9 +20,9 @@ import type {Ui} from '../core/ui.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, mapAwsError} from '../providers/aws/errors.js';
 import {TAG} from '../providers/aws/tags.js';
-import {removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
-import {findTransferTask} from './aws-transfer-tasks.js';
-import {createWorkDir, removeDeadWorkDirs, workDirFor} from './work-dirs.js';
+import {removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from '../providers/aws/transfer-records.js';
+import {findTransferTask} from '../providers/aws/transfer-tasks.js';
+import {createWorkDir, removeDeadWorkDirs, workDirFor} from '../providers/aws/work-dirs.js';
 
 export interface ImageTransferOptions extends AwsConnection {
   bucket: string;

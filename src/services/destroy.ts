@@ -1,7 +1,7 @@
 import {errorMessage} from '../core/errors.js';
 import {unindexMachine} from '../core/state.js';
 import {hasMachineFiles, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
-import {removeDeadWorkDirs} from './work-dirs.js';
+import {removeDeadWorkDirs} from '../providers/aws/work-dirs.js';
 
 export interface DestroyResult {
   machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;

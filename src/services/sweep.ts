@@ -20,10 +20,10 @@ import {allPages} from '../providers/aws/paginate.js';
 import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
 import {snapshotsOf} from '../builder/methods/aws/create-image.js';
-import {deadBakes, liveBakeTokens, removeBakeRecord} from './aws-bake-records.js';
-import {deadTransfers, removeTransferRecord} from './aws-transfer-records.js';
-import {findTransferTask} from './aws-transfer-tasks.js';
-import {deadWorkDirs} from './work-dirs.js';
+import {deadBakes, liveBakeTokens, removeBakeRecord} from '../providers/aws/bake-records.js';
+import {deadTransfers, removeTransferRecord} from '../providers/aws/transfer-records.js';
+import {findTransferTask} from '../providers/aws/transfer-tasks.js';
+import {deadWorkDirs} from '../providers/aws/work-dirs.js';
 
 export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task' | 'work-folder';
 

@@ -17,7 +17,7 @@ import {run} from '../../../src/core/exec.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {addBox} from '../../../src/services/box-add.js';
 import {pullImage, pushImage} from '../../../src/services/aws-image.js';
-import {writeTransferRecord} from '../../../src/services/aws-transfer-records.js';
+import {writeTransferRecord} from '../../../src/providers/aws/transfer-records.js';
 import {sweep} from '../../../src/services/sweep.js';
 import {tempDir} from '../../helpers/cli.js';
 import {startMoto, useMotoEnv, type Moto} from '../../helpers/moto.js';

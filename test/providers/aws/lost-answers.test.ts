@@ -10,7 +10,7 @@ import {loadTemplate} from '../../../src/builder/template.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {TAG, tagValue} from '../../../src/providers/aws/tags.js';
 import {bakeAmi} from '../../../src/services/aws-bake.js';
-import {writeBakeRecord} from '../../../src/services/aws-bake-records.js';
+import {writeBakeRecord} from '../../../src/providers/aws/bake-records.js';
 import {sweep} from '../../../src/services/sweep.js';
 import {spawnSync} from 'node:child_process';
 import {existsSync} from 'node:fs';

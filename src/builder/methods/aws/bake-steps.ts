@@ -18,8 +18,8 @@ import {awsCall} from '../../../providers/aws/errors.js';
 import {allowSsh, createSecurityGroup, importKeyPair} from '../../../providers/aws/resources.js';
 import {bakeDescription, createBakeImage, imagesOfBake, removeImage, snapshotsOf} from './create-image.js';
 import {TAG} from '../../../providers/aws/tags.js';
-import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../services/aws-bake-records.js';
-import {createWorkDir} from '../../../services/work-dirs.js';
+import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../providers/aws/bake-records.js';
+import {createWorkDir} from '../../../providers/aws/work-dirs.js';
 import type {OnErrorHolder} from '../../on-error.js';
 
 /** One provisioning action of a bake: a script file uploaded and run, or inline commands. */

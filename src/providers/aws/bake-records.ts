@@ -1,4 +1,4 @@
-import {pidRecords} from './pid-records.js';
+import {pidRecords} from '../../core/pid-records.js';
 
 /**
  * A running `box build --target aws` writes `$BOX_HOME/bakes/aws/<token>.json` (with its pid)

@@ -2,8 +2,8 @@ import {existsSync} from 'node:fs';
 import {mkdir, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {deadBakes} from './aws-bake-records.js';
-import {deadTransfers} from './aws-transfer-records.js';
+import {deadBakes} from './bake-records.js';
+import {deadTransfers} from './transfer-records.js';
 
 /**
  * Work folders in the system temp dir that hold secrets or big files: a bake's private key

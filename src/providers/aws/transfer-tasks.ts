@@ -1,8 +1,8 @@
 import {paginateDescribeExportImageTasks, paginateDescribeImportImageTasks, type EC2Client} from '@aws-sdk/client-ec2';
-import {awsCall} from '../providers/aws/errors.js';
-import {allPages} from '../providers/aws/paginate.js';
-import {TAG, tagValue} from '../providers/aws/tags.js';
-import type {TransferRecord} from './aws-transfer-records.js';
+import {awsCall} from './errors.js';
+import {allPages} from './paginate.js';
+import {TAG, tagValue} from './tags.js';
+import type {TransferRecord} from './transfer-records.js';
 
 /**
  * The import/export task a transfer started, found by the `box:transfer` tag it was created

@@ -4,10 +4,10 @@ import {spawnSync} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {writeBakeRecord} from '../../src/services/aws-bake-records.js';
-import {writeTransferRecord} from '../../src/services/aws-transfer-records.js';
-import {deadWorkDirs, removeDeadWorkDirs, workDirFor} from '../../src/services/work-dirs.js';
-import {tempDir} from '../helpers/cli.js';
+import {writeBakeRecord} from '../../../src/providers/aws/bake-records.js';
+import {writeTransferRecord} from '../../../src/providers/aws/transfer-records.js';
+import {deadWorkDirs, removeDeadWorkDirs, workDirFor} from '../../../src/providers/aws/work-dirs.js';
+import {tempDir} from '../../helpers/cli.js';
 
 describe('work folders of killed bakes and transfers', () => {
   let home: {dir: string; cleanup: () => Promise<void>};

@@ -1,5 +1,5 @@
-import {BoxError} from '../core/errors.js';
-import {pidRecords} from './pid-records.js';
+import {BoxError} from '../../core/errors.js';
+import {pidRecords} from '../../core/pid-records.js';
 
 /**
  * `box image push|pull` write `$BOX_HOME/transfers/aws/<id>.json` (with their pid) before they
