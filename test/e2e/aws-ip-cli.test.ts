@@ -1,72 +1,38 @@
-import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import {afterEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {readFile, writeFile} from 'node:fs/promises';
+import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {AllocateAddressCommand, DescribeAddressesCommand, EC2Client} from '@aws-sdk/client-ec2';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
-import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
-import {startFaultProxy, type FaultProxy} from '../providers/aws/fault-proxy.js';
+import {AllocateAddressCommand, DescribeAddressesCommand} from '@aws-sdk/client-ec2';
+import {box, boxJson} from '../helpers/cli.js';
+import {awsBoxfile, motoSuite} from '../providers/aws/moto-suite.js';
 
 // Elastic IPs cost money while allocated: every `ip` command and `destroy` must see all the
 // addresses EC2 holds for a machine, not only the allocation id box recorded.
-const BOXFILE = `name: eip-demo
-basebox: debian-12
-target: aws
-targets:
-  aws:
-    ami: ami-1e749f67
-    ssh_cidr: 198.51.100.7/32
-`;
-
 describe('box ip and destroy act on every Elastic IP tagged for the machine (CLI against moto)', () => {
-  let moto: Moto;
-  let ec2: EC2Client;
-  let proxy: FaultProxy;
-  let project: {dir: string; cleanup: () => Promise<void>};
-  let home: {dir: string; cleanup: () => Promise<void>};
-
-  before(async () => {
-    moto = await startMoto();
-    ec2 = new EC2Client({region: 'us-east-1', endpoint: moto.url, credentials: {accessKeyId: DUMMY_ACCESS_KEY, secretAccessKey: DUMMY_SECRET}});
-    proxy = await startFaultProxy(moto.url);
-  });
-  after(async () => {
-    await proxy?.close();
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    proxy.faults = [];
-    proxy.hits.clear();
-    project = await tempDir('box-eip-');
-    home = await tempDir('box-eip-home-');
-    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE);
-  });
+  const suite = motoSuite({prefix: 'box-eip', boxfile: awsBoxfile('eip-demo')});
   afterEach(async () => {
-    await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env: {...moto.env, BOX_TEST_FAKE_SSH: '1'}}).catch(() => undefined);
-    await project.cleanup();
-    await home.cleanup();
+    await box(['destroy', '--force'], {cwd: suite.work, boxHome: suite.home, env: {...suite.moto.env, BOX_TEST_FAKE_SSH: '1'}}).catch(() => undefined);
   });
 
   // Through the proxy, so a test can lose an answer after moto acted.
-  const env = () => ({...moto.env, BOX_TEST_FAKE_SSH: '1', AWS_ENDPOINT_URL_EC2: proxy.url});
-  const run = (args: string[]) => box(args, {cwd: project.dir, boxHome: home.dir, env: env()});
-  const runJson = (args: string[]) => boxJson(args, {cwd: project.dir, boxHome: home.dir, env: env()});
-  const addresses = async () => (await ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [];
+  const env = () => ({...suite.moto.env, BOX_TEST_FAKE_SSH: '1', AWS_ENDPOINT_URL_EC2: suite.proxy.url});
+  const run = (args: string[]) => box(args, {cwd: suite.work, boxHome: suite.home, env: env()});
+  const runJson = (args: string[]) => boxJson(args, {cwd: suite.work, boxHome: suite.home, env: env()});
+  const addresses = async () => (await suite.ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [];
   /** A second address of the machine's allocation, as a retried AllocateAddress leaves it (same tags). */
   const copyOf = async (allocationId: string) => {
-    const [original] = (await ec2.send(new DescribeAddressesCommand({AllocationIds: [allocationId]}))).Addresses!;
-    return (await ec2.send(new AllocateAddressCommand({Domain: 'vpc', TagSpecifications: [{ResourceType: 'elastic-ip', Tags: original.Tags}]}))).AllocationId!;
+    const [original] = (await suite.ec2.send(new DescribeAddressesCommand({AllocationIds: [allocationId]}))).Addresses!;
+    return (await suite.ec2.send(new AllocateAddressCommand({Domain: 'vpc', TagSpecifications: [{ResourceType: 'elastic-ip', Tags: original.Tags}]}))).AllocationId!;
   };
 
   test('an AllocateAddress whose answer was lost and retried leaves one address, not two', async () => {
     assert.equal((await run(['up'])).exitCode, 0);
-    proxy.faults = [{action: 'AllocateAddress', after: 'drop', times: 1}];
+    suite.proxy.faults = [{action: 'AllocateAddress', after: 'drop', times: 1}];
     const allocated = await runJson(['ip', 'allocate']);
     assert.equal(allocated.result.exitCode, 0, String(allocated.result.stderr));
-    assert.equal(proxy.hits.get('AllocateAddress'), 2, 'the SDK sent AllocateAddress again');
+    assert.equal(suite.proxy.hits.get('AllocateAddress'), 2, 'the SDK sent AllocateAddress again');
     assert.deepEqual((await addresses()).map((a) => a.AllocationId), [allocated.json.addresses[0].allocationId]);
-    const state = JSON.parse(await readFile(path.join(project.dir, '.box/machines/default/state.json'), 'utf8'));
+    const state = JSON.parse(await readFile(path.join(suite.work, '.box/machines/default/state.json'), 'utf8'));
     assert.equal(state.provider.elasticIps[0].allocationId, allocated.json.addresses[0].allocationId);
   });
 

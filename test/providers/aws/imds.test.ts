@@ -1,67 +1,37 @@
-import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeInstancesCommand, EC2Client, type Instance} from '@aws-sdk/client-ec2';
+import {DescribeInstancesCommand, type Instance} from '@aws-sdk/client-ec2';
 import type {AwsSettings} from '../../../src/boxfile/schema.js';
 import {loadTemplate} from '../../../src/builder/template.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {AwsProvider} from '../../../src/providers/aws/aws-provider.js';
-import {setAwsCommunicatorFactory} from '../../../src/providers/aws/communicator-factory.js';
-import {FakeCommunicator} from '../../../src/providers/aws/fake-communicator.js';
 import {bakeAmi} from '../../../src/services/aws-bake.js';
-import {tempDir} from '../../helpers/cli.js';
-import {startMoto, useMotoEnv, type Moto} from '../../helpers/moto.js';
 import {awsContext, awsMachine} from './machine.js';
+import {motoSuite} from './moto-suite.js';
 
 const UBUNTU_AMI = 'ami-1e749f67';
 
 // Instances box launches (machines and bake instances) require IMDSv2 unless the Boxfile says
 // otherwise (targets.aws.metadata_options); moto records and reports MetadataOptions.
 describe('instance metadata options (IMDSv2 required by default) in up and bake', () => {
-  let moto: Moto;
-  let restoreEnv: () => void;
-  let ec2: EC2Client;
-  let work: {dir: string; cleanup: () => Promise<void>};
-  let home: {dir: string; cleanup: () => Promise<void>};
-
-  before(async () => {
-    moto = await startMoto();
-    restoreEnv = useMotoEnv(moto);
-    ec2 = new EC2Client({region: 'us-east-1'});
-    setAwsCommunicatorFactory(async (info, dir) => new FakeCommunicator(dir, info));
-  });
-  after(async () => {
-    setAwsCommunicatorFactory(undefined);
-    restoreEnv?.();
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    work = await tempDir('box-imds-');
-    home = await tempDir('box-imds-home-');
-    process.env.BOX_HOME = home.dir;
-  });
-  afterEach(async () => {
-    delete process.env.BOX_HOME;
-    await work.cleanup();
-    await home.cleanup();
-  });
+  const suite = motoSuite({prefix: 'box-imds', inProcess: true});
 
   /** Every instance moto ever launched (terminated ones too: bake instances are gone by the end). */
-  const instances = async (): Promise<Instance[]> => ((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  const instances = async (): Promise<Instance[]> => ((await suite.ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
   const upWith = async (aws: AwsSettings) => {
-    const ctx = awsContext(work.dir, awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32', ...aws}));
+    const ctx = awsContext(suite.work, awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32', ...aws}));
     await new AwsProvider().up(ctx);
     const [instance] = await instances();
     await new AwsProvider().destroy(ctx);
     return instance.MetadataOptions;
   };
   const bakeWith = async (aws: AwsSettings) => {
-    const tpl = path.join(work.dir, 'tpl');
+    const tpl = path.join(suite.work, 'tpl');
     await mkdir(tpl, {recursive: true});
     await writeFile(path.join(tpl, 'template.yaml'), 'name: imds\nversion: 1.0.0\nmethod: box\nsource: box base\nssh: {username: admin}\npost_install:\n  - inline: ["true"]\n');
-    await bakeAmi({template: await loadTemplate(tpl), aws: {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32', ...aws}, outputDir: path.join(work.dir, 'out'), ui: silentUi(), signal: new AbortController().signal});
+    await bakeAmi({template: await loadTemplate(tpl), aws: {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32', ...aws}, outputDir: path.join(suite.work, 'out'), ui: silentUi(), signal: new AbortController().signal});
     const [instance] = await instances();
     return instance.MetadataOptions;
   };
@@ -70,17 +40,17 @@ describe('instance metadata options (IMDSv2 required by default) in up and bake'
     const plain = await upWith({});
     assert.equal(plain?.HttpTokens, 'required');
     assert.equal(plain?.HttpEndpoint, 'enabled');
-    await moto.reset();
+    await suite.moto.reset();
     const relaxed = await upWith({metadata_options: {http_tokens: 'optional', http_put_response_hop_limit: 2}});
     assert.equal(relaxed?.HttpTokens, 'optional');
     assert.equal(relaxed?.HttpPutResponseHopLimit, 2);
-    await moto.reset();
+    await suite.moto.reset();
     assert.equal((await upWith({metadata_options: {http_endpoint: 'disabled'}}))?.HttpEndpoint, 'disabled');
   });
 
   test('a bake launches its temporary instance the same way', async () => {
     assert.equal((await bakeWith({}))?.HttpTokens, 'required');
-    await moto.reset();
+    await suite.moto.reset();
     assert.equal((await bakeWith({metadata_options: {http_tokens: 'optional'}}))?.HttpTokens, 'optional');
   });
 });
