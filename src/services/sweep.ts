@@ -201,8 +201,8 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
 
   // What `box image push|pull` processes that no longer run left behind (their records say).
   const deadTransferRecords = (await deadTransfers()).filter((record) => record.region === region);
-  for (const dead of deadTransferRecords) {
-    const t = {...dead};
+  for (const record of deadTransferRecords) {
+    const t = {...record};
     const reason = `left by a box image ${t.kind} (pid ${t.pid}) that is no longer running`;
     const taskType = t.kind === 'push' ? 'import-task' : 'export-task';
     if (t.clientToken && !(t.kind === 'push' ? t.importTaskId : t.exportTaskId)) {
@@ -212,8 +212,8 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
         if (t.kind === 'push') t.importTaskId = task;
         else if (task) Object.assign(t, {exportTaskId: task, key: t.prefix === undefined ? undefined : `${t.prefix}${task}.vmdk`});
       } catch (error) {
+        // Listed as not removed (sweep exits 1, the record stays); the upload can still go.
         found.push({type: taskType, id: `(task of ${t.id})`, reason, transferId: t.id, removed: false, error: `could not look for the task: ${errorMessage(error)}`});
-        continue;
       }
     }
     if (t.importTaskId) found.push({type: 'import-task', id: t.importTaskId, reason, transferId: t.id});

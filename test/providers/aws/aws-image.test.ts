@@ -266,6 +266,20 @@ describe('image push/pull (EC2 import/export mocked statefully, S3 on moto, real
     assert.deepEqual(await transferRecords(), []);
   });
 
+  test('when the task of a killed push cannot be looked for, sweep still deletes its upload, reports the task and keeps the record', async () => {
+    const dead = spawnSync('true').pid!;
+    const key = 'box/web-1.0.0-3.vmdk';
+    await s3.send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: 'the upload'}));
+    await writeTransferRecord({id: 'push-unknown', pid: dead, kind: 'push', region: 'us-east-1', bucket: BUCKET, key, clientToken: 'box-token', startedAt: new Date().toISOString()});
+    sweepDescribesNothing();
+    ec2.on(DescribeImportImageTasksCommand).rejects(Object.assign(new Error('UnauthorizedOperation'), {name: 'UnauthorizedOperation', $fault: 'client'}));
+    const done = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.deepEqual(done.resources.map((r) => `${r.type} ${r.id} ${r.removed}`), ['import-task (task of push-unknown) false', `s3-object s3://${BUCKET}/${key} true`]);
+    assert.match(done.resources[0].error ?? '', /could not look for the task/);
+    assert.deepEqual(await objects(), []);
+    assert.deepEqual((await transferRecords()).map((r) => r.id), ['push-unknown'], 'the record stays for the next sweep');
+  });
+
   test('sweep cancels the export task of a pull killed during ExportImage and deletes what it wrote', async () => {
     const dead = spawnSync('true').pid!;
     await writeTransferRecord({id: 'pull-killed', pid: dead, kind: 'pull', region: 'us-east-1', bucket: BUCKET, prefix: 'box/', clientToken: 'box-token', startedAt: new Date().toISOString()});
