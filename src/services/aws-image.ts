@@ -218,9 +218,15 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
     TagSpecifications: [{ResourceType: 'export-image-task', Tags: transferTags(record.id)}],
   }), {abortSignal: signal})).catch(async (error) => {
     // Refused outright: nothing was started, the record can go. Otherwise (answer lost,
-    // interrupted) it stays: `box sweep` finds the task by its tag and cancels it.
-    if (!taskMayHaveStarted(error)) await removeTransferRecord(record.id);
-    else ui.warn(`ExportImage may have started a task; \`box sweep\` cancels it (record ${record.id}).`);
+    // interrupted) the task may exist: find it by its tag and cancel it, or leave the record
+    // for `box sweep`, which does the same.
+    let settled = !taskMayHaveStarted(error);
+    if (!settled) {
+      const task = await findTransferTask(ec2, record).catch(() => 'unknown' as const);
+      if (task !== 'unknown') settled = task === undefined || await ec2.send(new CancelExportTaskCommand({ExportTaskId: task})).then(() => true, () => false);
+    }
+    if (settled) await removeTransferRecord(record.id);
+    else ui.warn(`ExportImage may have started a task box could not cancel; \`box sweep\` retries (record ${record.id}).`);
     throw error;
   });
   const taskId = started.ExportImageTaskId!;

@@ -293,6 +293,19 @@ describe('image push/pull (EC2 import/export mocked statefully, S3 on moto, real
     assert.deepEqual(await transferRecords(), []);
   });
 
+  test('a pull whose ExportImage answer is lost finds the task it started by its tag and cancels it', async () => {
+    let started: {ExportImageTaskId: string; Status: string; Tags: Array<{Key?: string; Value?: string}>} | undefined;
+    ec2.on(ExportImageCommand).callsFake(async (input) => {
+      started = {ExportImageTaskId: 'export-ami-0lost', Status: 'active', Tags: input.TagSpecifications[0].Tags};
+      throw Object.assign(new Error('socket hang up'), {code: 'ECONNRESET'});
+    });
+    ec2.on(DescribeExportImageTasksCommand).callsFake(async () => ({ExportImageTasks: started ? [started] : []}));
+    ec2.on(CancelExportTaskCommand).resolves({});
+    await assert.rejects(pullImage({ami: 'ami-0123456789abcdef0', bucket: BUCKET, add: false, outputDir: path.join(work.dir, 'out'), ui: silentUi(), signal: signal(), pollSeconds: 0.01}), (e: BoxError) => e.code === 'ERR_AWS_UNREACHABLE');
+    assert.deepEqual(ec2.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskId), ['export-ami-0lost']);
+    assert.deepEqual(await transferRecords(), []);
+  });
+
   test('pull records the ExportImage intent before the call and tags the task with the record', async () => {
     let before: Array<Record<string, unknown>> = [];
     ec2.on(ExportImageCommand).callsFake(async () => {
