@@ -10,6 +10,8 @@ import {FakeCommunicator} from '../src/providers/aws/fake-communicator.js';
 import {startMoto, useMotoEnv} from '../test/helpers/moto.js';
 import {startFaultProxy} from '../test/providers/aws/fault-proxy.js';
 import {awsContext, awsMachine} from '../test/providers/aws/machine.js';
+import {silentUi} from '../src/core/ui.js';
+import {sweep} from '../src/services/sweep.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const moto = await startMoto();
@@ -19,7 +21,7 @@ const proxy = await startFaultProxy(moto.url);
 setAwsCommunicatorFactory(async (info, dir) => new FakeCommunicator(dir, info));
 const home = await mkdtemp(path.join(os.tmpdir(), 'box-bench-aws-home-'));
 process.env.BOX_HOME = home;
-const actions = ['up-create', 'halt', 'up-start', 'status', 'destroy'] as const;
+const actions = ['up-create', 'halt', 'up-start', 'status', 'destroy', 'sweep-orphan'] as const;
 const ms: Record<string, number[]> = Object.fromEntries(actions.map((a) => [a, []]));
 const calls: Record<string, number[]> = Object.fromEntries(actions.map((a) => [a, []]));
 try {
@@ -33,8 +35,14 @@ try {
       'up-start': () => provider.up(ctx),
       status: () => provider.status(ctx),
       destroy: () => provider.destroy(ctx),
+      // A machine whose project state was lost: sweep finds and removes its instance, key pair and group.
+      'sweep-orphan': () => sweep({dryRun: false, allHosts: false, endpoint: proxy.url, ui: silentUi(), signal: new AbortController().signal}),
     };
     for (const action of actions) {
+      if (action === 'sweep-orphan') {
+        await provider.up(ctx);
+        await rm(path.join(dir, '.box'), {recursive: true, force: true});
+      }
       const before = [...proxy.hits.values()].reduce((a, b) => a + b, 0);
       const t0 = performance.now();
       await steps[action]();

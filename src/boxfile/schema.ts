@@ -81,6 +81,11 @@ export const awsSettingsSchema = z.object({
   tags: z.record(z.string()).optional(),
   iam_instance_profile: z.string().optional(),
   spot: z.union([z.boolean(), z.object({max_price: z.string().optional()}).strict()]).optional(),
+  metadata_options: z.object({
+    http_tokens: z.enum(['required', 'optional']).optional().describe('required (default): IMDSv2 only, session tokens; optional: also IMDSv1.'),
+    http_endpoint: z.enum(['enabled', 'disabled']).optional().describe('The instance metadata service: enabled (default) or disabled.'),
+    http_put_response_hop_limit: z.number().int().min(1).max(64).optional().describe('Hops a token response may travel (EC2 default 1; 2 for containers on the instance).'),
+  }).strict().optional().describe('Instance metadata service (IMDS) of the instance, for up and bakes. Default: IMDSv2 required, endpoint enabled.'),
 }).strict();
 
 export const targetNameSchema = z.enum(['qemu', 'virtualbox', 'aws']);

@@ -40,8 +40,11 @@ The debootstrap method (debian-12-minimal) needs root and Debian's mirror; no VM
     if (flags.target === 'aws') {
       // AMI bake (owned by the aws area): same template, a different end product.
       const {bakeFromBuild} = await import('../services/aws-bake.js');
-      const baked = await bakeFromBuild({template: args.template, vars: parseVarFlags(flags.var), templateDirs: flags['template-dir'], outputDir: flags.output, add: flags.add, onError: flags['on-error'] as 'cleanup' | 'abort' | 'ask', ui: this.ui, signal: this.signal});
-      if (!this.jsonEnabled()) this.log(baked.box.path);
+      const baked = await bakeFromBuild({
+        template: args.template, vars: parseVarFlags(flags.var), templateDirs: flags['template-dir'], outputDir: flags.output, add: flags.add,
+        dryRun: flags['dry-run'], onError: flags['on-error'] as 'cleanup' | 'abort' | 'ask', ui: this.ui, signal: this.signal,
+      });
+      if (!this.jsonEnabled() && !flags['dry-run']) this.log(baked.box.path);
       return baked;
     }
     const result = await buildBox({

@@ -2,6 +2,7 @@ import {projectFlags} from '../boxfile/flags.js';
 import type {MachineConfig} from '../boxfile/project.js';
 import {targetAliases, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
+import {checkTargetSettings} from '../services/check-target-settings.js';
 import {loadProject} from '../services/load-project.js';
 
 export interface ValidateResult {
@@ -19,6 +20,9 @@ export default class Validate extends BaseCommand {
   protected override readonly exitOnInterrupt = true;
   static override description = `Check the Boxfile (and ~/.box/config.yaml) without running anything.
 
+Also runs the checks \`box up\` makes on each machine's target settings before creating
+anything (aws: ssh_cidr or security_groups, key_name with its private key, block devices).
+
 Every problem is reported at once as FILE:LINE:COL field.path: what is wrong (got VALUE).
 Exit codes: 0 valid, 2 invalid (or unknown --env).`;
 
@@ -33,6 +37,8 @@ Exit codes: 0 valid, 2 invalid (or unknown --env).`;
   async run(): Promise<ValidateResult> {
     const {flags} = await this.parse(Validate);
     const project = await loadProject({cwd: process.cwd(), boxfile: flags.boxfile, env: flags.env, target: flags.target as TargetInput | undefined, signal: this.signal});
+    // What `up` checks on the merged settings of its target before creating anything.
+    await checkTargetSettings(project);
     const result: ValidateResult = {valid: true, boxfile: project.boxfilePath, project: project.name, environment: project.environment ?? null, machines: project.machines};
     if (!this.jsonEnabled()) {
       const env = project.environment ? `, environment ${project.environment}` : '';

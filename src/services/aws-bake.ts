@@ -1,9 +1,9 @@
-import {mkdtemp, rm} from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type {AwsSettings} from '../boxfile/schema.js';
 import {packageBox} from '../boxes/package.js';
-import {bakeSteps, newBakeToken, type BakeProvisioner, type BakeState} from '../builder/methods/aws/bake-steps.js';
+import {bakeRecord, bakeSteps, newBakeToken, type BakeProvisioner, type BakeState} from '../builder/methods/aws/bake-steps.js';
+import {markBakeKept} from '../providers/aws/bake-records.js';
+import {removeDeadWorkDirs, workDirFor} from '../providers/aws/work-dirs.js';
 import type {LoadedTemplate} from '../builder/template.js';
 import {resolveTemplateFile} from '../builder/templates-dir.js';
 import {UsageError} from '../core/errors.js';
@@ -12,6 +12,9 @@ import type {Ui} from '../core/ui.js';
 import {checkAmi, newestAmiMatching} from '../providers/aws/ami.js';
 import {clientRegion, ec2Client} from '../providers/aws/client.js';
 import {mapAwsError} from '../providers/aws/errors.js';
+import {checkAwsSettings} from '../providers/aws/settings-checks.js';
+import {metadataOptions} from '../providers/aws/metadata-options.js';
+import type {SettingProject} from '../boxfile/setting-origin.js';
 import {askingSteps, terminalAsk} from '../builder/on-error.js';
 
 export interface AwsBakeOptions {
@@ -20,8 +23,15 @@ export interface AwsBakeOptions {
   aws: AwsSettings;
   /** Source AMI from a box (template `method: box` with an aws box): its region → AMI map. */
   sourceAmis?: Record<string, string>;
+  /** The Boxfile `aws` came from (and its machine), to point settings errors at their line. */
+  project?: SettingProject;
+  machine?: string;
   outputDir?: string;
   onError?: 'cleanup' | 'abort' | 'ask';
+  /** Print the plan (what would be created, from which AMI, where) and create nothing. */
+  dryRun?: boolean;
+  /** Mentioned in the plan: the built box would be added to the store. */
+  add?: boolean;
   ui: Ui;
   signal: AbortSignal;
 }
@@ -40,6 +50,8 @@ export interface AwsBakeResult {
   box: {path: string; sha256: string; size: number};
   steps: Array<{name: string; ms: number}>;
   totalMs: number;
+  /** Set by --dry-run: the plan that was printed; nothing was created (`ami` is then ""). */
+  dryRun?: {plan: string[]; variables: Record<string, string>};
 }
 
 /** The template's post_install entries as bake provisioners (script paths made absolute). */
@@ -62,23 +74,33 @@ function provisionersOf(template: LoadedTemplate): BakeProvisioner[] {
 export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
   const t0 = performance.now();
   const {template, aws, ui, signal} = options;
-  if (!aws.ssh_cidr) {
-    throw new UsageError('ERR_AWS_SSH_CIDR', 'A bake needs targets.aws.ssh_cidr: the temporary security group opens SSH only to it.', {
-      hint: 'Set targets.aws.ssh_cidr to this host\'s address (e.g. "203.0.113.4/32") in the Boxfile of this folder.',
-    });
-  }
+  await checkAwsSettings(options.project, {name: options.machine ?? 'default', ssh: {username: template.definition.ssh.username, port: template.definition.ssh.port, timeoutSeconds: 900, insertKey: false}, aws}, 'bake');
   const client = ec2Client(aws);
   const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
+  // Read-only (DescribeImages): a dry run shows which AMI the bake would start from.
   const sourceAmi = await pickSourceAmi(client, aws, options.sourceAmis, region);
   const version = template.definition.version;
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'box-bake-'));
+  const outputPath = path.join(path.resolve(options.outputDir ?? path.join('output', template.name)), `${template.name}-${version}-aws.box`);
+  if (options.dryRun) {
+    const plan = bakePlan({template, aws, region, sourceAmi, amiName: `${template.name}-${version}-${stamp}`, outputPath, add: options.add ?? false});
+    for (const line of plan) ui.info(`  - ${line}`);
+    const masked = Object.fromEntries(Object.entries(template.variables).map(([k, v]) => [k, template.sensitive.includes(k) ? '********' : v]));
+    return {
+      template: template.name, method: 'aws', name: template.name, version, provider: 'aws', region, ami: '', amiName: `${template.name}-${version}-${stamp}`, sourceAmi,
+      outputDir: path.dirname(outputPath), box: {path: outputPath, sha256: '', size: 0}, steps: [], totalMs: Math.round(performance.now() - t0), dryRun: {plan, variables: masked},
+    };
+  }
+  // The next bake removes what killed ones left in the temp dir (their private keys).
+  await removeDeadWorkDirs(['bake']);
+  const token = newBakeToken();
+  const workDir = workDirFor('bake', token);
   const state: BakeState = {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
-    sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
-    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data,
-    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, ui, token: newBakeToken(),
+    sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
+    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data, metadataOptions: metadataOptions(aws),
+    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, startedAt: new Date().toISOString(), ui, token,
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
   const steps: Array<{name: string; ms: number}> = [];
@@ -86,26 +108,46 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     await runSteps(askingSteps(bakeSteps), state, {ui, signal, onError: () => (state.onError === 'abort' ? 'abort' : 'cleanup'), onStepDone: (name, ms) => steps.push({name, ms: Math.round(ms)})});
   } catch (error) {
     if (state.onError === 'abort' && !signal.aborted) {
-      // The kept instance is only reachable with the temporary key: keep it too.
+      // The kept instance is only reachable with the temporary key: keep it too (and say so in
+      // the record, so that only `box sweep`, which removes the instance, removes the key).
+      await markBakeKept(bakeRecord(state));
       ui.warn(`bake resources kept for debugging (remove them with \`box sweep\` when done)${state.host ? `:\n  ssh -i ${state.privateKeyPath} ${state.sshUsername}@${state.host}` : ''}\n  work files: ${workDir}`);
-      throw error;
     }
-    await rm(workDir, {recursive: true, force: true});
     throw error;
   }
-  await rm(workDir, {recursive: true, force: true});
-  const outputDir = path.resolve(options.outputDir ?? path.join('output', template.name));
+  const outputDir = path.dirname(outputPath);
   const box = await packageBox({
     provider: 'aws',
     metadata: {amis: {[region]: state.ami}, box_build: {template: template.name, version, source_ami: sourceAmi, ami_name: state.amiName, built_at: new Date().toISOString()}},
     files: [],
-    outputPath: path.join(outputDir, `${template.name}-${version}-aws.box`),
+    outputPath,
   });
   ui.success(`${state.ami} (${state.amiName}) in ${region}; box ${box.path}`);
   return {
     template: template.name, method: 'aws', name: template.name, version, provider: 'aws', region, ami: state.ami!, amiName: state.amiName, sourceAmi,
     outputDir, box, steps, totalMs: Math.round(performance.now() - t0),
   };
+}
+
+/** What a bake would do, step by step, for --dry-run (the same order as bakeSteps). */
+function bakePlan(p: {template: LoadedTemplate; aws: AwsSettings; region: string; sourceAmi: string; amiName: string; outputPath: string; add: boolean}): string[] {
+  const {template, aws} = p;
+  const tags = Object.entries(aws.tags ?? {}).map(([k, v]) => `${k}=${v}`);
+  const provisioners = template.definition.post_install.map((x) => (x.script ? `script ${x.script}` : 'inline commands'));
+  return [
+    `record the bake in the box home (bakes/aws), so \`box sweep\` can tell it from a crashed one`,
+    `temporary ed25519 key pair box-bake-${template.name}-…, private key in a work folder of the system temp dir`,
+    `temporary security group: tcp/${template.definition.ssh.port} from ${aws.ssh_cidr ?? '(targets.aws.ssh_cidr)'}${aws.subnet_id ? ` in the VPC of ${aws.subnet_id}` : ''}`,
+    `launch ${aws.instance_type ?? 't3.micro'} from ${p.sourceAmi} in ${p.region}${aws.subnet_id ? ` (subnet ${aws.subnet_id})` : ''}`,
+    `instance metadata: ${Object.entries(metadataOptions(aws)).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+    `wait for SSH as ${aws.ssh_username ?? template.definition.ssh.username} on the ${aws.ssh_interface ?? 'public'} address`,
+    `provision: ${provisioners.length === 0 ? 'nothing (no post_install)' : provisioners.join(', ')}`,
+    'stop the instance',
+    `create AMI ${p.amiName} (tagged box:bake=${template.name}, box:version=${template.definition.version}${tags.length ? `, ${tags.join(', ')}` : ''}), wait until available`,
+    'remove the temporary instance, key pair and security group',
+    `package: ${p.outputPath} (aws box: metadata.json {"provider": "aws", "amis": {"${p.region}": "ami-…"}})`,
+    ...(p.add ? [`add to the store as ${template.name} ${template.definition.version}`] : []),
+  ];
 }
 
 async function pickSourceAmi(client: ReturnType<typeof ec2Client>, aws: AwsSettings, fromBox: Record<string, string> | undefined, region: string): Promise<string> {
@@ -124,6 +166,7 @@ export interface AwsBuildOptions {
   outputDir?: string;
   add?: boolean;
   onError?: 'cleanup' | 'abort' | 'ask';
+  dryRun?: boolean;
   ui: Ui;
   signal: AbortSignal;
 }
@@ -151,8 +194,8 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
     const box = await resolveBasebox({raw: source.box, kind: 'store', name: source.box, versionConstraint: source.version}, {provider: 'aws', ui: options.ui, signal: options.signal});
     sourceAmis = (box.metadata as {amis?: Record<string, string>}).amis;
   }
-  const result = await bakeAmi({template, aws, sourceAmis, outputDir: options.outputDir, onError: options.onError, ui: options.ui, signal: options.signal});
-  if (!options.add) return result;
+  const result = await bakeAmi({template, aws, sourceAmis, project, machine: project?.machines[0]?.name, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
+  if (!options.add || options.dryRun) return result;
   const {addBox} = await import('./box-add.js');
   const added = await addBox({source: result.box.path, name: template.name, version: result.version, provider: 'aws', ui: options.ui, signal: options.signal});
   return {...result, added: {name: added.name, version: added.version, provider: added.provider}};

@@ -1,6 +1,6 @@
 import {randomUUID} from 'node:crypto';
 import {createReadStream, createWriteStream} from 'node:fs';
-import {mkdtemp, rm, stat} from 'node:fs/promises';
+import {rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {Transform, type Readable} from 'node:stream';
@@ -8,7 +8,7 @@ import {pipeline} from 'node:stream/promises';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {
   CancelExportTaskCommand, CancelImportTaskCommand, CreateTagsCommand, DescribeExportImageTasksCommand, DescribeImportImageTasksCommand,
-  ExportImageCommand, ImportImageCommand, type EC2Client,
+  ExportImageCommand, ImportImageCommand, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
 import {DeleteObjectCommand, GetObjectCommand, type S3Client} from '@aws-sdk/client-s3';
 import {Upload} from '@aws-sdk/lib-storage';
@@ -20,7 +20,9 @@ import type {Ui} from '../core/ui.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, mapAwsError} from '../providers/aws/errors.js';
 import {TAG} from '../providers/aws/tags.js';
-import {removeTransferRecord, writeTransferRecord, type TransferRecord} from './aws-transfer-records.js';
+import {removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from '../providers/aws/transfer-records.js';
+import {findTransferTask} from '../providers/aws/transfer-tasks.js';
+import {createWorkDir, removeDeadWorkDirs, workDirFor} from '../providers/aws/work-dirs.js';
 
 export interface ImageTransferOptions extends AwsConnection {
   bucket: string;
@@ -55,6 +57,11 @@ export interface PullResult {
   key: string;
   box: {path: string; sha256: string; size: number};
   added?: {name: string; version: string};
+}
+
+/** Tags of an import/export task: this host, and the transfer record that started it (sweep matches a task to a dead record by it). */
+function transferTags(recordId: string, extra: Tag[] = []): Tag[] {
+  return [{Key: TAG.host, Value: os.hostname()}, {Key: TAG.transfer, Value: recordId}, ...extra];
 }
 
 function pollMs(options: ImageTransferOptions): number {
@@ -95,14 +102,21 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
   const ec2 = ec2Client(options);
   const s3 = s3Client(options);
   const region = await clientRegion(ec2).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
-  const work = await mkdtemp(path.join(os.tmpdir(), 'box-push-'));
+  // The next push removes the work folders (disk images) of pushes that were killed.
+  await removeDeadWorkDirs(['push']);
   const key = `${options.prefix ?? 'box/'}${stored.name.replaceAll('/', '-')}-${stored.version}-${Date.now()}.vmdk`;
   let uploaded = false;
   let taskId: string | undefined;
-  const record: TransferRecord = {id: `push-${randomUUID()}`, pid: process.pid, kind: 'push', region, bucket: options.bucket, key, startedAt: new Date().toISOString()};
+  /** ImportImage was sent and its task id is not known (yet): the task may exist. */
+  let importing = false;
+  const id = randomUUID();
+  const work = workDirFor('push', id);
+  const record: TransferRecord = {id: `push-${id}`, pid: process.pid, kind: 'push', region, bucket: options.bucket, key, workDir: work, startedAt: new Date().toISOString()};
   let cleanedUp = true;
+  // Recorded, then created: a push killed with -9 leaves its disk image where the record says.
+  await writeTransferRecord(record);
   try {
-    await writeTransferRecord(record);
+    await createWorkDir(work);
     ui.stage('convert', 'qcow2 → stream-optimized VMDK');
     const vmdk = path.join(work, 'disk.vmdk');
     await run('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', path.join(stored.dir, 'box.img'), vmdk], {signal, errorCode: 'ERR_QEMU_IMG', hint: 'Install qemu-utils (apt-get install qemu-utils).'});
@@ -110,12 +124,21 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     uploaded = true;
     await uploadToS3(s3, vmdk, options.bucket, key, ui, signal);
     ui.stage('import-image');
+    // The intent first: a push killed during the call leaves a token (and a tag) sweep finds the task by.
+    record.clientToken = `box-${randomUUID()}`;
+    await writeTransferRecord(record);
+    importing = true;
     const started = await awsCall({action: 'ImportImage', region}, () => ec2.send(new ImportImageCommand({
+      ClientToken: record.clientToken,
       Description: `box ${stored.name} ${stored.version}`,
       DiskContainers: [{Format: 'VMDK', UserBucket: {S3Bucket: options.bucket, S3Key: key}}],
       RoleName: options.roleName,
-      TagSpecifications: [{ResourceType: 'import-image-task', Tags: [{Key: TAG.host, Value: os.hostname()}, {Key: 'box:box', Value: `${stored.name} ${stored.version}`}]}],
-    }), {abortSignal: signal}));
+      TagSpecifications: [{ResourceType: 'import-image-task', Tags: transferTags(record.id, [{Key: 'box:box', Value: `${stored.name} ${stored.version}`}])}],
+    }), {abortSignal: signal})).catch((error) => {
+      if (!taskMayHaveStarted(error)) importing = false;
+      throw error;
+    });
+    importing = false;
     taskId = started.ImportTaskId!;
     await writeTransferRecord({...record, importTaskId: taskId});
     const ami = await pollImport(ec2, taskId, region, options);
@@ -130,7 +153,11 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     ui.success(`${stored.name} ${stored.version} is ${ami} in ${region}; \`box up --target aws\` can use it`);
     return {box: {name: stored.name, version: stored.version}, region, bucket: options.bucket, key, importTaskId: started.ImportTaskId!, ami, awsBox: {path: awsBoxPath, added: true}};
   } finally {
-    if (taskId) await ec2.send(new CancelImportTaskCommand({ImportTaskId: taskId, CancelReason: 'box: interrupted or failed'})).catch(() => undefined);
+    if (importing) {
+      // The answer was lost or box was interrupted during ImportImage: find the task by its tag.
+      taskId = await findTransferTask(ec2, record).catch(() => { cleanedUp = false; return undefined; });
+    }
+    if (taskId) await ec2.send(new CancelImportTaskCommand({ImportTaskId: taskId, CancelReason: 'box: interrupted or failed'})).catch(() => { cleanedUp = false; });
     if (uploaded && !options.keepObject) {
       await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => {
         cleanedUp = false;
@@ -138,8 +165,9 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
       });
     }
     // Kept when the upload could not be deleted: the record is how `box sweep` finds it.
-    if (cleanedUp) await removeTransferRecord(record.id);
+    // The folder before the record that leads to it.
     await rm(work, {recursive: true, force: true});
+    if (cleanedUp) await removeTransferRecord(record.id);
   }
 }
 
@@ -177,14 +205,28 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   const s3 = s3Client(options);
   const region = await clientRegion(ec2).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
   const prefix = options.prefix ?? 'box/';
-  const record: TransferRecord = {id: `pull-${randomUUID()}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, startedAt: new Date().toISOString()};
+  // The intent first: a pull killed during ExportImage leaves a token (and a tag) sweep finds the task by.
+  await removeDeadWorkDirs(['pull']);
+  const id = randomUUID();
+  const work = workDirFor('pull', id);
+  const record: TransferRecord = {id: `pull-${id}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, prefix, workDir: work, clientToken: `box-${randomUUID()}`, startedAt: new Date().toISOString()};
   await writeTransferRecord(record);
   const started = await awsCall({action: 'ExportImage', region, ami: options.ami}, () => ec2.send(new ExportImageCommand({
+    ClientToken: record.clientToken,
     ImageId: options.ami, DiskImageFormat: 'VMDK', S3ExportLocation: {S3Bucket: options.bucket, S3Prefix: prefix}, RoleName: options.roleName,
     Description: `box image pull ${options.ami}`,
-    TagSpecifications: [{ResourceType: 'export-image-task', Tags: [{Key: TAG.host, Value: os.hostname()}]}],
+    TagSpecifications: [{ResourceType: 'export-image-task', Tags: transferTags(record.id)}],
   }), {abortSignal: signal})).catch(async (error) => {
-    await removeTransferRecord(record.id);
+    // Refused outright: nothing was started, the record can go. Otherwise (answer lost,
+    // interrupted) the task may exist: find it by its tag and cancel it, or leave the record
+    // for `box sweep`, which does the same.
+    let settled = !taskMayHaveStarted(error);
+    if (!settled) {
+      const task = await findTransferTask(ec2, record).catch(() => 'unknown' as const);
+      if (task !== 'unknown') settled = task === undefined || await ec2.send(new CancelExportTaskCommand({ExportTaskId: task})).then(() => true, () => false);
+    }
+    if (settled) await removeTransferRecord(record.id);
+    else ui.warn(`ExportImage may have started a task box could not cancel; \`box sweep\` retries (record ${record.id}).`);
     throw error;
   });
   const taskId = started.ExportImageTaskId!;
@@ -192,8 +234,8 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   await writeTransferRecord({...record, exportTaskId: taskId, key});
   let finished = false;
   let cleanedUp = true;
-  const work = await mkdtemp(path.join(os.tmpdir(), 'box-pull-'));
   try {
+    await createWorkDir(work);
     await pollExport(ec2, taskId, region, options);
     finished = true;
     ui.stage('download', `s3://${options.bucket}/${key}`);
@@ -230,8 +272,9 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
         ui.warn(`could not delete s3://${options.bucket}/${key}: ${errorMessage(e)} (\`box sweep\` retries)`);
       });
     }
-    if (cleanedUp) await removeTransferRecord(record.id);
+    // The folder before the record that leads to it.
     await rm(work, {recursive: true, force: true});
+    if (cleanedUp) await removeTransferRecord(record.id);
   }
 }
 

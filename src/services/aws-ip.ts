@@ -1,11 +1,12 @@
 import {randomUUID} from 'node:crypto';
-import {AllocateAddressCommand, AssociateAddressCommand, DescribeAddressesCommand, DisassociateAddressCommand, ReleaseAddressCommand} from '@aws-sdk/client-ec2';
+import {AllocateAddressCommand, AssociateAddressCommand, type Address} from '@aws-sdk/client-ec2';
 import {BoxError, UsageError} from '../core/errors.js';
 import {connectionOf} from '../providers/aws/aws-provider.js';
 import {ec2Client} from '../providers/aws/client.js';
-import {awsCall, awsErrorCode, mapAwsError} from '../providers/aws/errors.js';
+import {allocationKey, machineAddresses, releaseAddress} from '../providers/aws/elastic-ips.js';
+import {awsCall} from '../providers/aws/errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from '../providers/aws/machine-state.js';
-import {TAG, boxTags, tagSpec} from '../providers/aws/tags.js';
+import {TAG, boxTags, tagSpec, tagValue} from '../providers/aws/tags.js';
 import {openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ElasticIp {
@@ -39,7 +40,7 @@ async function createdState(handle: MachineHandle): Promise<AwsMachineState> {
   return s;
 }
 
-/** Allocates an Elastic IP for the machine (recorded before the call, tagged), optionally associating it. */
+/** Allocates an Elastic IP for the machine (recorded before the call, tagged on allocation), optionally associating it. */
 export async function allocateIp(options: LifecycleOptions & {associate: boolean}): Promise<IpResult> {
   const handle = await oneAwsMachine(options);
   return withMachine(handle, async () => {
@@ -57,23 +58,39 @@ export async function allocateIp(options: LifecycleOptions & {associate: boolean
       e.allocationId = out.AllocationId;
       e.publicIp = out.PublicIp;
     });
+    // AllocateAddress has no ClientToken: an answer lost after EC2 acted, retried by the SDK,
+    // allocates a second (paid) address with the same tags. Keep the one EC2 answered with.
+    const copies = (await machineAddresses(client, (await readAwsState(project.root, machine.name))!, {root: project.root, machine: machine.name}))
+      .filter((a) => allocationKey(a) === token && a.AllocationId !== out.AllocationId);
+    for (const copy of copies) await releaseAddress(client, copy, s.region, handle.ctx.ui);
     handle.ctx.ui.success(`allocated ${out.PublicIp} (${out.AllocationId}) for ${machine.name}`);
     if (options.associate) await associateLocked(handle, out.AllocationId);
     return listIps(options, handle);
   });
 }
 
-function findRecorded(s: AwsMachineState, which: string | undefined, machine: string) {
-  const known = s.elasticIps.filter((e) => e.allocationId);
+/**
+ * The addresses one `ip` command acts on, from everything EC2 has for the machine: the one named
+ * by --ip (address or allocation id) or the only one, together with the copies of the same
+ * allocation (same box:token) that a retried AllocateAddress made.
+ */
+function pick(addresses: Address[], which: string | undefined, machine: string): Address[] {
+  const groups = new Map<string, Address[]>();
+  for (const a of addresses) groups.set(allocationKey(a), [...(groups.get(allocationKey(a)) ?? []), a]);
   if (!which) {
-    if (known.length === 1) return known[0];
-    throw new UsageError('ERR_IP_REQUIRED', known.length === 0 ? `Machine ${machine} has no Elastic IP.` : `Machine ${machine} has ${known.length} Elastic IPs: name one (${known.map((e) => e.publicIp ?? e.allocationId).join(', ')}).`, {
-      hint: known.length === 0 ? `Run \`box ip allocate ${machine}\`.` : 'Pass --ip with the address or allocation id.',
+    if (groups.size === 1) return [...groups.values()][0];
+    throw new UsageError('ERR_IP_REQUIRED', groups.size === 0 ? `Machine ${machine} has no Elastic IP.` : `Machine ${machine} has ${groups.size} Elastic IPs: name one (${[...groups.values()].map((g) => g[0].PublicIp ?? g[0].AllocationId).join(', ')}).`, {
+      hint: groups.size === 0 ? `Run \`box ip allocate ${machine}\`.` : 'Pass --ip with the address or allocation id.',
     });
   }
-  const found = known.find((e) => e.allocationId === which || e.publicIp === which);
+  const found = addresses.find((a) => a.AllocationId === which || a.PublicIp === which);
   if (!found) throw new UsageError('ERR_IP_UNKNOWN', `"${which}" is not an Elastic IP of machine ${machine}.`, {hint: `See \`box ip list ${machine}\`.`});
-  return found;
+  return groups.get(allocationKey(found))!;
+}
+
+async function addressesOf(handle: MachineHandle, s: AwsMachineState): Promise<Address[]> {
+  const {project, machine} = handle.ctx;
+  return machineAddresses(ec2Client(connectionOf(machine, s)), s, {root: project.root, machine: machine.name});
 }
 
 export async function associateIp(options: LifecycleOptions & {allocation?: string}): Promise<IpResult> {
@@ -88,13 +105,19 @@ export async function associateIp(options: LifecycleOptions & {allocation?: stri
 async function associateLocked(handle: MachineHandle, allocation: string | undefined): Promise<void> {
   const {project, machine} = handle.ctx;
   const s = await createdState(handle);
-  const e = findRecorded(s, allocation, machine.name);
+  const group = pick(await addressesOf(handle, s), allocation, machine.name);
+  // Of copies of one allocation, the one box recorded (the others are released by `ip release`).
+  const a = group.find((x) => s.elasticIps.some((e) => e.allocationId === x.AllocationId)) ?? group[0];
   const client = ec2Client(connectionOf(machine, s));
-  const out = await awsCall({action: 'AssociateAddress', region: s.region}, () => client.send(new AssociateAddressCommand({AllocationId: e.allocationId, InstanceId: s.instanceId, AllowReassociation: false})));
-  await recordAws(project.root, machine.name, (st) => { st.elasticIps.find((x) => x.token === e.token)!.associationId = out.AssociationId; });
-  handle.ctx.ui.success(`${e.publicIp} now points at ${s.instanceId} (${machine.name})`);
+  const out = await awsCall({action: 'AssociateAddress', region: s.region}, () => client.send(new AssociateAddressCommand({AllocationId: a.AllocationId, InstanceId: s.instanceId, AllowReassociation: false})));
+  await recordAws(project.root, machine.name, (st) => {
+    const e = st.elasticIps.find((x) => x.allocationId === a.AllocationId);
+    if (e) e.associationId = out.AssociationId;
+  });
+  handle.ctx.ui.success(`${a.PublicIp} now points at ${s.instanceId} (${machine.name})`);
 }
 
+/** Releases the named (or only) Elastic IP of the machine, or all of them, as EC2 has them: recorded or only tagged. */
 export async function releaseIp(options: LifecycleOptions & {allocation?: string; all: boolean}): Promise<IpResult> {
   const handle = await oneAwsMachine(options);
   return withMachine(handle, async () => {
@@ -102,25 +125,18 @@ export async function releaseIp(options: LifecycleOptions & {allocation?: string
     const s = await readAwsState(project.root, machine.name);
     if (!s) return {addresses: []};
     const client = ec2Client(connectionOf(machine, s));
-    const targets = options.all ? s.elasticIps.filter((e) => e.allocationId) : [findRecorded(s, options.allocation, machine.name)];
-    for (const e of targets) {
-      // Ask EC2 for the current association: it may have been moved outside box.
-      const current = (await awsCall({action: 'DescribeAddresses', region: s.region}, () => client.send(new DescribeAddressesCommand({AllocationIds: [e.allocationId!]}))).catch(() => undefined))?.Addresses?.[0];
-      const associationId = current?.AssociationId ?? e.associationId;
-      if (associationId) await awsCall({action: 'DisassociateAddress', region: s.region}, () => client.send(new DisassociateAddressCommand({AssociationId: associationId}))).catch(() => undefined);
-      try {
-        await client.send(new ReleaseAddressCommand({AllocationId: e.allocationId}));
-      } catch (error) {
-        if (awsErrorCode(error) !== 'InvalidAllocationID.NotFound') throw mapAwsError(error, {action: 'ReleaseAddress', region: s.region});
-      }
-      await recordAws(project.root, machine.name, (st) => { st.elasticIps = st.elasticIps.filter((x) => x.token !== e.token); });
-      handle.ctx.ui.success(`released ${e.publicIp ?? e.allocationId}`);
+    const addresses = await addressesOf(handle, s);
+    const targets = options.all ? addresses : pick(addresses, options.allocation, machine.name);
+    for (const a of targets) {
+      await releaseAddress(client, a, s.region, handle.ctx.ui);
+      await recordAws(project.root, machine.name, (st) => { st.elasticIps = st.elasticIps.filter((x) => x.allocationId !== a.AllocationId && x.token !== tagValue(a.Tags, TAG.token)); });
     }
+    if (options.all) await recordAws(project.root, machine.name, (st) => { st.elasticIps = []; });
     return listIps(options, handle);
   });
 }
 
-/** The machine's Elastic IPs as EC2 reports them now (recorded ones plus any tagged for it). */
+/** The machine's Elastic IPs as EC2 reports them now: every address tagged for it, and recorded ones. */
 export async function listIps(options: LifecycleOptions, known?: MachineHandle): Promise<IpResult> {
   if (!known && options.names.length === 0) {
     // No machine named: the addresses of every aws machine of the project (read-only, so no need to pick one).
@@ -135,12 +151,7 @@ async function listIpsOf(handle: MachineHandle): Promise<IpResult> {
   const {project, machine} = handle.ctx;
   const s = await readAwsState(project.root, machine.name);
   if (!s) return {addresses: []};
-  const client = ec2Client(connectionOf(machine, s));
-  const out = await awsCall({action: 'DescribeAddresses', region: s.region}, () => client.send(new DescribeAddressesCommand({
-    Filters: [{Name: `tag:${TAG.root}`, Values: [project.root]}, {Name: `tag:${TAG.machine}`, Values: [machine.name]}],
-  })));
-  const recorded = new Set(s.elasticIps.map((e) => e.allocationId));
-  const addresses = (out.Addresses ?? []).filter((a) => recorded.has(a.AllocationId) || a.Tags?.some((t) => t.Key === TAG.token && s.elasticIps.some((e) => e.token === t.Value)));
+  const addresses = await addressesOf(handle, s);
   return {
     addresses: addresses.map((a) => ({machine: machine.name, allocationId: a.AllocationId!, publicIp: a.PublicIp, associationId: a.AssociationId, instanceId: a.InstanceId})),
   };

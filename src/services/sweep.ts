@@ -1,11 +1,11 @@
 import os from 'node:os';
 import path from 'node:path';
-import {readdir} from 'node:fs/promises';
+import {readdir, rm} from 'node:fs/promises';
 import {DeleteObjectCommand} from '@aws-sdk/client-s3';
 import {
-  CancelExportTaskCommand, CancelImportTaskCommand, CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand,
-  DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, DisassociateAddressCommand, ReleaseAddressCommand,
-  TerminateInstancesCommand, waitUntilInstanceTerminated, type EC2Client, type Tag,
+  CancelExportTaskCommand, CancelImportTaskCommand, CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeAddressesCommand,
+  DescribeKeyPairsCommand, DisassociateAddressCommand, ReleaseAddressCommand, TerminateInstancesCommand,
+  paginateDescribeImages, paginateDescribeInstances, paginateDescribeSecurityGroups, paginateDescribeSnapshots, waitUntilInstanceTerminated, type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
 import {listStoredBoxes} from '../boxes/store.js';
 import {errorMessage} from '../core/errors.js';
@@ -16,12 +16,16 @@ import type {Ui} from '../core/ui.js';
 import {deleteSecurityGroup, waiterConfig} from '../providers/aws/aws-provider.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
 import {awsCall, awsErrorCode, mapAwsError} from '../providers/aws/errors.js';
+import {allPages} from '../providers/aws/paginate.js';
 import type {AwsMachineState} from '../providers/aws/machine-state.js';
 import {TAG, tagValue} from '../providers/aws/tags.js';
-import {liveBakeTokens} from './aws-bake-records.js';
-import {deadTransfers, removeTransferRecord} from './aws-transfer-records.js';
+import {snapshotsOf} from '../builder/methods/aws/create-image.js';
+import {deadBakes, liveBakeTokens, removeBakeRecord} from '../providers/aws/bake-records.js';
+import {deadTransfers, removeTransferRecord} from '../providers/aws/transfer-records.js';
+import {findTransferTask} from '../providers/aws/transfer-tasks.js';
+import {deadWorkDirs} from '../providers/aws/work-dirs.js';
 
-export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task';
+export type SweepType = 'instance' | 'elastic-ip' | 'security-group' | 'key-pair' | 'image' | 'snapshot' | 's3-object' | 'import-task' | 'export-task' | 'work-folder';
 
 export interface SweptResource {
   type: SweepType;
@@ -36,6 +40,8 @@ export interface SweptResource {
   spotRequestId?: string;
   /** For what a dead `box image push|pull` left: its record, removed once all of it is gone. */
   transferId?: string;
+  /** For what a bake left: its token; the record of a dead bake goes once all of it is gone. */
+  bake?: string;
   removed?: boolean;
   error?: string;
 }
@@ -120,11 +126,13 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   };
   const add = (r: Omit<SweptResource, 'project' | 'machine' | 'root'>, tags: Tag[] | undefined) => found.push({
     ...r, project: tagValue(tags, TAG.project), machine: tagValue(tags, TAG.machine), root: tagValue(tags, TAG.root),
+    ...(tagValue(tags, TAG.bake) && tagValue(tags, TAG.token) ? {bake: tagValue(tags, TAG.token)} : {}),
   });
 
-  const instances = (await call('DescribeInstances', () => client.send(new DescribeInstancesCommand({
+  const pages = {client};
+  const instances = await call('DescribeInstances', () => allPages(paginateDescribeInstances(pages, {
     Filters: [{Name: 'tag-key', Values: [TAG.host]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}],
-  })))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+  }), (p) => p.Reservations?.flatMap((r) => r.Instances ?? []), options.signal));
   for (const i of instances) {
     const reason = await orphanReason(i.Tags, [i.InstanceId!]);
     if (reason) add({type: 'instance', id: i.InstanceId!, name: tagValue(i.Tags, 'Name'), reason, ...(i.SpotInstanceRequestId ? {spotRequestId: i.SpotInstanceRequestId} : {})}, i.Tags);
@@ -134,7 +142,9 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     const reason = await orphanReason(a.Tags, [a.AllocationId!]);
     if (reason) add({type: 'elastic-ip', id: a.AllocationId!, name: a.PublicIp, reason}, a.Tags);
   }
-  const groups = (await call('DescribeSecurityGroups', () => client.send(new DescribeSecurityGroupsCommand({})))).SecurityGroups ?? [];
+  // Only what box tagged (box:host) comes back: accounts have many groups and snapshots.
+  const boxTagged = [{Name: 'tag-key', Values: [TAG.host]}];
+  const groups = await call('DescribeSecurityGroups', () => allPages(paginateDescribeSecurityGroups(pages, {Filters: boxTagged}), (p) => p.SecurityGroups, options.signal));
   for (const g of groups) {
     const reason = await orphanReason(g.Tags, [g.GroupId!, g.GroupName!]);
     if (reason) add({type: 'security-group', id: g.GroupId!, name: g.GroupName, reason}, g.Tags);
@@ -144,7 +154,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     const reason = await orphanReason(k.Tags, [k.KeyName!, k.KeyPairId ?? '']);
     if (reason) add({type: 'key-pair', id: k.KeyName!, name: k.KeyPairId, reason}, k.Tags);
   }
-  const images = (await call('DescribeImages', () => client.send(new DescribeImagesCommand({Owners: ['self']})))).Images ?? [];
+  const images = await call('DescribeImages', () => allPages(paginateDescribeImages(pages, {Owners: ['self']}), (p) => p.Images, options.signal));
   const orphanImages = new Set<string>();
   for (const img of images) {
     if (!tagValue(img.Tags, TAG.host) || (!options.allHosts && tagValue(img.Tags, TAG.host) !== host)) continue;
@@ -157,26 +167,75 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
     orphanImages.add(img.ImageId!);
     add({type: 'image', id: img.ImageId!, name: img.Name, reason: finished ? 'no box in the store refers to this AMI (--images)' : 'left half-made by a box build that is no longer running'}, img.Tags);
   }
+  // A bake killed during CreateImage: the AMI name its record holds (written before the call)
+  // finds the image even where the cloud dropped its tags.
+  const dead = (await deadBakes()).filter((b) => b.region === region);
+  for (const b of dead) {
+    for (const img of images) {
+      if (orphanImages.has(img.ImageId!) || !b.amiName || img.Name !== b.amiName) continue;
+      const token = tagValue(img.Tags, TAG.token);
+      if (token ? token !== b.token : !(img.Description ?? '').includes(`(${b.token})`)) continue;
+      if (tagValue(img.Tags, TAG.complete) !== undefined && !options.images) continue;
+      orphanImages.add(img.ImageId!);
+      add({type: 'image', id: img.ImageId!, name: img.Name, reason: `left by a box build (pid ${b.pid}) that is no longer running`, bake: b.token}, img.Tags);
+    }
+  }
+  // The snapshots of every image swept go with it, tagged or not (untagged: the image was made
+  // by an API that takes no snapshot tags at CreateImage, and the bake died before tagging them).
+  const listedSnapshots = new Set<string>();
+  for (const img of images.filter((i) => orphanImages.has(i.ImageId!))) {
+    const bake = found.find((r) => r.id === img.ImageId)?.bake;
+    for (const snap of snapshotsOf(img)) {
+      listedSnapshots.add(snap);
+      add({type: 'snapshot', id: snap, reason: `snapshot of ${img.ImageId}, which is swept`, ...(bake ? {bake} : {})}, img.Tags);
+    }
+  }
   const keptSnapshots = new Set(images.filter((i) => !orphanImages.has(i.ImageId!)).flatMap((i) => i.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []));
-  const snapshots = (await call('DescribeSnapshots', () => client.send(new DescribeSnapshotsCommand({OwnerIds: ['self']})))).Snapshots ?? [];
+  const snapshots = await call('DescribeSnapshots', () => allPages(paginateDescribeSnapshots(pages, {OwnerIds: ['self'], Filters: boxTagged}), (p) => p.Snapshots, options.signal));
   for (const snap of snapshots) {
     if (!tagValue(snap.Tags, TAG.host) || (!options.allHosts && tagValue(snap.Tags, TAG.host) !== host)) continue;
-    if (keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
+    if (listedSnapshots.has(snap.SnapshotId!) || keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
     if (tagValue(snap.Tags, TAG.complete) !== undefined && !options.images) continue;
     add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: 'no kept AMI uses this snapshot'}, snap.Tags);
   }
 
   // What `box image push|pull` processes that no longer run left behind (their records say).
-  for (const t of (await deadTransfers()).filter((record) => record.region === region)) {
+  const deadTransferRecords = (await deadTransfers()).filter((record) => record.region === region);
+  for (const record of deadTransferRecords) {
+    const t = {...record};
     const reason = `left by a box image ${t.kind} (pid ${t.pid}) that is no longer running`;
+    const taskType = t.kind === 'push' ? 'import-task' : 'export-task';
+    if (t.clientToken && !(t.kind === 'push' ? t.importTaskId : t.exportTaskId)) {
+      // Killed during ImportImage/ExportImage: only the intent was recorded; the task's tag finds it.
+      try {
+        const task = await findTransferTask(client, t);
+        if (t.kind === 'push') t.importTaskId = task;
+        else if (task) Object.assign(t, {exportTaskId: task, key: t.prefix === undefined ? undefined : `${t.prefix}${task}.vmdk`});
+      } catch (error) {
+        // Listed as not removed (sweep exits 1, the record stays); the upload can still go.
+        found.push({type: taskType, id: `(task of ${t.id})`, reason, transferId: t.id, removed: false, error: `could not look for the task: ${errorMessage(error)}`});
+      }
+    }
     if (t.importTaskId) found.push({type: 'import-task', id: t.importTaskId, reason, transferId: t.id});
     if (t.exportTaskId) found.push({type: 'export-task', id: t.exportTaskId, reason, transferId: t.id});
     if (t.key) found.push({type: 's3-object', id: `s3://${t.bucket}/${t.key}`, reason, transferId: t.id});
-    if (!t.key && !t.importTaskId && !t.exportTaskId && !options.dryRun) await removeTransferRecord(t.id);
+  }
+  // Local work folders of dead bakes and transfers (a bake's private key, a disk image). One a
+  // bake kept on purpose (--on-error abort) goes with that bake's instance: in its region only.
+  for (const w of await deadWorkDirs(['bake', 'push', 'pull'])) {
+    if (w.kept && w.region !== region) continue;
+    const what = w.kind === 'bake' ? 'box build' : `box image ${w.kind}`;
+    const owner = w.region !== region ? {} : w.kind === 'bake' ? {bake: w.owner} : {transferId: w.owner};
+    found.push({type: 'work-folder', id: w.dir, reason: `work folder of a ${what} (pid ${w.pid}) that is no longer running`, ...owner});
   }
 
   for (const r of found) options.ui.info(`${options.dryRun ? 'would remove' : 'removing'} ${r.type} ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.reason}`);
-  if (!options.dryRun) await remove(client, region, found, options);
+  if (!options.dryRun) {
+    await remove(client, region, found, options);
+    // A dead bake's or transfer's record is its last trail: it goes once everything it led to is gone.
+    for (const b of dead) if (found.filter((r) => r.bake === b.token).every((r) => r.removed)) await removeBakeRecord(b.token);
+    for (const t of deadTransferRecords) if (found.filter((r) => r.transferId === t.id).every((r) => r.removed)) await removeTransferRecord(t.id);
+  }
   return {region, dryRun: options.dryRun, resources: found};
 }
 
@@ -197,7 +256,8 @@ async function remove(client: EC2Client, region: string, found: SweptResource[],
       options.ui.warn(`could not remove ${r.type} ${r.id}: ${r.error}`);
     }
   };
-  const of = (t: SweepType) => found.filter((r) => r.type === t);
+  // A resource listed with an error already (a task that could not be looked for) is not attempted.
+  const of = (t: SweepType) => found.filter((r) => r.type === t && r.error === undefined);
   const instances = of('instance');
   for (const r of instances) {
     await attempt(r, async () => {
@@ -231,8 +291,5 @@ async function remove(client: EC2Client, region: string, found: SweptResource[],
       await attempt(r, () => s3.send(new DeleteObjectCommand({Bucket: bucket, Key: key})));
     }
   }
-  const transfers = new Set(found.filter((r) => r.transferId).map((r) => r.transferId!));
-  for (const id of transfers) {
-    if (found.filter((r) => r.transferId === id).every((r) => r.removed)) await removeTransferRecord(id);
-  }
+  for (const r of of('work-folder')) await attempt(r, () => rm(r.id, {recursive: true, force: true}));
 }

@@ -93,14 +93,21 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
     };
   } catch (error) {
     // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made.
-    if (!existed && options.destroyOnError && await hasMachineFiles(ctx.dir)) {
-      ctx.ui.warn(`${isAbortError(error) ? 'Interrupted' : 'Failed'}: destroying the new machine ${machine.name} (keep it with --no-destroy-on-error).`);
+    const what = isAbortError(error) ? 'Interrupted' : 'Failed';
+    const leftovers = await hasMachineFiles(ctx.dir);
+    if (!existed && !leftovers) {
+      // The provider's own cleanup already removed what this up had made (and its record).
+      ctx.ui.warn(`${what}: the new machine ${machine.name} was removed; nothing of it is left.`);
+    } else if (!existed && options.destroyOnError) {
+      ctx.ui.warn(`${what}: destroying the new machine ${machine.name} (keep it with --no-destroy-on-error).`);
       try {
         await provider.destroy(ctx);
         onDestroyed();
       } catch (cleanupError) {
         ctx.ui.warn(`could not destroy ${machine.name}: ${errorMessage(cleanupError)}; run \`box destroy ${machine.name}\`.`);
       }
+    } else if (!existed) {
+      ctx.ui.warn(`${what}: the new machine ${machine.name} is kept as the failed up left it (--no-destroy-on-error); \`box destroy ${machine.name}\` removes it.`);
     } else if (!(error instanceof BoxError) || error.code !== 'ERR_PORT_COLLISION') {
       ctx.ui.warn(`${machine.name} was left as it is; see \`box status ${machine.name}\`.`);
     }

@@ -4,6 +4,7 @@ import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {parse} from 'yaml';
+import {checkTargetSettings} from '../../src/services/check-target-settings.js';
 import {loadProject} from '../../src/services/load-project.js';
 import {repoRoot, tempDir} from '../helpers/cli.js';
 
@@ -37,6 +38,8 @@ describe('example Boxfiles', () => {
       const data = parse(await readFile(file, 'utf8')) as {environments?: Record<string, unknown>};
       for (const env of [undefined, ...Object.keys(data.environments ?? {})]) {
         const project = await loadProject({cwd: path.dirname(file), boxfile: file, env});
+        // What `box validate` adds: the checks up makes on each target's settings.
+        await checkTargetSettings(project);
         assert.ok(project.machines.length >= 1, `${label} --env ${env}`);
         for (const m of project.machines) assert.ok(m.basebox.name, `${label} ${m.name} has a basebox`);
       }

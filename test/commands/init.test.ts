@@ -42,9 +42,12 @@ describe('box init', () => {
     const {result, json} = await boxJson(['init', '--basebox', 'debian-12@>= 1.0, < 2', '--target', 'aws'], {cwd, boxHome: home});
     assert.equal(result.exitCode, 0, result.stderr);
     assert.equal(json.target, 'aws');
+    assert.match(await readFile(path.join(cwd, 'Boxfile'), 'utf8'), /^basebox: "debian-12@>= 1\.0, < 2"$/m);
+    // An aws machine needs to know who may reach SSH before `up` creates anything: validate says so, as up would.
     const validated = await boxJson(['validate'], {cwd, boxHome: home});
-    assert.equal(validated.result.exitCode, 0, validated.result.stdout);
-    assert.deepEqual([validated.json.machines[0].target, validated.json.machines[0].basebox.versionConstraint], ['aws', '>= 1.0, < 2']);
+    assert.equal(validated.result.exitCode, 2, validated.result.stdout);
+    assert.equal(validated.json.error.code, 'ERR_AWS_SSH_CIDR');
+    assert.equal(validated.json.error.details.errors[0].path, 'targets.aws.ssh_cidr');
   });
 
   test('--target kvm writes target: kvm, which validates as qemu with KVM required', async () => {

@@ -14,7 +14,7 @@ describe('box validate', () => {
     ({dir, cleanup} = await tempDir('box-validate-'));
     home = path.join(dir, 'home');
     await writeFiles(dir, {
-      'good/Boxfile': 'name: shop\nbasebox: "debian-12@>= 1.0, < 2"\nmachines:\n  web: {forwarded_ports: [{guest: 80, host: 8080}]}\n  db: {target: virtualbox}\nenvironments:\n  prod: {target: aws}\n',
+      'good/Boxfile': 'name: shop\nbasebox: "debian-12@>= 1.0, < 2"\nmachines:\n  web: {forwarded_ports: [{guest: 80, host: 8080}]}\n  db: {target: virtualbox}\nenvironments:\n  prod: {target: aws, targets: {aws: {ssh_cidr: 203.0.113.4/32}}}\n',
       'bad/Boxfile': 'basebox: debian-12\ntarget: qemuu\ntargets:\n  qemu: {cpu: 2}\n',
     });
   });

@@ -1,9 +1,9 @@
 import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeAddressesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy} from '../providers/aws/fault-proxy.js';
@@ -174,6 +174,30 @@ describe('box CLI with the aws target against moto', () => {
     assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
     // The stored box keeps its AMI from being swept.
     assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
+  });
+
+  test('box build --target aws --dry-run prints the plan and creates nothing: no instance, AMI, key pair, group, record or work folder', async () => {
+    const tpl = path.join(project.dir, 'tpl');
+    await mkdir(tpl);
+    await writeFile(path.join(tpl, 'template.yaml'), 'name: cli-bake\nversion: 0.3.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n');
+    const tmp = path.join(project.dir, 'tmp');
+    await mkdir(tmp);
+    const planned = await boxJson(['build', tpl, '--target', 'aws', '--dry-run', '--output', path.join(project.dir, 'out')], {cwd: project.dir, boxHome: home.dir, env: {...env, TMPDIR: tmp}});
+    assert.equal(planned.result.exitCode, 0, String(planned.result.stderr));
+    const plan: string[] = planned.json.dryRun.plan;
+    assert.ok(plan.some((l) => l === 'launch t3.small from ami-1e749f67 in us-east-1'), plan.join('\n'));
+    assert.ok(plan.some((l) => /^create AMI cli-bake-0\.3\.0-\d{8}T\d{6} /.test(l)), plan.join('\n'));
+    assert.ok(plan.some((l) => l.includes('tcp/22 from 198.51.100.7/32')), plan.join('\n'));
+    assert.match(String(planned.result.stderr), /launch t3\.small from ami-1e749f67/);
+    assert.equal(planned.json.ami, '');
+    // Nothing was made, not even for a moment: moto keeps terminated instances and every image.
+    assert.deepEqual((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
+    assert.deepEqual((await ec2.send(new DescribeImagesCommand({Owners: ['self']}))).Images ?? [], []);
+    assert.deepEqual((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
+    assert.deepEqual(((await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default'), []);
+    assert.deepEqual(await readdir(tmp), [], 'no work folder in the temp dir');
+    assert.equal(existsSync(path.join(home.dir, 'bakes')), false, 'no bake record');
+    assert.equal(existsSync(path.join(project.dir, 'out')), false, 'no box written');
   });
 
   test('image push of a box that is not in the store fails with a clear message and --json error', async () => {

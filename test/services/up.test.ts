@@ -27,6 +27,8 @@ class FakeProvider implements Provider {
   readonly name = 'virtualbox' as const;
   running = new Set<string>();
   failNextUp?: Error;
+  /** Like a real provider's create steps: a failed first up removes its own record before throwing. */
+  cleanOnFailure = false;
   commands: string[] = [];
   calls: string[] = [];
 
@@ -43,6 +45,10 @@ class FakeProvider implements Provider {
     if (this.failNextUp) {
       const e = this.failNextUp;
       this.failNextUp = undefined;
+      if (this.cleanOnFailure && !existing) {
+        await unindexMachine(ctx.project.root, ctx.machine.name);
+        await rm(path.join(ctx.dir, 'state.json'), {force: true});
+      }
       throw e;
     }
     this.running.add(ctx.machine.name);
@@ -130,6 +136,28 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     assert.deepEqual(fake.calls, ['up default', 'destroy default']);
     assert.equal(existsSync(path.join(project.dir, '.box')), false);
     assert.deepEqual((await readMachineIndex()).filter((e) => e.projectRoot === project.dir), []);
+    await project.cleanup();
+  });
+
+  test('a failed first up says what became of the machine: removed by the provider, destroyed, kept, or left as it was', async () => {
+    const warnings: string[] = [];
+    const ui = Object.assign(Object.create(silentUi()) as ReturnType<typeof silentUi>, {warn: (m: string) => { warnings.push(m); }});
+    // The provider's own cleanup removed everything (as the aws and qemu create steps do).
+    fake.failNextUp = new BoxError('ERR_AWS_API', 'RunInstances failed');
+    fake.cleanOnFailure = true;
+    await assert.rejects(up({...opts(), ui, destroyOnError: true}), /RunInstances failed/);
+    assert.deepEqual(warnings, ['Failed: the new machine default was removed; nothing of it is left.']);
+    assert.ok(!fake.calls.includes('destroy default'));
+    fake.cleanOnFailure = false;
+    warnings.length = 0;
+    fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'guest did not answer');
+    await assert.rejects(up({...opts(), ui, destroyOnError: false}));
+    assert.deepEqual(warnings, ['Failed: the new machine default is kept as the failed up left it (--no-destroy-on-error); `box destroy default` removes it.']);
+    warnings.length = 0;
+    fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'again');
+    await assert.rejects(up({...opts(), ui, destroyOnError: true}));
+    assert.deepEqual(warnings, ['default was left as it is; see `box status default`.']);
+    await destroy(opts());
     await project.cleanup();
   });
 

@@ -1,9 +1,10 @@
-import {DescribeImagesCommand, type EC2Client, type Image} from '@aws-sdk/client-ec2';
+import {DescribeImagesCommand, paginateDescribeImages, type EC2Client, type Image} from '@aws-sdk/client-ec2';
 import type {MachineConfig} from '../../boxfile/project.js';
 import {BoxError} from '../../core/errors.js';
 import type {Ui} from '../../core/ui.js';
 import {resolveBasebox} from '../../services/resolve-basebox.js';
 import {awsCall} from './errors.js';
+import {allPages} from './paginate.js';
 
 export interface ResolvedAmi {
   ami: string;
@@ -54,11 +55,12 @@ export async function checkAmi(client: EC2Client, ami: string, region: string, s
 /** `ami_filter`: the newest available image of that owner whose name matches (`*` wildcards). */
 export async function newestAmiMatching(client: EC2Client, filter: {owner: string; name: string}, region: string, signal?: AbortSignal): Promise<Image> {
   const {owner, name} = filter;
-  const out = await awsCall({action: 'DescribeImages', region}, () => client.send(new DescribeImagesCommand({
+  // Every page: the newest image may be on any of them (EC2 does not sort by date).
+  const images = await awsCall({action: 'DescribeImages', region}, () => allPages(paginateDescribeImages({client}, {
     Owners: [owner],
     Filters: [{Name: 'name', Values: [name]}, {Name: 'state', Values: ['available']}],
-  }), {abortSignal: signal}));
-  const newest = [...(out.Images ?? [])].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
+  }), (p) => p.Images, signal));
+  const newest = [...images].sort((a, b) => String(b.CreationDate ?? '').localeCompare(String(a.CreationDate ?? '')))[0];
   if (!newest?.ImageId) {
     throw new BoxError('ERR_AWS_AMI_NOT_FOUND', `No available AMI of owner "${owner}" matches name "${name}" in ${region} (targets.aws.ami_filter).`, {
       hint: 'Check the owner (an account id, or amazon/aws-marketplace/self) and the name pattern (`*` matches anything), or the region.',

@@ -2,10 +2,10 @@ import {randomUUID} from 'node:crypto';
 import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
-  AuthorizeSecurityGroupIngressCommand, CancelSpotInstanceRequestsCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand,
-  DeleteSecurityGroupCommand, DescribeAddressesCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand,
-  DisassociateAddressCommand, ImportKeyPairCommand, ReleaseAddressCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
-  TerminateInstancesCommand, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
+  CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
+  RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
+  TerminateInstancesCommand, paginateDescribeInstances, paginateDescribeSecurityGroups, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
   type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import type {MachineConfig} from '../../boxfile/project.js';
@@ -18,10 +18,15 @@ import type {Step} from '../../core/steps.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
+import {checkAwsSettings} from './settings-checks.js';
+import {metadataOptions} from './metadata-options.js';
 import {clientRegion, ec2Client, type AwsConnection} from './client.js';
 import {awsCommunicator} from './communicator-factory.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
+import {allPages} from './paginate.js';
+import {releaseElasticIps} from './elastic-ips.js';
+import {allowSsh, createSecurityGroup, importKeyPair} from './resources.js';
 import {retryOnCodes} from './retry.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
@@ -57,23 +62,6 @@ export function connectionOf(machine: MachineConfig, recorded?: AwsMachineState)
   return {region: recorded?.region ?? machine.aws.region, endpoint: recorded?.endpoint ?? machine.aws.endpoint, profile: machine.aws.profile ?? recorded?.profile};
 }
 
-/** Checks the settings that must fail before anything is created. */
-export function checkSettings(ctx: MachineContext): void {
-  const {aws} = ctx.machine;
-  const file = ctx.project.boxfilePath;
-  if (!aws.ssh_cidr && !aws.security_groups?.length) {
-    throw new UsageError('ERR_AWS_SSH_CIDR', `${file}: machine "${ctx.machine.name}" has neither targets.aws.ssh_cidr nor targets.aws.security_groups, so box does not know who may reach SSH.`, {
-      hint: 'Set targets.aws.ssh_cidr to your address (e.g. "203.0.113.4/32"; `curl https://checkip.amazonaws.com` shows it), or "0.0.0.0/0" if you really mean the whole internet, or list existing security_groups.',
-    });
-  }
-  if (aws.key_name && !(aws.private_key_path ?? ctx.machine.ssh.privateKeyPath)) {
-    throw new UsageError('ERR_AWS_KEY_PATH', `${file}: targets.aws.key_name "${aws.key_name}" is set without targets.aws.private_key_path.`, {
-      hint: 'Give the path of the private key of that key pair, or drop key_name to let box create one for this machine.',
-    });
-  }
-  toEc2BlockDeviceMappings(aws.block_device_mappings, file);
-}
-
 export function pickAddress(instance: Instance | undefined, iface: 'public' | 'private'): string | undefined {
   return iface === 'public' ? instance?.PublicIpAddress : instance?.PrivateIpAddress;
 }
@@ -82,7 +70,7 @@ export class AwsProvider implements Provider {
   readonly name = 'aws' as const;
 
   async verify(ctx: MachineContext): Promise<void> {
-    checkSettings(ctx);
+    await checkAwsSettings(ctx.project, ctx.machine);
   }
 
   async up(ctx: MachineContext): Promise<{created: boolean}> {
@@ -115,7 +103,7 @@ export class AwsProvider implements Provider {
   /** RunInstances with its key pair and security group, as steps whose cleanups undo a failed up. */
   private async create(ctx: MachineContext): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
-    checkSettings(ctx);
+    await checkAwsSettings(project, machine);
     const aws = machine.aws;
     const conn = connectionOf(machine);
     const client = ec2Client(conn);
@@ -152,10 +140,8 @@ export class AwsProvider implements Provider {
           const key = await ensureMachineKey(dir, `${baseName}`);
           const name = `${baseName}-${suffix}`;
           await rec((s) => { s.keyPair = {name, managed: true, privateKeyPath: key.privateKeyPath}; });
-          const out = await awsCall({action: 'ImportKeyPair', region}, () => client.send(new ImportKeyPairCommand({
-            KeyName: name, PublicKeyMaterial: Buffer.from(key.publicKey), TagSpecifications: tagSpec(['key-pair'], boxTags(owner, name, extraTags)),
-          }), {abortSignal: signal}));
-          await rec((s) => { s.keyPair!.id = out.KeyPairId; });
+          const id = await importKeyPair(client, {name, publicKey: key.publicKey, tags: boxTags(owner, name, extraTags), region, signal});
+          await rec((s) => { s.keyPair!.id = id; });
         },
         cleanup: async (_s, outcome) => {
           if (!failed(outcome)) return;
@@ -173,15 +159,9 @@ export class AwsProvider implements Provider {
           }
           const name = `${baseName}-${suffix}`;
           await rec((s) => { s.securityGroup = {name, managed: true, vpcId}; });
-          const out = await awsCall({action: 'CreateSecurityGroup', region}, () => client.send(new CreateSecurityGroupCommand({
-            GroupName: name, Description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, VpcId: vpcId,
-            TagSpecifications: tagSpec(['security-group'], boxTags(owner, name, extraTags)),
-          }), {abortSignal: signal}));
-          await rec((s) => { s.securityGroup!.id = out.GroupId; });
-          await awsCall({action: 'AuthorizeSecurityGroupIngress', region}, () => client.send(new AuthorizeSecurityGroupIngressCommand({
-            GroupId: out.GroupId,
-            IpPermissions: [{IpProtocol: 'tcp', FromPort: machine.ssh.port, ToPort: machine.ssh.port, IpRanges: [{CidrIp: aws.ssh_cidr, Description: 'SSH (box)'}]}],
-          }), {abortSignal: signal}));
+          const groupId = await createSecurityGroup(client, {name, description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, vpcId, tags: boxTags(owner, name, extraTags), region, signal});
+          await rec((s) => { s.securityGroup!.id = groupId; });
+          await allowSsh(client, {groupId, port: machine.ssh.port, cidr: aws.ssh_cidr!, region, signal});
         },
         cleanup: async (_s, outcome) => {
           if (!failed(outcome)) return;
@@ -199,6 +179,7 @@ export class AwsProvider implements Provider {
             ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
             ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: aws.subnet_id,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
+            MetadataOptions: metadataOptions(aws),
             ...userDataAndProfile(aws.user_data, aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
               MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,
@@ -273,7 +254,7 @@ export class AwsProvider implements Provider {
     const s = await readAwsState(project.root, machine.name);
     if (s) {
       const client = ec2Client(connectionOf(machine, s));
-      await releaseElasticIps(client, s, ui);
+      await releaseElasticIps(client, s, {root: project.root, machine: machine.name}, ui);
       await terminateInstances(client, s, ui);
       if (s.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, s.region, ui, signalFree());
       if (s.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, s.region);
@@ -351,14 +332,14 @@ export async function subnetVpc(client: EC2Client, subnetId: string, region: str
 export async function securityGroupIds(client: EC2Client, groups: string[], vpcId: string | undefined, region: string): Promise<string[]> {
   const names = groups.filter((g) => !g.startsWith('sg-'));
   if (names.length === 0) return groups;
-  const out = await awsCall({action: 'DescribeSecurityGroups', region}, () => client.send(new DescribeSecurityGroupsCommand({
+  const found = await awsCall({action: 'DescribeSecurityGroups', region}, () => allPages(paginateDescribeSecurityGroups({client}, {
     Filters: [{Name: 'group-name', Values: names}, ...(vpcId ? [{Name: 'vpc-id', Values: [vpcId]}] : [])],
-  })));
+  }), (p) => p.SecurityGroups));
   return groups.map((g) => {
     if (g.startsWith('sg-')) return g;
-    const found = out.SecurityGroups?.find((sg) => sg.GroupName === g);
-    if (!found?.GroupId) throw new UsageError('ERR_AWS_SECURITY_GROUP', `Security group "${g}" (targets.aws.security_groups) does not exist in ${region}${vpcId ? ` / ${vpcId}` : ''}.`, {hint: 'Use a group id (sg-...) or the name of a group in the VPC of subnet_id.'});
-    return found.GroupId;
+    const match = found.find((sg) => sg.GroupName === g);
+    if (!match?.GroupId) throw new UsageError('ERR_AWS_SECURITY_GROUP', `Security group "${g}" (targets.aws.security_groups) does not exist in ${region}${vpcId ? ` / ${vpcId}` : ''}.`, {hint: 'Use a group id (sg-...) or the name of a group in the VPC of subnet_id.'});
+    return match.GroupId;
   });
 }
 
@@ -367,10 +348,7 @@ export async function terminateInstances(client: EC2Client, s: AwsMachineState, 
   const ids = new Set<string>(s.instanceId ? [s.instanceId] : []);
   const spotRequests = new Set<string>(s.spotRequestId ? [s.spotRequestId] : []);
   // The instance of a crash between RunInstances and recording its id carries our token.
-  const found = await awsCall({action: 'DescribeInstances', region: s.region}, () => client.send(new DescribeInstancesCommand({
-    Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down']}],
-  })));
-  for (const i of found.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) {
+  for (const i of await instancesTagged(client, s.token, s.region)) {
     if (i.InstanceId) ids.add(i.InstanceId);
     if (i.SpotInstanceRequestId) spotRequests.add(i.SpotInstanceRequestId);
   }
@@ -392,13 +370,20 @@ export async function terminateInstances(client: EC2Client, s: AwsMachineState, 
   await waitFor('InstanceTerminated', live.join(','), s.region, () => waitUntilInstanceTerminated(waiterConfig(client, 900), {InstanceIds: live}));
 }
 
+/** Instances not yet terminated that carry a box token (found even when their id was never recorded). */
+export async function instancesTagged(client: EC2Client, token: string, region: string): Promise<Instance[]> {
+  return awsCall({action: 'DescribeInstances', region}, () => allPages(paginateDescribeInstances({client}, {
+    Filters: [{Name: `tag:${TAG.token}`, Values: [token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down']}],
+  }), (p) => p.Reservations?.flatMap((r) => r.Instances ?? [])));
+}
+
 /** Deletes a security group, waiting out DependencyViolation while its instance terminates. */
 export async function deleteSecurityGroup(client: EC2Client, sg: {name: string; id?: string; vpcId?: string}, region: string, ui: MachineContext['ui'], signal: AbortSignal): Promise<void> {
   let id = sg.id;
   if (!id) {
     // Recorded by name before CreateSecurityGroup returned: find it (or learn it was never made).
-    const out = await awsCall({action: 'DescribeSecurityGroups', region}, () => client.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'group-name', Values: [sg.name]}]})));
-    id = out.SecurityGroups?.find((g) => g.GroupName === sg.name)?.GroupId;
+    const named = await awsCall({action: 'DescribeSecurityGroups', region}, () => allPages(paginateDescribeSecurityGroups({client}, {Filters: [{Name: 'group-name', Values: [sg.name]}]}), (p) => p.SecurityGroups));
+    id = named.find((g) => g.GroupName === sg.name)?.GroupId;
     if (!id) return;
   }
   try {
@@ -418,26 +403,6 @@ export async function deleteKeyPair(client: EC2Client, name: string, region: str
   } catch (error) {
     if (awsErrorCode(error) === 'InvalidKeyPair.NotFound') return;
     throw mapAwsError(error, {action: 'DeleteKeyPair', region});
-  }
-}
-
-/** Disassociates and releases the machine's Elastic IPs (recorded ones and ones tagged for it). */
-export async function releaseElasticIps(client: EC2Client, s: AwsMachineState, ui: MachineContext['ui']): Promise<void> {
-  const tokens = s.elasticIps.map((e) => e.token);
-  const byToken = tokens.length === 0 ? [] : (await awsCall({action: 'DescribeAddresses', region: s.region}, () => client.send(new DescribeAddressesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: tokens}]})))).Addresses ?? [];
-  const allocations = new Map<string, string | undefined>();
-  for (const e of s.elasticIps) if (e.allocationId) allocations.set(e.allocationId, e.associationId);
-  for (const a of byToken) if (a.AllocationId) allocations.set(a.AllocationId, a.AssociationId);
-  for (const [allocationId, associationId] of allocations) {
-    if (associationId) await client.send(new DisassociateAddressCommand({AssociationId: associationId})).catch(() => undefined);
-    try {
-      await retryOnCodes(() => client.send(new ReleaseAddressCommand({AllocationId: allocationId})), {codes: ['InvalidIPAddress.InUse', 'AuthFailure.AddressInUse']});
-      ui.info(`released Elastic IP ${allocationId}`);
-    } catch (error) {
-      const code = awsErrorCode(error) ?? '';
-      if (code === 'InvalidAllocationID.NotFound' || code === 'InvalidAddress.NotFound') continue;
-      throw mapAwsError(error, {action: 'ReleaseAddress', region: s.region});
-    }
   }
 }
 

@@ -1,4 +1,5 @@
-import {BoxError, InterruptedError, isAbortError} from '../../core/errors.js';
+import {BoxError, InterruptedError, UsageError, isAbortError} from '../../core/errors.js';
+import {namedProfile, profileDefined} from './profiles.js';
 
 /** What was being attempted, so the message can name it ("RunInstances of ami-... in eu-west-1"). */
 export interface AwsErrorContext {
@@ -7,6 +8,21 @@ export interface AwsErrorContext {
   ami?: string;
   instanceType?: string;
   endpoint?: string;
+  /** The connection's `targets.aws.profile` (AWS_PROFILE is looked at too). */
+  profile?: string;
+}
+
+/** Set on errors by the clients of `client.ts`: where the failed call went, and what it was. */
+export const CALL_CONTEXT = Symbol.for('box.aws.callContext');
+
+export interface CallContext {
+  endpoint?: string;
+  action?: string;
+  profile?: string;
+}
+
+export function callContextOf(error: unknown): CallContext | undefined {
+  return error !== null && typeof error === 'object' ? (error as {[CALL_CONTEXT]?: CallContext})[CALL_CONTEXT] : undefined;
 }
 
 interface SdkError extends Error {
@@ -14,6 +30,21 @@ interface SdkError extends Error {
   code?: string;
   $metadata?: {httpStatusCode?: number};
   $fault?: 'client' | 'server';
+  $response?: {statusCode?: number; body?: unknown};
+}
+
+/** EC2 codes of an API that lacks the action (EC2-compatible clouds and emulators). */
+const UNSUPPORTED_CODES = ['InvalidAction', 'UnsupportedOperation', 'NotImplemented', 'UnknownOperationException', 'InvalidParameterValue.UnsupportedAction'];
+
+/** The SDK could not read the answer as an API answer: an HTML error page, an emulator's traceback. */
+function unreadableAnswer(e: SdkError): boolean {
+  if (/Deserialization error|XML parse error|Expected closing tag|char '.' is not expected/i.test(e?.message ?? '') && e.$response !== undefined) return true;
+  // Parsed, but no EC2 error code in it (an HTML page that happens to be well-formed XML).
+  return e?.name === 'Unknown' && e.Code === undefined && (e.$metadata?.httpStatusCode ?? 0) >= 400;
+}
+
+function isAwsEndpoint(endpoint: string | undefined): boolean {
+  return endpoint === undefined || /\.amazonaws\.com(\.cn)?(:\d+)?(\/|$)/.test(endpoint);
 }
 
 /**
@@ -45,10 +76,27 @@ export function mapAwsError(error: unknown, ctx: AwsErrorContext): BoxError {
   if (error instanceof BoxError) return error;
   if (isAbortError(error)) return new InterruptedError();
   const e = error as SdkError;
+  const call = callContextOf(error);
+  const endpoint = ctx.endpoint ?? call?.endpoint;
   const code = awsErrorCode(error) ?? 'Unknown';
   const where = ctx.region ? ` in ${ctx.region}` : '';
   const raw = redact(e?.message ?? String(error));
-  const details = {awsCode: code, action: ctx.action, ...(ctx.region ? {region: ctx.region} : {})};
+  const details = {awsCode: code, action: ctx.action, ...(ctx.region ? {region: ctx.region} : {}), ...(endpoint ? {endpoint} : {})};
+  const apiAction = call?.action ?? ctx.action;
+  const status = e?.$metadata?.httpStatusCode ?? e?.$response?.statusCode;
+
+  if (UNSUPPORTED_CODES.includes(code) || (unreadableAnswer(e) && !isAwsEndpoint(endpoint))) {
+    return new BoxError('ERR_AWS_UNSUPPORTED', `The endpoint ${endpoint ?? '(default)'} does not support ${apiAction}${status ? ` (it answered HTTP ${status}${UNSUPPORTED_CODES.includes(code) ? ` ${code}` : ' with a page that is not an EC2 API answer'})` : ''}.`, {
+      hint: `An EC2-compatible cloud or emulator may lack ${apiAction}: run this against AWS itself (targets.aws.endpoint / AWS_ENDPOINT_URL_EC2 unset), or check the endpoint URL.`,
+      details,
+    });
+  }
+  if (unreadableAnswer(e)) {
+    return new BoxError('ERR_AWS_API', `${ctx.action} failed${where}: AWS answered HTTP ${status ?? '?'} with a page that is not an API answer.`, {
+      hint: 'A transient AWS or network problem; box already retried. Try again later.',
+      details,
+    });
+  }
 
   if (code === 'InsufficientInstanceCapacity' || code === 'InsufficientCapacity' || code === 'InsufficientHostCapacity') {
     return new BoxError('ERR_AWS_CAPACITY', `EC2 has no capacity for instance type "${ctx.instanceType ?? '?'}"${where} right now (${ctx.action}).`, {
@@ -74,7 +122,15 @@ export function mapAwsError(error: unknown, ctx: AwsErrorContext): BoxError {
       details,
     });
   }
-  if (code === 'CredentialsProviderError' || /Could not load credentials/i.test(raw)) {
+  const profile = namedProfile(ctx.profile ?? call?.profile);
+  const credentialsMissing = code === 'CredentialsProviderError' || /Could not load credentials/i.test(raw);
+  if ((credentialsMissing || /Region is missing/i.test(raw)) && profile && !profileDefined(profile.name)) {
+    return new UsageError('ERR_AWS_PROFILE', `The AWS profile "${profile.name}" (${profile.from}) is not defined in ${process.env.AWS_CONFIG_FILE ?? '~/.aws/config'} or ${process.env.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials'}.`, {
+      hint: `Check the spelling (\`aws configure list-profiles\` lists them), create it with \`aws configure --profile ${profile.name}\`, or ${profile.from === 'AWS_PROFILE' ? 'unset AWS_PROFILE' : 'fix targets.aws.profile in the Boxfile'}.`,
+      details,
+    });
+  }
+  if (credentialsMissing) {
     return new BoxError('ERR_AWS_NO_CREDENTIALS', 'No AWS credentials were found.', {
       hint: 'Set AWS_PROFILE or `targets.aws.profile`, run `aws configure` / `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.',
       details,
@@ -86,15 +142,15 @@ export function mapAwsError(error: unknown, ctx: AwsErrorContext): BoxError {
       details,
     });
   }
-  const netCode = (error as NodeJS.ErrnoException)?.code;
-  if (netCode && ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(netCode)) {
-    return new BoxError('ERR_AWS_UNREACHABLE', `Cannot reach the EC2 API${ctx.endpoint ? ` at ${ctx.endpoint}` : ''}${where} (${netCode}) during ${ctx.action}.`, {
+  const netCode = (error as NodeJS.ErrnoException)?.code ?? (e?.name === 'TimeoutError' ? 'ETIMEDOUT' : undefined);
+  if (netCode && ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'].includes(netCode)) {
+    return new BoxError('ERR_AWS_UNREACHABLE', `Cannot reach the AWS API at ${endpoint ?? `its default endpoint${where}`} (${netCode}) during ${ctx.action}.`, {
       hint: 'Check the network, `targets.aws.endpoint` and AWS_ENDPOINT_URL_EC2.',
       details,
     });
   }
   return new BoxError('ERR_AWS_API', `${ctx.action} failed${where}: ${code}: ${raw}`, {
-    hint: e?.$fault === 'server' ? 'AWS reported a server error; box already retried. Try again later.' : 'See the AWS error code above; `box destroy` removes anything half-created.',
+    hint: e?.$fault === 'server' ? 'AWS reported a server error; box already retried. Try again later.' : 'See the AWS error code above (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).',
     details,
   });
 }

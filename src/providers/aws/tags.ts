@@ -15,6 +15,8 @@ export const TAG = {
   bake: 'box:bake',
   /** Set on a baked AMI once it is available: a finished product, which sweep keeps by default. */
   complete: 'box:complete',
+  /** On import/export tasks: the id of the `box image push|pull` record that started them. */
+  transfer: 'box:transfer',
 } as const;
 
 export interface Owner {

@@ -17,7 +17,7 @@ import {run} from '../../../src/core/exec.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {addBox} from '../../../src/services/box-add.js';
 import {pullImage, pushImage} from '../../../src/services/aws-image.js';
-import {writeTransferRecord} from '../../../src/services/aws-transfer-records.js';
+import {writeTransferRecord} from '../../../src/providers/aws/transfer-records.js';
 import {sweep} from '../../../src/services/sweep.js';
 import {tempDir} from '../../helpers/cli.js';
 import {startMoto, useMotoEnv, type Moto} from '../../helpers/moto.js';
@@ -206,4 +206,119 @@ describe('image push/pull (EC2 import/export mocked statefully, S3 on moto, real
     await assert.rejects(pullImage({ami: 'ami-0123456789abcdef0', bucket: BUCKET, add: false, outputDir: path.join(work.dir, 'out'), ui: silentUi(), signal: signal(), pollSeconds: 0.01}),
       (e: BoxError) => e.code === 'ERR_AWS_EXPORT' && e.message.includes('Marketplace'));
   });
+
+  const transferRecords = async () => Promise.all((await readdir(path.join(home.dir, 'transfers', 'aws')).catch(() => [] as string[]))
+    .map(async (f) => JSON.parse(await readFile(path.join(home.dir, 'transfers', 'aws', f), 'utf8'))));
+  const sweepDescribesNothing = () => {
+    for (const command of [DescribeInstancesCommand, DescribeAddressesCommand, DescribeSecurityGroupsCommand, DescribeKeyPairsCommand, DescribeImagesCommand, DescribeSnapshotsCommand]) ec2.on(command as never).resolves({});
+  };
+
+  test('push records the ImportImage intent (its client token) before the call, and tags the task with the record', async () => {
+    await storeLibvirtBox('web', '1.0.0');
+    importTask({ImageId: 'ami-0feedface0000001'});
+    let before: Array<Record<string, unknown>> = [];
+    ec2.on(ImportImageCommand).callsFake(async () => {
+      before = await transferRecords();
+      return {ImportTaskId: 'import-ami-0abc', Status: 'active'};
+    });
+    await pushImage({name: 'web', bucket: BUCKET, ui: silentUi(), signal: signal(), pollSeconds: 0.01});
+    const input = ec2.commandCalls(ImportImageCommand)[0].args[0].input;
+    assert.match(input.ClientToken ?? '', /^box-/);
+    assert.equal(before.length, 1);
+    assert.equal(before[0].clientToken, input.ClientToken, 'the token was on disk before ImportImage was sent');
+    assert.equal(before[0].importTaskId, undefined);
+    assert.deepEqual(input.TagSpecifications?.[0]?.Tags?.find((t) => t.Key === 'box:transfer')?.Value, before[0].id);
+  });
+
+  test('a push whose ImportImage answer is lost finds the task it started by its tag and cancels it', async () => {
+    await storeLibvirtBox('web', '1.0.0');
+    let started: {ImportTaskId: string; Status: string; Tags: Array<{Key?: string; Value?: string}>} | undefined;
+    ec2.on(ImportImageCommand).callsFake(async (input) => {
+      // VM Import started the task, then the connection dropped before the answer came back.
+      started = {ImportTaskId: 'import-ami-0lost', Status: 'active', Tags: input.TagSpecifications[0].Tags};
+      throw Object.assign(new Error('socket hang up'), {code: 'ECONNRESET'});
+    });
+    ec2.on(DescribeImportImageTasksCommand).callsFake(async () => ({ImportImageTasks: [{ImportTaskId: 'import-ami-0other', Status: 'active', Tags: [{Key: 'box:transfer', Value: 'push-someone-else'}]}, ...(started ? [started] : [])]}));
+    ec2.on(CancelImportTaskCommand).resolves({});
+    await assert.rejects(pushImage({name: 'web', bucket: BUCKET, ui: silentUi(), signal: signal(), pollSeconds: 0.01}), (e: BoxError) => e.code === 'ERR_AWS_UNREACHABLE');
+    assert.deepEqual(ec2.commandCalls(CancelImportTaskCommand).map((c) => c.args[0].input.ImportTaskId), ['import-ami-0lost']);
+    assert.deepEqual(await objects(), []);
+    assert.deepEqual(await transferRecords(), [], 'everything it started is gone, and so is its record');
+  });
+
+  test('sweep cancels the import task of a push killed during ImportImage, found by the record\'s tag (only the intent was recorded)', async () => {
+    const dead = spawnSync('true').pid!;
+    const key = 'box/web-1.0.0-2.vmdk';
+    await s3.send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: 'the upload'}));
+    await writeTransferRecord({id: 'push-killed', pid: dead, kind: 'push', region: 'us-east-1', bucket: BUCKET, key, clientToken: 'box-token', startedAt: new Date().toISOString()});
+    sweepDescribesNothing();
+    ec2.on(DescribeImportImageTasksCommand).resolves({ImportImageTasks: [
+      {ImportTaskId: 'import-ami-0other', Status: 'active', Tags: [{Key: 'box:transfer', Value: 'push-alive'}]},
+      {ImportTaskId: 'import-ami-0killed', Status: 'active', Tags: [{Key: 'box:transfer', Value: 'push-killed'}]},
+    ]});
+    ec2.on(CancelImportTaskCommand).resolves({});
+    const dry = await sweep({dryRun: true, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.deepEqual(dry.resources.map((r) => `${r.type} ${r.id}`), ['import-task import-ami-0killed', `s3-object s3://${BUCKET}/${key}`]);
+    const done = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.ok(done.resources.every((r) => r.removed), JSON.stringify(done.resources));
+    assert.deepEqual(ec2.commandCalls(CancelImportTaskCommand).map((c) => c.args[0].input.ImportTaskId), ['import-ami-0killed']);
+    assert.deepEqual(await objects(), []);
+    assert.deepEqual(await transferRecords(), []);
+  });
+
+  test('when the task of a killed push cannot be looked for, sweep still deletes its upload, reports the task and keeps the record', async () => {
+    const dead = spawnSync('true').pid!;
+    const key = 'box/web-1.0.0-3.vmdk';
+    await s3.send(new PutObjectCommand({Bucket: BUCKET, Key: key, Body: 'the upload'}));
+    await writeTransferRecord({id: 'push-unknown', pid: dead, kind: 'push', region: 'us-east-1', bucket: BUCKET, key, clientToken: 'box-token', startedAt: new Date().toISOString()});
+    sweepDescribesNothing();
+    ec2.on(DescribeImportImageTasksCommand).rejects(Object.assign(new Error('UnauthorizedOperation'), {name: 'UnauthorizedOperation', $fault: 'client'}));
+    const done = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.deepEqual(done.resources.map((r) => `${r.type} ${r.id} ${r.removed}`), ['import-task (task of push-unknown) false', `s3-object s3://${BUCKET}/${key} true`]);
+    assert.match(done.resources[0].error ?? '', /could not look for the task/);
+    assert.deepEqual(await objects(), []);
+    assert.deepEqual((await transferRecords()).map((r) => r.id), ['push-unknown'], 'the record stays for the next sweep');
+  });
+
+  test('sweep cancels the export task of a pull killed during ExportImage and deletes what it wrote', async () => {
+    const dead = spawnSync('true').pid!;
+    await writeTransferRecord({id: 'pull-killed', pid: dead, kind: 'pull', region: 'us-east-1', bucket: BUCKET, prefix: 'box/', clientToken: 'box-token', startedAt: new Date().toISOString()});
+    await s3.send(new PutObjectCommand({Bucket: BUCKET, Key: 'box/export-ami-0killed.vmdk', Body: 'exported'}));
+    sweepDescribesNothing();
+    ec2.on(DescribeExportImageTasksCommand).resolves({ExportImageTasks: [{ExportImageTaskId: 'export-ami-0killed', Status: 'active', Tags: [{Key: 'box:transfer', Value: 'pull-killed'}]}]});
+    ec2.on(CancelExportTaskCommand).resolves({});
+    const done = await sweep({dryRun: false, allHosts: false, ui: silentUi(), signal: signal()});
+    assert.deepEqual(done.resources.map((r) => `${r.type} ${r.id} ${r.removed}`), ['export-task export-ami-0killed true', `s3-object s3://${BUCKET}/box/export-ami-0killed.vmdk true`]);
+    assert.deepEqual(await objects(), []);
+    assert.deepEqual(await transferRecords(), []);
+  });
+
+  test('a pull whose ExportImage answer is lost finds the task it started by its tag and cancels it', async () => {
+    let started: {ExportImageTaskId: string; Status: string; Tags: Array<{Key?: string; Value?: string}>} | undefined;
+    ec2.on(ExportImageCommand).callsFake(async (input) => {
+      started = {ExportImageTaskId: 'export-ami-0lost', Status: 'active', Tags: input.TagSpecifications[0].Tags};
+      throw Object.assign(new Error('socket hang up'), {code: 'ECONNRESET'});
+    });
+    ec2.on(DescribeExportImageTasksCommand).callsFake(async () => ({ExportImageTasks: started ? [started] : []}));
+    ec2.on(CancelExportTaskCommand).resolves({});
+    await assert.rejects(pullImage({ami: 'ami-0123456789abcdef0', bucket: BUCKET, add: false, outputDir: path.join(work.dir, 'out'), ui: silentUi(), signal: signal(), pollSeconds: 0.01}), (e: BoxError) => e.code === 'ERR_AWS_UNREACHABLE');
+    assert.deepEqual(ec2.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskId), ['export-ami-0lost']);
+    assert.deepEqual(await transferRecords(), []);
+  });
+
+  test('pull records the ExportImage intent before the call and tags the task with the record', async () => {
+    let before: Array<Record<string, unknown>> = [];
+    ec2.on(ExportImageCommand).callsFake(async () => {
+      before = await transferRecords();
+      return {ExportImageTaskId: 'export-ami-0bad', Status: 'active'};
+    });
+    ec2.on(DescribeExportImageTasksCommand).resolves({ExportImageTasks: [{ExportImageTaskId: 'export-ami-0bad', Status: 'deleted', StatusMessage: 'failed on purpose'}]});
+    ec2.on(CancelExportTaskCommand).resolves({});
+    await assert.rejects(pullImage({ami: 'ami-0123456789abcdef0', bucket: BUCKET, add: false, outputDir: path.join(work.dir, 'out'), ui: silentUi(), signal: signal(), pollSeconds: 0.01}));
+    const input = ec2.commandCalls(ExportImageCommand)[0].args[0].input;
+    assert.equal(before.length, 1);
+    assert.equal(before[0].clientToken, input.ClientToken);
+    assert.equal(input.TagSpecifications?.[0]?.Tags?.find((t) => t.Key === 'box:transfer')?.Value, before[0].id);
+  });
 });
+

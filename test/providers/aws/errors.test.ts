@@ -1,6 +1,10 @@
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import {mapAwsError, redact} from '../../../src/providers/aws/errors.js';
+import {profileDefined} from '../../../src/providers/aws/profiles.js';
 import {retryOnCodes} from '../../../src/providers/aws/retry.js';
 
 function sdkError(name: string, message = name, fault: 'client' | 'server' = 'client'): Error {
@@ -69,5 +73,28 @@ describe('retryOnCodes', () => {
     calls = 0;
     await assert.rejects(retryOnCodes(async () => { calls++; throw sdkError('DependencyViolation'); }, {codes: ['DependencyViolation'], attempts: 3, firstDelayMs: 1}), /DependencyViolation/);
     assert.equal(calls, 3);
+  });
+
+  test('a profile counts as defined in the config file ([profile NAME], [default]) or the credentials file ([NAME])', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'box-aws-profiles-'));
+    const saved = {config: process.env.AWS_CONFIG_FILE, credentials: process.env.AWS_SHARED_CREDENTIALS_FILE};
+    try {
+      process.env.AWS_CONFIG_FILE = path.join(dir, 'config');
+      process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+      await writeFile(process.env.AWS_CONFIG_FILE, '[default]\nregion = eu-west-1\n[profile work]\nregion = us-east-1\n[sso-session corp]\nsso_region = us-east-1\n');
+      await writeFile(process.env.AWS_SHARED_CREDENTIALS_FILE, '[ci]\naws_access_key_id = x\n');
+      assert.deepEqual(['default', 'work', 'ci', 'corp', 'profile work', 'nonexistent'].map(profileDefined), [true, true, true, false, false, false]);
+      const e = mapAwsError(new Error('Region is missing'), {action: 'configure region', profile: 'wrok'});
+      assert.equal(e.code, 'ERR_AWS_PROFILE');
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, /"wrok" \(targets\.aws\.profile\) is not defined/);
+      assert.equal(mapAwsError(new Error('Region is missing'), {action: 'configure region', profile: 'work'}).code, 'ERR_AWS_REGION', 'a defined profile without a region is a missing region');
+    } finally {
+      for (const [k, v] of [['AWS_CONFIG_FILE', saved.config], ['AWS_SHARED_CREDENTIALS_FILE', saved.credentials]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await rm(dir, {recursive: true, force: true});
+    }
   });
 });

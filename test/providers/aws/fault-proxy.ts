@@ -4,44 +4,148 @@ import http from 'node:http';
  * A real HTTP proxy in front of moto that answers chosen EC2 actions with an EC2 error
  * document (as AWS would: throttling, capacity, auth failures) and forwards everything else.
  * Lets tests drive the SDK's own retry and error paths without mocking the client.
+ *
+ * It can also lose an answer after the emulator acted (`after: 'drop'` resets the connection,
+ * so the SDK retries a call that already happened; `after: 'hold'` never answers, so a test can
+ * kill box in the middle of a call), and split Describe* answers into pages (`paging`) with a
+ * NextToken, as EC2 does for large accounts, for the actions moto answers in one piece.
  */
 export interface Fault {
   action: string;
-  status: number;
-  code: string;
+  /** Answer with this EC2 error instead of forwarding (status + code). */
+  status?: number;
+  code?: string;
   message?: string;
+  /** Forward to the emulator (which acts), then lose the answer: reset the connection, or never answer. */
+  after?: 'drop' | 'hold';
+  /** Answer `status` with an HTML page instead of an EC2 error document (an emulator that lacks the action, a proxy error page). */
+  html?: boolean;
   /** How many requests to fail before passing through (default: all of them). */
   times?: number;
+  /** Only requests whose form parameters pass this test (e.g. one variant of a call). */
+  when?: (params: URLSearchParams) => boolean;
 }
 
 export interface FaultProxy {
   url: string;
   /** Requests seen per EC2 action (including failed ones). */
   hits: Map<string, number>;
+  /** Every request, in order: its action and form parameters. */
+  requests: Array<{action: string; params: URLSearchParams}>;
   faults: Fault[];
+  /** Page size per Describe* action: answers carry at most that many items and a nextToken. */
+  paging: Record<string, number>;
+  /** Resolves once a request for `action` (passing `when`) was seen (and, for an `after` fault, acted on upstream). */
+  seen(action: string, when?: (params: URLSearchParams) => boolean): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The XML element holding the items of each pageable answer. */
+const LIST_ELEMENT: Record<string, string> = {
+  DescribeInstances: 'reservationSet',
+  DescribeImages: 'imagesSet',
+  DescribeSnapshots: 'snapshotSet',
+  DescribeSecurityGroups: 'securityGroupInfo',
+  DescribeSubnets: 'subnetSet',
+  DescribeImportImageTasks: 'importImageTaskSet',
+  DescribeExportImageTasks: 'exportImageTaskSet',
+};
+
+/** The top-level `<item>` elements of `<element>`, split by counting nested `<item>` tags. */
+function splitItems(xml: string, element: string): {before: string; items: string[]; after: string} | undefined {
+  const open = xml.indexOf(`<${element}>`);
+  const close = xml.lastIndexOf(`</${element}>`);
+  if (open === -1 || close === -1) return undefined;
+  const start = open + element.length + 2;
+  const inner = xml.slice(start, close);
+  const items: string[] = [];
+  const tag = /<item>|<\/item>/g;
+  let depth = 0;
+  let itemStart = 0;
+  for (let m = tag.exec(inner); m; m = tag.exec(inner)) {
+    if (m[0] === '<item>') {
+      if (depth === 0) itemStart = m.index;
+      depth++;
+    } else if (--depth === 0) {
+      items.push(inner.slice(itemStart, m.index + m[0].length));
+    }
+  }
+  return {before: xml.slice(0, start), items, after: xml.slice(close)};
+}
+
+/** One page of an answer: items [offset, offset+size), and a nextToken when more remain. */
+function page(xml: string, action: string, offset: number, size: number): string {
+  const split = splitItems(xml, LIST_ELEMENT[action]);
+  if (!split) return xml;
+  const more = split.items.length > offset + size;
+  let out = split.before + split.items.slice(offset, offset + size).join('') + split.after;
+  out = out.replace(/<nextToken>[^<]*<\/nextToken>/, '');
+  if (more) out = out.replace(/(<\/\w+Response>\s*)$/, `<nextToken>${offset + size}</nextToken>$1`);
+  return out;
 }
 
 export async function startFaultProxy(target: string, faults: Fault[] = []): Promise<FaultProxy> {
   const hits = new Map<string, number>();
-  const state = {faults};
+  const requests: FaultProxy['requests'] = [];
+  const state = {faults, paging: {} as Record<string, number>};
+  const waiters: Array<{action: string; when?: (params: URLSearchParams) => boolean; resolve: () => void}> = [];
+  const held = new Set<http.ServerResponse>();
+  const notify = (action: string, params: URLSearchParams) => {
+    for (const w of waiters.filter((x) => x.action === action && (!x.when || x.when(params)))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const action = new URLSearchParams(body.toString('utf8')).get('Action') ?? new URL(req.url ?? '/', 'http://x').searchParams.get('Action') ?? '';
+      let body = Buffer.concat(chunks);
+      const params = new URLSearchParams(body.toString('utf8'));
+      const action = params.get('Action') ?? new URL(req.url ?? '/', 'http://x').searchParams.get('Action') ?? '';
       hits.set(action, (hits.get(action) ?? 0) + 1);
-      const fault = state.faults.find((f) => f.action === action && (f.times === undefined || f.times > 0));
-      if (fault) {
-        if (fault.times !== undefined) fault.times--;
-        res.writeHead(fault.status, {'content-type': 'text/xml'});
+      requests.push({action, params});
+      const fault = state.faults.find((f) => f.action === action && (f.times === undefined || f.times > 0) && (!f.when || f.when(params)));
+      if (fault && fault.times !== undefined) fault.times--;
+      if (fault && !fault.after) {
+        notify(action, params);
+        if (fault.html) {
+          res.writeHead(fault.status ?? 500, {'content-type': 'text/html'});
+          res.end(`<!doctype html><html><head><title>${fault.status ?? 500} Internal Server Error</title></head><body><h1>Internal Server Error</h1><p>${fault.message ?? 'The server encountered an internal error.'}</p></body></html>`);
+          return;
+        }
+        res.writeHead(fault.status ?? 400, {'content-type': 'text/xml'});
         res.end(`<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${fault.code}</Code><Message>${fault.message ?? fault.code}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`);
         return;
       }
-      const upstream = http.request(new URL(req.url ?? '/', target), {method: req.method, headers: req.headers}, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
+      const pageSize = state.paging[action];
+      const offset = pageSize ? Number(params.get('NextToken') ?? 0) : 0;
+      if (pageSize) {
+        // The emulator answers the whole list; the proxy cuts the page.
+        params.delete('NextToken');
+        params.delete('MaxResults');
+        body = Buffer.from(params.toString());
+      }
+      const headers = {...req.headers, 'content-length': String(body.length)};
+      const upstream = http.request(new URL(req.url ?? '/', target), {method: req.method, headers}, (up) => {
+        const answer: Buffer[] = [];
+        up.on('data', (c: Buffer) => answer.push(c));
+        up.on('end', () => {
+          notify(action, params);
+          if (fault?.after === 'drop') {
+            res.socket?.destroy();
+            return;
+          }
+          if (fault?.after === 'hold') {
+            held.add(res);
+            return;
+          }
+          let out = Buffer.concat(answer);
+          if (pageSize && up.statusCode === 200) out = Buffer.from(page(out.toString('utf8'), action, offset, pageSize));
+          const {'transfer-encoding': _chunked, ...upHeaders} = up.headers;
+          res.writeHead(up.statusCode ?? 502, {...upHeaders, 'content-length': String(out.length)});
+          res.end(out);
+        });
       });
       upstream.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
       upstream.end(body);
@@ -52,8 +156,16 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
   return {
     url: `http://127.0.0.1:${port}`,
     hits,
+    requests,
     get faults() { return state.faults; },
     set faults(f: Fault[]) { state.faults = f; },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    get paging() { return state.paging; },
+    set paging(p: Record<string, number>) { state.paging = p; },
+    seen: (action: string, when?: (params: URLSearchParams) => boolean) => new Promise<void>((resolve) => { waiters.push({action, when, resolve}); }),
+    close: () => new Promise((resolve) => {
+      for (const res of held) res.socket?.destroy();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
   } as FaultProxy;
 }

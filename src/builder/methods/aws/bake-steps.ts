@@ -1,22 +1,25 @@
 import {randomUUID} from 'node:crypto';
-import {mkdir, writeFile} from 'node:fs/promises';
+import {rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateImageCommand, CreateTagsCommand, CreateSecurityGroupCommand, DeregisterImageCommand, DeleteSnapshotCommand,
-  DescribeImagesCommand, DescribeInstancesCommand, ImportKeyPairCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
-  waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type Tag,
+  CreateTagsCommand,
+  DescribeImagesCommand, DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
+  waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type InstanceMetadataOptionsRequest, type Tag,
 } from '@aws-sdk/client-ec2';
 import {generateKeyPair} from '../../../communicators/keys.js';
 import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
-import {deleteKeyPair, deleteSecurityGroup, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {deleteKeyPair, deleteSecurityGroup, instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
-import {awsCall, awsErrorCode} from '../../../providers/aws/errors.js';
+import {awsCall} from '../../../providers/aws/errors.js';
+import {allowSsh, createSecurityGroup, importKeyPair} from '../../../providers/aws/resources.js';
+import {bakeDescription, createBakeImage, imagesOfBake, removeImage, snapshotsOf} from './create-image.js';
 import {TAG} from '../../../providers/aws/tags.js';
-import {removeBakeRecord, writeBakeRecord} from '../../../services/aws-bake-records.js';
+import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../providers/aws/bake-records.js';
+import {createWorkDir} from '../../../providers/aws/work-dirs.js';
 import type {OnErrorHolder} from '../../on-error.js';
 
 /** One provisioning action of a bake: a script file uploaded and run, or inline commands. */
@@ -48,10 +51,13 @@ export interface BakeState extends OnErrorHolder {
   sshInterface: 'public' | 'private';
   iamInstanceProfile?: string;
   userData?: string;
+  /** targets.aws.metadata_options as RunInstances takes them (IMDSv2 required by default). */
+  metadataOptions: InstanceMetadataOptionsRequest;
   amiName: string;
   provisioners: BakeProvisioner[];
-  /** Folder for the temporary private key. */
+  /** Folder for the temporary private key (recorded, then created by the key step). */
   workDir: string;
+  startedAt: string;
   ui: Ui;
   token: string;
   keyName?: string;
@@ -66,6 +72,15 @@ export interface BakeState extends OnErrorHolder {
 
 const noSignal = () => new AbortController().signal;
 
+/** What `$BOX_HOME/bakes/aws/<token>.json` holds for this bake. */
+export function bakeRecord(s: BakeState): BakeRecord {
+  return {token: s.token, pid: process.pid, template: s.template, region: s.region, amiName: s.amiName, workDir: s.workDir, startedAt: s.startedAt};
+}
+
+function imageIntent(s: BakeState) {
+  return {client: s.client, region: s.region, token: s.token, amiName: s.amiName, instanceId: s.instanceId};
+}
+
 function bakeTags(s: BakeState, name: string, extra: Record<string, string> = {}): Tag[] {
   return Object.entries({...s.tags, Name: name, [TAG.bake]: s.template, [TAG.token]: s.token, [TAG.host]: os.hostname(), ...extra}).map(([Key, Value]) => ({Key, Value}));
 }
@@ -78,20 +93,24 @@ export const bakeSteps: Array<Step<BakeState>> = [
   {
     // Lets `box sweep` tell this live bake's resources from a crashed bake's.
     name: 'bake-record',
-    run: async (s) => writeBakeRecord({token: s.token, pid: process.pid, template: s.template, region: s.region, startedAt: new Date().toISOString()}),
-    cleanup: async (s) => removeBakeRecord(s.token),
+    // The AMI name goes in before CreateImage: sweep finds the image of a bake killed during the call by it.
+    // So is the work folder: a bake killed with -9 leaves its private key there.
+    run: async (s) => writeBakeRecord(bakeRecord(s)),
+    // The folder (the private key) goes before the record that leads to it.
+    cleanup: async (s) => {
+      await rm(s.workDir, {recursive: true, force: true});
+      await removeBakeRecord(s.token);
+    },
   },
   {
     name: 'temporary-key-pair',
     run: async (s, signal) => {
       const pair = generateKeyPair(`box-bake-${s.template}`);
-      await mkdir(s.workDir, {recursive: true});
+      await createWorkDir(s.workDir);
       s.privateKeyPath = path.join(s.workDir, 'bake_ed25519');
       await writeFile(s.privateKeyPath, pair.privateKey, {mode: 0o600});
       s.keyName = `box-bake-${s.template}-${s.token.slice(-8)}`;
-      await awsCall({action: 'ImportKeyPair', region: s.region}, () => s.client.send(new ImportKeyPairCommand({
-        KeyName: s.keyName, PublicKeyMaterial: Buffer.from(pair.publicKey), TagSpecifications: [{ResourceType: 'key-pair', Tags: bakeTags(s, s.keyName!)}],
-      }), {abortSignal: signal}));
+      await importKeyPair(s.client, {name: s.keyName, publicKey: pair.publicKey, tags: bakeTags(s, s.keyName), region: s.region, signal});
     },
     cleanup: async (s) => { if (s.keyName) await deleteKeyPair(s.client, s.keyName, s.region); },
   },
@@ -101,14 +120,10 @@ export const bakeSteps: Array<Step<BakeState>> = [
       s.groupName = `box-bake-${s.template}-${s.token.slice(-8)}`;
       // In the subnet's VPC: a group of another VPC (or EC2-Classic's default) cannot be attached.
       const vpcId = s.subnetId ? await subnetVpc(s.client, s.subnetId, s.region) : undefined;
-      const out = await awsCall({action: 'CreateSecurityGroup', region: s.region}, () => s.client.send(new CreateSecurityGroupCommand({
-        GroupName: s.groupName, Description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, VpcId: vpcId,
-        TagSpecifications: [{ResourceType: 'security-group', Tags: bakeTags(s, s.groupName!)}],
-      }), {abortSignal: signal}));
-      s.groupId = out.GroupId;
-      await awsCall({action: 'AuthorizeSecurityGroupIngress', region: s.region}, () => s.client.send(new AuthorizeSecurityGroupIngressCommand({
-        GroupId: s.groupId, IpPermissions: [{IpProtocol: 'tcp', FromPort: s.sshPort, ToPort: s.sshPort, IpRanges: [{CidrIp: s.sshCidr}]}],
-      }), {abortSignal: signal}));
+      s.groupId = await createSecurityGroup(s.client, {
+        name: s.groupName, description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, vpcId, tags: bakeTags(s, s.groupName), region: s.region, signal,
+      });
+      await allowSsh(s.client, {groupId: s.groupId, port: s.sshPort, cidr: s.sshCidr, region: s.region, signal});
     },
     cleanup: async (s) => { if (s.groupName) await deleteSecurityGroup(s.client, {name: s.groupName, id: s.groupId}, s.region, s.ui, noSignal()); },
   },
@@ -118,7 +133,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
       s.ui.info(`launching ${s.instanceType} from ${s.sourceAmi} in ${s.region}`);
       const out = await awsCall({action: 'RunInstances', region: s.region, ami: s.sourceAmi, instanceType: s.instanceType}, () => s.client.send(new RunInstancesCommand({
         ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
-        SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId,
+        SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId, MetadataOptions: s.metadataOptions,
         ...userDataAndProfile(s.userData, s.iamInstanceProfile),
         TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
       }), {abortSignal: signal}));
@@ -126,8 +141,8 @@ export const bakeSteps: Array<Step<BakeState>> = [
     },
     cleanup: async (s) => {
       // Also an instance whose id never came back (crash or Ctrl-C during RunInstances).
-      const found = await awsCall({action: 'DescribeInstances', region: s.region}, () => s.client.send(new DescribeInstancesCommand({Filters: [{Name: `tag:${TAG.token}`, Values: [s.token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]})));
-      const ids = new Set([s.instanceId, ...(found.Reservations?.flatMap((r) => r.Instances?.map((i) => i.InstanceId) ?? []) ?? [])].filter((x): x is string => Boolean(x)));
+      const found = await instancesTagged(s.client, s.token, s.region);
+      const ids = new Set([s.instanceId, ...found.map((i) => i.InstanceId)].filter((x): x is string => Boolean(x)));
       if (ids.size === 0) return;
       await awsCall({action: 'TerminateInstances', region: s.region}, () => s.client.send(new TerminateInstancesCommand({InstanceIds: [...ids]})));
       s.ui.info(`terminating temporary instance ${[...ids].join(' ')}`);
@@ -176,27 +191,22 @@ export const bakeSteps: Array<Step<BakeState>> = [
     name: 'create-image',
     run: async (s, signal) => {
       const tags = bakeTags(s, s.amiName, {'box:version': s.version});
-      const out = await awsCall({action: 'CreateImage', region: s.region}, () => s.client.send(new CreateImageCommand({
-        InstanceId: s.instanceId, Name: s.amiName, Description: `box build ${s.template} ${s.version}`,
-      }), {abortSignal: signal}));
-      s.ami = out.ImageId;
+      const created = await createBakeImage({...imageIntent(s), description: bakeDescription(s.template, s.version, s.token), tags}, signal);
+      s.ami = created.imageId;
       s.ui.info(`creating ${s.ami} (${s.amiName})`);
-      // Tagged right away (CreateTags rather than TagSpecifications, which some EC2-compatible
-      // APIs and moto reject for images), so a crash from here on leaves a sweepable trail.
-      await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!], Tags: tags})));
-      await waitFor('ImageAvailable', s.ami!, s.region, () => waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]}));
+      await waitFor('ImageAvailable', s.ami, s.region, () => waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]}));
       const image = (await awsCall({action: 'DescribeImages', region: s.region}, () => s.client.send(new DescribeImagesCommand({ImageIds: [s.ami!]})))).Images?.[0];
-      s.snapshots = image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId).filter((x): x is string => Boolean(x)) ?? [];
-      if (s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
+      s.snapshots = snapshotsOf(image);
+      // An API that took no snapshot tags at CreateImage: tag them now that the image lists them.
+      if (!created.snapshotsTagged && s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
       // Only now is the AMI a product rather than the leftover of a bake that died half-way.
       await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!, ...(s.snapshots ?? [])], Tags: [{Key: TAG.complete, Value: new Date().toISOString()}]})));
     },
     cleanup: async (s, outcome: StepOutcome) => {
-      // A half-made image of a failed or interrupted bake is worth nothing: remove it.
-      if (outcome === 'succeeded' || !s.ami) return;
-      const image = (await s.client.send(new DescribeImagesCommand({ImageIds: [s.ami]})).catch(() => undefined))?.Images?.[0];
-      await s.client.send(new DeregisterImageCommand({ImageId: s.ami})).catch((e) => { if (!/NotFound/.test(awsErrorCode(e) ?? '')) throw e; });
-      for (const snap of image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId) ?? []) if (snap) await s.client.send(new DeleteSnapshotCommand({SnapshotId: snap})).catch(() => undefined);
+      // A half-made image of a failed or interrupted bake is worth nothing: remove it, also one
+      // whose id never came back (the bake's token and recorded AMI name find it).
+      if (outcome === 'succeeded') return;
+      for (const image of await imagesOfBake(imageIntent(s))) await removeImage(s.client, image, s.region);
     },
   },
 ];

@@ -1,4 +1,4 @@
-import {pidRecords} from './pid-records.js';
+import {pidRecords} from '../../core/pid-records.js';
 
 /**
  * A running `box build --target aws` writes `$BOX_HOME/bakes/aws/<token>.json` (with its pid)
@@ -10,6 +10,12 @@ export interface BakeRecord {
   pid: number;
   template: string;
   region: string;
+  /** The AMI name, recorded before CreateImage: finds an image the bake made but never learnt the id of. */
+  amiName?: string;
+  /** Its work folder (the temporary private key), recorded before it is created. */
+  workDir?: string;
+  /** Kept on purpose by --on-error abort: only `box sweep` removes its folder (with its instance). */
+  kept?: boolean;
   startedAt: string;
 }
 
@@ -23,7 +29,17 @@ export async function removeBakeRecord(token: string): Promise<void> {
   await bakes.remove(token);
 }
 
+/** Marks a bake's record as kept for debugging (--on-error abort). */
+export async function markBakeKept(record: BakeRecord): Promise<void> {
+  await bakes.write(record.token, {...record, kept: true});
+}
+
 /** Tokens of bakes whose process still runs. */
 export async function liveBakeTokens(): Promise<Set<string>> {
   return new Set((await bakes.list()).filter((r) => r.alive).map((r) => r.record.token));
+}
+
+/** Records of bakes whose process is gone (killed, or crashed before its cleanup). */
+export async function deadBakes(): Promise<BakeRecord[]> {
+  return (await bakes.list()).filter((r) => !r.alive).map((r) => r.record);
 }

@@ -1,7 +1,7 @@
 import {mkdir, readdir, rm} from 'node:fs/promises';
 import path from 'node:path';
-import {readJson, writeJsonAtomic} from '../core/fs-json.js';
-import {boxHome} from '../core/paths.js';
+import {readJson, writeJsonAtomic} from './fs-json.js';
+import {boxHome} from './paths.js';
 
 /**
  * JSON records of box operations in progress, `$BOX_HOME/<folder>/<id>.json`, each with the pid

@@ -1,4 +1,5 @@
-import {pidRecords} from './pid-records.js';
+import {BoxError} from '../../core/errors.js';
+import {pidRecords} from '../../core/pid-records.js';
 
 /**
  * `box image push|pull` write `$BOX_HOME/transfers/aws/<id>.json` (with their pid) before they
@@ -14,6 +15,12 @@ export interface TransferRecord {
   bucket: string;
   /** The S3 object (for a pull, known once the export task exists). */
   key?: string;
+  /** A pull's S3 prefix: the export writes `<prefix><task id>.vmdk`. */
+  prefix?: string;
+  /** Its work folder in the temp dir (the disk image), recorded before it is created. */
+  workDir?: string;
+  /** ClientToken of the ImportImage/ExportImage call, recorded BEFORE it: finds (and cancels) a task whose id never came back. */
+  clientToken?: string;
   importTaskId?: string;
   exportTaskId?: string;
   startedAt: string;
@@ -32,4 +39,12 @@ export async function removeTransferRecord(id: string): Promise<void> {
 /** Records of transfers whose process no longer runs: what they made is nobody's. */
 export async function deadTransfers(): Promise<TransferRecord[]> {
   return (await transfers.list()).filter((r) => !r.alive).map((r) => r.record);
+}
+
+/**
+ * Whether a failed ImportImage/ExportImage may still have started a task (its answer lost, or
+ * box interrupted during the call), rather than been refused: the record must then stay.
+ */
+export function taskMayHaveStarted(error: unknown): boolean {
+  return !(error instanceof BoxError) || ['ERR_INTERRUPTED', 'ERR_AWS_UNREACHABLE', 'ERR_AWS_API'].includes(error.code);
 }
