@@ -173,24 +173,4 @@ describe('faults during box build (real QEMU, the test box as source)', {timeout
     }
   });
 
-  describe('a full disk', () => {
-    test('box box add onto a full BOX_HOME says the file system is full, how much is needed and free; nothing is left (issue 10, 9c)', async () => {
-      const sandbox = await Sandbox.create('disk-add');
-      sandboxes.push(sandbox);
-      const testBox = await ensureTestBox();
-      await withTmpfs(sandbox.home, '48m', async () => {
-        sandbox.mark();
-        const add = await sandbox.json(['box', 'add', 'full-disk', testBox.boxPath, '--box-version', '1.0.0']);
-        assert.equal(add.exitCode, 1, describeRun(add));
-        assert.doesNotMatch(add.stdout + add.stderr, UNEXPECTED);
-        const message = add.json.error.message as string;
-        assert.doesNotMatch(message, /not a valid box archive/, `a full disk is not a broken archive:\n${message}`);
-        assert.match(message, /full|no space/i, message);
-        assert.ok(message.includes(sandbox.home), `it names BOX_HOME's file system:\n${message}`);
-        assert.match(message, /\d+(\.\d+)? ?(MiB|MB|GiB|GB)/, `it says how much is needed and free:\n${message}`);
-        await sandbox.assertClean('box add on a full disk', {allow: [/\/home\/cache(\/locks)?$/, /\/home\/boxes$/]});
-      });
-    });
-  });
-
 });

@@ -130,6 +130,7 @@ describe('faults during the qemu lifecycle (real guest)', {timeout: 40 * 60_000}
         const up = await sandbox.box(['up', '--json'], {fault});
         assertStoppedAt(up, fault);
         assertInterrupted(up);
+        assert.doesNotMatch(up.stderr, /was left as it is/, `nothing was left, and box must not say otherwise (issue 10, AWS 5):\n${describeRun(up)}`);
         const status = await sandbox.json(['status']);
         assert.equal(status.json.machines[0].status, 'not-created', describeRun(status));
         await sandbox.assertClean(`Ctrl-C at ${stage}`, {allow: HOME_CACHES, ports: portsOf(up)});
