@@ -37,7 +37,7 @@ function ok(run: BoxRun): void {
   assert.doesNotMatch(run.stdout + run.stderr, UNEXPECTED, describeRun(run));
 }
 
-describe('a misbehaving EC2 API (fault proxy in front of moto)', {timeout: 20 * 60_000, concurrency: 3}, () => {
+describe('a misbehaving EC2 API (fault proxy in front of moto)', {timeout: 20 * 60_000, concurrency: 2}, () => {
   let moto: Moto;
   let cases: ReturnType<typeof awsCases>;
 
@@ -192,7 +192,7 @@ describe('a misbehaving EC2 API (fault proxy in front of moto)', {timeout: 20 * 
   }));
 });
 
-describe('two commands on one aws project at once', {timeout: 10 * 60_000, concurrency: 3}, () => {
+describe('two commands on one aws project at once', {timeout: 10 * 60_000, concurrency: 2}, () => {
   let moto: Moto;
   let cases: ReturnType<typeof awsCases>;
   before(async () => {

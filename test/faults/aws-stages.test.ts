@@ -44,7 +44,7 @@ function stageNames(run: BoxRun): string[] {
   });
 }
 
-describe('kill -9 and Ctrl-C at every stage of aws up and of the AMI bake (moto)', {timeout: 20 * 60_000, concurrency: 4}, () => {
+describe('kill -9 and Ctrl-C at every stage of aws up and of the AMI bake (moto)', {timeout: 20 * 60_000, concurrency: 2}, () => {
   let moto: Moto;
   let run: (label: string, fn: (c: AwsCase) => Promise<void>) => Promise<void>;
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import {boxBin} from '../helpers/cli.js';
-import {assertNoLeaks, killCaseProcesses, snapshotFiles, type LeakScope} from './leaks.js';
+import {assertNoLeaks, killCaseProcesses, mountsUnder, snapshotFiles, type LeakScope} from './leaks.js';
 
 /**
  * Runs the built CLI the way a user's terminal does (its own process group, so a Ctrl-C can
@@ -181,6 +181,7 @@ export class Sandbox {
    */
   async reset(): Promise<void> {
     killCaseProcesses(this.roots);
+    await unmountUnder(this.roots);
     await rm(path.join(this.project, '.box'), {recursive: true, force: true});
     for (const dir of [this.tmp, this.out]) {
       await rm(dir, {recursive: true, force: true});
@@ -191,9 +192,16 @@ export class Sandbox {
 
   async dispose(): Promise<void> {
     killCaseProcesses(this.roots);
-    // A test that failed half-way may have left a tmpfs mounted inside.
+    // A failed case may have left a tmpfs, or a killed debootstrap its /proc, mounted inside:
+    // never let rm walk into those.
+    await unmountUnder([this.root]);
     await rm(this.root, {recursive: true, force: true});
   }
+}
+
+/** Lazily unmounts everything mounted inside the folders (deepest first). */
+async function unmountUnder(roots: string[]): Promise<void> {
+  for (const mount of mountsUnder(roots).sort((a, b) => b.length - a.length)) await execa('umount', ['-l', mount], {reject: false});
 }
 
 export class RunningBox {
