@@ -28,6 +28,15 @@ const files = walk('test')
   .filter((f) => !only || f.includes(only))
   .sort();
 
+// The fault suite's files that boot guests take turns on the machine-wide e2e slot: start one
+// at once and spread the others among the cheap files, so neither runner lane idles on the slot.
+if (faults) {
+  const guests = files.filter((f) => f.endsWith('.e2e.test.ts'));
+  const others = files.filter((f) => !f.endsWith('.e2e.test.ts'));
+  files.length = 0;
+  while (guests.length > 0 || others.length > 0) files.push(...guests.splice(0, 1), ...others.splice(0, 2));
+}
+
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);

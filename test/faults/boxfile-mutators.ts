@@ -106,11 +106,11 @@ const DATA_MUTATIONS: Record<string, DataMutation> = {
     data[r.pick(KNOWN_KEYS)] = nest(r, 50 + r.int(3000), oddScalar(r));
   },
   'huge count of machines': (data, r) => {
-    const n = 200 + r.int(1800);
+    const n = 100 + r.int(900);
     data.machines = Object.fromEntries(Array.from({length: n}, (_, i) => [`m${i}`, r.chance(0.9) ? {} : oddValue(r)]));
   },
   'huge list': (data, r) => {
-    data[r.pick(['provisioners', 'forwarded_ports', 'synced_folders'])] = Array.from({length: 200 + r.int(1300)}, (_, i) => (r.chance(0.95) ? {type: 'shell', inline: `echo ${i}`, guest: 1000 + (i % 60000), host: 2000 + i} : oddValue(r)));
+    data[r.pick(['provisioners', 'forwarded_ports', 'synced_folders'])] = Array.from({length: 100 + r.int(700)}, (_, i) => (r.chance(0.95) ? {type: 'shell', inline: `echo ${i}`, guest: 1000 + (i % 60000), host: 2000 + i} : oddValue(r)));
   },
   'odd unicode': (data, r) => {
     const spots = places(data);

@@ -322,7 +322,7 @@ describe('faults during the qemu lifecycle (real guest)', {timeout: 40 * 60_000}
       const run = await sandbox.box(['provision', '--json'], {fault: {stage: 'provision#2', action: 'ctrl-c', delayMs: 1000}});
       assertInterrupted(run);
       await sleep(4000);
-      const afterRun = await sandbox.box(['ssh', '-c', 'cat /var/tmp/provisioned; pgrep -f "sleep 3" || echo no-sleep-left']);
+      const afterRun = await sandbox.box(['ssh', '-c', 'cat /var/tmp/provisioned; pgrep -f "[s]leep 3" || echo no-sleep-left']);
       assert.equal(afterRun.exitCode, 0, describeRun(afterRun));
       assert.equal(afterRun.stdout.trim(), `${before.stdout.trim()}\nno-sleep-left`, 'the interrupted script neither finished nor kept running');
       const status = await sandbox.json(['status']);
