@@ -5,6 +5,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {BoxError, throwIfAborted} from './errors.js';
+import {pidAlive} from './processes.js';
 
 export interface LockOptions {
   /** How long to wait for another box process to release the lock; 0 fails at once. */
@@ -25,15 +26,6 @@ interface LockOwner {
   host: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function readOwner(lockDir: string): Promise<LockOwner | undefined> {
   try {
     const owner = JSON.parse(await readFile(path.join(lockDir, OWNER_FILE), 'utf8')) as LockOwner;
@@ -51,7 +43,7 @@ async function readOwner(lockDir: string): Promise<LockOwner | undefined> {
  */
 async function freeDeadLock(lockDir: string): Promise<boolean> {
   const owner = await readOwner(lockDir);
-  if (!owner || owner.host !== os.hostname() || alive(owner.pid)) return false;
+  if (!owner || owner.host !== os.hostname() || pidAlive(owner.pid)) return false;
   const aside = `${lockDir}.dead-${randomUUID()}`;
   try {
     await rename(lockDir, aside);

@@ -1,5 +1,15 @@
 import {readFile, readdir, readlink} from 'node:fs/promises';
 
+/** Is a process with this pid running (on this host)? EPERM: it runs, as another user. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Live processes that work inside `dir`: their command line names a path in it (QEMU's disk,
  * qemu-img's image, debootstrap's target), or their working folder or chroot is in it (dpkg
