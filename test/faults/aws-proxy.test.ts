@@ -11,19 +11,10 @@ import {after, before, describe, test} from 'node:test';
 import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, RunInstancesCommand, type EC2Client} from '@aws-sdk/client-ec2';
 import {startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy, type Fault as ProxyFault, type FaultProxy} from '../providers/aws/fault-proxy.js';
-import {awsCases, type AwsCase} from './aws-case.js';
+import {awsBoxfile, awsCases, type AwsCase} from './aws-case.js';
 import {UNEXPECTED, assertInterrupted, describeRun, type BoxRun} from './harness.js';
 
-const BOXFILE = `name: proxy-faults
-basebox: debian-12
-target: aws
-targets:
-  aws:
-    ami: ami-1e749f67
-    instance_type: t3.small
-    ssh_cidr: 198.51.100.7/32
-    ssh_username: ubuntu
-`;
+const BOXFILE = awsBoxfile('proxy-faults');
 const TEMPLATE = 'name: proxy-bake\nversion: 0.1.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["true"]\n';
 
 const live = async (ec2: EC2Client) => ((await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);

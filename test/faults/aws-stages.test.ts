@@ -8,24 +8,11 @@
 import assert from 'node:assert/strict';
 import {readdirSync} from 'node:fs';
 import {after, before, describe, test} from 'node:test';
-import {EC2Client} from '@aws-sdk/client-ec2';
 import {startMoto, type Moto} from '../helpers/moto.js';
-import {awsCases, type AwsCase} from './aws-case.js';
+import {awsBoxfile, awsCases, type AwsCase} from './aws-case.js';
 import {UNEXPECTED, assertInterrupted, assertStoppedAt, describeRun, type BoxRun, type Fault} from './harness.js';
 
-const AWS_BOXFILE = `name: aws-faults
-basebox: debian-12
-target: aws
-targets:
-  aws:
-    ami: ami-1e749f67
-    instance_type: t3.small
-    ssh_cidr: 198.51.100.7/32
-    ssh_username: ubuntu
-provisioners:
-  - type: shell
-    inline: echo provisioned
-`;
+const AWS_BOXFILE = awsBoxfile('aws-faults', 'provisioners:\n  - type: shell\n    inline: echo provisioned\n');
 
 const BAKE_TEMPLATE = 'name: fault-bake\nversion: 0.1.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n';
 

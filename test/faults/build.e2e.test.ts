@@ -9,9 +9,8 @@
 import assert from 'node:assert/strict';
 import {mkdirSync, readdirSync, symlinkSync} from 'node:fs';
 import path from 'node:path';
-import {after, before, describe, test} from 'node:test';
-import {takeE2eSlot} from '../helpers/e2e-slot.js';
-import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
+import {describe, test} from 'node:test';
+import {guestSuite} from './guest-suite.js';
 import {UNEXPECTED, Sandbox, assertInterrupted, assertStoppedAt, describeRun, portsOf, withTmpfs, type BoxRun, type Fault, type FaultAction} from './harness.js';
 
 const TEMPLATE = `description: fault suite build from the test box
@@ -39,17 +38,8 @@ const FULL = process.env.BOX_FAULTS_FULL === '1';
 const HOME_CACHES = [/\/home\/(insecure_private_key|builds)$/, /\/home\/cache(\/|$)/];
 
 describe('faults during box build (real QEMU, the test box as source)', {timeout: 60 * 60_000}, () => {
-  let release: () => Promise<void>;
-  let store: Sandbox;
-  const sandboxes: Sandbox[] = [];
-
-  async function sandboxFor(label: string): Promise<Sandbox> {
-    const sandbox = await Sandbox.create(`build-${label}`, {store: store.home});
-    sandbox.write('tpl/template.yaml', TEMPLATE);
-    sandboxes.push(sandbox);
-    sandbox.mark();
-    return sandbox;
-  }
+  const suite = guestSuite('build', {'tpl/template.yaml': TEMPLATE});
+  const sandboxFor = (name: string) => suite.sandbox(name);
 
   const build = (sandbox: Sandbox, fault?: Fault, extra: string[] = []) => sandbox.box(['build', path.join(sandbox.project, 'tpl'), '--output', sandbox.out, '--json', ...extra], {fault, timeoutMs: 15 * 60_000});
 
@@ -62,19 +52,6 @@ describe('faults during box build (real QEMU, the test box as source)', {timeout
     assertInterrupted(next);
     await sandbox.assertClean(context, {ports: portsOf(...runs, next), allow: HOME_CACHES});
   }
-
-  before(async () => {
-    release = await takeE2eSlot();
-    await ensureTestBox();
-    store = await Sandbox.create('build-store');
-    await addTestBox(store.home);
-  });
-
-  after(async () => {
-    for (const sandbox of sandboxes) await sandbox.dispose();
-    await store?.dispose();
-    await release?.();
-  });
 
   describe('before the build VM has booted', {concurrency: 3}, () => {
     for (const stage of EARLY) {
@@ -134,7 +111,7 @@ describe('faults during box build (real QEMU, the test box as source)', {timeout
       await withTmpfs(sandbox.home, '32m', async () => {
         // The source box is read from the shared store; only the new box would be written here.
         mkdirSync(path.join(sandbox.home, 'boxes'));
-        symlinkSync(path.join(store.home, 'boxes', 'debian-12-minimal'), path.join(sandbox.home, 'boxes', 'debian-12-minimal'));
+        symlinkSync(path.join(suite.store().home, 'boxes', 'debian-12-minimal'), path.join(sandbox.home, 'boxes', 'debian-12-minimal'));
         const full = await build(sandbox, undefined, ['--add']);
         assert.equal(full.exitCode, 1, describeRun(full));
         assert.doesNotMatch(full.stdout + full.stderr, UNEXPECTED, describeRun(full));
@@ -148,8 +125,8 @@ describe('faults during box build (real QEMU, the test box as source)', {timeout
       assert.equal(JSON.parse(next.stdout).cacheHit, true, 'the killed build had finished the box: no second build');
       assert.equal(JSON.parse(next.stdout).added.name, 'tpl');
       await sandbox.assertClean('build killed at add, then built again', {ports: portsOf(run, next), allow: OUTPUT});
-      assert.ok(readdirSync(path.join(store.home, 'boxes')).includes('tpl'));
-      assert.equal((await store.box(['box', 'remove', 'tpl', '--force', '--json'])).exitCode, 0);
+      assert.ok(readdirSync(path.join(suite.store().home, 'boxes')).includes('tpl'));
+      assert.equal((await suite.store().box(['box', 'remove', 'tpl', '--force', '--json'])).exitCode, 0);
     });
 
     // The other late boundaries (a boot each): BOX_FAULTS_FULL=1.

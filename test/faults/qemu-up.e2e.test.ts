@@ -10,10 +10,9 @@ import assert from 'node:assert/strict';
 import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {after, before, describe, test} from 'node:test';
+import {before, describe, test} from 'node:test';
 import {Client} from 'ssh2';
-import {takeE2eSlot} from '../helpers/e2e-slot.js';
-import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
+import {guestSuite} from './guest-suite.js';
 import {UNEXPECTED, Sandbox, assertInterrupted, assertStoppedAt, describeRun, portsOf, type BoxRun, type Fault} from './harness.js';
 import {caseProcesses} from './leaks.js';
 
@@ -74,44 +73,9 @@ async function destroyLeavesNothing(sandbox: Sandbox, context: string, runs: Box
   await sandbox.assertClean(context, {allow: HOME_CACHES, ports: portsOf(...runs, destroy)});
 }
 
-/** Polls the stage log of a running box until it reached `stage`. */
-async function reached(log: () => string[], stage: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!log().includes(stage)) {
-    if (Date.now() > deadline) throw new Error(`box never reached ${stage}: ${log().join(', ')}`);
-    await sleep(100);
-  }
-}
-
 describe('faults during the qemu lifecycle (real guest)', {timeout: 40 * 60_000}, () => {
-  let release: () => Promise<void>;
-  /** BOX_HOME holding the test box, shared (read-only) by every sandbox of this file. */
-  let store: Sandbox;
-  const sandboxes: Sandbox[] = [];
-
-  async function sandboxFor(label: string): Promise<Sandbox> {
-    const sandbox = await Sandbox.create(label, {store: store.home});
-    sandbox.write('Boxfile', BOXFILE);
-    sandboxes.push(sandbox);
-    sandbox.mark();
-    return sandbox;
-  }
-
-  before(async () => {
-    release = await takeE2eSlot();
-    await ensureTestBox();
-    store = await Sandbox.create('qemu-store');
-    await addTestBox(store.home);
-  });
-
-  after(async () => {
-    for (const sandbox of sandboxes) {
-      await sandbox.box(['destroy', '--force']).catch(() => undefined);
-      await sandbox.dispose();
-    }
-    await store?.dispose();
-    await release?.();
-  });
+  const suite = guestSuite('qemu', {Boxfile: BOXFILE});
+  const sandboxFor = (name: string) => suite.sandbox(name);
 
   describe('before the guest boots (each case in its own project, side by side)', {concurrency: 4}, () => {
     for (const stage of EARLY_STAGES) {
