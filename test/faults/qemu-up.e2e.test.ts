@@ -278,6 +278,16 @@ describe('faults during the qemu lifecycle (real guest)', {timeout: 40 * 60_000}
       assert.deepEqual(caseProcesses(sandbox.roots).filter((p) => !p.cmdline.includes('qemu-system')), [], 'no box or ssh process is left');
     });
 
+    test('Ctrl-C at the provision stage of `up --provision` on a running machine: exit 130, the machine keeps running', async () => {
+      await ensureRunning();
+      const fault: Fault = {stage: 'provision', action: 'ctrl-c'};
+      const up = await sandbox.box(['up', '--provision', '--json'], {fault});
+      assertStoppedAt(up, fault);
+      assertInterrupted(up);
+      assert.equal((await sandbox.json(['status'])).json.machines[0].status, 'running');
+      assert.deepEqual(caseProcesses(sandbox.roots).filter((p) => !p.cmdline.includes('qemu-system')), [], 'no box or ssh process is left');
+    });
+
     test('Ctrl-C during a provisioner: exit 130, the remote script is stopped, the guest keeps running', async () => {
       await ensureRunning();
       const before = await sandbox.box(['ssh', '-c', 'echo before | sudo tee /var/tmp/provisioned']);
