@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with node's test runner (TypeScript through tsx), in one
 // run so there is one summary. `--no-e2e` skips *.e2e.test.ts (tests that boot real guests);
-// `--only PATTERN` keeps files whose path contains PATTERN.
+// `--only PATTERN` keeps files whose path contains PATTERN. `--faults` runs the fault suite
+// (test/faults, see docs/faults.md) instead, which the default run leaves out.
 import {spawnSync} from 'node:child_process';
 import {mkdtempSync, readdirSync, rmSync, statSync} from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,7 @@ const args = process.argv.slice(2);
 const noE2e = args.includes('--no-e2e');
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex === -1 ? undefined : args[onlyIndex + 1];
+const faults = args.includes('--faults');
 
 function walk(dir) {
   return readdirSync(dir).flatMap((entry) => {
@@ -21,9 +23,19 @@ function walk(dir) {
 
 const files = walk('test')
   .filter((f) => f.endsWith('.test.ts'))
+  .filter((f) => f.startsWith(path.join('test', 'faults') + path.sep) === faults)
   .filter((f) => !(noE2e && f.endsWith('.e2e.test.ts')))
   .filter((f) => !only || f.includes(only))
   .sort();
+
+// The fault suite's files that boot guests take turns on the machine-wide e2e slot: start one
+// at once and spread the others among the cheap files, so neither runner lane idles on the slot.
+if (faults) {
+  const guests = files.filter((f) => f.endsWith('.e2e.test.ts'));
+  const others = files.filter((f) => !f.endsWith('.e2e.test.ts'));
+  files.length = 0;
+  while (guests.length > 0 || others.length > 0) files.push(...guests.splice(0, 1), ...others.splice(0, 2));
+}
 
 if (files.length === 0) {
   console.error('no test files matched');
@@ -32,6 +44,7 @@ if (files.length === 0) {
 
 // Tests that forget BOX_HOME must not write into the developer's ~/.box: give the run its own.
 const boxHome = mkdtempSync(path.join(os.tmpdir(), 'box-test-home-'));
+const started = Date.now();
 const result = spawnSync(process.execPath, [
   '--import', 'tsx',
   '--test',
@@ -40,4 +53,5 @@ const result = spawnSync(process.execPath, [
   ...files,
 ], {stdio: 'inherit', env: {...process.env, BOX_HOME: boxHome}});
 rmSync(boxHome, {recursive: true, force: true});
+if (faults) console.error(`fault suite wall time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.exit(result.status ?? 1);

@@ -1,8 +1,11 @@
-import {mkdir} from 'node:fs/promises';
+import {randomUUID} from 'node:crypto';
+import {mkdir, readFile, rename, rm, stat, utimes, writeFile} from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {BoxError, throwIfAborted} from './errors.js';
+import {pidAlive} from './processes.js';
 
 export interface LockOptions {
   /** How long to wait for another box process to release the lock; 0 fails at once. */
@@ -15,9 +18,76 @@ export interface LockOptions {
   onWait?: () => void;
 }
 
+/** Inside the lock folder: who holds it, so a waiter can tell a dead holder at once. */
+const OWNER_FILE = 'owner.json';
+
+interface LockOwner {
+  pid: number;
+  host: string;
+}
+
+async function readOwner(lockDir: string): Promise<LockOwner | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(path.join(lockDir, OWNER_FILE), 'utf8')) as LockOwner;
+    return Number.isInteger(owner?.pid) && typeof owner.host === 'string' ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Frees a lock whose holder was a process of this host that no longer runs (killed with -9,
+ * crashed), so the next command goes on at once instead of waiting out the 10 s staleness.
+ * The folder is renamed aside before it is removed: of two waiters that saw the same dead
+ * holder only one can move it, and one that moved a fresh lock taken meanwhile puts it back.
+ */
+async function freeDeadLock(lockDir: string): Promise<boolean> {
+  const owner = await readOwner(lockDir);
+  if (!owner || owner.host !== os.hostname() || pidAlive(owner.pid)) return false;
+  const aside = `${lockDir}.dead-${randomUUID()}`;
+  try {
+    await rename(lockDir, aside);
+  } catch {
+    return false;
+  }
+  const moved = await readOwner(aside);
+  if (moved?.pid !== owner.pid) {
+    await rename(aside, lockDir).catch(() => rm(aside, {recursive: true, force: true}));
+    return false;
+  }
+  await rm(aside, {recursive: true, force: true});
+  return true;
+}
+
+async function acquire(target: string): Promise<() => Promise<void>> {
+  const lockDir = `${target}.lock`;
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(target, {realpath: false, stale: 10_000, update: 2_000, retries: 0});
+  } catch (error) {
+    // A stale lock of a holder on another host (or one whose pid was reused) still holds its
+    // owner file: proper-lockfile's own rmdir of it fails. It is stale: remove it and retry.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw error;
+    await rm(lockDir, {recursive: true, force: true});
+    release = await lockfile.lock(target, {realpath: false, stale: 10_000, update: 2_000, retries: 0});
+  }
+  const ownerFile = path.join(lockDir, OWNER_FILE);
+  // proper-lockfile takes a changed mtime of its folder for another process's takeover (and then
+  // throws ECOMPROMISED): put the mtime back after adding the owner file.
+  const before = await stat(lockDir);
+  await writeFile(ownerFile, JSON.stringify({pid: process.pid, host: os.hostname()} satisfies LockOwner)).catch(() => undefined);
+  await utimes(lockDir, before.atime, before.mtime).catch(() => undefined);
+  return async () => {
+    // proper-lockfile removes the folder with rmdir: it must be empty again.
+    await rm(ownerFile, {force: true});
+    await release();
+  };
+}
+
 /**
  * Runs `fn` while holding an exclusive lock on `target` (a directory or file path; the lock is
- * `<target>.lock`). Stale locks of crashed processes are taken over after 10 s without updates.
+ * `<target>.lock`). The lock of a holder that died on this host is taken over at once; other
+ * stale locks (no update for 10 s: another host, a frozen process) after those 10 s.
  */
 export async function withLock<T>(target: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   await mkdir(path.dirname(target), {recursive: true});
@@ -26,10 +96,11 @@ export async function withLock<T>(target: string, options: LockOptions, fn: () =
   let told = false;
   for (;;) {
     try {
-      release = await lockfile.lock(target, {realpath: false, stale: 10_000, update: 2_000, retries: 0});
+      release = await acquire(target);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+      if (await freeDeadLock(`${target}.lock`)) continue;
       if (Date.now() >= deadline) {
         throw new BoxError('ERR_LOCKED', `Another box process is working on ${options.what}.`, {
           hint: 'Wait for it to finish, or check `box status`. A crashed process releases the lock within 10 seconds.',

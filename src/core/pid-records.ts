@@ -2,6 +2,7 @@ import {mkdir, readdir, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {readJson, writeJsonAtomic} from './fs-json.js';
 import {boxHome} from './paths.js';
+import {pidAlive} from './processes.js';
 
 /**
  * JSON records of box operations in progress, `$BOX_HOME/<folder>/<id>.json`, each with the pid
@@ -23,18 +24,9 @@ export function pidRecords<R extends {pid: number}>(...folder: string[]) {
       const out: Array<{record: R; alive: boolean}> = [];
       for (const file of await readdir(dir()).catch(() => [] as string[])) {
         const record = await readJson<R | undefined>(path.join(dir(), file), undefined).catch(() => undefined);
-        if (record) out.push({record, alive: processAlive(record.pid)});
+        if (record) out.push({record, alive: pidAlive(record.pid)});
       }
       return out;
     },
   };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

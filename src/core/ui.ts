@@ -1,5 +1,6 @@
 import chalk, {Chalk} from 'chalk';
 import {printable} from './printable.js';
+import diagnosticsChannel from 'node:diagnostics_channel';
 
 /**
  * Everything box tells a person goes through Ui, on stderr, so stdout stays clean for --json.
@@ -18,6 +19,20 @@ export interface Progress {
   done(summary?: string): void;
 }
 
+/**
+ * Every stage of every operation (step runner, provider stages) is published on this
+ * `node:diagnostics_channel` channel as `{name, detail}` after its line is printed: one
+ * observability point for tools and for the fault suite (test/faults), which stops box at a
+ * named stage. Publishing costs nothing when nobody subscribes.
+ */
+export const STAGE_CHANNEL = 'box:stage';
+const stageChannel = diagnosticsChannel.channel(STAGE_CHANNEL);
+
+export interface StageMessage {
+  name: string;
+  detail: string;
+}
+
 export class Ui {
   readonly isTty: boolean;
   readonly color: InstanceType<typeof Chalk>;
@@ -33,6 +48,7 @@ export class Ui {
   /** A stage of a longer operation ("download", "boot", "wait-for-ssh"). */
   stage(name: string, detail = ''): void {
     this.line(`${this.color.cyan('==>')} ${this.color.bold(name)}${detail ? ` ${printable(detail)}` : ''}`);
+    if (stageChannel.hasSubscribers) stageChannel.publish({name, detail} satisfies StageMessage);
   }
 
   info(message: string): void {

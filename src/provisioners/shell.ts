@@ -1,5 +1,6 @@
 import {randomUUID} from 'node:crypto';
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import {existsSync} from 'node:fs';
+import {mkdtemp, open, readFile, rm, writeFile, type FileHandle} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type {ShellProvisionerConfig} from '../boxfile/schema.js';
@@ -64,6 +65,28 @@ async function stopScript(ctx: ProvisionContext, pidFile: string, privileged: bo
 }
 
 /**
+ * Uploads the script text. The upload reads a file, so the text goes to a temporary one; on
+ * Linux that file is unlinked as soon as it is open and read through /proc/self/fd, so a box
+ * killed with -9 half-way through the upload leaves no script behind in the temp folder.
+ */
+async function uploadScript(ctx: ProvisionContext, script: string, remote: string): Promise<void> {
+  const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-script-'));
+  const local = path.join(localDir, 'script.sh');
+  let handle: FileHandle | undefined;
+  try {
+    await writeFile(local, script, {mode: 0o755});
+    handle = await open(local, 'r');
+    const viaFd = `/proc/self/fd/${handle.fd}`;
+    const unlinked = existsSync(viaFd);
+    if (unlinked) await rm(localDir, {recursive: true, force: true});
+    await ctx.comm.upload(unlinked ? viaFd : local, remote, {signal: ctx.signal});
+  } finally {
+    await handle?.close();
+    await rm(localDir, {recursive: true, force: true});
+  }
+}
+
+/**
  * Runs a script in the guest the way Vagrant's shell provisioner does: the script is uploaded
  * to /tmp and executed (with sudo unless `privileged: false`), so multi-line scripts, shebangs
  * and `set -e` behave as they would locally. A script without a shebang runs with bash when
@@ -78,14 +101,7 @@ export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
     const script = (await scriptText(ctx, config)).replaceAll('\r\n', '\n');
     throwIfAborted(ctx.signal);
     const remote = `/tmp/box-shell-${randomUUID().slice(0, 8)}.sh`;
-    const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-script-'));
-    try {
-      const local = path.join(localDir, 'script.sh');
-      await writeFile(local, script, {mode: 0o755});
-      await ctx.comm.upload(local, remote, {signal: ctx.signal});
-    } finally {
-      await rm(localDir, {recursive: true, force: true});
-    }
+    await uploadScript(ctx, script, remote);
 
     const privileged = config.privileged ?? true;
     const pidFile = remote.replace(/\.sh$/, '.pid');

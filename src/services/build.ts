@@ -1,6 +1,6 @@
-import {createHash} from 'node:crypto';
+import {createHash, randomUUID} from 'node:crypto';
 import {createReadStream, existsSync} from 'node:fs';
-import {mkdir, mkdtemp, readFile, readdir, rename, rm, stat} from 'node:fs/promises';
+import {mkdir, readFile, readdir, rename, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -19,6 +19,7 @@ import {userPaths} from '../core/paths.js';
 import {runSteps, type Step} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
 import {askingSteps, terminalAsk, type AskOnError, type OnError} from '../builder/on-error.js';
+import {removeBuildRecord, removeDeadBuilds, writeBuildRecord} from './build-records.js';
 import {hardwareOf} from '../boxes/metadata.js';
 
 /** Bumped when the generic tail (compress, package, metadata) changes what a build produces. */
@@ -146,21 +147,30 @@ export async function buildBox(options: BuildOptions): Promise<BuildResult> {
       askOnError: options.askOnError ?? terminalAsk(options.ui, {signal: options.signal}),
       data: {},
     };
+    const recordId = randomUUID();
     const workStep: Step<typeof state> = {
       name: 'prepare',
       async run(s) {
+        await removeDeadBuilds(options.ui);
         const root = options.workRoot ?? os.tmpdir();
         await mkdir(root, {recursive: true});
-        s.workDir = await mkdtemp(path.join(root, `box-build-${template.name}-`));
+        // Named and recorded before it exists: a build killed with -9 from here on leaves a trail.
+        const workDir = path.join(root, `box-build-${template.name}-${recordId.slice(0, 8)}`);
+        await writeBuildRecord({id: recordId, pid: process.pid, template: template.name, workDir, boxPath, startedAt: new Date().toISOString()});
+        await mkdir(workDir, {mode: 0o700});
+        s.workDir = workDir;
       },
       async cleanup(s, outcome) {
         if (!s.workDir) return;
         if (outcome === 'failed' && s.onError !== 'cleanup') {
           options.ui.warn(`Keeping the work folder for debugging: ${s.workDir}`);
+          // Kept on purpose: the next build must not take it (and its VM) away.
+          await removeBuildRecord(recordId);
           return;
         }
         // Unmounts anything a killed tool left mounted inside, then rm --one-file-system.
         await removeRootfs(s.workDir);
+        await removeBuildRecord(recordId);
       },
     };
     const compressStep: Step<typeof state> = {

@@ -1,6 +1,9 @@
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
+import {execa} from 'execa';
+import {readdirSync} from 'node:fs';
 import path from 'node:path';
+import {pathToFileURL} from 'node:url';
 import {BoxError} from '../../src/core/errors.js';
 import {withLock} from '../../src/core/lock.js';
 import {tempDir} from '../helpers/cli.js';
@@ -45,6 +48,45 @@ describe('withLock', () => {
       await assert.rejects(withLock(target, {what: 'machine web', waitMs: 60_000, signal: controller.signal}, async () => undefined), (e: BoxError) => e.code === 'ERR_INTERRUPTED');
       release();
       await holder;
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  test('the lock of a holder killed with -9 is taken over at once, not after the 10 s staleness', async () => {
+    const tmp = await tempDir('box-lock-');
+    try {
+      const target = path.join(tmp.dir, 'machine');
+      const lockModule = pathToFileURL(path.resolve('src/core/lock.ts')).href;
+      const holder = execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+        `const {withLock} = await import(${JSON.stringify(lockModule)}); await withLock(${JSON.stringify(target)}, {what: 'x'}, async () => { console.log('locked'); await new Promise(() => setInterval(() => {}, 1000)); });`,
+      ], {reject: false});
+      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+      holder.kill('SIGKILL');
+      await holder;
+      const t0 = Date.now();
+      await withLock(target, {what: 'machine x', waitMs: 0}, async () => undefined);
+      assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+      assert.deepEqual(readdirSync(tmp.dir), [], 'the dead lock and its owner record are gone');
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  test('a lock held longer than its refresh interval stays ours (the owner record does not look like a takeover)', async () => {
+    const tmp = await tempDir('box-lock-');
+    try {
+      const target = path.join(tmp.dir, 'machine');
+      // proper-lockfile refreshes every 2 s and throws ECOMPROMISED (killing box) if the folder's mtime is not the one it set.
+      const crashes: unknown[] = [];
+      const onCrash = (error: unknown) => crashes.push(error);
+      process.on('uncaughtException', onCrash);
+      try {
+        await withLock(target, {what: 'machine x'}, () => new Promise((r) => setTimeout(r, 4500)));
+      } finally {
+        process.off('uncaughtException', onCrash);
+      }
+      assert.deepEqual(crashes, []);
     } finally {
       await tmp.cleanup();
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {after, before, beforeEach, describe, test} from 'node:test';
 import {setTimeout as sleep} from 'node:timers/promises';
@@ -75,6 +76,27 @@ describe('shell provisioner', () => {
     writeFileSync(path.join(f.projectRoot, 'crlf.sh'), `#!/bin/sh\r\nset -e\r\nword=fine\r\necho "$word" > ${out}\r\n`);
     await shellProvisioner.provision(f.context(), {type: 'shell', path: 'crlf.sh'});
     assert.equal(readFileSync(out, 'utf8'), 'fine\n');
+  });
+
+  test('while the script uploads, no copy of it exists in the temp folder (a kill -9 then leaves none)', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'box-shell-tmp-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    const seen: string[][] = [];
+    const comm = new Proxy(f.comm, {get: (target, key) => key === 'upload'
+      ? (local: string, remote: string, o: unknown) => { seen.push(readdirSync(tmp)); return target.upload(local, remote, o as never); }
+      : Reflect.get(target, key, target).bind?.(target) ?? Reflect.get(target, key, target)});
+    try {
+      const out = path.join(f.sshd.dir, 'via-fd.out');
+      await shellProvisioner.provision({...f.context(), comm}, {type: 'shell', inline: `echo uploaded-from-an-unlinked-file > ${out}`});
+      assert.equal(readFileSync(out, 'utf8'), 'uploaded-from-an-unlinked-file\n');
+      assert.deepEqual(seen, [[]], 'the temp folder was already empty during the upload');
+      assert.deepEqual(readdirSync(tmp), []);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      rmSync(tmp, {recursive: true, force: true});
+    }
   });
 
   test('the uploaded script is removed from the guest afterwards', async () => {

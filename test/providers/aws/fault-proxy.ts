@@ -1,4 +1,5 @@
 import http from 'node:http';
+import {setTimeout as sleep} from 'node:timers/promises';
 
 /**
  * A real HTTP proxy in front of moto that answers chosen EC2 actions with an EC2 error
@@ -9,6 +10,10 @@ import http from 'node:http';
  * so the SDK retries a call that already happened; `after: 'hold'` never answers, so a test can
  * kill box in the middle of a call), and split Describe* answers into pages (`paging`) with a
  * NextToken, as EC2 does for large accounts, for the actions moto answers in one piece.
+ *
+ * It also keeps one promise of EC2 that moto does not: RunInstances with a ClientToken it has
+ * already carried out answers the first launch again instead of launching another instance
+ * (EC2's idempotency), so a retried launch behaves here as it does on AWS.
  */
 export interface Fault {
   action: string;
@@ -20,8 +25,12 @@ export interface Fault {
   after?: 'drop' | 'hold';
   /** Answer `status` with an HTML page instead of an EC2 error document (an emulator that lacks the action, a proxy error page). */
   html?: boolean;
+  /** Forward to the emulator after this many milliseconds (a slow network or API). */
+  delayMs?: number;
   /** How many requests to fail before passing through (default: all of them). */
   times?: number;
+  /** Let this many matching requests through before faulting. */
+  skip?: number;
   /** Only requests whose form parameters pass this test (e.g. one variant of a call). */
   when?: (params: URLSearchParams) => boolean;
 }
@@ -30,8 +39,8 @@ export interface FaultProxy {
   url: string;
   /** Requests seen per EC2 action (including failed ones). */
   hits: Map<string, number>;
-  /** Every request, in order: its action and form parameters. */
-  requests: Array<{action: string; params: URLSearchParams}>;
+  /** Every request, in order: its action, form parameters and the fault applied to it. */
+  requests: Array<{action: string; params: URLSearchParams; fault?: string}>;
   faults: Fault[];
   /** Page size per Describe* action: answers carry at most that many items and a nextToken. */
   paging: Record<string, number>;
@@ -84,12 +93,33 @@ function page(xml: string, action: string, offset: number, size: number): string
   return out;
 }
 
+function describe(fault: Fault): string {
+  if (fault.after) return `${fault.after} after acting`;
+  if (fault.delayMs) return `${fault.delayMs} ms late`;
+  return fault.html ? `${fault.status ?? 500} html` : `${fault.status ?? 400} ${fault.code}`;
+}
+
+function forward(url: URL, method: string, headers: http.OutgoingHttpHeaders, body: Buffer): Promise<{status: number; headers: http.IncomingHttpHeaders; body: Buffer}> {
+  return new Promise((resolve, reject) => {
+    const upstream = http.request(url, {method, headers}, (up) => {
+      const chunks: Buffer[] = [];
+      up.on('data', (c: Buffer) => chunks.push(c));
+      up.on('end', () => resolve({status: up.statusCode ?? 502, headers: up.headers, body: Buffer.concat(chunks)}));
+      up.on('error', reject);
+    });
+    upstream.on('error', reject);
+    upstream.end(body);
+  });
+}
+
 export async function startFaultProxy(target: string, faults: Fault[] = []): Promise<FaultProxy> {
   const hits = new Map<string, number>();
   const requests: FaultProxy['requests'] = [];
   const state = {faults, paging: {} as Record<string, number>};
   const waiters: Array<{action: string; when?: (params: URLSearchParams) => boolean; resolve: () => void}> = [];
   const held = new Set<http.ServerResponse>();
+  const skipped = new Map<Fault, number>();
+  const launches = new Map<string, {status: number; headers: http.IncomingHttpHeaders; body: Buffer}>();
   const notify = (action: string, params: URLSearchParams) => {
     for (const w of waiters.filter((x) => x.action === action && (!x.when || x.when(params)))) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -99,15 +129,18 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       let body = Buffer.concat(chunks);
       const params = new URLSearchParams(body.toString('utf8'));
       const action = params.get('Action') ?? new URL(req.url ?? '/', 'http://x').searchParams.get('Action') ?? '';
       hits.set(action, (hits.get(action) ?? 0) + 1);
-      requests.push({action, params});
-      const fault = state.faults.find((f) => f.action === action && (f.times === undefined || f.times > 0) && (!f.when || f.when(params)));
+      const matching = state.faults.filter((f) => f.action === action && (f.times === undefined || f.times > 0) && (!f.when || f.when(params)));
+      const fault = matching.find((f) => (skipped.get(f) ?? 0) >= (f.skip ?? 0));
+      for (const f of matching) if (f !== fault) skipped.set(f, (skipped.get(f) ?? 0) + 1);
       if (fault && fault.times !== undefined) fault.times--;
-      if (fault && !fault.after) {
+      requests.push({action, params, ...(fault ? {fault: describe(fault)} : {})});
+      if (fault?.delayMs) await sleep(fault.delayMs);
+      if (fault && !fault.after && !fault.delayMs) {
         notify(action, params);
         if (fault.html) {
           res.writeHead(fault.status ?? 500, {'content-type': 'text/html'});
@@ -127,28 +160,30 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
         body = Buffer.from(params.toString());
       }
       const headers = {...req.headers, 'content-length': String(body.length)};
-      const upstream = http.request(new URL(req.url ?? '/', target), {method: req.method, headers}, (up) => {
-        const answer: Buffer[] = [];
-        up.on('data', (c: Buffer) => answer.push(c));
-        up.on('end', () => {
-          notify(action, params);
-          if (fault?.after === 'drop') {
-            res.socket?.destroy();
-            return;
-          }
-          if (fault?.after === 'hold') {
-            held.add(res);
-            return;
-          }
-          let out = Buffer.concat(answer);
-          if (pageSize && up.statusCode === 200) out = Buffer.from(page(out.toString('utf8'), action, offset, pageSize));
-          const {'transfer-encoding': _chunked, ...upHeaders} = up.headers;
-          res.writeHead(up.statusCode ?? 502, {...upHeaders, 'content-length': String(out.length)});
-          res.end(out);
-        });
-      });
-      upstream.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
-      upstream.end(body);
+      const token = action === 'RunInstances' ? params.get('ClientToken') : null;
+      let answer: {status: number; headers: http.IncomingHttpHeaders; body: Buffer};
+      try {
+        answer = (token && launches.get(token)) || await forward(new URL(req.url ?? '/', target), req.method ?? 'POST', headers, body);
+      } catch (error) {
+        res.writeHead(502);
+        res.end(String(error));
+        return;
+      }
+      if (token && answer.status === 200) launches.set(token, answer);
+      notify(action, params);
+      if (fault?.after === 'drop') {
+        res.socket?.destroy();
+        return;
+      }
+      if (fault?.after === 'hold') {
+        held.add(res);
+        return;
+      }
+      let out = answer.body;
+      if (pageSize && answer.status === 200) out = Buffer.from(page(out.toString('utf8'), action, offset, pageSize));
+      const {'transfer-encoding': _chunked, ...upHeaders} = answer.headers;
+      res.writeHead(answer.status, {...upHeaders, 'content-length': String(out.length)});
+      res.end(out);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
