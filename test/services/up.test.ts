@@ -153,6 +153,8 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'guest did not answer');
     await assert.rejects(up({...opts(), ui, destroyOnError: false}));
     assert.deepEqual(warnings, ['Failed: the new machine default is kept as the failed up left it (--no-destroy-on-error); `box destroy default` removes it.']);
+    // A machine whose first up finished is the user's: a failed up later leaves it as it was.
+    await up({...opts(), destroyOnError: true});
     warnings.length = 0;
     fake.failNextUp = new BoxError('ERR_SSH_TIMEOUT', 'again');
     await assert.rejects(up({...opts(), ui, destroyOnError: true}));
