@@ -12,14 +12,9 @@ export async function readPidFile(file: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import {pidAlive} from '../../core/processes.js';
+
+export {pidAlive};
 
 /**
  * unix socket paths are limited to 107 bytes; deep project folders get a socket in the temp
