@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {after, before, describe, test} from 'node:test';
-import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, RunInstancesCommand, type EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeAddressesCommand, DescribeImagesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, RunInstancesCommand, paginateDescribeInstances, type EC2Client} from '@aws-sdk/client-ec2';
 import {startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy, type Fault as ProxyFault, type FaultProxy} from '../providers/aws/fault-proxy.js';
 import {awsBoxfile, awsCases, type AwsCase} from './aws-case.js';
@@ -17,7 +17,14 @@ import {UNEXPECTED, assertInterrupted, describeRun, type BoxRun} from './harness
 const BOXFILE = awsBoxfile('proxy-faults');
 const TEMPLATE = 'name: proxy-bake\nversion: 0.1.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["true"]\n';
 
-const live = async (ec2: EC2Client) => ((await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
+const live = async (ec2: EC2Client) => {
+  const found = [];
+  // Every page: moto, like EC2, answers at most 100 reservations at a time.
+  for await (const page of paginateDescribeInstances({client: ec2}, {Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]})) {
+    found.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []));
+  }
+  return found;
+};
 const keyPairs = async (ec2: EC2Client) => (await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [];
 const groups = async (ec2: EC2Client) => ((await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default');
 const addresses = async (ec2: EC2Client) => (await ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [];
