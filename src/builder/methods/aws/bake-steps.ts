@@ -8,6 +8,7 @@ import {
   waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type InstanceMetadataOptionsRequest, type Tag,
 } from '@aws-sdk/client-ec2';
 import {generateKeyPair} from '../../../communicators/keys.js';
+import {shellQuote} from '../../../communicators/ssh/remote-command.js';
 import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
@@ -224,9 +225,5 @@ async function runBakeProvisioner(comm: Communicator, p: BakeProvisioner, index:
   ui.info(`provision [${index + 1}] ${p.script ? path.basename(p.script) : 'inline'}`);
   const code = await comm.exec(command, {sudo: p.privileged, signal, onOutput: (_stream, data) => ui.output('   ', data)});
   if (code !== 0) throw new BoxError('ERR_PROVISION_FAILED', `Bake provisioner ${index + 1} (${p.script ?? 'inline'}) exited with code ${code}.`, {hint: 'Fix the script; the temporary instance, key and group were removed.'});
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
