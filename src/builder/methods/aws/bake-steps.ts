@@ -8,7 +8,7 @@ import {
   waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type InstanceMetadataOptionsRequest, type Tag,
 } from '@aws-sdk/client-ec2';
 import {generateKeyPair} from '../../../communicators/keys.js';
-import {shellQuote} from '../../../communicators/ssh/remote-command.js';
+import {runGuestScript} from '../../../communicators/run-script.js';
 import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
@@ -213,17 +213,12 @@ export const bakeSteps: Array<Step<BakeState>> = [
 ];
 
 async function runBakeProvisioner(comm: Communicator, p: BakeProvisioner, index: number, ui: Ui, signal: AbortSignal): Promise<void> {
-  const envPrefix = Object.entries(p.env).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
-  let command: string;
-  if (p.script) {
-    const remote = `/tmp/box-bake-${index}-${path.basename(p.script)}`;
-    await comm.upload(p.script, remote, {signal});
-    command = `chmod +x ${shellQuote(remote)} && ${envPrefix}${shellQuote(remote)}`;
-  } else {
-    command = `${envPrefix}sh -ec ${shellQuote((p.inline ?? []).join('\n'))}`;
-  }
   ui.info(`provision [${index + 1}] ${p.script ? path.basename(p.script) : 'inline'}`);
-  const code = await comm.exec(command, {sudo: p.privileged, signal, onOutput: (_stream, data) => ui.output('   ', data)});
+  // The shell provisioner's runner: Ctrl-C stops the script's whole process group on the instance.
+  const code = await runGuestScript(comm, p.script ? {file: p.script} : {inline: (p.inline ?? []).join('\n')}, {
+    privileged: p.privileged, env: p.env, signal, prefix: `box-bake-${index}`,
+    onOutput: (_stream, data) => ui.output('   ', data),
+  });
   if (code !== 0) throw new BoxError('ERR_PROVISION_FAILED', `Bake provisioner ${index + 1} (${p.script ?? 'inline'}) exited with code ${code}.`, {hint: 'Fix the script; the temporary instance, key and group were removed.'});
 }
 
