@@ -15,16 +15,7 @@ import {runGuestScript} from '../../src/communicators/run-script.js';
 import {SshCommunicator} from '../../src/communicators/ssh/ssh-communicator.js';
 import {silentUi} from '../../src/core/ui.js';
 import {setAwsCommunicatorFactory} from '../../src/providers/aws/communicator-factory.js';
-import {provisionFixture, type ProvisionFixture} from '../provisioners/context.js';
-
-// A killed orphan can stay a zombie here (the container's pid 1 may not reap): that is dead.
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+import {alive, provisionFixture, type ProvisionFixture} from '../provisioners/context.js';
 
 describe('one script runner', () => {
   let f: ProvisionFixture;
