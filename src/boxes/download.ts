@@ -129,6 +129,20 @@ export function partialDownloadPath(url: string): string {
   return path.join(userPaths.downloads(), `box-${createHash('sha1').update(url).digest('hex')}.part`);
 }
 
+/**
+ * Where a download's partial file and its record (URL, ETag / Last-Modified for If-Range) live,
+ * when not in the box downloads folder (installer ISOs keep theirs next to the ISO cache).
+ */
+export interface PartialLocation {
+  partial?: string;
+  infoFile?: string;
+  /**
+   * The partial is keyed by its content (a checksum verified at the end), not by URL: resume it
+   * whatever URL it came from (another mirror); If-Range is still sent when the URL is the same.
+   */
+  resumeAnyPartial?: boolean;
+}
+
 interface PartialInfo {
   url: string;
   etag?: string;
@@ -143,15 +157,17 @@ interface PartialInfo {
  * from byte 0 in one pass, so the hash and the extraction cover everything. A server that
  * answers 200 to a Range request restarts the download from 0.
  */
-export async function openHttpSource(url: string, signal?: AbortSignal): Promise<ByteSource> {
+export async function openHttpSource(url: string, signal?: AbortSignal, where: PartialLocation = {}): Promise<ByteSource> {
   await mkdir(userPaths.downloads(), {recursive: true});
-  const partial = partialDownloadPath(url);
-  const infoFile = `${partial}.json`;
+  const partial = where.partial ?? partialDownloadPath(url);
+  const infoFile = where.infoFile ?? `${partial}.json`;
   const info = await readJson<PartialInfo | undefined>(infoFile, undefined);
-  let have = info?.url === url ? await fileSize(partial) : 0;
+  const sameUrl = info?.url === url;
+  let have = sameUrl || where.resumeAnyPartial ? await fileSize(partial) : 0;
+  const ifRange = sameUrl ? info.etag ?? info.lastModified : undefined;
 
   let {response, body} = have > 0
-    ? await request(url, {range: `bytes=${have}-`, ...(info?.etag ?? info?.lastModified ? {'if-range': (info.etag ?? info.lastModified)!} : {})}, signal)
+    ? await request(url, {range: `bytes=${have}-`, ...(ifRange ? {'if-range': ifRange} : {})}, signal)
     : await request(url, {}, signal);
 
   let total: number | undefined;
@@ -203,7 +219,7 @@ export async function openHttpSource(url: string, signal?: AbortSignal): Promise
   const resumedFrom = replayPartial ? have : 0;
   const validator = typeof response.headers.etag === 'string' && !response.headers.etag.startsWith('W/')
     ? response.headers.etag
-    : (response.headers['last-modified'] as string | undefined) ?? (replayPartial ? info?.etag ?? info?.lastModified : undefined);
+    : (response.headers['last-modified'] as string | undefined) ?? (replayPartial ? ifRange : undefined);
   async function* chunks(): AsyncGenerator<Buffer> {
     if (replayPartial) yield* createReadStream(partial, {highWaterMark: 1024 * 1024, end: have - 1}) as AsyncIterable<Buffer>;
     const fh = await open(partial, replayPartial ? 'a' : 'w');

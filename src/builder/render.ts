@@ -20,13 +20,21 @@ hbs.registerHelper('default', (value: unknown, fallback: unknown) => (value === 
 hbs.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : String(list ?? '')));
 
 /**
+ * The one Handlebars render of box's templates (fields of template.yaml, answer files, boot
+ * commands), with the helpers above; strict and without HTML escaping. Throws Handlebars' error.
+ */
+export function renderHandlebars(text: string, context: Record<string, unknown>): string {
+  return hbs.compile(text, {strict: true, noEscape: true})(context);
+}
+
+/**
  * Renders a template string. Strict: a variable the template does not define is an error
  * naming it (a typo must not silently become an empty password). No HTML escaping: these are
  * config files, not web pages.
  */
 export function renderString(text: string, context: RenderContext, where: string): string {
   try {
-    return hbs.compile(text, {strict: true, noEscape: true})(context);
+    return renderHandlebars(text, context);
   } catch (error) {
     const message = (error as Error).message.replace(/\s+/g, ' ').trim();
     const missing = /"(\w+)" not defined/.exec(message)?.[1];

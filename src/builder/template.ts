@@ -1,9 +1,9 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import Handlebars from 'handlebars';
 import {LineCounter, parseDocument} from 'yaml';
 import {z} from 'zod';
 import {BoxError, UsageError} from '../core/errors.js';
+import {renderHandlebars} from './render.js';
 
 /**
  * `template.yaml`: what `box build` bakes. One schema for every build method so that a template
@@ -295,7 +295,7 @@ function renderFields(definition: Record<string, unknown>, variables: VariableVa
 /** Renders one string with handlebars in strict mode: an undeclared variable is an error. */
 export function renderString(text: string, context: Record<string, unknown>, where: string): string {
   try {
-    return Handlebars.compile(text, {noEscape: true, strict: true})(context);
+    return renderHandlebars(text, context);
   } catch (error) {
     throw new UsageError('ERR_TEMPLATE_RENDER', `${where}: cannot render "${text}": ${(error as Error).message.split('\n')[0]}`, {
       hint: 'Declare the variable under `variables:` or fix its name.',
@@ -312,18 +312,6 @@ export function durationMs(value: string | number): number {
   return Math.round(Number(m[1]) * factor);
 }
 
-/** Disk field → whole GiB (rounded up, at least 1): Vagrant's virtual_size is an integer. */
-export function diskGiB(value: string | number): number {
-  if (typeof value === 'number') return Math.max(1, Math.ceil(value));
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([MGT])?/i.exec(value)!;
-  const n = Number(m[1]);
-  const unit = (m[2] ?? 'G').toUpperCase();
-  return Math.max(1, Math.ceil(unit === 'M' ? n / 1024 : unit === 'T' ? n * 1024 : n));
-}
-
-/** Memory field → MiB. */
-export function memoryMiB(value: string | number): number {
-  if (typeof value === 'number') return value;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([MG])?/i.exec(value)!;
-  return Math.round(Number(m[1]) * ((m[2] ?? 'M').toUpperCase() === 'G' ? 1024 : 1));
-}
+// Template sizes follow the Boxfile's rules (boxfile/sizes.ts): a bare number is GiB for the
+// disk and MiB for memory, units are binary, results are rounded up.
+export {diskGiB, memoryMiB} from '../boxfile/sizes.js';

@@ -1,4 +1,6 @@
 import chalk, {Chalk} from 'chalk';
+import type {Options as BarOptions, Params as BarParams, SingleBar} from 'cli-progress';
+import {createRequire} from 'node:module';
 import {printable} from './printable.js';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
@@ -37,7 +39,8 @@ export class Ui {
   readonly isTty: boolean;
   readonly color: InstanceType<typeof Chalk>;
   private readonly stream: NodeJS.WriteStream;
-  private lastDrawLength = 0;
+  /** The byte progress bar on screen, if any: a line printed meanwhile goes above it. */
+  private bar: SingleBar | undefined;
 
   constructor(options: {stream?: NodeJS.WriteStream; quiet?: boolean} = {}) {
     this.stream = options.stream ?? process.stderr;
@@ -73,39 +76,66 @@ export class Ui {
     this.stream.write(message + '\n');
   }
 
-  /** Byte progress with speed and ETA; redrawn at most 10 times a second on a TTY. */
+  /**
+   * Byte progress with speed and ETA, drawn by cli-progress at most 10 times a second, on a TTY
+   * only; `done` replaces it with one summary line (printed on any stream).
+   */
   progress(label: string): Progress {
     const started = Date.now();
-    let lastDraw = 0;
     let last: ProgressUpdate = {transferred: 0};
+    let bar: SingleBar | undefined;
+    const text = (options: BarOptions, params: BarParams): string => {
+      const shown = `${printable(label)} ${last.total ? `[${cliProgress().Format.BarFormat(params.progress, options)}] ` : ''}${formatProgress(last, (Date.now() - started) / 1000)}`;
+      return shown.slice(0, (this.stream.columns ?? 100) - 1);
+    };
     return {
       update: (p) => {
         last = p;
         if (!this.isTty) return;
-        const now = Date.now();
-        if (now - lastDraw < 100) return;
-        lastDraw = now;
-        this.draw(`${printable(label)} ${formatProgress(p, (now - started) / 1000)}`);
+        if (!bar) {
+          bar = new (quietTimerBar())({stream: this.stream, format: text, fps: 10, barsize: 20, linewrap: true, clearOnComplete: true, hideCursor: false, gracefulExit: false});
+          this.bar?.stop();
+          this.bar = bar;
+          bar.start(p.total ?? 0, p.transferred);
+          return;
+        }
+        if (p.total !== undefined && p.total !== bar.getTotal()) bar.setTotal(p.total);
+        bar.update(p.transferred);
       },
       done: (summary) => {
+        if (bar) {
+          bar.stop();
+          if (this.bar === bar) this.bar = undefined;
+        }
         const seconds = (Date.now() - started) / 1000;
         this.line(printable(summary ?? `${label} ${formatBytes(last.transferred)} in ${seconds.toFixed(1)} s (${formatBytes(last.transferred / Math.max(seconds, 0.001))}/s)`));
       },
     };
   }
 
-  private draw(text: string): void {
-    const width = this.stream.columns ?? 100;
-    const shown = text.slice(0, width - 1);
-    this.stream.write(`\r${shown}${' '.repeat(Math.max(0, this.lastDrawLength - shown.length))}`);
-    this.lastDrawLength = shown.length;
-  }
-
+  /** Clears the bar's line; cli-progress draws it again below on its next tick. */
   private clearDraw(): void {
-    if (this.lastDrawLength === 0) return;
-    this.stream.write(`\r${' '.repeat(this.lastDrawLength)}\r`);
-    this.lastDrawLength = 0;
+    if (this.bar) this.stream.write('\r\u001B[2K');
   }
+}
+
+// cli-progress is loaded when a bar is first drawn: most commands never draw one.
+let loaded: typeof import('cli-progress') | undefined;
+function cliProgress(): typeof import('cli-progress') {
+  loaded ??= createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+  return loaded;
+}
+
+let barClass: typeof SingleBar | undefined;
+/** cli-progress redraws on a timer; an unfinished bar (an error path) must not keep box alive. */
+function quietTimerBar(): typeof SingleBar {
+  barClass ??= class QuietTimerBar extends cliProgress().SingleBar {
+    override render(): void {
+      super.render();
+      (this as unknown as {timer?: NodeJS.Timeout}).timer?.unref();
+    }
+  };
+  return barClass;
 }
 
 export function formatBytes(bytes: number): string {

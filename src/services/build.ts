@@ -3,7 +3,6 @@ import {createReadStream, existsSync} from 'node:fs';
 import {mkdir, readFile, readdir, rename, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
 import {packageLibvirtBox, packageVirtualboxBox, writeCatalog, type VirtualboxHardware} from '../boxes/package.js';
 import {memoryMiB} from '../boxfile/sizes.js';
 import {removeRootfs} from '../builder/methods/debootstrap/mounts.js';
@@ -11,7 +10,7 @@ import {buildMethods, type BuildState} from '../builder/methods/index.js';
 import {loadTemplate, type LoadedTemplate, type VariableValues} from '../builder/template.js';
 import {familyChoice, resolveTemplate} from '../builder/template-families.js';
 import {resolveTemplateFile} from '../builder/templates-dir.js';
-import {BoxError, UsageError} from '../core/errors.js';
+import {BoxError, UsageError, errorMessage, isAbortError} from '../core/errors.js';
 import {run} from '../core/exec.js';
 import {readJson, writeJsonAtomic} from '../core/fs-json.js';
 import {withLock} from '../core/lock.js';
@@ -19,6 +18,7 @@ import {userPaths} from '../core/paths.js';
 import {runSteps, type Step} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
 import {askingSteps, terminalAsk, type AskOnError, type OnError} from '../builder/on-error.js';
+import {addBox} from './box-add.js';
 import {removeBuildRecord, removeDeadBuilds, writeBuildRecord} from './build-records.js';
 import {hardwareOf} from '../boxes/metadata.js';
 
@@ -331,16 +331,21 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /**
- * `--add`: installs the box through `box box add` (a child process of this same CLI), so the
- * store's own checks (checksum, safe extraction, layout) apply exactly as for a user's add.
+ * `--add`: installs the box with the store's own add (in this process), so its checks
+ * (checksum, safe extraction, layout) apply exactly as for a user's `box box add`.
  */
 async function addToStore(name: string, version: string, boxPath: string, provider: string, options: BuildOptions): Promise<{name: string; version: string; provider: string}> {
   options.ui.stage('add', `${name} ${version} to the box store`);
-  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'run.js');
-  await run(process.execPath, [bin, 'box', 'add', name, boxPath, '--box-version', version, '--force'], {
-    signal: options.signal, errorCode: 'ERR_BUILD_ADD', timeoutMs: 30 * 60_000,
-    hint: `The box itself is fine: add it by hand with \`box box add ${name} ${boxPath} --box-version ${version}\`.`,
-  });
+  const byHand = `The box itself is fine: add it by hand with \`box box add ${name} ${boxPath} --box-version ${version}\`.`;
+  try {
+    await addBox({source: boxPath, name, version, force: true, ui: options.ui, signal: options.signal});
+  } catch (error) {
+    if (isAbortError(error) || options.signal.aborted) throw error;
+    const inner = error instanceof BoxError ? error : undefined;
+    throw new BoxError('ERR_BUILD_ADD', `Adding the built box ${boxPath} to the store failed: ${errorMessage(error)}`, {
+      hint: [inner?.hint, byHand].filter(Boolean).join(' '), details: {cause: inner?.code, ...inner?.details}, cause: error,
+    });
+  }
   return {name, version, provider};
 }
 

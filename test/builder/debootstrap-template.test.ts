@@ -78,6 +78,16 @@ describe('template.yaml loading', () => {
     await rejectsWith(loadTemplate(dir), 'ERR_TEMPLATE_RENDER', /shutdown_command.*\{\{nope\}\}/);
   });
 
+  test('template fields render with the same helpers as answer files (eq, default)', async () => {
+    const dir = await writeTemplate(tmp.dir, 'helpers', [
+      'method: box', 'source: box base',
+      'variables:', '  flavor: {default: server}', '  user: {default: ""}',
+      'shutdown_command: "{{#if (eq flavor \'server\')}}sudo poweroff{{else}}halt{{/if}} # {{default user \'root\'}}"',
+    ].join('\n') + '\n');
+    const t = await loadTemplate(dir);
+    assert.equal(t.definition.shutdown_command, 'sudo poweroff # root');
+  });
+
   test('boot_command keeps its {{httpIp}} placeholders for the boot step to render', async () => {
     const dir = await writeTemplate(tmp.dir, 'iso-boot', [
       'method: iso',

@@ -17,15 +17,32 @@ describe('installer ISO download and verification', () => {
   let tmp: {dir: string; cleanup: () => Promise<void>};
   let server: http.Server;
   let base: string;
-  const requests: Array<{url: string; range?: string}> = [];
+  const requests: Array<{url: string; range?: string; ifRange?: string}> = [];
   let ignoreRange = false;
+  /** /etag.iso: its ETag, and whether it stalls after 64 KiB (an interrupted download). */
+  let etag = '"v1"';
+  let etagStalls = true;
   const savedHome = process.env.BOX_HOME;
 
   before(async () => {
     tmp = await tempDir('box-iso-dl-');
     process.env.BOX_HOME = path.join(tmp.dir, 'home');
     server = http.createServer((req, res) => {
-      requests.push({url: req.url!, range: req.headers.range});
+      requests.push({url: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined});
+      if (req.url === '/etag.iso') {
+        if (etagStalls) {
+          res.writeHead(200, {'content-length': body.length, etag});
+          res.write(body.subarray(0, 64 * 1024));
+          return;
+        }
+        const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+        // If-Range: the range only while the file is the one the partial came from.
+        if (start > 0 && req.headers['if-range'] === etag) {
+          res.writeHead(206, {etag, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'content-length': body.length - start});
+          return void res.end(body.subarray(start));
+        }
+        return void res.writeHead(200, {etag, 'content-length': body.length}).end(body);
+      }
       if (req.url === '/SHA256SUMS') return void res.end(`${'0'.repeat(64)}  other.iso\n${sha} *os.iso\n`);
       if (req.url === '/slow.iso') {
         // Half the file, then nothing: the client has to give up (Ctrl-C).
@@ -118,6 +135,27 @@ describe('installer ISO download and verification', () => {
       assert.deepEqual(await readFile(await fetchVerified(`${base}/os.iso`, checksum, opts())), body);
     } finally {
       ignoreRange = false;
+    }
+  });
+
+  test('a resumed download sends If-Range with the ETag it first saw, and starts over when the file changed', async () => {
+    const checksum = {algorithm: 'sha256' as const, hex: sha};
+    for (const changed of [false, true]) {
+      process.env.BOX_HOME = path.join(tmp.dir, `home-if-range-${changed}`);
+      etag = '"v1"';
+      etagStalls = true;
+      const controller = new AbortController();
+      const fetching = fetchVerified(`${base}/etag.iso`, checksum, {...opts(), signal: controller.signal});
+      setTimeout(() => controller.abort(), 300);
+      await assert.rejects(fetching, {code: 'ERR_INTERRUPTED'});
+      etagStalls = false;
+      if (changed) etag = '"v2"';
+      const file = await fetchVerified(`${base}/etag.iso`, checksum, opts());
+      const last = requests.at(-1)!;
+      assert.match(last.range ?? '', /^bytes=[1-9]\d*-$/, 'a Range request for the rest');
+      assert.equal(last.ifRange, '"v1"', 'guarded by the ETag of the interrupted download');
+      assert.deepEqual(await readFile(file), body, changed ? 'the changed file was fetched from byte 0' : 'the rest was appended');
+      assert.deepEqual((await readdir(path.dirname(file))).filter((f) => f.includes('.part')), [], 'no partial left');
     }
   });
 

@@ -1,4 +1,4 @@
-import {mkdtempSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {SshCommunicator} from '../../src/communicators/ssh/ssh-communicator.js';
@@ -43,4 +43,13 @@ export async function provisionFixture(): Promise<ProvisionFixture> {
       rmSync(projectRoot, {recursive: true, force: true});
     },
   };
+}
+
+/** Whether a process lives. A killed orphan can stay a zombie here (the container's pid 1 may not reap): that is dead. */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }

@@ -5,16 +5,7 @@ import path from 'node:path';
 import {after, before, beforeEach, describe, test} from 'node:test';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {shellProvisioner} from '../../src/provisioners/shell.js';
-import {provisionFixture, type ProvisionFixture} from './context.js';
-
-// A killed orphan can stay a zombie here (the container's pid 1 may not reap): that is dead.
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+import {alive, provisionFixture, type ProvisionFixture} from './context.js';
 
 describe('shell provisioner', () => {
   let f: ProvisionFixture;

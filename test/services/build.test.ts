@@ -8,7 +8,7 @@ import {execa} from 'execa';
 import {registerBuildMethod, type BuildState} from '../../src/builder/methods/index.js';
 import {loadTemplate} from '../../src/builder/template.js';
 import {BoxError} from '../../src/core/errors.js';
-import {silentUi} from '../../src/core/ui.js';
+import {Ui, silentUi} from '../../src/core/ui.js';
 import {buildBox, hashInputs} from '../../src/services/build.js';
 import {tempDir} from '../helpers/cli.js';
 
@@ -149,6 +149,22 @@ describe('box build service', () => {
     const spicy = await buildBox(opts({vars: {flavour: 'spicy'}}));
     assert.equal(spicy.cacheHit, false);
     assert.notEqual(spicy.inputsHash, first.inputsHash);
+  });
+
+  test('--add installs the built box with the store\'s own add, in this process (its lines reach the build\'s Ui)', async () => {
+    const savedHome = process.env.BOX_HOME;
+    process.env.BOX_HOME = path.join(tmp.dir, 'home-add');
+    const lines: string[] = [];
+    const ui = new Ui({stream: {isTTY: false, write: (t: string) => lines.push(...t.replace(/\n$/, '').split('\n'))} as unknown as NodeJS.WriteStream});
+    try {
+      const result = await buildBox(opts({add: true, ui}));
+      assert.deepEqual(result.added, {name: 'fake-os', version: '1.2.3', provider: 'libvirt'});
+      const stored = path.join(process.env.BOX_HOME, 'boxes', 'fake-os', '1.2.3', 'libvirt');
+      assert.ok(existsSync(path.join(stored, 'box.img')) && existsSync(path.join(stored, 'metadata.json')), 'the box is in the store');
+      assert.ok(lines.some((l) => l.includes('Added fake-os 1.2.3 (libvirt)')), `the add ran here, not in a child box process:\n${lines.join('\n')}`);
+    } finally {
+      process.env.BOX_HOME = savedHome;
+    }
   });
 
   test('a box file replaced behind the cache\'s back is rebuilt, not trusted', async () => {

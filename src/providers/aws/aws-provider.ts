@@ -2,9 +2,8 @@ import {randomUUID} from 'node:crypto';
 import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
-  CancelSpotInstanceRequestsCommand, DeleteKeyPairCommand,
-  DeleteSecurityGroupCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
-  RunInstancesCommand, StartInstancesCommand, StopInstancesCommand,
+  CancelSpotInstanceRequestsCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
+  StartInstancesCommand, StopInstancesCommand,
   TerminateInstancesCommand, paginateDescribeInstances, paginateDescribeSecurityGroups, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
   type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
@@ -26,10 +25,13 @@ import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
 import {releaseElasticIps} from './elastic-ips.js';
-import {allowSsh, createSecurityGroup, importKeyPair} from './resources.js';
-import {retryOnCodes} from './retry.js';
+import {keyPairStep, runInstanceStep, securityGroupStep, type AwsPlace} from './resource-steps.js';
+import {deleteKeyPair, deleteSecurityGroup} from './resources.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
+
+// Where they were first written; the AMI bake and sweep import them from here too.
+export {deleteKeyPair, deleteSecurityGroup};
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro';
 
@@ -129,53 +131,56 @@ export class AwsProvider implements Provider {
     const rec = (change: (s: AwsMachineState) => void) => recordAws(project.root, machine.name, change);
     const failed = (outcome: string) => outcome !== 'succeeded';
 
+    const place: AwsPlace = {client, region, ui};
     const steps: Array<Step<AwsMachineState>> = [
-      {
+      keyPairStep<AwsMachineState>({
         name: 'key-pair',
-        run: async () => {
+        place: () => place,
+        plan: async () => {
           if (aws.key_name) {
             await rec((s) => { s.keyPair = {name: aws.key_name!, managed: false, privateKeyPath: path.resolve(project.root, (aws.private_key_path ?? machine.ssh.privateKeyPath)!)}; });
-            return;
+            return undefined;
           }
           const key = await ensureMachineKey(dir, `${baseName}`);
           const name = `${baseName}-${suffix}`;
           await rec((s) => { s.keyPair = {name, managed: true, privateKeyPath: key.privateKeyPath}; });
-          const id = await importKeyPair(client, {name, publicKey: key.publicKey, tags: boxTags(owner, name, extraTags), region, signal});
-          await rec((s) => { s.keyPair!.id = id; });
+          return {name, publicKey: key.publicKey, tags: boxTags(owner, name, extraTags)};
         },
-        cleanup: async (_s, outcome) => {
-          if (!failed(outcome)) return;
+        created: (_s, id) => rec((s) => { s.keyPair!.id = id; }),
+        toRemove: async (_s, outcome) => {
+          if (!failed(outcome)) return undefined;
           const s = await readAwsState(project.root, machine.name);
-          if (s?.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, region);
+          return s?.keyPair?.managed ? s.keyPair.name : undefined;
         },
-      },
-      {
+      }),
+      securityGroupStep<AwsMachineState>({
         name: 'security-group',
-        run: async () => {
+        place: () => place,
+        plan: async () => {
           const vpcId = aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined;
           if (aws.security_groups?.length) {
             await rec((s) => { s.securityGroup = undefined; });
-            return;
+            return undefined;
           }
           const name = `${baseName}-${suffix}`;
           await rec((s) => { s.securityGroup = {name, managed: true, vpcId}; });
-          const groupId = await createSecurityGroup(client, {name, description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, vpcId, tags: boxTags(owner, name, extraTags), region, signal});
-          await rec((s) => { s.securityGroup!.id = groupId; });
-          await allowSsh(client, {groupId, port: machine.ssh.port, cidr: aws.ssh_cidr!, region, signal});
+          return {name, description: `box ${project.name}/${machine.name}: SSH from ${aws.ssh_cidr}`, vpcId, tags: boxTags(owner, name, extraTags), sshPort: machine.ssh.port, sshCidr: aws.ssh_cidr!};
         },
-        cleanup: async (_s, outcome) => {
-          if (!failed(outcome)) return;
+        created: (_s, groupId) => rec((s) => { s.securityGroup!.id = groupId; }),
+        toRemove: async (_s, outcome) => {
+          if (!failed(outcome)) return undefined;
           const s = await readAwsState(project.root, machine.name);
-          if (s?.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, region, ui, signalFree());
+          return s?.securityGroup?.managed ? s.securityGroup : undefined;
         },
-      },
-      {
+      }),
+      runInstanceStep<AwsMachineState>({
         name: 'run-instance',
-        run: async () => {
+        place: () => place,
+        input: async () => {
           const s = (await readAwsState(project.root, machine.name))!;
           const groupIds = s.securityGroup?.id ? [s.securityGroup.id] : await securityGroupIds(client, aws.security_groups ?? [], s.securityGroup?.vpcId ?? (aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined), region);
           const tags = boxTags(owner, `${baseName}`, {...extraTags, [TAG.token]: token});
-          const input: RunInstancesCommandInput = {
+          return {
             ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
             ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: aws.subnet_id,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
@@ -189,17 +194,16 @@ export class AwsProvider implements Provider {
             // The spot request too: `box sweep` must find (and cancel) a persistent one.
             TagSpecifications: tagSpec(aws.spot ? ['instance', 'volume', 'network-interface', 'spot-instances-request'] : ['instance', 'volume', 'network-interface'], tags),
           };
-          ui.stage('run-instance', `${s.instanceType} from ${resolved.ami} in ${region}`);
-          const out = await awsCall({action: 'RunInstances', region, ami: resolved.ami, instanceType: s.instanceType, endpoint: conn.endpoint}, () => client.send(new RunInstancesCommand(input), {abortSignal: signal}));
-          const instance = out.Instances?.[0];
-          await rec((st) => { st.instanceId = instance?.InstanceId; st.spotRequestId = instance?.SpotInstanceRequestId; });
         },
-        cleanup: async (_s, outcome) => {
+        announce: (_s, input) => ui.stage('run-instance', `${input.InstanceType} from ${resolved.ami} in ${region}`),
+        callContext: () => ({endpoint: conn.endpoint}),
+        launched: (_s, instance) => rec((st) => { st.instanceId = instance?.InstanceId; st.spotRequestId = instance?.SpotInstanceRequestId; }),
+        terminate: async (_s, outcome) => {
           if (!failed(outcome)) return;
           const s = await readAwsState(project.root, machine.name);
           if (s) await terminateInstances(client, s, ui);
         },
-      },
+      }),
       {
         name: 'boot',
         run: async () => {
@@ -375,35 +379,6 @@ export async function instancesTagged(client: EC2Client, token: string, region: 
   return awsCall({action: 'DescribeInstances', region}, () => allPages(paginateDescribeInstances({client}, {
     Filters: [{Name: `tag:${TAG.token}`, Values: [token]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down']}],
   }), (p) => p.Reservations?.flatMap((r) => r.Instances ?? [])));
-}
-
-/** Deletes a security group, waiting out DependencyViolation while its instance terminates. */
-export async function deleteSecurityGroup(client: EC2Client, sg: {name: string; id?: string; vpcId?: string}, region: string, ui: MachineContext['ui'], signal: AbortSignal): Promise<void> {
-  let id = sg.id;
-  if (!id) {
-    // Recorded by name before CreateSecurityGroup returned: find it (or learn it was never made).
-    const named = await awsCall({action: 'DescribeSecurityGroups', region}, () => allPages(paginateDescribeSecurityGroups({client}, {Filters: [{Name: 'group-name', Values: [sg.name]}]}), (p) => p.SecurityGroups));
-    id = named.find((g) => g.GroupName === sg.name)?.GroupId;
-    if (!id) return;
-  }
-  try {
-    await retryOnCodes(() => client.send(new DeleteSecurityGroupCommand({GroupId: id})), {
-      codes: ['DependencyViolation', 'InvalidGroup.InUse'], signal,
-      onRetry: (code, attempt, delay) => ui.info(`security group ${id} still in use (${code}); retrying in ${Math.round(delay / 1000)} s (attempt ${attempt})`),
-    });
-  } catch (error) {
-    if (awsErrorCode(error) === 'InvalidGroup.NotFound') return;
-    throw mapAwsError(error, {action: 'DeleteSecurityGroup', region});
-  }
-}
-
-export async function deleteKeyPair(client: EC2Client, name: string, region: string): Promise<void> {
-  try {
-    await client.send(new DeleteKeyPairCommand({KeyName: name}));
-  } catch (error) {
-    if (awsErrorCode(error) === 'InvalidKeyPair.NotFound') return;
-    throw mapAwsError(error, {action: 'DeleteKeyPair', region});
-  }
 }
 
 export function createAwsProvider(): AwsProvider {

@@ -1,10 +1,12 @@
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeKeyPairsCommand, ImportKeyPairCommand, paginateDescribeSecurityGroups,
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DeleteKeyPairCommand, DeleteSecurityGroupCommand, DescribeKeyPairsCommand, ImportKeyPairCommand, paginateDescribeSecurityGroups,
   type EC2Client, type Tag,
 } from '@aws-sdk/client-ec2';
 import {BoxError} from '../../core/errors.js';
+import type {Ui} from '../../core/ui.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {allPages} from './paginate.js';
+import {retryOnCodes} from './retry.js';
 
 // Creating calls whose answer can be lost after EC2 acted (a reset connection, a timeout): the
 // SDK sends them again, and EC2 answers the second one "Duplicate". The resource is then box's
@@ -61,5 +63,34 @@ export async function allowSsh(client: EC2Client, p: {groupId: string; port: num
     }), {abortSignal: p.signal});
   } catch (error) {
     if (awsErrorCode(error) !== 'InvalidPermission.Duplicate') throw mapAwsError(error, {action: 'AuthorizeSecurityGroupIngress', region: p.region});
+  }
+}
+
+/** Deletes a security group, waiting out DependencyViolation while its instance terminates. */
+export async function deleteSecurityGroup(client: EC2Client, sg: {name: string; id?: string; vpcId?: string}, region: string, ui: Ui, signal: AbortSignal): Promise<void> {
+  let id = sg.id;
+  if (!id) {
+    // Recorded by name before CreateSecurityGroup returned: find it (or learn it was never made).
+    const named = await awsCall({action: 'DescribeSecurityGroups', region}, () => allPages(paginateDescribeSecurityGroups({client}, {Filters: [{Name: 'group-name', Values: [sg.name]}]}), (p) => p.SecurityGroups));
+    id = named.find((g) => g.GroupName === sg.name)?.GroupId;
+    if (!id) return;
+  }
+  try {
+    await retryOnCodes(() => client.send(new DeleteSecurityGroupCommand({GroupId: id})), {
+      codes: ['DependencyViolation', 'InvalidGroup.InUse'], signal,
+      onRetry: (code, attempt, delay) => ui.info(`security group ${id} still in use (${code}); retrying in ${Math.round(delay / 1000)} s (attempt ${attempt})`),
+    });
+  } catch (error) {
+    if (awsErrorCode(error) === 'InvalidGroup.NotFound') return;
+    throw mapAwsError(error, {action: 'DeleteSecurityGroup', region});
+  }
+}
+
+export async function deleteKeyPair(client: EC2Client, name: string, region: string): Promise<void> {
+  try {
+    await client.send(new DeleteKeyPairCommand({KeyName: name}));
+  } catch (error) {
+    if (awsErrorCode(error) === 'InvalidKeyPair.NotFound') return;
+    throw mapAwsError(error, {action: 'DeleteKeyPair', region});
   }
 }

@@ -48,14 +48,43 @@ export function baseBlockdev(base: {file: string; format: string}): string[] {
   return ['-blockdev', JSON.stringify(node)];
 }
 
-/** The -drive/-device arguments that attach the machine's disk on the given bus. */
-export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {file: string; format: string}): string[] {
+/**
+ * The -drive/-device arguments that attach the machine's disk on the given bus. `detectZeroes`
+ * (the build VM's virtio disk) turns zeroes the guest writes into holes, so the image stays sparse.
+ */
+export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {file: string; format: string}, options: {detectZeroes?: boolean} = {}): string[] {
   const file = qemuEscape(disk);
   const backing = base ? `,backing=${BASE_NODE}` : '';
   const pre = base ? baseBlockdev(base) : [];
   if (bus === 'ide') return [...pre, '-drive', `file=${file},if=ide,format=qcow2${backing}`];
   if (bus === 'sata') return [...pre, '-device', 'ahci,id=ahci0', '-drive', `file=${file},if=none,id=disk0,format=qcow2,discard=unmap${backing}`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0'];
-  return [...pre, '-drive', `file=${file},if=virtio,format=qcow2,discard=unmap${backing}`];
+  return [...pre, '-drive', `file=${file},if=virtio,format=qcow2,discard=unmap${options.detectZeroes ? ',detect-zeroes=unmap' : ''}${backing}`];
+}
+
+/** A read-only CD-ROM drive (installer ISO, answer-file CD). */
+export function cdromArgs(file: string): string[] {
+  return ['-drive', `file=${qemuEscape(file)},media=cdrom,readonly=on`];
+}
+
+function accelArgs(accel: Accel): string[] {
+  return accel === 'kvm'
+    ? ['-accel', 'kvm', '-cpu', 'host']
+    // Multi-threaded TCG uses every host core for an -smp guest.
+    : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+}
+
+/** User-mode networking with the given host forwards, on one NIC. */
+function userNetArgs(hostfwd: string[], nicModel: string): string[] {
+  return ['-netdev', ['user', 'id=net0', ...hostfwd].join(','), '-device', `${nicModel},netdev=net0`];
+}
+
+function qmpArgs(socket: string): string[] {
+  return ['-qmp', `unix:${qemuEscape(socket)},server=on,wait=off`];
+}
+
+/** `-serial file:PATH` takes the rest of the value as the path, commas and all: no escaping (QEMU 7.2 would open "a,,b"). */
+function serialFileArgs(log: string): string[] {
+  return ['-serial', `file:${log}`];
 }
 
 /** QEMU option values are comma-separated; a comma inside a path is written twice. */
@@ -72,19 +101,15 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
   const args = [
     '-name', spec.name.replace(/[^A-Za-z0-9_.-]/g, '-'),
     '-machine', `${spec.machineType}`,
-    ...(spec.accel === 'kvm'
-      ? ['-accel', 'kvm', '-cpu', 'host']
-      // Multi-threaded TCG uses every host core for an -smp guest.
-      : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
+    ...accelArgs(spec.accel),
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
     ...diskArgs(spec.disk, spec.hardware?.diskBus ?? 'virtio', spec.base),
-    '-netdev', ['user', 'id=net0', ...hostfwd].join(','),
-    '-device', `${spec.hardware?.nicModel ?? 'virtio-net-pci'},netdev=net0`,
+    ...userNetArgs(hostfwd, spec.hardware?.nicModel ?? 'virtio-net-pci'),
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
-    '-qmp', `unix:${qemuEscape(spec.qmpSocket)},server=on,wait=off`,
-    '-serial', `file:${qemuEscape(spec.serialLog)}`,
+    ...qmpArgs(spec.qmpSocket),
+    ...serialFileArgs(spec.serialLog),
     '-display', 'none',
     '-monitor', 'none',
     '-pidfile', spec.pidFile,
@@ -102,4 +127,49 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
 /** The serial log is only useful if the kernel writes its console there. */
 function withSerialConsole(cmdline: string): string {
   return /\bconsole=ttyS0\b/.test(cmdline) ? cmdline : `${cmdline} console=ttyS0`;
+}
+
+/** Everything needed to start `box build`'s VM (an installer or a source box booting once). */
+export interface BuildVmSpec {
+  name: string;
+  accel: Accel;
+  cpus: number;
+  memoryMiB: number;
+  sshPort: number;
+  sshGuestPort: number;
+  nicModel: string;
+  diskBus: GuestHardware['diskBus'];
+  disk: string;
+  qmpSocket: string;
+  serialLog: string;
+  pidFile: string;
+  /** The installer ISO, booted once (then the disk). */
+  cdrom?: string;
+  kernel?: {kernel: string; initrd: string; cmdline?: string};
+  /** A CD holding the answer files (cidata, OEMDRV...). */
+  answerCd?: string;
+}
+
+/**
+ * The build VM's qemu-system arguments: the same pieces as a machine's (so paths are escaped the
+ * same way), but in the foreground, without a monitor option, booting an installer when given.
+ */
+export function buildVmQemuArgs(spec: BuildVmSpec): string[] {
+  const args = [
+    '-name', spec.name,
+    '-machine', 'pc',
+    ...accelArgs(spec.accel),
+    '-smp', String(spec.cpus),
+    '-m', String(spec.memoryMiB),
+    ...userNetArgs([`hostfwd=tcp:127.0.0.1:${spec.sshPort}-:${spec.sshGuestPort}`], spec.nicModel),
+    ...qmpArgs(spec.qmpSocket),
+    ...serialFileArgs(spec.serialLog),
+    '-display', 'none',
+    '-pidfile', spec.pidFile,
+    ...diskArgs(spec.disk, spec.diskBus, undefined, {detectZeroes: true}),
+  ];
+  if (spec.cdrom) args.push(...cdromArgs(spec.cdrom), '-boot', 'order=c,once=d');
+  if (spec.kernel) args.push('-kernel', spec.kernel.kernel, '-initrd', spec.kernel.initrd, ...(spec.kernel.cmdline ? ['-append', spec.kernel.cmdline] : []));
+  if (spec.answerCd) args.push(...cdromArgs(spec.answerCd));
+  return args;
 }

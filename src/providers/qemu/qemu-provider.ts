@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs';
 import {mkdir, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
-import {BoxError, InterruptedError} from '../../core/errors.js';
+import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
@@ -414,10 +414,6 @@ export class QemuProvider implements Provider {
   private async patch(ctx: MachineContext, change: (q: QemuMachineState) => void): Promise<void> {
     await updateMachineState(ctx.project.root, ctx.machine.name, (s) => change(s.provider as unknown as QemuMachineState));
   }
-}
-
-function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw new InterruptedError();
 }
 
 export interface ReconcileInput {

@@ -4,18 +4,19 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CreateTagsCommand,
-  DescribeImagesCommand, DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
+  DescribeImagesCommand, DescribeInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
   waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type InstanceMetadataOptionsRequest, type Tag,
 } from '@aws-sdk/client-ec2';
 import {generateKeyPair} from '../../../communicators/keys.js';
+import {runGuestScript} from '../../../communicators/run-script.js';
 import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
-import {deleteKeyPair, deleteSecurityGroup, instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall} from '../../../providers/aws/errors.js';
-import {allowSsh, createSecurityGroup, importKeyPair} from '../../../providers/aws/resources.js';
+import {keyPairStep, runInstanceStep, securityGroupStep} from '../../../providers/aws/resource-steps.js';
 import {bakeDescription, createBakeImage, imagesOfBake, removeImage, snapshotsOf} from './create-image.js';
 import {TAG} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../providers/aws/bake-records.js';
@@ -70,7 +71,7 @@ export interface BakeState extends OnErrorHolder {
   snapshots?: string[];
 }
 
-const noSignal = () => new AbortController().signal;
+const place = (s: BakeState) => ({client: s.client, region: s.region, ui: s.ui});
 
 /** What `$BOX_HOME/bakes/aws/<token>.json` holds for this bake. */
 export function bakeRecord(s: BakeState): BakeRecord {
@@ -102,44 +103,44 @@ export const bakeSteps: Array<Step<BakeState>> = [
       await removeBakeRecord(s.token);
     },
   },
-  {
+  keyPairStep<BakeState>({
     name: 'temporary-key-pair',
-    run: async (s, signal) => {
+    place,
+    plan: async (s) => {
       const pair = generateKeyPair(`box-bake-${s.template}`);
       await createWorkDir(s.workDir);
       s.privateKeyPath = path.join(s.workDir, 'bake_ed25519');
       await writeFile(s.privateKeyPath, pair.privateKey, {mode: 0o600});
       s.keyName = `box-bake-${s.template}-${s.token.slice(-8)}`;
-      await importKeyPair(s.client, {name: s.keyName, publicKey: pair.publicKey, tags: bakeTags(s, s.keyName), region: s.region, signal});
+      return {name: s.keyName, publicKey: pair.publicKey, tags: bakeTags(s, s.keyName)};
     },
-    cleanup: async (s) => { if (s.keyName) await deleteKeyPair(s.client, s.keyName, s.region); },
-  },
-  {
+    // Temporary: removed whatever the outcome.
+    toRemove: async (s) => s.keyName,
+  }),
+  securityGroupStep<BakeState>({
     name: 'temporary-security-group',
-    run: async (s, signal) => {
+    place,
+    plan: async (s) => {
       s.groupName = `box-bake-${s.template}-${s.token.slice(-8)}`;
       // In the subnet's VPC: a group of another VPC (or EC2-Classic's default) cannot be attached.
       const vpcId = s.subnetId ? await subnetVpc(s.client, s.subnetId, s.region) : undefined;
-      s.groupId = await createSecurityGroup(s.client, {
-        name: s.groupName, description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, vpcId, tags: bakeTags(s, s.groupName), region: s.region, signal,
-      });
-      await allowSsh(s.client, {groupId: s.groupId, port: s.sshPort, cidr: s.sshCidr, region: s.region, signal});
+      return {name: s.groupName, description: `box build ${s.template}: temporary SSH from ${s.sshCidr}`, vpcId, tags: bakeTags(s, s.groupName), sshPort: s.sshPort, sshCidr: s.sshCidr};
     },
-    cleanup: async (s) => { if (s.groupName) await deleteSecurityGroup(s.client, {name: s.groupName, id: s.groupId}, s.region, s.ui, noSignal()); },
-  },
-  {
+    created: async (s, groupId) => { s.groupId = groupId; },
+    toRemove: async (s) => (s.groupName ? {name: s.groupName, id: s.groupId} : undefined),
+  }),
+  runInstanceStep<BakeState>({
     name: 'launch-source',
-    run: async (s, signal) => {
-      s.ui.info(`launching ${s.instanceType} from ${s.sourceAmi} in ${s.region}`);
-      const out = await awsCall({action: 'RunInstances', region: s.region, ami: s.sourceAmi, instanceType: s.instanceType}, () => s.client.send(new RunInstancesCommand({
-        ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
-        SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId, MetadataOptions: s.metadataOptions,
-        ...userDataAndProfile(s.userData, s.iamInstanceProfile),
-        TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
-      }), {abortSignal: signal}));
-      s.instanceId = out.Instances?.[0]?.InstanceId;
-    },
-    cleanup: async (s) => {
+    place,
+    input: async (s) => ({
+      ImageId: s.sourceAmi, InstanceType: s.instanceType as never, MinCount: 1, MaxCount: 1, ClientToken: s.token, KeyName: s.keyName,
+      SecurityGroupIds: [s.groupId!], SubnetId: s.subnetId, MetadataOptions: s.metadataOptions,
+      ...userDataAndProfile(s.userData, s.iamInstanceProfile),
+      TagSpecifications: [{ResourceType: 'instance', Tags: bakeTags(s, `box-bake-${s.template}`)}, {ResourceType: 'volume', Tags: bakeTags(s, `box-bake-${s.template}`)}],
+    }),
+    announce: (s) => s.ui.info(`launching ${s.instanceType} from ${s.sourceAmi} in ${s.region}`),
+    launched: async (s, instance) => { s.instanceId = instance?.InstanceId; },
+    terminate: async (s) => {
       // Also an instance whose id never came back (crash or Ctrl-C during RunInstances).
       const found = await instancesTagged(s.client, s.token, s.region);
       const ids = new Set([s.instanceId, ...found.map((i) => i.InstanceId)].filter((x): x is string => Boolean(x)));
@@ -148,7 +149,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
       s.ui.info(`terminating temporary instance ${[...ids].join(' ')}`);
       await waitFor('InstanceTerminated', [...ids].join(' '), s.region, () => waitUntilInstanceTerminated(waiterConfig(s.client, 900), {InstanceIds: [...ids]}));
     },
-  },
+  }),
   {
     name: 'wait-for-ssh',
     run: async (s, signal) => {
@@ -212,21 +213,12 @@ export const bakeSteps: Array<Step<BakeState>> = [
 ];
 
 async function runBakeProvisioner(comm: Communicator, p: BakeProvisioner, index: number, ui: Ui, signal: AbortSignal): Promise<void> {
-  const envPrefix = Object.entries(p.env).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
-  let command: string;
-  if (p.script) {
-    const remote = `/tmp/box-bake-${index}-${path.basename(p.script)}`;
-    await comm.upload(p.script, remote, {signal});
-    command = `chmod +x ${shellQuote(remote)} && ${envPrefix}${shellQuote(remote)}`;
-  } else {
-    command = `${envPrefix}sh -ec ${shellQuote((p.inline ?? []).join('\n'))}`;
-  }
   ui.info(`provision [${index + 1}] ${p.script ? path.basename(p.script) : 'inline'}`);
-  const code = await comm.exec(command, {sudo: p.privileged, signal, onOutput: (_stream, data) => ui.output('   ', data)});
+  // The shell provisioner's runner: Ctrl-C stops the script's whole process group on the instance.
+  const code = await runGuestScript(comm, p.script ? {file: p.script} : {inline: (p.inline ?? []).join('\n')}, {
+    privileged: p.privileged, env: p.env, signal, prefix: `box-bake-${index}`,
+    onOutput: (_stream, data) => ui.output('   ', data),
+  });
   if (code !== 0) throw new BoxError('ERR_PROVISION_FAILED', `Bake provisioner ${index + 1} (${p.script ?? 'inline'}) exited with code ${code}.`, {hint: 'Fix the script; the temporary instance, key and group were removed.'});
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 

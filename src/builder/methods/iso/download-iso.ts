@@ -1,11 +1,12 @@
 import {createHash} from 'node:crypto';
-import {createReadStream, createWriteStream} from 'node:fs';
+import {createReadStream} from 'node:fs';
 import {mkdir, readFile, rename, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import {fileURLToPath} from 'node:url';
 import got from 'got';
-import {BoxError, InterruptedError, UsageError, errorMessage} from '../../../core/errors.js';
+import {openHttpSource} from '../../../boxes/download.js';
+import {BoxError, UsageError, errorMessage} from '../../../core/errors.js';
 import {readJson, writeJsonAtomic} from '../../../core/fs-json.js';
 import {userPaths} from '../../../core/paths.js';
 import type {Step} from '../../../core/steps.js';
@@ -112,21 +113,28 @@ export async function fetchVerified(url: string, checksum: Checksum | null, opti
   }
   await mkdir(path.dirname(target), {recursive: true});
   const part = `${target}.part`;
-  let hash: ReturnType<typeof createHash> | undefined;
-  try {
-    hash = await downloadTo(url, part, checksum, options, true);
-  } catch (error) {
-    if (!(error instanceof RestartDownload)) throw error;
-    hash = await downloadTo(url, part, checksum, options, false);
+  // boxes/download.ts resumes the .part (If-Range when it knows the URL's validator, a restart
+  // when the server ignores Range) and replays it first, so the hash covers the whole file.
+  const source = await openHttpSource(url, options.signal, {partial: part, infoFile: path.join(userPaths.downloads(), `iso-${path.basename(part)}.json`), resumeAnyPartial: true});
+  const hash = checksum ? createHash(checksum.algorithm) : undefined;
+  const progress = options.ui.progress(`${options.label} ${url}${source.resumedFrom > 0 ? ` (resuming at ${source.resumedFrom} bytes)` : ''}`);
+  let transferred = 0;
+  for await (const chunk of source.chunks) {
+    hash?.update(chunk);
+    transferred += chunk.length;
+    progress.update({transferred, total: source.total});
   }
+  progress.done();
   if (checksum) {
     const actual = hash!.digest('hex');
     if (actual !== checksum.hex) {
       await rename(part, `${part}.bad`).catch(() => undefined);
+      await source.discard();
       throw new BoxError('ERR_CHECKSUM', `${url} has ${checksum.algorithm} ${actual}, expected ${checksum.hex}.`, {hint: 'The download is corrupt or the template checksum is out of date; the bad file was moved aside.'});
     }
   }
   await rename(part, target);
+  await source.complete();
   return target;
 }
 
@@ -169,35 +177,3 @@ export const downloadIsoStep: Step<BuildState> = {
     }
   },
 };
-
-class RestartDownload extends Error {}
-
-/** Streams `url` into `part` (appending when resuming), hashing everything the file holds. */
-async function downloadTo(url: string, part: string, checksum: Checksum | null, options: {ui: Ui; signal: AbortSignal; label: string}, resume: boolean): Promise<ReturnType<typeof createHash> | undefined> {
-  const have = resume ? (await stat(part).catch(() => undefined))?.size ?? 0 : 0;
-  const hash = checksum ? createHash(checksum.algorithm) : undefined;
-  if (hash && have > 0) for await (const chunk of createReadStream(part)) hash.update(chunk as Buffer);
-  const progress = options.ui.progress(`${options.label} ${url}${have > 0 ? ` (resuming at ${have} bytes)` : ''}`);
-  try {
-    const stream = got.stream(url, {signal: options.signal, headers: have > 0 ? {range: `bytes=${have}-`} : {}, timeout: {connect: 30_000, response: 60_000}});
-    let status = 0;
-    stream.on('response', (res: {statusCode: number}) => {
-      status = res.statusCode;
-    });
-    stream.on('downloadProgress', (p: {transferred: number; total?: number}) => progress.update({transferred: have + p.transferred, total: p.total ? have + p.total : undefined}));
-    await pipeline(stream, async function* (source) {
-      for await (const chunk of source) {
-        // A server that ignores Range sends the whole file again: start over instead of appending.
-        if (have > 0 && status !== 206) throw new RestartDownload();
-        hash?.update(chunk as Buffer);
-        yield chunk;
-      }
-    }, createWriteStream(part, {flags: have > 0 ? 'a' : 'w'}), {signal: options.signal});
-    progress.done();
-    return hash;
-  } catch (error) {
-    if (error instanceof RestartDownload) throw error;
-    if (options.signal.aborted) throw new InterruptedError();
-    throw new BoxError('ERR_DOWNLOAD', `Downloading ${url} failed: ${errorMessage(error)} (the partial file ${part} is kept to resume).`, {hint: 'Run the build again to resume, or try another URL in iso.urls.'});
-  }
-}

@@ -1,9 +1,7 @@
-import {randomUUID} from 'node:crypto';
-import {mkdtemp, rm, writeFile} from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import {BoxError, InterruptedError} from '../../../core/errors.js';
 import type {Step} from '../../../core/steps.js';
+import {runGuestScript} from '../../../communicators/run-script.js';
 import {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
 import {insecureKeyPath} from '../../../communicators/keys.js';
 import {waitForSshBanner} from '../../../providers/qemu/wait-for-ssh.js';
@@ -72,25 +70,16 @@ export const postInstallStep: Step<BuildState> = {
   async run(state, signal) {
     const comm = await session(state);
     await comm.connect(undefined, signal); // opened now, while the host keys still exist
-    const scripts = state.template.definition.post_install;
-    const local = await mkdtemp(path.join(os.tmpdir(), 'box-post-'));
-    try {
-      for (const [i, p] of scripts.entries()) {
-        if (signal.aborted) throw new InterruptedError();
-        const label = p.script ?? `inline #${i + 1}`;
-        const file = p.script ? resolveTemplateFile(state.template.dir, p.script) : path.join(local, `inline-${i}.sh`);
-        if (!p.script) await writeFile(file, `#!/bin/sh\nset -e\n${p.inline!.join('\n')}\n`);
-        const remote = `/tmp/box-post-${randomUUID().slice(0, 8)}.sh`;
-        await comm.upload(file, remote, {signal});
-        state.ui.stage('post-install', label);
-        const code = await comm.exec(`chmod +x ${remote} && ${remote}; rc=$?; rm -f ${remote}; exit $rc`, {
-          sudo: p.privileged, env: p.env, signal,
-          onOutput: (_s, data) => state.ui.output(`[${path.basename(label)}]`, data),
-        });
-        if (code !== 0) throw new BoxError('ERR_POST_INSTALL', `Post-install script ${label} exited with ${code}.`, {hint: 'Its output is above; run with --on-error abort to keep the VM and ssh in.'});
-      }
-    } finally {
-      await rm(local, {recursive: true, force: true});
+    for (const [i, p] of state.template.definition.post_install.entries()) {
+      if (signal.aborted) throw new InterruptedError();
+      const label = p.script ?? `inline #${i + 1}`;
+      state.ui.stage('post-install', label);
+      // The shell provisioner's runner: Ctrl-C stops the script's whole process group in the guest.
+      const code = await runGuestScript(comm, p.script ? {file: resolveTemplateFile(state.template.dir, p.script)} : {text: `#!/bin/sh\nset -e\n${p.inline!.join('\n')}\n`}, {
+        privileged: p.privileged, env: p.env, signal, prefix: 'box-post',
+        onOutput: (_s, data) => state.ui.output(`[${path.basename(label)}]`, data),
+      });
+      if (code !== 0) throw new BoxError('ERR_POST_INSTALL', `Post-install script ${label} exited with ${code}.`, {hint: 'Its output is above; run with --on-error abort to keep the VM and ssh in.'});
     }
   },
   async cleanup(state) {

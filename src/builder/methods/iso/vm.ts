@@ -5,6 +5,7 @@ import {BoxError} from '../../../core/errors.js';
 import {run} from '../../../core/exec.js';
 import type {Step} from '../../../core/steps.js';
 import {detectAccel} from '../../../providers/qemu/accel.js';
+import {buildVmQemuArgs} from '../../../providers/qemu/args.js';
 import {freePort} from '../../../providers/shared/ports.js';
 import {pidAlive, waitForExit} from '../../../providers/qemu/process.js';
 import {QmpClient} from '../../../providers/qemu/qmp.js';
@@ -33,26 +34,23 @@ export const createDiskStep: Step<BuildState> = {
 /** QEMU arguments for the build VM (exported for tests and --dry-run). */
 export function buildVmArgs(state: BuildState, d: IsoData, accel: 'kvm' | 'tcg'): string[] {
   const t = state.template.definition;
-  const args = [
-    '-name', `box-build-${state.template.name}`,
-    '-machine', 'pc',
-    ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
-    '-smp', String(t.cpus),
-    '-m', String(memoryMiB(t.memory)),
-    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${d.sshPort}-:${t.ssh.port}`,
-    '-device', `${t.net_device},netdev=net0`,
-    '-qmp', `unix:${d.qmpSocket},server=on,wait=off`,
-    '-serial', `file:${d.serialLog}`,
-    '-display', 'none',
-    '-pidfile', path.join(d.vmDir!, VM_FILES.pid),
-  ];
-  if (t.disk_interface === 'virtio') args.push('-drive', `file=${d.disk},if=virtio,format=qcow2,discard=unmap,detect-zeroes=unmap`);
-  else if (t.disk_interface === 'ide') args.push('-drive', `file=${d.disk},if=ide,format=qcow2`);
-  else args.push('-device', 'ahci,id=ahci0', '-drive', `file=${d.disk},if=none,id=disk0,format=qcow2,discard=unmap`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0');
-  if (d.isoPath) args.push('-drive', `file=${d.isoPath},media=cdrom,readonly=on`, '-boot', 'order=c,once=d');
-  if (d.kernelPath) args.push('-kernel', d.kernelPath, '-initrd', d.initrdPath!, ...(t.kernel_cmdline ? ['-append', t.kernel_cmdline] : []));
-  if (d.answerCd) args.push('-drive', `file=${d.answerCd},media=cdrom,readonly=on`);
-  return args;
+  return buildVmQemuArgs({
+    name: `box-build-${state.template.name}`,
+    accel,
+    cpus: t.cpus,
+    memoryMiB: memoryMiB(t.memory),
+    sshPort: d.sshPort!,
+    sshGuestPort: t.ssh.port,
+    nicModel: t.net_device,
+    diskBus: t.disk_interface,
+    disk: d.disk!,
+    qmpSocket: d.qmpSocket!,
+    serialLog: d.serialLog!,
+    pidFile: path.join(d.vmDir!, VM_FILES.pid),
+    cdrom: d.isoPath,
+    kernel: d.kernelPath ? {kernel: d.kernelPath, initrd: d.initrdPath!, cmdline: t.kernel_cmdline} : undefined,
+    answerCd: d.answerCd,
+  });
 }
 
 /**
