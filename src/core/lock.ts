@@ -59,6 +59,16 @@ async function freeDeadLock(lockDir: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * Does a live process hold the lock on `target`? A fresh lock whose holder died on this host
+ * (kill -9) is not held: the next command would take it over at once.
+ */
+export async function lockHeld(target: string): Promise<boolean> {
+  if (!await lockfile.check(target, {realpath: false, stale: 10_000}).catch(() => false)) return false;
+  const owner = await readOwner(`${target}.lock`);
+  return !(owner && owner.host === os.hostname() && !pidAlive(owner.pid));
+}
+
 async function acquire(target: string): Promise<() => Promise<void>> {
   const lockDir = `${target}.lock`;
   let release: () => Promise<void>;

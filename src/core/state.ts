@@ -1,9 +1,8 @@
 import {copyFile, readFile} from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import {BoxError, errorMessage} from './errors.js';
 import {writeJsonAtomic} from './fs-json.js';
-import {withLock} from './lock.js';
+import {lockHeld, withLock} from './lock.js';
 import {machineDir, machineFiles, userPaths} from './paths.js';
 
 /**
@@ -111,7 +110,7 @@ function machineLockTarget(projectRoot: string, machine: string): string {
 
 /** Is another box process working on the machine right now (its lock held and fresh)? */
 export async function machineLockHeld(projectRoot: string, machine: string): Promise<boolean> {
-  return lockfile.check(machineLockTarget(projectRoot, machine), {realpath: false, stale: 10_000}).catch(() => false);
+  return lockHeld(machineLockTarget(projectRoot, machine));
 }
 
 /** The user-level index of every machine box knows about (`~/.box/machines.json`), for `status --all`. */

@@ -5,7 +5,7 @@ import {readdirSync} from 'node:fs';
 import path from 'node:path';
 import {pathToFileURL} from 'node:url';
 import {BoxError} from '../../src/core/errors.js';
-import {withLock} from '../../src/core/lock.js';
+import {lockHeld, withLock} from '../../src/core/lock.js';
 import {tempDir} from '../helpers/cli.js';
 
 describe('withLock', () => {
@@ -68,6 +68,24 @@ describe('withLock', () => {
       await withLock(target, {what: 'machine x', waitMs: 0}, async () => undefined);
       assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
       assert.deepEqual(readdirSync(tmp.dir), [], 'the dead lock and its owner record are gone');
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  test('lockHeld: a lock is held while its holder lives, and not once the holder was killed with -9', async () => {
+    const tmp = await tempDir('box-lock-');
+    try {
+      const target = path.join(tmp.dir, 'machine');
+      const lockModule = pathToFileURL(path.resolve('src/core/lock.ts')).href;
+      const holder = execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+        `const {withLock} = await import(${JSON.stringify(lockModule)}); await withLock(${JSON.stringify(target)}, {what: 'x'}, async () => { console.log('locked'); await new Promise(() => setInterval(() => {}, 1000)); });`,
+      ], {reject: false});
+      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+      assert.equal(await lockHeld(target), true, 'held by a live process');
+      holder.kill('SIGKILL');
+      await holder;
+      assert.equal(await lockHeld(target), false, 'its holder is dead (the lock folder is still fresh)');
     } finally {
       await tmp.cleanup();
     }

@@ -173,7 +173,7 @@ describe('faults during the qemu lifecycle (real guest)', {timeout: 40 * 60_000}
         clear(await sandbox.json(['status', '--all']));
         const destroy = await sandbox.json(['destroy', '--force']);
         assert.equal(destroy.exitCode, 0, describeRun(destroy));
-        await sandbox.assertClean(`machines.json ${label}`, {allow: [...HOME_CACHES, /\/home\/machines\.json\.(bad|corrupt|broken)[^/]*$/]});
+        await sandbox.assertClean(`machines.json ${label}`, {allow: [...HOME_CACHES, /\/home\/machines\.json\.(bad|corrupt|broken|damaged)[^/]*$/]});
       });
     }
   });

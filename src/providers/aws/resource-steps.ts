@@ -1,6 +1,7 @@
 import {RunInstancesCommand, type EC2Client, type Instance, type RunInstancesCommandInput, type Tag} from '@aws-sdk/client-ec2';
 import type {Step, StepOutcome} from '../../core/steps.js';
 import type {Ui} from '../../core/ui.js';
+import {throwIfAborted} from '../../core/errors.js';
 import {awsCall, type AwsErrorContext} from './errors.js';
 import {allowSsh, createSecurityGroup, deleteKeyPair, deleteSecurityGroup, importKeyPair} from './resources.js';
 
@@ -36,8 +37,9 @@ export function keyPairStep<S>(spec: KeyPairSpec<S>): Step<S> {
       const key = await spec.plan(s);
       if (!key) return;
       const {client, region} = spec.place(s);
-      const id = await importKeyPair(client, {name: key.name, publicKey: key.publicKey, tags: key.tags, region, signal});
+      const id = await importKeyPair(client, {name: key.name, publicKey: key.publicKey, tags: key.tags, region});
       await spec.created?.(s, id);
+      throwIfAborted(signal);
     },
     async cleanup(s, outcome) {
       const name = await spec.toRemove(s, outcome);
@@ -65,7 +67,7 @@ export function securityGroupStep<S>(spec: SecurityGroupSpec<S>): Step<S> {
       const group = await spec.plan(s);
       if (!group) return;
       const {client, region} = spec.place(s);
-      const groupId = await createSecurityGroup(client, {name: group.name, description: group.description, vpcId: group.vpcId, tags: group.tags, region, signal});
+      const groupId = await createSecurityGroup(client, {name: group.name, description: group.description, vpcId: group.vpcId, tags: group.tags, region});
       await spec.created(s, groupId);
       await allowSsh(client, {groupId, port: group.sshPort, cidr: group.sshCidr, region, signal});
     },
@@ -102,8 +104,10 @@ export function runInstanceStep<S>(spec: RunInstanceSpec<S>): Step<S> {
       const {client, region} = spec.place(s);
       const input = await spec.input(s);
       spec.announce(s, input);
-      const out = await awsCall({action: 'RunInstances', region, ami: input.ImageId, instanceType: input.InstanceType, ...spec.callContext?.(s)}, () => client.send(new RunInstancesCommand(input), {abortSignal: signal}));
+      const out = await awsCall({action: 'RunInstances', region, ami: input.ImageId, instanceType: input.InstanceType, ...spec.callContext?.(s)}, () => client.send(new RunInstancesCommand(input)));
+      // Not abandoned on Ctrl-C (see resources.ts): recorded first, then the interruption.
       await spec.launched(s, out.Instances?.[0]);
+      throwIfAborted(signal);
     },
     cleanup: (s, outcome) => spec.terminate(s, outcome),
   };

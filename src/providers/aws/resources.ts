@@ -12,6 +12,10 @@ import {retryOnCodes} from './retry.js';
 // SDK sends them again, and EC2 answers the second one "Duplicate". The resource is then box's
 // own from the first attempt: these functions check that it is (same public key, same tags)
 // and carry on with it, instead of failing and leaving it behind.
+//
+// Nor are they abandoned on Ctrl-C: the call is sent without the abort signal, so its answer
+// (the id to record and clean up) arrives; abandoned, EC2 could finish it after the cleanup
+// looked, and leave a resource nobody recorded. The caller checks the signal afterwards.
 
 /** The key type and base64 blob of an OpenSSH public key line (the comment is not compared). */
 function keyBlob(line: string | undefined): string {
@@ -19,11 +23,11 @@ function keyBlob(line: string | undefined): string {
 }
 
 /** ImportKeyPair; on Duplicate adopts the key pair when it holds this public key. Returns its id. */
-export async function importKeyPair(client: EC2Client, p: {name: string; publicKey: string; tags: Tag[]; region: string; signal?: AbortSignal}): Promise<string | undefined> {
+export async function importKeyPair(client: EC2Client, p: {name: string; publicKey: string; tags: Tag[]; region: string}): Promise<string | undefined> {
   try {
     const out = await client.send(new ImportKeyPairCommand({
       KeyName: p.name, PublicKeyMaterial: Buffer.from(p.publicKey), TagSpecifications: [{ResourceType: 'key-pair', Tags: p.tags}],
-    }), {abortSignal: p.signal});
+    }));
     return out.KeyPairId;
   } catch (error) {
     if (awsErrorCode(error) !== 'InvalidKeyPair.Duplicate') throw mapAwsError(error, {action: 'ImportKeyPair', region: p.region});
@@ -36,11 +40,11 @@ export async function importKeyPair(client: EC2Client, p: {name: string; publicK
 }
 
 /** CreateSecurityGroup; on Duplicate adopts the group of that name when it carries all of `tags`. Returns its id. */
-export async function createSecurityGroup(client: EC2Client, p: {name: string; description: string; vpcId?: string; tags: Tag[]; region: string; signal?: AbortSignal}): Promise<string> {
+export async function createSecurityGroup(client: EC2Client, p: {name: string; description: string; vpcId?: string; tags: Tag[]; region: string}): Promise<string> {
   try {
     const out = await client.send(new CreateSecurityGroupCommand({
       GroupName: p.name, Description: p.description, VpcId: p.vpcId, TagSpecifications: [{ResourceType: 'security-group', Tags: p.tags}],
-    }), {abortSignal: p.signal});
+    }));
     return out.GroupId!;
   } catch (error) {
     if (awsErrorCode(error) !== 'InvalidGroup.Duplicate') throw mapAwsError(error, {action: 'CreateSecurityGroup', region: p.region});

@@ -192,7 +192,7 @@ export const bakeSteps: Array<Step<BakeState>> = [
     name: 'create-image',
     run: async (s, signal) => {
       const tags = bakeTags(s, s.amiName, {'box:version': s.version});
-      const created = await createBakeImage({...imageIntent(s), description: bakeDescription(s.template, s.version, s.token), tags}, signal);
+      const created = await createBakeImage({...imageIntent(s), description: bakeDescription(s.template, s.version, s.token), tags});
       s.ami = created.imageId;
       s.ui.info(`creating ${s.ami} (${s.amiName})`);
       await waitFor('ImageAvailable', s.ami, s.region, () => waitUntilImageAvailable(waiterConfig(s.client, 3600, signal), {ImageIds: [s.ami!]}));

@@ -74,12 +74,12 @@ function snapshotTagsRejected(error: unknown, region: string): boolean {
  * cloud without that rule it may make two, and the extra ones are removed here. Returns the
  * image id and whether the snapshots were tagged by the call.
  */
-export async function createBakeImage(intent: BakeImageIntent & {description: string; tags: Tag[]}, signal: AbortSignal): Promise<{imageId: string; snapshotsTagged: boolean}> {
+export async function createBakeImage(intent: BakeImageIntent & {description: string; tags: Tag[]}): Promise<{imageId: string; snapshotsTagged: boolean}> {
   const {client, region} = intent;
   const send = (types: Array<'image' | 'snapshot'>) => client.send(new CreateImageCommand({
     InstanceId: intent.instanceId, Name: intent.amiName, Description: intent.description,
     TagSpecifications: types.map((ResourceType) => ({ResourceType, Tags: intent.tags})),
-  }), {abortSignal: signal});
+  })); // not abandoned on Ctrl-C: the image must be known to be removed (see providers/aws/resources.ts)
   const adopt = async (error: unknown): Promise<string> => {
     if (awsErrorCode(error) !== 'InvalidAMIName.Duplicate') throw mapAwsError(error, {action: 'CreateImage', region});
     const mine = await imagesOfBake(intent);
