@@ -54,6 +54,12 @@ export async function runSteps<S>(steps: ReadonlyArray<Step<S>>, state: S, optio
       break;
     }
   }
+  // Ctrl-C during the last step, which finished anyway: the user asked to stop, and gets what
+  // an interruption gives everywhere else (the cleanups, exit 130), not a result.
+  if (outcome === 'succeeded' && options.signal.aborted) {
+    outcome = 'cancelled';
+    failure = new InterruptedError();
+  }
   const onError = typeof options.onError === 'function' ? options.onError() : options.onError;
   if (outcome === 'failed' && onError === 'abort') {
     options.ui.warn('Leaving everything in place for debugging (--on-error abort); nothing was cleaned up.');

@@ -274,8 +274,8 @@ export function assertStoppedAt(run: BoxRun, fault: Fault): void {
  * What every interrupted box must say: exit 130, "Interrupted", and with --json one JSON error
  * document with ERR_INTERRUPTED; never "This looks like a bug".
  */
-export function assertInterrupted(run: BoxRun): void {
-  assert.equal(run.exitCode, 130, describeRun(run));
+export function assertInterrupted(run: BoxRun, exitCode = 130): void {
+  assert.equal(run.exitCode, exitCode, describeRun(run));
   assert.doesNotMatch(run.stderr + run.stdout, UNEXPECTED, describeRun(run));
   if (run.args.includes('--json')) {
     const json = parseOneJson<{error?: {code?: string}}>(run);
