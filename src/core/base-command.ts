@@ -20,7 +20,7 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
  *
  * A signal listener only runs while the event loop is free, so no phase may keep the main
  * thread busy for long: loading a large Boxfile, the one CPU-heavy phase whose size the user
- * controls, runs in a worker thread (services/load-project.ts) and is bounded (boxfile/limits.ts).
+ * controls, runs in a worker thread (boxfile/load.ts) and is bounded (boxfile/limits.ts).
  */
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;

@@ -19,3 +19,11 @@ export async function providerFor(name: TargetName): Promise<Provider> {
   if (!factory) throw new BoxError('ERR_TARGET_UNSUPPORTED', `The ${name} target is not available in this build of box.`, {hint: 'Run `box doctor` to see which targets work here.'});
   return factory();
 }
+
+/**
+ * Removes what killed runs of any target left outside machine folders (aws: the work folders of
+ * bakes and image transfers, with keys and disk images), and returns the paths removed.
+ */
+export async function removeLeftovers(): Promise<string[]> {
+  return (await import('./aws/work-dirs.js')).removeDeadWorkDirs(['bake', 'push', 'pull']);
+}

@@ -1,7 +1,7 @@
 import {execa} from 'execa';
 import type {AwsSettings} from '../boxfile/schema.js';
 import {ec2Client} from '../providers/aws/client.js';
-import {loadProjectIfAny, projectAwsSettings} from './load-project.js';
+import {loadProjectIfAny, projectAwsSettings} from '../boxfile/load.js';
 import {tryRun} from '../core/exec.js';
 import {detectAccel, qemuKvmProbe} from '../providers/qemu/accel.js';
 import {locateVBoxManage} from '../providers/virtualbox/vboxmanage.js';

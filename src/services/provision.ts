@@ -2,8 +2,7 @@ import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
-import {openCommunicator} from './lifecycle/communicator.js';
-import {machineStatus, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {machineStatus, openCommunicator, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
   machines: Array<{name: string; provisioners: number; durationMs: number}>;

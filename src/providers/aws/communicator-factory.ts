@@ -1,5 +1,5 @@
 import type {Communicator} from '../../communicators/communicator.js';
-import {createCommunicator} from '../../services/lifecycle/communicator.js';
+import {createCommunicator} from '../../communicators/ssh/connect.js';
 import type {SshInfo} from '../provider.js';
 import {FakeCommunicator} from './fake-communicator.js';
 

@@ -5,7 +5,7 @@ import {BoxError, InterruptedError} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
-import {resolveBasebox} from '../../services/resolve-basebox.js';
+import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';

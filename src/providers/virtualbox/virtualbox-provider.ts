@@ -6,7 +6,7 @@ import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
-import {resolveBasebox} from '../../services/resolve-basebox.js';
+import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {tailFile} from '../qemu/process.js';
 import {insertMachineKey} from '../shared/guest-ssh.js';

@@ -8,7 +8,9 @@ import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
-import {loadProject, selectMachines} from '../load-project.js';
+import {loadProject, selectMachines} from '../../boxfile/load.js';
+import type {Communicator} from '../../communicators/communicator.js';
+import {createCommunicator} from '../../communicators/ssh/connect.js';
 
 /** What every lifecycle service takes: where the project is, which machines, and the I/O. */
 export interface LifecycleOptions {
@@ -139,4 +141,10 @@ export async function removeMachineDir(projectRoot: string, machine: string, opt
 export async function hasMachineFiles(dir: string): Promise<boolean> {
   const entries = await readdir(dir).catch(() => [] as string[]);
   return entries.some((e) => e !== `${machineFiles.lock}.lock`);
+}
+
+/** How box reaches a machine's guest: the provider's own way when it has one, else SSH to its sshInfo. */
+export async function openCommunicator(handle: MachineHandle): Promise<Communicator> {
+  const info = await handle.provider.sshInfo(handle.ctx);
+  return handle.provider.communicator ? handle.provider.communicator(handle.ctx, info) : createCommunicator(info);
 }
