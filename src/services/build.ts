@@ -1,5 +1,5 @@
 import {createHash, randomUUID} from 'node:crypto';
-import {createReadStream, existsSync} from 'node:fs';
+import {existsSync} from 'node:fs';
 import {mkdir, readFile, readdir, rename, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -323,13 +323,6 @@ async function listFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
  * `--add`: installs the box through `box box add` (a child process of this same CLI), so the
  * store's own checks (checksum, safe extraction, layout) apply exactly as for a user's add.
@@ -358,8 +351,4 @@ export function virtualboxHardware(template: LoadedTemplate, method: string): Vi
 
 function describeHardware(h: VirtualboxHardware): string {
   return `${h.diskController === 'ide' ? 'IDE (PIIX4)' : 'SATA (AHCI)'} disk, ${h.nic} NIC`;
-}
-
-export function outputExists(dir: string): boolean {
-  return existsSync(path.join(dir, BUILD_RECORD));
 }

@@ -8,7 +8,7 @@ import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMa
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
-import {tailFile} from '../qemu/process.js';
+import {tailFile} from '../../core/tail-file.js';
 import {insertMachineKey} from '../shared/guest-ssh.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {checkForwardedPorts, freePort, portIsFree, type PortForward} from '../shared/ports.js';
