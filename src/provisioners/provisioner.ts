@@ -1,8 +1,16 @@
-import type {Communicator} from '../communicators/communicator.js';
+import type {Communicator, SshInfo} from '../communicators/communicator.js';
 import type {Ui} from '../core/ui.js';
 
 export interface ProvisionContext {
+  /** Runs commands and uploads in the guest (in-guest provisioners: shell, file). */
   comm: Communicator;
+  /**
+   * Where the guest's SSH server answers and how to log in: for provisioners that drive the
+   * guest from the host with their own tool (ansible, test-kitchen-style verifiers).
+   */
+  ssh: SshInfo;
+  /** The machine's name in the Boxfile (an inventory host name for host-side tools). */
+  machine: string;
   ui: Ui;
   signal: AbortSignal;
   /** Folder of the Boxfile: relative `path`/`source` values resolve against it. */

@@ -9,7 +9,7 @@ import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
 import {loadProject, selectMachines} from '../../boxfile/load.js';
-import type {Communicator} from '../../communicators/communicator.js';
+import type {Communicator, SshInfo} from '../../communicators/communicator.js';
 import {createCommunicator} from '../../communicators/ssh/connect.js';
 
 /** What every lifecycle service takes: where the project is, which machines, and the I/O. */
@@ -143,8 +143,11 @@ export async function hasMachineFiles(dir: string): Promise<boolean> {
   return entries.some((e) => e !== `${machineFiles.lock}.lock`);
 }
 
-/** How box reaches a machine's guest: the provider's own way when it has one, else SSH to its sshInfo. */
-export async function openCommunicator(handle: MachineHandle): Promise<Communicator> {
-  const info = await handle.provider.sshInfo(handle.ctx);
-  return handle.provider.communicator ? handle.provider.communicator(handle.ctx, info) : createCommunicator(info);
+/**
+ * How box reaches a machine's guest: the provider's own way when it has one, else SSH to its
+ * sshInfo (`info`, when the caller already asked the provider for it).
+ */
+export async function openCommunicator(handle: MachineHandle, info?: SshInfo): Promise<Communicator> {
+  const ssh = info ?? await handle.provider.sshInfo(handle.ctx);
+  return handle.provider.communicator ? handle.provider.communicator(handle.ctx, ssh) : createCommunicator(ssh);
 }
