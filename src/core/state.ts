@@ -13,7 +13,8 @@ import {machineDir, machineFiles, userPaths} from './paths.js';
  */
 export interface MachineState {
   machine: string;
-  target: 'qemu' | 'virtualbox' | 'aws';
+  /** A registered target's name (providers/registry.ts). */
+  target: string;
   createdAt: string;
   /** Box the machine was made from (so `box box remove` can refuse while it is in use). */
   box?: {name: string; version: string; provider: string; dir: string};

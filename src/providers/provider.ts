@@ -36,7 +36,7 @@ export interface MachineContext {
 export type StoppedBy = 'acpi' | 'ssh-poweroff' | 'kill' | 'stop-instances' | 'force-stop-instances';
 
 export interface Provider {
-  readonly name: 'qemu' | 'virtualbox' | 'aws';
+  readonly name: string;
   /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
   verify(ctx: MachineContext): Promise<void>;
   /** `timings`: milliseconds per stage (optional; shown in `box up --json` and used by benches). */

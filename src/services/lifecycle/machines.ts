@@ -64,7 +64,7 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
       hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
     });
   }
-  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded, signal: options.signal});
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded as TargetInput, signal: options.signal});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }

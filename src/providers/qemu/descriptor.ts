@@ -1,0 +1,15 @@
+import type {TargetDescriptor} from '../target.js';
+
+/** The qemu target: box runs qemu-system itself (KVM when it works, else TCG); libvirt boxes. */
+export const qemuTarget: TargetDescriptor = {
+  name: 'qemu',
+  aliases: ['kvm', 'libvirt'],
+  vagrantProvider: 'libvirt',
+  features: {linkedClones: true, snapshots: false, privateNetwork: false, suspend: false},
+  async doctor(project) {
+    return (await import('./doctor.js')).qemuReport({binary: project?.machines[0]?.qemu.binary});
+  },
+  async createProvider() {
+    return (await import('./qemu-provider.js')).createQemuProvider();
+  },
+};

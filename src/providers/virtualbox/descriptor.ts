@@ -1,0 +1,15 @@
+import type {TargetDescriptor} from '../target.js';
+
+/** The virtualbox target: VBoxManage, virtualbox boxes (box.ovf + VMDK). */
+export const virtualboxTarget: TargetDescriptor = {
+  name: 'virtualbox',
+  aliases: [],
+  vagrantProvider: 'virtualbox',
+  features: {linkedClones: true, snapshots: false, privateNetwork: false, suspend: false},
+  async doctor() {
+    return (await import('./doctor.js')).virtualboxReport();
+  },
+  async createProvider() {
+    return (await import('./virtualbox-provider.js')).createVirtualboxProvider();
+  },
+};
