@@ -1,6 +1,8 @@
 // Maps a target name to its descriptor (and so to its provider). A target is its folder plus
 // one line here; plug-ins and tests add theirs with registerTarget.
+import {builtinTargetNames, registerBoxfileTarget} from '../boxfile/schema.js';
 import {BoxError} from '../core/errors.js';
+import {allowStateTarget} from '../core/state.js';
 import {awsTarget} from './aws/descriptor.js';
 import type {Provider} from './provider.js';
 import {qemuTarget} from './qemu/descriptor.js';
@@ -12,6 +14,10 @@ const targets = new Map<string, TargetDescriptor>();
 /** Adds a target, or replaces the one of the same name. */
 export function registerTarget(descriptor: TargetDescriptor): void {
   targets.set(descriptor.name, descriptor);
+  if (!(builtinTargetNames as readonly string[]).includes(descriptor.name)) {
+    registerBoxfileTarget({name: descriptor.name, settings: descriptor.settingsSchema, aliases: descriptor.aliases});
+    allowStateTarget(descriptor.name);
+  }
 }
 
 registerTarget(qemuTarget);

@@ -1,4 +1,5 @@
 import type {Project} from '../boxfile/project.js';
+import type {z} from 'zod';
 import type {Provider} from './provider.js';
 
 /** One line of `box doctor`: a tool or setting, whether it is fine, and how to fix it. */
@@ -37,6 +38,11 @@ export interface TargetDescriptor {
   readonly name: string;
   /** Other names `target:` and `--target` accept for it (kvm, libvirt for qemu). */
   readonly aliases: readonly string[];
+  /**
+   * Its `targets.<name>` settings. Built-ins point at theirs in boxfile/schema.ts; a plug-in's
+   * is added to the Boxfile (with the target name and aliases) when it registers.
+   */
+  readonly settingsSchema: z.AnyZodObject;
   /** The Vagrant provider name of its boxes in the store and in metadata.json (qemu: libvirt). */
   readonly vagrantProvider: string;
   readonly features: TargetFeatures;

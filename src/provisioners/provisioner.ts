@@ -1,4 +1,5 @@
 import type {Communicator, SshInfo} from '../communicators/communicator.js';
+import type {BoxfileProvisionerPlugin} from '../boxfile/schema.js';
 import type {Ui} from '../core/ui.js';
 
 export interface ProvisionContext {
@@ -21,6 +22,11 @@ export interface ProvisionContext {
 
 export interface Provisioner<C> {
   readonly type: string;
+  /**
+   * Its Boxfile entry (`type: z.literal(TYPE)` plus its keys) and host-path resolution. The
+   * built-ins' schemas live in boxfile/schema.ts; a plug-in's is added to the Boxfile here.
+   */
+  readonly boxfile?: Omit<BoxfileProvisionerPlugin, 'type'>;
   /** A short label for progress lines ("shell setup.sh", "file conf/ → /etc/app"). */
   describe?(config: C): string;
   provision(ctx: ProvisionContext, config: C): Promise<void>;

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs';
 import {mkdtemp, open, readFile, rm, writeFile, type FileHandle} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type {ShellProvisionerConfig} from '../boxfile/schema.js';
+import {shellProvisionerSchema, type ShellProvisionerConfig} from '../boxfile/schema.js';
 import {shellQuote} from '../communicators/ssh/remote-command.js';
 import {BoxError, isAbortError, throwIfAborted} from '../core/errors.js';
 import {OutputLines} from './output-lines.js';
@@ -95,6 +95,7 @@ async function uploadScript(ctx: ProvisionContext, script: string, remote: strin
  */
 export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
   type: 'shell',
+  boxfile: {schema: shellProvisionerSchema},
   describe: (config) => `shell ${label(config)}`,
   async provision(ctx, config) {
     // Scripts written on Windows would fail on "\r" ("command not found"): normalise line ends.

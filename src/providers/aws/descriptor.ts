@@ -1,10 +1,12 @@
 import {projectAwsSettings} from '../../boxfile/load.js';
+import {awsSettingsSchema} from '../../boxfile/schema.js';
 import type {TargetDescriptor} from '../target.js';
 
 /** The aws target: EC2 instances from AMIs (or from boxes imported as AMIs). */
 export const awsTarget: TargetDescriptor = {
   name: 'aws',
   aliases: [],
+  settingsSchema: awsSettingsSchema,
   vagrantProvider: 'aws',
   features: {linkedClones: false, snapshots: false, privateNetwork: false, suspend: false},
   async doctor(project) {

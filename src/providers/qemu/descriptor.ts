@@ -1,9 +1,11 @@
+import {qemuSettingsSchema} from '../../boxfile/schema.js';
 import type {TargetDescriptor} from '../target.js';
 
 /** The qemu target: box runs qemu-system itself (KVM when it works, else TCG); libvirt boxes. */
 export const qemuTarget: TargetDescriptor = {
   name: 'qemu',
   aliases: ['kvm', 'libvirt'],
+  settingsSchema: qemuSettingsSchema,
   vagrantProvider: 'libvirt',
   features: {linkedClones: true, snapshots: false, privateNetwork: false, suspend: false},
   async doctor(project) {
