@@ -1,6 +1,6 @@
 import path from 'node:path';
-import {pathToFileURL} from 'node:url';
 import {repoRoot} from './cli.js';
+import {preloadEnv} from './preload.js';
 
 export {FakeCommunicator} from './fake-communicator.mjs';
 
@@ -11,5 +11,5 @@ export const fakeSshPreload = path.join(repoRoot, 'test', 'helpers', 'fake-ssh-p
  * instances have no SSH server): NODE_OPTIONS loads fake-ssh-preload.mjs, after `base`.
  */
 export function fakeSshEnv(base = process.env.NODE_OPTIONS): {NODE_OPTIONS: string} {
-  return {NODE_OPTIONS: [base ?? '', `--import=${pathToFileURL(fakeSshPreload).href}`].join(' ').trim()};
+  return preloadEnv(fakeSshPreload, base);
 }

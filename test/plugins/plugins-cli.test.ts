@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {pathToFileURL} from 'node:url';
 import {after, before, describe, test} from 'node:test';
 import {box, boxJson, repoRoot, tempDir} from '../helpers/cli.js';
+import {preloadEnv} from '../helpers/preload.js';
 
 // Issue 11's acceptance test: a target and a provisioner registered from test code only
 // (testbed-plugin.mjs, preloaded into the built CLI) are reached by validate, doctor, up and
 // provision, with no source change.
 const plugin = path.join(repoRoot, 'test', 'plugins', 'testbed-plugin.mjs');
-const env = {NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', `--import=${pathToFileURL(plugin).href}`].join(' ').trim()};
+const env = preloadEnv(plugin);
 
 const BOXFILE = `name: plug
 basebox: debian-12
