@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {AwsProvider} from '../src/providers/aws/aws-provider.js';
 import {setAwsCommunicatorFactory} from '../src/providers/aws/communicator-factory.js';
-import {FakeCommunicator} from '../src/providers/aws/fake-communicator.js';
+import {FakeCommunicator} from '../test/helpers/fake-ssh.js';
 import {startMoto, useMotoEnv} from '../test/helpers/moto.js';
 import {startFaultProxy} from '../test/providers/aws/fault-proxy.js';
 import {awsContext, awsMachine} from '../test/providers/aws/machine.js';

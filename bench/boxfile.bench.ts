@@ -9,7 +9,7 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {loadLocatedProject, loadProject} from '../src/services/load-project.js';
+import {loadLocatedProject, loadProject} from '../src/boxfile/load.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -63,9 +63,6 @@ export async function readBoxMetadata(dir: string, source: string): Promise<BoxM
   return parsed as BoxMetadata;
 }
 
-/** box target names → the Vagrant provider names used in the store. */
-export const providerForTarget: Record<string, string> = {qemu: 'libvirt', virtualbox: 'virtualbox', aws: 'aws'};
-
 /** The disk bus and NIC a guest has drivers for. */
 export interface GuestHardware {
   diskBus: 'virtio' | 'sata' | 'ide';

@@ -4,29 +4,9 @@ import {UsageError} from '../core/errors.js';
 import {locate, type SourceFile} from './source.js';
 import {isObject} from './locations.js';
 import {isTargetAlias, targetAliases} from './schema.js';
+import {formatPath, type BoxfileIssue, type IssuePath} from './issue-path.js';
 
-export type IssuePath = Array<string | number>;
-
-/** One problem in a configuration file, as shown to the user and in `details.errors`. */
-export interface BoxfileIssue {
-  file: string;
-  line: number;
-  column: number;
-  /** Field path such as `machines.web.forwarded_ports[1].host` ('' for the whole file). */
-  path: string;
-  message: string;
-  /** The offending value, printed as `(got VALUE)`; absent for missing and unknown keys. */
-  got?: string;
-}
-
-export function formatPath(segments: IssuePath): string {
-  let out = '';
-  for (const segment of segments) {
-    if (typeof segment === 'number') out += `[${segment}]`;
-    else out += out === '' ? segment : `.${segment}`;
-  }
-  return out;
-}
+export {formatPath, type BoxfileIssue, type IssuePath};
 
 /** Prints a value the way the user wrote it, shortened: "two", 0, true, null, [1,2]. */
 export function formatValue(value: unknown): string {

@@ -55,6 +55,8 @@ export interface MachineConfig {
   qemu: QemuConfig;
   virtualbox: VirtualboxConfig;
   aws: AwsSettings;
+  /** A plug-in target's `targets.<name>` settings as written (built-in targets have theirs above). */
+  targetSettings?: Record<string, unknown>;
   provisioners: ProvisionerConfig[];
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
   syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;

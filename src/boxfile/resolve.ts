@@ -3,7 +3,7 @@ import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {forwardedPortDefaults} from './defaults.js';
 import type {MachineConfig} from './project.js';
-import {canonicalTarget, isTargetAlias, targetAliases, type MachineSettings} from './schema.js';
+import {boxfileProvisionerPlugin, canonicalTarget, isPluginTarget, isTargetAlias, targetAliases, type MachineSettings, type ProvisionerConfig} from './schema.js';
 import {diskGiB, memoryMiB} from './sizes.js';
 
 /**
@@ -43,7 +43,8 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
   out.provisioners = out.provisioners?.map((p) => {
     if (p.type === 'shell' && p.path !== undefined) return {...p, path: abs(p.path)};
     if (p.type === 'file') return {...p, source: abs(p.source)};
-    return p;
+    const plugin = boxfileProvisionerPlugin(p.type);
+    return plugin?.hostPaths ? plugin.hostPaths(p, abs) as ProvisionerConfig : p;
   });
   if (out.provisioners === undefined) delete out.provisioners;
   if (out.synced_folders) out.synced_folders = out.synced_folders.map((f) => ({...f, source: abs(f.source)}));
@@ -65,12 +66,13 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
   const raw = (s as Record<string, unknown>)[RAW_BASEBOX];
   if (parsed?.ok && typeof raw === 'string') parsed.ref.raw = raw;
   const written = s.target ?? 'qemu';
+  const target = canonicalTarget(written);
   const alias = isTargetAlias(written) ? targetAliases[written] : undefined;
   const accel = alias && 'accel' in alias ? alias.accel : q.accel ?? 'auto';
   return {
     name,
     ...(parsed?.ok ? {basebox: parsed.ref} : {}),
-    target: canonicalTarget(written),
+    target,
     ...(isTargetAlias(written) ? {targetAlias: written} : {}),
     ...(s.hostname ? {hostname: s.hostname} : {}),
     qemu: {
@@ -90,6 +92,7 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
       gui: v.gui ?? false,
     },
     aws: s.targets?.aws ?? {},
+    ...(isPluginTarget(target) ? {targetSettings: (s.targets as Record<string, Record<string, unknown>> | undefined)?.[target] ?? {}} : {}),
     provisioners: s.provisioners ?? [],
     forwardedPorts: (s.forwarded_ports ?? []).map((p) => ({
       guest: p.guest,

@@ -88,7 +88,27 @@ export const awsSettingsSchema = z.object({
   }).strict().optional().describe('Instance metadata service (IMDS) of the instance, for up and bakes. Default: IMDSv2 required, endpoint enabled.'),
 }).strict();
 
-export const targetNameSchema = z.enum(['qemu', 'virtualbox', 'aws']);
+/** The targets box ships; plug-in targets add theirs with registerBoxfileTarget. */
+export const builtinTargetNames = ['qemu', 'virtualbox', 'aws'] as const;
+export type BuiltinTargetName = typeof builtinTargetNames[number];
+
+/** The Boxfile side of a plug-in target: its name, its `targets.<name>` settings, its aliases. */
+export interface BoxfileTargetPlugin {
+  name: string;
+  settings: z.AnyZodObject;
+  aliases?: readonly string[];
+}
+
+/** The Boxfile side of a plug-in provisioner: its schema (with `type: z.literal(...)`), its host paths. */
+export interface BoxfileProvisionerPlugin {
+  type: string;
+  schema: z.AnyZodObject;
+  /** Makes the config's host paths absolute (`abs` resolves against the file that wrote them). */
+  hostPaths?(config: Record<string, unknown>, abs: (file: string) => string): Record<string, unknown>;
+}
+
+const pluginTargets = new Map<string, BoxfileTargetPlugin>();
+const pluginProvisioners = new Map<string, BoxfileProvisionerPlugin>();
 
 /**
  * Other names users know the qemu target by. `kvm` is QEMU with KVM required (accel: kvm: it
@@ -99,27 +119,33 @@ export const targetNameSchema = z.enum(['qemu', 'virtualbox', 'aws']);
 export const targetAliases = {
   kvm: {target: 'qemu', accel: 'kvm', note: 'QEMU with KVM required'},
   libvirt: {target: 'qemu', note: 'box runs QEMU itself, without libvirtd'},
-} as const satisfies Record<string, {target: z.output<typeof targetNameSchema>; accel?: 'kvm'; note: string}>;
+} as const satisfies Record<string, {target: BuiltinTargetName; accel?: 'kvm'; note: string}>;
 
 export type TargetAlias = keyof typeof targetAliases;
-
-/** What `target:` and `--target` accept: a target or an alias of one. */
-export const targetInputSchema = z.enum([...targetNameSchema.options, ...Object.keys(targetAliases) as [TargetAlias, ...TargetAlias[]]]);
 
 export function isTargetAlias(name: string): name is TargetAlias {
   return Object.hasOwn(targetAliases, name);
 }
 
-/** The target a name stands for: kvm and libvirt are qemu. */
-export function canonicalTarget(name: z.output<typeof targetInputSchema>): z.output<typeof targetNameSchema> {
-  return isTargetAlias(name) ? targetAliases[name].target : name;
+/** Aliases of plug-in targets: alias → target. */
+function pluginAliases(): Map<string, string> {
+  return new Map([...pluginTargets.values()].flatMap((t) => (t.aliases ?? []).map((alias) => [alias, t.name] as [string, string])));
 }
 
-export const targetsSchema = z.object({
-  qemu: qemuSettingsSchema.optional(),
-  virtualbox: virtualboxSettingsSchema.optional(),
-  aws: awsSettingsSchema.optional(),
-}).strict();
+/** The target a name stands for: kvm and libvirt are qemu. */
+export function canonicalTarget(name: string): string {
+  return isTargetAlias(name) ? targetAliases[name].target : pluginAliases().get(name) ?? name;
+}
+
+/** Every target name `target:` accepts, built-ins first. */
+export function targetNames(): string[] {
+  return [...builtinTargetNames, ...pluginTargets.keys()];
+}
+
+/** What `target:` and `--target` accept: a target or an alias of one. */
+export function targetInputNames(): string[] {
+  return [...builtinTargetNames, ...Object.keys(targetAliases), ...pluginTargets.keys(), ...pluginAliases().keys()];
+}
 
 export const shellProvisionerSchema = z.object({
   type: z.literal('shell').describe('Runs a script in the guest.'),
@@ -140,14 +166,18 @@ export const fileProvisionerSchema = z.object({
 
 // The inline/path rule lives on the union (not on the shell object) because a discriminated
 // union needs plain objects as options.
-export const provisionerSchema = z.discriminatedUnion('type', [
-  shellProvisionerSchema,
-  fileProvisionerSchema,
-]).superRefine((p, ctx) => {
-  if (p.type === 'shell' && (p.inline === undefined) === (p.path === undefined)) {
-    ctx.addIssue({code: z.ZodIssueCode.custom, message: 'a shell provisioner needs exactly one of inline or path'});
-  }
-});
+function buildProvisionerSchema() {
+  const plugins = [...pluginProvisioners.values()].map((p) => p.schema) as typeof fileProvisionerSchema[];
+  return z.discriminatedUnion('type', [
+    shellProvisionerSchema,
+    fileProvisionerSchema,
+    ...plugins,
+  ]).superRefine((p, ctx) => {
+    if (p.type === 'shell' && (p.inline === undefined) === (p.path === undefined)) {
+      ctx.addIssue({code: z.ZodIssueCode.custom, message: 'a shell provisioner needs exactly one of inline or path'});
+    }
+  });
+}
 
 /** An RFC 1123 host name or fully qualified domain name (no trailing dot), and not an IP address. */
 export function isHostName(value: string): boolean {
@@ -177,56 +207,99 @@ export const sshSettingsSchema = z.object({
   insert_key: z.boolean().optional().describe('Replace the insecure key with a per-machine key on first boot (default true).'),
 }).strict();
 
-/** What a machine can override (and what an environment overlay may set). */
-export const machineSettingsShape = {
-  basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL. Optional for an aws machine whose targets.aws.ami or ami_filter names its image.'),
-  basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
-  target: targetInputSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, libvirt another name for qemu. --target overrides it.'),
-  targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),
-  provisioners: z.array(provisionerSchema).optional().describe('Run in order on `box up` (first boot) and `box provision`. Lists from outer layers run first.'),
-  forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
-  synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
-  ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
-  hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
-};
-
-export const machineSettingsSchema = z.object(machineSettingsShape).strict();
-
 // Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
 // 63 characters keeps all of them within their limits.
 export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
 
-export const environmentSchema = z.object({
-  ...machineSettingsShape,
-  machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Per-machine settings for this environment (an empty entry changes nothing).'),
-}).strict();
+function buildSchemas() {
+  const targetInputSchema = z.enum(targetInputNames() as [string, ...string[]]);
+  const targetsSchema = z.object({
+    qemu: qemuSettingsSchema.optional(),
+    virtualbox: virtualboxSettingsSchema.optional(),
+    aws: awsSettingsSchema.optional(),
+    ...Object.fromEntries([...pluginTargets.values()].map((t) => [t.name, t.settings.optional()])),
+  }).strict();
+  const provisionerSchema = buildProvisionerSchema();
+  /** What a machine can override (and what an environment overlay may set). */
+  const machineSettingsShape = {
+    basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL. Optional for an aws machine whose targets.aws.ami or ami_filter names its image.'),
+    basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
+    target: targetInputSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, libvirt another name for qemu. --target overrides it.'),
+    targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),
+    provisioners: z.array(provisionerSchema).optional().describe('Run in order on `box up` (first boot) and `box provision`. Lists from outer layers run first.'),
+    forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
+    synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
+    ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
+    hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
+  };
 
-export const boxfileSchema = z.object({
-  version: z.literal(1).optional().describe('Boxfile format version (1).'),
-  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'expected letters, digits, dot, dash or underscore, at most 63 characters').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
-  ...machineSettingsShape,
-  machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
-  environments: z.record(environmentSchema.nullable()).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
-}).strict();
+  const machineSettingsSchema = z.object(machineSettingsShape).strict();
 
-/**
- * `~/.box/config.yaml`: the per-user defaults layer. It takes the machine settings of a Boxfile
- * (all optional); project-only sections (name, machines, environments) are refused there.
- */
-export const userConfigSchema = z.object({
-  version: z.literal(1).optional(),
-  ...machineSettingsShape,
-}).strict();
+  const environmentSchema = z.object({
+    ...machineSettingsShape,
+    machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Per-machine settings for this environment (an empty entry changes nothing).'),
+  }).strict();
+
+  const boxfileSchema = z.object({
+    version: z.literal(1).optional().describe('Boxfile format version (1).'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'expected letters, digits, dot, dash or underscore, at most 63 characters').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
+    ...machineSettingsShape,
+    machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
+    environments: z.record(environmentSchema.nullable()).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
+  }).strict();
+
+  /**
+   * `~/.box/config.yaml`: the per-user defaults layer. It takes the machine settings of a Boxfile
+   * (all optional); project-only sections (name, machines, environments) are refused there.
+   */
+  const userConfigSchema = z.object({
+    version: z.literal(1).optional(),
+    ...machineSettingsShape,
+  }).strict();
+  return {targetInputSchema, targetsSchema, provisionerSchema, machineSettingsShape, machineSettingsSchema, environmentSchema, boxfileSchema, userConfigSchema};
+}
+
+type Schemas = ReturnType<typeof buildSchemas>;
+
+// Rebuilt when a plug-in registers (ES module bindings are live: importers see the new ones).
+export let {targetInputSchema, targetsSchema, provisionerSchema, machineSettingsShape, machineSettingsSchema, environmentSchema, boxfileSchema, userConfigSchema}: Schemas = buildSchemas();
+
+function rebuild(): void {
+  ({targetInputSchema, targetsSchema, provisionerSchema, machineSettingsShape, machineSettingsSchema, environmentSchema, boxfileSchema, userConfigSchema} = buildSchemas());
+}
+
+/** Adds a plug-in target to the Boxfile: `target: NAME`, `targets.NAME` settings, its aliases. */
+export function registerBoxfileTarget(plugin: BoxfileTargetPlugin): void {
+  pluginTargets.set(plugin.name, plugin);
+  rebuild();
+}
+
+/** Adds a plug-in provisioner's schema (and its host paths) to the Boxfile. */
+export function registerBoxfileProvisioner(plugin: BoxfileProvisionerPlugin): void {
+  // shell and file are in the schema already (their registry entries name the same schemas).
+  if (plugin.type === 'shell' || plugin.type === 'file') return;
+  pluginProvisioners.set(plugin.type, plugin);
+  rebuild();
+}
+
+export function boxfileProvisionerPlugin(type: string): BoxfileProvisionerPlugin | undefined {
+  return pluginProvisioners.get(type);
+}
+
+export function isPluginTarget(name: string): boolean {
+  return pluginTargets.has(name);
+}
 
 export type UserConfig = z.output<typeof userConfigSchema>;
 export type BoxfileInput = z.input<typeof boxfileSchema>;
 export type Boxfile = z.output<typeof boxfileSchema>;
 export type MachineSettings = z.output<typeof machineSettingsSchema>;
-export type TargetName = z.output<typeof targetNameSchema>;
-export type TargetInput = z.output<typeof targetInputSchema>;
+/** A registered target's name (built-in or plug-in). */
+export type TargetName = string;
+export type TargetInput = string;
 export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
 export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
-export type ProvisionerConfig = z.output<typeof provisionerSchema>;
+export type ProvisionerConfig = ShellProvisionerConfig | FileProvisionerConfig;
 export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type AwsSettings = z.output<typeof awsSettingsSchema>;
 export type BlockDeviceMapping = z.output<typeof blockDeviceSchema>;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import {Composer, isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, type Alias, type Document, type Node, type Pair, type YAMLMap} from 'yaml';
 import {UsageError} from '../core/errors.js';
 import {formatBytes} from '../core/ui.js';
-import {formatPath, type BoxfileIssue, type IssuePath} from './issues.js';
+import {formatPath, type BoxfileIssue, type IssuePath} from './issue-path.js';
 import {boxfileLimits, type BoxfileLimits} from './limits.js';
 import {checkStructure} from './yaml-structure.js';
 

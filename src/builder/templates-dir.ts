@@ -8,9 +8,6 @@ import {TEMPLATE_FILE} from './template.js';
 /** The templates shipped with box: `<package>/templates` (same relative path from src/ and dist/). */
 export const builtinTemplatesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
 
-/** Shared post-install scripts (vagrant user, sshd, cleanup, zero free space). */
-export const sharedScriptsDir = path.join(builtinTemplatesDir, '_scripts');
-
 export interface TemplateRef {
   name: string;
   dir: string;

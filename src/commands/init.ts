@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {targetInputSchema, type TargetInput} from '../boxfile/schema.js';
+import {targetInputNames, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
 import {DEFAULT_BASEBOX, initBoxfile, type InitResult} from '../services/init.js';
 
@@ -16,7 +16,7 @@ Refuses to replace an existing Boxfile unless --force (exit code 2).`;
 
   static override flags = {
     basebox: Flags.string({description: `Box to start from: store name (optionally @constraint), .box path or URL. Default ${DEFAULT_BASEBOX}.`}),
-    target: Flags.string({description: 'Where the machine runs. Default qemu (kvm: qemu with KVM required).', options: [...targetInputSchema.options]}),
+    target: Flags.string({description: 'Where the machine runs. Default qemu (kvm: qemu with KVM required).', options: targetInputNames()}),
     force: Flags.boolean({char: 'f', description: 'Replace an existing Boxfile.'}),
   };
 

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
 import {BaseCommand} from '../core/base-command.js';
-import {loadProjectIfAny, projectAwsSettings} from '../services/load-project.js';
+import {loadProjectIfAny, projectAwsSettings} from '../boxfile/load.js';
 import {sweep, type SweepResult} from '../services/sweep.js';
 
 export default class Sweep extends BaseCommand {

@@ -3,7 +3,7 @@ import type {MachineConfig} from '../boxfile/project.js';
 import {targetAliases, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
 import {checkTargetSettings} from '../services/check-target-settings.js';
-import {loadProject} from '../services/load-project.js';
+import {loadProject} from '../boxfile/load.js';
 
 export interface ValidateResult {
   valid: true;

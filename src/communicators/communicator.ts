@@ -8,6 +8,14 @@ export interface ExecOptions {
   signal?: AbortSignal;
 }
 
+/** Where a guest's SSH server answers and how to log in (what a provider reports for a machine). */
+export interface SshInfo {
+  host: string;
+  port: number;
+  username: string;
+  privateKeyPath: string;
+}
+
 export interface UploadOptions {
   signal?: AbortSignal;
 }

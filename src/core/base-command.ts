@@ -20,7 +20,7 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
  *
  * A signal listener only runs while the event loop is free, so no phase may keep the main
  * thread busy for long: loading a large Boxfile, the one CPU-heavy phase whose size the user
- * controls, runs in a worker thread (services/load-project.ts) and is bounded (boxfile/limits.ts).
+ * controls, runs in a worker thread (boxfile/load.ts) and is bounded (boxfile/limits.ts).
  */
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;
@@ -77,11 +77,11 @@ export abstract class BaseCommand extends Command {
     this.ui = new Ui({quiet: this.jsonEnabled()});
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
-    const cwdIndex = this.argv.findIndex((a) => a === '--cwd' || a.startsWith('--cwd='));
-    if (cwdIndex !== -1) {
-      const value = this.argv[cwdIndex].includes('=') ? this.argv[cwdIndex].split('=')[1] : this.argv[cwdIndex + 1];
-      if (value) process.chdir(value);
-    }
+    // --cwd applies before the command's own parse resolves anything against the working folder;
+    // oclif's parser reads it (`--cwd=a=b`, `--cwd DIR`, nothing after `--`). Parse errors are
+    // the ones the command would report: this.catch reports them the same way.
+    const {flags} = await this.parse();
+    if (typeof flags.cwd === 'string') process.chdir(flags.cwd);
   }
 
   override async finally(error: Error | undefined): Promise<void> {

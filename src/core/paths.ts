@@ -18,13 +18,13 @@ export const userPaths = {
   insecureKey: () => path.join(boxHome(), 'insecure_private_key'),
 };
 
-/** File names inside a machine's directory are constants (as in Lima) so tools can find them. */
+/**
+ * File names inside a machine's directory are constants (as in Lima) so tools can find them.
+ * These are the ones every target shares; a target's own live in its folder (qemu/files.ts).
+ */
 export const machineFiles = {
   state: 'state.json',
-  pid: 'qemu.pid',
-  qmp: 'qmp.sock',
   serialLog: 'serial.log',
-  disk: 'disk.qcow2',
   privateKey: 'id_ed25519',
   publicKey: 'id_ed25519.pub',
   lock: 'machine',

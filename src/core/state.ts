@@ -12,7 +12,8 @@ import {machineDir, machineFiles, userPaths} from './paths.js';
  */
 export interface MachineState {
   machine: string;
-  target: 'qemu' | 'virtualbox' | 'aws';
+  /** A registered target's name (providers/registry.ts). */
+  target: string;
   createdAt: string;
   /** Box the machine was made from (so `box box remove` can refuse while it is in use). */
   box?: {name: string; version: string; provider: string; dir: string};
@@ -61,12 +62,23 @@ export async function readMachineState(projectRoot: string, machine: string): Pr
   return state;
 }
 
+/** Target names a record may name: the built-ins, and plug-ins as they register (providers/registry.ts). */
+const stateTargets = ['qemu', 'virtualbox', 'aws'];
+
+export function allowStateTarget(name: string): void {
+  if (!stateTargets.includes(name)) stateTargets.push(name);
+}
+
+function listed(names: string[]): string {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+}
+
 /** What makes a parsed state.json unusable, or undefined when it is a machine record. */
 function stateProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a JSON object';
   const s = value as Partial<MachineState>;
   if (typeof s.machine !== 'string') return 'it has no machine name';
-  if (!['qemu', 'virtualbox', 'aws'].includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not qemu, virtualbox or aws`;
+  if (!stateTargets.includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not ${listed(stateTargets)}`;
   if (typeof s.provider !== 'object' || s.provider === null) return 'it has no provider record';
   return undefined;
 }

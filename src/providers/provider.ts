@@ -1,6 +1,6 @@
 import type {MachineConfig, Project} from '../boxfile/project.js';
 import type {Ui} from '../core/ui.js';
-import type {Communicator} from '../communicators/communicator.js';
+import type {Communicator, SshInfo} from '../communicators/communicator.js';
 
 export type MachineStatus = 'not-created' | 'running' | 'stopped' | 'broken';
 
@@ -13,12 +13,7 @@ export interface StatusReport {
   details?: Record<string, unknown>;
 }
 
-export interface SshInfo {
-  host: string;
-  port: number;
-  username: string;
-  privateKeyPath: string;
-}
+export type {SshInfo} from '../communicators/communicator.js';
 
 /** What a provider gets to work on one machine. */
 export interface MachineContext {
@@ -41,7 +36,7 @@ export interface MachineContext {
 export type StoppedBy = 'acpi' | 'ssh-poweroff' | 'kill' | 'stop-instances' | 'force-stop-instances';
 
 export interface Provider {
-  readonly name: 'qemu' | 'virtualbox' | 'aws';
+  readonly name: string;
   /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
   verify(ctx: MachineContext): Promise<void>;
   /** `timings`: milliseconds per stage (optional; shown in `box up --json` and used by benches). */

@@ -1,6 +1,6 @@
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
-import type {FileProvisionerConfig} from '../boxfile/schema.js';
+import {fileProvisionerSchema, type FileProvisionerConfig} from '../boxfile/schema.js';
 import {BoxError} from '../core/errors.js';
 import type {Provisioner} from './provisioner.js';
 
@@ -11,6 +11,7 @@ import type {Provisioner} from './provisioner.js';
  */
 export const fileProvisioner: Provisioner<FileProvisionerConfig> = {
   type: 'file',
+  boxfile: {schema: fileProvisionerSchema},
   describe: (config) => `file ${config.source} → ${config.destination}`,
   async provision(ctx, config) {
     const source = path.resolve(ctx.projectRoot, config.source);

@@ -1,4 +1,4 @@
-import type {ProvisionerConfig} from '../boxfile/schema.js';
+import {registerBoxfileProvisioner, type ProvisionerConfig} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
 import {fileProvisioner} from './file.js';
 import type {Provisioner} from './provisioner.js';
@@ -9,6 +9,7 @@ const provisioners = new Map<string, Provisioner<never>>();
 
 export function registerProvisioner<C>(provisioner: Provisioner<C>): void {
   provisioners.set(provisioner.type, provisioner as Provisioner<never>);
+  if (provisioner.boxfile) registerBoxfileProvisioner({type: provisioner.type, ...provisioner.boxfile});
 }
 
 registerProvisioner(shellProvisioner);

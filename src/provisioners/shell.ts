@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import type {ShellProvisionerConfig} from '../boxfile/schema.js';
+import {shellProvisionerSchema, type ShellProvisionerConfig} from '../boxfile/schema.js';
 import {runGuestScript} from '../communicators/run-script.js';
 import {BoxError} from '../core/errors.js';
 import {OutputLines} from './output-lines.js';
@@ -34,6 +34,7 @@ async function scriptText(ctx: ProvisionContext, config: ShellProvisionerConfig)
  */
 export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
   type: 'shell',
+  boxfile: {schema: shellProvisionerSchema},
   describe: (config) => `shell ${label(config)}`,
   async provision(ctx, config) {
     // Scripts written on Windows would fail on "\r" ("command not found"): normalise line ends.

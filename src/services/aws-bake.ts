@@ -180,7 +180,7 @@ export interface AwsBuildOptions {
 export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeResult & {added?: {name: string; version: string; provider: string}}> {
   const {familyChoice, resolveTemplate} = await import('../builder/template-families.js');
   const {loadTemplate} = await import('../builder/template.js');
-  const {loadProjectIfAny} = await import('./load-project.js');
+  const {loadProjectIfAny} = await import('../boxfile/load.js');
   const ref = await resolveTemplate(options.template, options.templateDirs);
   const chosen = familyChoice(options.template, ref);
   if (chosen) options.ui.info(chosen);
@@ -190,13 +190,13 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
   let sourceAmis: Record<string, string> | undefined;
   const source = template.definition.method === 'box' ? template.definition.source : undefined;
   if (source && (source.provider ?? 'aws') === 'aws' && !aws.ami && !aws.ami_filter) {
-    const {resolveBasebox} = await import('./resolve-basebox.js');
+    const {resolveBasebox} = await import('../boxes/resolve.js');
     const box = await resolveBasebox({raw: source.box, kind: 'store', name: source.box, versionConstraint: source.version}, {provider: 'aws', ui: options.ui, signal: options.signal});
     sourceAmis = (box.metadata as {amis?: Record<string, string>}).amis;
   }
   const result = await bakeAmi({template, aws, sourceAmis, project, machine: project?.machines[0]?.name, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
   if (!options.add || options.dryRun) return result;
-  const {addBox} = await import('./box-add.js');
+  const {addBox} = await import('../boxes/add.js');
   const added = await addBox({source: result.box.path, name: template.name, version: result.version, provider: 'aws', ui: options.ui, signal: options.signal});
   return {...result, added: {name: added.name, version: added.version, provider: added.provider}};
 }

@@ -148,7 +148,7 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     ]})));
     const awsBoxPath = path.join(work, `${stored.name.replaceAll('/', '-')}-${stored.version}-aws.box`);
     await packageBox({provider: 'aws', metadata: {amis: {[region]: ami}, imported_from: {name: stored.name, version: stored.version, import_task: started.ImportTaskId}}, files: [], outputPath: awsBoxPath});
-    const {addBox} = await import('./box-add.js');
+    const {addBox} = await import('../boxes/add.js');
     await addBox({source: awsBoxPath, name: stored.name, version: stored.version, provider: 'aws', force: true, ui, signal});
     ui.success(`${stored.name} ${stored.version} is ${ami} in ${region}; \`box up --target aws\` can use it`);
     return {box: {name: stored.name, version: stored.version}, region, bucket: options.bucket, key, importTaskId: started.ImportTaskId!, ami, awsBox: {path: awsBoxPath, added: true}};
@@ -256,7 +256,7 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
     const box = await packageLibvirtBox({imagePath: qcow2, outputPath: path.join(outputDir, `${name.replaceAll('/', '-')}-${version}-libvirt.box`), extraMetadata: {exported_from: {ami: options.ami, region, export_task: taskId}}});
     let added: PullResult['added'];
     if (options.add) {
-      const {addBox} = await import('./box-add.js');
+      const {addBox} = await import('../boxes/add.js');
       const a = await addBox({source: box.path, name, version, provider: 'libvirt', force: true, ui, signal});
       added = {name: a.name, version: a.version};
     }

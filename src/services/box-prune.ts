@@ -3,7 +3,7 @@ import {deleteStoredBox, diskUsage, listStoredBoxes} from '../boxes/store.js';
 import {compareVersions} from '../boxes/version.js';
 import {readMachineIndex} from '../core/state.js';
 import type {ListedBox} from './box-list.js';
-import {machinesUsing} from './box-remove.js';
+import {machinesUsing} from '../boxes/in-use.js';
 
 export interface PruneResult {
   dryRun: boolean;

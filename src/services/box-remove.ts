@@ -1,14 +1,9 @@
-import {deleteStoredBox, diskUsage, listStoredBoxes, type StoredBox} from '../boxes/store.js';
+import {deleteStoredBox, diskUsage, listStoredBoxes} from '../boxes/store.js';
 import {compareVersions} from '../boxes/version.js';
 import {BoxError, UsageError} from '../core/errors.js';
 import {readMachineIndex, type IndexEntry} from '../core/state.js';
+import {machinesUsing} from '../boxes/in-use.js';
 import type {ListedBox} from './box-list.js';
-
-/** Machines in the user index (`~/.box/machines.json`) made from `box`. */
-export async function machinesUsing(box: Pick<StoredBox, 'name' | 'version' | 'provider'>, index?: IndexEntry[]): Promise<IndexEntry[]> {
-  const entries = index ?? await readMachineIndex();
-  return entries.filter((e) => e.box && e.box.name === box.name && e.box.provider === box.provider && compareVersions(e.box.version, box.version) === 0);
-}
 
 function describeUsers(users: IndexEntry[]): string {
   return users.map((u) => `${u.machine} (${u.projectRoot})`).join(', ');

@@ -1,5 +1,5 @@
 import {createHash, randomUUID} from 'node:crypto';
-import {createReadStream, existsSync} from 'node:fs';
+import {existsSync} from 'node:fs';
 import {mkdir, readFile, readdir, rename, rm, stat} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import {userPaths} from '../core/paths.js';
 import {runSteps, type Step} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
 import {askingSteps, terminalAsk, type AskOnError, type OnError} from '../builder/on-error.js';
-import {addBox} from './box-add.js';
+import {addBox} from '../boxes/add.js';
 import {removeBuildRecord, removeDeadBuilds, writeBuildRecord} from './build-records.js';
 import {hardwareOf} from '../boxes/metadata.js';
 
@@ -323,13 +323,6 @@ async function listFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
  * `--add`: installs the box with the store's own add (in this process), so its checks
  * (checksum, safe extraction, layout) apply exactly as for a user's `box box add`.
@@ -363,8 +356,4 @@ export function virtualboxHardware(template: LoadedTemplate, method: string): Vi
 
 function describeHardware(h: VirtualboxHardware): string {
   return `${h.diskController === 'ide' ? 'IDE (PIIX4)' : 'SATA (AHCI)'} disk, ${h.nic} NIC`;
-}
-
-export function outputExists(dir: string): boolean {
-  return existsSync(path.join(dir, BUILD_RECORD));
 }

@@ -1,7 +1,7 @@
 import {BoxError, errorMessage} from '../core/errors.js';
 import {isStateCorrupt, unindexMachine} from '../core/state.js';
 import {hasMachineFiles, machineStatus, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
-import {removeDeadWorkDirs} from '../providers/aws/work-dirs.js';
+import {removeLeftovers} from '../providers/registry.js';
 
 export interface DestroyResult {
   machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;
@@ -16,7 +16,7 @@ export async function destroy(options: LifecycleOptions & {confirm?: (machine: s
   const {project, handles} = await openMachines(options);
   const result: DestroyResult = {machines: []};
   // Also what killed bakes and image transfers left in the temp dir (keys, disk images).
-  await removeDeadWorkDirs(['bake', 'push', 'pull']).catch((error) => options.ui.warn(`could not remove leftover work folders: ${errorMessage(error)}`));
+  await removeLeftovers().catch((error) => options.ui.warn(`could not remove leftover work folders: ${errorMessage(error)}`));
   for (const handle of handles) {
     const exists = await hasMachineFiles(handle.ctx.dir);
     if (!exists) {

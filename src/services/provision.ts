@@ -2,8 +2,7 @@ import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
-import {openCommunicator} from './lifecycle/communicator.js';
-import {machineStatus, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {machineStatus, openCommunicator, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
   machines: Array<{name: string; provisioners: number; durationMs: number}>;
@@ -16,10 +15,11 @@ export async function provisionMachine(handle: MachineHandle): Promise<number> {
     await updateMachineState(ctx.project.root, machine.name, (s) => { s.provisioned = true; });
     return 0;
   }
-  const comm = await openCommunicator(handle);
+  const ssh = await handle.provider.sshInfo(ctx);
+  const comm = await openCommunicator(handle, ssh);
   try {
     await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
-    await runProvisioners({comm, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name}, machine.provisioners);
+    await runProvisioners({comm, ssh, machine: machine.name, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name}, machine.provisioners);
   } finally {
     await comm.close().catch(() => undefined);
   }

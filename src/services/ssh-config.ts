@@ -1,5 +1,5 @@
 import {openMachines, type LifecycleOptions} from './lifecycle/machines.js';
-import {sshConfigBlock} from './lifecycle/openssh.js';
+import {sshConfigBlock} from '../communicators/ssh/openssh.js';
 
 export interface SshConfigResult {
   machines: Array<{name: string; host: string; port: number; user: string; identityFile: string; config: string}>;

@@ -1,7 +1,7 @@
 import {BoxError, UsageError} from '../core/errors.js';
 import type {SshInfo} from '../providers/provider.js';
 import {machineStatus, openMachines, type LifecycleOptions} from './lifecycle/machines.js';
-import {sshArgs} from './lifecycle/openssh.js';
+import {sshArgs} from '../communicators/ssh/openssh.js';
 
 export interface SshTargetResult {
   machine: string;

@@ -2,8 +2,7 @@ import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/erro
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {provisionMachine} from './provision.js';
-import {openCommunicator} from './lifecycle/communicator.js';
-import {hasMachineFiles, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {hasMachineFiles, openCommunicator, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */

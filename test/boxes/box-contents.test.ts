@@ -7,7 +7,7 @@ import path from 'node:path';
 import {packageVirtualboxBox} from '../../src/boxes/package.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {useTempBoxHome} from '../helpers/box-home.js';
 import {libvirtMetadata, makeTar, qcow2Image, writeBox, type TarEntry} from '../fixtures/boxes/make-box.js';
 

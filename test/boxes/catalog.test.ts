@@ -6,7 +6,7 @@ import path from 'node:path';
 import {chooseFromCatalog, parseCatalog, writeCatalog} from '../../src/boxes/catalog.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {tempDir} from '../helpers/cli.js';
 import {goodBox, sha256, startServer, type TestServer} from '../fixtures/boxes/make-box.js';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import tar from 'tar-stream';
 import {detectCompression} from '../../src/boxes/extract.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {tempDir} from '../helpers/cli.js';
 import {goodBox, makeTar, qcow2Image, sha256, writeBox} from '../fixtures/boxes/make-box.js';
 

@@ -7,7 +7,7 @@ import lockfile from 'proper-lockfile';
 import {partialDownloadPath} from '../../src/boxes/download.js';
 import {trimPartialDownloads} from '../../src/boxes/download-cache.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {boxJson} from '../helpers/cli.js';
 import {useTempBoxHome} from '../helpers/box-home.js';
 import {goodBox, noise, startServer, type TestServer} from '../fixtures/boxes/make-box.js';

@@ -5,7 +5,7 @@ import {readdir, readFile, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {tempDir} from '../helpers/cli.js';
 import {goodBox, qcow2Image, sha256, startServer, type TestServer} from '../fixtures/boxes/make-box.js';
 

@@ -4,7 +4,7 @@ import {existsSync} from 'node:fs';
 import {mkdir, readdir, readFile, readlink, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {gzipSync} from 'node:zlib';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {extractArchive} from '../../src/boxes/extract.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';

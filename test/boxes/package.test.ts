@@ -5,7 +5,7 @@ import {readFile, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {libvirtVagrantfile, packageBox, packageLibvirtBox} from '../../src/boxes/package.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
+import {addBox} from '../../src/boxes/add.js';
 import {tempDir} from '../helpers/cli.js';
 import {sha256} from '../fixtures/boxes/make-box.js';
 

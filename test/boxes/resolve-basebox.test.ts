@@ -5,8 +5,8 @@ import path from 'node:path';
 import type {BaseboxRef} from '../../src/boxfile/project.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
-import {addBox} from '../../src/services/box-add.js';
-import {nameFromLocation, resolveBasebox} from '../../src/services/resolve-basebox.js';
+import {addBox} from '../../src/boxes/add.js';
+import {nameFromLocation, resolveBasebox} from '../../src/boxes/resolve.js';
 import {tempDir} from '../helpers/cli.js';
 import {goodBox, sha256, startServer, writeBox, type TestServer} from '../fixtures/boxes/make-box.js';
 

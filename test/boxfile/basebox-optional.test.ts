@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // basebox is needed by targets that boot a box's disk; an aws machine naming its AMI does without.

@@ -5,7 +5,7 @@ import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {parse} from 'yaml';
 import {checkTargetSettings} from '../../src/services/check-target-settings.js';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {repoRoot, tempDir} from '../helpers/cli.js';
 
 // The examples are documentation users copy: each must validate as shipped, in every environment.

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {after, before} from 'node:test';
 import type {BoxfileIssue} from '../../src/boxfile/issues.js';
 import {BoxError} from '../../src/core/errors.js';
-import {loadProject, type LoadProjectOptions} from '../../src/services/load-project.js';
+import {loadProject, type LoadProjectOptions} from '../../src/boxfile/load.js';
 import {tempDir} from '../helpers/cli.js';
 
 /** Writes files (relative path → content) under `dir`, creating folders. */

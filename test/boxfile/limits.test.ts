@@ -3,7 +3,7 @@ import {describe, test} from 'node:test';
 import {mkdir, open, rm, symlink} from 'node:fs/promises';
 import path from 'node:path';
 import {boxfileLimits} from '../../src/boxfile/limits.js';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // What box refuses to read, and how it says so: every bound names the limit and the place.

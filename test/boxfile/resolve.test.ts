@@ -3,7 +3,7 @@ import {rm} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {BoxError} from '../../src/core/errors.js';
-import {loadProject, selectMachines} from '../../src/services/load-project.js';
+import {loadProject, selectMachines} from '../../src/boxfile/load.js';
 import {tempDir} from '../helpers/cli.js';
 import {writeFiles} from './helpers.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import {boxfileJsonSchema} from '../../src/boxfile/json-schema.js';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 // `target: kvm` and `target: libvirt` are how many users name the qemu target.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import path from 'node:path';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {boxfileProjects, lines, loadErrors, writeFiles} from './helpers.js';
 
 // `box validate` must refuse what `box up` would refuse later (after booting, or with a raw

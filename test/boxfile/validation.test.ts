@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import {rm} from 'node:fs/promises';
 import path from 'node:path';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {BoxError} from '../../src/core/errors.js';
 import {boxfileProjects, lines, loadErrors, writeFiles} from './helpers.js';
 

@@ -14,7 +14,7 @@ import {buildMethods} from '../../src/builder/methods/index.js';
 import {loadTemplate, validateTemplate} from '../../src/builder/template.js';
 import {findTemplate} from '../../src/builder/templates-dir.js';
 import {BoxError} from '../../src/core/errors.js';
-import type {InstalledBox} from '../../src/services/resolve-basebox.js';
+import type {InstalledBox} from '../../src/boxes/resolve.js';
 import {hashInputs} from '../../src/services/build.js';
 import {tempDir} from '../helpers/cli.js';
 

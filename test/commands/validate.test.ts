@@ -68,6 +68,14 @@ describe('box validate', () => {
     assert.match(result.stderr, /bad\/Boxfile:2:9 target:/);
   });
 
+  test('--cwd=DIR takes the whole value, = signs included', async () => {
+    await writeFiles(dir, {'a=b/Boxfile': 'name: eq\nbasebox: debian-12\n'});
+    const {result, json} = await boxJson(['validate', `--cwd=${path.join(dir, 'a=b')}`], {boxHome: home});
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(json.boxfile, path.join(dir, 'a=b', 'Boxfile'));
+    assert.equal(json.project, 'eq');
+  });
+
   test('an unknown --env exits 2 with a did-you-mean', async () => {
     const {result, json} = await boxJson(['validate', '--env', 'prd'], {cwd: path.join(dir, 'good'), boxHome: home});
     assert.equal(result.exitCode, 2);

@@ -7,9 +7,10 @@ import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesComman
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy} from '../providers/aws/fault-proxy.js';
+import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
-// The CLI against the moto EC2 emulator. moto instances have no SSH server, so these runs set
-// BOX_TEST_FAKE_SSH=1: "SSH ready" and the provisioners' commands are recorded in
+// The CLI against the moto EC2 emulator. moto instances have no SSH server, so these runs load
+// the fake SSH preload (fakeSshEnv): "SSH ready" and the provisioners' commands are recorded in
 // .box/machines/<name>/fake-ssh.log instead of reaching a guest (see docs/aws.md).
 const BOXFILE = `name: cli-demo
 basebox: debian-12
@@ -46,7 +47,7 @@ describe('box CLI with the aws target against moto', () => {
     project = await tempDir('box-aws-cli-');
     home = await tempDir('box-aws-cli-home-');
     await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE);
-    env = {...moto.env, BOX_TEST_FAKE_SSH: '1'};
+    env = {...moto.env, ...fakeSshEnv()};
   });
   afterEach(async () => {
     // Whatever a failed test left: destroy through the CLI, then the folders.

@@ -4,12 +4,13 @@ import net from 'node:net';
 import {ListObjectsV2Command} from '@aws-sdk/client-s3';
 import {box} from '../helpers/cli.js';
 import {awsBoxfile, cloudLeftovers, motoSuite, NOTHING_LEFT, tinyBoxAndBucket} from '../providers/aws/moto-suite.js';
+import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // What the user reads when the endpoint, the profile or the API itself is the problem: the
 // built CLI against moto (and the fault proxy in front of it), exit codes and messages.
 describe('aws errors name the endpoint, the action and the profile (CLI against moto)', () => {
   const suite = motoSuite({prefix: 'box-aws-err', boxfile: awsBoxfile('err-demo')});
-  const env = () => ({...suite.moto.env, BOX_TEST_FAKE_SSH: '1', BOX_AWS_MAX_ATTEMPTS: '2'});
+  const env = () => ({...suite.moto.env, ...fakeSshEnv(), BOX_AWS_MAX_ATTEMPTS: '2'});
   const run = (args: string[], extra: Record<string, string> = {}, unset: string[] = []) => box(args, {cwd: suite.work, boxHome: suite.home, env: Object.fromEntries(Object.entries({...env(), ...extra}).filter(([k]) => !unset.includes(k)))});
   const nothingLeft = async () => assert.deepEqual(await cloudLeftovers(suite.ec2), NOTHING_LEFT);
 

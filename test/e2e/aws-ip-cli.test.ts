@@ -5,17 +5,18 @@ import path from 'node:path';
 import {AllocateAddressCommand, DescribeAddressesCommand} from '@aws-sdk/client-ec2';
 import {box, boxJson} from '../helpers/cli.js';
 import {awsBoxfile, motoSuite} from '../providers/aws/moto-suite.js';
+import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // Elastic IPs cost money while allocated: every `ip` command and `destroy` must see all the
 // addresses EC2 holds for a machine, not only the allocation id box recorded.
 describe('box ip and destroy act on every Elastic IP tagged for the machine (CLI against moto)', () => {
   const suite = motoSuite({prefix: 'box-eip', boxfile: awsBoxfile('eip-demo')});
   afterEach(async () => {
-    await box(['destroy', '--force'], {cwd: suite.work, boxHome: suite.home, env: {...suite.moto.env, BOX_TEST_FAKE_SSH: '1'}}).catch(() => undefined);
+    await box(['destroy', '--force'], {cwd: suite.work, boxHome: suite.home, env: {...suite.moto.env, ...fakeSshEnv()}}).catch(() => undefined);
   });
 
   // Through the proxy, so a test can lose an answer after moto acted.
-  const env = () => ({...suite.moto.env, BOX_TEST_FAKE_SSH: '1', AWS_ENDPOINT_URL_EC2: suite.proxy.url});
+  const env = () => ({...suite.moto.env, ...fakeSshEnv(), AWS_ENDPOINT_URL_EC2: suite.proxy.url});
   const run = (args: string[]) => box(args, {cwd: suite.work, boxHome: suite.home, env: env()});
   const runJson = (args: string[]) => boxJson(args, {cwd: suite.work, boxHome: suite.home, env: env()});
   const addresses = async () => (await suite.ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [];

@@ -7,6 +7,7 @@ import {execa} from 'execa';
 import {DescribeImagesCommand} from '@aws-sdk/client-ec2';
 import {box, boxBin, boxJson} from '../helpers/cli.js';
 import {awsBoxfile, cloudLeftovers, motoSuite, NOTHING_LEFT, tinyBoxAndBucket} from '../providers/aws/moto-suite.js';
+import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // A real box process killed with -9 in the middle of a bake or an image push, against moto:
 // the fault proxy holds the answer of one call (after moto acted) so the kill lands there.
@@ -27,7 +28,7 @@ describe('a box process killed with -9 mid-bake or mid-push leaves nothing sweep
     await mkdir(tmp);
   });
 
-  const env = (viaProxy: boolean) => ({...suite.moto.env, BOX_TEST_FAKE_SSH: '1', TMPDIR: tmp, ...(viaProxy ? {AWS_ENDPOINT_URL_EC2: suite.proxy.url} : {})});
+  const env = (viaProxy: boolean) => ({...suite.moto.env, ...fakeSshEnv(), TMPDIR: tmp, ...(viaProxy ? {AWS_ENDPOINT_URL_EC2: suite.proxy.url} : {})});
   const run = (args: string[]) => box(args, {cwd: suite.work, boxHome: suite.home, env: env(false)});
   /** Starts box through the proxy, waits until it is inside the held call, and kills it with -9. */
   const killDuring = async (args: string[], action: string, when?: (p: URLSearchParams) => boolean) => {

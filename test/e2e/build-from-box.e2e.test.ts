@@ -13,7 +13,7 @@ import {after, before, describe, test} from 'node:test';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {Ui} from '../../src/core/ui.js';
-import {pidAlive} from '../../src/providers/qemu/process.js';
+import {pidAlive} from '../../src/core/processes.js';
 import {buildBox} from '../../src/services/build.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {qemuProcesses} from '../helpers/qemu-processes.js';

@@ -6,6 +6,7 @@ import {
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, type Moto} from '../helpers/moto.js';
 import {Sandbox} from './harness.js';
 import {snapshotCloud} from './leaks.js';
+import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 /**
  * Cases against one moto emulator that run side by side: each gets a region of its own (moto
@@ -73,7 +74,7 @@ export function awsCases(moto: Moto, setup: {boxfile: string; files?: Record<str
     const sandbox = await Sandbox.create(`aws-${label.replace(/[^a-z0-9-]/gi, '')}`);
     let passed = false;
     try {
-      sandbox.env = {...moto.env, AWS_REGION: region, BOX_TEST_FAKE_SSH: '1', ...setup.env};
+      sandbox.env = {...moto.env, AWS_REGION: region, ...fakeSshEnv(), ...setup.env};
       sandbox.write('Boxfile', setup.boxfile);
       for (const [file, content] of Object.entries(setup.files ?? {})) sandbox.write(file, content);
       sandbox.mark();

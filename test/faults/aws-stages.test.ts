@@ -3,7 +3,7 @@
  * (`box build --target aws`), against the moto EC2 emulator; then the follow-up a user would run:
  * status tells the truth, `box destroy` (a machine) or `box sweep` (a bake) leaves no cloud
  * resource, file, lock or process. moto instances have no SSH server: the runs set
- * BOX_TEST_FAKE_SSH=1 as the other CLI tests against moto do (see docs/aws.md).
+ * the fake SSH preload (fakeSshEnv) as the other CLI tests against moto do (see docs/aws.md).
  */
 import assert from 'node:assert/strict';
 import {readdirSync} from 'node:fs';

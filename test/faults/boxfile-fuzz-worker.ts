@@ -7,7 +7,7 @@
 import {mkdirSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {BoxError} from '../../src/core/errors.js';
-import {loadProject} from '../../src/services/load-project.js';
+import {loadProject} from '../../src/boxfile/load.js';
 import {mutate, Random} from './boxfile-mutators.js';
 
 export interface FuzzJob {

@@ -106,12 +106,12 @@ export class Sandbox {
   }
 
   private runEnv(extra: Record<string, string> | undefined, fault: Fault | undefined, log: string, pauseDir?: string): Record<string, string> {
-    const nodeOptions = [process.env.NODE_OPTIONS ?? '', `--import ${pathToFileURL(preload).href}`].join(' ').trim();
+    // The stage preload joins any the case's own environment loads (e.g. the fake SSH one).
+    const nodeOptions = [extra?.NODE_OPTIONS ?? this.env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '', `--import ${pathToFileURL(preload).href}`].join(' ').trim();
     return {
       BOX_HOME: this.home,
       TMPDIR: this.tmp,
       NO_COLOR: '1',
-      NODE_OPTIONS: nodeOptions,
       BOX_FAULT_LOG: log,
       ...(fault ? {BOX_FAULT_STAGE: fault.stage, BOX_FAULT_ACTION: fault.action} : {}),
       ...(fault?.waitChild ? {BOX_FAULT_WAIT_CHILD: fault.waitChild} : {}),
@@ -119,6 +119,7 @@ export class Sandbox {
       ...(pauseDir ? {BOX_FAULT_PAUSE_DIR: pauseDir} : {}),
       ...this.env,
       ...extra,
+      NODE_OPTIONS: nodeOptions,
     };
   }
 

@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {SshCommunicator} from '../../src/communicators/ssh/ssh-communicator.js';
@@ -23,6 +23,10 @@ export async function provisionFixture(): Promise<ProvisionFixture> {
   const comm = new SshCommunicator({host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.key.privateKey});
   await comm.waitForReady(10_000, new AbortController().signal);
   const projectRoot = mkdtempSync(path.join(os.tmpdir(), 'box-project-'));
+  // What the provider would report for the guest, for host-side provisioners.
+  const privateKeyPath = path.join(sshd.dir, 'client_key');
+  writeFileSync(privateKeyPath, sshd.key.privateKey, {mode: 0o600});
+  const ssh = {host: sshd.host, port: sshd.port, username: sshd.username, privateKeyPath};
   const lines: string[] = [];
   const stream = {write: (text: string) => lines.push(...text.replace(/\n$/, '').split('\n')), isTTY: false} as unknown as NodeJS.WriteStream;
   const ui = new Ui({stream});
@@ -31,7 +35,7 @@ export async function provisionFixture(): Promise<ProvisionFixture> {
     comm,
     projectRoot,
     lines,
-    context: (signal = new AbortController().signal) => ({comm, ui, signal, projectRoot, outputPrefix: 'web:'}),
+    context: (signal = new AbortController().signal) => ({comm, ssh, machine: 'web', ui, signal, projectRoot, outputPrefix: 'web:'}),
     async sh(command) {
       let out = '';
       await comm.exec(command, {onOutput: (stream, data) => stream === 'stdout' && (out += data)});

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import {execa} from 'execa';
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {after, before, beforeEach, describe, test} from 'node:test';
 import type {ProvisionerConfig} from '../../src/boxfile/schema.js';
 import {provisionerFor, provisionerTypes, registerProvisioner} from '../../src/provisioners/registry.js';
 import {runProvisioners} from '../../src/provisioners/run-provisioners.js';
+import {sshArgs} from '../../src/communicators/ssh/openssh.js';
 import {provisionFixture, type ProvisionFixture} from './context.js';
 
 describe('runProvisioners', () => {
@@ -77,5 +79,15 @@ describe('runProvisioners', () => {
     assert.ok(provisionerTypes().includes('test-echo'));
     await runProvisioners(f.context(), [{type: 'test-echo', word: 'hi'} as unknown as ProvisionerConfig]);
     assert.deepEqual(seen, ['hi']);
+  });
+
+  test('a host-side provisioner gets the machine\'s SSH address and key and reaches the guest with its own ssh client', async () => {
+    const marker = path.join(f.sshd.dir, 'host-side-marker');
+    registerProvisioner<{type: 'test-host-ssh'}>({type: 'test-host-ssh', async provision(ctx) {
+      // What ansible does: the system's ssh with the address, user and key box reports.
+      await execa('ssh', sshArgs(ctx.ssh, {command: `echo ${ctx.machine} > ${marker}`, batch: true, connectTimeout: 10}), {cancelSignal: ctx.signal});
+    }});
+    await runProvisioners(f.context(), [{type: 'test-host-ssh'} as unknown as ProvisionerConfig]);
+    assert.equal(readFileSync(marker, 'utf8'), 'web\n');
   });
 });

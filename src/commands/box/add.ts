@@ -4,7 +4,7 @@ import {parseChecksumType} from '../../boxes/verify.js';
 import {sizeToMiB} from '../../boxfile/sizes.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {UsageError} from '../../core/errors.js';
-import {addBox, type AddedBox} from '../../services/box-add.js';
+import {addBox, type AddedBox} from '../../boxes/add.js';
 
 export default class BoxAdd extends BaseCommand {
   static override summary = 'Add a box to the local store from a file, URL or Vagrant catalog.';

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 import type {AwsSettings} from '../../boxfile/schema.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {pullImage, type PullResult} from '../../services/aws-image.js';
-import {loadProjectIfAny} from '../../services/load-project.js';
+import {loadProjectIfAny} from '../../boxfile/load.js';
 
 export default class ImagePull extends BaseCommand {
   static override description = `Bring an AMI down as a local libvirt (qemu) box: ExportImage to S3, download, convert to qcow2.

@@ -3,7 +3,7 @@ import type {AwsSettings} from '../../boxfile/schema.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {UsageError} from '../../core/errors.js';
 import {pushImage, type PushResult} from '../../services/aws-image.js';
-import {loadProjectIfAny} from '../../services/load-project.js';
+import {loadProjectIfAny} from '../../boxfile/load.js';
 
 export default class ImagePush extends BaseCommand {
   static override description = `Import a local (libvirt/qemu) box as an AMI: qcow2 → VMDK, upload to S3, ImportImage, poll until done.

@@ -2,7 +2,7 @@ import {DescribeImagesCommand, paginateDescribeImages, type EC2Client, type Imag
 import type {MachineConfig} from '../../boxfile/project.js';
 import {BoxError} from '../../core/errors.js';
 import type {Ui} from '../../core/ui.js';
-import {resolveBasebox} from '../../services/resolve-basebox.js';
+import {resolveBasebox} from '../../boxes/resolve.js';
 import {awsCall} from './errors.js';
 import {allPages} from './paginate.js';
 

@@ -2,7 +2,8 @@ import {createHash} from 'node:crypto';
 import {readdir, readFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {machineFiles} from '../../core/paths.js';
+import {pidAlive} from '../../core/processes.js';
+import {qemuFiles} from './files.js';
 import {qemuEscape} from './args.js';
 
 /** Reads a pid file; undefined when missing or not a number. */
@@ -12,16 +13,12 @@ export async function readPidFile(file: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-import {pidAlive} from '../../core/processes.js';
-
-export {pidAlive};
-
 /**
  * unix socket paths are limited to 107 bytes; deep project folders get a socket in the temp
  * folder instead, named after the machine folder so it is stable across boots.
  */
 export function qmpSocketPath(dir: string): string {
-  const inDir = path.join(dir, machineFiles.qmp);
+  const inDir = path.join(dir, qemuFiles.qmp);
   if (Buffer.byteLength(inDir) <= 100) return inDir;
   return path.join(os.tmpdir(), `box-qmp-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
 }
@@ -82,11 +79,4 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 async function isZombie(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   return / Z /.test(stat.slice(stat.lastIndexOf(')')));
-}
-
-/** The last `lines` lines of a log file (serial console), for error messages. */
-export async function tailFile(file: string, lines = 20): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  // Strip terminal escapes from the guest console so the message stays readable.
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
 }

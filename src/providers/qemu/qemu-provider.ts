@@ -4,8 +4,9 @@ import path from 'node:path';
 import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
+import {qemuFiles} from './files.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
-import {resolveBasebox} from '../../services/resolve-basebox.js';
+import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
@@ -13,7 +14,8 @@ import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
 import {createOverlay} from './qemu-img.js';
 import {inspectDiskImage} from '../../boxes/disk-image.js';
 import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
-import {isOurQemu, machineQemuPids, pidAlive, qmpSocketPath, readPidFile, waitForExit} from './process.js';
+import {pidAlive} from '../../core/processes.js';
+import {isOurQemu, machineQemuPids, qmpSocketPath, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
 import {insertMachineKey, sshPoweroff} from '../shared/guest-ssh.js';
 import {removeMachineFiles} from '../shared/machine-files.js';
@@ -58,8 +60,8 @@ const GiB = 1024 ** 3;
 /** The files of the machine in `dir`. */
 export function machinePaths(dir: string): {disk: string; pidFile: string; qmpSocket: string; serialLog: string} {
   return {
-    disk: path.join(dir, machineFiles.disk),
-    pidFile: path.join(dir, machineFiles.pid),
+    disk: path.join(dir, qemuFiles.disk),
+    pidFile: path.join(dir, qemuFiles.pid),
     qmpSocket: qmpSocketPath(dir),
     serialLog: path.join(dir, machineFiles.serialLog),
   };
@@ -325,7 +327,7 @@ export class QemuProvider implements Provider {
     const recorded = new Map<number, string>();
     if (q?.pid) recorded.set(q.pid, 'state.json');
     const fromPidFile = await readPidFile(files.pidFile);
-    if (fromPidFile !== undefined) recorded.set(fromPidFile, machineFiles.pid);
+    if (fromPidFile !== undefined) recorded.set(fromPidFile, qemuFiles.pid);
     const stuck: number[] = [];
     for (const [pid, record] of recorded) {
       if (pidAlive(pid) && !(await isOurQemu(pid, dir))) ui.info(`${machine.name}: pid ${pid} from ${record} is not this machine's QEMU now (left alone).`);

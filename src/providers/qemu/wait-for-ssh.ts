@@ -1,6 +1,7 @@
 import {BoxError} from '../../core/errors.js';
 import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
-import {pidAlive, tailFile} from './process.js';
+import {tailFile} from '../../core/tail-file.js';
+import {pidAlive} from '../../core/processes.js';
 
 export interface WaitForSshOptions {
   port: number;

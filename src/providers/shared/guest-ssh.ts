@@ -7,7 +7,7 @@ import {ensureMachineKey, insecureKeyPath, publicKeyOf} from '../../communicator
 import {replaceInsecureKey} from '../../communicators/ssh/replace-insecure-key.js';
 import {SshCommunicator} from '../../communicators/ssh/ssh-communicator.js';
 import {BoxError} from '../../core/errors.js';
-import {sshArgs} from '../../services/lifecycle/openssh.js';
+import {sshArgs} from '../../communicators/ssh/openssh.js';
 import {lockPasswordLoginsScript, setHostnameScript} from './guest-scripts.js';
 
 export interface InsertKeyOptions {

@@ -1,6 +1,6 @@
 import {readSshBanner} from '../../communicators/ssh/wait-for-banner.js';
 import {BoxError, InterruptedError} from '../../core/errors.js';
-import {tailFile} from '../qemu/process.js';
+import {tailFile} from '../../core/tail-file.js';
 
 export interface WaitForBannerOptions {
   port: number;

@@ -8,7 +8,9 @@ import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
-import {loadProject, selectMachines} from '../load-project.js';
+import {loadProject, selectMachines} from '../../boxfile/load.js';
+import type {Communicator, SshInfo} from '../../communicators/communicator.js';
+import {createCommunicator} from '../../communicators/ssh/connect.js';
 
 /** What every lifecycle service takes: where the project is, which machines, and the I/O. */
 export interface LifecycleOptions {
@@ -62,7 +64,7 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
       hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
     });
   }
-  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded, signal: options.signal});
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded as TargetInput, signal: options.signal});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }
@@ -139,4 +141,13 @@ export async function removeMachineDir(projectRoot: string, machine: string, opt
 export async function hasMachineFiles(dir: string): Promise<boolean> {
   const entries = await readdir(dir).catch(() => [] as string[]);
   return entries.some((e) => e !== `${machineFiles.lock}.lock`);
+}
+
+/**
+ * How box reaches a machine's guest: the provider's own way when it has one, else SSH to its
+ * sshInfo (`info`, when the caller already asked the provider for it).
+ */
+export async function openCommunicator(handle: MachineHandle, info?: SshInfo): Promise<Communicator> {
+  const ssh = info ?? await handle.provider.sshInfo(handle.ctx);
+  return handle.provider.communicator ? handle.provider.communicator(handle.ctx, ssh) : createCommunicator(ssh);
 }

@@ -15,7 +15,7 @@ import {findStoredBox} from '../../../src/boxes/store.js';
 import {BoxError} from '../../../src/core/errors.js';
 import {run} from '../../../src/core/exec.js';
 import {silentUi} from '../../../src/core/ui.js';
-import {addBox} from '../../../src/services/box-add.js';
+import {addBox} from '../../../src/boxes/add.js';
 import {pullImage, pushImage} from '../../../src/services/aws-image.js';
 import {writeTransferRecord} from '../../../src/providers/aws/transfer-records.js';
 import {sweep} from '../../../src/services/sweep.js';

@@ -10,7 +10,7 @@ import {BoxError} from '../../../src/core/errors.js';
 import {readMachineState, writeMachineState} from '../../../src/core/state.js';
 import {AwsProvider} from '../../../src/providers/aws/aws-provider.js';
 import {setAwsCommunicatorFactory} from '../../../src/providers/aws/communicator-factory.js';
-import {FakeCommunicator} from '../../../src/providers/aws/fake-communicator.js';
+import {FakeCommunicator} from '../../helpers/fake-ssh.js';
 import type {AwsMachineState} from '../../../src/providers/aws/machine-state.js';
 import {TAG} from '../../../src/providers/aws/tags.js';
 import {tempDir} from '../../helpers/cli.js';

@@ -14,7 +14,7 @@ import {BoxError} from '../../../src/core/errors.js';
 import {AwsProvider} from '../../../src/providers/aws/aws-provider.js';
 import {toEc2BlockDeviceMappings} from '../../../src/providers/aws/block-devices.js';
 import {setAwsCommunicatorFactory} from '../../../src/providers/aws/communicator-factory.js';
-import {FakeCommunicator} from '../../../src/providers/aws/fake-communicator.js';
+import {FakeCommunicator} from '../../helpers/fake-ssh.js';
 import {tempDir} from '../../helpers/cli.js';
 import {awsContext, awsMachine} from './machine.js';
 

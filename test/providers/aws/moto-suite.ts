@@ -8,7 +8,7 @@ import {
   DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client,
 } from '@aws-sdk/client-ec2';
 import {setAwsCommunicatorFactory} from '../../../src/providers/aws/communicator-factory.js';
-import {FakeCommunicator} from '../../../src/providers/aws/fake-communicator.js';
+import {FakeCommunicator} from '../../helpers/fake-ssh.js';
 import {tempDir} from '../../helpers/cli.js';
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, useMotoEnv, type Moto} from '../../helpers/moto.js';
 import {startFaultProxy, type FaultProxy} from './fault-proxy.js';

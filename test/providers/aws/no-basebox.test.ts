@@ -8,9 +8,9 @@ import {readMachineState} from '../../../src/core/state.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {AwsProvider} from '../../../src/providers/aws/aws-provider.js';
 import {setAwsCommunicatorFactory} from '../../../src/providers/aws/communicator-factory.js';
-import {FakeCommunicator} from '../../../src/providers/aws/fake-communicator.js';
+import {FakeCommunicator} from '../../helpers/fake-ssh.js';
 import type {MachineContext} from '../../../src/providers/provider.js';
-import {loadProject} from '../../../src/services/load-project.js';
+import {loadProject} from '../../../src/boxfile/load.js';
 import {tempDir} from '../../helpers/cli.js';
 import {startMoto, useMotoEnv, type Moto} from '../../helpers/moto.js';
 

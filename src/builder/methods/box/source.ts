@@ -3,7 +3,7 @@ import {open, readFile, readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
 import type {BaseboxRef} from '../../../boxfile/project.js';
 import {silentUi} from '../../../core/ui.js';
-import {resolveBasebox, type InstalledBox} from '../../../services/resolve-basebox.js';
+import {resolveBasebox, type InstalledBox} from '../../../boxes/resolve.js';
 import type {LoadedTemplate} from '../../template.js';
 
 /** Builds from a box make libvirt (qcow2) boxes from libvirt boxes. */

@@ -5,7 +5,7 @@ import type {Step} from '../../../core/steps.js';
 import type {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
 import {inspectDiskImage} from '../../../boxes/disk-image.js';
 import {createOverlay, imageInfo} from '../../../providers/qemu/qemu-img.js';
-import type {InstalledBox} from '../../../services/resolve-basebox.js';
+import type {InstalledBox} from '../../../boxes/resolve.js';
 import {diskGiB} from '../../template.js';
 import type {BuildState} from '../index.js';
 import {VM_FILES, iso} from '../iso/state.js';

@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {BoxError, InterruptedError} from '../../../core/errors.js';
-import {tailFile} from '../../../providers/qemu/process.js';
+import {tailFile} from '../../../core/tail-file.js';
 import type {Step} from '../../../core/steps.js';
 import {parseBootCommand} from '../../boot-command.js';
 import {typeOverQmp} from '../../qmp-keys.js';

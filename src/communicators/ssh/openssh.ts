@@ -1,4 +1,4 @@
-import type {SshInfo} from '../../providers/provider.js';
+import type {SshInfo} from '../communicator.js';
 
 /**
  * Options for the system's OpenSSH client. Host keys of local guests change on every recreate

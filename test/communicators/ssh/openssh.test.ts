@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
-import {sshArgs, sshConfigBlock} from '../../../src/services/lifecycle/openssh.js';
+import {sshArgs, sshConfigBlock} from '../../../src/communicators/ssh/openssh.js';
 
 const info = {host: '127.0.0.1', port: 40022, username: 'vagrant', privateKeyPath: '/p/.box/machines/web dir/id_ed25519'};
 

@@ -2,23 +2,23 @@ import {existsSync} from 'node:fs';
 import {mkdir, mkdtemp, open, readdir, rename, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {pathToFileURL} from 'node:url';
-import {chooseFromCatalog, looksLikeCatalog, parseCatalog} from '../boxes/catalog.js';
-import {fetchText, openByteSource, parseLocation, partialDownloadPath, servesJson, type Location} from '../boxes/download.js';
-import {verifyBoxContents} from '../boxes/box-contents.js';
-import {freeBytes, noSpaceError} from '../boxes/disk-space.js';
-import {trimPartialDownloads} from '../boxes/download-cache.js';
-import {DEFAULT_EXPANSION_LIMITS, extractArchive, type ExpansionLimits} from '../boxes/extract.js';
-import {readBoxMetadata, type BoxMetadata} from '../boxes/metadata.js';
-import {boxNameProblem, providerProblem} from '../boxes/names.js';
-import {boxNameDir, diskUsage, removeEmptyParents, storedBoxDir} from '../boxes/store.js';
-import {assertExactVersion} from '../boxes/version.js';
-import {StreamHasher, type ExpectedChecksum} from '../boxes/verify.js';
+import {chooseFromCatalog, looksLikeCatalog, parseCatalog} from './catalog.js';
+import {fetchText, openByteSource, parseLocation, partialDownloadPath, servesJson, type Location} from './download.js';
+import {verifyBoxContents} from './box-contents.js';
+import {freeBytes, noSpaceError} from './disk-space.js';
+import {trimPartialDownloads} from './download-cache.js';
+import {DEFAULT_EXPANSION_LIMITS, extractArchive, type ExpansionLimits} from './extract.js';
+import {readBoxMetadata, type BoxMetadata} from './metadata.js';
+import {boxNameProblem, providerProblem} from './names.js';
+import {boxNameDir, diskUsage, removeEmptyParents, storedBoxDir} from './store.js';
+import {assertExactVersion} from './version.js';
+import {StreamHasher, type ExpectedChecksum} from './verify.js';
 import {BoxError, UsageError, throwIfAborted} from '../core/errors.js';
 import {withLock} from '../core/lock.js';
 import {boxDirName, userPaths} from '../core/paths.js';
 import {quoted} from '../core/printable.js';
 import {formatBytes, type Progress, type Ui} from '../core/ui.js';
-import {machinesUsing} from './box-remove.js';
+import {machinesUsing} from './in-use.js';
 
 export interface AddBoxOptions {
   /** A box file or catalog: local path, file:// or http(s):// URL. */

@@ -2,19 +2,19 @@
 import {existsSync} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
-import {builtInDefaults} from '../boxfile/defaults.js';
-import {locateBoxfile} from '../boxfile/find.js';
-import {machineCountIssues, semanticIssues} from '../boxfile/checks.js';
-import {boxfileLimits} from '../boxfile/limits.js';
-import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue, type IssuePath} from '../boxfile/issues.js';
-import {withoutExtensions} from '../boxfile/json-schema.js';
-import {isObject} from '../boxfile/locations.js';
-import {mergeSettings, settingsOnly} from '../boxfile/merge.js';
-import {originOf, portClashIssues, type LayerOrigin} from '../boxfile/port-clashes.js';
-import type {MachineConfig, Project} from '../boxfile/project.js';
-import {absolutizeLayer, baseboxOptional, toMachineConfig} from '../boxfile/resolve.js';
-import {boxfileSchema, canonicalTarget, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from '../boxfile/schema.js';
-import {displayPath, locate, readSource, type SourceFile} from '../boxfile/source.js';
+import {builtInDefaults} from './defaults.js';
+import {locateBoxfile} from './find.js';
+import {machineCountIssues, semanticIssues} from './checks.js';
+import {boxfileLimits} from './limits.js';
+import {didYouMean, formatPath, issuesFromZod, throwIfIssues, type BoxfileIssue, type IssuePath} from './issues.js';
+import {withoutExtensions} from './json-schema.js';
+import {isObject} from './locations.js';
+import {mergeSettings, settingsOnly} from './merge.js';
+import {originOf, portClashIssues, type LayerOrigin} from './port-clashes.js';
+import type {MachineConfig, Project} from './project.js';
+import {absolutizeLayer, baseboxOptional, toMachineConfig} from './resolve.js';
+import {boxfileSchema, canonicalTarget, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from './schema.js';
+import {displayPath, locate, readSource, type SourceFile} from './source.js';
 import {throwIfAborted, UsageError} from '../core/errors.js';
 import {callWorker, siblingModule} from '../core/worker-call.js';
 import {userPaths} from '../core/paths.js';
@@ -88,7 +88,7 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   const located: LocatedProjectOptions = {cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target};
   const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
   if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
-  return callWorker<Project>(siblingModule(import.meta.url, 'load-project-worker'), located, {signal: options.signal, what: `loading ${located.boxfilePath}`});
+  return callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), located, {signal: options.signal, what: `loading ${located.boxfilePath}`});
 }
 
 /** loadProject once the Boxfile is found: here, or in the worker. */

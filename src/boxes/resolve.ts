@@ -1,14 +1,14 @@
 // OWNER: box store helper. Signature fixed so providers can code against it.
 import path from 'node:path';
 import type {BaseboxRef} from '../boxfile/project.js';
-import {chooseFromCatalog, parseCatalog} from '../boxes/catalog.js';
-import {fetchText, parseLocation} from '../boxes/download.js';
-import {readBoxMetadata} from '../boxes/metadata.js';
-import {findStoredBox, listStoredBoxes, type StoredBox} from '../boxes/store.js';
-import {isValidVersion} from '../boxes/version.js';
+import {chooseFromCatalog, parseCatalog} from './catalog.js';
+import {fetchText, parseLocation} from './download.js';
+import {readBoxMetadata} from './metadata.js';
+import {findStoredBox, listStoredBoxes, type StoredBox} from './store.js';
+import {isValidVersion} from './version.js';
 import {BoxError, UsageError} from '../core/errors.js';
 import type {Ui} from '../core/ui.js';
-import {addBox, isCatalog} from './box-add.js';
+import {addBox, isCatalog} from './add.js';
 
 export interface InstalledBox {
   name: string;

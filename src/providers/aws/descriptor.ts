@@ -1,0 +1,22 @@
+import {projectAwsSettings} from '../../boxfile/load.js';
+import {awsSettingsSchema} from '../../boxfile/schema.js';
+import type {TargetDescriptor} from '../target.js';
+
+/** The aws target: EC2 instances from AMIs (or from boxes imported as AMIs). */
+export const awsTarget: TargetDescriptor = {
+  name: 'aws',
+  aliases: [],
+  settingsSchema: awsSettingsSchema,
+  vagrantProvider: 'aws',
+  features: {linkedClones: false, snapshots: false, privateNetwork: false, suspend: false},
+  async doctor(project) {
+    return (await import('./doctor.js')).awsReport(projectAwsSettings(project));
+  },
+  async createProvider() {
+    return (await import('./aws-provider.js')).createAwsProvider();
+  },
+  // The work folders of bakes and image transfers that were killed (keys, disk images).
+  async removeLeftovers() {
+    return (await import('./work-dirs.js')).removeDeadWorkDirs(['bake', 'push', 'pull']);
+  },
+};

@@ -1,0 +1,54 @@
+import type {Project} from '../boxfile/project.js';
+import type {z} from 'zod';
+import type {Provider} from './provider.js';
+
+/** One line of `box doctor`: a tool or setting, whether it is fine, and how to fix it. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What was found (a version, a path) or why it failed. */
+  detail: string;
+  /** How to fix it when not ok. */
+  hint?: string;
+}
+
+export interface TargetReport {
+  target: string;
+  usable: boolean;
+  /** One line: why usable or not. */
+  summary: string;
+  checks: Check[];
+}
+
+/** What box implements for a target (not what the hypervisor could do). */
+export interface TargetFeatures {
+  /** Machines share the box's disk copy-on-write instead of copying it. */
+  linkedClones: boolean;
+  snapshots: boolean;
+  privateNetwork: boolean;
+  suspend: boolean;
+}
+
+/**
+ * Everything box knows about a target, in the target's own folder: registered in
+ * providers/registry.ts (built-ins) or with registerTarget (plug-ins, tests). Loading a
+ * descriptor must stay cheap: the provider and the doctor checks load on first use.
+ */
+export interface TargetDescriptor {
+  readonly name: string;
+  /** Other names `target:` and `--target` accept for it (kvm, libvirt for qemu). */
+  readonly aliases: readonly string[];
+  /**
+   * Its `targets.<name>` settings. Built-ins point at theirs in boxfile/schema.ts; a plug-in's
+   * is added to the Boxfile (with the target name and aliases) when it registers.
+   */
+  readonly settingsSchema: z.AnyZodObject;
+  /** The Vagrant provider name of its boxes in the store and in metadata.json (qemu: libvirt). */
+  readonly vagrantProvider: string;
+  readonly features: TargetFeatures;
+  /** `box doctor`: is the target usable here, with the project's settings when there is one. */
+  doctor(project?: Project): Promise<TargetReport>;
+  createProvider(): Promise<Provider>;
+  /** Removes what killed runs left outside machine folders; returns the paths removed. */
+  removeLeftovers?(): Promise<string[]>;
+}
