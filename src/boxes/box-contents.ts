@@ -1,6 +1,5 @@
 import {chmod, readdir, readFile, realpath, stat} from 'node:fs/promises';
 import path from 'node:path';
-import {XMLParser} from 'fast-xml-parser';
 import {BoxError} from '../core/errors.js';
 import {quoted} from '../core/printable.js';
 import {inspectDiskImage} from './disk-image.js';
@@ -78,7 +77,12 @@ async function verifyLibvirt(root: string, metadata: BoxMetadata, source: string
   }
 }
 
-const xml = new XMLParser({ignoreAttributes: false, removeNSPrefix: true, attributeNamePrefix: '@', isArray: (name) => name === 'File'});
+// The XML parser is loaded when a virtualbox box is checked: `box status` reaches this module
+// through the box store and should not pay for it.
+async function ovfParser() {
+  const {XMLParser} = await import('fast-xml-parser');
+  return new XMLParser({ignoreAttributes: false, removeNSPrefix: true, attributeNamePrefix: '@', isArray: (name) => name === 'File'});
+}
 
 async function verifyVirtualbox(root: string, source: string): Promise<void> {
   const entries = await readdir(root);
@@ -87,7 +91,7 @@ async function verifyVirtualbox(root: string, source: string): Promise<void> {
   const ovfFile = await existingFileInBox(root, path.join(root, ovfName), source, ovfName);
   let refs: string[];
   try {
-    const doc = xml.parse(await readFile(ovfFile, 'utf8')) as {Envelope?: {References?: {File?: Array<Record<string, string>>}}};
+    const doc = (await ovfParser()).parse(await readFile(ovfFile, 'utf8')) as {Envelope?: {References?: {File?: Array<Record<string, string>>}}};
     if (!doc.Envelope) throw new Error('no Envelope element');
     refs = (doc.Envelope.References?.File ?? []).map((f) => f['@href']);
   } catch (error) {
