@@ -8,6 +8,17 @@ import {BoxError} from '../../src/core/errors.js';
 import {lockHeld, withLock} from '../../src/core/lock.js';
 import {tempDir} from '../helpers/cli.js';
 
+/** Another process that takes the lock on `target` and keeps it until killed. */
+async function holdForever(target: string) {
+  const lockModule = pathToFileURL(path.resolve('src/core/lock.ts')).href;
+  const holder = execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const {withLock} = await import(${JSON.stringify(lockModule)}); await withLock(${JSON.stringify(target)}, {what: 'x'}, async () => { console.log('locked'); await new Promise(() => setInterval(() => {}, 1000)); });`,
+  ], {reject: false});
+  await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+  // Wrapped: the subprocess is itself a promise, which an async function's return would await.
+  return {holder};
+}
+
 describe('withLock', () => {
   test('a second holder waits (telling onWait once) and runs after the first releases', async () => {
     const tmp = await tempDir('box-lock-');
@@ -57,11 +68,7 @@ describe('withLock', () => {
     const tmp = await tempDir('box-lock-');
     try {
       const target = path.join(tmp.dir, 'machine');
-      const lockModule = pathToFileURL(path.resolve('src/core/lock.ts')).href;
-      const holder = execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-        `const {withLock} = await import(${JSON.stringify(lockModule)}); await withLock(${JSON.stringify(target)}, {what: 'x'}, async () => { console.log('locked'); await new Promise(() => setInterval(() => {}, 1000)); });`,
-      ], {reject: false});
-      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+      const {holder} = await holdForever(target);
       holder.kill('SIGKILL');
       await holder;
       const t0 = Date.now();
@@ -77,11 +84,7 @@ describe('withLock', () => {
     const tmp = await tempDir('box-lock-');
     try {
       const target = path.join(tmp.dir, 'machine');
-      const lockModule = pathToFileURL(path.resolve('src/core/lock.ts')).href;
-      const holder = execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-        `const {withLock} = await import(${JSON.stringify(lockModule)}); await withLock(${JSON.stringify(target)}, {what: 'x'}, async () => { console.log('locked'); await new Promise(() => setInterval(() => {}, 1000)); });`,
-      ], {reject: false});
-      await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => String(d).includes('locked') && resolve()));
+      const {holder} = await holdForever(target);
       assert.equal(await lockHeld(target), true, 'held by a live process');
       holder.kill('SIGKILL');
       await holder;
