@@ -1,7 +1,7 @@
 import {readdir, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import {readJson} from '../core/fs-json.js';
+import {lockHeld} from '../core/lock.js';
 import {userPaths} from '../core/paths.js';
 import {redactUrl} from './download.js';
 
@@ -41,10 +41,6 @@ async function partials(): Promise<Array<PartialDownload & {mtimeMs: number}>> {
   return found.sort((a, b) => a.mtimeMs - b.mtimeMs);
 }
 
-async function inUse(file: string): Promise<boolean> {
-  return lockfile.check(file, {realpath: false, stale: 10_000}).catch(() => false);
-}
-
 async function remove(file: string): Promise<void> {
   await rm(file, {force: true});
   await rm(`${file}.json`, {force: true});
@@ -67,7 +63,7 @@ export async function trimPartialDownloads(options: {keep?: string; maxAgeMs?: n
   const removed: PartialDownload[] = [];
   let total = all.reduce((sum, p) => sum + p.size, 0);
   for (const p of all) {
-    if (p.file === options.keep || await inUse(p.file)) continue;
+    if (p.file === options.keep || await lockHeld(p.file)) continue;
     if (now - p.mtimeMs > maxAge || total > maxTotal) {
       await remove(p.file);
       removed.push(publicView(p));
@@ -81,7 +77,7 @@ export async function trimPartialDownloads(options: {keep?: string; maxAgeMs?: n
 export async function prunePartialDownloads(options: {dryRun?: boolean} = {}): Promise<PartialDownload[]> {
   const removed: PartialDownload[] = [];
   for (const p of await partials()) {
-    if (await inUse(p.file)) continue;
+    if (await lockHeld(p.file)) continue;
     if (!options.dryRun) await remove(p.file);
     removed.push(publicView(p));
   }

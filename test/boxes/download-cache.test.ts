@@ -2,7 +2,9 @@ import {after, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
 import {mkdir, readdir, rm, utimes, writeFile} from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import {execa} from 'execa';
 import lockfile from 'proper-lockfile';
 import {partialDownloadPath} from '../../src/boxes/download.js';
 import {trimPartialDownloads} from '../../src/boxes/download-cache.js';
@@ -95,5 +97,18 @@ describe('box box prune removes partial downloads', () => {
     } finally {
       await release();
     }
+  });
+
+  test('the partial of an add killed with -9 (its lock left, its holder dead) is removed at once', async () => {
+    const killed = await partial('http://boxes.example/killed.box', 8192, 1 * DAY);
+    // What a killed add leaves: a fresh lock folder whose owner no longer runs.
+    const gone = execa('true');
+    await gone;
+    await mkdir(`${killed}.lock`);
+    await writeFile(path.join(`${killed}.lock`, 'owner.json'), JSON.stringify({pid: gone.pid, host: os.hostname()}));
+    const {result, json} = await boxJson(['box', 'prune'], {boxHome: home()});
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.deepEqual(json.partialDownloads.map((p: {url: string}) => p.url), ['http://boxes.example/killed.box']);
+    assert.equal(existsSync(killed), false);
   });
 });
