@@ -226,18 +226,16 @@ export async function openHttpSource(url: string, signal?: AbortSignal, where: P
     let received = resumedFrom;
     let current = body;
     let retries = 0;
+    let diskFull: unknown;
     try {
       while (true) {
         let failure: unknown;
         try {
           for await (const chunk of current) {
             // On disk before it is handed on: whatever the consumer saw can be resumed after.
-            await fh.write(chunk).catch(async (error: unknown) => {
-              if (!isNoSpaceError(error)) throw error;
-              // A partial that filled the disk is not worth resuming: free the space it took.
-              await fh.close();
-              await forget(partial, infoFile);
-              throw await noSpaceError(path.dirname(partial), {written: received}, error);
+            await fh.write(chunk).catch((error: unknown) => {
+              if (isNoSpaceError(error)) diskFull = error;
+              throw error;
             });
             received += chunk.length;
             yield chunk;
@@ -246,7 +244,7 @@ export async function openHttpSource(url: string, signal?: AbortSignal, where: P
           failure = new Error(`connection closed after ${received} of ${total} bytes`);
         } catch (error) {
           if (signal?.aborted || isAbortError(error)) throw new InterruptedError();
-          if (error instanceof BoxError) throw error; // the disk, not the connection: no resume
+          if (diskFull !== undefined || error instanceof BoxError) throw error; // the disk, not the connection: no resume
           failure = error;
         }
         (current as NodeJS.ReadableStream & {destroy(): void}).destroy();
@@ -268,6 +266,12 @@ export async function openHttpSource(url: string, signal?: AbortSignal, where: P
     } finally {
       await fh.close();
       (current as NodeJS.ReadableStream & {destroy(): void}).destroy();
+      if (diskFull !== undefined) {
+        // A partial that filled the disk is not worth resuming: free the space it took first,
+        // so the error says what is free without it.
+        await forget(partial, infoFile);
+        throw await noSpaceError(path.dirname(partial), {written: received}, diskFull);
+      }
     }
   }
   return {chunks: chunks(), total, resumedFrom, complete: () => forget(partial, infoFile), discard: () => forget(partial, infoFile)};
