@@ -21,9 +21,8 @@ export async function destroy(options: LifecycleOptions & {confirm?: (machine: s
     const exists = await hasMachineFiles(handle.ctx.dir);
     if (!exists) {
       // Through the lock: it frees the lock of a box killed before it made anything (a live
-      // holder is waited for, as for a created machine), so the empty folder can go.
+      // holder is waited for, as for a created machine), and withMachine removes the empty folder.
       await withMachine(handle, async () => undefined);
-      await removeMachineDir(project.root, handle.machine.name, {onlyIfEmpty: true});
       await unindexMachine(project.root, handle.machine.name);
       result.machines.push({name: handle.machine.name, destroyed: false, previousStatus: 'not-created'});
       continue;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
@@ -51,6 +52,20 @@ describe('lifecycle commands without a guest', () => {
     const h = await runJson(['halt']);
     assert.equal(h.result.exitCode, 0);
     assert.equal(h.json.machines[0].wasRunning, false);
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+  });
+
+  test('destroy after a box killed before it made anything (only its lock left, its holder dead) frees the lock at once and leaves no .box', async () => {
+    const gone = execa('true');
+    await gone;
+    const lockDir = path.join(machineDir(), 'machine.lock');
+    await mkdir(lockDir, {recursive: true});
+    await writeFile(path.join(lockDir, 'owner.json'), JSON.stringify({pid: gone.pid, host: os.hostname()}));
+    const t0 = Date.now();
+    const d = await runJson(['destroy', '--force']);
+    assert.equal(d.result.exitCode, 0, String(d.result.stderr));
+    assert.deepEqual(d.json.machines, [{name: 'default', destroyed: false, previousStatus: 'not-created'}]);
+    assert.ok(Date.now() - t0 < 10_000, 'the dead holder\'s lock is not waited out');
     assert.equal(existsSync(path.join(project.dir, '.box')), false);
   });
 
