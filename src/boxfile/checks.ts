@@ -95,6 +95,10 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
     }
   }
 
+  if (options.machineNames && isObject(source.data) && isObject(source.data.machines)) {
+    for (const issue of dependencyIssues(source.data.machines, options.machineNames)) add(issue.segments, issue.message, issue.got);
+  }
+
   // An environment that configures a machine the project does not define is almost surely a typo.
   if (options.machineNames && isObject(source.data) && isObject(source.data.environments)) {
     const known = new Set(options.machineNames);
@@ -106,6 +110,56 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
         if (known.has(name)) continue;
         const suggestion = suggest ? didYouMean(name, options.machineNames) : undefined;
         add(['environments', env, 'machines', name], `unknown machine (${suggestion ? `did you mean ${suggestion}?` : suggest ? `machines are: ${options.machineNames.join(', ')}` : 'not a machine of this Boxfile'})`, undefined, 'key');
+      }
+    }
+  }
+  return issues;
+}
+
+/**
+ * `depends_on` must name other machines of the Boxfile, and must not go round in a circle
+ * (web → app → web): the lifecycle commands would wait for ever. A cycle is reported once, at
+ * the entry that closes it.
+ */
+function dependencyIssues(machines: Record<string, unknown>, machineNames: string[]): Array<{segments: IssuePath; message: string; got?: unknown}> {
+  const issues: Array<{segments: IssuePath; message: string; got?: unknown}> = [];
+  const known = new Set(machineNames);
+  const edges = new Map<string, Array<{name: string; index: number}>>();
+  for (const [machine, entry] of Object.entries(machines)) {
+    if (!isObject(entry) || !Array.isArray(entry.depends_on)) continue;
+    const valid: Array<{name: string; index: number}> = [];
+    entry.depends_on.forEach((name: unknown, index: number) => {
+      if (typeof name !== 'string') return;
+      const segments = ['machines', machine, 'depends_on', index];
+      if (name === machine) issues.push({segments, message: 'a machine cannot depend on itself', got: name});
+      else if (!known.has(name)) {
+        // Suggestions compare a name with every machine: keep that to small projects.
+        const suggestion = machineNames.length <= 1000 ? didYouMean(name, machineNames) : undefined;
+        issues.push({segments, message: `unknown machine (${suggestion ? `did you mean ${suggestion}?` : machineNames.length <= 1000 ? `machines are: ${machineNames.join(', ')}` : 'not a machine of this Boxfile'})`, got: name});
+      } else valid.push({name, index});
+    });
+    edges.set(machine, valid);
+  }
+  // Depth-first search, iterative (a Boxfile may chain thousands of machines); a machine met
+  // again while still on the path closes a cycle.
+  const state = new Map<string, 'on-path' | 'done'>();
+  for (const root of edges.keys()) {
+    if (state.has(root)) continue;
+    const path: Array<{machine: string; next: number}> = [{machine: root, next: 0}];
+    state.set(root, 'on-path');
+    while (path.length > 0) {
+      const top = path.at(-1)!;
+      const edge = edges.get(top.machine)?.[top.next++];
+      if (!edge) {
+        state.set(top.machine, 'done');
+        path.pop();
+      } else if (state.get(edge.name) === 'on-path') {
+        const names = path.map((p) => p.machine);
+        const cycle = [...names.slice(names.indexOf(edge.name)), edge.name];
+        issues.push({segments: ['machines', top.machine, 'depends_on', edge.index], message: `depends_on makes a cycle: ${cycle.join(' → ')}; the machines would wait for each other for ever`, got: edge.name});
+      } else if (!state.has(edge.name)) {
+        state.set(edge.name, 'on-path');
+        path.push({machine: edge.name, next: 0});
       }
     }
   }

@@ -173,7 +173,9 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
       }
     }
     const byUser = layers.slice(1).reduce((acc, layer) => mergeSettings(acc, layer), {});
-    machines.push({...toMachineConfig(name, merged, root, options.target ? '--target' : 'target'), setByUser: leafPaths(byUser)});
+    const entry = isObject(data.machines) && isObject(data.machines[name]) ? data.machines[name] : {};
+    const dependsOn = Array.isArray(entry.depends_on) ? entry.depends_on as string[] : [];
+    machines.push({...toMachineConfig(name, merged, root, options.target ? '--target' : 'target'), ...(dependsOn.length > 0 ? {dependsOn} : {}), setByUser: leafPaths(byUser)});
   }
   resolveIssues.push(...portClashIssues(machines, layersOf));
   throwIfIssues(resolveIssues);

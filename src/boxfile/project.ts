@@ -52,6 +52,8 @@ export interface MachineConfig {
   /** The name the Boxfile or --target used when it was an alias of the target (kvm, libvirt). */
   targetAlias?: TargetAlias;
   hostname?: string;
+  /** Machines to bring up before this one (`depends_on`), checked to name machines, with no cycle. */
+  dependsOn?: string[];
   qemu: QemuConfig;
   virtualbox: VirtualboxConfig;
   aws: AwsSettings;

@@ -234,6 +234,10 @@ function buildSchemas() {
   };
 
   const machineSettingsSchema = z.object(machineSettingsShape).strict();
+  /** A machine of the Boxfile: its settings, and where it stands among the others. */
+  const machineEntrySchema = machineSettingsSchema.extend({
+    depends_on: z.array(machineNameSchema).optional().describe('Machines that `box up` brings up (and provisions) before this one, and that `box halt` and `box destroy` stop after it (db before app before web).'),
+  }).strict();
 
   const environmentSchema = z.object({
     ...machineSettingsShape,
@@ -244,7 +248,7 @@ function buildSchemas() {
     version: z.literal(1).optional().describe('Boxfile format version (1).'),
     name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'expected letters, digits, dot, dash or underscore, at most 63 characters').optional().describe('Project name (default: the folder name); used in tags and the machine index.'),
     ...machineSettingsShape,
-    machines: z.record(machineNameSchema, machineSettingsSchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
+    machines: z.record(machineNameSchema, machineEntrySchema.nullable()).optional().describe('Machines of a multi-machine project (web, app, db): name → settings that override the top level (an empty entry, `web:`, uses them as they are).'),
     environments: z.record(environmentSchema.nullable()).optional().describe('Environment overlays (dev, test, prod) chosen with --env: settings and per-machine settings applied over the Boxfile.'),
   }).strict();
 

@@ -3,17 +3,18 @@ import {Flags} from '@oclif/core';
 import {projectFlags} from '../boxfile/flags.js';
 import {BaseCommand} from '../core/base-command.js';
 import {destroy, type DestroyResult} from '../services/destroy.js';
-import {lifecycleOptions} from '../services/lifecycle/options.js';
+import {concurrencyFlags, lifecycleOptions} from '../services/lifecycle/options.js';
 
 export default class Destroy extends BaseCommand {
   static override description = `Stop machines and delete their disks and state. Idempotent; also cleans up machines half-created by a crash.
 Asks for confirmation only when stdin is a terminal and --force is absent; without a terminal (scripts, CI) it proceeds.`;
   static override strict = false;
-  static override usage = 'destroy [MACHINE...] [--force]';
+  static override usage = 'destroy [MACHINE...] [--force] [--parallel N | --no-parallel]';
   static override examples = ['<%= config.bin %> destroy --force', '<%= config.bin %> destroy web'];
 
   static override flags = {
     ...projectFlags,
+    ...concurrencyFlags,
     force: Flags.boolean({char: 'f', description: 'Do not ask for confirmation.'}),
   };
 

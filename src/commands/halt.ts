@@ -2,16 +2,17 @@ import {Flags} from '@oclif/core';
 import {projectFlags} from '../boxfile/flags.js';
 import {BaseCommand} from '../core/base-command.js';
 import {halt, type HaltResult} from '../services/halt.js';
-import {lifecycleOptions} from '../services/lifecycle/options.js';
+import {concurrencyFlags, lifecycleOptions} from '../services/lifecycle/options.js';
 
 export default class Halt extends BaseCommand {
   static override description = 'Shut machines down: ACPI power button, then poweroff over SSH, then a kill after --timeout.';
   static override strict = false;
-  static override usage = 'halt [MACHINE...] [--force] [--timeout SECONDS]';
+  static override usage = 'halt [MACHINE...] [--force] [--timeout SECONDS] [--parallel N | --no-parallel]';
   static override examples = ['<%= config.bin %> halt', '<%= config.bin %> halt web --force'];
 
   static override flags = {
     ...projectFlags,
+    ...concurrencyFlags,
     force: Flags.boolean({char: 'f', description: 'Kill at once (like pulling the plug).'}),
     timeout: Flags.integer({description: 'Seconds to wait for a graceful shutdown before killing.', default: 60, min: 1}),
   };

@@ -1,18 +1,19 @@
 import {Flags} from '@oclif/core';
 import {projectFlags} from '../boxfile/flags.js';
 import {BaseCommand} from '../core/base-command.js';
-import {lifecycleOptions} from '../services/lifecycle/options.js';
+import {concurrencyFlags, lifecycleOptions} from '../services/lifecycle/options.js';
 import {reload} from '../services/reload.js';
 import type {UpResult} from '../services/up.js';
 
 export default class Reload extends BaseCommand {
   static override description = 'Halt then up again (picks up Boxfile changes to cpus, memory and ports).';
   static override strict = false;
-  static override usage = 'reload [MACHINE...] [--provision] [--force] [--timeout SECONDS]';
+  static override usage = 'reload [MACHINE...] [--provision] [--force] [--timeout SECONDS] [--parallel N | --no-parallel]';
   static override examples = ['<%= config.bin %> reload', '<%= config.bin %> reload web --provision'];
 
   static override flags = {
     ...projectFlags,
+    ...concurrencyFlags,
     provision: Flags.boolean({allowNo: true, description: 'Run the provisioners after the boot (default: only if they never succeeded).'}),
     force: Flags.boolean({char: 'f', description: 'Kill instead of a graceful shutdown.'}),
     timeout: Flags.integer({description: 'Seconds to wait for a graceful shutdown before killing.', default: 60, min: 1}),

@@ -1,14 +1,14 @@
 import {Flags} from '@oclif/core';
 import {projectFlags} from '../boxfile/flags.js';
 import {BaseCommand} from '../core/base-command.js';
-import {lifecycleOptions} from '../services/lifecycle/options.js';
+import {concurrencyFlags, lifecycleOptions} from '../services/lifecycle/options.js';
 import {up, type UpResult} from '../services/up.js';
 
 export default class Up extends BaseCommand {
   static override description = 'Create and start machines (all by default), wait for SSH, and run the provisioners on first up.';
   static override strict = false;
   static override args = {};
-  static override usage = 'up [MACHINE...] [--provision | --no-provision] [--no-destroy-on-error]';
+  static override usage = 'up [MACHINE...] [--provision | --no-provision] [--no-destroy-on-error] [--parallel N | --no-parallel]';
   static override examples = [
     '<%= config.bin %> up',
     '<%= config.bin %> up web --provision',
@@ -17,6 +17,7 @@ export default class Up extends BaseCommand {
 
   static override flags = {
     ...projectFlags,
+    ...concurrencyFlags,
     provision: Flags.boolean({allowNo: true, description: 'Run the provisioners even if they already ran (--no-provision: never). Default: first up only.'}),
     'destroy-on-error': Flags.boolean({allowNo: true, default: true, description: 'Destroy a new machine whose up failed (--no-destroy-on-error keeps it for debugging).'}),
   };

@@ -97,7 +97,7 @@ export abstract class BaseCommand extends Command {
     if (this.jsonEnabled()) {
       // Handed to the kernel before oclif exits the process: a pipe takes 64 KiB at a time, and
       // a long document (thousands of Boxfile errors) was cut there.
-      await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify({error: boxError.toJSON()}, null, 2)}\n`, () => resolve()));
+      await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify({...boxError.partialResult, error: boxError.toJSON()}, null, 2)}\n`, () => resolve()));
     } else {
       const color = this.ui?.color;
       const prefix = color ? color.red('Error:') : 'Error:';

@@ -33,6 +33,11 @@ export class BoxError extends Error {
   readonly hint?: string;
   readonly exitCode: number;
   readonly details?: Record<string, unknown>;
+  /**
+   * What the command did before it failed (every machine's entry when one of several failed):
+   * the --json document carries it next to `error`.
+   */
+  partialResult?: Record<string, unknown>;
 
   constructor(code: string, message: string, options: BoxErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : {cause: options.cause});

@@ -42,10 +42,26 @@ export class Ui {
   /** The byte progress bar on screen, if any: a line printed meanwhile goes above it. */
   private bar: SingleBar | undefined;
 
-  constructor(options: {stream?: NodeJS.WriteStream; quiet?: boolean} = {}) {
+  /** Put before every line: the machine's name while several machines work at once. */
+  private readonly prefix: string;
+  /** Draws byte progress bars (one at a time: never while machines share the terminal). */
+  private readonly animate: boolean;
+
+  constructor(options: {stream?: NodeJS.WriteStream; quiet?: boolean; prefix?: string} = {}) {
     this.stream = options.stream ?? process.stderr;
     this.isTty = Boolean(this.stream.isTTY) && !options.quiet && process.env.TERM !== 'dumb';
     this.color = new Chalk({level: this.isTty && !process.env.NO_COLOR ? chalk.level || 1 : 0});
+    this.prefix = options.prefix ?? '';
+    this.animate = this.isTty && this.prefix === '';
+  }
+
+  /**
+   * The Ui of one of several machines working at once: every line starts with `name |`
+   * (names padded to `width`), and byte progress prints its summary line instead of a bar, as
+   * concurrent bars would overwrite each other.
+   */
+  forMachine(name: string, width = name.length): Ui {
+    return new Ui({stream: this.stream, quiet: !this.isTty, prefix: `${this.prefix}${this.color.magenta(name.padEnd(width))} | `});
   }
 
   /** A stage of a longer operation ("download", "boot", "wait-for-ssh"). */
@@ -73,7 +89,7 @@ export class Ui {
 
   line(message: string): void {
     this.clearDraw();
-    this.stream.write(message + '\n');
+    this.stream.write(this.prefix + message + '\n');
   }
 
   /**
@@ -91,7 +107,7 @@ export class Ui {
     return {
       update: (p) => {
         last = p;
-        if (!this.isTty) return;
+        if (!this.animate) return;
         if (!bar) {
           bar = new (quietTimerBar())({stream: this.stream, format: text, fps: 10, barsize: 20, linewrap: true, clearOnComplete: true, hideCursor: false, gracefulExit: false});
           this.bar?.stop();

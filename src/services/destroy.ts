@@ -2,6 +2,7 @@ import {BoxError, errorMessage} from '../core/errors.js';
 import {isStateCorrupt, unindexMachine} from '../core/state.js';
 import {hasMachineFiles, machineStatus, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 import {removeLeftovers} from '../providers/registry.js';
+import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 
 export interface DestroyResult {
   machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;
@@ -10,27 +11,27 @@ export interface DestroyResult {
 /**
  * `box destroy`: kills the machine, removes its disk, state and index entry. Idempotent, and
  * works on half-created machines (state without process, process without complete state).
- * `confirm` is asked per machine that exists (the command asks only on a TTY without --force).
+ * `confirm` is asked per machine that exists (the command asks only on a TTY without --force),
+ * before any goes; then machines go at once (`parallel` at most), each before those it depends on.
  */
-export async function destroy(options: LifecycleOptions & {confirm?: (machine: string) => Promise<boolean>}): Promise<DestroyResult> {
+export async function destroy(options: LifecycleOptions & ConcurrencyOptions & {confirm?: (machine: string) => Promise<boolean>}): Promise<DestroyResult> {
   const {project, handles} = await openMachines(options);
-  const result: DestroyResult = {machines: []};
   // Also what killed bakes and image transfers left in the temp dir (keys, disk images).
   await removeLeftovers().catch((error) => options.ui.warn(`could not remove leftover work folders: ${errorMessage(error)}`));
+  // Asked before anything goes, one machine at a time: questions to the user cannot interleave.
+  const kept = new Set<string>();
   for (const handle of handles) {
-    const exists = await hasMachineFiles(handle.ctx.dir);
-    if (!exists) {
+    if (options.confirm && await hasMachineFiles(handle.ctx.dir) && !(await options.confirm(handle.machine.name))) kept.add(handle.machine.name);
+  }
+  const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependents-first', signal: options.signal}, async (handle) => {
+    if (!(await hasMachineFiles(handle.ctx.dir))) {
       // Through the lock: it frees the lock of a box killed before it made anything (a live
       // holder is waited for, as for a created machine), and withMachine removes the empty folder.
       await withMachine(handle, async () => undefined);
       await unindexMachine(project.root, handle.machine.name);
-      result.machines.push({name: handle.machine.name, destroyed: false, previousStatus: 'not-created'});
-      continue;
+      return {name: handle.machine.name, destroyed: false, previousStatus: 'not-created'};
     }
-    if (options.confirm && !(await options.confirm(handle.machine.name))) {
-      result.machines.push({name: handle.machine.name, destroyed: false, previousStatus: 'kept'});
-      continue;
-    }
+    if (kept.has(handle.machine.name)) return {name: handle.machine.name, destroyed: false, previousStatus: 'kept'};
     const previous = await withMachine(handle, async () => {
       const before = await machineStatus(handle, {insideLock: true});
       handle.ctx.ui.stage('destroy', handle.machine.name);
@@ -51,7 +52,7 @@ export async function destroy(options: LifecycleOptions & {confirm?: (machine: s
     await removeMachineDir(project.root, handle.machine.name);
     await unindexMachine(project.root, handle.machine.name);
     handle.ctx.ui.success(`${handle.machine.name} destroyed`);
-    result.machines.push({name: handle.machine.name, destroyed: true, previousStatus: previous});
-  }
-  return result;
+    return {name: handle.machine.name, destroyed: true, previousStatus: previous};
+  });
+  return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

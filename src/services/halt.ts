@@ -1,7 +1,8 @@
 import type {StoppedBy} from '../providers/provider.js';
+import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {machineStatus, openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
-export interface HaltOptions extends LifecycleOptions {
+export interface HaltOptions extends LifecycleOptions, ConcurrencyOptions {
   force: boolean;
   timeoutSeconds: number;
 }
@@ -10,11 +11,13 @@ export interface HaltResult {
   machines: Array<{name: string; wasRunning: boolean; status: string; durationMs: number; stoppedBy?: StoppedBy}>;
 }
 
-/** `box halt`: graceful shutdown escalating to a kill after the timeout; `force` kills at once. */
+/**
+ * `box halt`: graceful shutdown escalating to a kill after the timeout; `force` kills at once.
+ * Machines stop at once (`parallel` at most), each before the machines it depends on.
+ */
 export async function halt(options: HaltOptions): Promise<HaltResult> {
   const {handles} = await openMachines(options);
-  const result: HaltResult = {machines: []};
-  for (const handle of handles) {
+  const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependents-first', signal: options.signal}, async (handle) => {
     const t0 = Date.now();
     const entry = await withMachine(handle, async () => {
       const before = await machineStatus(handle, {insideLock: true});
@@ -29,7 +32,7 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
       return {name: handle.machine.name, wasRunning, status: after.status, ...(stoppedBy ? {stoppedBy} : {})};
     });
     handle.ctx.ui.success(`${entry.name} is ${entry.status}`);
-    result.machines.push({...entry, durationMs: Date.now() - t0});
-  }
-  return result;
+    return {...entry, durationMs: Date.now() - t0};
+  });
+  return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

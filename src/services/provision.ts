@@ -2,6 +2,7 @@ import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
+import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {machineStatus, openCommunicator, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
@@ -27,11 +28,13 @@ export async function provisionMachine(handle: MachineHandle): Promise<number> {
   return machine.provisioners.length;
 }
 
-/** `box provision`: runs the provisioners again on running machines. */
-export async function provision(options: LifecycleOptions): Promise<ProvisionResult> {
+/**
+ * `box provision`: runs the provisioners again on running machines, at once (`parallel` at
+ * most), each after the machines it depends on.
+ */
+export async function provision(options: LifecycleOptions & ConcurrencyOptions): Promise<ProvisionResult> {
   const {handles} = await openMachines(options);
-  const result: ProvisionResult = {machines: []};
-  for (const handle of handles) {
+  const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     const t0 = Date.now();
     const count = await withMachine(handle, async () => {
       const status = await machineStatus(handle, {insideLock: true});
@@ -48,7 +51,7 @@ export async function provision(options: LifecycleOptions): Promise<ProvisionRes
         throw new BoxError('ERR_PROVISION_FAILED', `Provisioning ${handle.machine.name} failed: ${errorMessage(error)}`);
       }
     });
-    result.machines.push({name: handle.machine.name, provisioners: count, durationMs: Date.now() - t0});
-  }
-  return result;
+    return {name: handle.machine.name, provisioners: count, durationMs: Date.now() - t0};
+  });
+  return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

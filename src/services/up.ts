@@ -2,9 +2,10 @@ import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/erro
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {provisionMachine} from './provision.js';
+import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {hasMachineFiles, openCommunicator, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
-export interface UpOptions extends LifecycleOptions {
+export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
   provision?: boolean;
   /** Destroy a NEW machine whose up failed (default, as Vagrant); false keeps it for debugging. */
@@ -26,24 +27,27 @@ export interface UpMachineResult {
 }
 
 export interface UpResult {
+  /** Every machine's result; with --json after a failure, the failed ones carry their error. */
   machines: UpMachineResult[];
 }
 
-/** `box up`: creates or starts each machine, waits for SSH, provisions on first up. */
+/**
+ * `box up`: creates or starts each machine, waits for SSH, provisions on first up. Machines go
+ * up at once (`parallel` at most), each after the machines it depends on.
+ */
 export async function up(options: UpOptions): Promise<UpResult> {
   const {handles} = await openMachines(options);
-  const result: UpResult = {machines: []};
-  for (const handle of handles) {
+  const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     let destroyed = false;
     try {
-      result.machines.push(await withMachine(handle, () => upOne(handle, options, () => { destroyed = true; })));
+      return await withMachine(handle, () => upOne(handle, options, () => { destroyed = true; }));
     } catch (error) {
       // The folder (which holds the lock) can only go once the lock is released.
       if (destroyed || !(await hasMachineFiles(handle.ctx.dir))) await removeMachineDir(handle.ctx.project.root, handle.machine.name).catch(() => undefined);
       throw error;
     }
-  }
-  return result;
+  });
+  return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }
 
 async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () => void): Promise<UpMachineResult> {
