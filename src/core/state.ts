@@ -211,14 +211,22 @@ export function salvageEntries(text: string): IndexEntry[] {
   return entries;
 }
 
+/**
+ * Changes of this process, one after another: machines that go up at once would otherwise
+ * contend for the file lock, whose waiters poll every half second.
+ */
+let indexChanges: Promise<unknown> = Promise.resolve();
+
 async function changeIndex(change: (entries: IndexEntry[]) => IndexEntry[]): Promise<void> {
   const file = userPaths.machineIndex();
-  await withLock(file, {what: 'the machine index', waitMs: 10_000}, async () => {
+  const next = indexChanges.catch(() => undefined).then(() => withLock(file, {what: 'the machine index', waitMs: 10_000}, async () => {
     const {entries, damage} = await readMachineIndexReport();
     // Whatever could not be read stays available to the user, once.
     if (damage) await copyFile(file, `${file}.damaged`).catch(() => undefined);
     await writeJsonAtomic(file, change(entries));
-  });
+  }));
+  indexChanges = next;
+  await next;
 }
 
 /** Rewrites a damaged index with the entries that could be read (`box status --all --prune`). */

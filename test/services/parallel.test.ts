@@ -150,7 +150,16 @@ describe('lifecycle services over several machines', () => {
 
   test('depends_on: up starts a machine after those it depends on, halt and destroy stop it before them', async () => {
     await boxfile('  web:\n    depends_on: [app]\n  app:\n    depends_on: [db]\n  db:\n  cache:\n');
+    // db finishes only once cache has started: cache must not wait for the chain.
+    fake.autoRelease = false;
+    fake.onStart = (name) => {
+      if (name === 'cache') fake.release('up', 'db');
+      if (name !== 'db') fake.release('up', name);
+    };
+    const timer = setTimeout(() => fake.release('up', 'db'), 10_000);
     await up({...opts(), destroyOnError: true});
+    clearTimeout(timer);
+    Object.assign(fake, {autoRelease: true, onStart: undefined});
     const e = fake.events;
     assert.ok(at(e, 'up:end:db') < at(e, 'up:start:app'), e.join(' '));
     assert.ok(at(e, 'up:end:app') < at(e, 'up:start:web'), e.join(' '));
