@@ -175,7 +175,12 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
     const byUser = layers.slice(1).reduce((acc, layer) => mergeSettings(acc, layer), {});
     const entry = isObject(data.machines) && isObject(data.machines[name]) ? data.machines[name] : {};
     const dependsOn = Array.isArray(entry.depends_on) ? entry.depends_on as string[] : [];
-    machines.push({...toMachineConfig(name, merged, root, options.target ? '--target' : 'target'), ...(dependsOn.length > 0 ? {dependsOn} : {}), setByUser: leafPaths(byUser)});
+    const roles = Array.isArray(entry.roles) ? entry.roles as string[] : undefined;
+    machines.push({
+      ...toMachineConfig(name, merged, root, options.target ? '--target' : 'target'),
+      ...(dependsOn.length > 0 ? {dependsOn} : {}), ...(roles ? {roles} : {}),
+      setByUser: leafPaths(byUser),
+    });
   }
   resolveIssues.push(...portClashIssues(machines, layersOf));
   throwIfIssues(resolveIssues);

@@ -1,4 +1,4 @@
-import type {AwsSettings, ForwardedPort, ProvisionerConfig, TargetAlias, TargetName} from './schema.js';
+import type {AwsSettings, ForwardedPort, HookConfig, HookEvent, ProvisionerConfig, TargetAlias, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -54,6 +54,10 @@ export interface MachineConfig {
   hostname?: string;
   /** Machines to bring up before this one (`depends_on`), checked to name machines, with no cycle. */
   dependsOn?: string[];
+  /** What the machine is in the cluster map (`roles`; default: its name). */
+  roles?: string[];
+  /** Lifecycle hooks per event, outer layers first (absent: none). */
+  hooks?: Partial<Record<HookEvent, HookConfig[]>>;
   qemu: QemuConfig;
   virtualbox: VirtualboxConfig;
   aws: AwsSettings;

@@ -75,6 +75,7 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
     target,
     ...(isTargetAlias(written) ? {targetAlias: written} : {}),
     ...(s.hostname ? {hostname: s.hostname} : {}),
+    ...(s.hooks && Object.values(s.hooks).some((list) => list && list.length > 0) ? {hooks: s.hooks} : {}),
     qemu: {
       cpus: q.cpus ?? 2,
       memoryMiB: memoryMiB(q.memory ?? 1024),

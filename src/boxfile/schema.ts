@@ -207,6 +207,26 @@ export const sshSettingsSchema = z.object({
   insert_key: z.boolean().optional().describe('Replace the insecure key with a per-machine key on first boot (default true).'),
 }).strict();
 
+/** One lifecycle hook: a command on the host (`run`) or a script in the guest (`run_remote`). */
+export const hookSchema = z.union([
+  z.object({
+    name: z.string().optional().describe('Shown in output and errors (default: the command).'),
+    run: z.string().min(1).describe('A command run on the host by sh, in the Boxfile\'s folder.'),
+  }).strict(),
+  z.object({
+    name: z.string().optional().describe('Shown in output and errors (default: the script).'),
+    run_remote: z.string().min(1).describe('A script run in the guest (sh -e).'),
+    privileged: z.boolean().optional().describe('Run with sudo (default true).'),
+  }).strict(),
+]);
+
+/** Lifecycle events (Scalarium/OpsWorks): each a list of hooks, outer layers first. */
+export const hooksSchema = z.object({
+  setup: z.array(hookSchema).optional().describe('After the first up of the machine (and its provisioners).'),
+  configure: z.array(hookSchema).optional().describe('On every running machine, whenever a machine of the project comes up or goes away; BOX_CLUSTER_JSON and /var/lib/box/cluster.json hold the cluster map.'),
+  shutdown: z.array(hookSchema).optional().describe('Before halt (not --force) and destroy of a running machine.'),
+}).strict();
+
 // Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
 // 63 characters keeps all of them within their limits.
 export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
@@ -230,12 +250,14 @@ function buildSchemas() {
     forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
     synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
     ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
+    hooks: hooksSchema.optional().describe('Lifecycle events: setup (first up), configure (a machine came or went), shutdown (before halt and destroy); lists from outer layers run first.'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 
   const machineSettingsSchema = z.object(machineSettingsShape).strict();
   /** A machine of the Boxfile: its settings, and where it stands among the others. */
   const machineEntrySchema = machineSettingsSchema.extend({
+    roles: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'expected a role name of letters, digits, dot, dash or underscore')).optional().describe('What the machine is in the cluster (default: its name), in the cluster map that configure hooks get.'),
     depends_on: z.array(machineNameSchema).optional().describe('Machines that `box up` brings up (and provisions) before this one, and that `box halt` and `box destroy` stop after it (db before app before web).'),
   }).strict();
 
@@ -305,5 +327,7 @@ export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
 export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
 export type ProvisionerConfig = ShellProvisionerConfig | FileProvisionerConfig;
 export type ForwardedPort = z.output<typeof forwardedPortSchema>;
+export type HookConfig = z.output<typeof hookSchema>;
+export type HookEvent = keyof z.output<typeof hooksSchema>;
 export type AwsSettings = z.output<typeof awsSettingsSchema>;
 export type BlockDeviceMapping = z.output<typeof blockDeviceSchema>;

@@ -29,6 +29,8 @@ export interface MachineState {
   upCompleted?: boolean;
   /** The host name box last set in the guest (the Boxfile's `hostname`). */
   hostname?: string;
+  /** True once the first up's setup event ran (its hooks succeeded, or there were none). */
+  setupDone?: boolean;
   provider: Record<string, unknown>;
 }
 

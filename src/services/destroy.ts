@@ -1,6 +1,7 @@
 import {BoxError, errorMessage} from '../core/errors.js';
 import {isStateCorrupt, unindexMachine} from '../core/state.js';
-import {hasMachineFiles, machineStatus, openMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {configureCluster, hasConfigureHooks, runShutdownHooks} from './lifecycle/hooks.js';
+import {hasMachineFiles, machineStatus, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 import {removeLeftovers} from '../providers/registry.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 
@@ -16,6 +17,7 @@ export interface DestroyResult {
  */
 export async function destroy(options: LifecycleOptions & ConcurrencyOptions & {confirm?: (machine: string) => Promise<boolean>}): Promise<DestroyResult> {
   const {project, handles} = await openMachines(options);
+  const cluster = projectMachines(options);
   // Also what killed bakes and image transfers left in the temp dir (keys, disk images).
   await removeLeftovers().catch((error) => options.ui.warn(`could not remove leftover work folders: ${errorMessage(error)}`));
   // Asked before anything goes, one machine at a time: questions to the user cannot interleave.
@@ -34,6 +36,7 @@ export async function destroy(options: LifecycleOptions & ConcurrencyOptions & {
     if (kept.has(handle.machine.name)) return {name: handle.machine.name, destroyed: false, previousStatus: 'kept'};
     const previous = await withMachine(handle, async () => {
       const before = await machineStatus(handle, {insideLock: true});
+      if (before.status === 'running') await runShutdownHooks(handle, cluster);
       handle.ctx.ui.stage('destroy', handle.machine.name);
       try {
         await handle.provider.destroy(handle.ctx);
@@ -54,5 +57,7 @@ export async function destroy(options: LifecycleOptions & ConcurrencyOptions & {
     handle.ctx.ui.success(`${handle.machine.name} destroyed`);
     return {name: handle.machine.name, destroyed: true, previousStatus: previous};
   });
+  const gone = outcomes.flatMap((o) => o.ok && o.value.previousStatus === 'running' ? [o.handle.machine.name] : []);
+  if (!options.signal.aborted && gone.length > 0 && hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: [], down: gone}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

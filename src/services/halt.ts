@@ -1,6 +1,7 @@
 import type {StoppedBy} from '../providers/provider.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {machineStatus, openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {configureCluster, hasConfigureHooks, runShutdownHooks} from './lifecycle/hooks.js';
+import {machineStatus, openMachines, projectMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface HaltOptions extends LifecycleOptions, ConcurrencyOptions {
   force: boolean;
@@ -16,7 +17,8 @@ export interface HaltResult {
  * Machines stop at once (`parallel` at most), each before the machines it depends on.
  */
 export async function halt(options: HaltOptions): Promise<HaltResult> {
-  const {handles} = await openMachines(options);
+  const {project, handles} = await openMachines(options);
+  const cluster = projectMachines(options);
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependents-first', signal: options.signal}, async (handle) => {
     const t0 = Date.now();
     const entry = await withMachine(handle, async () => {
@@ -25,6 +27,8 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
       const wasRunning = before.status === 'running' || (before.status === 'broken' && before.details?.pid !== undefined);
       let stoppedBy: StoppedBy | undefined;
       if (before.status !== 'not-created') {
+        // --force is a power cut: no guest work first.
+        if (before.status === 'running' && !options.force) await runShutdownHooks(handle, cluster);
         if (wasRunning) handle.ctx.ui.stage('halt', `${handle.machine.name}${options.force ? ' (force)' : ''}`);
         stoppedBy = await handle.provider.halt(handle.ctx, {force: options.force, timeoutSeconds: options.timeoutSeconds}) ?? undefined;
       }
@@ -34,5 +38,7 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
     handle.ctx.ui.success(`${entry.name} is ${entry.status}`);
     return {...entry, durationMs: Date.now() - t0};
   });
+  const wentDown = outcomes.flatMap((o) => o.ok && o.value.wasRunning && o.value.status !== 'running' ? [o.handle.machine.name] : []);
+  if (!options.signal.aborted && wentDown.length > 0 && hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: [], down: wentDown}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

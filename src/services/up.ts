@@ -2,8 +2,9 @@ import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/erro
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {provisionMachine} from './provision.js';
+import {clusterMap, configureCluster, hasConfigureHooks, runHooks} from './lifecycle/hooks.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {hasMachineFiles, openCommunicator, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
@@ -16,6 +17,8 @@ export interface UpMachineResult {
   name: string;
   target: string;
   created: boolean;
+  /** It was running before this up (so it did not come up now, and fired no configure event). */
+  wasRunning: boolean;
   provisioned: boolean;
   ranProvisioners: boolean;
   status: string;
@@ -36,21 +39,24 @@ export interface UpResult {
  * up at once (`parallel` at most), each after the machines it depends on.
  */
 export async function up(options: UpOptions): Promise<UpResult> {
-  const {handles} = await openMachines(options);
+  const {project, handles} = await openMachines(options);
+  const cluster = projectMachines(options);
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     let destroyed = false;
     try {
-      return await withMachine(handle, () => upOne(handle, options, () => { destroyed = true; }));
+      return await withMachine(handle, () => upOne(handle, options, cluster, () => { destroyed = true; }));
     } catch (error) {
       // The folder (which holds the lock) can only go once the lock is released.
       if (destroyed || !(await hasMachineFiles(handle.ctx.dir))) await removeMachineDir(handle.ctx.project.root, handle.machine.name).catch(() => undefined);
       throw error;
     }
   });
+  const cameUp = outcomes.flatMap((o) => o.ok && !o.value.wasRunning ? [o.handle.machine.name] : []);
+  if (!options.signal.aborted && cameUp.length > 0 && hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: cameUp, down: []}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }
 
-async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () => void): Promise<UpMachineResult> {
+async function upOne(handle: MachineHandle, options: UpOptions, cluster: () => Promise<MachineHandle[]>, onDestroyed: () => void): Promise<UpMachineResult> {
   const {ctx, machine, provider} = handle;
   const t0 = Date.now();
   ctx.ui.stage('up', `${machine.name} (${machine.target})`);
@@ -70,6 +76,7 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
     }
   }
   const existed = recorded !== undefined && !unfinished;
+  const wasRunning = existed && (await provider.status(ctx)).status === 'running';
   let ranProvisioners = false;
   try {
     const {created, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
@@ -86,12 +93,19 @@ async function upOne(handle: MachineHandle, options: UpOptions, onDestroyed: () 
       timings.provision = Date.now() - p0;
       ranProvisioners = true;
     }
+    // The setup event: once, after the first up (and its provisioners) succeeded; a failed
+    // setup is a failed first up. (Records older than hooks have no setupDone: never set up.)
+    if (created) await updateMachineState(ctx.project.root, machine.name, (s) => { s.setupDone = false; });
+    if ((await readMachineState(ctx.project.root, machine.name))?.setupDone === false) {
+      if (handle.machine.hooks?.setup?.length) await runHooks(handle, 'setup', await clusterMap(await cluster(), 'setup'));
+      await updateMachineState(ctx.project.root, machine.name, (s) => { s.setupDone = true; });
+    }
     const status = await provider.status(ctx);
     const info = await provider.sshInfo(ctx);
     const after = await readMachineState(ctx.project.root, machine.name);
     ctx.ui.success(`${machine.name} is ${status.status} (ssh ${info.host}:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return {
-      name: machine.name, target: machine.target, created, provisioned: after?.provisioned ?? false, ranProvisioners,
+      name: machine.name, target: machine.target, created, wasRunning, provisioned: after?.provisioned ?? false, ranProvisioners,
       status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, timings, durationMs: Date.now() - t0,
     };
   } catch (error) {

@@ -6,95 +6,19 @@
  * test here depends on how long anything takes.
  */
 import assert from 'node:assert/strict';
-import {mkdir, rm, writeFile} from 'node:fs/promises';
+import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {PassThrough} from 'node:stream';
 import {after, before, beforeEach, describe, test} from 'node:test';
 import {BoxError, InterruptedError} from '../../src/core/errors.js';
-import {indexMachine, readMachineState, unindexMachine, writeMachineState} from '../../src/core/state.js';
+import {readMachineState} from '../../src/core/state.js';
 import {silentUi, Ui} from '../../src/core/ui.js';
-import type {MachineContext, Provider, StatusReport} from '../../src/providers/provider.js';
 import {registerProvider} from '../../src/providers/registry.js';
 import {destroy} from '../../src/services/destroy.js';
 import {halt} from '../../src/services/halt.js';
 import {up} from '../../src/services/up.js';
 import {tempDir} from '../helpers/cli.js';
-
-/** Each machine's up/halt/destroy waits until the test lets it go, so overlap is observable. */
-class GatedProvider implements Provider {
-  readonly name = 'virtualbox' as const;
-  running = new Set<string>();
-  events: string[] = [];
-  active = 0;
-  maxActive = 0;
-  failing = new Set<string>();
-  /** Resolved by the test (or at once when `autoRelease`) to let a machine's work finish. */
-  private gates = new Map<string, () => void>();
-  autoRelease = true;
-  onStart?: (name: string) => void;
-
-  private async work(op: string, ctx: MachineContext): Promise<void> {
-    const name = ctx.machine.name;
-    this.events.push(`${op}:start:${name}`);
-    this.active++;
-    this.maxActive = Math.max(this.maxActive, this.active);
-    try {
-      // A turn of the event loop at least, so other machines get the chance to start meanwhile.
-      await new Promise<void>((resolve, reject) => {
-        this.gates.set(`${op}:${name}`, resolve);
-        if (this.autoRelease) setImmediate(resolve);
-        if (ctx.signal.aborted) reject(new InterruptedError());
-        ctx.signal.addEventListener('abort', () => reject(new InterruptedError()), {once: true});
-        this.onStart?.(name);
-      });
-      if (this.failing.has(`${op}:${name}`)) throw new BoxError('ERR_TEST_FAIL', `${op} of ${name} failed on purpose`);
-    } finally {
-      this.active--;
-      this.events.push(`${op}:end:${name}`);
-    }
-  }
-
-  release(op: string, name: string): void {
-    this.gates.get(`${op}:${name}`)?.();
-  }
-
-  async verify(): Promise<void> {}
-  async up(ctx: MachineContext): Promise<{created: boolean}> {
-    const existing = await readMachineState(ctx.project.root, ctx.machine.name);
-    if (!existing) {
-      await mkdir(ctx.dir, {recursive: true});
-      await writeMachineState(ctx.project.root, {machine: ctx.machine.name, target: 'virtualbox', createdAt: new Date().toISOString(), provisioned: false, upCompleted: false, provider: {}});
-      await indexMachine({project: ctx.project.name, projectRoot: ctx.project.root, machine: ctx.machine.name, target: 'virtualbox'});
-    }
-    try {
-      await this.work('up', ctx);
-    } catch (error) {
-      // As the real providers' create steps: a failed first up removes what it made.
-      if (!existing) {
-        await unindexMachine(ctx.project.root, ctx.machine.name);
-        await rm(path.join(ctx.dir, 'state.json'), {force: true});
-      }
-      throw error;
-    }
-    this.running.add(ctx.machine.name);
-    return {created: !existing};
-  }
-  async halt(ctx: MachineContext): Promise<void> {
-    await this.work('halt', ctx);
-    this.running.delete(ctx.machine.name);
-  }
-  async destroy(ctx: MachineContext): Promise<void> {
-    await this.work('destroy', ctx);
-    this.running.delete(ctx.machine.name);
-    await unindexMachine(ctx.project.root, ctx.machine.name);
-    await rm(path.join(ctx.dir, 'state.json'), {force: true});
-  }
-  async status(ctx: MachineContext): Promise<StatusReport> {
-    if (this.running.has(ctx.machine.name)) return {status: 'running'};
-    return {status: (await readMachineState(ctx.project.root, ctx.machine.name)) ? 'stopped' : 'not-created'};
-  }
-  async sshInfo() { return {host: '127.0.0.1', port: 2222, username: 'vagrant', privateKeyPath: '/dev/null'}; }
-}
+import {GatedProvider} from './gated-provider.js';
 
 /** The position of an event in the provider's log (fails the test when it is missing). */
 function at(events: string[], event: string): number {
@@ -122,9 +46,7 @@ describe('lifecycle services over several machines', () => {
   });
   beforeEach(async () => {
     project = await tempDir('box-parallel-project-');
-    Object.assign(fake, {events: [], active: 0, maxActive: 0, autoRelease: true, onStart: undefined});
-    fake.failing.clear();
-    fake.running.clear();
+    fake.reset();
   });
 
   test('independent machines go up at once; --parallel 1 brings them up one after another', async () => {

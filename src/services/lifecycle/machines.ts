@@ -48,6 +48,18 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
 }
 
 /**
+ * Every machine of the project (not only those the command works on), loaded on first call:
+ * hooks need the whole cluster, and most commands never ask.
+ */
+export function projectMachines(options: LifecycleOptions): () => Promise<MachineHandle[]> {
+  let all: Promise<MachineHandle[]> | undefined;
+  return () => {
+    all ??= openMachines({...options, names: []}).then(({handles}) => handles);
+    return all;
+  };
+}
+
+/**
  * A machine that exists stays on the target it was created on: after `box up --target aws` in a
  * `target: qemu` project, a plain `box halt` or `box destroy` must still reach the EC2 instance,
  * never drop its state and leave it running. Its settings are resolved again for that target.
