@@ -208,17 +208,18 @@ export const sshSettingsSchema = z.object({
 }).strict();
 
 /** One lifecycle hook: a command on the host (`run`) or a script in the guest (`run_remote`). */
-export const hookSchema = z.union([
-  z.object({
-    name: z.string().optional().describe('Shown in output and errors (default: the command).'),
-    run: z.string().min(1).describe('A command run on the host by sh, in the Boxfile\'s folder.'),
-  }).strict(),
-  z.object({
-    name: z.string().optional().describe('Shown in output and errors (default: the script).'),
-    run_remote: z.string().min(1).describe('A script run in the guest (sh -e).'),
-    privileged: z.boolean().optional().describe('Run with sudo (default true).'),
-  }).strict(),
-]);
+export const hookSchema = z.object({
+  name: z.string().optional().describe('Shown in output and errors (default: the command).'),
+  run: z.string().min(1).optional().describe('A command run on the host by sh, in the Boxfile\'s folder.'),
+  run_remote: z.string().min(1).optional().describe('A script run in the guest (like a shell provisioner).'),
+  privileged: z.boolean().optional().describe('run_remote only: with sudo (default true).'),
+}).strict().superRefine((hook, ctx) => {
+  if ((hook.run === undefined) === (hook.run_remote === undefined)) {
+    ctx.addIssue({code: z.ZodIssueCode.custom, message: 'a hook needs exactly one of run (a command on the host) or run_remote (a script in the guest)'});
+  } else if (hook.run !== undefined && hook.privileged !== undefined) {
+    ctx.addIssue({code: z.ZodIssueCode.custom, path: ['privileged'], message: 'applies to run_remote only (a run hook runs as you on the host)'});
+  }
+});
 
 /** Lifecycle events (Scalarium/OpsWorks): each a list of hooks, outer layers first. */
 export const hooksSchema = z.object({

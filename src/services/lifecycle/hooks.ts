@@ -33,8 +33,8 @@ export interface ClusterMap {
 }
 
 function hookLabel(hook: HookConfig, index: number): string {
-  const text = 'run' in hook ? hook.run : hook.run_remote;
-  return hook.name ?? `${'run' in hook ? 'run' : 'run_remote'} ${JSON.stringify(text.split('\n')[0]!.slice(0, 60))}${text.length > 60 || text.includes('\n') ? '…' : ''} (#${index + 1})`;
+  const text = hook.run ?? hook.run_remote ?? '';
+  return hook.name ?? `${hook.run !== undefined ? 'run' : 'run_remote'} ${JSON.stringify(text.split('\n')[0]!.slice(0, 60))}${text.length > 60 || text.includes('\n') ? '…' : ''} (#${index + 1})`;
 }
 
 /**
@@ -49,7 +49,7 @@ export async function runHooks(handle: MachineHandle, event: HookEvent, cluster:
   const {ctx, machine} = handle;
   const json = JSON.stringify(cluster);
   const env = {BOX_EVENT: event, BOX_MACHINE: machine.name, BOX_PROJECT: ctx.project.name, BOX_CLUSTER_JSON: json};
-  const remote = hooks.some((hook) => 'run_remote' in hook) ? await openCommunicator(handle) : undefined;
+  const remote = hooks.some((hook) => hook.run_remote !== undefined) ? await openCommunicator(handle) : undefined;
   try {
     if (remote) {
       await remote.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
@@ -63,9 +63,9 @@ export async function runHooks(handle: MachineHandle, event: HookEvent, cluster:
       const lines = new OutputLines((line) => ctx.ui.output(`${machine.name} ${event}:`, line));
       let code: number;
       try {
-        code = 'run' in hook
+        code = hook.run !== undefined
           ? await runOnHost(hook.run, {cwd: ctx.project.root, env, signal: ctx.signal, onOutput: (stream, data) => lines.push(stream, data)})
-          : await runGuestScript(remote!, {text: `${hook.run_remote}\n`}, {privileged: hook.privileged ?? true, env, signal: ctx.signal, prefix: 'box-hook', onOutput: (stream, data) => lines.push(stream, data)});
+          : await runGuestScript(remote!, {text: `${hook.run_remote!}\n`}, {privileged: hook.privileged ?? true, env, signal: ctx.signal, prefix: 'box-hook', onOutput: (stream, data) => lines.push(stream, data)});
       } finally {
         lines.flush();
       }
