@@ -29,6 +29,13 @@ module.exports = {
       to: {circular: true, viaOnly: {dependencyTypesNot: ['type-only']}},
     },
     {
+      name: 'no-cloud-sdk-above-providers',
+      comment: 'services/ holds user operations only (and commands/ less): EC2/S3 calls live in providers/aws/ (see docs/architecture.md).',
+      severity: 'error',
+      from: {path: '^src/(services|commands)/'},
+      to: {path: 'node_modules/@aws-sdk/'},
+    },
+    {
       name: 'no-test-code-in-src',
       comment: 'Test seams live in test/ and are injected from there (see docs/architecture.md).',
       severity: 'error',
@@ -37,7 +44,8 @@ module.exports = {
     },
   ],
   options: {
-    includeOnly: '^src/',
+    // src/, and the cloud SDK's packages so that no-cloud-sdk-above-providers sees imports of them.
+    includeOnly: ['^src/', 'node_modules/@aws-sdk/'],
     doNotFollow: {path: 'node_modules'},
     // Type-only imports count: a type that a lower layer needs belongs in that layer.
     tsPreCompilationDeps: true,

@@ -1,27 +1,18 @@
 import {randomUUID} from 'node:crypto';
-import {createReadStream, createWriteStream} from 'node:fs';
-import {rm, stat} from 'node:fs/promises';
+import {rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {Transform, type Readable} from 'node:stream';
-import {pipeline} from 'node:stream/promises';
-import {setTimeout as sleep} from 'node:timers/promises';
-import {
-  CancelExportTaskCommand, CancelImportTaskCommand, CreateTagsCommand, DescribeExportImageTasksCommand, DescribeImportImageTasksCommand,
-  ExportImageCommand, ImportImageCommand, type EC2Client, type Tag,
-} from '@aws-sdk/client-ec2';
-import {DeleteObjectCommand, GetObjectCommand, type S3Client} from '@aws-sdk/client-s3';
-import {Upload} from '@aws-sdk/lib-storage';
 import {packageBox, packageLibvirtBox} from '../boxes/package.js';
 import {findStoredBox} from '../boxes/store.js';
-import {BoxError, InterruptedError, UsageError, errorMessage, throwIfAborted} from '../core/errors.js';
+import {BoxError, UsageError, errorMessage} from '../core/errors.js';
 import {run} from '../core/exec.js';
 import type {Ui} from '../core/ui.js';
 import {clientRegion, ec2Client, s3Client, type AwsConnection} from '../providers/aws/client.js';
-import {awsCall, mapAwsError} from '../providers/aws/errors.js';
-import {TAG} from '../providers/aws/tags.js';
+import {mapAwsError} from '../providers/aws/errors.js';
+import {deleteObject, downloadFromS3, uploadToS3} from '../providers/aws/s3-objects.js';
+import {TAG, tagResources} from '../providers/aws/tags.js';
 import {removeTransferRecord, taskMayHaveStarted, writeTransferRecord, type TransferRecord} from '../providers/aws/transfer-records.js';
-import {findTransferTask} from '../providers/aws/transfer-tasks.js';
+import {cancelExportTask, cancelImportTask, findTransferTask, startExport, startImport, waitForExport, waitForImport} from '../providers/aws/transfer-tasks.js';
 import {createWorkDir, removeDeadWorkDirs, workDirFor} from '../providers/aws/work-dirs.js';
 
 export interface ImageTransferOptions extends AwsConnection {
@@ -59,33 +50,8 @@ export interface PullResult {
   added?: {name: string; version: string};
 }
 
-/** Tags of an import/export task: this host, and the transfer record that started it (sweep matches a task to a dead record by it). */
-function transferTags(recordId: string, extra: Tag[] = []): Tag[] {
-  return [{Key: TAG.host, Value: os.hostname()}, {Key: TAG.transfer, Value: recordId}, ...extra];
-}
-
 function pollMs(options: ImageTransferOptions): number {
   return (options.pollSeconds ?? Number(process.env.BOX_AWS_POLL_SECONDS ?? 15)) * 1000;
-}
-
-/** Uploads a file with lib-storage (multipart, parallel parts, retried), with byte progress. */
-export async function uploadToS3(s3: S3Client, file: string, bucket: string, key: string, ui: Ui, signal: AbortSignal): Promise<void> {
-  const {size} = await stat(file);
-  const upload = new Upload({client: s3, params: {Bucket: bucket, Key: key, Body: createReadStream(file)}, queueSize: 4, partSize: 16 * 1024 * 1024, leavePartsOnError: false});
-  const progress = ui.progress(`upload s3://${bucket}/${key}`);
-  upload.on('httpUploadProgress', (p) => progress.update({transferred: p.loaded ?? 0, total: size}));
-  const onAbort = () => void upload.abort().catch(() => undefined);
-  signal.addEventListener('abort', onAbort, {once: true});
-  try {
-    await upload.done();
-  } catch (error) {
-    if (signal.aborted) throw new InterruptedError();
-    throw mapAwsError(error, {action: 'S3 upload'});
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  progress.update({transferred: size, total: size});
-  progress.done();
 }
 
 /**
@@ -128,38 +94,34 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     record.clientToken = `box-${randomUUID()}`;
     await writeTransferRecord(record);
     importing = true;
-    const started = await awsCall({action: 'ImportImage', region}, () => ec2.send(new ImportImageCommand({
-      ClientToken: record.clientToken,
-      Description: `box ${stored.name} ${stored.version}`,
-      DiskContainers: [{Format: 'VMDK', UserBucket: {S3Bucket: options.bucket, S3Key: key}}],
-      RoleName: options.roleName,
-      TagSpecifications: [{ResourceType: 'import-image-task', Tags: transferTags(record.id, [{Key: 'box:box', Value: `${stored.name} ${stored.version}`}])}],
-    }), {abortSignal: signal})).catch((error) => {
+    const importTaskId = await startImport(ec2, {
+      record, bucket: options.bucket, key, description: `box ${stored.name} ${stored.version}`, boxLabel: `${stored.name} ${stored.version}`, roleName: options.roleName, signal,
+    }).catch((error) => {
       if (!taskMayHaveStarted(error)) importing = false;
       throw error;
     });
     importing = false;
-    taskId = started.ImportTaskId!;
-    await writeTransferRecord({...record, importTaskId: taskId});
-    const ami = await pollImport(ec2, taskId, region, options);
+    taskId = importTaskId;
+    await writeTransferRecord({...record, importTaskId});
+    const ami = await waitForImport(ec2, importTaskId, region, {ui, signal, pollMs: pollMs(options)});
     taskId = undefined;
-    await awsCall({action: 'CreateTags', region}, () => ec2.send(new CreateTagsCommand({Resources: [ami], Tags: [
+    await tagResources(ec2, [ami], [
       {Key: 'Name', Value: `${stored.name}-${stored.version}`}, {Key: TAG.host, Value: os.hostname()}, {Key: 'box:box', Value: `${stored.name} ${stored.version}`},
-    ]})));
+    ], region);
     const awsBoxPath = path.join(work, `${stored.name.replaceAll('/', '-')}-${stored.version}-aws.box`);
-    await packageBox({provider: 'aws', metadata: {amis: {[region]: ami}, imported_from: {name: stored.name, version: stored.version, import_task: started.ImportTaskId}}, files: [], outputPath: awsBoxPath});
+    await packageBox({provider: 'aws', metadata: {amis: {[region]: ami}, imported_from: {name: stored.name, version: stored.version, import_task: importTaskId}}, files: [], outputPath: awsBoxPath});
     const {addBox} = await import('../boxes/add.js');
     await addBox({source: awsBoxPath, name: stored.name, version: stored.version, provider: 'aws', force: true, ui, signal});
     ui.success(`${stored.name} ${stored.version} is ${ami} in ${region}; \`box up --target aws\` can use it`);
-    return {box: {name: stored.name, version: stored.version}, region, bucket: options.bucket, key, importTaskId: started.ImportTaskId!, ami, awsBox: {path: awsBoxPath, added: true}};
+    return {box: {name: stored.name, version: stored.version}, region, bucket: options.bucket, key, importTaskId, ami, awsBox: {path: awsBoxPath, added: true}};
   } finally {
     if (importing) {
       // The answer was lost or box was interrupted during ImportImage: find the task by its tag.
       taskId = await findTransferTask(ec2, record).catch(() => { cleanedUp = false; return undefined; });
     }
-    if (taskId) await ec2.send(new CancelImportTaskCommand({ImportTaskId: taskId, CancelReason: 'box: interrupted or failed'})).catch(() => { cleanedUp = false; });
+    if (taskId) await cancelImportTask(ec2, taskId, 'box: interrupted or failed').catch(() => { cleanedUp = false; });
     if (uploaded && !options.keepObject) {
-      await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => {
+      await deleteObject(s3, options.bucket, key).catch((e) => {
         cleanedUp = false;
         ui.warn(`could not delete s3://${options.bucket}/${key}: ${errorMessage(e)} (\`box sweep\` retries)`);
       });
@@ -168,28 +130,6 @@ export async function pushImage(options: ImageTransferOptions & {name: string; v
     // The folder before the record that leads to it.
     await rm(work, {recursive: true, force: true});
     if (cleanedUp) await removeTransferRecord(record.id);
-  }
-}
-
-async function pollImport(ec2: EC2Client, taskId: string, region: string, options: ImageTransferOptions): Promise<string> {
-  const progress = options.ui.progress(`import ${taskId}`);
-  for (;;) {
-    throwIfAborted(options.signal);
-    const out = await awsCall({action: 'DescribeImportImageTasks', region}, () => ec2.send(new DescribeImportImageTasksCommand({ImportTaskIds: [taskId]})));
-    const task = out.ImportImageTasks?.[0];
-    const status = task?.Status ?? 'unknown';
-    if (status === 'completed' && task?.ImageId) {
-      progress.done(`import ${taskId}: ${task.ImageId}`);
-      return task.ImageId;
-    }
-    if (status === 'deleted' || status === 'deleting' || !task) {
-      throw new BoxError('ERR_AWS_IMPORT', `ImportImage task ${taskId} failed: ${task?.StatusMessage ?? 'the task disappeared'}.`, {
-        hint: 'Check that the vmimport service role exists and can read the bucket (see docs/aws.md), and that the image boots with a supported kernel.',
-      });
-    }
-    progress.update({transferred: Number(task.Progress ?? 0), total: 100});
-    options.ui.info(`import ${taskId}: ${status}${task.StatusMessage ? ` (${task.StatusMessage})` : ''} ${task.Progress ?? 0}%`);
-    await sleep(pollMs(options), undefined, {signal: options.signal}).catch(() => { throw new InterruptedError(); });
   }
 }
 
@@ -211,42 +151,30 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
   const work = workDirFor('pull', id);
   const record: TransferRecord = {id: `pull-${id}`, pid: process.pid, kind: 'pull', region, bucket: options.bucket, prefix, workDir: work, clientToken: `box-${randomUUID()}`, startedAt: new Date().toISOString()};
   await writeTransferRecord(record);
-  const started = await awsCall({action: 'ExportImage', region, ami: options.ami}, () => ec2.send(new ExportImageCommand({
-    ClientToken: record.clientToken,
-    ImageId: options.ami, DiskImageFormat: 'VMDK', S3ExportLocation: {S3Bucket: options.bucket, S3Prefix: prefix}, RoleName: options.roleName,
-    Description: `box image pull ${options.ami}`,
-    TagSpecifications: [{ResourceType: 'export-image-task', Tags: transferTags(record.id)}],
-  }), {abortSignal: signal})).catch(async (error) => {
+  const taskId = await startExport(ec2, {record, ami: options.ami, bucket: options.bucket, prefix, roleName: options.roleName, signal}).catch(async (error) => {
     // Refused outright: nothing was started, the record can go. Otherwise (answer lost,
     // interrupted) the task may exist: find it by its tag and cancel it, or leave the record
     // for `box sweep`, which does the same.
     let settled = !taskMayHaveStarted(error);
     if (!settled) {
       const task = await findTransferTask(ec2, record).catch(() => 'unknown' as const);
-      if (task !== 'unknown') settled = task === undefined || await ec2.send(new CancelExportTaskCommand({ExportTaskId: task})).then(() => true, () => false);
+      if (task !== 'unknown') settled = task === undefined || await cancelExportTask(ec2, task).then(() => true, () => false);
     }
     if (settled) await removeTransferRecord(record.id);
     else ui.warn(`ExportImage may have started a task box could not cancel; \`box sweep\` retries (record ${record.id}).`);
     throw error;
   });
-  const taskId = started.ExportImageTaskId!;
   const key = `${prefix}${taskId}.vmdk`;
   await writeTransferRecord({...record, exportTaskId: taskId, key});
   let finished = false;
   let cleanedUp = true;
   try {
     await createWorkDir(work);
-    await pollExport(ec2, taskId, region, options);
+    await waitForExport(ec2, taskId, region, {ui, signal, pollMs: pollMs(options)});
     finished = true;
     ui.stage('download', `s3://${options.bucket}/${key}`);
     const vmdk = path.join(work, 'disk.vmdk');
-    const object = await awsCall({action: 'S3 GetObject'}, () => s3.send(new GetObjectCommand({Bucket: options.bucket, Key: key}), {abortSignal: signal}));
-    const total = object.ContentLength;
-    const progress = ui.progress('download');
-    let transferred = 0;
-    const counter = new Transform({transform(chunk: Buffer, _e, cb) { transferred += chunk.length; progress.update({transferred, total}); cb(null, chunk); }});
-    await pipeline(object.Body as Readable, counter, createWriteStream(vmdk), {signal});
-    progress.done();
+    await downloadFromS3(s3, options.bucket, key, vmdk, ui, signal);
     ui.stage('convert', 'VMDK → qcow2');
     const qcow2 = path.join(work, 'box.img');
     await run('qemu-img', ['convert', '-O', 'qcow2', vmdk, qcow2], {signal, errorCode: 'ERR_QEMU_IMG', hint: 'Install qemu-utils (apt-get install qemu-utils).'});
@@ -263,9 +191,9 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
     ui.success(`${options.ami} is now ${box.path}`);
     return {ami: options.ami, region, exportTaskId: taskId, bucket: options.bucket, key, box, added};
   } finally {
-    if (!finished) await ec2.send(new CancelExportTaskCommand({ExportTaskId: taskId})).catch(() => undefined);
+    if (!finished) await cancelExportTask(ec2, taskId).catch(() => undefined);
     if (!options.keepObject) {
-      await s3.send(new DeleteObjectCommand({Bucket: options.bucket, Key: key})).catch((e) => {
+      await deleteObject(s3, options.bucket, key).catch((e) => {
         // NoSuchKey: an export cancelled before it wrote anything.
         if ((e as {name?: string}).name === 'NoSuchKey') return;
         cleanedUp = false;
@@ -275,22 +203,5 @@ export async function pullImage(options: ImageTransferOptions & {ami: string; ou
     // The folder before the record that leads to it.
     await rm(work, {recursive: true, force: true});
     if (cleanedUp) await removeTransferRecord(record.id);
-  }
-}
-
-async function pollExport(ec2: EC2Client, taskId: string, region: string, options: ImageTransferOptions): Promise<void> {
-  for (;;) {
-    throwIfAborted(options.signal);
-    const out = await awsCall({action: 'DescribeExportImageTasks', region}, () => ec2.send(new DescribeExportImageTasksCommand({ExportImageTaskIds: [taskId]})));
-    const task = out.ExportImageTasks?.[0];
-    const status = task?.Status ?? 'unknown';
-    if (status === 'completed') return;
-    if (status === 'deleted' || status === 'deleting' || !task) {
-      throw new BoxError('ERR_AWS_EXPORT', `ExportImage task ${taskId} failed: ${task?.StatusMessage ?? 'the task disappeared'}.`, {
-        hint: 'Check the vmimport role, the bucket\'s ACL for the export service, and that the AMI was not made from a Marketplace image (those cannot be exported).',
-      });
-    }
-    options.ui.info(`export ${taskId}: ${status}${task.StatusMessage ? ` (${task.StatusMessage})` : ''} ${task.Progress ?? 0}%`);
-    await sleep(pollMs(options), undefined, {signal: options.signal}).catch(() => { throw new InterruptedError(); });
   }
 }

@@ -1,12 +1,10 @@
 import {randomUUID} from 'node:crypto';
-import {AllocateAddressCommand, AssociateAddressCommand, type Address} from '@aws-sdk/client-ec2';
 import {BoxError, UsageError} from '../core/errors.js';
 import {connectionOf} from '../providers/aws/aws-provider.js';
 import {ec2Client} from '../providers/aws/client.js';
-import {allocationKey, machineAddresses, releaseAddress} from '../providers/aws/elastic-ips.js';
-import {awsCall} from '../providers/aws/errors.js';
+import {allocateAddress, allocationKey, associateAddress, machineAddresses, releaseAddress, type Address} from '../providers/aws/elastic-ips.js';
 import {readAwsState, recordAws, type AwsMachineState} from '../providers/aws/machine-state.js';
-import {TAG, boxTags, tagSpec, tagValue} from '../providers/aws/tags.js';
+import {TAG, boxTags, tagValue} from '../providers/aws/tags.js';
 import {openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ElasticIp {
@@ -50,21 +48,19 @@ export async function allocateIp(options: LifecycleOptions & {associate: boolean
     const token = `box-${randomUUID()}`;
     await recordAws(project.root, machine.name, (st) => { st.elasticIps.push({token}); });
     const owner = {project: project.name, machine: machine.name, root: project.root};
-    const out = await awsCall({action: 'AllocateAddress', region: s.region}, () => client.send(new AllocateAddressCommand({
-      Domain: 'vpc', TagSpecifications: tagSpec(['elastic-ip'], boxTags(owner, `box-${project.name}-${machine.name}`, {...machine.aws.tags, [TAG.token]: token})),
-    })));
+    const out = await allocateAddress(client, boxTags(owner, `box-${project.name}-${machine.name}`, {...machine.aws.tags, [TAG.token]: token}), s.region);
     await recordAws(project.root, machine.name, (st) => {
       const e = st.elasticIps.find((x) => x.token === token)!;
-      e.allocationId = out.AllocationId;
-      e.publicIp = out.PublicIp;
+      e.allocationId = out.allocationId;
+      e.publicIp = out.publicIp;
     });
     // AllocateAddress has no ClientToken: an answer lost after EC2 acted, retried by the SDK,
     // allocates a second (paid) address with the same tags. Keep the one EC2 answered with.
     const copies = (await machineAddresses(client, (await readAwsState(project.root, machine.name))!, {root: project.root, machine: machine.name}))
-      .filter((a) => allocationKey(a) === token && a.AllocationId !== out.AllocationId);
+      .filter((a) => allocationKey(a) === token && a.AllocationId !== out.allocationId);
     for (const copy of copies) await releaseAddress(client, copy, s.region, handle.ctx.ui);
-    handle.ctx.ui.success(`allocated ${out.PublicIp} (${out.AllocationId}) for ${machine.name}`);
-    if (options.associate) await associateLocked(handle, out.AllocationId);
+    handle.ctx.ui.success(`allocated ${out.publicIp} (${out.allocationId}) for ${machine.name}`);
+    if (options.associate) await associateLocked(handle, out.allocationId);
     return listIps(options, handle);
   });
 }
@@ -109,10 +105,10 @@ async function associateLocked(handle: MachineHandle, allocation: string | undef
   // Of copies of one allocation, the one box recorded (the others are released by `ip release`).
   const a = group.find((x) => s.elasticIps.some((e) => e.allocationId === x.AllocationId)) ?? group[0];
   const client = ec2Client(connectionOf(machine, s));
-  const out = await awsCall({action: 'AssociateAddress', region: s.region}, () => client.send(new AssociateAddressCommand({AllocationId: a.AllocationId, InstanceId: s.instanceId, AllowReassociation: false})));
+  const associationId = await associateAddress(client, a.AllocationId, s.instanceId, s.region);
   await recordAws(project.root, machine.name, (st) => {
     const e = st.elasticIps.find((x) => x.allocationId === a.AllocationId);
-    if (e) e.associationId = out.AssociationId;
+    if (e) e.associationId = associationId;
   });
   handle.ctx.ui.success(`${a.PublicIp} now points at ${s.instanceId} (${machine.name})`);
 }

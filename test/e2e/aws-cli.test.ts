@@ -4,6 +4,7 @@ import {existsSync} from 'node:fs';
 import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy} from '../providers/aws/fault-proxy.js';
@@ -12,21 +13,12 @@ import {fakeSshEnv} from '../helpers/fake-ssh.js';
 // The CLI against the moto EC2 emulator. moto instances have no SSH server, so these runs load
 // the fake SSH preload (fakeSshEnv): "SSH ready" and the provisioners' commands are recorded in
 // .box/machines/<name>/fake-ssh.log instead of reaching a guest (see docs/aws.md).
-const BOXFILE = `name: cli-demo
-basebox: debian-12
-target: aws
-targets:
-  aws:
-    ami: ami-1e749f67
-    instance_type: t3.small
-    ssh_cidr: 198.51.100.7/32
-    ssh_username: ubuntu
-    block_device_mappings:
+const BOXFILE = awsBoxfile('cli-demo', `    block_device_mappings:
       - {device_name: /dev/sdb, volume_size: 4, volume_type: gp3}
 provisioners:
   - type: shell
     inline: echo provisioned > /etc/box-provisioned
-`;
+`);
 
 describe('box CLI with the aws target against moto', () => {
   let moto: Moto;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import {ListObjectsV2Command} from '@aws-sdk/client-s3';
 import {box} from '../helpers/cli.js';
-import {awsBoxfile, cloudLeftovers, motoSuite, NOTHING_LEFT, tinyBoxAndBucket} from '../providers/aws/moto-suite.js';
+import {cloudLeftovers, motoSuite, NOTHING_LEFT, tinyBoxAndBucket} from '../providers/aws/moto-suite.js';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // What the user reads when the endpoint, the profile or the API itself is the problem: the

@@ -4,7 +4,8 @@ import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {AllocateAddressCommand, DescribeAddressesCommand} from '@aws-sdk/client-ec2';
 import {box, boxJson} from '../helpers/cli.js';
-import {awsBoxfile, motoSuite} from '../providers/aws/moto-suite.js';
+import {motoSuite} from '../providers/aws/moto-suite.js';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // Elastic IPs cost money while allocated: every `ip` command and `destroy` must see all the

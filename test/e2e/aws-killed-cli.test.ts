@@ -6,7 +6,8 @@ import path from 'node:path';
 import {execa} from 'execa';
 import {DescribeImagesCommand} from '@aws-sdk/client-ec2';
 import {box, boxBin, boxJson} from '../helpers/cli.js';
-import {awsBoxfile, cloudLeftovers, motoSuite, NOTHING_LEFT, tinyBoxAndBucket} from '../providers/aws/moto-suite.js';
+import {cloudLeftovers, motoSuite, NOTHING_LEFT, tinyBoxAndBucket} from '../providers/aws/moto-suite.js';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // A real box process killed with -9 in the middle of a bake or an image push, against moto:

@@ -21,20 +21,6 @@ export interface AwsCase {
   clean(context: string, allow?: RegExp[]): Promise<void>;
 }
 
-/** The aws Boxfile of the fault cases: moto's stock AMI, SSH open to a documentation address. */
-export function awsBoxfile(name: string, extra = ''): string {
-  return `name: ${name}
-basebox: debian-12
-target: aws
-targets:
-  aws:
-    ami: ami-1e749f67
-    instance_type: t3.small
-    ssh_cidr: 198.51.100.7/32
-    ssh_username: ubuntu
-${extra}`;
-}
-
 const REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-west-2', 'eu-central-1', 'ap-southeast-1', 'ap-southeast-2', 'ap-northeast-1', 'ca-central-1', 'sa-east-1'];
 const HOME_CACHES = [/\/home\/machines\.json$/];
 

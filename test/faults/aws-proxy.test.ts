@@ -11,7 +11,8 @@ import {after, before, describe, test} from 'node:test';
 import {DescribeAddressesCommand, DescribeImagesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, RunInstancesCommand, paginateDescribeInstances, type EC2Client} from '@aws-sdk/client-ec2';
 import {startMoto, type Moto} from '../helpers/moto.js';
 import {startFaultProxy, type Fault as ProxyFault, type FaultProxy} from '../providers/aws/fault-proxy.js';
-import {awsBoxfile, awsCases, type AwsCase} from './aws-case.js';
+import {awsCases, type AwsCase} from './aws-case.js';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {UNEXPECTED, assertInterrupted, describeRun, type BoxRun} from './harness.js';
 
 const BOXFILE = awsBoxfile('proxy-faults');

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import {readdirSync} from 'node:fs';
 import {after, before, describe, test} from 'node:test';
 import {startMoto, type Moto} from '../helpers/moto.js';
-import {awsBoxfile, awsCases, type AwsCase} from './aws-case.js';
+import {awsCases, type AwsCase} from './aws-case.js';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {UNEXPECTED, assertInterrupted, assertStoppedAt, describeRun, type BoxRun, type Fault} from './harness.js';
 
 const AWS_BOXFILE = awsBoxfile('aws-faults', 'provisioners:\n  - type: shell\n    inline: echo provisioned\n');

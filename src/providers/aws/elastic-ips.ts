@@ -1,9 +1,13 @@
-import {DescribeAddressesCommand, DisassociateAddressCommand, ReleaseAddressCommand, type Address, type EC2Client} from '@aws-sdk/client-ec2';
+import {
+  AllocateAddressCommand, AssociateAddressCommand, DescribeAddressesCommand, DisassociateAddressCommand, ReleaseAddressCommand, type Address, type EC2Client, type Tag,
+} from '@aws-sdk/client-ec2';
 import type {Ui} from '../../core/ui.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import type {AwsMachineState} from './machine-state.js';
 import {retryOnCodes} from './retry.js';
-import {TAG, tagValue} from './tags.js';
+import {TAG, tagSpec, tagValue} from './tags.js';
+
+export type {Address} from '@aws-sdk/client-ec2';
 
 /** Whose addresses: the project folder and machine name box tags them with. */
 export interface AddressOwner {
@@ -33,6 +37,18 @@ export async function machineAddresses(client: EC2Client, s: AwsMachineState, ow
 /** The allocation an address belongs to: its box:token (shared by the copies a retried AllocateAddress made), else its id. */
 export function allocationKey(a: Address): string {
   return tagValue(a.Tags, TAG.token) ?? a.AllocationId!;
+}
+
+/** AllocateAddress in the VPC domain, tagged on allocation (with the box:token recorded before the call). */
+export async function allocateAddress(client: EC2Client, tags: Tag[], region: string): Promise<{allocationId?: string; publicIp?: string}> {
+  const out = await awsCall({action: 'AllocateAddress', region}, () => client.send(new AllocateAddressCommand({Domain: 'vpc', TagSpecifications: tagSpec(['elastic-ip'], tags)})));
+  return {allocationId: out.AllocationId, publicIp: out.PublicIp};
+}
+
+/** AssociateAddress with an instance (never taking the address from another one). Returns the association id. */
+export async function associateAddress(client: EC2Client, allocationId: string | undefined, instanceId: string | undefined, region: string): Promise<string | undefined> {
+  const out = await awsCall({action: 'AssociateAddress', region}, () => client.send(new AssociateAddressCommand({AllocationId: allocationId, InstanceId: instanceId, AllowReassociation: false})));
+  return out.AssociationId;
 }
 
 /** Disassociates (if needed) and releases one address; one already gone is fine. */

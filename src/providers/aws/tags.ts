@@ -1,5 +1,6 @@
 import os from 'node:os';
-import type {Tag, TagSpecification, ResourceType} from '@aws-sdk/client-ec2';
+import {CreateTagsCommand, type EC2Client, type Tag, type TagSpecification, type ResourceType} from '@aws-sdk/client-ec2';
+import {awsCall} from './errors.js';
 
 /** Tag keys box puts on everything it creates, so `box sweep` can find leaks after crashes. */
 export const TAG = {
@@ -43,4 +44,9 @@ export function tagSpec(resourceTypes: ResourceType[], tags: Tag[]): TagSpecific
 
 export function tagValue(tags: Tag[] | undefined, key: string): string | undefined {
   return tags?.find((t) => t.Key === key)?.Value;
+}
+
+/** CreateTags on resources that exist already (an imported AMI, a bake's snapshots). */
+export async function tagResources(client: EC2Client, resources: string[], tags: Tag[], region: string): Promise<void> {
+  await awsCall({action: 'CreateTags', region}, () => client.send(new CreateTagsCommand({Resources: resources, Tags: tags})));
 }

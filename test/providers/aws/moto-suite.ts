@@ -82,11 +82,6 @@ export async function cloudLeftovers(ec2: EC2Client): Promise<{instances: number
   };
 }
 
-/** A one-machine aws Boxfile (the AMI moto knows, SSH from a documentation address). */
-export function awsBoxfile(name: string): string {
-  return `name: ${name}\nbasebox: debian-12\ntarget: aws\ntargets:\n  aws:\n    ami: ami-1e749f67\n    ssh_cidr: 198.51.100.7/32\n`;
-}
-
 /**
  * What `box image push tiny --bucket images` needs: a tiny libvirt box "tiny" 1.0.0 added to the
  * store (through `box box add`, run by `box`) and the bucket on moto's S3.

@@ -3,7 +3,6 @@ import {rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateTagsCommand,
   DescribeImagesCommand, DescribeInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
   waitUntilImageAvailable, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated, type EC2Client, type InstanceMetadataOptionsRequest, type Tag,
 } from '@aws-sdk/client-ec2';
@@ -13,12 +12,14 @@ import type {Communicator} from '../../../communicators/communicator.js';
 import {BoxError} from '../../../core/errors.js';
 import type {Step, StepOutcome} from '../../../core/steps.js';
 import type {Ui} from '../../../core/ui.js';
-import {instancesTagged, subnetVpc, userDataAndProfile, waitFor, waiterConfig} from '../../../providers/aws/aws-provider.js';
+import {instancesTagged, subnetVpc, userDataAndProfile} from '../../../providers/aws/aws-provider.js';
+import {waitFor, waiterConfig} from '../../../providers/aws/waiters.js';
 import {awsCommunicator} from '../../../providers/aws/communicator-factory.js';
 import {awsCall} from '../../../providers/aws/errors.js';
 import {keyPairStep, runInstanceStep, securityGroupStep} from '../../../providers/aws/resource-steps.js';
-import {bakeDescription, createBakeImage, imagesOfBake, removeImage, snapshotsOf} from './create-image.js';
-import {TAG} from '../../../providers/aws/tags.js';
+import {bakeDescription, createBakeImage, imagesOfBake} from './create-image.js';
+import {removeImage, snapshotsOf} from '../../../providers/aws/images.js';
+import {TAG, tagResources} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../providers/aws/bake-records.js';
 import {createWorkDir} from '../../../providers/aws/work-dirs.js';
 import type {OnErrorHolder} from '../../on-error.js';
@@ -199,9 +200,9 @@ export const bakeSteps: Array<Step<BakeState>> = [
       const image = (await awsCall({action: 'DescribeImages', region: s.region}, () => s.client.send(new DescribeImagesCommand({ImageIds: [s.ami!]})))).Images?.[0];
       s.snapshots = snapshotsOf(image);
       // An API that took no snapshot tags at CreateImage: tag them now that the image lists them.
-      if (!created.snapshotsTagged && s.snapshots.length > 0) await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: s.snapshots, Tags: tags})));
+      if (!created.snapshotsTagged && s.snapshots.length > 0) await tagResources(s.client, s.snapshots, tags, s.region);
       // Only now is the AMI a product rather than the leftover of a bake that died half-way.
-      await awsCall({action: 'CreateTags', region: s.region}, () => s.client.send(new CreateTagsCommand({Resources: [s.ami!, ...(s.snapshots ?? [])], Tags: [{Key: TAG.complete, Value: new Date().toISOString()}]})));
+      await tagResources(s.client, [s.ami!, ...(s.snapshots ?? [])], [{Key: TAG.complete, Value: new Date().toISOString()}], s.region);
     },
     cleanup: async (s, outcome: StepOutcome) => {
       // A half-made image of a failed or interrupted bake is worth nothing: remove it, also one

@@ -1,8 +1,7 @@
-import {
-  CreateImageCommand, DeleteSnapshotCommand, DeregisterImageCommand, paginateDescribeImages, type EC2Client, type Image, type Tag,
-} from '@aws-sdk/client-ec2';
+import {CreateImageCommand, paginateDescribeImages, type EC2Client, type Image, type Tag} from '@aws-sdk/client-ec2';
 import {BoxError} from '../../../core/errors.js';
 import {awsCall, awsErrorCode, mapAwsError} from '../../../providers/aws/errors.js';
+import {removeImage} from '../../../providers/aws/images.js';
 import {allPages} from '../../../providers/aws/paginate.js';
 import {TAG, tagValue} from '../../../providers/aws/tags.js';
 
@@ -39,24 +38,6 @@ export async function imagesOfBake(intent: BakeImageIntent): Promise<Image[]> {
   ]);
   const byId = new Map([...tagged, ...named].filter((i) => isBakeImage(i, intent)).map((i) => [i.ImageId!, i]));
   return [...byId.values()];
-}
-
-/** Deregisters an image and deletes its snapshots (a deregistered AMI's snapshots are kept and billed otherwise). */
-export async function removeImage(client: EC2Client, image: Image, region: string): Promise<void> {
-  try {
-    await client.send(new DeregisterImageCommand({ImageId: image.ImageId}));
-  } catch (error) {
-    if (!/NotFound/.test(awsErrorCode(error) ?? '')) throw mapAwsError(error, {action: 'DeregisterImage', region});
-  }
-  for (const snapshot of snapshotsOf(image)) {
-    await client.send(new DeleteSnapshotCommand({SnapshotId: snapshot})).catch((error) => {
-      if (!/NotFound/.test(awsErrorCode(error) ?? '')) throw mapAwsError(error, {action: 'DeleteSnapshot', region});
-    });
-  }
-}
-
-export function snapshotsOf(image: Image | undefined): string[] {
-  return image?.BlockDeviceMappings?.map((b) => b.Ebs?.SnapshotId).filter((x): x is string => Boolean(x)) ?? [];
 }
 
 /** An API that does not take snapshot tags at CreateImage (moto answers HTTP 500; others InvalidParameter...). */
