@@ -4,6 +4,7 @@ import {BoxError, errorMessage} from './errors.js';
 import {writeJsonAtomic} from './fs-json.js';
 import {lockHeld, withLock} from './lock.js';
 import {machineDir, machineFiles, userPaths} from './paths.js';
+import {orList} from './printable.js';
 
 /**
  * What box records about one machine in `.box/machines/<name>/state.json`. Every external
@@ -62,15 +63,11 @@ export async function readMachineState(projectRoot: string, machine: string): Pr
   return state;
 }
 
-/** Target names a record may name: the built-ins, and plug-ins as they register (providers/registry.ts). */
-const stateTargets = ['qemu', 'virtualbox', 'aws'];
+/** Target names a record may name: every target as it registers (providers/registry.ts). */
+const stateTargets: string[] = [];
 
 export function allowStateTarget(name: string): void {
   if (!stateTargets.includes(name)) stateTargets.push(name);
-}
-
-function listed(names: string[]): string {
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
 }
 
 /** What makes a parsed state.json unusable, or undefined when it is a machine record. */
@@ -78,7 +75,7 @@ function stateProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a JSON object';
   const s = value as Partial<MachineState>;
   if (typeof s.machine !== 'string') return 'it has no machine name';
-  if (!stateTargets.includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not ${listed(stateTargets)}`;
+  if (!stateTargets.includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not ${orList(stateTargets)}`;
   if (typeof s.provider !== 'object' || s.provider === null) return 'it has no provider record';
   return undefined;
 }

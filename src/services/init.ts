@@ -4,8 +4,10 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseBasebox} from '../boxfile/basebox.js';
 import {BOXFILE_NAME} from '../boxfile/find.js';
-import type {TargetInput} from '../boxfile/schema.js';
+import {defaultTargetName, targetAliasSummary, targetNames, type TargetInput} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
+import {orList} from '../core/printable.js';
+import '../providers/registry.js';
 
 export interface InitOptions {
   dir: string;
@@ -75,8 +77,8 @@ name: ${yamlString(options.name)}
 basebox: ${yamlString(options.basebox)}
 # basebox_url: https://example.com/debian-12.json   # where to fetch it when it is not in the store
 
-# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it);
-# kvm is qemu with KVM required, libvirt another name for qemu.
+# Where the machine runs: ${orList(targetNames())} (\`box up --target\` overrides it);
+# ${targetAliasSummary()}.
 target: ${options.target}
 
 # Settings per target; only the chosen target's settings are used.
@@ -124,7 +126,7 @@ provisioners:
 /** Writes a starter Boxfile in `dir`; refuses to replace one unless `force`. */
 export async function initBoxfile(options: InitOptions): Promise<InitResult> {
   const basebox = options.basebox ?? DEFAULT_BASEBOX;
-  const target = options.target ?? 'qemu';
+  const target = options.target ?? defaultTargetName();
   const parsed = parseBasebox(basebox, options.dir);
   if (!parsed.ok) {
     throw new UsageError('ERR_BAD_BASEBOX', `--basebox ${JSON.stringify(basebox)}: ${parsed.message}.`, {hint: 'Use a box name (debian-12, debian-12@>= 1.0), a path to a .box file, or an http(s) URL.'});
