@@ -57,6 +57,11 @@ export interface TargetDescriptor {
   /** The Vagrant provider name of its boxes in the store and in metadata.json (qemu: libvirt). */
   readonly vagrantProvider: string;
   readonly features: TargetFeatures;
+  /**
+   * What `box up` refuses in its machines' settings before creating anything (and `box
+   * validate` with it): throws for all of them at once, naming Boxfile positions.
+   */
+  checkSettings?(project: Project): Promise<void>;
   /** `box doctor`: is the target usable here, with the project's settings when there is one. */
   doctor(project?: Project): Promise<TargetReport>;
   createProvider(): Promise<Provider>;

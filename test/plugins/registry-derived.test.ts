@@ -4,6 +4,7 @@ import './workbench-target.js';
 import {boxfileJsonSchema} from '../../src/boxfile/json-schema.js';
 import {loadProject} from '../../src/boxfile/load.js';
 import {targetInputNames} from '../../src/boxfile/schema.js';
+import {checkTargetSettings} from '../../src/services/check-target-settings.js';
 import {projectFlags} from '../../src/services/project-flags.js';
 import {boxfileProjects, lines, loadErrors} from '../boxfile/helpers.js';
 
@@ -35,5 +36,11 @@ describe('a plug-in target reaches everything derived from the registry', () => 
     }
     const [defaults] = (await loadProject({cwd: await project('defaults', 'basebox: debian-12\ntarget: bench2\n')})).machines;
     assert.deepEqual([defaults.target, (defaults as any).workbench], ['workbench', {lanes: 1, mode: 'fast', forcedBy: undefined}]);
+  });
+
+  test('box validate\'s target settings checks (those up makes) run its own', async () => {
+    const cwd = await project('checks', 'basebox: debian-12\ntarget: workbench\nmachines:\n  a: {targets: {workbench: {lanes: 7}}}\n  b: {targets: {workbench: {lanes: 2}}}\n');
+    await assert.rejects(checkTargetSettings(await loadProject({cwd})), /^Error: lane 7 is broken: a$/);
+    await checkTargetSettings(await loadProject({cwd, target: 'qemu'}));
   });
 });

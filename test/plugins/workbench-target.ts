@@ -22,6 +22,11 @@ registerTarget({
   module: import.meta.url,
   vagrantProvider: 'workbench',
   features: {linkedClones: false, snapshots: false, privateNetwork: false, suspend: false},
+  // What up would refuse before creating anything: lane 7 is broken on every workbench.
+  async checkSettings(project) {
+    const broken = project.machines.filter((m) => m.target === 'workbench' && (m as {workbench?: {lanes?: number}}).workbench?.lanes === 7);
+    if (broken.length > 0) throw new Error(`lane 7 is broken: ${broken.map((m) => m.name).join(', ')}`);
+  },
   async doctor() {
     return {target: 'workbench', usable: true, summary: 'in test code', checks: []};
   },

@@ -13,6 +13,12 @@ export const awsTarget: TargetDescriptor = {
   async doctor(project) {
     return (await import('./doctor.js')).awsReport(projectAwsSettings(project));
   },
+  async checkSettings(project) {
+    const {awsSettingsError, awsSettingsProblems} = await import('./settings-checks.js');
+    const found = project.machines.filter((m) => m.target === 'aws')
+      .flatMap((m) => awsSettingsProblems(m.aws, m).map((problem) => ({machine: m.name, problem})));
+    if (found.length > 0) throw await awsSettingsError(project, found);
+  },
   async createProvider() {
     return (await import('./aws-provider.js')).createAwsProvider();
   },
