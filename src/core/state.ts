@@ -75,7 +75,11 @@ function stateProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a JSON object';
   const s = value as Partial<MachineState>;
   if (typeof s.machine !== 'string') return 'it has no machine name';
-  if (!stateTargets.includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not ${orList(stateTargets)}`;
+  // Checked against the registered targets; code that registered none (a provider used on its
+  // own) takes any target name rather than calling every record unreadable.
+  if (stateTargets.length === 0 ? typeof s.target !== 'string' : !stateTargets.includes(String(s.target))) {
+    return stateTargets.length === 0 ? 'it names no target' : `its target ${JSON.stringify(s.target)} is not ${orList(stateTargets)}`;
+  }
   if (typeof s.provider !== 'object' || s.provider === null) return 'it has no provider record';
   return undefined;
 }
