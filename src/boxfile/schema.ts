@@ -79,6 +79,8 @@ export interface BoxfileTargetPlugin {
     /** "an aws machine with targets.aws.ami or ami_filter" */
     when: string;
   };
+  /** Example settings for `box init`'s starter Boxfile, as YAML lines (`written`: the target it was given, kvm...). */
+  starter?(written: string): string[];
   /** Its settings that name a file on the host: relative to the file that wrote them, and must exist. */
   hostFiles?: readonly string[];
   /** Its machines forward ports of this host (qemu, virtualbox): clashes between machines are errors. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseBasebox} from '../boxfile/basebox.js';
 import {BOXFILE_NAME} from '../boxfile/find.js';
-import {defaultTargetName, targetAliasSummary, targetNames, type TargetInput} from '../boxfile/schema.js';
+import {defaultTargetName, registeredBoxfileTargets, targetAliasSummary, targetNames, type TargetInput} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
 import {orList} from '../core/printable.js';
 import '../providers/registry.js';
@@ -83,19 +83,7 @@ target: ${options.target}
 
 # Settings per target; only the chosen target's settings are used.
 targets:
-  qemu:
-    cpus: 2
-    memory: 1G        # MiB as a number, or a size with a unit: 512M, 2G
-    disk: 10G         # GiB as a number, or a size with a unit
-${options.target === 'kvm' ? '    # accel: kvm is implied by target: kvm (box fails, saying why, where KVM does not work)' : '    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)'}
-  # virtualbox:
-  #   cpus: 2
-  #   memory: 1024
-  #   linked_clone: true
-  # aws:
-  #   region: eu-west-1
-  #   instance_type: t3.micro
-  #   ami: ami-0123456789abcdef0
+${starterTargets(options.target)}
 
 # Run in order on the first \`box up\` and on every \`box provision\`.
 provisioners:
@@ -121,6 +109,14 @@ provisioners:
 #   prod:
 #     target: aws
 `;
+}
+
+/** Each target's starter settings: the default target's written out, the others commented. */
+function starterTargets(written: string): string {
+  return registeredBoxfileTargets().filter((t) => t.starter).map((t, i) => {
+    const lines = [`${t.name}:`, ...t.starter!(written).map((line) => `  ${line}`)];
+    return lines.map((line) => (i === 0 ? `  ${line}` : `  # ${line}`)).join('\n');
+  }).join('\n');
 }
 
 /** Writes a starter Boxfile in `dir`; refuses to replace one unless `force`. */

@@ -5,6 +5,7 @@ import {boxfileJsonSchema} from '../../src/boxfile/json-schema.js';
 import {loadProject} from '../../src/boxfile/load.js';
 import {targetInputNames} from '../../src/boxfile/schema.js';
 import {checkTargetSettings} from '../../src/services/check-target-settings.js';
+import {renderBoxfile} from '../../src/services/init.js';
 import {projectFlags} from '../../src/services/project-flags.js';
 import {boxfileProjects, lines, loadErrors} from '../boxfile/helpers.js';
 
@@ -16,6 +17,13 @@ describe('a plug-in target reaches everything derived from the registry', () => 
     assert.deepEqual(projectFlags.target.options, ['qemu', 'virtualbox', 'aws', 'workbench', 'kvm', 'libvirt', 'bench2', 'wb']);
     assert.deepEqual(targetInputNames(), projectFlags.target.options);
     assert.match(projectFlags.target.description!, /wb: workbench in careful mode/);
+  });
+
+  test('box init lists it and writes its starter settings, commented, after the built-ins\'', () => {
+    const text = renderBoxfile({basebox: 'debian-12', target: 'wb', name: 'demo', schema: 'schema.json'});
+    assert.match(text, /^# Where the machine runs: qemu, virtualbox, aws or workbench \(/m);
+    assert.match(text, /^target: wb\n/m);
+    assert.match(text, /^  #   ami: ami-0123456789abcdef0\n  # workbench:\n  #   lanes: 2\n/m);
   });
 
   test('the editor JSON Schema has its name, aliases and settings', () => {

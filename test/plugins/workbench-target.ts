@@ -17,6 +17,7 @@ registerTarget({
   settingsSchema: workbenchSettings,
   boxfile: {
     defaults: {lanes: 1},
+    starter: (written) => [`lanes: ${written === 'wb' ? 2 : 1}`],
     resolve: (settings, context) => ({lanes: settings.lanes, mode: settings.mode ?? 'fast', forcedBy: context.forcedBy}),
   },
   module: import.meta.url,

@@ -59,6 +59,7 @@ export const awsBoxfileTarget: BoxfileTargetPlugin = {
   // An AMI named in the settings is the image (vagrant-aws needed a "dummy box" for this).
   baseboxOptional: {test: (settings) => Boolean(settings.ami || settings.ami_filter), when: 'an aws machine with targets.aws.ami or ami_filter'},
   hostFiles: ['private_key_path'],
+  starter: () => ['region: eu-west-1', 'instance_type: t3.micro', 'ami: ami-0123456789abcdef0'],
 };
 
 /** The aws connection settings a project-wide command uses: those of the first machine that sets region, endpoint or profile. */

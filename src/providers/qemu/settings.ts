@@ -49,6 +49,13 @@ export const qemuBoxfileTarget: BoxfileTargetPlugin = {
   ],
   defaults: {cpus: 2, memory: 1024, disk: 10, accel: 'auto', machine_type: 'q35', binary: 'qemu-system-x86_64', extra_args: []},
   forwardsHostPorts: true,
+  starter: (written) => [
+    'cpus: 2',
+    'memory: 1G        # MiB as a number, or a size with a unit: 512M, 2G',
+    'disk: 10G         # GiB as a number, or a size with a unit',
+    written === 'kvm' ? '# accel: kvm is implied by target: kvm (box fails, saying why, where KVM does not work)'
+      : 'accel: auto       # auto uses KVM when it really works, else tcg (software emulation)',
+  ],
   resolve(settings, context): QemuConfig {
     const q = settings as QemuSettings;
     const accel = q.accel ?? 'auto';

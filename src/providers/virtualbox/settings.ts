@@ -29,6 +29,7 @@ export const virtualboxBoxfileTarget: BoxfileTargetPlugin = {
   settings: virtualboxSettingsSchema,
   defaults: {cpus: 2, memory: 1024, linked_clone: true, gui: false},
   forwardsHostPorts: true,
+  starter: () => ['cpus: 2', 'memory: 1024', 'linked_clone: true'],
   resolve(settings): VirtualboxConfig {
     const v = settings as z.output<typeof virtualboxSettingsSchema>;
     return {cpus: v.cpus ?? 2, memoryMiB: memoryMiB(v.memory ?? 1024), linkedClone: v.linked_clone ?? true, gui: v.gui ?? false};
