@@ -1,9 +1,20 @@
 import {readFile, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError} from '../core/errors.js';
-import {quoted} from '../core/printable.js';
+import {orList, quoted} from '../core/printable.js';
 import {formatBytes} from '../core/ui.js';
 import {providerProblem} from './names.js';
+
+/** The Vagrant provider of each target's boxes (qemu: libvirt), as providers/registry.ts registers them. */
+const knownBoxProviders = new Map<string, string>();
+
+export function registerBoxProvider(provider: string, target: string): void {
+  knownBoxProviders.set(provider, target);
+}
+
+export function boxProviders(): Array<{provider: string; target: string}> {
+  return [...knownBoxProviders].map(([provider, target]) => ({provider, target}));
+}
 
 /** The box's own `metadata.json` (at the archive root): Vagrant requires only `provider`. */
 export type BoxMetadata = Record<string, unknown> & {provider: string};
@@ -57,7 +68,7 @@ export async function readBoxMetadata(dir: string, source: string): Promise<BoxM
   const provider = (parsed as Record<string, unknown>).provider;
   if (typeof provider !== 'string' || providerProblem(provider)) {
     throw new BoxError('ERR_BOX_BAD_METADATA', `metadata.json of ${source} does not name a provider (got provider ${typeof provider === 'string' ? quoted(provider) : JSON.stringify(provider)?.slice(0, 60) ?? 'undefined'}).`, {
-      hint: 'Add "provider": "libvirt" (qemu target), "virtualbox" or "aws" to metadata.json.',
+      hint: `Add "provider": ${orList(boxProviders().map((p) => (p.target === p.provider ? `"${p.provider}"` : `"${p.provider}" (${p.target} target)`)))} to metadata.json.`,
     });
   }
   return parsed as BoxMetadata;

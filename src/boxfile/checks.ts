@@ -4,6 +4,7 @@ import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {didYouMean, formatPath, formatValue, getAt, type BoxfileIssue, type IssuePath} from './issues.js';
 import {isObject, settingsLocations} from './locations.js';
 import {expandHome} from './resolve.js';
+import {registeredBoxfileTargets} from './schema.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
@@ -76,7 +77,8 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
     }
 
     // A key named explicitly must be there: otherwise `up` boots the machine and then fails to log in.
-    for (const keyPath of [['ssh', 'private_key_path'], ['targets', 'aws', 'private_key_path']]) {
+    const targetFiles = registeredBoxfileTargets().flatMap((t) => (t.hostFiles ?? []).map((field) => ['targets', t.name, field]));
+    for (const keyPath of [['ssh', 'private_key_path'], ...targetFiles]) {
       const file = getAt(settings, keyPath);
       if (typeof file !== 'string' || file === '') continue;
       const absolute = onHost(file);

@@ -1,4 +1,4 @@
-import type {MachineSettings} from './schema.js';
+import {defaultTargetName, registeredBoxfileTargets, type MachineSettings} from './schema.js';
 
 /**
  * Built-in defaults: the lowest layer, below ~/.box/config.yaml. Kept as Boxfile-shaped data
@@ -6,12 +6,9 @@ import type {MachineSettings} from './schema.js';
  */
 export function builtInDefaults(): MachineSettings {
   return {
-    target: 'qemu',
-    targets: {
-      qemu: {cpus: 2, memory: 1024, disk: 10, accel: 'auto', machine_type: 'q35', binary: 'qemu-system-x86_64', extra_args: []},
-      virtualbox: {cpus: 2, memory: 1024, linked_clone: true, gui: false},
-      aws: {},
-    },
+    target: defaultTargetName(),
+    // Each target's own defaults (qemu: 2 CPUs, 1 GiB...), from its folder.
+    targets: Object.fromEntries(registeredBoxfileTargets().flatMap((t) => (t.defaults ? [[t.name, structuredClone(t.defaults)]] : []))),
     provisioners: [],
     forwarded_ports: [],
     synced_folders: [],

@@ -3,7 +3,7 @@ import {z} from 'zod';
 import {UsageError} from '../core/errors.js';
 import {locate, type SourceFile} from './source.js';
 import {isObject} from './locations.js';
-import {isTargetAlias, targetAliases} from './schema.js';
+import {targetAlias} from './schema.js';
 import {formatPath, type BoxfileIssue, type IssuePath} from './issue-path.js';
 
 export {formatPath, type BoxfileIssue, type IssuePath};
@@ -181,7 +181,7 @@ export function issuesFromZod(error: z.ZodError, source: SourceFile, schema: z.Z
         for (const key of issue.keys) {
           const suggestion = didYouMean(key, allowed);
           const elsewhere = suggestion ? [] : nestedKeyPaths(schema, source.data, segments, key);
-          const aliasOf = segments.at(-1) === 'targets' && isTargetAlias(key) ? targetAliases[key].target : undefined;
+          const aliasOf = segments.at(-1) === 'targets' ? targetAlias(key)?.target : undefined;
           const hint = aliasOf ? ` (target ${key} is the ${aliasOf} target: its settings go under targets.${aliasOf})`
             : suggestion ? ` (did you mean ${suggestion}?)`
             : elsewhere.length > 0 ? ` here (it belongs under ${elsewhere.slice(0, 3).map((p) => p.replace(/\.[^.]+$/, '')).join(' or ')})`

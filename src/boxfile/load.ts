@@ -13,7 +13,7 @@ import {mergeSettings, settingsOnly} from './merge.js';
 import {originOf, portClashIssues, type LayerOrigin} from './port-clashes.js';
 import type {MachineConfig, Project} from './project.js';
 import {absolutizeLayer, baseboxOptional, toMachineConfig} from './resolve.js';
-import {boxfileSchema, canonicalTarget, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from './schema.js';
+import {boxfileSchema, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, targetModules, targetNames, userConfigSchema, type MachineSettings, type TargetInput} from './schema.js';
 import {displayPath, locate, readSource, type SourceFile} from './source.js';
 import {throwIfAborted, UsageError} from '../core/errors.js';
 import {callWorker, siblingModule} from '../core/worker-call.js';
@@ -38,6 +38,8 @@ export interface LocatedProjectOptions {
   boxfilePath: string;
   env?: string;
   target?: TargetInput;
+  /** Worker only: modules to import first so that it knows this thread's targets (see BoxfileTargetPlugin.module). */
+  targetModules?: string[];
 }
 
 /**
@@ -84,11 +86,13 @@ function machineNamesOf(data: Record<string, unknown>): string[] {
  */
 export async function loadProject(options: LoadProjectOptions): Promise<Project> {
   throwIfAborted(options.signal);
+  // A bug, not a user error: every name would be refused as an unknown target.
+  if (targetNames().length === 0) throw new Error('no target is registered: import providers/registry.js before loading a Boxfile');
   const cwd = path.resolve(options.cwd);
   const located: LocatedProjectOptions = {cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target};
   const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
   if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
-  return callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), located, {signal: options.signal, what: `loading ${located.boxfilePath}`});
+  return callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), {...located, targetModules: targetModules()}, {signal: options.signal, what: `loading ${located.boxfilePath}`});
 }
 
 /** loadProject once the Boxfile is found: here, or in the worker. */
@@ -157,20 +161,13 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
       const segments = isObject(data.machines) && Object.hasOwn(data.machines, name) ? ['machines', name] : [];
       const pos = locate(boxfile.source, [...segments, 'basebox']);
       resolveIssues.push({file: boxfile.source.display, line: pos.line, column: pos.column, path: formatPath([...segments, 'basebox']),
-        message: `is required for the ${canonicalTarget(merged.target ?? 'qemu')} target: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12"); only an aws machine with targets.aws.ami or ami_filter can do without`});
+        message: `is required for the ${canonicalTarget(merged.target ?? defaultTargetName())} target: set basebox at the top of the Boxfile${segments.length > 0 ? ` or under machines.${name}` : ''} (e.g. "basebox: debian-12")${baseboxOptionalNote()}`});
       continue;
     }
-    // `target: kvm` and `accel: tcg` in the Boxfile contradict each other; `--target kvm` is
-    // the highest layer and simply wins.
-    if (merged.target === 'kvm' && options.target !== 'kvm' && merged.targets?.qemu?.accel === 'tcg') {
-      const origin = originOf(layersOf(name), ['targets', 'qemu', 'accel']);
-      if (origin) {
-        const segments = [...origin.segments, 'targets', 'qemu', 'accel'];
-        const pos = locate(origin.source, segments);
-        resolveIssues.push({file: origin.source.display, line: pos.line, column: pos.column, path: formatPath(segments), got: '"tcg"',
-          message: 'contradicts target: kvm (QEMU with KVM required); drop it, or use target: qemu for TCG'});
-        continue;
-      }
+    const contradiction = aliasContradiction(merged, options.target, layersOf(name));
+    if (contradiction) {
+      resolveIssues.push(contradiction);
+      continue;
     }
     const byUser = layers.slice(1).reduce((acc, layer) => mergeSettings(acc, layer), {});
     const entry = isObject(data.machines) && isObject(data.machines[name]) ? data.machines[name] : {};
@@ -192,6 +189,33 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
     ...(options.env === undefined ? {} : {environment: options.env}),
     machines,
   };
+}
+
+/** "; only an aws machine with targets.aws.ami or ami_filter can do without" (from the targets that can). */
+function baseboxOptionalNote(): string {
+  const cases = registeredBoxfileTargets().flatMap((t) => (t.baseboxOptional ? [t.baseboxOptional.when] : []));
+  return cases.length > 0 ? `; only ${cases.join(' or ')} can do without` : '';
+}
+
+/**
+ * A setting the Boxfile writes against what its target alias forces (`target: kvm` with
+ * `targets.qemu.accel: tcg`), at the setting. `--target kvm` is the highest layer and simply
+ * wins.
+ */
+function aliasContradiction(merged: MachineSettings, flagTarget: string | undefined, layers: readonly LayerOrigin[]): BoxfileIssue | undefined {
+  const alias = merged.target === undefined ? undefined : targetAlias(merged.target);
+  if (!alias?.contradictions || flagTarget === alias.name) return undefined;
+  const written = (merged.targets as Record<string, Record<string, unknown> | undefined> | undefined)?.[alias.target] ?? {};
+  for (const [key, refused] of Object.entries(alias.contradictions.values)) {
+    if (!refused.includes(written[key])) continue;
+    const origin = originOf(layers, ['targets', alias.target, key]);
+    if (!origin) continue;
+    const segments = [...origin.segments, 'targets', alias.target, key];
+    const pos = locate(origin.source, segments);
+    return {file: origin.source.display, line: pos.line, column: pos.column, path: formatPath(segments), got: JSON.stringify(written[key]),
+      message: `contradicts target: ${alias.name} (${alias.note}); ${alias.contradictions.hint}`};
+  }
+  return undefined;
 }
 
 /** Picks machines by name (all when `names` is empty); unknown names are a usage error with did-you-mean. */
@@ -220,11 +244,6 @@ export async function loadProjectIfAny(options: LoadProjectOptions): Promise<Pro
     if (error instanceof UsageError && error.code === 'ERR_BOXFILE_NOT_FOUND' && !options.boxfile) return undefined;
     throw error;
   }
-}
-
-/** The aws connection settings a project-wide command uses: those of the first machine that sets region, endpoint or profile. */
-export function projectAwsSettings(project: Project | undefined): AwsSettings {
-  return project?.machines.find((m) => m.aws.region || m.aws.endpoint || m.aws.profile)?.aws ?? {};
 }
 
 /** Dotted paths of the leaves (values that are not plain objects) of a settings object; `__` side keys left out. */

@@ -1,5 +1,6 @@
 import {formatPath, getAt, type BoxfileIssue, type IssuePath} from './issues.js';
 import type {MachineConfig} from './project.js';
+import {boxfileTarget} from './schema.js';
 import {locate, type SourceFile} from './source.js';
 
 /** A forwarded host port as the clash check sees it. */
@@ -68,12 +69,12 @@ export function originOf(layersHighestFirst: readonly LayerOrigin[], key: IssueP
 }
 
 /**
- * The clashes between machines of this host (qemu and virtualbox forward host ports; aws does
- * not) as Boxfile issues, at the forward of the later machine where it is written. Two
- * forwards in one machine's list are reported by the list check (checks.ts) already.
+ * The clashes between machines of this host (of targets that forward host ports: qemu and
+ * virtualbox; aws does not) as Boxfile issues, at the forward of the later machine where it is
+ * written. Two forwards in one machine's list are reported by the list check (checks.ts) already.
  */
 export function portClashIssues(machines: readonly MachineConfig[], layersOf: (machine: string) => readonly LayerOrigin[]): BoxfileIssue[] {
-  const local = machines.filter((m) => m.target === 'qemu' || m.target === 'virtualbox');
+  const local = machines.filter((m) => boxfileTarget(m.target)?.forwardsHostPorts);
   const written = (ref: ForwardRef): {origin?: LayerOrigin; segments: IssuePath} => {
     const origin = originOf(layersOf(ref.machine), ['forwarded_ports']);
     return {origin, segments: [...origin?.segments ?? [], 'forwarded_ports', ref.index]};

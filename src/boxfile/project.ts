@@ -1,4 +1,4 @@
-import type {AwsSettings, ForwardedPort, HookConfig, HookEvent, ProvisionerConfig, TargetAlias, TargetName} from './schema.js';
+import type {ForwardedPort, HookConfig, HookEvent, ProvisionerConfig, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -16,24 +16,13 @@ export interface BaseboxRef {
   url?: string;
 }
 
-export interface QemuConfig {
-  cpus: number;
-  memoryMiB: number;
-  diskGiB: number;
-  accel: 'auto' | 'kvm' | 'tcg';
-  /** Who asked for `accel: kvm` (named when KVM does not work): "target: kvm", "--target kvm"... */
-  kvmRequiredBy?: string;
-  machineType: string;
-  extraArgs: string[];
-  binary: string;
-}
-
-export interface VirtualboxConfig {
-  cpus: number;
-  memoryMiB: number;
-  linkedClone: boolean;
-  gui: boolean;
-}
+/**
+ * The typed, resolved `targets.<name>` settings of every target that resolves its own (see
+ * BoxfileTargetPlugin.resolve): each target's folder adds its field with `declare module`
+ * (qemu: QemuConfig, virtualbox: VirtualboxConfig, aws: AwsSettings). Every machine has all of
+ * them, whichever target it runs on (project-wide commands read the aws settings of any machine).
+ */
+export interface TargetConfigs {}
 
 export interface SshConfig {
   username: string;
@@ -44,13 +33,13 @@ export interface SshConfig {
   insertKey: boolean;
 }
 
-export interface MachineConfig {
+export interface MachineConfig extends TargetConfigs {
   name: string;
   /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
   basebox?: BaseboxRef;
   target: TargetName;
   /** The name the Boxfile or --target used when it was an alias of the target (kvm, libvirt). */
-  targetAlias?: TargetAlias;
+  targetAlias?: string;
   hostname?: string;
   /** Machines to bring up before this one (`depends_on`), checked to name machines, with no cycle. */
   dependsOn?: string[];
@@ -58,10 +47,7 @@ export interface MachineConfig {
   roles?: string[];
   /** Lifecycle hooks per event, outer layers first (absent: none). */
   hooks?: Partial<Record<HookEvent, HookConfig[]>>;
-  qemu: QemuConfig;
-  virtualbox: VirtualboxConfig;
-  aws: AwsSettings;
-  /** A plug-in target's `targets.<name>` settings as written (built-in targets have theirs above). */
+  /** The chosen target's `targets.<name>` settings as written, when the target does not resolve its own (see TargetConfigs). */
   targetSettings?: Record<string, unknown>;
   provisioners: ProvisionerConfig[];
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;

@@ -2,17 +2,22 @@ import os from 'node:os';
 import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {forwardedPortDefaults} from './defaults.js';
-import type {MachineConfig} from './project.js';
-import {boxfileProvisionerPlugin, canonicalTarget, isPluginTarget, isTargetAlias, targetAliases, type MachineSettings, type ProvisionerConfig} from './schema.js';
-import {diskGiB, memoryMiB} from './sizes.js';
+import type {MachineConfig, TargetConfigs} from './project.js';
+import {boxfileProvisionerPlugin, boxfileTarget, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, type MachineSettings, type ProvisionerConfig} from './schema.js';
+
+/** The `targets.<name>` settings of merged settings (empty when none are written). */
+function settingsOf(s: MachineSettings, target: string): Record<string, unknown> {
+  return (s.targets as Record<string, Record<string, unknown> | undefined> | undefined)?.[target] ?? {};
+}
 
 /**
- * A machine may do without a basebox when every target it uses names its image: an aws machine
- * with targets.aws.ami or ami_filter (vagrant-aws needed a "dummy box" for this). qemu and
- * virtualbox machines boot a box's disk, so they always need one.
+ * A machine may do without a basebox when its target says its settings name the image (an aws
+ * machine with targets.aws.ami or ami_filter). qemu and virtualbox machines boot a box's disk,
+ * so they always need one.
  */
 export function baseboxOptional(s: MachineSettings): boolean {
-  return s.target === 'aws' && Boolean(s.targets?.aws?.ami || s.targets?.aws?.ami_filter);
+  const target = s.target === undefined ? undefined : boxfileTarget(s.target);
+  return Boolean(target?.baseboxOptional?.test(settingsOf(s, target.name)));
 }
 
 /** Side key carried through the merge with `basebox`: the text as written. */
@@ -49,7 +54,12 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
   if (out.provisioners === undefined) delete out.provisioners;
   if (out.synced_folders) out.synced_folders = out.synced_folders.map((f) => ({...f, source: abs(f.source)}));
   if (out.ssh?.private_key_path) out.ssh.private_key_path = abs(out.ssh.private_key_path);
-  if (out.targets?.aws?.private_key_path) out.targets.aws.private_key_path = abs(out.targets.aws.private_key_path);
+  for (const target of registeredBoxfileTargets()) {
+    const settings = (out.targets as Record<string, Record<string, unknown> | undefined> | undefined)?.[target.name];
+    for (const field of target.hostFiles ?? []) {
+      if (settings && typeof settings[field] === 'string' && settings[field] !== '') settings[field] = abs(settings[field]);
+    }
+  }
   return out;
 }
 
@@ -59,41 +69,30 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
  * may be absent only where baseboxOptional says so).
  */
 export function toMachineConfig(name: string, s: MachineSettings, baseDir: string, targetFrom = 'target'): MachineConfig {
-  const q = s.targets?.qemu ?? {};
-  const v = s.targets?.virtualbox ?? {};
   const parsed = s.basebox ? parseBasebox(s.basebox, baseDir, s.basebox_url) : undefined;
   if (parsed && !parsed.ok) throw new Error(`basebox was not validated: ${parsed.message}`);
   const raw = (s as Record<string, unknown>)[RAW_BASEBOX];
   if (parsed?.ok && typeof raw === 'string') parsed.ref.raw = raw;
-  const written = s.target ?? 'qemu';
+  const written = s.target ?? defaultTargetName();
   const target = canonicalTarget(written);
-  const alias = isTargetAlias(written) ? targetAliases[written] : undefined;
-  const accel = alias && 'accel' in alias ? alias.accel : q.accel ?? 'auto';
+  const alias = targetAlias(written);
+  // Every target that resolves its settings does so for every machine (project-wide commands
+  // read the aws settings of a qemu machine); an alias's forced settings apply to its target.
+  const resolved = Object.fromEntries(registeredBoxfileTargets().flatMap((t) => {
+    if (!t.resolve) return [];
+    const forced = alias?.target === t.name && alias.settings ? alias.settings : undefined;
+    const forcedBy = forced ? `${targetFrom === '--target' ? '--target ' : 'target: '}${written}` : undefined;
+    return [[t.name, t.resolve({...settingsOf(s, t.name), ...forced}, {forcedBy})]];
+  }));
   return {
     name,
     ...(parsed?.ok ? {basebox: parsed.ref} : {}),
     target,
-    ...(isTargetAlias(written) ? {targetAlias: written} : {}),
+    ...(alias ? {targetAlias: written} : {}),
     ...(s.hostname ? {hostname: s.hostname} : {}),
     ...(s.hooks && Object.values(s.hooks).some((list) => list && list.length > 0) ? {hooks: s.hooks} : {}),
-    qemu: {
-      cpus: q.cpus ?? 2,
-      memoryMiB: memoryMiB(q.memory ?? 1024),
-      diskGiB: diskGiB(q.disk ?? 10),
-      accel,
-      ...(accel === 'kvm' ? {kvmRequiredBy: alias ? `${targetFrom === '--target' ? '--target ' : 'target: '}${written}` : 'targets.qemu.accel: kvm'} : {}),
-      machineType: q.machine_type ?? 'q35',
-      extraArgs: q.extra_args ?? [],
-      binary: q.binary ?? 'qemu-system-x86_64',
-    },
-    virtualbox: {
-      cpus: v.cpus ?? 2,
-      memoryMiB: memoryMiB(v.memory ?? 1024),
-      linkedClone: v.linked_clone ?? true,
-      gui: v.gui ?? false,
-    },
-    aws: s.targets?.aws ?? {},
-    ...(isPluginTarget(target) ? {targetSettings: (s.targets as Record<string, Record<string, unknown>> | undefined)?.[target] ?? {}} : {}),
+    ...resolved as unknown as TargetConfigs,
+    ...(boxfileTarget(target)?.resolve ? {} : {targetSettings: settingsOf(s, target)}),
     provisioners: s.provisioners ?? [],
     forwardedPorts: (s.forwarded_ports ?? []).map((p) => ({
       guest: p.guest,

@@ -1,6 +1,7 @@
 import {isIP} from 'node:net';
 import {z} from 'zod';
 import {ENV_NAME} from '../core/env-name.js';
+import {orList} from '../core/printable.js';
 import {diskGiB, memoryMiB} from './sizes.js';
 
 /**
@@ -34,69 +35,61 @@ export const diskSchema = z.union([z.number().positive(), sizeString])
   }, 'must be between 1 GiB and 64 TiB (a bare number is GiB: 20, or "20G")')
   .describe('Disk size: GiB as a number, or a size with a unit ("20G").');
 
-export const qemuSettingsSchema = z.object({
-  cpus: z.number().int().min(1).max(256).optional().describe('Virtual CPUs (default 2).'),
-  memory: memorySchema.optional(),
-  disk: diskSchema.optional(),
-  accel: z.enum(['auto', 'kvm', 'tcg']).optional().describe('auto uses KVM when it really works, else TCG (software emulation).'),
-  machine_type: z.string().optional().describe('QEMU -machine type, default q35.'),
-  extra_args: z.array(z.string()).optional().describe('Extra qemu-system arguments, appended as given.'),
-  binary: z.string().optional().describe('qemu-system binary to use (default qemu-system-x86_64).'),
-}).strict();
+/** How `target: ALIAS` differs from its target: what it means, settings it forces. */
+export interface TargetAliasSpec {
+  name: string;
+  /** What the alias means, for `--help` and the editor schema: "qemu with KVM required". */
+  means: string;
+  /** Said when a machine uses it: "QEMU with KVM required" (default: `means`). */
+  note?: string;
+  /** Settings of `targets.<target>` the alias forces (kvm: `accel: kvm`). */
+  settings?: Record<string, unknown>;
+  /**
+   * Values of those settings the Boxfile may not write with the alias (kvm: `accel: tcg`), and
+   * what to do instead ("drop it, or use target: qemu for TCG").
+   */
+  contradictions?: {values: Record<string, readonly unknown[]>; hint: string};
+}
 
-export const virtualboxSettingsSchema = z.object({
-  cpus: z.number().int().min(1).max(256).optional().describe('Virtual CPUs (default 2).'),
-  memory: memorySchema.optional(),
-  linked_clone: z.boolean().optional().describe('Clone the basebox as a linked clone (default true: fast, small).'),
-  gui: z.boolean().optional().describe('Show the VirtualBox window (default false: headless).'),
-}).strict();
+/** What resolving a target's settings knows besides them: who forced one (`target: kvm`, `--target kvm`). */
+export interface TargetResolveContext {
+  forcedBy?: string;
+}
 
-export const blockDeviceSchema = z.object({
-  device_name: z.string().regex(/^\/dev\/(sd|xvd|nvme)[a-z0-9]+$/, 'expected a device name such as /dev/sdb'),
-  virtual_name: z.string().regex(/^ephemeral\d+$/, 'expected ephemeral0..ephemeralN').optional(),
-  volume_size: z.number().int().positive().optional(),
-  volume_type: z.enum(['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']).optional(),
-  iops: z.number().int().positive().optional(),
-  encrypted: z.boolean().optional(),
-  delete_on_termination: z.boolean().optional(),
-  snapshot_id: z.string().optional(),
-}).strict();
-
-export const awsSettingsSchema = z.object({
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$|^[a-z0-9-]+$/, 'expected a region such as eu-west-1').optional(),
-  profile: z.string().optional(),
-  endpoint: z.string().url().optional().describe('EC2 API endpoint, for EC2-compatible clouds (also AWS_ENDPOINT_URL_EC2).'),
-  ami: z.string().regex(/^ami-[0-9a-f]+$/, 'expected an AMI id such as ami-0123456789abcdef0').optional(),
-  ami_filter: z.object({owner: z.string(), name: z.string()}).strict().optional().describe('Pick the newest AMI of this owner whose name matches (wildcards allowed).'),
-  instance_type: z.string().optional(),
-  subnet_id: z.string().optional(),
-  security_groups: z.array(z.string()).optional(),
-  ssh_cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected a CIDR such as 203.0.113.4/32').optional(),
-  key_name: z.string().optional(),
-  private_key_path: z.string().optional(),
-  ssh_username: z.string().optional(),
-  ssh_interface: z.enum(['public', 'private']).optional(),
-  user_data: z.string().optional(),
-  block_device_mappings: z.array(blockDeviceSchema).optional(),
-  tags: z.record(z.string()).optional(),
-  iam_instance_profile: z.string().optional(),
-  spot: z.union([z.boolean(), z.object({max_price: z.string().optional()}).strict()]).optional(),
-  metadata_options: z.object({
-    http_tokens: z.enum(['required', 'optional']).optional().describe('required (default): IMDSv2 only, session tokens; optional: also IMDSv1.'),
-    http_endpoint: z.enum(['enabled', 'disabled']).optional().describe('The instance metadata service: enabled (default) or disabled.'),
-    http_put_response_hop_limit: z.number().int().min(1).max(64).optional().describe('Hops a token response may travel (EC2 default 1; 2 for containers on the instance).'),
-  }).strict().optional().describe('Instance metadata service (IMDS) of the instance, for up and bakes. Default: IMDSv2 required, endpoint enabled.'),
-}).strict();
-
-/** The targets box ships; plug-in targets add theirs with registerBoxfileTarget. */
-export const builtinTargetNames = ['qemu', 'virtualbox', 'aws'] as const;
-export type BuiltinTargetName = typeof builtinTargetNames[number];
-
-/** The Boxfile side of a plug-in target: its name, its `targets.<name>` settings, its aliases. */
+/**
+ * The Boxfile side of a target (built-in or plug-in): its name, its `targets.<name>` settings,
+ * its aliases. providers/registry.ts registers it from each target's descriptor; boxfile/
+ * names no target itself.
+ */
 export interface BoxfileTargetPlugin {
   name: string;
   settings: z.AnyZodObject;
-  aliases?: readonly string[];
+  aliases?: ReadonlyArray<string | TargetAliasSpec>;
+  /** Its settings' built-in defaults (part of the lowest layer). */
+  defaults?: Record<string, unknown>;
+  /**
+   * Its merged `targets.<name>` settings as the typed config providers read as
+   * `MachineConfig[name]` (the target's folder declares that field with `declare module`).
+   * Without it the chosen target's settings reach `MachineConfig.targetSettings` as written.
+   */
+  resolve?(settings: Record<string, unknown>, context: TargetResolveContext): unknown;
+  /** When a machine on this target may do without a basebox (aws naming an AMI), and how to say so. */
+  baseboxOptional?: {
+    test(settings: Record<string, unknown>): boolean;
+    /** "an aws machine with targets.aws.ami or ami_filter" */
+    when: string;
+  };
+  /** Example settings for `box init`'s starter Boxfile, as YAML lines (`written`: the target it was given, kvm...). */
+  starter?(written: string): string[];
+  /** Its settings that name a file on the host: relative to the file that wrote them, and must exist. */
+  hostFiles?: readonly string[];
+  /** Its machines forward ports of this host (qemu, virtualbox): clashes between machines are errors. */
+  forwardsHostPorts?: boolean;
+  /**
+   * A module whose import registers this target: the Boxfile worker thread (large Boxfiles)
+   * imports it first, since registrations do not cross threads.
+   */
+  module?: string;
 }
 
 /** The Boxfile side of a plug-in provisioner: its schema (with `type: z.literal(...)`), its host paths. */
@@ -107,44 +100,62 @@ export interface BoxfileProvisionerPlugin {
   hostPaths?(config: Record<string, unknown>, abs: (file: string) => string): Record<string, unknown>;
 }
 
-const pluginTargets = new Map<string, BoxfileTargetPlugin>();
+const boxfileTargets = new Map<string, BoxfileTargetPlugin>();
 const pluginProvisioners = new Map<string, BoxfileProvisionerPlugin>();
 
-/**
- * Other names users know the qemu target by. `kvm` is QEMU with KVM required (accel: kvm: it
- * fails, saying why, where KVM does not work, instead of falling back to TCG); `libvirt` is
- * what Vagrant calls it, though box runs QEMU itself, without libvirtd. Their settings live
- * under `targets.qemu`.
- */
-export const targetAliases = {
-  kvm: {target: 'qemu', accel: 'kvm', note: 'QEMU with KVM required'},
-  libvirt: {target: 'qemu', note: 'box runs QEMU itself, without libvirtd'},
-} as const satisfies Record<string, {target: BuiltinTargetName; accel?: 'kvm'; note: string}>;
+type RegisteredAlias = TargetAliasSpec & {target: string; note: string};
 
-export type TargetAlias = keyof typeof targetAliases;
-
-export function isTargetAlias(name: string): name is TargetAlias {
-  return Object.hasOwn(targetAliases, name);
+function aliasSpecs(target: BoxfileTargetPlugin): RegisteredAlias[] {
+  return (target.aliases ?? []).map((alias) => {
+    const spec = typeof alias === 'string' ? {name: alias, means: `another name for ${target.name}`} : alias;
+    return {...spec, note: spec.note ?? spec.means, target: target.name};
+  });
 }
 
-/** Aliases of plug-in targets: alias → target. */
-function pluginAliases(): Map<string, string> {
-  return new Map([...pluginTargets.values()].flatMap((t) => (t.aliases ?? []).map((alias) => [alias, t.name] as [string, string])));
+/** Every alias of every target, in registration order. */
+export function targetAliasSpecs(): RegisteredAlias[] {
+  return [...boxfileTargets.values()].flatMap(aliasSpecs);
+}
+
+/** An alias and its target, or undefined when `name` is no alias. */
+export function targetAlias(name: string): RegisteredAlias | undefined {
+  return targetAliasSpecs().find((a) => a.name === name);
 }
 
 /** The target a name stands for: kvm and libvirt are qemu. */
 export function canonicalTarget(name: string): string {
-  return isTargetAlias(name) ? targetAliases[name].target : pluginAliases().get(name) ?? name;
+  return targetAlias(name)?.target ?? name;
 }
 
-/** Every target name `target:` accepts, built-ins first. */
+/** Every target name `target:` accepts, in registration order (the first is the default). */
 export function targetNames(): string[] {
-  return [...builtinTargetNames, ...pluginTargets.keys()];
+  return [...boxfileTargets.keys()];
+}
+
+/** The target of a machine that names none: the first registered (qemu). */
+export function defaultTargetName(): string {
+  const first = targetNames()[0];
+  if (first === undefined) throw new Error('no target is registered: import providers/registry.js before loading a Boxfile');
+  return first;
 }
 
 /** What `target:` and `--target` accept: a target or an alias of one. */
 export function targetInputNames(): string[] {
-  return [...builtinTargetNames, ...Object.keys(targetAliases), ...pluginTargets.keys(), ...pluginAliases().keys()];
+  return [...targetNames(), ...targetAliasSpecs().map((a) => a.name)];
+}
+
+/** The Boxfile side of a registered target. */
+export function boxfileTarget(name: string): BoxfileTargetPlugin | undefined {
+  return boxfileTargets.get(name);
+}
+
+export function registeredBoxfileTargets(): BoxfileTargetPlugin[] {
+  return [...boxfileTargets.values()];
+}
+
+/** Modules the Boxfile worker thread imports so that it knows the targets this thread knows. */
+export function targetModules(): string[] {
+  return [...new Set(registeredBoxfileTargets().flatMap((t) => (t.module ? [t.module] : [])))];
 }
 
 export const shellProvisionerSchema = z.object({
@@ -232,20 +243,27 @@ export const hooksSchema = z.object({
 // 63 characters keeps all of them within their limits.
 export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
 
+/** "kvm is qemu with KVM required, libvirt another name for qemu" */
+export function targetAliasSummary(): string {
+  return targetAliasSpecs().map((a, i) => `${a.name}${i === 0 ? ' is' : ''} ${a.means}`).join(', ');
+}
+
+/** "Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, ..." */
+function targetDescription(): string {
+  const names = orList(targetNames().map((name, i) => (i === 0 ? `${name} (default)` : name)));
+  return `Where machines run: ${names}${targetAliasSummary() ? `; ${targetAliasSummary()}` : ''}. --target overrides it.`;
+}
+
 function buildSchemas() {
-  const targetInputSchema = z.enum(targetInputNames() as [string, ...string[]]);
-  const targetsSchema = z.object({
-    qemu: qemuSettingsSchema.optional(),
-    virtualbox: virtualboxSettingsSchema.optional(),
-    aws: awsSettingsSchema.optional(),
-    ...Object.fromEntries([...pluginTargets.values()].map((t) => [t.name, t.settings.optional()])),
-  }).strict();
+  // Before any target registers (boxfile/ imported on its own), no name is accepted.
+  const targetInputSchema = z.enum((targetInputNames().length > 0 ? targetInputNames() : ['']) as [string, ...string[]]);
+  const targetsSchema = z.object(Object.fromEntries(registeredBoxfileTargets().map((t) => [t.name, t.settings.optional()]))).strict();
   const provisionerSchema = buildProvisionerSchema();
   /** What a machine can override (and what an environment overlay may set). */
   const machineSettingsShape = {
     basebox: z.string().min(1).optional().describe('Store name with an optional version constraint (debian-12@>= 1.0, < 2), a path to a .box, or a URL. Optional for an aws machine whose targets.aws.ami or ami_filter names its image.'),
     basebox_url: z.string().optional().describe('Where to fetch the basebox (a .box or catalog JSON) when it is not in the store.'),
-    target: targetInputSchema.optional().describe('Where machines run: qemu (default), virtualbox or aws; kvm is qemu with KVM required, libvirt another name for qemu. --target overrides it.'),
+    target: targetInputSchema.optional().describe(targetDescription()),
     targets: targetsSchema.optional().describe('Settings per target; only the chosen target\'s settings are used.'),
     provisioners: z.array(provisionerSchema).optional().describe('Run in order on `box up` (first boot) and `box provision`. Lists from outer layers run first.'),
     forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
@@ -295,9 +313,9 @@ function rebuild(): void {
   ({targetInputSchema, targetsSchema, provisionerSchema, machineSettingsShape, machineSettingsSchema, environmentSchema, boxfileSchema, userConfigSchema} = buildSchemas());
 }
 
-/** Adds a plug-in target to the Boxfile: `target: NAME`, `targets.NAME` settings, its aliases. */
+/** Adds a target to the Boxfile (or replaces the one of its name): `target: NAME`, `targets.NAME` settings, its aliases. */
 export function registerBoxfileTarget(plugin: BoxfileTargetPlugin): void {
-  pluginTargets.set(plugin.name, plugin);
+  boxfileTargets.set(plugin.name, plugin);
   rebuild();
 }
 
@@ -313,9 +331,6 @@ export function boxfileProvisionerPlugin(type: string): BoxfileProvisionerPlugin
   return pluginProvisioners.get(type);
 }
 
-export function isPluginTarget(name: string): boolean {
-  return pluginTargets.has(name);
-}
 
 export type UserConfig = z.output<typeof userConfigSchema>;
 export type BoxfileInput = z.input<typeof boxfileSchema>;
@@ -330,5 +345,3 @@ export type ProvisionerConfig = ShellProvisionerConfig | FileProvisionerConfig;
 export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;
-export type AwsSettings = z.output<typeof awsSettingsSchema>;
-export type BlockDeviceMapping = z.output<typeof blockDeviceSchema>;

@@ -1,8 +1,16 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../core/base-command.js';
 import {parseVarFlags} from '../builder/template.js';
+import {defaultTargetName} from '../boxfile/schema.js';
+import {targetDescriptors} from '../providers/registry.js';
 import {buildBox, type BuildResult} from '../services/build.js';
 import type {AwsBakeResult} from '../services/aws-bake.js';
+
+/** The targets box builds boxes for (their descriptors say what the box is). */
+const buildTargets = targetDescriptors().filter((t) => t.build);
+// Their descriptions hold commas: a serial comma keeps the last one apart.
+const buildTargetsHelp = buildTargets.length > 1
+  ? `${buildTargets.slice(0, -1).map((t) => t.build!.describe).join(', ')}, or ${buildTargets.at(-1)!.build!.describe}` : buildTargets[0]?.build?.describe ?? '';
 
 export default class Build extends BaseCommand {
   static override description = `Bake a box from a template (templates/<name>/template.yaml).
@@ -31,7 +39,7 @@ The debootstrap method (debian-12-minimal) needs root and Debian's mirror; no VM
     'dry-run': Flags.boolean({description: 'Print the plan (steps, variables) without building.', default: false}),
     'template-dir': Flags.string({description: 'Extra folder of templates (or one template folder); repeatable; searched before the built-ins.', multiple: true}),
     add: Flags.boolean({description: 'Also add the built box to the local box store.', default: false}),
-    target: Flags.string({description: 'Target the box is made for: qemu (libvirt box), virtualbox (box.ovf + VMDK, built with QEMU), or aws (bakes an AMI with the targets.aws settings of the Boxfile here; see docs/aws.md).', options: ['qemu', 'virtualbox', 'aws'], default: 'qemu'}),
+    target: Flags.string({description: `Target the box is made for: ${buildTargetsHelp}.`, options: buildTargets.map((t) => t.name), default: defaultTargetName()}),
     'on-error': Flags.string({description: 'On failure: cleanup (default) removes everything; abort keeps work files/VMs for debugging; ask asks at the failed step (cleans up without a terminal).', options: ['cleanup', 'abort', 'ask'], default: 'cleanup'}),
   };
 

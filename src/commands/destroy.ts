@@ -1,6 +1,6 @@
 import {createInterface} from 'node:readline/promises';
 import {Flags} from '@oclif/core';
-import {projectFlags} from '../boxfile/flags.js';
+import {projectFlags} from '../services/project-flags.js';
 import {BaseCommand} from '../core/base-command.js';
 import {destroy, type DestroyResult} from '../services/destroy.js';
 import {concurrencyFlags, lifecycleOptions} from '../services/lifecycle/options.js';

@@ -1,8 +1,9 @@
+import {targetNames} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
 import {runDoctor, type Check, type DoctorReport} from '../services/doctor.js';
 
 export default class Doctor extends BaseCommand {
-  static override description = `Check which targets (qemu, virtualbox, aws) are usable on this host, and why not.
+  static override description = `Check which targets (${targetNames().join(', ')}) are usable on this host, and why not.
 
 Reports qemu-system and qemu-img versions, whether KVM really works (else guests run with TCG
 software emulation), VBoxManage, and AWS credentials, region and endpoint, each with an install

@@ -1,7 +1,11 @@
 import {Flags} from '@oclif/core';
-import {targetInputNames, type TargetInput} from '../boxfile/schema.js';
+import {defaultTargetName, targetAliasSpecs, targetInputNames, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
+import '../providers/registry.js';
 import {DEFAULT_BASEBOX, initBoxfile, type InitResult} from '../services/init.js';
+
+/** "kvm: qemu with KVM required": the aliases that force settings. */
+const forcingAliases = targetAliasSpecs().filter((a) => a.settings).map((a) => `${a.name}: ${a.means}`).join('; ');
 
 export default class Init extends BaseCommand {
   static override description = `Write a commented starter Boxfile in the current folder.
@@ -16,7 +20,7 @@ Refuses to replace an existing Boxfile unless --force (exit code 2).`;
 
   static override flags = {
     basebox: Flags.string({description: `Box to start from: store name (optionally @constraint), .box path or URL. Default ${DEFAULT_BASEBOX}.`}),
-    target: Flags.string({description: 'Where the machine runs. Default qemu (kvm: qemu with KVM required).', options: targetInputNames()}),
+    target: Flags.string({description: `Where the machine runs. Default ${defaultTargetName()}${forcingAliases ? ` (${forcingAliases})` : ''}.`, options: targetInputNames()}),
     force: Flags.boolean({char: 'f', description: 'Replace an existing Boxfile.'}),
   };
 

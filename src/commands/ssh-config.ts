@@ -1,4 +1,4 @@
-import {projectFlags} from '../boxfile/flags.js';
+import {projectFlags} from '../services/project-flags.js';
 import {BaseCommand} from '../core/base-command.js';
 import {lifecycleOptions} from '../services/lifecycle/options.js';
 import {sshConfig, type SshConfigResult} from '../services/ssh-config.js';

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {execa} from 'execa';
-import {projectFlags} from '../boxfile/flags.js';
+import {projectFlags} from '../services/project-flags.js';
 import {BaseCommand} from '../core/base-command.js';
 import {BoxError, InterruptedError} from '../core/errors.js';
 import {lifecycleOptions} from '../services/lifecycle/options.js';

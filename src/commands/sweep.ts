@@ -1,7 +1,9 @@
 import {Flags} from '@oclif/core';
 import {BaseCommand} from '../core/base-command.js';
-import {loadProjectIfAny, projectAwsSettings} from '../boxfile/load.js';
+import {loadProjectIfAny} from '../boxfile/load.js';
+import {projectAwsSettings} from '../providers/aws/settings.js';
 import {sweep, type SweepResult} from '../services/sweep.js';
+import '../providers/registry.js'; // Loads Boxfiles: registers the targets they may name.
 
 export default class Sweep extends BaseCommand {
   static override description = 'Find cloud resources tagged by box (instances, Elastic IPs, security groups, key pairs, baked AMIs and snapshots) that no project state or stored box knows any more, list them, and remove them.';

@@ -1,6 +1,6 @@
-import {projectFlags} from '../boxfile/flags.js';
+import {projectFlags} from '../services/project-flags.js';
 import type {MachineConfig} from '../boxfile/project.js';
-import {targetAliases, type TargetInput} from '../boxfile/schema.js';
+import {targetAlias, type TargetInput} from '../boxfile/schema.js';
 import {BaseCommand} from '../core/base-command.js';
 import {checkTargetSettings} from '../services/check-target-settings.js';
 import {loadProject} from '../boxfile/load.js';
@@ -46,7 +46,7 @@ Exit codes: 0 valid, 2 invalid (or unknown --env).`;
       this.log(`${project.boxfilePath} is valid: project ${project.name}, ${count}${env}`);
       const width = project.machines.reduce((w, m) => Math.max(w, m.name.length), 0);
       for (const m of project.machines) {
-        const target = m.targetAlias ? `${m.target} (${m.targetAlias}: ${targetAliases[m.targetAlias].note})` : m.target;
+        const target = m.targetAlias ? `${m.target} (${m.targetAlias}: ${targetAlias(m.targetAlias)?.note})` : m.target;
         this.log(`  ${m.name.padEnd(width)}  target ${target.padEnd(10)}  basebox ${m.basebox?.raw ?? `none (AMI from targets.aws.${m.aws.ami ? 'ami' : 'ami_filter'})`}`);
       }
     }

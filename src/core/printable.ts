@@ -26,3 +26,8 @@ export function quoted(text: string, max = 80): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
   return `"${printableLine(cut.replaceAll('\\', '\\\\').replaceAll('"', '\\"'))}"`;
 }
+
+/** "qemu, virtualbox or aws": names as a sentence lists them. */
+export function orList(names: readonly string[]): string {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+}

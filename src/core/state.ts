@@ -4,6 +4,7 @@ import {BoxError, errorMessage} from './errors.js';
 import {writeJsonAtomic} from './fs-json.js';
 import {lockHeld, withLock} from './lock.js';
 import {machineDir, machineFiles, userPaths} from './paths.js';
+import {orList} from './printable.js';
 
 /**
  * What box records about one machine in `.box/machines/<name>/state.json`. Every external
@@ -64,15 +65,11 @@ export async function readMachineState(projectRoot: string, machine: string): Pr
   return state;
 }
 
-/** Target names a record may name: the built-ins, and plug-ins as they register (providers/registry.ts). */
-const stateTargets = ['qemu', 'virtualbox', 'aws'];
+/** Target names a record may name: every target as it registers (providers/registry.ts). */
+const stateTargets: string[] = [];
 
 export function allowStateTarget(name: string): void {
   if (!stateTargets.includes(name)) stateTargets.push(name);
-}
-
-function listed(names: string[]): string {
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
 }
 
 /** What makes a parsed state.json unusable, or undefined when it is a machine record. */
@@ -80,7 +77,11 @@ function stateProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a JSON object';
   const s = value as Partial<MachineState>;
   if (typeof s.machine !== 'string') return 'it has no machine name';
-  if (!stateTargets.includes(String(s.target))) return `its target ${JSON.stringify(s.target)} is not ${listed(stateTargets)}`;
+  // Checked against the registered targets; code that registered none (a provider used on its
+  // own) takes any target name rather than calling every record unreadable.
+  if (stateTargets.length === 0 ? typeof s.target !== 'string' : !stateTargets.includes(String(s.target))) {
+    return stateTargets.length === 0 ? 'it names no target' : `its target ${JSON.stringify(s.target)} is not ${orList(stateTargets)}`;
+  }
   if (typeof s.provider !== 'object' || s.provider === null) return 'it has no provider record';
   return undefined;
 }

@@ -1,6 +1,8 @@
 // Maps a target name to its descriptor (and so to its provider). A target is its folder plus
-// one line here; plug-ins and tests add theirs with registerTarget.
-import {builtinTargetNames, registerBoxfileTarget} from '../boxfile/schema.js';
+// one line here; plug-ins and tests add theirs with registerTarget. Built-ins and plug-ins reach
+// the Boxfile (target names, `targets.*` settings, --target, the JSON Schema) the same way.
+import {registerBoxProvider} from '../boxes/metadata.js';
+import {registerBoxfileTarget} from '../boxfile/schema.js';
 import {BoxError} from '../core/errors.js';
 import {allowStateTarget} from '../core/state.js';
 import {awsTarget} from './aws/descriptor.js';
@@ -14,15 +16,13 @@ const targets = new Map<string, TargetDescriptor>();
 /** Adds a target, or replaces the one of the same name. */
 export function registerTarget(descriptor: TargetDescriptor): void {
   targets.set(descriptor.name, descriptor);
-  if (!(builtinTargetNames as readonly string[]).includes(descriptor.name)) {
-    registerBoxfileTarget({name: descriptor.name, settings: descriptor.settingsSchema, aliases: descriptor.aliases});
-    allowStateTarget(descriptor.name);
-  }
+  registerBoxfileTarget({...descriptor.boxfile, name: descriptor.name, settings: descriptor.settingsSchema, aliases: descriptor.aliases, module: descriptor.module});
+  allowStateTarget(descriptor.name);
+  registerBoxProvider(descriptor.vagrantProvider, descriptor.name);
 }
 
-registerTarget(qemuTarget);
-registerTarget(virtualboxTarget);
-registerTarget(awsTarget);
+// The first is the default target. Importing this module registers them (the Boxfile worker does).
+for (const builtin of [qemuTarget, virtualboxTarget, awsTarget]) registerTarget({...builtin, module: import.meta.url});
 
 export function targetDescriptors(): TargetDescriptor[] {
   return [...targets.values()];

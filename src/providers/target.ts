@@ -1,4 +1,5 @@
 import type {Project} from '../boxfile/project.js';
+import type {BoxfileTargetPlugin, TargetAliasSpec} from '../boxfile/schema.js';
 import type {z} from 'zod';
 import type {Provider} from './provider.js';
 
@@ -36,16 +37,31 @@ export interface TargetFeatures {
  */
 export interface TargetDescriptor {
   readonly name: string;
-  /** Other names `target:` and `--target` accept for it (kvm, libvirt for qemu). */
-  readonly aliases: readonly string[];
-  /**
-   * Its `targets.<name>` settings. Built-ins point at theirs in boxfile/schema.ts; a plug-in's
-   * is added to the Boxfile (with the target name and aliases) when it registers.
-   */
+  /** Other names `target:` and `--target` accept for it (kvm, libvirt for qemu), with what they force. */
+  readonly aliases: ReadonlyArray<string | TargetAliasSpec>;
+  /** Its `targets.<name>` settings, added to the Boxfile (with the name and aliases) when it registers. */
   readonly settingsSchema: z.AnyZodObject;
+  /**
+   * The rest of its Boxfile side (defaults, typed resolution, files, basebox rule; see
+   * BoxfileTargetPlugin), from its folder's settings.ts. A plug-in without it gets its settings
+   * as written in `MachineConfig.targetSettings`.
+   */
+  readonly boxfile?: Omit<BoxfileTargetPlugin, 'name' | 'settings' | 'aliases' | 'module'>;
+  /**
+   * A module whose import registers this target, for the Boxfile worker thread (Boxfiles over
+   * 64 KiB load there, and registrations do not cross threads). Built-ins: the registry.
+   */
+  readonly module?: string;
+  /** `box build --target`: what a box built for this target is (absent: box does not build for it). */
+  readonly build?: {describe: string};
   /** The Vagrant provider name of its boxes in the store and in metadata.json (qemu: libvirt). */
   readonly vagrantProvider: string;
   readonly features: TargetFeatures;
+  /**
+   * What `box up` refuses in its machines' settings before creating anything (and `box
+   * validate` with it): throws for all of them at once, naming Boxfile positions.
+   */
+  checkSettings?(project: Project): Promise<void>;
   /** `box doctor`: is the target usable here, with the project's settings when there is one. */
   doctor(project?: Project): Promise<TargetReport>;
   createProvider(): Promise<Provider>;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type {AwsSettings} from '../boxfile/schema.js';
+import type {AwsSettings} from '../providers/aws/settings.js';
 import {packageBox} from '../boxes/package.js';
 import {bakeRecord, bakeSteps, newBakeToken, type BakeProvisioner, type BakeState} from '../builder/methods/aws/bake-steps.js';
 import {markBakeKept} from '../providers/aws/bake-records.js';
@@ -16,6 +16,7 @@ import {checkAwsSettings} from '../providers/aws/settings-checks.js';
 import {metadataOptions} from '../providers/aws/metadata-options.js';
 import type {SettingProject} from '../boxfile/setting-origin.js';
 import {askingSteps, terminalAsk} from '../builder/on-error.js';
+import '../providers/registry.js'; // Loads Boxfiles: registers the targets they may name.
 
 export interface AwsBakeOptions {
   template: LoadedTemplate;

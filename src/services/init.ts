@@ -4,8 +4,10 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseBasebox} from '../boxfile/basebox.js';
 import {BOXFILE_NAME} from '../boxfile/find.js';
-import type {TargetInput} from '../boxfile/schema.js';
+import {defaultTargetName, registeredBoxfileTargets, targetAliasSummary, targetNames, type TargetInput} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
+import {orList} from '../core/printable.js';
+import '../providers/registry.js';
 
 export interface InitOptions {
   dir: string;
@@ -75,25 +77,13 @@ name: ${yamlString(options.name)}
 basebox: ${yamlString(options.basebox)}
 # basebox_url: https://example.com/debian-12.json   # where to fetch it when it is not in the store
 
-# Where the machine runs: qemu, virtualbox or aws (\`box up --target\` overrides it);
-# kvm is qemu with KVM required, libvirt another name for qemu.
+# Where the machine runs: ${orList(targetNames())} (\`box up --target\` overrides it);
+# ${targetAliasSummary()}.
 target: ${options.target}
 
 # Settings per target; only the chosen target's settings are used.
 targets:
-  qemu:
-    cpus: 2
-    memory: 1G        # MiB as a number, or a size with a unit: 512M, 2G
-    disk: 10G         # GiB as a number, or a size with a unit
-${options.target === 'kvm' ? '    # accel: kvm is implied by target: kvm (box fails, saying why, where KVM does not work)' : '    accel: auto       # auto uses KVM when it really works, else tcg (software emulation)'}
-  # virtualbox:
-  #   cpus: 2
-  #   memory: 1024
-  #   linked_clone: true
-  # aws:
-  #   region: eu-west-1
-  #   instance_type: t3.micro
-  #   ami: ami-0123456789abcdef0
+${starterTargets(options.target)}
 
 # Run in order on the first \`box up\` and on every \`box provision\`.
 provisioners:
@@ -121,10 +111,18 @@ provisioners:
 `;
 }
 
+/** Each target's starter settings: the default target's written out, the others commented. */
+function starterTargets(written: string): string {
+  return registeredBoxfileTargets().filter((t) => t.starter).map((t, i) => {
+    const lines = [`${t.name}:`, ...t.starter!(written).map((line) => `  ${line}`)];
+    return lines.map((line) => (i === 0 ? `  ${line}` : `  # ${line}`)).join('\n');
+  }).join('\n');
+}
+
 /** Writes a starter Boxfile in `dir`; refuses to replace one unless `force`. */
 export async function initBoxfile(options: InitOptions): Promise<InitResult> {
   const basebox = options.basebox ?? DEFAULT_BASEBOX;
-  const target = options.target ?? 'qemu';
+  const target = options.target ?? defaultTargetName();
   const parsed = parseBasebox(basebox, options.dir);
   if (!parsed.ok) {
     throw new UsageError('ERR_BAD_BASEBOX', `--basebox ${JSON.stringify(basebox)}: ${parsed.message}.`, {hint: 'Use a box name (debian-12, debian-12@>= 1.0), a path to a .box file, or an http(s) URL.'});

@@ -7,6 +7,8 @@ import {parse} from 'yaml';
 import {checkTargetSettings} from '../../src/services/check-target-settings.js';
 import {loadProject} from '../../src/boxfile/load.js';
 import {repoRoot, tempDir} from '../helpers/cli.js';
+// Loading a Boxfile needs the registered targets (the CLI registers them the same way).
+import '../../src/providers/registry.js';
 
 // The examples are documentation users copy: each must validate as shipped, in every environment.
 const examples = [

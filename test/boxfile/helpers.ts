@@ -6,6 +6,8 @@ import type {BoxfileIssue} from '../../src/boxfile/issues.js';
 import {BoxError} from '../../src/core/errors.js';
 import {loadProject, type LoadProjectOptions} from '../../src/boxfile/load.js';
 import {tempDir} from '../helpers/cli.js';
+// Loading a Boxfile needs the registered targets (the CLI registers them the same way).
+import '../../src/providers/registry.js';
 
 /** Writes files (relative path → content) under `dir`, creating folders. */
 export async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {

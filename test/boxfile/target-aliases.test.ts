@@ -22,6 +22,15 @@ describe('target aliases kvm and libvirt', () => {
     assert.deepEqual([m.target, m.targetAlias, m.qemu.accel, m.qemu.kvmRequiredBy], ['qemu', 'kvm', 'kvm', '--target kvm']);
   });
 
+  test('a Boxfile over 64 KiB, loaded in the worker thread, knows the built-in targets and what kvm forces', async () => {
+    const padding = `# ${'padding '.repeat(40)}\n`.repeat(300);
+    const cwd = await project('large', `basebox: debian-12\ntarget: kvm\ntargets: {qemu: {memory: 512M}, virtualbox: {cpus: 3}}\n${padding}`);
+    const [m] = (await loadProject({cwd})).machines;
+    assert.deepEqual([m.target, m.targetAlias, m.qemu.accel, m.qemu.kvmRequiredBy, m.qemu.memoryMiB, m.virtualbox.cpus], ['qemu', 'kvm', 'kvm', 'target: kvm', 512, 3]);
+    const {error} = await loadErrors({cwd: await project('large-contradiction', `basebox: debian-12\ntarget: kvm\ntargets: {qemu: {accel: tcg}}\n${padding}`)});
+    assert.deepEqual(lines(error), ['Boxfile:3:25 targets.qemu.accel: contradicts target: kvm (QEMU with KVM required); drop it, or use target: qemu for TCG (got "tcg")']);
+  });
+
   test('target: kvm with accel: tcg in the Boxfile is a contradiction, reported at accel', async () => {
     const cwd = await project('contradiction', 'basebox: debian-12\ntarget: kvm\nmachines:\n  web: {targets: {qemu: {accel: tcg}}}\n');
     const {error} = await loadErrors({cwd});

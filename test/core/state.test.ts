@@ -5,6 +5,8 @@ import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {indexMachine, readMachineIndexReport, readMachineState, salvageEntries, type IndexEntry} from '../../src/core/state.js';
 import {boxJson, tempDir} from '../helpers/cli.js';
+// Records name registered targets (the CLI registers them the same way).
+import '../../src/providers/registry.js';
 
 const entry = (machine: string, projectRoot = '/nowhere/p'): Omit<IndexEntry, 'updatedAt'> => ({project: 'p', projectRoot, machine, target: 'qemu'});
 

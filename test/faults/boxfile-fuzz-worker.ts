@@ -9,6 +9,8 @@ import path from 'node:path';
 import {BoxError} from '../../src/core/errors.js';
 import {loadProject} from '../../src/boxfile/load.js';
 import {mutate, Random} from './boxfile-mutators.js';
+// Loading a Boxfile needs the registered targets (the CLI registers them the same way).
+import '../../src/providers/registry.js';
 
 export interface FuzzJob {
   seed: number;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {test} from 'node:test';
 import {z} from 'zod';
-import {targetAliases, targetNames} from '../../src/boxfile/schema.js';
+import {canonicalTarget, targetAliasSpecs, targetNames} from '../../src/boxfile/schema.js';
 import type {Provider} from '../../src/providers/provider.js';
 import {providerFor, registerTarget, removeLeftovers, targetDescriptor, targetDescriptors} from '../../src/providers/registry.js';
 import {runDoctor} from '../../src/services/doctor.js';
@@ -12,9 +12,10 @@ import {runDoctor} from '../../src/services/doctor.js';
 test('the registry holds the targets the Boxfile accepts, with the same aliases', () => {
   assert.deepEqual(targetDescriptors().map((t) => t.name), targetNames());
   for (const target of targetDescriptors()) {
-    const aliases = Object.entries(targetAliases).filter(([, alias]) => alias.target === target.name).map(([name]) => name);
-    assert.deepEqual([...target.aliases].sort(), aliases.sort(), target.name);
+    const aliases = targetAliasSpecs().filter((alias) => alias.target === target.name).map((alias) => alias.name);
+    assert.deepEqual(target.aliases.map((alias) => (typeof alias === 'string' ? alias : alias.name)).sort(), aliases.sort(), target.name);
   }
+  assert.deepEqual(targetAliasSpecs().map((alias) => [alias.name, canonicalTarget(alias.name)]), [['kvm', 'qemu'], ['libvirt', 'qemu']]);
   assert.deepEqual(targetDescriptors().map((t) => [t.name, t.vagrantProvider]), [['qemu', 'libvirt'], ['virtualbox', 'virtualbox'], ['aws', 'aws']]);
 });
 

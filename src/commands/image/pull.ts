@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core';
-import type {AwsSettings} from '../../boxfile/schema.js';
+import type {AwsSettings} from '../../providers/aws/settings.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {pullImage, type PullResult} from '../../services/aws-image.js';
 import {loadProjectIfAny} from '../../boxfile/load.js';
+import '../../providers/registry.js'; // Loads Boxfiles: registers the targets they may name.
 
 export default class ImagePull extends BaseCommand {
   static override description = `Bring an AMI down as a local libvirt (qemu) box: ExportImage to S3, download, convert to qcow2.

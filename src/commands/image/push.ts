@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core';
-import type {AwsSettings} from '../../boxfile/schema.js';
+import type {AwsSettings} from '../../providers/aws/settings.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {UsageError} from '../../core/errors.js';
 import {pushImage, type PushResult} from '../../services/aws-image.js';
 import {loadProjectIfAny} from '../../boxfile/load.js';
+import '../../providers/registry.js'; // Loads Boxfiles: registers the targets they may name.
 
 export default class ImagePush extends BaseCommand {
   static override description = `Import a local (libvirt/qemu) box as an AMI: qcow2 → VMDK, upload to S3, ImportImage, poll until done.

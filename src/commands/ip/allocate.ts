@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {projectFlags} from '../../boxfile/flags.js';
+import {projectFlags} from '../../services/project-flags.js';
 import {BaseCommand} from '../../core/base-command.js';
 import {allocateIp, formatIps, type IpResult} from '../../services/aws-ip.js';
 import {lifecycleOptions} from '../../services/lifecycle/options.js';

@@ -1,6 +1,6 @@
 import type {BlockDeviceMapping as Ec2Mapping} from '@aws-sdk/client-ec2';
 import {formatPath, type IssuePath} from '../../boxfile/issues.js';
-import type {BlockDeviceMapping} from '../../boxfile/schema.js';
+import type {BlockDeviceMapping} from './settings.js';
 import {UsageError} from '../../core/errors.js';
 import type {AwsSettingProblem} from './settings-checks.js';
 

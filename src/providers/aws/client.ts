@@ -1,6 +1,6 @@
 import {EC2Client} from '@aws-sdk/client-ec2';
 import {S3Client} from '@aws-sdk/client-s3';
-import type {AwsSettings} from '../../boxfile/schema.js';
+import type {AwsSettings} from './settings.js';
 import {CALL_CONTEXT, mapAwsError} from './errors.js';
 
 /** The subset of the aws settings that decides which API and account box talks to. */

@@ -1,4 +1,4 @@
-import type {AwsSettings} from '../../boxfile/schema.js';
+import type {AwsSettings} from './settings.js';
 import type {Check, TargetReport} from '../target.js';
 import {ec2Client} from './client.js';
 

@@ -1,5 +1,5 @@
 import type {InstanceMetadataOptionsRequest} from '@aws-sdk/client-ec2';
-import type {AwsSettings} from '../../boxfile/schema.js';
+import type {AwsSettings} from './settings.js';
 
 /**
  * RunInstances' MetadataOptions for `targets.aws.metadata_options`. By default IMDSv2 is

@@ -1,6 +1,6 @@
 import {formatPath, throwIfIssues, type IssuePath} from '../../boxfile/issues.js';
 import type {MachineConfig} from '../../boxfile/project.js';
-import type {AwsSettings} from '../../boxfile/schema.js';
+import type {AwsSettings} from './settings.js';
 import {machineSettingIssue, type SettingProject} from '../../boxfile/setting-origin.js';
 import {BoxError, UsageError} from '../../core/errors.js';
 import {blockDeviceProblems} from './block-devices.js';

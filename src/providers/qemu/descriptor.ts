@@ -1,13 +1,15 @@
-import {qemuSettingsSchema} from '../../boxfile/schema.js';
 import type {TargetDescriptor} from '../target.js';
+import {qemuBoxfileTarget} from './settings.js';
 
 /** The qemu target: box runs qemu-system itself (KVM when it works, else TCG); libvirt boxes. */
 export const qemuTarget: TargetDescriptor = {
   name: 'qemu',
-  aliases: ['kvm', 'libvirt'],
-  settingsSchema: qemuSettingsSchema,
+  aliases: qemuBoxfileTarget.aliases!,
+  settingsSchema: qemuBoxfileTarget.settings,
+  boxfile: qemuBoxfileTarget,
   vagrantProvider: 'libvirt',
   features: {linkedClones: true, snapshots: false, privateNetwork: false, suspend: false},
+  build: {describe: 'qemu (libvirt box)'},
   async doctor(project) {
     return (await import('./doctor.js')).qemuReport({binary: project?.machines[0]?.qemu.binary});
   },

@@ -1,13 +1,15 @@
-import {virtualboxSettingsSchema} from '../../boxfile/schema.js';
 import type {TargetDescriptor} from '../target.js';
+import {virtualboxBoxfileTarget} from './settings.js';
 
 /** The virtualbox target: VBoxManage, virtualbox boxes (box.ovf + VMDK). */
 export const virtualboxTarget: TargetDescriptor = {
   name: 'virtualbox',
   aliases: [],
-  settingsSchema: virtualboxSettingsSchema,
+  settingsSchema: virtualboxBoxfileTarget.settings,
+  boxfile: virtualboxBoxfileTarget,
   vagrantProvider: 'virtualbox',
   features: {linkedClones: true, snapshots: false, privateNetwork: false, suspend: false},
+  build: {describe: 'virtualbox (box.ovf + VMDK, built with QEMU)'},
   async doctor() {
     return (await import('./doctor.js')).virtualboxReport();
   },

@@ -1,7 +1,7 @@
 import {readdir, rm, rmdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
-import {targetAliases, type TargetInput} from '../../boxfile/schema.js';
+import {targetAlias, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {UsageError} from '../../core/errors.js';
 import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
@@ -37,7 +37,7 @@ export async function openMachines(options: LifecycleOptions): Promise<{project:
   const handles: MachineHandle[] = [];
   for (const selected of machines) {
     const {project: machineProject, machine} = await onRecordedTarget(project, selected, options);
-    if (machine.targetAlias) options.ui.info(`${machine.name}: target ${machine.targetAlias} is box's qemu target (${targetAliases[machine.targetAlias].note}).`);
+    if (machine.targetAlias) options.ui.info(`${machine.name}: target ${machine.targetAlias} is box's ${machine.target} target (${targetAlias(machine.targetAlias)?.note}).`);
     handles.push({
       machine,
       provider: await providerFor(machine.target),

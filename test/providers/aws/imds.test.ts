@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {DescribeInstancesCommand, type Instance} from '@aws-sdk/client-ec2';
-import type {AwsSettings} from '../../../src/boxfile/schema.js';
+import type {AwsSettings} from '../../../src/providers/aws/settings.js';
 import {loadTemplate} from '../../../src/builder/template.js';
 import {silentUi} from '../../../src/core/ui.js';
 import {AwsProvider} from '../../../src/providers/aws/aws-provider.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type {MachineConfig, Project} from '../../../src/boxfile/project.js';
-import type {AwsSettings} from '../../../src/boxfile/schema.js';
+import type {AwsSettings} from '../../../src/providers/aws/settings.js';
 import {machineDir} from '../../../src/core/paths.js';
 import {silentUi} from '../../../src/core/ui.js';
 import type {MachineContext} from '../../../src/providers/provider.js';

@@ -10,6 +10,8 @@ import {AwsProvider} from '../../../src/providers/aws/aws-provider.js';
 import type {MachineContext} from '../../../src/providers/provider.js';
 import {loadProject} from '../../../src/boxfile/load.js';
 import {motoSuite} from './moto-suite.js';
+// Loading a Boxfile needs the registered targets (the CLI registers them the same way).
+import '../../../src/providers/registry.js';
 
 // An aws machine whose targets.aws.ami (or ami_filter) names its image needs no basebox
 // (vagrant-aws made users add a "dummy box" for this): loaded from a Boxfile without one, it

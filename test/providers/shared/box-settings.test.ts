@@ -4,6 +4,8 @@ import {builtInDefaults} from '../../../src/boxfile/defaults.js';
 import type {MachineConfig} from '../../../src/boxfile/project.js';
 import {toMachineConfig} from '../../../src/boxfile/resolve.js';
 import {withBoxSettings} from '../../../src/providers/shared/box-settings.js';
+// Loading a Boxfile needs the registered targets (the CLI registers them the same way).
+import '../../../src/providers/registry.js';
 
 /** The machine of a Boxfile that says only `basebox: b` (every other setting a built-in default). */
 const machine = (setByUser?: string[]): MachineConfig => ({
