@@ -9,6 +9,8 @@ export type StepOutcome = 'succeeded' | 'failed' | 'cancelled';
  */
 export interface Step<S> {
   readonly name: string;
+  /** What the stage line says after the name, from what the earlier steps recorded. */
+  detail?(state: S): string;
   run(state: S, signal: AbortSignal): Promise<void>;
   cleanup?(state: S, outcome: StepOutcome): Promise<void>;
 }
@@ -23,6 +25,8 @@ export interface RunStepsOptions {
   onError?: 'cleanup' | 'abort' | (() => 'cleanup' | 'abort');
   /** Called with each step's duration, for benchmarks and --json reports. */
   onStepDone?: (name: string, ms: number) => void;
+  /** Called once before the cleanups of a failed or interrupted run (to say what is being undone). */
+  onUndo?: (outcome: Exclude<StepOutcome, 'succeeded'>) => void;
   /** Called for each cleanup that failed (after it is reported), so callers keep their records. */
   onCleanupError?: (name: string, error: unknown) => void;
 }
@@ -43,7 +47,7 @@ export async function runSteps<S>(steps: ReadonlyArray<Step<S>>, state: S, optio
       break;
     }
     started.push(step);
-    options.ui.stage(step.name);
+    options.ui.stage(step.name, step.detail?.(state));
     const t0 = performance.now();
     try {
       await step.run(state, options.signal);
@@ -65,6 +69,7 @@ export async function runSteps<S>(steps: ReadonlyArray<Step<S>>, state: S, optio
     options.ui.warn('Leaving everything in place for debugging (--on-error abort); nothing was cleaned up.');
     throw failure;
   }
+  if (outcome !== 'succeeded') options.onUndo?.(outcome);
   for (const step of started.reverse()) {
     if (!step.cleanup) continue;
     try {

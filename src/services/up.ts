@@ -1,6 +1,7 @@
 import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/errors.js';
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
+import {createStepsUndone} from '../providers/shared/machine-files.js';
 import {provisionMachine} from './provision.js';
 import {clusterMap, configureCluster, hasConfigureHooks, runHooks} from './lifecycle/hooks.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
@@ -109,12 +110,17 @@ async function upOne(handle: MachineHandle, options: UpOptions, cluster: () => P
       status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, timings, durationMs: Date.now() - t0,
     };
   } catch (error) {
-    // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made.
+    // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made. What
+    // the provider's create steps made, they undo themselves (one recovery layer); this destroys
+    // only what is left after the provider's up returned (host name, provisioning) or what a
+    // provider without create steps left.
     const what = isAbortError(error) ? 'Interrupted' : 'Failed';
     const leftovers = await hasMachineFiles(ctx.dir);
     if (!existed && !leftovers) {
       // The provider's own cleanup already removed what this up had made (and its record).
       ctx.ui.warn(`${what}: the new machine ${machine.name} was removed; nothing of it is left.`);
+    } else if (!existed && createStepsUndone(error)) {
+      // A cleanup of the create steps failed; they said what stays recorded and how to remove it.
     } else if (!existed && options.destroyOnError) {
       ctx.ui.warn(`${what}: destroying the new machine ${machine.name} (keep it with --no-destroy-on-error).`);
       try {

@@ -179,6 +179,40 @@ describe('lifecycle commands without a guest', () => {
       assert.equal(existsSync(path.join(other.dir, '.box')), false);
     });
 
+    // Each create step undoes what it and the steps before it made (runCreateSteps, issue 11):
+    // create-disk (an overlay half made), boot (a QEMU that started although box saw a failure),
+    // wait-for-ssh (the SSH timeout below); insert-key needs a guest (test/faults/qemu-up).
+    test('create-disk failing after qemu-img wrote the overlay: the disk and the record are removed, said once', async () => {
+      const bin = path.join(other.dir, 'bin');
+      await mkdir(bin, {recursive: true});
+      const real = String((await execa('sh', ['-c', 'command -v qemu-img'])).stdout).trim();
+      await writeFile(path.join(bin, 'qemu-img'), `#!/bin/sh\n"${real}" "$@" || exit $?\ncase "$1" in create) echo "qemu-img: simulated failure after writing the overlay" >&2; exit 1;; esac\n`, {mode: 0o755});
+      await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: blank\nssh:\n  timeout: 20\n');
+      const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir, env: {PATH: `${bin}:${process.env.PATH}`}});
+      await rm(bin, {recursive: true});
+      assert.equal(result.exitCode, 1, String(result.stderr));
+      assert.equal(json.error.code, 'ERR_QEMU_IMG');
+      assert.match(json.error.message, /simulated failure after writing the overlay/);
+      assert.equal(String(result.stderr).match(/Failed: destroying the new machine default/g)?.length, 1, String(result.stderr));
+      assert.match(String(result.stderr), /Failed: the new machine default was removed; nothing of it is left\./);
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+      assert.doesNotMatch(await readFile(path.join(home.dir, 'machines.json'), 'utf8').catch(() => ''), new RegExp(other.dir), 'no index entry is left');
+    });
+
+    test('boot failing after QEMU started: the QEMU the step started is stopped, the disk and record removed', async () => {
+      // A QEMU that daemonizes (the guest runs) and then reports a failure, as a wrapper might.
+      const wrapper = path.join(other.dir, 'failing-qemu');
+      await writeFile(wrapper, '#!/bin/sh\nqemu-system-x86_64 "$@" || exit $?\ncase " $* " in *" -daemonize "*) echo "simulated failure after start" >&2; exit 1;; esac\n', {mode: 0o755});
+      await writeFile(path.join(other.dir, 'Boxfile'), `basebox: blank\nssh:\n  timeout: 20\ntargets:\n  qemu: {memory: 64, binary: ${wrapper}}\n`);
+      const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});
+      assert.equal(result.exitCode, 1, String(result.stderr));
+      assert.equal(json.error.code, 'ERR_QEMU_START');
+      assert.match(json.error.message, /simulated failure after start/);
+      assert.equal(String(result.stderr).match(/destroying the new machine default/g)?.length, 1, String(result.stderr));
+      assert.deepEqual(await qemuOf(other.dir), [], 'the QEMU that started is gone');
+      assert.equal(existsSync(path.join(other.dir, '.box')), false);
+    });
+
     test('an SSH timeout points at the serial log, and the new machine is destroyed', async () => {
       await writeFile(path.join(other.dir, 'Boxfile'), 'basebox: blank\nssh:\n  timeout: 2\n');
       const {result, json} = await boxJson(['up'], {cwd: other.dir, boxHome: home.dir});

@@ -116,6 +116,21 @@ describe('faults during the qemu lifecycle (real guest)', {timeout: 40 * 60_000}
       await sandbox.assertClean('SIGTERM during wait-for-ssh', {allow: HOME_CACHES, ports: portsOf(up)});
     });
 
+    // The last create step failing (issue 11): its cleanups stop the QEMU and remove the disk
+    // the earlier steps made, once (the up service does not destroy again on top).
+    test('insert-key failing (a user the guest does not know): exit 1, the create steps remove the new machine, nothing left', async () => {
+      const sandbox = await sandboxFor('fail-insert-key');
+      sandbox.write('Boxfile', BOXFILE.replace('target: qemu\n', 'target: qemu\nssh: {username: nobody-here}\n'));
+      const up = await sandbox.box(['up', '--json'], {timeoutMs: 300_000});
+      assert.equal(up.exitCode, 1, describeRun(up));
+      assert.equal(JSON.parse(up.stdout).error.code, 'ERR_SSH_AUTH', describeRun(up));
+      assert.match(up.stderr, /==> insert-key/, describeRun(up));
+      assert.equal(up.stderr.match(/Failed: destroying the new machine default/g)?.length, 1, describeRun(up));
+      assert.match(up.stderr, /Failed: the new machine default was removed; nothing of it is left\./, describeRun(up));
+      assert.deepEqual(qemuOf(sandbox), []);
+      await sandbox.assertClean('insert-key failed', {allow: HOME_CACHES, ports: portsOf(up)});
+    });
+
     test('a second Ctrl-C exits at once; status then says broken and destroy leaves nothing', async () => {
       const sandbox = await sandboxFor('int-twice');
       const up = await sandbox.box(['up', '--json'], {fault: {stage: 'wait-for-ssh', action: 'ctrl-c-twice'}});

@@ -16,6 +16,7 @@ import {readMachineIndex, readMachineState, updateMachineState, writeMachineStat
 import {silentUi} from '../../src/core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../src/providers/provider.js';
 import {registerProvider} from '../../src/providers/registry.js';
+import {runCreateSteps} from '../../src/providers/shared/machine-files.js';
 import {destroy} from '../../src/services/destroy.js';
 import {halt} from '../../src/services/halt.js';
 import {provision} from '../../src/services/provision.js';
@@ -29,6 +30,8 @@ class FakeProvider implements Provider {
   failNextUp?: Error;
   /** Like a real provider's create steps: a failed first up removes its own record before throwing. */
   cleanOnFailure = false;
+  /** Like a real provider whose create step fails and whose cleanup cannot undo it either. */
+  createCleanupFails = false;
   commands: string[] = [];
   calls: string[] = [];
 
@@ -41,6 +44,10 @@ class FakeProvider implements Provider {
       // As the real providers: recorded first, marked finished by the up service at the end.
       await writeMachineState(ctx.project.root, {machine: ctx.machine.name, target: 'virtualbox', createdAt: new Date().toISOString(), provisioned: false, upCompleted: false, provider: {}});
       await indexMachine({project: ctx.project.name, projectRoot: ctx.project.root, machine: ctx.machine.name, target: 'virtualbox'});
+    }
+    if (this.createCleanupFails && !existing) {
+      this.createCleanupFails = false;
+      await runCreateSteps(ctx, [{name: 'boot', run: async () => { throw new BoxError('ERR_TEST', 'boot failed'); }, cleanup: async () => { throw new Error('VM stuck'); }}], {}, 'its VM');
     }
     if (this.failNextUp) {
       const e = this.failNextUp;
@@ -160,6 +167,20 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     await assert.rejects(up({...opts(), ui, destroyOnError: true}));
     assert.deepEqual(warnings, ['default was left as it is; see `box status default`.']);
     await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('create steps whose cleanup failed are the only recovery layer: the service does not destroy on top', async () => {
+    const warnings: string[] = [];
+    const ui = Object.assign(Object.create(silentUi()) as ReturnType<typeof silentUi>, {warn: (m: string) => { warnings.push(m); }});
+    fake.createCleanupFails = true;
+    await assert.rejects(up({...opts(), ui, destroyOnError: true}), /boot failed/);
+    assert.deepEqual(fake.calls, ['up default'], 'no second destroy');
+    assert.equal(warnings.filter((w) => /destroying the new machine default/.test(w)).length, 1, warnings.join('\n'));
+    assert.match(warnings.at(-1)!, /could not remove its VM \(boot\); it stays recorded in \.box\/\. Run `box destroy default` to retry/);
+    assert.ok(existsSync(path.join(project.dir, '.box', 'machines', 'default', 'state.json')), 'the record stays for box destroy');
+    await destroy(opts());
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
     await project.cleanup();
   });
 

@@ -5,20 +5,21 @@ import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {qemuFiles} from './files.js';
+import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
-import {detectAccel, qemuKvmProbe, type Accel} from './accel.js';
+import {detectAccel, qemuKvmProbe, type Accel, type AccelDecision} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
 import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
 import {createOverlay} from './qemu-img.js';
-import {inspectDiskImage} from '../../boxes/disk-image.js';
+import {inspectDiskImage, type DiskImage} from '../../boxes/disk-image.js';
 import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
 import {pidAlive} from '../../core/processes.js';
 import {isOurQemu, machineQemuPids, qmpSocketPath, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
 import {insertMachineKey, sshPoweroff} from '../shared/guest-ssh.js';
-import {removeMachineFiles} from '../shared/machine-files.js';
+import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
@@ -57,6 +58,28 @@ export interface QemuMachineState {
 
 const GiB = 1024 ** 3;
 
+/** What one `up` carries from step to step: what it checked, and what it made (for the cleanups). */
+interface QemuUpState {
+  /** The machine's record as the up found or created it. */
+  q: QemuMachineState;
+  accel?: AccelDecision;
+  forwards?: PortForward[];
+  /** The box image, once this up checked it. */
+  base?: DiskImage;
+  /** This up created the overlay disk (so a failed first up removes it). */
+  madeDisk?: boolean;
+  sshPort?: number;
+  /** The QEMU this up started (or found running). */
+  pid?: number;
+  /** When QEMU started: the SSH timeout counts from here. */
+  bootedAt?: number;
+}
+
+/** The steps without their cleanups: starting an existing machine never undoes anything. */
+function onlyRuns<S>(steps: Array<Step<S>>): Array<Step<S>> {
+  return steps.map(({name, detail, run}) => ({name, detail, run}));
+}
+
 /** The files of the machine in `dir`. */
 export function machinePaths(dir: string): {disk: string; pidFile: string; qmpSocket: string; serialLog: string} {
   return {
@@ -84,12 +107,10 @@ export class QemuProvider implements Provider {
 
   async up(ctx: MachineContext): Promise<{created: boolean; timings: Record<string, number>}> {
     const {project, machine, dir, ui, signal} = ctx;
-    const files = machinePaths(dir);
     const timings: Record<string, number> = {};
     let mark = performance.now();
     const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - mark); mark = now; };
-    let state = await readMachineState(project.root, machine.name);
-    const created = !state;
+    const state = await readMachineState(project.root, machine.name);
     if (state) {
       const current = await this.status(ctx);
       if (current.status === 'running') {
@@ -98,7 +119,8 @@ export class QemuProvider implements Provider {
         // the first boot leaves a running guest that Vagrant's public key opens.
         if (this.keyPending(ctx, q) && q.sshPort !== undefined && typeof current.details?.pid === 'number') {
           ui.info(`${machine.name} is running, but its insecure key was never replaced; replacing it now.`);
-          await this.readyGuest(ctx, q.sshPort, current.details.pid, Date.now(), lap);
+          const running: QemuUpState = {q, sshPort: q.sshPort, pid: current.details.pid, bootedAt: Date.now()};
+          await runSteps(onlyRuns(this.upSteps(ctx, running, lap, {disk: false, boot: false})), running, {ui, signal});
         } else {
           ui.info(`${machine.name} is already running.`);
         }
@@ -121,79 +143,165 @@ export class QemuProvider implements Provider {
     lap('checks');
 
     if (!state) {
-      ui.stage('resolve-box', machine.basebox?.raw ?? '');
-      const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
-      const baseImage = path.join(box.dir, 'box.img');
-      if (!existsSync(baseImage)) {
-        throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} has no box.img in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
-      }
-      const meta = box.metadata as {kernel?: string; initrd?: string; cmdline?: string; format?: string; disk_bus?: string; nic_model?: string};
-      // The box's Vagrantfile (read, never run) configures it as vagrant-libvirt would: its kernel,
-      // initrd and command line, disk bus and NIC win over box's own metadata fields.
-      const vagrantfile = await readBoxVagrantfile(box.dir, 'libvirt');
-      const v = vagrantfile?.libvirt ?? {};
-      const kernel = v.kernel !== undefined
-        ? {kernel: v.kernel, initrd: v.initrd, cmdline: v.cmdLine ?? meta.cmdline}
-        : typeof meta.kernel === 'string' && existsSync(path.join(box.dir, meta.kernel))
-          ? {kernel: path.join(box.dir, meta.kernel), initrd: v.initrd ?? (meta.initrd ? path.join(box.dir, meta.initrd) : undefined), cmdline: v.cmdLine ?? meta.cmdline}
-          : undefined;
-      const hardware = hardwareOf({disk_bus: v.diskBus ?? meta.disk_bus, nic_model: v.nicModel === 'virtio-net-pci' ? 'virtio' : v.nicModel ?? meta.nic_model});
-      await mkdir(dir, {recursive: true});
-      const provider: QemuMachineState = {
-        phase: 'creating',
-        ...files,
-        baseImage,
-        baseFormat: meta.format ?? 'qcow2',
-        forwardedPorts: forwards,
-        kernel,
-        hardware,
-        ...(vagrantfile ? {boxSettings: {ssh: vagrantfile.ssh, libvirt: vagrantfile.libvirt}} : {}),
-        keyInserted: false,
-      };
-      state = {
-        machine: machine.name,
-        target: 'qemu',
-        createdAt: new Date().toISOString(),
-        box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir},
-        provisioned: false,
-        upCompleted: false,
-        provider: provider as unknown as Record<string, unknown>,
-      };
-      // Recorded BEFORE anything is created, so `destroy` after a crash finds it all.
-      await writeMachineState(project.root, state);
-      await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', box: {name: box.name, version: box.version, provider: box.provider}});
+      await this.create(ctx, {accel, forwards}, lap);
+      return {created: true, timings};
     }
+    // An existing machine is only started: a failure or Ctrl-C leaves it as it is (no cleanups).
     const q = state.provider as unknown as QemuMachineState;
+    lap('resolveBox');
+    const existing: QemuUpState = {q, accel, forwards};
+    const disk = !existsSync(machinePaths(dir).disk) || q.phase === 'creating';
+    await runSteps(onlyRuns(this.upSteps(ctx, existing, lap, {disk, boot: true})), existing, {ui, signal});
+    return {created: false, timings};
+  }
+
+  /**
+   * A new machine: the box is resolved and the machine recorded BEFORE anything is created (so
+   * `destroy` after a crash finds it all), then the steps make the disk, start QEMU and ready
+   * the guest; a failure or Ctrl-C runs their cleanups, which leave nothing behind.
+   */
+  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]}, lap: (name: string) => void): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
+    ui.stage('resolve-box', machine.basebox?.raw ?? '');
+    const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
+    const baseImage = path.join(box.dir, 'box.img');
+    if (!existsSync(baseImage)) {
+      throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} has no box.img in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
+    }
+    const meta = box.metadata as {kernel?: string; initrd?: string; cmdline?: string; format?: string; disk_bus?: string; nic_model?: string};
+    // The box's Vagrantfile (read, never run) configures it as vagrant-libvirt would: its kernel,
+    // initrd and command line, disk bus and NIC win over box's own metadata fields.
+    const vagrantfile = await readBoxVagrantfile(box.dir, 'libvirt');
+    const v = vagrantfile?.libvirt ?? {};
+    const kernel = v.kernel !== undefined
+      ? {kernel: v.kernel, initrd: v.initrd, cmdline: v.cmdLine ?? meta.cmdline}
+      : typeof meta.kernel === 'string' && existsSync(path.join(box.dir, meta.kernel))
+        ? {kernel: path.join(box.dir, meta.kernel), initrd: v.initrd ?? (meta.initrd ? path.join(box.dir, meta.initrd) : undefined), cmdline: v.cmdLine ?? meta.cmdline}
+        : undefined;
+    const hardware = hardwareOf({disk_bus: v.diskBus ?? meta.disk_bus, nic_model: v.nicModel === 'virtio-net-pci' ? 'virtio' : v.nicModel ?? meta.nic_model});
+    await mkdir(dir, {recursive: true});
+    const q: QemuMachineState = {
+      phase: 'creating',
+      ...machinePaths(dir),
+      baseImage,
+      baseFormat: meta.format ?? 'qcow2',
+      forwardedPorts: checks.forwards,
+      kernel,
+      hardware,
+      ...(vagrantfile ? {boxSettings: {ssh: vagrantfile.ssh, libvirt: vagrantfile.libvirt}} : {}),
+      keyInserted: false,
+    };
+    await writeMachineState(project.root, {
+      machine: machine.name,
+      target: 'qemu',
+      createdAt: new Date().toISOString(),
+      box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir},
+      provisioned: false,
+      upCompleted: false,
+      provider: q as unknown as Record<string, unknown>,
+    });
+    await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', box: {name: box.name, version: box.version, provider: box.provider}});
+    lap('resolveBox');
+    const created: QemuUpState = {q, ...checks};
+    await runCreateSteps(ctx, this.upSteps(ctx, created, lap, {disk: true, boot: true}), created, 'its QEMU or disk');
+  }
+
+  /**
+   * The steps of an up, each with the cleanup of what it made (used when a new machine fails):
+   * create-disk (the overlay over the box image), boot (QEMU, stopped by the pid it recorded or
+   * found by its folder), wait-for-ssh, and insert-key while the insecure key is in place.
+   */
+  private upSteps(ctx: MachineContext, up: QemuUpState, lap: (name: string) => void, include: {disk: boolean; boot: boolean}): Array<Step<QemuUpState>> {
+    const {project, machine, dir, signal} = ctx;
+    const files = machinePaths(dir);
+    const q = up.q;
     // Settings of the box's Vagrantfile that the user did not set (memory, cpus, SSH user/port/key).
     const boxed = withBoxSettings(machine, q.boxSettings);
-    lap('resolveBox');
-
-    // The box image again, before every boot (the store may have changed since it was added): of
-    // its declared format, with no backing or data file. QEMU then opens it with no backing.
-    const base = await inspectDiskImage(q.baseImage, q.baseFormat, signal);
-    if (!existsSync(files.disk)) {
-      ui.stage('create-disk');
-      await createOverlay(q.baseImage, files.disk, {baseFormat: q.baseFormat, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), base.virtualSize), signal});
+    const failed = (outcome: StepOutcome) => outcome !== 'succeeded';
+    const steps: Array<Step<QemuUpState>> = [];
+    if (include.disk) {
+      steps.push({
+        name: 'create-disk',
+        run: async (s) => {
+          // The box image, checked again (the store may have changed since it was added).
+          s.base = await inspectDiskImage(q.baseImage, q.baseFormat, signal);
+          if (!existsSync(files.disk)) {
+            s.madeDisk = true;
+            await createOverlay(q.baseImage, files.disk, {baseFormat: q.baseFormat, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), s.base.virtualSize), signal});
+          }
+          if (q.phase === 'creating') await this.patch(ctx, (r) => { r.phase = 'created'; });
+          throwIfAborted(signal);
+          lap('createDisk');
+        },
+        cleanup: async (s, outcome) => {
+          if (failed(outcome) && s.madeDisk) await rm(files.disk, {force: true});
+        },
+      });
     }
-    if (q.phase === 'creating') await this.patch(ctx, (s) => { s.phase = 'created'; });
-    throwIfAborted(signal);
-    lap('createDisk');
+    if (include.boot) {
+      steps.push({
+        name: 'boot',
+        detail: (s) => `${boxed.machine.qemu.cpus} cpu, ${boxed.machine.qemu.memoryMiB} MiB, ${s.accel!.accel}${q.kernel ? ', direct kernel boot' : ''}`,
+        run: async (s) => this.boot(ctx, s, boxed, lap),
+        cleanup: async (s, outcome) => {
+          if (!failed(outcome)) return;
+          await this.stopQemus(ctx, s.pid);
+          await rm(files.pidFile, {force: true});
+          await rm(files.qmpSocket, {force: true});
+        },
+      });
+    }
+    steps.push({
+      name: 'wait-for-ssh',
+      detail: (s) => `127.0.0.1:${s.sshPort}`,
+      run: async (s) => {
+        await waitForSshBanner({port: s.sshPort!, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid: s.pid!, serialLog: files.serialLog});
+        lap('waitForSsh');
+      },
+    });
+    if (this.keyPending(ctx, q)) {
+      steps.push({
+        name: 'insert-key',
+        detail: () => 'replacing the insecure key with a per-machine key, ending password logins',
+        run: async (s) => {
+          const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - s.bootedAt!));
+          // The host name is set in the same round (the up service sets it otherwise).
+          const recorded = await readMachineState(project.root, machine.name);
+          const hostname = machine.hostname !== undefined && machine.hostname !== recorded?.hostname ? machine.hostname : undefined;
+          await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey: boxed.firstLoginKey});
+          await updateMachineState(project.root, machine.name, (r) => {
+            (r.provider as unknown as QemuMachineState).keyInserted = true;
+            if (hostname !== undefined) r.hostname = hostname;
+          });
+          lap('insertKey');
+        },
+      });
+    }
+    return steps;
+  }
 
+  /** Starts QEMU on the machine's disk (daemonized) and records its SSH port and pid. */
+  private async boot(ctx: MachineContext, s: QemuUpState, boxed: ReturnType<typeof withBoxSettings>, lap: (name: string) => void): Promise<void> {
+    const {project, machine, dir, signal} = ctx;
+    const files = machinePaths(dir);
+    const {q, accel, forwards} = s as Required<QemuUpState>;
+    // The box image again, before every boot (unless create-disk just checked it): of its
+    // declared format, with no backing or data file. QEMU then opens it with no backing.
+    s.base ??= await inspectDiskImage(q.baseImage, q.baseFormat, signal);
     // Keep the recorded SSH port across boots when it is still free (stable ssh-config).
     const sshPort = q.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', q.sshPort) ? q.sshPort : await freePort();
+    s.sshPort = sshPort;
     await rm(files.pidFile, {force: true});
     await rm(files.qmpSocket, {force: true});
-    await this.patch(ctx, (s) => {
-      Object.assign(s, files);
-      s.sshPort = sshPort;
-      s.accel = accel.accel;
-      s.accelReason = accel.reason;
-      s.forwardedPorts = forwards;
-      s.pid = undefined;
-      s.startedAt = new Date().toISOString();
+    await this.patch(ctx, (r) => {
+      Object.assign(r, files);
+      r.sshPort = sshPort;
+      r.accel = accel.accel;
+      r.accelReason = accel.reason;
+      r.forwardedPorts = forwards;
+      r.pid = undefined;
+      r.startedAt = new Date().toISOString();
     });
-
-    ui.stage('boot', `${boxed.machine.qemu.cpus} cpu, ${boxed.machine.qemu.memoryMiB} MiB, ${accel.accel}${q.kernel ? ', direct kernel boot' : ''}`);
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
@@ -219,6 +327,7 @@ export class QemuProvider implements Provider {
     // start finish (a few seconds at most) before it stops what it made, as in every phase;
     // otherwise QEMU died of the same SIGINT and box blamed the image.
     const result = await startInOwnGroup(machine.qemu.binary, args, {env: {LANG: 'C'}, timeoutMs: 60_000});
+    s.bootedAt = Date.now();
     throwIfAborted(signal);
     if (result.failed) {
       const stderr = String(result.stderr).trim().split('\n').slice(-10).join('\n');
@@ -229,37 +338,15 @@ export class QemuProvider implements Provider {
     }
     const pid = await readPidFile(files.pidFile);
     if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${files.pidFile}.`);
-    await this.patch(ctx, (s) => { s.pid = pid; });
+    s.pid = pid;
+    await this.patch(ctx, (r) => { r.pid = pid; });
     lap('startQemu');
-    await this.readyGuest(ctx, sshPort, pid, Date.now(), lap);
-    return {created, timings};
   }
 
   /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
   private keyPending(ctx: MachineContext, q: QemuMachineState): boolean {
     const {ssh} = withBoxSettings(ctx.machine, q.boxSettings).machine;
     return !q.keyInserted && ssh.insertKey && !ssh.privateKeyPath;
-  }
-
-  /** Waits for the guest's SSH banner, then (until recorded) swaps the insecure key and sets the host name in one round. */
-  private async readyGuest(ctx: MachineContext, sshPort: number, pid: number, t0: number, lap: (name: string) => void): Promise<void> {
-    const {project, machine, dir, ui, signal} = ctx;
-    ui.stage('wait-for-ssh', `127.0.0.1:${sshPort}`);
-    await waitForSshBanner({port: sshPort, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid, serialLog: machinePaths(dir).serialLog});
-    const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
-    lap('waitForSsh');
-    const state = (await readMachineState(project.root, machine.name))!;
-    const q = state.provider as unknown as QemuMachineState;
-    if (!this.keyPending(ctx, q)) return;
-    const boxed = withBoxSettings(machine, q.boxSettings);
-    ui.stage('insert-key', 'replacing the insecure key with a per-machine key, ending password logins');
-    const hostname = machine.hostname !== undefined && machine.hostname !== state.hostname ? machine.hostname : undefined;
-    await insertMachineKey({dir, port: sshPort, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey: boxed.firstLoginKey});
-    await updateMachineState(project.root, machine.name, (s) => {
-      (s.provider as unknown as QemuMachineState).keyInserted = true;
-      if (hostname !== undefined) s.hostname = hostname;
-    });
-    lap('insertKey');
   }
 
   async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {
@@ -323,9 +410,22 @@ export class QemuProvider implements Provider {
       if (!isStateCorrupt(error)) throw error;
       ui.warn(`${machine.name}: ${error.message} Looking for its QEMU by its folder instead.`);
     }
+    await this.stopQemus(ctx, q?.pid);
+    await rm(machinePaths(dir).qmpSocket, {force: true});
+    await removeMachineFiles(dir);
+    await unindexMachine(project.root, machine.name);
+  }
+
+  /**
+   * Stops every QEMU of the machine: the recorded pid, the pid file's, the ones whose command
+   * line names the machine folder, and one answering on its QMP socket. Throws
+   * ERR_DESTROY_INCOMPLETE for one that did not stop.
+   */
+  private async stopQemus(ctx: MachineContext, recordedPid: number | undefined): Promise<void> {
+    const {dir, machine, ui} = ctx;
     const files = machinePaths(dir);
     const recorded = new Map<number, string>();
-    if (q?.pid) recorded.set(q.pid, 'state.json');
+    if (recordedPid) recorded.set(recordedPid, 'state.json');
     const fromPidFile = await readPidFile(files.pidFile);
     if (fromPidFile !== undefined) recorded.set(fromPidFile, qemuFiles.pid);
     const stuck: number[] = [];
@@ -356,9 +456,6 @@ export class QemuProvider implements Provider {
         hint: `Look at \`ps -o pid,stat,cmd -p ${stuck.join(',')}\` (a process in state D waits for the kernel), then run \`box destroy ${machine.name}\` again.`,
       });
     }
-    await rm(files.qmpSocket, {force: true});
-    await removeMachineFiles(dir);
-    await unindexMachine(project.root, machine.name);
   }
 
   async status(ctx: MachineContext): Promise<StatusReport> {
