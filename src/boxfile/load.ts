@@ -11,6 +11,7 @@ import {withoutExtensions} from './json-schema.js';
 import {isObject} from './locations.js';
 import {mergeSettings, settingsOnly} from './merge.js';
 import {originOf, portClashIssues, type LayerOrigin} from './port-clashes.js';
+import {privateIpIssues} from './network-clashes.js';
 import type {MachineConfig, Project} from './project.js';
 import {absolutizeLayer, baseboxOptional, toMachineConfig} from './resolve.js';
 import {boxfileSchema, canonicalTarget, userConfigSchema, type AwsSettings, type MachineSettings, type TargetInput} from './schema.js';
@@ -175,7 +176,7 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
     const byUser = layers.slice(1).reduce((acc, layer) => mergeSettings(acc, layer), {});
     machines.push({...toMachineConfig(name, merged, root, options.target ? '--target' : 'target'), setByUser: leafPaths(byUser)});
   }
-  resolveIssues.push(...portClashIssues(machines, layersOf));
+  resolveIssues.push(...portClashIssues(machines, layersOf), ...privateIpIssues(machines, layersOf));
   throwIfIssues(resolveIssues);
 
   return {

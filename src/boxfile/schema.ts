@@ -2,6 +2,7 @@ import {isIP} from 'node:net';
 import {z} from 'zod';
 import {ENV_NAME} from '../core/env-name.js';
 import {diskGiB, memoryMiB} from './sizes.js';
+import {privateIpProblem} from './private-network.js';
 
 /**
  * The Boxfile schema. The same schema validates the Boxfile, `~/.box/config.yaml`, machine
@@ -199,6 +200,14 @@ export const syncedFolderSchema = z.object({
   exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
 }).strict();
 
+export const privateNetworkSchema = z.object({
+  type: z.literal('private').describe('A network only this project\'s machines share (qemu target).'),
+  ip: z.string().superRefine((ip, ctx) => {
+    const problem = privateIpProblem(ip);
+    if (problem) ctx.addIssue({code: z.ZodIssueCode.custom, message: problem});
+  }).optional().describe('The machine\'s IPv4 address on it (a /24); absent: one is assigned from the project subnet and kept.'),
+}).strict();
+
 export const sshSettingsSchema = z.object({
   username: z.string().optional(),
   private_key_path: z.string().optional(),
@@ -230,6 +239,7 @@ function buildSchemas() {
     forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
     synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
     ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
+    networks: z.array(privateNetworkSchema).max(1, 'one private network per machine is supported').optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 
@@ -301,5 +311,6 @@ export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
 export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
 export type ProvisionerConfig = ShellProvisionerConfig | FileProvisionerConfig;
 export type ForwardedPort = z.output<typeof forwardedPortSchema>;
+export type PrivateNetwork = z.output<typeof privateNetworkSchema>;
 export type AwsSettings = z.output<typeof awsSettingsSchema>;
 export type BlockDeviceMapping = z.output<typeof blockDeviceSchema>;

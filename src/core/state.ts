@@ -29,6 +29,8 @@ export interface MachineState {
   upCompleted?: boolean;
   /** The host name box last set in the guest (the Boxfile's `hostname`). */
   hostname?: string;
+  /** The machine's address and MAC on the project's private network, kept across halt/up. */
+  privateNetwork?: {ip: string; mac: string};
   provider: Record<string, unknown>;
 }
 

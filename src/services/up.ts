@@ -2,6 +2,7 @@ import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/erro
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {provisionMachine} from './provision.js';
+import {checkPrivateNetworks} from './check-target-settings.js';
 import {hasMachineFiles, openCommunicator, openMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions {
@@ -31,7 +32,8 @@ export interface UpResult {
 
 /** `box up`: creates or starts each machine, waits for SSH, provisions on first up. */
 export async function up(options: UpOptions): Promise<UpResult> {
-  const {handles} = await openMachines(options);
+  const {project, handles} = await openMachines(options);
+  checkPrivateNetworks(project, handles.map((h) => h.machine));
   const result: UpResult = {machines: []};
   for (const handle of handles) {
     let destroyed = false;

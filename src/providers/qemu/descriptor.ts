@@ -7,7 +7,7 @@ export const qemuTarget: TargetDescriptor = {
   aliases: ['kvm', 'libvirt'],
   settingsSchema: qemuSettingsSchema,
   vagrantProvider: 'libvirt',
-  features: {linkedClones: true, snapshots: false, privateNetwork: false, suspend: false},
+  features: {linkedClones: true, snapshots: false, privateNetwork: true, suspend: false},
   async doctor(project) {
     return (await import('./doctor.js')).qemuReport({binary: project?.machines[0]?.qemu.binary});
   },
