@@ -239,7 +239,7 @@ function buildSchemas() {
     forwarded_ports: z.array(forwardedPortSchema).optional().describe('Host ports forwarded to guest ports; host ports must be unique per machine.'),
     synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
     ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
-    networks: z.array(privateNetworkSchema).max(1, 'one private network per machine is supported').optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
+    networks: z.array(privateNetworkSchema).max(1).optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 
