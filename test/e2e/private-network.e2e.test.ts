@@ -12,7 +12,7 @@ import {after, before, describe, test} from 'node:test';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
-import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {removeE2eProject} from '../helpers/e2e-project.js';
 
 const DB_IP = '10.77.12.20';
 
@@ -51,12 +51,7 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
   });
 
   after(async () => {
-    if (project) {
-      await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir}).catch(() => undefined);
-      for (const pid of qemuProcesses(project.dir)) process.kill(pid, 'SIGKILL');
-      await project.cleanup();
-    }
-    await home?.cleanup();
+    await removeE2eProject(project, home);
     await release?.();
   });
 
