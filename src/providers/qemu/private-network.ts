@@ -62,36 +62,42 @@ export async function planPrivateNetwork(project: Project, machine: MachineConfi
 export async function configurePrivateNetwork(ctx: MachineContext, provider: Provider, nic: PlannedNic): Promise<void> {
   const {project, machine, ui, signal} = ctx;
   ui.stage('private-network', `${nic.ip}/24 on the interface with MAC ${nic.mac}`);
-  await runOn(ctx, provider, configureInterfaceScript, [nic.mac, `${nic.ip}/24`], 'configure its private network interface');
-
-  const running: Array<{ctx: MachineContext; ip: string}> = [{ctx, ip: nic.ip}];
+  const running: Array<{ctx: MachineContext; ip: string}> = [];
   for (const other of members(project)) {
     if (other.name === machine.name) continue;
     const otherCtx = {...ctx, machine: other, dir: machineDir(project.root, other.name)};
     const ip = (await readMachineState(project.root, other.name).catch(() => undefined))?.privateNetwork?.ip;
     if (ip && (await provider.status(otherCtx).catch(() => undefined))?.status === 'running') running.push({ctx: otherCtx, ip});
   }
-  const lines = running.map((r) => `${r.ip} ${r.ctx.machine.name} ${r.ctx.machine.name}.${project.name}`).join('\n');
+  const lines = [{ctx, ip: nic.ip}, ...running].map((r) => `${r.ip} ${r.ctx.machine.name} ${r.ctx.machine.name}.${project.name}`).join('\n');
+  // This machine: one connection for both (an SSH handshake costs seconds under TCG).
+  await withGuest(ctx, provider, async (run) => {
+    await run(configureInterfaceScript, [nic.mac, `${nic.ip}/24`], 'configure its private network interface');
+    await run(hostsBlockScript, [lines, '/etc/hosts'], 'write the private network\'s names into /etc/hosts');
+  });
   for (const r of running) {
     signal.throwIfAborted();
     try {
-      await runOn(r.ctx, provider, hostsBlockScript, [lines, '/etc/hosts'], 'write the private network\'s names into /etc/hosts');
+      await withGuest(r.ctx, provider, (run) => run(hostsBlockScript, [lines, '/etc/hosts'], 'write the private network\'s names into /etc/hosts'));
     } catch (error) {
-      if (r.ctx === ctx) throw error;
       ui.warn(`${r.ctx.machine.name}: could not update /etc/hosts with ${machine.name}'s address (${errorMessage(error)}); its next \`box up\` does.`);
     }
   }
 }
 
-/** Runs one of the private network's scripts as root on a machine; a failure names the machine and what failed. */
-async function runOn(ctx: MachineContext, provider: Provider, script: string, args: string[], what: string): Promise<void> {
+type RunScript = (script: string, args: string[], what: string) => Promise<void>;
+
+/** Opens one SSH connection to a machine; `run` runs a private network script as root there, a failure naming the machine and what failed. */
+async function withGuest(ctx: MachineContext, provider: Provider, body: (run: RunScript) => Promise<void>): Promise<void> {
   const comm = await createCommunicator(await provider.sshInfo(ctx));
-  let output = '';
   try {
-    const code = await runGuestScript(comm, {inline: script}, {privileged: true, args, signal: ctx.signal, onOutput: (_s, data) => { output += data; }});
-    if (code !== 0) {
-      throw new BoxError('ERR_PRIVATE_NETWORK', `${ctx.machine.name}: could not ${what} (exit ${code}): ${output.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
-    }
+    await body(async (script, args, what) => {
+      let output = '';
+      const code = await runGuestScript(comm, {inline: script}, {privileged: true, args, signal: ctx.signal, onOutput: (_s, data) => { output += data; }});
+      if (code !== 0) {
+        throw new BoxError('ERR_PRIVATE_NETWORK', `${ctx.machine.name}: could not ${what} (exit ${code}): ${output.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
+      }
+    });
   } finally {
     await comm.close();
   }
