@@ -4,6 +4,7 @@ import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {provisionMachine} from './provision.js';
 import {clusterMap, configureCluster, hasConfigureHooks, runHooks} from './lifecycle/hooks.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
+import {checkPrivateNetworks} from './check-target-settings.js';
 import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
@@ -40,6 +41,7 @@ export interface UpResult {
  */
 export async function up(options: UpOptions): Promise<UpResult> {
   const {project, handles} = await openMachines(options);
+  checkPrivateNetworks(project, handles.map((h) => h.machine));
   const cluster = projectMachines(options);
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     let destroyed = false;

@@ -22,6 +22,7 @@ import {removeMachineFiles} from '../shared/machine-files.js';
 import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
+import {configurePrivateNetwork, planPrivateNetwork} from './private-network.js';
 
 export {qmpSocketPath};
 
@@ -193,6 +194,7 @@ export class QemuProvider implements Provider {
       s.startedAt = new Date().toISOString();
     });
 
+    const privateNic = await planPrivateNetwork(project, machine);
     ui.stage('boot', `${boxed.machine.qemu.cpus} cpu, ${boxed.machine.qemu.memoryMiB} MiB, ${accel.accel}${q.kernel ? ', direct kernel boot' : ''}`);
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
@@ -210,6 +212,7 @@ export class QemuProvider implements Provider {
       kernel: q.kernel,
       hardware: q.hardware,
       base: {file: q.baseImage, format: q.baseFormat},
+      privateNetwork: privateNic,
       extraArgs: machine.qemu.extraArgs,
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the
@@ -232,6 +235,10 @@ export class QemuProvider implements Provider {
     await this.patch(ctx, (s) => { s.pid = pid; });
     lap('startQemu');
     await this.readyGuest(ctx, sshPort, pid, Date.now(), lap);
+    if (privateNic) {
+      await configurePrivateNetwork(ctx, this, privateNic);
+      lap('privateNetwork');
+    }
     return {created, timings};
   }
 
