@@ -6,6 +6,7 @@
  * configuration across a reboot box has no part in. The guests are shared by the cases.
  */
 import assert from 'node:assert/strict';
+import {existsSync, readFileSync} from 'node:fs';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
@@ -13,6 +14,8 @@ import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {removeE2eProject} from '../helpers/e2e-project.js';
+import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {multicastSegment} from '../../src/providers/qemu/private-network.js';
 
 const DB_IP = '10.77.12.20';
 
@@ -23,6 +26,9 @@ targets:
 networks: [{type: private}]
 machines:
   web:
+    hooks:
+      configure:
+        - run: 'printf "%s\\n" "$BOX_CLUSTER_JSON" >> configure.log'
   db:
     networks: [{type: private, ip: ${DB_IP}}]
 `;
@@ -67,6 +73,15 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
     assert.match(await onGuest('web', 'ip route show default'), /via 10\.0\.2\.2/);
   });
 
+  test('the machines came up at once, status shows their private addresses, and web\'s configure hook saw both in the cluster map', async () => {
+    const {json} = await runJson(['status']);
+    assert.deepEqual(json.machines.map((m: {name: string; privateAddress?: string}) => [m.name, m.privateAddress]), [['web', '10.77.12.10'], ['db', DB_IP]]);
+    const maps = (await readFile(path.join(project.dir, 'configure.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(maps.length, 1, 'one configure event for the up of both');
+    assert.deepEqual(maps[0].changed, {up: ['web', 'db'], down: []});
+    assert.deepEqual(maps[0].machines.map((m: {name: string; status: string; address: string}) => [m.name, m.status, m.address]), [['web', 'running', '10.77.12.10'], ['db', 'running', DB_IP]]);
+  });
+
   test('each machine names the other (and itself) by name and name.project in /etc/hosts', async () => {
     assert.match(await onGuest('web', 'getent hosts db'), new RegExp(`^${DB_IP.replaceAll('.', '\\.')}\\s+db db\\.pnet$`, 'm'));
     assert.match(await onGuest('web', 'getent hosts db.pnet'), /^10\.77\.12\.20\s/m);
@@ -104,5 +119,26 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
     }
     assert.match(addr, /inet 10\.77\.12\.10\/24 /);
     assert.match(await onGuest('web', 'getent hosts db'), /^10\.77\.12\.20\s/m);
+  });
+
+  test('halting db fires configure on web with db gone, and web no longer names db', async () => {
+    const halted = await run(['halt', 'db', '--timeout', '90']);
+    assert.equal(halted.exitCode, 0, String(halted.stderr));
+    const maps = (await readFile(path.join(project.dir, 'configure.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const last = maps.at(-1);
+    assert.deepEqual(last.changed, {up: [], down: ['db']});
+    assert.deepEqual(last.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['db', 'stopped']]);
+    const r = await run(['ssh', 'web', '-c', 'getent hosts db'], 60_000);
+    assert.equal(r.exitCode, 2, `db is no longer named: ${r.stdout}`);
+  });
+
+  test('destroy leaves no QEMU, no multicast socket and no state', async () => {
+    const destroyed = await run(['destroy', '--force']);
+    assert.equal(destroyed.exitCode, 0, String(destroyed.stderr));
+    assert.deepEqual(qemuProcesses(project.dir), []);
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
+    // Nothing of this run listens on the project's multicast port any more.
+    const {port} = multicastSegment(project.dir);
+    assert.doesNotMatch(readFileSync('/proc/net/udp', 'utf8'), new RegExp(`:${port.toString(16).toUpperCase().padStart(4, '0')} `));
   });
 });
