@@ -110,7 +110,7 @@ describe('networks in the Boxfile', () => {
       assert.ok(error instanceof BoxError);
       assert.equal(error.code, 'ERR_NOT_SUPPORTED');
       assert.equal(error.exitCode, 2);
-      assert.match(error.message, /networks \(a private network\) is not supported yet on the virtualbox target \(machine web\)/);
+      assert.match(error.message, /Boxfile:5:15 machines\.web\.networks: a private network is not supported yet on the virtualbox target \(machine web\)$/m);
       return true;
     });
     const qemu = await loadProject({cwd, target: 'qemu'});

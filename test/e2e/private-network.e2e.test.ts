@@ -63,7 +63,7 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
 
   test('up boots both machines with their private addresses: db the Boxfile\'s, web one from db\'s /24', async () => {
     const {result, json} = await runJson(['up']);
-    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(result.exitCode, 0, `${result.stderr}\n${JSON.stringify(json?.error ?? json?.machines)}`);
     assert.deepEqual(json.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['db', 'running']]);
     assert.equal(await recordedIp('db'), DB_IP);
     assert.equal(await recordedIp('web'), '10.77.12.10');

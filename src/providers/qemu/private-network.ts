@@ -54,35 +54,28 @@ export async function planPrivateNetwork(project: Project, machine: MachineConfi
 }
 
 /**
- * After SSH answers: gives the guest's private NIC its address for good, then rewrites box's
- * block of /etc/hosts on every running machine of the project (this one included) so that
- * each names all of them: `web`, `web.<project>`. A machine that cannot be reached is warned
- * about, not fatal: its hosts file is fixed on its next up.
+ * After SSH answers: gives the guest's private NIC its address for good, and writes box's block
+ * of /etc/hosts in it naming every running machine of the project (`web`, `web.<project>`), so
+ * its provisioners can reach them. The others learn about this machine when the command's
+ * machines are done (services/lifecycle/private-names.ts): machines going up at once would
+ * otherwise write each other's hosts file at the same time.
  */
 export async function configurePrivateNetwork(ctx: MachineContext, provider: Provider, nic: PlannedNic): Promise<void> {
-  const {project, machine, ui, signal} = ctx;
+  const {project, machine, ui} = ctx;
   ui.stage('private-network', `${nic.ip}/24 on the interface with MAC ${nic.mac}`);
-  const running: Array<{ctx: MachineContext; ip: string}> = [];
+  const running: Array<{name: string; ip: string}> = [{name: machine.name, ip: nic.ip}];
   for (const other of members(project)) {
     if (other.name === machine.name) continue;
     const otherCtx = {...ctx, machine: other, dir: machineDir(project.root, other.name)};
     const ip = (await readMachineState(project.root, other.name).catch(() => undefined))?.privateNetwork?.ip;
-    if (ip && (await provider.status(otherCtx).catch(() => undefined))?.status === 'running') running.push({ctx: otherCtx, ip});
+    if (ip && (await provider.status(otherCtx).catch(() => undefined))?.status === 'running') running.push({name: other.name, ip});
   }
-  const lines = [{ctx, ip: nic.ip}, ...running].map((r) => `${r.ip} ${r.ctx.machine.name} ${r.ctx.machine.name}.${project.name}`).join('\n');
-  // This machine: one connection for both (an SSH handshake costs seconds under TCG).
+  const lines = running.map((r) => `${r.ip} ${r.name} ${r.name}.${project.name}`).join('\n');
+  // One connection for both (an SSH handshake costs seconds under TCG).
   await withGuest(ctx, provider, async (run) => {
     await run(configureInterfaceScript, [nic.mac, `${nic.ip}/24`], 'configure its private network interface');
     await run(hostsBlockScript, [lines, '/etc/hosts'], 'write the private network\'s names into /etc/hosts');
   });
-  for (const r of running) {
-    signal.throwIfAborted();
-    try {
-      await withGuest(r.ctx, provider, (run) => run(hostsBlockScript, [lines, '/etc/hosts'], 'write the private network\'s names into /etc/hosts'));
-    } catch (error) {
-      ui.warn(`${r.ctx.machine.name}: could not update /etc/hosts with ${machine.name}'s address (${errorMessage(error)}); its next \`box up\` does.`);
-    }
-  }
 }
 
 type RunScript = (script: string, args: string[], what: string) => Promise<void>;

@@ -11,10 +11,10 @@ export async function privateAddress(handle: MachineHandle): Promise<string | un
 }
 
 /**
- * After machines of the project went away (halt, destroy): box's block of /etc/hosts on every
- * machine still running on the private network names only the running ones again. (A machine
- * coming up writes it on all of them itself.) A machine that cannot be reached is warned about:
- * its next up writes it.
+ * After machines of the project came up or went away (up, halt, destroy): box's block of
+ * /etc/hosts on every machine running on the private network names exactly the running ones.
+ * Once per command, when its machines are done; a machine that cannot be reached is warned
+ * about (its next up writes it).
  */
 export async function refreshPrivateNames(all: MachineHandle[], ui: Ui, signal: AbortSignal): Promise<void> {
   if (!all.some((handle) => handle.machine.networks.length > 0)) return;
