@@ -11,6 +11,7 @@ import {withoutExtensions} from './json-schema.js';
 import {isObject} from './locations.js';
 import {mergeSettings, settingsOnly} from './merge.js';
 import {originOf, portClashIssues, type LayerOrigin} from './port-clashes.js';
+import {privateIpIssues} from './network-clashes.js';
 import type {MachineConfig, Project} from './project.js';
 import {absolutizeLayer, baseboxOptional, toMachineConfig} from './resolve.js';
 import {boxfileSchema, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, targetModules, targetNames, userConfigSchema, type MachineSettings, type TargetInput} from './schema.js';
@@ -179,7 +180,7 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
       setByUser: leafPaths(byUser),
     });
   }
-  resolveIssues.push(...portClashIssues(machines, layersOf));
+  resolveIssues.push(...portClashIssues(machines, layersOf), ...privateIpIssues(machines, layersOf));
   throwIfIssues(resolveIssues);
 
   return {

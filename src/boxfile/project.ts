@@ -1,4 +1,4 @@
-import type {ForwardedPort, HookConfig, HookEvent, ProvisionerConfig, TargetName} from './schema.js';
+import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -53,6 +53,8 @@ export interface MachineConfig extends TargetConfigs {
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
   syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
   ssh: SshConfig;
+  /** `networks`: the project's private network, with the address written in the Boxfile if any (at most one). */
+  networks: PrivateNetwork[];
   /**
    * The settings (dotted Boxfile paths: `ssh.username`, `targets.qemu.memory`) that the user's
    * layers set, as opposed to built-in defaults: a box's own Vagrantfile may change only the

@@ -101,6 +101,7 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
       hostIp: p.host_ip ?? forwardedPortDefaults.host_ip,
     })),
     syncedFolders: (s.synced_folders ?? []).map((f) => ({source: f.source, destination: f.destination, type: f.type ?? 'rsync', exclude: f.exclude ?? []})),
+    networks: s.networks ?? [],
     ssh: {
       username: s.ssh?.username ?? 'vagrant',
       ...(s.ssh?.private_key_path ? {privateKeyPath: s.ssh.private_key_path} : {}),

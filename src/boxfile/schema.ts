@@ -3,6 +3,7 @@ import {z} from 'zod';
 import {ENV_NAME} from '../core/env-name.js';
 import {orList} from '../core/printable.js';
 import {diskGiB, memoryMiB} from './sizes.js';
+import {privateIpProblem} from './private-network.js';
 
 /**
  * The Boxfile schema. The same schema validates the Boxfile, `~/.box/config.yaml`, machine
@@ -210,6 +211,14 @@ export const syncedFolderSchema = z.object({
   exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
 }).strict();
 
+export const privateNetworkSchema = z.object({
+  type: z.literal('private').describe('A network only this project\'s machines share (qemu target).'),
+  ip: z.string().superRefine((ip, ctx) => {
+    const problem = privateIpProblem(ip);
+    if (problem) ctx.addIssue({code: z.ZodIssueCode.custom, message: problem});
+  }).optional().describe('The machine\'s IPv4 address on it (a /24); absent: one is assigned from the project subnet and kept.'),
+}).strict();
+
 export const sshSettingsSchema = z.object({
   username: z.string().optional(),
   private_key_path: z.string().optional(),
@@ -270,6 +279,7 @@ function buildSchemas() {
     synced_folders: z.array(syncedFolderSchema).optional().describe('Host folders copied into the guest.'),
     ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
     hooks: hooksSchema.optional().describe('Lifecycle events: setup (first up), configure (a machine came or went), shutdown (before halt and destroy); lists from outer layers run first.'),
+    networks: z.array(privateNetworkSchema).max(1).optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 
@@ -345,3 +355,4 @@ export type ProvisionerConfig = ShellProvisionerConfig | FileProvisionerConfig;
 export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;
+export type PrivateNetwork = z.output<typeof privateNetworkSchema>;

@@ -32,6 +32,8 @@ export interface MachineState {
   hostname?: string;
   /** True once the first up's setup event ran (its hooks succeeded, or there were none). */
   setupDone?: boolean;
+  /** The machine's address and MAC on the project's private network, kept across halt/up. */
+  privateNetwork?: {ip: string; mac: string};
   provider: Record<string, unknown>;
 }
 

@@ -1,5 +1,8 @@
-import type {Project} from '../boxfile/project.js';
-import {targetDescriptors} from '../providers/registry.js';
+import type {MachineConfig, Project} from '../boxfile/project.js';
+import {throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
+import {machineSettingIssue} from '../boxfile/setting-origin.js';
+import {UsageError} from '../core/errors.js';
+import {targetDescriptor, targetDescriptors} from '../providers/registry.js';
 
 /**
  * The target settings checks `box up` runs before creating anything, for every machine of the
@@ -8,5 +11,28 @@ import {targetDescriptors} from '../providers/registry.js';
  * checks today).
  */
 export async function checkTargetSettings(project: Project): Promise<void> {
+  await checkPrivateNetworks(project, project.machines);
   for (const target of targetDescriptors()) await target.checkSettings?.(project);
+}
+
+/**
+ * A setting box accepts is a setting box honours: `networks` on a target whose descriptor does
+ * not implement the private network (features.privateNetwork) is refused before anything is
+ * made, at the line and column where the machine gets it.
+ */
+export async function checkPrivateNetworks(project: Project, machines: readonly MachineConfig[]): Promise<void> {
+  const refused = machines.filter((m) => m.networks.length > 0 && !targetDescriptor(m.target).features.privateNetwork);
+  if (refused.length === 0) return;
+  const hint = 'Use target: qemu for a private network between machines, or remove `networks` from these machines.';
+  const message = (m: MachineConfig) => `a private network is not supported yet on the ${m.target} target (machine ${m.name})`;
+  const issues = await Promise.all(refused.map((m) => machineSettingIssue(project, m.name, ['networks'], message(m))));
+  if (issues.every((issue) => issue !== undefined)) {
+    try {
+      throwIfIssues(issues as BoxfileIssue[], hint);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError('ERR_NOT_SUPPORTED', error.message, {hint, details: error.details});
+    }
+  }
+  throw new UsageError('ERR_NOT_SUPPORTED', refused.map((m) => `${project.boxfilePath}: networks: ${message(m)}`).join('\n'), {hint});
 }

@@ -4,11 +4,14 @@ import {errorMessage} from '../core/errors.js';
 import {readMachineIndexReport, repairMachineIndex, unindexMachine} from '../core/state.js';
 import {silentUi} from '../core/ui.js';
 import type {StatusReport} from '../providers/provider.js';
+import {privateAddress} from './lifecycle/private-names.js';
 import {machineStatus, openMachines, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface MachineStatusEntry extends StatusReport {
   name: string;
   target: string;
+  /** Its address on the project's private network (`networks`), once an up assigned it. */
+  privateAddress?: string;
   project?: string;
   projectRoot?: string;
 }
@@ -22,7 +25,8 @@ export async function status(options: LifecycleOptions): Promise<StatusResult> {
   const {project, handles} = await openMachines(options);
   const machines: MachineStatusEntry[] = [];
   for (const handle of handles) {
-    machines.push({name: handle.machine.name, target: handle.machine.target, projectRoot: project.root, ...await machineStatus(handle)});
+    const address = handle.machine.networks.length > 0 ? await privateAddress(handle) : undefined;
+    machines.push({name: handle.machine.name, target: handle.machine.target, ...(address ? {privateAddress: address} : {}), projectRoot: project.root, ...await machineStatus(handle)});
   }
   return {machines};
 }

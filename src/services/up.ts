@@ -4,7 +4,9 @@ import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {createStepsUndone} from '../providers/shared/machine-files.js';
 import {provisionMachine} from './provision.js';
 import {clusterMap, configureCluster, hasConfigureHooks, runHooks} from './lifecycle/hooks.js';
+import {refreshPrivateNames} from './lifecycle/private-names.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
+import {checkPrivateNetworks} from './check-target-settings.js';
 import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
@@ -41,6 +43,7 @@ export interface UpResult {
  */
 export async function up(options: UpOptions): Promise<UpResult> {
   const {project, handles} = await openMachines(options);
+  await checkPrivateNetworks(project, handles.map((h) => h.machine));
   const cluster = projectMachines(options);
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     let destroyed = false;
@@ -53,7 +56,10 @@ export async function up(options: UpOptions): Promise<UpResult> {
     }
   });
   const cameUp = outcomes.flatMap((o) => o.ok && !o.value.wasRunning ? [o.handle.machine.name] : []);
-  if (!options.signal.aborted && cameUp.length > 0 && hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: cameUp, down: []}, options);
+  if (!options.signal.aborted && cameUp.length > 0) {
+    if (project.machines.some((m) => m.networks.length > 0)) await refreshPrivateNames(await cluster(), options.ui, options.signal);
+    if (hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: cameUp, down: []}, options);
+  }
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }
 

@@ -71,6 +71,7 @@ describe('Boxfile resolution', () => {
       provisioners: [],
       forwardedPorts: [],
       syncedFolders: [],
+      networks: [],
       ssh: {username: 'vagrant', port: 22, timeoutSeconds: 300, insertKey: true},
       setByUser: ['basebox'],
     }]);

@@ -29,7 +29,17 @@ export interface LaunchSpec {
    * the box image nor the overlay's recorded backing path can make QEMU open another file.
    */
   base?: {file: string; format: string};
+  /** A second NIC on the project's private network (see privateNetArgs). */
+  privateNetwork?: PrivateNic;
   extraArgs: string[];
+}
+
+/** The machine's NIC on the project's private network: a multicast segment on the loopback. */
+export interface PrivateNic {
+  /** Multicast group and UDP port, one pair per project. */
+  group: string;
+  port: number;
+  mac: string;
 }
 
 /** Node name of the box image under a machine's overlay (see LaunchSpec.base). */
@@ -78,6 +88,16 @@ function userNetArgs(hostfwd: string[], nicModel: string): string[] {
   return ['-netdev', ['user', 'id=net0', ...hostfwd].join(','), '-device', `${nicModel},netdev=net0`];
 }
 
+/**
+ * The private network's NIC: every QEMU of the project joins one multicast group, so frames one
+ * guest sends reach all the others, with no switch process and no root (QEMU's `-netdev socket`
+ * mcast). `localaddr=127.0.0.1` sends and joins on the loopback interface: no frame leaves
+ * the host. Not `-netdev dgram` (new in 7.2, same result, missing from older QEMUs).
+ */
+function privateNetArgs(nic: PrivateNic, nicModel: string): string[] {
+  return ['-netdev', `socket,id=net1,mcast=${nic.group}:${nic.port},localaddr=127.0.0.1`, '-device', `${nicModel},netdev=net1,mac=${nic.mac}`];
+}
+
 function qmpArgs(socket: string): string[] {
   return ['-qmp', `unix:${qemuEscape(socket)},server=on,wait=off`];
 }
@@ -106,6 +126,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     '-m', String(spec.memoryMiB),
     ...diskArgs(spec.disk, spec.hardware?.diskBus ?? 'virtio', spec.base),
     ...userNetArgs(hostfwd, spec.hardware?.nicModel ?? 'virtio-net-pci'),
+    ...(spec.privateNetwork ? privateNetArgs(spec.privateNetwork, spec.hardware?.nicModel ?? 'virtio-net-pci') : []),
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
     ...qmpArgs(spec.qmpSocket),

@@ -23,6 +23,7 @@ import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
+import {configurePrivateNetwork, planPrivateNetwork, type PlannedNic} from './private-network.js';
 
 export {qmpSocketPath};
 
@@ -73,6 +74,8 @@ interface QemuUpState {
   pid?: number;
   /** When QEMU started: the SSH timeout counts from here. */
   bootedAt?: number;
+  /** The second NIC on the project's private network, when the machine has `networks`. */
+  privateNic?: PlannedNic;
 }
 
 /** The steps without their cleanups: starting an existing machine never undoes anything. */
@@ -277,6 +280,16 @@ export class QemuProvider implements Provider {
         },
       });
     }
+    if (include.boot && machine.networks.length > 0) {
+      steps.push({
+        name: 'private-network',
+        detail: (s) => `${s.privateNic!.ip}/24 on the interface with MAC ${s.privateNic!.mac}`,
+        run: async (s) => {
+          await configurePrivateNetwork(ctx, this, s.privateNic!);
+          lap('privateNetwork');
+        },
+      });
+    }
     return steps;
   }
 
@@ -291,6 +304,7 @@ export class QemuProvider implements Provider {
     // Keep the recorded SSH port across boots when it is still free (stable ssh-config).
     const sshPort = q.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', q.sshPort) ? q.sshPort : await freePort();
     s.sshPort = sshPort;
+    s.privateNic = await planPrivateNetwork(project, machine);
     await rm(files.pidFile, {force: true});
     await rm(files.qmpSocket, {force: true});
     await this.patch(ctx, (r) => {
@@ -318,6 +332,7 @@ export class QemuProvider implements Provider {
       kernel: q.kernel,
       hardware: q.hardware,
       base: {file: q.baseImage, format: q.baseFormat},
+      privateNetwork: s.privateNic,
       extraArgs: machine.qemu.extraArgs,
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the

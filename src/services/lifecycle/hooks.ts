@@ -5,6 +5,7 @@ import {BoxError, InterruptedError, throwIfAborted} from '../../core/errors.js';
 import {spawnInOwnGroup} from '../../core/exec.js';
 import {OutputLines} from '../../provisioners/output-lines.js';
 import {machineStatus, openCommunicator, type MachineHandle} from './machines.js';
+import {privateAddress} from './private-names.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './run-machines.js';
 
 /** Where configure hooks (and anything else in the guest) find the cluster map. */
@@ -109,9 +110,10 @@ export async function clusterMap(all: MachineHandle[], event: HookEvent, changed
     const {machine, ctx, provider} = handle;
     const {status} = await machineStatus(handle).catch(() => ({status: 'broken'}));
     const ssh = status === 'running' ? await provider.sshInfo(ctx).catch(() => undefined) : undefined;
+    const address = await privateAddress(handle);
     return {
       name: machine.name, fqdn: `${machine.name}.${ctx.project.name}`, target: machine.target, status,
-      roles: machine.roles ?? [machine.name],
+      roles: machine.roles ?? [machine.name], ...(address ? {address} : {}),
       ...(ssh ? {ssh: {host: ssh.host, port: ssh.port}} : {}),
     };
   }));

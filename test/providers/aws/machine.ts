@@ -17,6 +17,7 @@ export function awsMachine(name: string, aws: AwsSettings): MachineConfig {
     provisioners: [],
     forwardedPorts: [],
     syncedFolders: [],
+    networks: [],
     ssh: {username: 'admin', port: 22, timeoutSeconds: 30, insertKey: false},
   };
 }

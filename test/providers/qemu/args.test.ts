@@ -95,4 +95,16 @@ describe('QEMU argument builder', () => {
     assert.equal(hardwareOf({disk_bus: 'floppy', nic_model: 'rtl8139'}), undefined, 'unknown values: virtio');
     assert.deepEqual(hardwareOf({disk_bus: 'ide'}), {diskBus: 'ide', nicModel: 'virtio-net-pci'});
   });
+
+  test('a private network adds a second NIC on the project\'s multicast group, bound to the loopback, with the machine\'s MAC', () => {
+    const plain = buildQemuArgs(spec);
+    assert.ok(!plain.join(' ').includes('mcast'), 'no networks: one NIC');
+    const args = buildQemuArgs({...spec, privateNetwork: {group: '239.192.10.20', port: 31000, mac: '52:54:00:aa:bb:cc'}});
+    const joined = args.join(' ');
+    assert.match(joined, /-netdev socket,id=net1,mcast=239\.192\.10\.20:31000,localaddr=127\.0\.0\.1 -device virtio-net-pci,netdev=net1,mac=52:54:00:aa:bb:cc/);
+    // The NAT NIC stays first (the guest's eth0, its default route and SSH).
+    assert.ok(args.indexOf('virtio-net-pci,netdev=net0') < args.indexOf('virtio-net-pci,netdev=net1,mac=52:54:00:aa:bb:cc'));
+    const e1000 = buildQemuArgs({...spec, hardware: hardwareOf({nic_model: 'e1000'}), privateNetwork: {group: '239.192.10.20', port: 31000, mac: '52:54:00:aa:bb:cc'}});
+    assert.ok(e1000.includes('e1000,netdev=net1,mac=52:54:00:aa:bb:cc'), 'the box\'s NIC model for both NICs');
+  });
 });
