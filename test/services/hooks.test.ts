@@ -7,17 +7,15 @@
 import assert from 'node:assert/strict';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {after, before, beforeEach, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import {BoxError} from '../../src/core/errors.js';
 import {readMachineState} from '../../src/core/state.js';
-import {silentUi} from '../../src/core/ui.js';
-import {registerProvider} from '../../src/providers/registry.js';
 import {destroy} from '../../src/services/destroy.js';
 import {halt} from '../../src/services/halt.js';
 import type {ClusterMap} from '../../src/services/lifecycle/hooks.js';
 import {up} from '../../src/services/up.js';
-import {tempDir} from '../helpers/cli.js';
 import {GatedProvider} from './gated-provider.js';
+import {servicesSandbox} from './services-sandbox.js';
 
 // A host hook that appends one JSON line per call: the event, the machine and the cluster map.
 const RECORD = `node -e 'require("fs").appendFileSync("hooks.log", JSON.stringify({event: process.env.BOX_EVENT, machine: process.env.BOX_MACHINE, project: process.env.BOX_PROJECT, cluster: JSON.parse(process.env.BOX_CLUSTER_JSON)}) + "\\n")'`;
@@ -31,26 +29,10 @@ interface Logged {
 
 describe('lifecycle hooks', () => {
   const fake = new GatedProvider();
-  let home: Awaited<ReturnType<typeof tempDir>>;
-  let project: Awaited<ReturnType<typeof tempDir>>;
-  const previousHome = process.env.BOX_HOME;
-  const opts = (extra: Record<string, unknown> = {}) => ({cwd: project.dir, names: [] as string[], ui: silentUi(), signal: new AbortController().signal, ...extra});
-  const logged = async (): Promise<Logged[]> => (await readFile(path.join(project.dir, 'hooks.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Logged);
-  const boxfile = (text: string) => writeFile(path.join(project.dir, 'Boxfile'), `name: shop\nbasebox: debian-12-minimal\ntarget: virtualbox\n${text}`);
-
-  before(async () => {
-    home = await tempDir('box-hooks-home-');
-    process.env.BOX_HOME = home.dir;
-    registerProvider('virtualbox', async () => fake);
-  });
-  after(async () => {
-    process.env.BOX_HOME = previousHome;
-    await home.cleanup();
-  });
-  beforeEach(async () => {
-    project = await tempDir('box-hooks-project-');
-    fake.reset();
-  });
+  const sandbox = servicesSandbox('box-hooks-', fake, () => fake.reset());
+  const opts = sandbox.opts;
+  const logged = async (): Promise<Logged[]> => (await readFile(path.join(sandbox.project(), 'hooks.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Logged);
+  const boxfile = (text: string) => writeFile(path.join(sandbox.project(), 'Boxfile'), `name: shop\nbasebox: debian-12-minimal\ntarget: virtualbox\n${text}`);
 
   test('setup runs once, after the first up, the project\'s hooks before the machine\'s own', async () => {
     await boxfile(`hooks:\n  setup:\n    - run: ${JSON.stringify(RECORD)}\nmachines:\n  web:\n    hooks:\n      setup:\n        - {name: web-setup, run_remote: "echo web is set up"}\n`);
@@ -64,7 +46,7 @@ describe('lifecycle hooks', () => {
     const scripts = fake.guest.flatMap((g) => g.uploaded);
     assert.ok(scripts.some((s) => s.includes('echo web is set up')), 'the guest hook ran after the host one');
     assert.ok(scripts.some((s) => s.includes('/var/lib/box/cluster.json')), 'the cluster map was written in the guest first');
-    assert.equal((await readMachineState(project.dir, 'web'))?.setupDone, true);
+    assert.equal((await readMachineState(sandbox.project(), 'web'))?.setupDone, true);
 
     await halt({...opts(), force: false, timeoutSeconds: 5});
     await up({...opts(), destroyOnError: true});
@@ -121,7 +103,7 @@ describe('lifecycle hooks', () => {
     assert.equal(error.code, 'ERR_HOOK_FAILED');
     assert.match(error.message, /The setup hook migrate of default exited with code 3/);
     assert.deepEqual(error.details, {machine: 'default', event: 'setup', hook: 'migrate', exitCode: 3});
-    assert.equal(await readMachineState(project.dir, 'default'), undefined, 'the new machine was destroyed');
+    assert.equal(await readMachineState(sandbox.project(), 'default'), undefined, 'the new machine was destroyed');
 
     await boxfile(`hooks:\n  shutdown:\n    - run: "echo draining; exit 4"\n`);
     await up({...opts(), destroyOnError: true});

@@ -9,16 +9,15 @@ import assert from 'node:assert/strict';
 import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {PassThrough} from 'node:stream';
-import {after, before, beforeEach, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 import {BoxError, InterruptedError} from '../../src/core/errors.js';
 import {readMachineState} from '../../src/core/state.js';
-import {silentUi, Ui} from '../../src/core/ui.js';
-import {registerProvider} from '../../src/providers/registry.js';
+import {Ui} from '../../src/core/ui.js';
 import {destroy} from '../../src/services/destroy.js';
 import {halt} from '../../src/services/halt.js';
 import {up} from '../../src/services/up.js';
-import {tempDir} from '../helpers/cli.js';
 import {GatedProvider} from './gated-provider.js';
+import {servicesSandbox} from './services-sandbox.js';
 
 /** The position of an event in the provider's log (fails the test when it is missing). */
 function at(events: string[], event: string): number {
@@ -29,25 +28,9 @@ function at(events: string[], event: string): number {
 
 describe('lifecycle services over several machines', () => {
   const fake = new GatedProvider();
-  let home: Awaited<ReturnType<typeof tempDir>>;
-  let project: Awaited<ReturnType<typeof tempDir>>;
-  const previousHome = process.env.BOX_HOME;
-  const opts = (extra: Record<string, unknown> = {}) => ({cwd: project.dir, names: [] as string[], ui: silentUi(), signal: new AbortController().signal, ...extra});
-  const boxfile = (machines: string) => writeFile(path.join(project.dir, 'Boxfile'), `basebox: debian-12-minimal\ntarget: virtualbox\nmachines:\n${machines}`);
-
-  before(async () => {
-    home = await tempDir('box-parallel-home-');
-    process.env.BOX_HOME = home.dir;
-    registerProvider('virtualbox', async () => fake);
-  });
-  after(async () => {
-    process.env.BOX_HOME = previousHome;
-    await home.cleanup();
-  });
-  beforeEach(async () => {
-    project = await tempDir('box-parallel-project-');
-    fake.reset();
-  });
+  const sandbox = servicesSandbox('box-parallel-', fake, () => fake.reset());
+  const opts = sandbox.opts;
+  const boxfile = (machines: string) => writeFile(path.join(sandbox.project(), 'Boxfile'), `basebox: debian-12-minimal\ntarget: virtualbox\nmachines:\n${machines}`);
 
   test('independent machines go up at once; --parallel 1 brings them up one after another', async () => {
     await boxfile('  web:\n  app:\n  db:\n');
@@ -115,8 +98,8 @@ describe('lifecycle services over several machines', () => {
     const machines = error.partialResult?.machines as Array<{name: string; status?: string; error?: {code: string}}>;
     assert.deepEqual(machines.map((m) => [m.name, m.status ?? m.error?.code]), [['web', 'ERR_DEPENDENCY_FAILED'], ['db', 'ERR_TEST_FAIL'], ['cache', 'running']]);
     assert.ok(!fake.events.includes('up:start:web'), 'web never started');
-    assert.equal(await readMachineState(project.dir, 'db'), undefined, 'the failed new machine left no record');
-    assert.ok(await readMachineState(project.dir, 'cache'), 'the machine that went up keeps its record');
+    assert.equal(await readMachineState(sandbox.project(), 'db'), undefined, 'the failed new machine left no record');
+    assert.ok(await readMachineState(sandbox.project(), 'cache'), 'the machine that went up keeps its record');
   });
 
   test('a single failed machine among several throws its own error, with the others\' results', async () => {
@@ -136,7 +119,7 @@ describe('lifecycle services over several machines', () => {
     const error = await up({...opts({signal: controller.signal}), parallel: 2, destroyOnError: true}).then(() => undefined, (e: unknown) => e);
     assert.ok(error instanceof InterruptedError, String(error));
     assert.deepEqual(fake.events.filter((e) => e.includes(':start:')).sort(), ['up:start:app', 'up:start:web']);
-    for (const name of ['web', 'app', 'db']) assert.equal(await readMachineState(project.dir, name), undefined, name);
+    for (const name of ['web', 'app', 'db']) assert.equal(await readMachineState(sandbox.project(), name), undefined, name);
   });
 
   test('while machines work at once each line says which machine it is about', async () => {
