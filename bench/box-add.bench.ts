@@ -24,7 +24,7 @@ async function makeImage(): Promise<string> {
   const cipher = createCipheriv('aes-128-ctr', randomBytes(16), randomBytes(16));
   const zeros = Buffer.alloc(1024 * 1024);
   for (let written = 0; written < size; written += zeros.length) {
-    if (!out.write(cipher.update(zeros))) await new Promise((r) => out.once('drain', r));
+    if (!out.write(cipher.update(zeros))) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise((r) => out.end(r));
   const qcow2 = path.join(work, 'box.img');

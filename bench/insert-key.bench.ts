@@ -6,41 +6,21 @@
  * as a fresh box has it (only the insecure key, password vagrant, no sshd drop-in).
  * Prints one JSON object on stdout; progress on stderr. Takes the machine-wide e2e slot.
  */
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
-import {execa} from 'execa';
 import {INSECURE_PRIVATE_KEY, INSECURE_PUBLIC_KEY} from '../src/communicators/insecure-key.js';
 import {ensureMachineKey} from '../src/communicators/keys.js';
 import {replaceInsecureKey} from '../src/communicators/ssh/replace-insecure-key.js';
 import {SshCommunicator} from '../src/communicators/ssh/ssh-communicator.js';
 import {lockPasswordLoginsScript} from '../src/providers/shared/guest-scripts.js';
-import {takeE2eSlot} from '../test/helpers/e2e-slot.js';
-import {addTestBox, ensureTestBox} from '../test/helpers/test-box.js';
+import {median, withGuestProject} from './guest-project.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(repo, 'bin', 'run.js');
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const log = (m: string) => process.stderr.write(`[insert-key bench] ${m}\n`);
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const never = new AbortController().signal;
 
-async function box(args: string[], cwd: string, home: string): Promise<string> {
-  return String((await execa(process.execPath, [bin, ...args], {cwd, env: {BOX_HOME: home, NO_COLOR: '1'}, stdin: 'ignore'})).stdout);
-}
-
-const release = await takeE2eSlot();
-const work = mkdtempSync(path.join(os.tmpdir(), 'box-bench-key-'));
-const home = path.join(work, 'home');
-const project = path.join(work, 'project');
-mkdirSync(project, {recursive: true});
-try {
-  await ensureTestBox();
-  await addTestBox(home);
-  writeFileSync(path.join(project, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: qemu\ntargets:\n  qemu: {cpus: 2, memory: 512}\n');
+await withGuestProject('box-bench-key-', 'basebox: debian-12-minimal\ntarget: qemu\ntargets:\n  qemu: {cpus: 2, memory: 512}\n', async ({project, box}) => {
   log('booting one guest');
-  const up = JSON.parse(await box(['up', '--no-provision', '--json'], project, home)).machines[0];
+  const up = JSON.parse(await box(['up', '--no-provision', '--json'])).machines[0];
   const port = up.ssh.port as number;
   const key = await ensureMachineKey(path.join(project, '.box', 'machines', 'default'));
   const target = {host: '127.0.0.1', port, username: 'vagrant'};
@@ -98,8 +78,4 @@ try {
     ssh_commands_and_connections_per_swap: rounds,
     runs,
   }, null, 2));
-} finally {
-  await box(['destroy', '--force'], project, home).catch(() => undefined);
-  rmSync(work, {recursive: true, force: true});
-  await release();
-}
+});

@@ -50,7 +50,7 @@ try {
 
   const treeMs = await timed(() => comm.upload(tree, path.join(sshd.dir, 'tree')));
 
-  const ctx = {comm, ui: silentUi(), signal, projectRoot: work};
+  const ctx = {comm, ssh: {host: sshd.host, port: sshd.port, username: sshd.username, privateKeyPath: keyFile}, machine: 'bench', ui: silentUi(), signal, projectRoot: work};
   const provSamples: number[] = [];
   for (let i = 0; i < 5; i++) provSamples.push(await timed(() => shellProvisioner.provision(ctx, {type: 'shell', inline: 'true'})));
 
