@@ -1,16 +1,19 @@
 /**
- * The qemu target's private network with two REAL guests (256 MiB each, TCG) of one project:
- * web (address assigned by box) and db (address written in the Boxfile) share a multicast
- * segment on the loopback; each names the other in /etc/hosts; a TCP connection from web to a
- * port served on db goes through; web keeps its address across halt/up and its interface
- * configuration across a reboot box has no part in. The guests are shared by the cases.
+ * The qemu target's private network with three REAL guests (256 MiB each, TCG) of one project,
+ * booted at once: web and app (addresses assigned by box) and db (address written in the
+ * Boxfile) share a multicast segment on the loopback; each names the others in /etc/hosts; a
+ * TCP connection from web to a port served on db goes through; web's configure hook gets the
+ * cluster map when machines come and go; web keeps its address across halt/up and its
+ * interface configuration across a reboot box has no part in; destroy and a Ctrl-C during a
+ * parallel first up leave nothing. The guests are shared by the cases.
  */
 import assert from 'node:assert/strict';
 import {existsSync, readFileSync} from 'node:fs';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {execa} from 'execa';
+import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {removeE2eProject} from '../helpers/e2e-project.js';
@@ -29,6 +32,7 @@ machines:
     hooks:
       configure:
         - run: 'printf "%s\\n" "$BOX_CLUSTER_JSON" >> configure.log'
+  app:
   db:
     networks: [{type: private, ip: ${DB_IP}}]
 `;
@@ -64,7 +68,7 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
   test('up boots both machines with their private addresses: db the Boxfile\'s, web one from db\'s /24', async () => {
     const {result, json} = await runJson(['up']);
     assert.equal(result.exitCode, 0, `${result.stderr}\n${JSON.stringify(json?.error ?? json?.machines)}`);
-    assert.deepEqual(json.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['db', 'running']]);
+    assert.deepEqual(json.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['app', 'running'], ['db', 'running']]);
     assert.equal(await recordedIp('db'), DB_IP);
     assert.equal(await recordedIp('web'), '10.77.12.10');
     const addr = await onGuest('web', 'ip -4 -o addr show');
@@ -75,11 +79,11 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
 
   test('the machines came up at once, status shows their private addresses, and web\'s configure hook saw both in the cluster map', async () => {
     const {json} = await runJson(['status']);
-    assert.deepEqual(json.machines.map((m: {name: string; privateAddress?: string}) => [m.name, m.privateAddress]), [['web', '10.77.12.10'], ['db', DB_IP]]);
+    assert.deepEqual(json.machines.map((m: {name: string; privateAddress?: string}) => [m.name, m.privateAddress]), [['web', '10.77.12.10'], ['app', '10.77.12.11'], ['db', DB_IP]]);
     const maps = (await readFile(path.join(project.dir, 'configure.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(maps.length, 1, 'one configure event for the up of both');
-    assert.deepEqual(maps[0].changed, {up: ['web', 'db'], down: []});
-    assert.deepEqual(maps[0].machines.map((m: {name: string; status: string; address: string}) => [m.name, m.status, m.address]), [['web', 'running', '10.77.12.10'], ['db', 'running', DB_IP]]);
+    assert.deepEqual(maps[0].changed, {up: ['web', 'app', 'db'], down: []});
+    assert.deepEqual(maps[0].machines.map((m: {name: string; status: string; address: string}) => [m.name, m.status, m.address]), [['web', 'running', '10.77.12.10'], ['app', 'running', '10.77.12.11'], ['db', 'running', DB_IP]]);
   });
 
   test('each machine names the other (and itself) by name and name.project in /etc/hosts', async () => {
@@ -127,7 +131,7 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
     const maps = (await readFile(path.join(project.dir, 'configure.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     const last = maps.at(-1);
     assert.deepEqual(last.changed, {up: [], down: ['db']});
-    assert.deepEqual(last.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['db', 'stopped']]);
+    assert.deepEqual(last.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['app', 'running'], ['db', 'stopped']]);
     const r = await run(['ssh', 'web', '-c', 'getent hosts db'], 60_000);
     assert.equal(r.exitCode, 2, `db is no longer named: ${r.stdout}`);
   });
@@ -140,5 +144,20 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
     // Nothing of this run listens on the project's multicast port any more.
     const {port} = multicastSegment(project.dir);
     assert.doesNotMatch(readFileSync('/proc/net/udp', 'utf8'), new RegExp(`:${port.toString(16).toUpperCase().padStart(4, '0')} `));
+  });
+
+  test('Ctrl-C while two new machines boot at once: exit 130, and nothing of either is left', async () => {
+    const child = execa(process.execPath, [boxBin, 'up', 'web', 'db'], {cwd: project.dir, env: {BOX_HOME: home.dir, NO_COLOR: '1'}, reject: false});
+    const pidFile = (m: string) => path.join(project.dir, '.box', 'machines', m, 'qemu.pid');
+    const deadline = Date.now() + 120_000;
+    while (!(existsSync(pidFile('web')) && existsSync(pidFile('db'))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(existsSync(pidFile('web')) && existsSync(pidFile('db')), 'both QEMUs started');
+    child.kill('SIGINT');
+    const result = await child;
+    assert.equal(result.exitCode, 130, String(result.stderr));
+    assert.match(String(result.stderr), /web +\| .*Interrupted: destroying the new machine web/);
+    assert.match(String(result.stderr), /db +\| .*Interrupted: destroying the new machine db/);
+    assert.deepEqual(qemuProcesses(project.dir), []);
+    assert.equal(existsSync(path.join(project.dir, '.box')), false);
   });
 });
