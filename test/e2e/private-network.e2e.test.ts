@@ -37,7 +37,7 @@ machines:
     networks: [{type: private, ip: ${DB_IP}}]
 `;
 
-describe('a private network between two real qemu guests', {timeout: 20 * 60_000}, () => {
+describe('a private network between three real qemu guests booted at once', {timeout: 20 * 60_000}, () => {
   let release: () => Promise<void>;
   let home: Awaited<ReturnType<typeof tempDir>>;
   let project: Awaited<ReturnType<typeof tempDir>>;
@@ -65,7 +65,7 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
     await release?.();
   });
 
-  test('up boots both machines with their private addresses: db the Boxfile\'s, web one from db\'s /24', async () => {
+  test('up boots the three machines with their private addresses: db the Boxfile\'s, web and app from db\'s /24', async () => {
     const {result, json} = await runJson(['up']);
     assert.equal(result.exitCode, 0, `${result.stderr}\n${JSON.stringify(json?.error ?? json?.machines)}`);
     assert.deepEqual(json.machines.map((m: {name: string; status: string}) => [m.name, m.status]), [['web', 'running'], ['app', 'running'], ['db', 'running']]);
@@ -86,7 +86,7 @@ describe('a private network between two real qemu guests', {timeout: 20 * 60_000
     assert.deepEqual(maps[0].machines.map((m: {name: string; status: string; address: string}) => [m.name, m.status, m.address]), [['web', 'running', '10.77.12.10'], ['app', 'running', '10.77.12.11'], ['db', 'running', DB_IP]]);
   });
 
-  test('each machine names the other (and itself) by name and name.project in /etc/hosts', async () => {
+  test('each machine names the others (and itself) by name and name.project in /etc/hosts', async () => {
     assert.match(await onGuest('web', 'getent hosts db'), new RegExp(`^${DB_IP.replaceAll('.', '\\.')}\\s+db db\\.pnet$`, 'm'));
     assert.match(await onGuest('web', 'getent hosts db.pnet'), /^10\.77\.12\.20\s/m);
     assert.match(await onGuest('db', 'getent hosts web'), /^10\.77\.12\.10\s+web web\.pnet$/m);
