@@ -77,7 +77,7 @@ describe('a private network between three real qemu guests booted at once', {tim
     assert.match(await onGuest('web', 'ip route show default'), /via 10\.0\.2\.2/);
   });
 
-  test('the machines came up at once, status shows their private addresses, and web\'s configure hook saw both in the cluster map', async () => {
+  test('the machines came up at once, status shows their private addresses, and web\'s configure hook saw all three in the cluster map', async () => {
     const {json} = await runJson(['status']);
     assert.deepEqual(json.machines.map((m: {name: string; privateAddress?: string}) => [m.name, m.privateAddress]), [['web', '10.77.12.10'], ['app', '10.77.12.11'], ['db', DB_IP]]);
     const maps = (await readFile(path.join(project.dir, 'configure.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
