@@ -36,7 +36,9 @@ function members(project: Project, target: string): MachineConfig[] {
  */
 export async function planPrivateAddress(project: Project, machine: MachineConfig): Promise<PrivateAddress | undefined> {
   if (machine.networks.length === 0) return undefined;
-  const requests = await Promise.all(members(project, machine.target).map(async (m) => ({
+  // Addresses are unique across the whole project (one /24, as `validate` checks), whatever
+  // each machine's target: the hosts blocks name every running machine.
+  const requests = await Promise.all(project.machines.filter((m) => m.networks.length > 0).map(async (m) => ({
     name: m.name,
     ip: m.networks[0]?.ip,
     recorded: (await readMachineState(project.root, m.name).catch(() => undefined))?.privateNetwork?.ip,
