@@ -4,6 +4,8 @@ import {loadProject} from '../../src/boxfile/load.js';
 import {assignPrivateAddresses, privateIpProblem, privateMac, projectSubnet} from '../../src/boxfile/private-network.js';
 import {BoxError} from '../../src/core/errors.js';
 import {checkTargetSettings} from '../../src/services/check-target-settings.js';
+import {registerTarget} from '../../src/providers/registry.js';
+import {z} from 'zod';
 import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 describe('private network addresses', () => {
@@ -103,14 +105,21 @@ describe('networks in the Boxfile', () => {
     assert.match(text, /^Boxfile:5:23 machines\.web\.networks\[0\]\.type: expected "private"/m);
   });
 
-  test('a target without a private network (virtualbox, aws) refuses networks: not supported yet, exit 2', async () => {
-    const cwd = await project('vbox', 'basebox: debian-12\ntarget: virtualbox\nmachines:\n  web:\n    networks: [{type: private}]\n  db:\n');
+  test('a target without a private network refuses networks: not supported yet, exit 2', async () => {
+    // A target registered from outside src (as a plugin would): every built-in one has the network.
+    registerTarget({
+      name: 'nonet', aliases: [], settingsSchema: z.object({}).strict(), vagrantProvider: 'nonet',
+      features: {linkedClones: false, snapshots: false, privateNetwork: false, suspend: false},
+      async doctor() { return {target: 'nonet', usable: true, summary: '', checks: []}; },
+      async createProvider() { throw new Error('not used'); },
+    });
+    const cwd = await project('nonet', 'basebox: debian-12\ntarget: nonet\nmachines:\n  web:\n    networks: [{type: private}]\n  db:\n');
     const p = await loadProject({cwd});
     await assert.rejects(checkTargetSettings(p), (error: unknown) => {
       assert.ok(error instanceof BoxError);
       assert.equal(error.code, 'ERR_NOT_SUPPORTED');
       assert.equal(error.exitCode, 2);
-      assert.match(error.message, /Boxfile:5:15 machines\.web\.networks: a private network is not supported yet on the virtualbox target \(machine web\)$/m);
+      assert.match(error.message, /Boxfile:5:15 machines\.web\.networks: a private network is not supported yet on the nonet target \(machine web\)$/m);
       return true;
     });
     const qemu = await loadProject({cwd, target: 'qemu'});

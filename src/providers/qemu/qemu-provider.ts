@@ -23,7 +23,8 @@ import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
-import {configurePrivateNetwork, planPrivateNetwork, type PlannedNic} from './private-network.js';
+import {configurePrivateNetwork} from '../shared/private-network.js';
+import {planPrivateNetwork, type PlannedNic} from './private-network.js';
 
 export {qmpSocketPath};
 

@@ -65,3 +65,28 @@ export function configureArgs(vmName: string, spec: {cpus: number; memoryMiB: nu
 export function startArgs(vmName: string, gui: boolean): string[] {
   return ['startvm', vmName, '--type', gui ? 'gui' : 'headless'];
 }
+
+/** NIC 2 on the project's internal network (VirtualBox's `intnet`: a switch only its VMs share). */
+export interface InternalNic {
+  network: string;
+  /** `52:54:00:…` as box records it; VBoxManage takes the 12 hex digits without colons. */
+  mac: string;
+  /** NIC 1's adapter type, so the guest drives both NICs with the driver it already has. */
+  nicType?: string;
+}
+
+/**
+ * NIC 2 before a boot (VM powered off): on the project's internal network with the machine's
+ * MAC, or removed (`none`) when the Boxfile no longer gives the machine a network.
+ */
+export function privateNicArgs(vmName: string, nic: InternalNic | undefined): string[] {
+  if (!nic) return ['modifyvm', vmName, '--nic2', 'none'];
+  return [
+    'modifyvm', vmName,
+    '--nic2', 'intnet',
+    '--intnet2', nic.network,
+    '--macaddress2', nic.mac.replaceAll(':', '').toUpperCase(),
+    ...(nic.nicType ? ['--nictype2', nic.nicType] : []),
+    '--cableconnected2', 'on',
+  ];
+}

@@ -13,7 +13,10 @@ import {insertMachineKey} from '../shared/guest-ssh.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {checkForwardedPorts, freePort, portIsFree, type PortForward} from '../shared/ports.js';
 import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
-import {configureArgs, importArgs, linkedCloneArgs, natRules, startArgs} from './args.js';
+import {configurePrivateNetwork, planPrivateAddress, type ConnectGuest, type PrivateAddress} from '../shared/private-network.js';
+import {createCommunicator} from '../../communicators/ssh/connect.js';
+import {configureArgs, importArgs, linkedCloneArgs, natRules, privateNicArgs, startArgs} from './args.js';
+import {internalNetworkName} from './private-network.js';
 import {ensureMaster, MASTER_SNAPSHOT} from './master.js';
 import {readVboxState, recordVbox, type VirtualboxMachineState} from './machine-state.js';
 import {reconcileVbox, STOPPED_STATES} from './reconcile.js';
@@ -34,10 +37,16 @@ async function findOvf(boxDir: string): Promise<string | undefined> {
   return ovf ? path.join(boxDir, ovf) : undefined;
 }
 
+/** The private-network stage line. */
+function privateNetworkDetail(ctx: MachineContext, nic: PrivateAddress): string {
+  return `${nic.ip}/24 on the interface with MAC ${nic.mac} (internal network ${internalNetworkName(ctx.project.root)})`;
+}
+
 export class VirtualboxProvider implements Provider {
   readonly name = 'virtualbox' as const;
 
-  constructor(private readonly vbox = new VBoxManage()) {}
+  /** `connect`: how box reaches a guest over SSH to configure its private network (a test passes its fake). */
+  constructor(private readonly vbox = new VBoxManage(), private readonly connect: ConnectGuest = createCommunicator) {}
 
   /** VBoxManage runs (ERR_VBOX_MISSING with an install hint otherwise, or its own error). */
   async verify(): Promise<void> {
@@ -71,7 +80,11 @@ export class VirtualboxProvider implements Provider {
       throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${ctx.machine.name} cannot start: VirtualBox reports its VM ${recorded.vmName} as "${vm.state}".`, {hint: `Run \`box halt --force ${ctx.machine.name}\`, then \`box up ${ctx.machine.name}\`.`});
     }
     // Same VM, same disk: rules and sizes are set again (the Boxfile may have changed since).
-    await this.boot(ctx, await this.checkPorts(ctx), timings, vm.state === 'saved');
+    const nic = await this.boot(ctx, await this.checkPorts(ctx), timings, vm.state === 'saved');
+    if (nic) {
+      ctx.ui.stage('private-network', privateNetworkDetail(ctx, nic));
+      await this.configurePrivateNetwork(ctx, nic, timings);
+    }
     return {created: false, timings};
   }
 
@@ -115,6 +128,7 @@ export class VirtualboxProvider implements Provider {
     const rec = (change: (s: VirtualboxMachineState) => void) => recordVbox(project.root, machine.name, change);
     const vmName = initial.vmName;
 
+    let nic: PrivateAddress | undefined;
     const steps: Array<Step<VirtualboxMachineState>> = [
       {
         name: settings.linkedClone ? 'clone' : 'import',
@@ -144,19 +158,24 @@ export class VirtualboxProvider implements Provider {
         name: 'boot',
         run: async () => {
           await rec((s) => { s.phase = 'created'; });
-          await this.boot(ctx, forwards, timings, false);
+          nic = await this.boot(ctx, forwards, timings, false);
         },
       },
     ];
+    if (machine.networks.length > 0) {
+      steps.push({name: 'private-network', detail: () => privateNetworkDetail(ctx, nic!), run: async () => this.configurePrivateNetwork(ctx, nic!, timings)});
+    }
     await runCreateSteps(ctx, steps, initial, `the VirtualBox VM ${vmName}`);
   }
 
   /**
    * Configure (VM powered off) → startvm → wait for the SSH banner → replace the insecure key on
-   * first boot. A saved VM resumes its saved state and cannot be reconfigured, so its rules stay.
+   * first boot. A saved VM resumes its saved state and cannot be reconfigured, so its rules and
+   * NICs stay. Returns the machine's private network address, when it has one.
    */
-  private async boot(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>, saved: boolean): Promise<void> {
+  private async boot(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>, saved: boolean): Promise<PrivateAddress | undefined> {
     const {project, machine, ui, signal} = ctx;
+    const nic = await planPrivateAddress(project, machine);
     let s = (await readVboxState(project.root, machine.name))!;
     const target = s.uuid ?? s.vmName;
     let mark = performance.now();
@@ -172,6 +191,10 @@ export class VirtualboxProvider implements Provider {
         rules: natRules(sshPort, machine.ssh.port, forwards),
         serialLog: s.serialLog,
       });
+      // NIC 2 on the project's internal network, with NIC 1's adapter type; a NIC 2 box put
+      // there for a network the Boxfile no longer declares is removed.
+      if (nic) calls.push(privateNicArgs(target, {network: internalNetworkName(project.root), mac: nic.mac, nicType: info?.raw.get('nictype1')}));
+      else if ((info?.raw.get('nic2') ?? 'none') !== 'none') calls.push(privateNicArgs(target, undefined));
       ui.stage('configure', `${machine.virtualbox.cpus} cpu, ${machine.virtualbox.memoryMiB} MiB, ssh 127.0.0.1:${sshPort}`);
       for (const args of calls) await this.vbox.run(args, {signal, retryLocked: true});
       s = await recordVbox(project.root, machine.name, (st) => { st.sshPort = sshPort; st.forwardedPorts = forwards; });
@@ -200,6 +223,14 @@ export class VirtualboxProvider implements Provider {
     });
     lap('waitForSsh');
     await this.readyGuest(ctx, s, t0, lap);
+    return nic;
+  }
+
+  /** After SSH: the guest's NIC 2 gets its address for good and /etc/hosts the running machines' names (shared with qemu). */
+  private async configurePrivateNetwork(ctx: MachineContext, nic: PrivateAddress, timings: Record<string, number>): Promise<void> {
+    const t0 = performance.now();
+    await configurePrivateNetwork(ctx, this, nic, this.connect);
+    timings.privateNetwork = Math.round(performance.now() - t0);
   }
 
   /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
