@@ -1,11 +1,11 @@
-import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import {afterEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {readFile, writeFile} from 'node:fs/promises';
+import {readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, EC2Client, type Instance} from '@aws-sdk/client-ec2';
+import {DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, type Instance} from '@aws-sdk/client-ec2';
 import {awsBoxfile} from '../helpers/aws-boxfile.js';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
-import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
+import {box, boxJson} from '../helpers/cli.js';
+import {motoSuite} from '../providers/aws/moto-suite.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // The private network on the aws target, against moto (the fake SSH preload stands in for the
@@ -17,36 +17,18 @@ const TWO_MACHINES = `machines:
 `;
 
 describe('the private network on the aws target against moto', () => {
-  let moto: Moto;
-  let ec2: EC2Client;
-  let project: {dir: string; cleanup: () => Promise<void>};
-  let home: {dir: string; cleanup: () => Promise<void>};
-  let env: Record<string, string>;
-
-  before(async () => {
-    moto = await startMoto();
-    ec2 = new EC2Client({region: 'us-east-1', endpoint: moto.url, credentials: {accessKeyId: DUMMY_ACCESS_KEY, secretAccessKey: DUMMY_SECRET}});
-  });
-  after(async () => {
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    project = await tempDir('box-aws-net-');
-    home = await tempDir('box-aws-net-home-');
-    env = {...moto.env, ...fakeSshEnv()};
-  });
+  const suite = motoSuite({prefix: 'box-aws-net'});
   afterEach(async () => {
-    await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env}).catch(() => undefined);
-    await project.cleanup();
-    await home.cleanup();
+    await box(['destroy', '--force'], {cwd: suite.work, boxHome: suite.home, env: {...suite.moto.env, ...fakeSshEnv()}}).catch(() => undefined);
   });
 
-  const write = (machines: string, extra = '') => writeFile(path.join(project.dir, 'Boxfile'), `${awsBoxfile('netdemo', extra)}${machines}`);
-  const run = (args: string[]) => box(args, {cwd: project.dir, boxHome: home.dir, env});
-  const runJson = <T = any>(args: string[]) => boxJson<T>(args, {cwd: project.dir, boxHome: home.dir, env});
-  const live = async (): Promise<Instance[]> => (await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
-  const projectGroups = async () => (await ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'group-name', Values: ['box-netdemo-private']}]}))).SecurityGroups ?? [];
+  // Through the fault proxy, which counts the calls box makes.
+  const env = () => ({...suite.moto.env, ...fakeSshEnv(), AWS_ENDPOINT_URL_EC2: suite.proxy.url});
+  const write = (machines: string, extra = '') => writeFile(path.join(suite.work, 'Boxfile'), `${awsBoxfile('netdemo', extra)}${machines}`);
+  const run = (args: string[]) => box(args, {cwd: suite.work, boxHome: suite.home, env: env()});
+  const runJson = <T = any>(args: string[]) => boxJson<T>(args, {cwd: suite.work, boxHome: suite.home, env: env()});
+  const live = async (): Promise<Instance[]> => (await suite.ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+  const projectGroups = async () => (await suite.ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'group-name', Values: ['box-netdemo-private']}]}))).SecurityGroups ?? [];
   const nameOf = (i: Instance) => i.Tags?.find((t) => t.Key === 'box:machine')?.Value;
 
   test('two machines with networks share one project group with a self-referencing rule; their private IPs reach state, status and the hosts files; destroy of the last removes the group', async () => {
@@ -56,6 +38,7 @@ describe('the private network on the aws target against moto', () => {
 
     const groups = await projectGroups();
     assert.equal(groups.length, 1, 'one project group, although both machines went up at once');
+    assert.equal(suite.proxy.hits.get('CreateSecurityGroup'), 3, 'two SSH groups and one project group: the machines going up at once shared one lookup');
     const group = groups[0]!;
     assert.equal(group.Tags?.find((t) => t.Key === 'box:project')?.Value, 'netdemo');
     assert.ok(group.IpPermissions?.some((p) => p.IpProtocol === '-1' && p.UserIdGroupPairs?.some((pair) => pair.GroupId === group.GroupId)), JSON.stringify(group.IpPermissions));
@@ -74,11 +57,11 @@ describe('the private network on the aws target against moto', () => {
     for (const m of status.json.machines as Array<{name: string; privateAddress?: string}>) {
       assert.ok(m.privateAddress, `${m.name} has a private address`);
       assert.equal(m.privateAddress, byName.get(m.name));
-      const state = JSON.parse(await readFile(path.join(project.dir, '.box/machines', m.name, 'state.json'), 'utf8'));
+      const state = JSON.parse(await readFile(path.join(suite.work, '.box/machines', m.name, 'state.json'), 'utf8'));
       assert.deepEqual(state.privateNetwork, {ip: byName.get(m.name)});
     }
     // The hosts block went to web over its communicator, naming db by its private IP.
-    const webLog = await readFile(path.join(project.dir, '.box/machines/web/fake-ssh.log'), 'utf8');
+    const webLog = await readFile(path.join(suite.work, '.box/machines/web/fake-ssh.log'), 'utf8');
     assert.ok(webLog.includes(`${byName.get('db')} db db.netdemo`), 'web\'s /etc/hosts names db');
 
     const sweep = await runJson(['sweep', '--dry-run']);
@@ -90,7 +73,7 @@ describe('the private network on the aws target against moto', () => {
     const last = await run(['destroy', '--force', 'web']);
     assert.equal(last.exitCode, 0, String(last.stderr));
     assert.deepEqual(await projectGroups(), [], 'the destroy of the last machine removes the group');
-    assert.deepEqual((await ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'tag:box:project', Values: ['netdemo']}]}))).SecurityGroups ?? [], []);
+    assert.deepEqual((await suite.ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'tag:box:project', Values: ['netdemo']}]}))).SecurityGroups ?? [], []);
   });
 
   test('destroying all networked machines at once removes the project group', async () => {
@@ -106,7 +89,7 @@ describe('the private network on the aws target against moto', () => {
   test('sweep lists the project group as an orphan once no project state knows it', async () => {
     await write(TWO_MACHINES);
     assert.equal((await run(['up'])).exitCode, 0);
-    await import('node:fs/promises').then((fs) => fs.rm(path.join(project.dir, '.box'), {recursive: true, force: true}));
+    await rm(path.join(suite.work, '.box'), {recursive: true, force: true});
     const dry = await runJson(['sweep', '--dry-run']);
     assert.ok(dry.json.resources.some((r: {type: string; name: string}) => r.type === 'security-group' && r.name === 'box-netdemo-private'), JSON.stringify(dry.json.resources));
     const swept = await runJson(['sweep']);
@@ -115,7 +98,7 @@ describe('the private network on the aws target against moto', () => {
   });
 
   test('an explicit ip inside the shared subnet is the instance\'s private IP', async () => {
-    const subnets = (await ec2.send(new DescribeSubnetsCommand({Filters: [{Name: 'default-for-az', Values: ['true']}]}))).Subnets ?? [];
+    const subnets = (await suite.ec2.send(new DescribeSubnetsCommand({Filters: [{Name: 'default-for-az', Values: ['true']}]}))).Subnets ?? [];
     const first = [...subnets].sort((a, b) => a.AvailabilityZone!.localeCompare(b.AvailabilityZone!))[0]!;
     const base = first.CidrBlock!.split('/')[0]!.split('.').map(Number);
     const ip = [base[0], base[1], base[2], 50].join('.');
@@ -134,6 +117,6 @@ describe('the private network on the aws target against moto', () => {
     assert.match(String(up.stderr), /Boxfile:12:\d+.*10\.77\.1\.20 is outside the subnet/s);
     assert.deepEqual(await live(), []);
     assert.deepEqual(await projectGroups(), []);
-    assert.deepEqual(((await ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'tag-key', Values: ['box:host']}]}))).SecurityGroups ?? []), [], 'no SSH group either');
+    assert.deepEqual(((await suite.ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'tag-key', Values: ['box:host']}]}))).SecurityGroups ?? []), [], 'no SSH group either');
   });
 });
