@@ -119,4 +119,14 @@ describe('the private network on the aws target against moto', () => {
     assert.deepEqual(await projectGroups(), []);
     assert.deepEqual(((await suite.ec2.send(new DescribeSecurityGroupsCommand({Filters: [{Name: 'tag-key', Values: ['box:host']}]}))).SecurityGroups ?? []), [], 'no SSH group either');
   });
+
+  test('networks added to a machine created without them is refused by up (its instance is not in the group), not ignored', async () => {
+    await write('machines:\n  db: {}\n');
+    assert.equal((await run(['up'])).exitCode, 0);
+    await write(TWO_MACHINES.replace('  web: {networks: [{type: private}]}\n', ''));
+    const up = await run(['up']);
+    assert.equal(up.exitCode, 1, String(up.stderr));
+    assert.match(String(up.stderr), /db was created before it had `networks`.*box destroy db/s);
+    assert.deepEqual(await projectGroups(), []);
+  });
 });
