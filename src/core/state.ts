@@ -33,7 +33,7 @@ export interface MachineState {
   /** True once the first up's setup event ran (its hooks succeeded, or there were none). */
   setupDone?: boolean;
   /** The machine's address and MAC on the project's private network, kept across halt/up. */
-  privateNetwork?: {ip: string; mac: string};
+  privateNetwork?: {ip: string; mac?: string};
   provider: Record<string, unknown>;
 }
 

@@ -12,7 +12,7 @@ import type {Communicator} from '../../communicators/communicator.js';
 import {ensureMachineKey} from '../../communicators/keys.js';
 import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
-import {indexMachine, readMachineState, unindexMachine, writeMachineState} from '../../core/state.js';
+import {indexMachine, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {resolveAmi} from './ami.js';
@@ -25,6 +25,7 @@ import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
 import {releaseElasticIps} from './elastic-ips.js';
+import {checkExplicitIp, ensureProjectGroup, releaseProjectGroup, sharedSubnet} from './private-network.js';
 import {keyPairStep, runInstanceStep, securityGroupStep, type AwsPlace} from './resource-steps.js';
 import {deleteKeyPair, deleteSecurityGroup} from './resources.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
@@ -58,6 +59,12 @@ export class AwsProvider implements Provider {
     const client = ec2Client(connectionOf(ctx.machine, recorded));
     const instance = recorded.instanceId ? await this.describe(client, recorded) : undefined;
     const state = instance?.State?.Name;
+    if (ctx.machine.networks.length > 0 && recorded.phase === 'created' && !recorded.privateGroup) {
+      // Its instance is in no project group: it could not reach the others (security groups of a running instance are not changed behind its back).
+      throw new BoxError('ERR_PRIVATE_NETWORK', `Machine ${ctx.machine.name} was created before it had \`networks\`: its instance is not on the project's private network.`, {
+        hint: `Run \`box destroy ${ctx.machine.name}\` and \`box up\` to recreate it on the private network.`,
+      });
+    }
     if (recorded.phase !== 'created' || !instance || state === 'terminated' || state === 'shutting-down') {
       throw new BoxError('ERR_AWS_BROKEN', `Machine ${ctx.machine.name} is half-created or its instance ${recorded.instanceId ?? '(none recorded)'} is ${state ?? 'gone'}.`, {
         hint: `Run \`box destroy ${ctx.machine.name}\` to remove what is left, then \`box up\` again.`,
@@ -91,12 +98,15 @@ export class AwsProvider implements Provider {
     const suffix = randomUUID().slice(0, 8);
     const token = `box-${randomUUID()}`;
     const extraTags = aws.tags ?? {};
+    // The private network: the subnet the project's machines share, and an explicit ip checked against it before anything is made.
+    const shared = machine.networks.length > 0 ? await sharedSubnet(client, aws.subnet_id, region) : undefined;
+    if (shared) await checkExplicitIp(project, machine, shared);
 
     const initial: AwsMachineState = {
       // The endpoint actually used, also when it came from the environment: a later `box destroy`
       // run without AWS_ENDPOINT_URL_EC2 must still reach the cloud the instance lives in.
       phase: 'creating', region, endpoint: conn.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL, profile: conn.profile, token, ami: resolved.ami, amiSource: resolved.source,
-      instanceType: aws.instance_type ?? DEFAULT_INSTANCE_TYPE, elasticIps: [],
+      instanceType: aws.instance_type ?? DEFAULT_INSTANCE_TYPE, elasticIps: [], ...(shared ? {subnetId: shared.id} : {}),
       sshUsername: aws.ssh_username ?? machine.ssh.username, sshInterface: aws.ssh_interface ?? 'public',
     };
     await mkdir(dir, {recursive: true});
@@ -131,7 +141,7 @@ export class AwsProvider implements Provider {
         name: 'security-group',
         place: () => place,
         plan: async () => {
-          const vpcId = aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined;
+          const vpcId = shared?.vpcId ?? (aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined);
           if (aws.security_groups?.length) {
             await rec((s) => { s.securityGroup = undefined; });
             return undefined;
@@ -147,16 +157,32 @@ export class AwsProvider implements Provider {
           return s?.securityGroup?.managed ? s.securityGroup : undefined;
         },
       }),
+      {
+        name: 'private-network',
+        run: async () => {
+          if (!shared) return;
+          const group = await ensureProjectGroup(client, {project, vpcId: shared.vpcId, region, endpoint: initial.endpoint, extraTags});
+          ui.stage('private-network', `${group.name} (${group.id}) in ${shared.id}`);
+          await rec((s) => { s.privateGroup = group; });
+        },
+        cleanup: async (_s, outcome) => {
+          if (!failed(outcome)) return;
+          const s = await readAwsState(project.root, machine.name);
+          if (s?.privateGroup) await releaseProjectGroup(client, s.privateGroup, region, ui);
+        },
+      },
       runInstanceStep<AwsMachineState>({
         name: 'run-instance',
         place: () => place,
         input: async () => {
           const s = (await readAwsState(project.root, machine.name))!;
-          const groupIds = s.securityGroup?.id ? [s.securityGroup.id] : await securityGroupIds(client, aws.security_groups ?? [], s.securityGroup?.vpcId ?? (aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined), region);
+          const sshGroups = s.securityGroup?.id ? [s.securityGroup.id] : await securityGroupIds(client, aws.security_groups ?? [], s.securityGroup?.vpcId ?? (aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined), region);
+          const groupIds = s.privateGroup ? [...sshGroups, s.privateGroup.id] : sshGroups;
           const tags = boxTags(owner, `${baseName}`, {...extraTags, [TAG.token]: token});
           return {
             ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
-            ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: aws.subnet_id,
+            ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: s.subnetId ?? aws.subnet_id,
+            PrivateIpAddress: s.subnetId ? machine.networks[0]?.ip : undefined,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
             MetadataOptions: metadataOptions(aws),
             ...userDataAndProfile(aws.user_data, aws.iam_instance_profile),
@@ -197,6 +223,7 @@ export class AwsProvider implements Provider {
     ctx.ui.stage('wait-for-running', id);
     await waitFor('InstanceRunning', id, s.region, () => waitUntilInstanceRunning(waiterConfig(client, 900, ctx.signal), {InstanceIds: [id]}));
     throwIfAborted(ctx.signal);
+    if (s.privateGroup) await this.recordPrivateAddress(ctx, client, s);
     const info = await this.sshInfoFrom(ctx, client, s);
     ctx.ui.stage('wait-for-ssh', `${info.username}@${info.host}:${info.port}`);
     const comm = await awsCommunicator(info, ctx.dir);
@@ -205,6 +232,13 @@ export class AwsProvider implements Provider {
     } finally {
       await comm.close();
     }
+  }
+
+  /** The instance's private IP as the machine's private network address (refreshPrivateNames writes it into the hosts files). */
+  private async recordPrivateAddress(ctx: MachineContext, client: EC2Client, s: AwsMachineState): Promise<void> {
+    const ip = (await this.describe(client, s))?.PrivateIpAddress;
+    if (!ip) throw new BoxError('ERR_AWS_NO_ADDRESS', `Instance ${s.instanceId} has no private IP address.`);
+    await updateMachineState(ctx.project.root, ctx.machine.name, (state) => { state.privateNetwork = {ip}; });
   }
 
   async halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void> {
@@ -235,6 +269,7 @@ export class AwsProvider implements Provider {
       await releaseElasticIps(client, s, {root: project.root, machine: machine.name}, ui);
       await terminateInstances(client, s, ui);
       if (s.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, s.region, ui, signalFree());
+      if (s.privateGroup && await releaseProjectGroup(client, s.privateGroup, s.region, ui) === 'kept') ui.info(`${s.privateGroup.name} stays: other machines of the project are in it.`);
       if (s.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, s.region);
     }
     await removeMachineFiles(dir);

@@ -1,4 +1,5 @@
 import {readMachineState, updateMachineState} from '../../core/state.js';
+import type {ProjectGroup} from './private-network.js';
 
 /**
  * What the aws provider records under `state.provider` in `.box/machines/<name>/state.json`.
@@ -19,6 +20,10 @@ export interface AwsMachineState {
   spotRequestId?: string;
   keyPair?: {name: string; managed: boolean; privateKeyPath: string; id?: string};
   securityGroup?: {name: string; managed: boolean; id?: string; vpcId?: string};
+  /** The project's private network group this instance is in (shared with the project's other networked machines). */
+  privateGroup?: ProjectGroup;
+  /** The subnet shared by the project's networked machines (private network). */
+  subnetId?: string;
   /** Elastic IPs of this machine; `intent` entries were being allocated when box stopped. */
   elasticIps: Array<{token: string; allocationId?: string; publicIp?: string; associationId?: string}>;
   sshUsername: string;

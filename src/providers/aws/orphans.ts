@@ -74,7 +74,7 @@ async function knownByRoot(root: string, cache: Map<string, Known>): Promise<Kno
     if (state?.target !== 'aws') continue;
     const s = state.provider as unknown as AwsMachineState;
     entry.tokens.add(s.token);
-    for (const id of [s.instanceId, s.keyPair?.name, s.keyPair?.id, s.securityGroup?.id, s.securityGroup?.name, ...s.elasticIps.flatMap((e) => [e.allocationId, e.token])]) if (id) entry.ids.add(id);
+    for (const id of [s.instanceId, s.keyPair?.name, s.keyPair?.id, s.securityGroup?.id, s.securityGroup?.name, s.privateGroup?.id, ...s.elasticIps.flatMap((e) => [e.allocationId, e.token])]) if (id) entry.ids.add(id);
   }
   cache.set(root, entry);
   return entry;
