@@ -212,7 +212,7 @@ export const syncedFolderSchema = z.object({
 }).strict();
 
 export const privateNetworkSchema = z.object({
-  type: z.literal('private').describe('A network only this project\'s machines share (qemu target).'),
+  type: z.literal('private').describe('A network only this project\'s machines share.'),
   ip: z.string().superRefine((ip, ctx) => {
     const problem = privateIpProblem(ip);
     if (problem) ctx.addIssue({code: z.ZodIssueCode.custom, message: problem});

@@ -23,7 +23,8 @@ export async function checkTargetSettings(project: Project): Promise<void> {
 export async function checkPrivateNetworks(project: Project, machines: readonly MachineConfig[]): Promise<void> {
   const refused = machines.filter((m) => m.networks.length > 0 && !targetDescriptor(m.target).features.privateNetwork);
   if (refused.length === 0) return;
-  const hint = 'Use target: qemu for a private network between machines, or remove `networks` from these machines.';
+  const able = targetDescriptors().filter((t) => t.features.privateNetwork).map((t) => t.name);
+  const hint = `Use a target with a private network (${able.join(', ')}), or remove \`networks\` from these machines.`;
   const message = (m: MachineConfig) => `a private network is not supported yet on the ${m.target} target (machine ${m.name})`;
   const issues = await Promise.all(refused.map((m) => machineSettingIssue(project, m.name, ['networks'], message(m))));
   if (issues.every((issue) => issue !== undefined)) {
