@@ -10,6 +10,7 @@ import {INSECURE_PRIVATE_KEY} from '../../src/communicators/insecure-key.js';
 import {boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {ensureTestBox, type TestBox} from '../helpers/test-box.js';
+import {tailFile} from '../../src/core/tail-file.js';
 
 // Builds (or reuses) the real debian-12-minimal box with the debootstrap method, then boots its
 // disk with plain qemu-system-x86_64 under TCG: no -kernel, so GRUB in the image must boot it.
@@ -26,7 +27,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Waits for the guest sshd's "SSH-2.0-" banner (QEMU accepts connections long before sshd runs). */
-async function waitForBanner(port: number, timeoutMs: number, qemu: ResultPromise): Promise<string> {
+async function waitForBanner(port: number, timeoutMs: number, qemu: ResultPromise, serialLog: string): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (qemu.exitCode !== null) throw new Error(`qemu exited early with ${qemu.exitCode}`);
@@ -48,7 +49,10 @@ async function waitForBanner(port: number, timeoutMs: number, qemu: ResultPromis
     if (banner?.startsWith('SSH-')) return banner;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  throw new Error(`no SSH banner on port ${port} within ${timeoutMs} ms`);
+  // What the guest printed says where the boot stopped (seen once in CI: a boot that never
+  // reached sshd under a loaded host).
+  const tail = await tailFile(serialLog, 30);
+  throw new Error(`no SSH banner on port ${port} within ${timeoutMs} ms. Last lines of the serial console:\n${tail || '(nothing)'}`);
 }
 
 function sshExec(port: number, command: string): Promise<{code: number; stdout: string; stderr: string}> {
@@ -161,7 +165,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
     ], {reject: false});
     const t0 = Date.now();
     try {
-      const banner = await waitForBanner(port, 8 * 60_000, qemu);
+      const banner = await waitForBanner(port, 8 * 60_000, qemu, serialLog);
       assert.match(banner, /^SSH-2\.0-OpenSSH/);
       process.stderr.write(`[debootstrap e2e] SSH banner after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
