@@ -18,7 +18,7 @@ const AWS_BOXFILE = awsBoxfile('aws-faults', 'provisioners:\n  - type: shell\n  
 const BAKE_TEMPLATE = 'name: fault-bake\nversion: 0.1.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n';
 
 /** Every stage a first `box up` on aws goes through, in order (checked against a clean run). */
-const UP_STAGES = ['up', 'ami', 'key-pair', 'security-group', 'run-instance', 'run-instance#2', 'boot', 'wait-for-running', 'wait-for-ssh', 'provision', 'provision#2'];
+const UP_STAGES = ['up', 'ami', 'key-pair', 'security-group', 'private-network', 'run-instance', 'run-instance#2', 'boot', 'wait-for-running', 'wait-for-ssh', 'provision', 'provision#2'];
 /** Every stage of the AMI bake, in order. */
 const BAKE_STAGES = ['bake-record', 'temporary-key-pair', 'temporary-security-group', 'launch-source', 'wait-for-ssh', 'provision', 'stop-source', 'create-image'];
 const BAKE_RECORDS = [/\/home\/bakes(\/aws)?$/];
