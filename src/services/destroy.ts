@@ -1,7 +1,7 @@
 import {BoxError, errorMessage} from '../core/errors.js';
 import {isStateCorrupt, unindexMachine} from '../core/state.js';
-import {configureCluster, hasConfigureHooks, runShutdownHooks} from './lifecycle/hooks.js';
-import {refreshPrivateNames} from './lifecycle/private-names.js';
+import {runShutdownHooks} from './lifecycle/hooks.js';
+import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {hasMachineFiles, machineStatus, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 import {removeLeftovers} from '../providers/registry.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
@@ -59,9 +59,6 @@ export async function destroy(options: LifecycleOptions & ConcurrencyOptions & {
     return {name: handle.machine.name, destroyed: true, previousStatus: previous};
   });
   const gone = outcomes.flatMap((o) => o.ok && o.value.previousStatus === 'running' ? [o.handle.machine.name] : []);
-  if (!options.signal.aborted && gone.length > 0) {
-    if (project.machines.some((m) => m.networks.length > 0)) await refreshPrivateNames(await cluster(), options.ui, options.signal);
-    if (hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: [], down: gone}, options);
-  }
+  await clusterChanged(project, cluster, {up: [], down: gone}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

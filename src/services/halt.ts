@@ -1,7 +1,7 @@
 import type {StoppedBy} from '../providers/provider.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {configureCluster, hasConfigureHooks, runShutdownHooks} from './lifecycle/hooks.js';
-import {refreshPrivateNames} from './lifecycle/private-names.js';
+import {runShutdownHooks} from './lifecycle/hooks.js';
+import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {machineStatus, openMachines, projectMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface HaltOptions extends LifecycleOptions, ConcurrencyOptions {
@@ -40,9 +40,6 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
     return {...entry, durationMs: Date.now() - t0};
   });
   const wentDown = outcomes.flatMap((o) => o.ok && o.value.wasRunning && o.value.status !== 'running' ? [o.handle.machine.name] : []);
-  if (!options.signal.aborted && wentDown.length > 0) {
-    if (project.machines.some((m) => m.networks.length > 0)) await refreshPrivateNames(await cluster(), options.ui, options.signal);
-    if (hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: [], down: wentDown}, options);
-  }
+  await clusterChanged(project, cluster, {up: [], down: wentDown}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }

@@ -3,8 +3,8 @@ import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {createStepsUndone} from '../providers/shared/machine-files.js';
 import {provisionMachine} from './provision.js';
-import {clusterMap, configureCluster, hasConfigureHooks, runHooks} from './lifecycle/hooks.js';
-import {refreshPrivateNames} from './lifecycle/private-names.js';
+import {clusterMap, runHooks} from './lifecycle/hooks.js';
+import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {checkPrivateNetworks} from './check-target-settings.js';
 import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
@@ -56,10 +56,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     }
   });
   const cameUp = outcomes.flatMap((o) => o.ok && !o.value.wasRunning ? [o.handle.machine.name] : []);
-  if (!options.signal.aborted && cameUp.length > 0) {
-    if (project.machines.some((m) => m.networks.length > 0)) await refreshPrivateNames(await cluster(), options.ui, options.signal);
-    if (hasConfigureHooks(project.machines)) await configureCluster(await cluster(), {up: cameUp, down: []}, options);
-  }
+  await clusterChanged(project, cluster, {up: cameUp, down: []}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
 }
 

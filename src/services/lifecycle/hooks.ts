@@ -127,13 +127,12 @@ export function hasConfigureHooks(machines: MachineConfig[]): boolean {
 
 /**
  * The configure event: machines came up or went away, so every running machine of the project
- * runs its configure hooks with the new cluster map (at once, as the command's other work).
+ * with configure hooks runs them with `cluster` (at once, as the command's other work).
  */
-export async function configureCluster(all: MachineHandle[], changed: {up: string[]; down: string[]}, options: ConcurrencyOptions & {signal: AbortSignal}): Promise<void> {
-  if (!hasConfigureHooks(all.map((h) => h.machine)) || (changed.up.length === 0 && changed.down.length === 0)) return;
-  const cluster = await clusterMap(all, 'configure', changed);
+export async function configureCluster(all: MachineHandle[], cluster: ClusterMap, options: ConcurrencyOptions & {signal: AbortSignal}): Promise<void> {
   const running = new Set(cluster.machines.filter((m) => m.status === 'running').map((m) => m.name));
   const targets = all.filter((handle) => running.has(handle.machine.name) && (handle.machine.hooks?.configure?.length ?? 0) > 0);
+  if (targets.length === 0) return;
   const outcomes = await runMachines(targets, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, (handle) => runHooks(handle, 'configure', cluster));
   settleMachines(outcomes, options.signal, (count) => count);
 }

@@ -3,7 +3,7 @@ import {errorMessage} from '../../core/errors.js';
 import {readMachineState} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import {hostsBlockScript} from '../../providers/shared/private-network-scripts.js';
-import {machineStatus, openCommunicator, type MachineHandle} from './machines.js';
+import {openCommunicator, type MachineHandle} from './machines.js';
 
 /** A machine's address on the project's private network, as its last up recorded it. */
 export async function privateAddress(handle: MachineHandle): Promise<string | undefined> {
@@ -12,17 +12,10 @@ export async function privateAddress(handle: MachineHandle): Promise<string | un
 
 /**
  * After machines of the project came up or went away (up, halt, destroy): box's block of
- * /etc/hosts on every machine running on the private network names exactly the running ones.
- * Once per command, when its machines are done; a machine that cannot be reached is warned
- * about (its next up writes it).
+ * /etc/hosts on every running machine on the private network (`running`, with its address)
+ * names exactly those. A machine that cannot be reached is warned about (its next up writes it).
  */
-export async function refreshPrivateNames(all: MachineHandle[], ui: Ui, signal: AbortSignal): Promise<void> {
-  if (!all.some((handle) => handle.machine.networks.length > 0)) return;
-  const running: Array<{handle: MachineHandle; ip: string}> = [];
-  for (const handle of all) {
-    const ip = await privateAddress(handle);
-    if (ip && (await machineStatus(handle).catch(() => undefined))?.status === 'running') running.push({handle, ip});
-  }
+export async function refreshPrivateNames(running: Array<{handle: MachineHandle; ip: string}>, ui: Ui, signal: AbortSignal): Promise<void> {
   const lines = running.map(({handle, ip}) => `${ip} ${handle.machine.name} ${handle.machine.name}.${handle.ctx.project.name}`).join('\n');
   await Promise.all(running.map(async ({handle}) => {
     try {
