@@ -37,12 +37,23 @@ interface Watched {
  * Ends only by an interruption (or a failure), whose error carries the copies made.
  */
 export async function rsyncAuto(options: RsyncAutoOptions): Promise<RsyncAutoResult> {
-  const {ui, signal} = options;
   const {handles} = await openMachines(options);
   const watched: Watched[] = [];
+  const syncers: FolderSyncer[] = [];
+  try {
+    return await watchAndSync(options, handles, watched, syncers);
+  } finally {
+    // The shared SSH connections end with the command, whatever ended it.
+    for (const syncer of syncers) await syncer.close().catch(() => undefined);
+  }
+}
+
+async function watchAndSync(options: RsyncAutoOptions, handles: MachineHandle[], watched: Watched[], syncers: FolderSyncer[]): Promise<RsyncAutoResult> {
+  const {ui, signal} = options;
   for (const handle of handles) {
     await withMachine(handle, () => requireRunning(handle, 'its folders sync into a running guest'));
-    const syncer = await prepareFolderSync(handle);
+    const syncer = await prepareFolderSync(handle, {shareConnection: true});
+    if (syncer) syncers.push(syncer);
     if (!syncer) {
       ui.info(`${handle.machine.name}: no rsync folders; not watched.`);
       continue;

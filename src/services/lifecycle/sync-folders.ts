@@ -1,6 +1,7 @@
 import type {SyncedFolder} from '../../boxfile/project.js';
 import type {SshInfo} from '../../communicators/communicator.js';
 import {prepareGuestForRsync} from '../../synced-folders/guest-rsync.js';
+import {openSshMaster} from '../../synced-folders/ssh-master.js';
 import {checkHostRsync, rsyncFolders, rsyncJob, runRsync, withRsyncWorkDir} from '../../synced-folders/rsync-folders.js';
 import type {RsyncStats} from '../../synced-folders/rsync-stats.js';
 import {openCommunicator, type MachineHandle} from './machines.js';
@@ -20,6 +21,8 @@ export interface FolderSyncResult extends RsyncStats {
 export interface FolderSyncer {
   folders: SyncedFolder[];
   sync(index: number, signal: AbortSignal): Promise<FolderSyncResult>;
+  /** Ends the shared SSH connection, if one was asked for. */
+  close(): Promise<void>;
 }
 
 const sizeText = (bytes: number): string => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
@@ -34,12 +37,12 @@ export function describeSync(result: FolderSyncResult): string {
  * prepareGuestForRsync). Undefined when the machine has no rsync folder (9p and virtiofs folders
  * are the target's to share).
  */
-export async function prepareFolderSync(handle: MachineHandle, info?: SshInfo): Promise<FolderSyncer | undefined> {
+export async function prepareFolderSync(handle: MachineHandle, options: {info?: SshInfo; shareConnection?: boolean} = {}): Promise<FolderSyncer | undefined> {
   const {ctx, machine} = handle;
   const folders = rsyncFolders(machine.syncedFolders);
   if (folders.length === 0) return undefined;
   await checkHostRsync(ctx.signal);
-  const ssh = info ?? await handle.provider.sshInfo(ctx);
+  const ssh = options.info ?? await handle.provider.sshInfo(ctx);
   const comm = await openCommunicator(handle, ssh);
   let owners: Array<{owner: string; group: string}>;
   try {
@@ -51,15 +54,18 @@ export async function prepareFolderSync(handle: MachineHandle, info?: SshInfo): 
   } finally {
     await comm.close().catch(() => undefined);
   }
+  // Copies again and again (rsync-auto) share one SSH connection: no handshake per copy.
+  const master = options.shareConnection ? await openSshMaster(ssh, ctx.signal) : undefined;
   return {
     folders,
     sync: (index, signal) => withRsyncWorkDir(async (dir) => {
       const t0 = Date.now();
       const folder = folders[index]!;
       const job = await rsyncJob(folder, ctx.project.root, owners[index]!, dir, index, signal);
-      const stats = await runRsync(job, ssh, {signal});
+      const stats = await runRsync(job, ssh, {signal, sshExtra: master?.sshExtra});
       return {source: folder.source, destination: folder.destination, ...stats, durationMs: Date.now() - t0};
     }),
+    close: async () => master?.close(),
   };
 }
 
@@ -69,14 +75,18 @@ export async function prepareFolderSync(handle: MachineHandle, info?: SshInfo): 
  */
 export async function syncFolders(handle: MachineHandle, info?: SshInfo): Promise<FolderSyncResult[]> {
   const {ctx} = handle;
-  const syncer = await prepareFolderSync(handle, info);
+  const syncer = await prepareFolderSync(handle, {info});
   if (!syncer) return [];
   const results: FolderSyncResult[] = [];
-  for (const [index, folder] of syncer.folders.entries()) {
-    ctx.ui.stage('rsync', `${folder.source} → ${handle.machine.name}:${folder.destination}`);
-    const result = await syncer.sync(index, ctx.signal);
-    ctx.ui.info(`${handle.machine.name}: ${folder.destination}: ${describeSync(result)}`);
-    results.push(result);
+  try {
+    for (const [index, folder] of syncer.folders.entries()) {
+      ctx.ui.stage('rsync', `${folder.source} → ${handle.machine.name}:${folder.destination}`);
+      const result = await syncer.sync(index, ctx.signal);
+      ctx.ui.info(`${handle.machine.name}: ${folder.destination}: ${describeSync(result)}`);
+      results.push(result);
+    }
+  } finally {
+    await syncer.close();
   }
   return results;
 }
