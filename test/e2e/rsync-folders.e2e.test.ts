@@ -4,7 +4,7 @@
  * owner/group, never .box/); a file removed on the host disappears from the guest after
  * `box rsync`; `box rsync-auto` copies a change within 2 s (measured from the write until the
  * guest has it), ignores changes to ignored files, and ends on Ctrl-C with 130 and no process
- * left; no rsync on the host is a clear error.
+ * left; a guest without rsync gets it installed; no rsync on the host is a clear error.
  */
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
@@ -165,6 +165,17 @@ describe('rsync synced folders with a real qemu guest', {timeout: 20 * 60_000}, 
     const left = execFileSync('ps', ['-eo', 'pid=,args='], {encoding: 'utf8'}).split('\n')
       .filter((l) => /^\s*\d+ (\S*\/)?(rsync|ssh) /.test(l) && (l.includes(keyFile) || l.includes(project.dir)));
     assert.deepEqual(left, []);
+  });
+
+  test('a guest without rsync gets it from its package manager (apt-get) at the next copy', async () => {
+    await inGuest('sudo -n dpkg -r rsync >/dev/null 2>&1; command -v rsync || echo removed');
+    assert.equal(await inGuest('command -v rsync || echo none'), 'none');
+    write(project.dir, {'src/after-install.txt': 'x\n'});
+    const {result, json} = await boxJson(['rsync'], opts(600_000));
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.match(String(result.stderr), /installing rsync in the guest/);
+    assert.equal(json.machines[0].folders[0].filesTransferred, 1);
+    assert.ok(await guestHas('/srv/app/src/after-install.txt'));
   });
 
   test('no rsync on the host is a clear error with an install hint (exit 1)', async () => {
