@@ -52,7 +52,7 @@ async function watchAndSync(options: RsyncAutoOptions, handles: MachineHandle[],
   const {ui, signal} = options;
   for (const handle of handles) {
     await withMachine(handle, () => requireRunning(handle, 'its folders sync into a running guest'));
-    const syncer = await prepareFolderSync(handle, {shareConnection: true});
+    const syncer = await prepareFolderSync(handle);
     if (syncer) syncers.push(syncer);
     if (!syncer) {
       ui.info(`${handle.machine.name}: no rsync folders; not watched.`);

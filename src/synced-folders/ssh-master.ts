@@ -17,7 +17,7 @@ export interface SshMaster {
 /**
  * Opens one SSH connection to the guest that every rsync run shares (ControlMaster), so a copy
  * does not pay a new SSH handshake (about a second against a guest under TCG): what keeps
- * `box rsync-auto` within its 2 s. The master is box's own child in its own process group
+ * `box rsync-auto` within its 2 s, and saves one handshake per folder elsewhere. The master is box's own child in its own process group
  * (never ControlPersist, whose background master would outlive box); `close` ends it.
  */
 export async function openSshMaster(info: SshInfo, signal?: AbortSignal): Promise<SshMaster> {

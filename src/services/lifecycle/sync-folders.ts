@@ -15,13 +15,13 @@ export interface FolderSyncResult extends RsyncStats {
 
 /**
  * A machine's rsync folders with the guest made ready once (rsync there, destinations made,
- * owners resolved), so they can be copied again and again (`box rsync-auto`) in one rsync run
- * each.
+ * owners resolved) and one SSH connection open, so they can be copied again and again
+ * (`box rsync-auto`) in one rsync run each. `close` it when done.
  */
 export interface FolderSyncer {
   folders: SyncedFolder[];
   sync(index: number, signal: AbortSignal): Promise<FolderSyncResult>;
-  /** Ends the shared SSH connection, if one was asked for. */
+  /** Ends the shared SSH connection. */
   close(): Promise<void>;
 }
 
@@ -37,12 +37,16 @@ export function describeSync(result: FolderSyncResult): string {
  * prepareGuestForRsync). Undefined when the machine has no rsync folder (9p and virtiofs folders
  * are the target's to share).
  */
-export async function prepareFolderSync(handle: MachineHandle, options: {info?: SshInfo; shareConnection?: boolean} = {}): Promise<FolderSyncer | undefined> {
+export async function prepareFolderSync(handle: MachineHandle, options: {info?: SshInfo} = {}): Promise<FolderSyncer | undefined> {
   const {ctx, machine} = handle;
   const folders = rsyncFolders(machine.syncedFolders);
   if (folders.length === 0) return undefined;
   await checkHostRsync(ctx.signal);
   const ssh = options.info ?? await handle.provider.sshInfo(ctx);
+  // Every rsync run shares one SSH connection (no handshake per copy: about a second each
+  // against a TCG guest), opened while the guest is made ready over box's own connection.
+  const opening = openSshMaster(ssh, ctx.signal);
+  opening.catch(() => undefined);
   const comm = await openCommunicator(handle, ssh);
   let owners: Array<{owner: string; group: string}>;
   try {
@@ -51,21 +55,23 @@ export async function prepareFolderSync(handle: MachineHandle, options: {info?: 
       signal: ctx.signal,
       onInstall: () => ctx.ui.info(`${machine.name}: installing rsync in the guest`),
     });
+  } catch (error) {
+    await opening.then((master) => master.close(), () => undefined);
+    throw error;
   } finally {
     await comm.close().catch(() => undefined);
   }
-  // Copies again and again (rsync-auto) share one SSH connection: no handshake per copy.
-  const master = options.shareConnection ? await openSshMaster(ssh, ctx.signal) : undefined;
+  const master = await opening;
   return {
     folders,
     sync: (index, signal) => withRsyncWorkDir(async (dir) => {
       const t0 = Date.now();
       const folder = folders[index]!;
       const job = await rsyncJob(folder, ctx.project.root, owners[index]!, dir, index, signal);
-      const stats = await runRsync(job, ssh, {signal, sshExtra: master?.sshExtra});
+      const stats = await runRsync(job, ssh, {signal, sshExtra: master.sshExtra});
       return {source: folder.source, destination: folder.destination, ...stats, durationMs: Date.now() - t0};
     }),
-    close: async () => master?.close(),
+    close: () => master.close(),
   };
 }
 
