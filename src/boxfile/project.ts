@@ -64,10 +64,16 @@ export interface MachineConfig extends TargetConfigs {
 }
 
 export interface Project {
-  /** Folder holding the Boxfile; `.box/` state lives here. */
+  /**
+   * The project's identity and state root (`.box/` lives here): the Boxfile's folder, or for an
+   * instance (`box ci`, --instance ID) `<Boxfile folder>/.box/instances/<ID>`. Host files the
+   * Boxfile names resolve against the Boxfile's folder (path.dirname(boxfilePath)) either way.
+   */
   root: string;
+  /** The instance id when the project was loaded as one (--instance / BOX_INSTANCE). */
+  instance?: string;
   boxfilePath: string;
-  /** Project name: Boxfile `name`, else the folder name. */
+  /** Project name: Boxfile `name`, else the folder name; `<name>-<instance>` for an instance. */
   name: string;
   environment?: string;
   machines: MachineConfig[];
