@@ -33,6 +33,12 @@ export interface SshConfig {
   insertKey: boolean;
 }
 
+export interface CiTest {
+  name: string;
+  run: string;
+  privileged: boolean;
+}
+
 export interface MachineConfig extends TargetConfigs {
   name: string;
   /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
@@ -53,6 +59,10 @@ export interface MachineConfig extends TargetConfigs {
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
   syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
   ssh: SshConfig;
+  /** `tests`: what `box ci` runs in the guest, one JUnit test case each. */
+  tests: CiTest[];
+  /** `artifacts`: guest paths or globs `box ci` copies back after the tests. */
+  artifacts: string[];
   /** `networks`: the project's private network, with the address written in the Boxfile if any (at most one). */
   networks: PrivateNetwork[];
   /**
