@@ -55,7 +55,7 @@ export abstract class BaseCommand extends Command {
     } else if (this.interrupts > 1) {
       this.exitNow(interrupted, '\nInterrupted twice: exiting without cleanup.\n');
     } else {
-      process.stderr.write('\nInterrupted: cleaning up (press Ctrl-C again to exit at once)...\n');
+      process.stderr.write(this.secondSignalWaits ? '\nInterrupted: cleaning up (box exits when that is done)...\n' : '\nInterrupted: cleaning up (press Ctrl-C again to exit at once)...\n');
       this.abortController.abort(interrupted);
     }
   };
