@@ -1,4 +1,4 @@
-import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, TargetName} from './schema.js';
+import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, SyncedFolderType, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -39,6 +39,22 @@ export interface CiTest {
   privileged: boolean;
 }
 
+/** A `synced_folders` entry, resolved: the source absolute, defaults filled where they do not depend on the guest. */
+export interface SyncedFolder {
+  /** Absolute folder on the host. */
+  source: string;
+  /** Absolute path in the guest. */
+  destination: string;
+  type: SyncedFolderType;
+  /** rsync exclude patterns as written (the project's .box/ is added when the folder is copied). */
+  exclude: string[];
+  /** Leave out what the .gitignore files ignore. */
+  gitignore: boolean;
+  /** Guest user and group of the copied files; absent: the SSH user and the owner's primary group (asked in the guest). */
+  owner?: string;
+  group?: string;
+}
+
 export interface MachineConfig extends TargetConfigs {
   name: string;
   /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
@@ -57,7 +73,7 @@ export interface MachineConfig extends TargetConfigs {
   targetSettings?: Record<string, unknown>;
   provisioners: ProvisionerConfig[];
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
-  syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
+  syncedFolders: SyncedFolder[];
   ssh: SshConfig;
   /** `tests`: what `box ci` runs in the guest, one JUnit test case each. */
   tests: CiTest[];

@@ -204,11 +204,17 @@ export const forwardedPortSchema = z.object({
   host_ip: z.string().refine((ip) => isIP(ip) !== 0, 'must be an IP address such as 127.0.0.1 or 0.0.0.0').optional().describe('Address to bind on the host (default 127.0.0.1).'),
 }).strict();
 
+/** A user or group name in the guest (useradd's rules, loosely): no spaces, colons or slashes. */
+const guestAccountName = z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'expected a user or group name such as vagrant or www-data');
+
 export const syncedFolderSchema = z.object({
   source: z.string().describe('Folder on the host, relative to the Boxfile.'),
   destination: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path in the guest, such as /srv/app').describe('Absolute path in the guest.'),
-  type: z.enum(['rsync']).optional().describe('How the folder is synced (rsync over SSH).'),
-  exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
+  type: z.enum(['rsync', '9p', 'virtiofs']).optional().describe('rsync (default): copied host → guest over SSH at `up`, `reload` and `box rsync` (files removed on the host are deleted in the guest); 9p or virtiofs: shared live (qemu).'),
+  exclude: z.array(z.string().min(1)).optional().describe('rsync only: rsync exclude patterns (`*.log`, `/build/`, `node_modules/`); the project\'s .box/ is always excluded.'),
+  gitignore: z.boolean().optional().describe('rsync only: leave out what the project\'s .gitignore files ignore (default false).'),
+  owner: guestAccountName.optional().describe('rsync only: owner of the copied files in the guest (default: the SSH user).'),
+  group: guestAccountName.optional().describe('rsync only: group of the copied files in the guest (default: the owner\'s primary group).'),
 }).strict();
 
 export const privateNetworkSchema = z.object({
@@ -368,3 +374,4 @@ export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;
 export type PrivateNetwork = z.output<typeof privateNetworkSchema>;
+export type SyncedFolderType = NonNullable<z.output<typeof syncedFolderSchema>['type']>;

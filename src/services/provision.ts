@@ -4,7 +4,7 @@ import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {machineStatus, openCommunicator, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {openCommunicator, openMachines, requireRunning, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
   machines: Array<{name: string; provisioners: number; durationMs: number}>;
@@ -38,12 +38,7 @@ export async function provision(options: LifecycleOptions & ConcurrencyOptions):
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     const t0 = Date.now();
     const count = await withMachine(handle, async () => {
-      const status = await machineStatus(handle, {insideLock: true});
-      if (status.status !== 'running') {
-        throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; provisioners need it running.`, {
-          hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,
-        });
-      }
+      await requireRunning(handle, 'provisioners need it running');
       handle.ctx.ui.stage('provision', handle.machine.name);
       try {
         return await provisionMachine(handle);

@@ -167,7 +167,7 @@ describe('Boxfile resolution', () => {
     await writeFiles(other, {'ci.yaml': 'basebox: ./base.box\nsynced_folders: [{source: ., destination: /src}]\n'});
     const project = await loadProject({cwd: dir, boxfile: path.join(other, 'ci.yaml')});
     assert.equal(project.root, other);
-    assert.deepEqual(project.machines[0].syncedFolders, [{source: other, destination: '/src', type: 'rsync', exclude: []}]);
+    assert.deepEqual(project.machines[0].syncedFolders, [{source: other, destination: '/src', type: 'rsync', exclude: [], gitignore: false}]);
     assert.equal(project.machines[0].basebox.name, path.join(other, 'base.box'));
   });
 

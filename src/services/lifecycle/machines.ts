@@ -3,7 +3,7 @@ import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
 import {targetAlias, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
-import {UsageError} from '../../core/errors.js';
+import {BoxError, UsageError} from '../../core/errors.js';
 import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
@@ -123,6 +123,15 @@ export async function machineStatus(handle: MachineHandle, options: {insideLock?
     repair: `box up ${machine.name}`,
     details: {...report.details, firstUp: 'unfinished', vm: report.status},
   };
+}
+
+/** Fails with ERR_NOT_RUNNING (and the repair) unless the machine runs; `needs`: "provisioners need it running". Inside its lock. */
+export async function requireRunning(handle: MachineHandle, needs: string): Promise<void> {
+  const status = await machineStatus(handle, {insideLock: true});
+  if (status.status === 'running') return;
+  throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; ${needs}.`, {
+    hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,
+  });
 }
 
 /**
