@@ -102,7 +102,7 @@ export async function ci(options: CiOptions): Promise<CiResult> {
   try {
     await bringUp(base, options, job.signal, machines, t0);
     const ready = handles.filter((h) => machines.get(h.machine.name)!.up.ok);
-    await runMachines(ready, {parallel: options.parallel, order: 'dependencies-first', signal: job.signal}, async (handle) => {
+    const outcomes = await runMachines(ready, {parallel: options.parallel, order: 'dependencies-first', signal: job.signal}, async (handle) => {
       const entry = machines.get(handle.machine.name)!;
       const tests = options.command === undefined ? handle.machine.tests : [{name: options.command, run: options.command, privileged: false}];
       await testMachine(handle, tests, entry, id, job.signal);
@@ -111,6 +111,11 @@ export async function ci(options: CiOptions): Promise<CiResult> {
         entry.artifacts = await collectArtifactsOf(handle, artifactsDir, job.signal);
       }
     });
+    // A guest that could not even be reached for its tests is a failed machine, never a pass.
+    for (const outcome of outcomes) {
+      if (outcome.ok || job.signal.aborted) continue;
+      machines.get(outcome.handle.machine.name)!.tests.push({name: 'tests', command: '', status: 'error', durationMs: 0, message: `could not run the tests: ${errorMessage(outcome.error)}`});
+    }
   } finally {
     if (timer) clearTimeout(timer);
     options.signal.removeEventListener('abort', onAbort);
@@ -162,11 +167,12 @@ function finish(result: CiResult, options: CiOptions, timedOut: boolean): CiResu
       hint: `Remove them with: ${result.destroyCommand}`,
     }), {partialResult: {...result}});
   }
-  const failed = result.machines.find((m) => !m.up.ok || m.tests.some((t) => t.status === 'failed'))!;
-  const test = failed.tests.find((t) => t.status === 'failed');
+  const isFailure = (t: CiTestResult) => t.status === 'failed' || t.status === 'error';
+  const failed = result.machines.find((m) => !m.up.ok || m.tests.some(isFailure))!;
+  const test = failed.tests.find(isFailure);
   const message = !failed.up.ok
     ? `${failed.name}: up failed: ${String(failed.up.error?.message ?? 'unknown error')}`
-    : `${failed.name}: ${JSON.stringify(test!.name)} exited with code ${test!.exitCode}`;
+    : test!.status === 'failed' ? `${failed.name}: ${JSON.stringify(test!.name)} exited with code ${test!.exitCode}` : `${failed.name}: ${test!.message}`;
   throw Object.assign(new BoxError('ERR_CI_FAILED', message, {
     exitCode: result.exitCode, hint: `The report is in ${result.junit}.${result.destroyCommand ? ` The machines are kept: ${result.destroyCommand}` : ''}`,
   }), {partialResult: {...result}});
@@ -199,6 +205,7 @@ async function testMachine(handle: MachineHandle, tests: readonly CiTest[], entr
   let stopped: string | undefined;
   const comm = tests.length > 0 ? await openCommunicator(handle) : undefined;
   try {
+    await comm?.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, signal);
     for (const test of tests) {
       if (stopped ?? signal.aborted) {
         entry.tests.push({name: test.name, command: test.run, status: 'skipped', durationMs: 0, message: stopped ?? 'the job was stopped before it ran'});
@@ -239,7 +246,14 @@ async function testMachine(handle: MachineHandle, tests: readonly CiTest[], entr
 }
 
 async function collectArtifactsOf(handle: MachineHandle, dir: string, signal: AbortSignal): Promise<CollectedArtifacts> {
-  const comm = await openCommunicator(handle);
+  let comm: Awaited<ReturnType<typeof openCommunicator>>;
+  try {
+    comm = await openCommunicator(handle);
+    await comm.waitForReady(Math.max(30, handle.machine.ssh.timeoutSeconds) * 1000, signal);
+  } catch (error) {
+    handle.ctx.ui.warn(`${handle.machine.name}: could not collect the artifacts: ${errorMessage(error)}`);
+    return {dir: path.join(dir, handle.machine.name), files: 0, missing: [], error: errorMessage(error)};
+  }
   try {
     const collected = await collectArtifacts(comm, handle.machine.artifacts, {dir, machine: handle.machine.name, signal, onWarning: (line) => handle.ctx.ui.warn(`${handle.machine.name} artifacts: ${line}`)});
     if (collected.error) handle.ctx.ui.warn(`${handle.machine.name}: could not collect the artifacts: ${collected.error}`);

@@ -144,6 +144,21 @@ describe('box ci (service)', () => {
     assert.ok(!existsSync(instancesDir()));
   });
 
+  test('a guest that cannot be reached for its tests fails the job (never a silent pass)', async () => {
+    await boxfile('tests: [echo hi]\n');
+    const original = fake.communicator.bind(fake);
+    fake.communicator = async () => { throw new BoxError('ERR_SSH_TIMEOUT', 'no answer on port 2200'); };
+    try {
+      const error = await failure(ci(options({id: 'unreachable'})));
+      assert.equal(error.exitCode, 1);
+      assert.deepEqual(error.partialResult.machines[0]!.tests.map((t) => [t.status, t.message]), [['error', 'could not run the tests: no answer on port 2200']]);
+      assert.equal(error.partialResult.machines[0]!.artifacts, undefined);
+    } finally {
+      fake.communicator = original;
+    }
+    assert.ok(!existsSync(instancesDir()));
+  });
+
   test('a command given to box ci replaces the Boxfile\'s tests', async () => {
     await boxfile('tests: [echo from-boxfile]\n');
     const result = await ci(options({id: 'cmd', command: 'echo from-flag'}));
