@@ -33,6 +33,12 @@ export interface SshConfig {
   insertKey: boolean;
 }
 
+export interface CiTest {
+  name: string;
+  run: string;
+  privileged: boolean;
+}
+
 /** A `synced_folders` entry, resolved: the source absolute, defaults filled where they do not depend on the guest. */
 export interface SyncedFolder {
   /** Absolute folder on the host. */
@@ -69,6 +75,10 @@ export interface MachineConfig extends TargetConfigs {
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
   syncedFolders: SyncedFolder[];
   ssh: SshConfig;
+  /** `tests`: what `box ci` runs in the guest, one JUnit test case each. */
+  tests: CiTest[];
+  /** `artifacts`: guest paths or globs `box ci` copies back after the tests. */
+  artifacts: string[];
   /** `networks`: the project's private network, with the address written in the Boxfile if any (at most one). */
   networks: PrivateNetwork[];
   /**
@@ -80,10 +90,16 @@ export interface MachineConfig extends TargetConfigs {
 }
 
 export interface Project {
-  /** Folder holding the Boxfile; `.box/` state lives here. */
+  /**
+   * The project's identity and state root (`.box/` lives here): the Boxfile's folder, or for an
+   * instance (`box ci`, --instance ID) `<Boxfile folder>/.box/instances/<ID>`. Host files the
+   * Boxfile names resolve against the Boxfile's folder (path.dirname(boxfilePath)) either way.
+   */
   root: string;
+  /** The instance id when the project was loaded as one (--instance / BOX_INSTANCE). */
+  instance?: string;
   boxfilePath: string;
-  /** Project name: Boxfile `name`, else the folder name. */
+  /** Project name: Boxfile `name`, else the folder name; `<name>-<instance>` for an instance. */
   name: string;
   environment?: string;
   machines: MachineConfig[];

@@ -106,6 +106,8 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
       ...(f.group === undefined ? {} : {group: f.group}),
     })),
     networks: s.networks ?? [],
+    tests: (s.tests ?? []).map((t) => (typeof t === 'string' ? {name: t, run: t, privileged: false} : {name: t.name ?? t.run, run: t.run, privileged: t.privileged ?? false})),
+    artifacts: s.artifacts ?? [],
     ssh: {
       username: s.ssh?.username ?? 'vagrant',
       ...(s.ssh?.private_key_path ? {privateKeyPath: s.ssh.private_key_path} : {}),

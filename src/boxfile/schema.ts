@@ -254,6 +254,16 @@ export const hooksSchema = z.object({
   shutdown: z.array(hookSchema).optional().describe('Before halt (not --force) and destroy of a running machine.'),
 }).strict();
 
+/** One command of `box ci`: a command string, or {name, run, privileged}. */
+export const ciTestSchema = z.union([
+  z.string().min(1).describe('A command run in the guest by sh, as the SSH user, in its home folder.'),
+  z.object({
+    name: z.string().min(1).optional().describe('The test case name in the JUnit report (default: the command).'),
+    run: z.string().min(1).describe('A command run in the guest by sh, in the SSH user\'s home folder.'),
+    privileged: z.boolean().optional().describe('Run it with sudo (default false).'),
+  }).strict(),
+]);
+
 // Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
 // 63 characters keeps all of them within their limits.
 export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
@@ -286,6 +296,8 @@ function buildSchemas() {
     ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
     hooks: hooksSchema.optional().describe('Lifecycle events: setup (first up), configure (a machine came or went), shutdown (before halt and destroy); lists from outer layers run first.'),
     networks: z.array(privateNetworkSchema).max(1).optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
+    tests: z.array(ciTestSchema).optional().describe('Commands `box ci` runs in the guest after up, one JUnit test case each; a later layer replaces the list.'),
+    artifacts: z.array(z.string().min(1)).optional().describe('Guest paths or shell globs `box ci` copies back into --artifacts-dir/MACHINE (relative ones from the SSH user\'s home), after the tests, pass or fail.'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 

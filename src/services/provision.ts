@@ -1,3 +1,4 @@
+import path from 'node:path';
 import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
@@ -20,7 +21,7 @@ export async function provisionMachine(handle: MachineHandle): Promise<number> {
   const comm = await openCommunicator(handle, ssh);
   try {
     await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
-    await runProvisioners({comm, ssh, machine: machine.name, ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name}, machine.provisioners);
+    await runProvisioners({comm, ssh, machine: machine.name, ui: ctx.ui, signal: ctx.signal, projectRoot: path.dirname(ctx.project.boxfilePath), outputPrefix: machine.name}, machine.provisioners);
   } finally {
     await comm.close().catch(() => undefined);
   }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import {watch, type FSWatcher} from 'node:fs';
 import {BoxError, InterruptedError, isAbortError} from '../core/errors.js';
 import {changeMatters, compileExclude, notGitIgnored} from '../synced-folders/change-filter.js';
@@ -60,7 +61,7 @@ async function watchAndSync(options: RsyncAutoOptions, handles: MachineHandle[],
     }
     syncer.folders.forEach((folder, index) => watched.push({
       handle, syncer, index,
-      excludes: [...stateDirRules(folder.source, handle.ctx.project.root), ...folder.exclude].map(compileExclude),
+      excludes: [...stateDirRules(folder.source, path.dirname(handle.ctx.project.boxfilePath)), ...folder.exclude].map(compileExclude),
     }));
   }
   if (watched.length === 0) {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type {SyncedFolder} from '../../boxfile/project.js';
 import type {SshInfo} from '../../communicators/communicator.js';
 import {prepareGuestForRsync} from '../../synced-folders/guest-rsync.js';
@@ -67,7 +68,7 @@ export async function prepareFolderSync(handle: MachineHandle, options: {info?: 
     sync: (index, signal) => withRsyncWorkDir(async (dir) => {
       const t0 = Date.now();
       const folder = folders[index]!;
-      const job = await rsyncJob(folder, ctx.project.root, owners[index]!, dir, index, signal);
+      const job = await rsyncJob(folder, path.dirname(ctx.project.boxfilePath), owners[index]!, dir, index, signal);
       const stats = await runRsync(job, ssh, {signal, sshExtra: master.sshExtra});
       return {source: folder.source, destination: folder.destination, ...stats, durationMs: Date.now() - t0};
     }),
