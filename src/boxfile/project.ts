@@ -1,4 +1,4 @@
-import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, TargetName} from './schema.js';
+import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, SyncedFolderType, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -51,7 +51,7 @@ export interface MachineConfig extends TargetConfigs {
   targetSettings?: Record<string, unknown>;
   provisioners: ProvisionerConfig[];
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
-  syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
+  syncedFolders: Array<{source: string; destination: string; type: SyncedFolderType; exclude: string[]}>;
   ssh: SshConfig;
   /** `networks`: the project's private network, with the address written in the Boxfile if any (at most one). */
   networks: PrivateNetwork[];

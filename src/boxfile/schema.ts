@@ -207,7 +207,7 @@ export const forwardedPortSchema = z.object({
 export const syncedFolderSchema = z.object({
   source: z.string().describe('Folder on the host, relative to the Boxfile.'),
   destination: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path in the guest, such as /srv/app').describe('Absolute path in the guest.'),
-  type: z.enum(['rsync']).optional().describe('How the folder is synced (rsync over SSH).'),
+  type: z.enum(['rsync', '9p', 'virtiofs']).optional().describe('How the folder is synced: rsync over SSH (default, copied at up), or shared live with the guest (9p, virtiofs: qemu target only).'),
   exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
 }).strict();
 
@@ -356,3 +356,5 @@ export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;
 export type PrivateNetwork = z.output<typeof privateNetworkSchema>;
+/** How a synced folder reaches the guest (`synced_folders[].type`). */
+export type SyncedFolderType = NonNullable<z.output<typeof syncedFolderSchema>['type']>;
