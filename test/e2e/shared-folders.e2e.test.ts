@@ -10,7 +10,6 @@
  * One guest (web) is shared by the virtiofs cases.
  */
 import assert from 'node:assert/strict';
-import {readdirSync, readFileSync} from 'node:fs';
 import {chmod, mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
@@ -18,7 +17,7 @@ import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {removeE2eProject} from '../helpers/e2e-project.js';
-import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {qemuProcesses, virtiofsdProcesses} from '../helpers/qemu-processes.js';
 
 const boxfile = `name: shared
 basebox: debian-12-minimal
@@ -37,22 +36,6 @@ machines:
     synced_folders:
       - {source: live, destination: /srv/live, type: virtiofs}
 `;
-
-/** pids of the virtiofsd processes whose command line mentions `needle`. */
-function virtiofsdProcesses(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (path.basename(cmdline.split('\0')[0] ?? '') === 'virtiofsd' && cmdline.includes(needle)) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 /** Polls `probe` until it returns true (the guest's attribute cache lasts about a second). */
 async function eventually(probe: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
