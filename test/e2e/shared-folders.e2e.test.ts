@@ -10,6 +10,7 @@
  * One guest (web) is shared by the virtiofs cases.
  */
 import assert from 'node:assert/strict';
+import {existsSync, readdirSync} from 'node:fs';
 import {chmod, mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
@@ -53,6 +54,8 @@ describe('shared synced folders on real qemu guests: virtiofs live both ways, 9p
   let project: Awaited<ReturnType<typeof tempDir>>;
   let live: string;
   const run = (args: string[], timeoutMs = 300_000) => box(args, {cwd: project.dir, boxHome: home.dir, timeoutMs});
+  /** The project's files in QEMU 7.2 virtiofsd's pid file folder. */
+  const virtiofsdPidFiles = (): string[] => (existsSync('/var/run/virtiofsd') ? readdirSync('/var/run/virtiofsd') : []).filter((f) => f.startsWith(project.dir.replaceAll('/', '.')));
   const onGuest = async (command: string): Promise<string> => {
     const r = await run(['ssh', 'web', '-c', command], 60_000);
     assert.equal(r.exitCode, 0, `${command}\n${r.stdout}\n${r.stderr}`);
@@ -132,6 +135,8 @@ describe('shared synced folders on real qemu guests: virtiofs live both ways, 9p
     assert.equal(destroyed.exitCode, 0, String(destroyed.stderr));
     assert.deepEqual(virtiofsdProcesses(project.dir), []);
     assert.deepEqual(qemuProcesses(project.dir), []);
+    // Nor the pid file QEMU 7.2's virtiofsd leaves in /var/run/virtiofsd.
+    assert.deepEqual(virtiofsdPidFiles(), []);
     assert.equal(await readFile(path.join(live, 'guest.txt'), 'utf8'), 'from the guest\n');
   });
 
@@ -140,6 +145,7 @@ describe('shared synced folders on real qemu guests: virtiofs live both ways, 9p
     assert.equal(up.exitCode, 1, String(up.stderr));
     assert.match(String(up.stderr), /QEMU failed to start broken/);
     assert.deepEqual(virtiofsdProcesses(project.dir), []);
+    assert.deepEqual(virtiofsdPidFiles(), []);
     assert.deepEqual(qemuProcesses(project.dir), []);
   });
 

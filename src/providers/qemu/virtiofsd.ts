@@ -39,6 +39,14 @@ export function virtiofsdLog(dir: string, index: number): string {
 }
 
 /**
+ * The pid file QEMU 7.2's virtiofsd locks, named after its socket (slashes become dots), in
+ * /var/run/virtiofsd: it never removes it, so box does once the process is gone.
+ */
+export function virtiofsdPidFile(socket: string): string {
+  return path.join('/var/run/virtiofsd', `${socket.replaceAll('/', '.')}.pid`);
+}
+
+/**
  * `-o` values are comma-separated (libfuse's option parser): a comma or backslash in the
  * folder's path is escaped with a backslash.
  */
@@ -96,7 +104,7 @@ export async function startVirtiofsd(binary: string, folder: {source: string; so
 
 /**
  * Stops every virtiofsd of the machine in `dir` (found by its command line: it may outlive the
- * box that recorded it) and removes its sockets. Throws ERR_DESTROY_INCOMPLETE for one that
+ * box that recorded it) and removes the sockets and pid files of the given sockets. Throws ERR_DESTROY_INCOMPLETE for one that
  * survives SIGKILL.
  */
 export async function stopVirtiofsds(dir: string, sockets: readonly string[] = []): Promise<void> {
@@ -108,7 +116,11 @@ export async function stopVirtiofsds(dir: string, sockets: readonly string[] = [
     signal(pid, 'SIGKILL');
     if (!(await waitForExit(pid, 5000))) stuck.push(pid);
   }
-  for (const socket of sockets) await rm(socket, {force: true});
+  for (const socket of sockets) {
+    await rm(socket, {force: true});
+    // Only root can write there (and only root runs that virtiofsd).
+    await rm(virtiofsdPidFile(socket), {force: true}).catch(() => undefined);
+  }
   if (stuck.length > 0) {
     throw new BoxError('ERR_DESTROY_INCOMPLETE', `virtiofsd (pid ${stuck.join(', ')}) did not exit after SIGKILL.`, {hint: `Look at \`ps -o pid,stat,cmd -p ${stuck.join(',')}\`, then run the command again.`});
   }
