@@ -74,6 +74,12 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
         const absolute = onHost(folder.source);
         if (!existsSync(absolute)) add([...segments, 'synced_folders', index, 'source'], `no such folder ${absolute}`, folder.source);
       });
+      // A shared folder is the host folder itself: nothing to leave out of a copy.
+      settings.synced_folders.forEach((folder, index) => {
+        if (isObject(folder) && (folder.type === '9p' || folder.type === 'virtiofs') && folder.exclude !== undefined) {
+          add([...segments, 'synced_folders', index, 'exclude'], `applies to rsync folders only: a ${folder.type} folder shares the whole host folder (use type: rsync to leave files out)`, folder.exclude);
+        }
+      });
     }
 
     // A key named explicitly must be there: otherwise `up` boots the machine and then fails to log in.

@@ -4,7 +4,7 @@ import {loadProject} from '../../src/boxfile/load.js';
 import {BoxError} from '../../src/core/errors.js';
 import {checkTargetSettings} from '../../src/services/check-target-settings.js';
 import {box} from '../helpers/cli.js';
-import {boxfileProjects} from './helpers.js';
+import {boxfileProjects, lines, loadErrors} from './helpers.js';
 
 const boxfile = `basebox: debian-12
 machines:
@@ -19,7 +19,7 @@ machines:
         type: virtiofs
 `;
 
-describe('synced folder types a target does not implement', () => {
+describe('synced folder types: what each target implements, what each type accepts', () => {
   const projects = boxfileProjects('box-synced-types-');
 
   test('9p and virtiofs on virtualbox and aws are refused at their Boxfile line, column and field: not supported, exit 2', async () => {
@@ -50,5 +50,15 @@ describe('synced folder types a target does not implement', () => {
     assert.equal(up.exitCode, 2, String(up.stderr));
     assert.match(String(up.stderr), /synced folder type 9p is not supported on the aws target/);
     assert.doesNotMatch(String(up.stderr), /machines\.db/, 'up checks only the machines it brings up');
+  });
+
+  test('exclude on a 9p or virtiofs folder is refused at its line: nothing is copied, so nothing can be left out', async () => {
+    const cwd = await projects.project('exclude', `basebox: debian-12
+synced_folders:
+  - {source: ., destination: /srv/a, type: virtiofs, exclude: [node_modules]}
+  - {source: ., destination: /srv/b, exclude: [node_modules]}
+`);
+    const {error} = await loadErrors({cwd});
+    assert.deepEqual(lines(error), ['Boxfile:3:63 synced_folders[0].exclude: applies to rsync folders only: a virtiofs folder shares the whole host folder (use type: rsync to leave files out) (got ["node_modules"])']);
   });
 });
