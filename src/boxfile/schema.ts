@@ -374,4 +374,5 @@ export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;
 export type PrivateNetwork = z.output<typeof privateNetworkSchema>;
+/** How a synced folder reaches the guest (`synced_folders[].type`). */
 export type SyncedFolderType = NonNullable<z.output<typeof syncedFolderSchema>['type']>;

@@ -7,7 +7,7 @@ import {clusterMap, runHooks} from './lifecycle/hooks.js';
 import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {checkPrivateNetworks} from './check-target-settings.js';
+import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
 import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
@@ -47,6 +47,7 @@ export interface UpResult {
 export async function up(options: UpOptions): Promise<UpResult> {
   const {project, handles} = await openMachines(options);
   await checkPrivateNetworks(project, handles.map((h) => h.machine));
+  await checkSyncedFolderTypes(project, handles.map((h) => h.machine));
   const cluster = projectMachines(options);
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     let destroyed = false;
