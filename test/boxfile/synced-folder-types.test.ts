@@ -75,9 +75,9 @@ synced_folders:
 `);
     const {error} = await loadErrors({cwd});
     assert.deepEqual(lines(error), [
-      'Boxfile:7:16 synced_folders[0].gitignore: applies to rsync folders only: a 9p folder shares the whole host folder (use type: rsync to leave files out) (got true)',
-      'Boxfile:8:12 synced_folders[0].owner: applies to rsync folders only: a 9p folder shares the whole host folder (its files keep their owners; use type: rsync to set them) (got "www-data")',
-      'Boxfile:9:12 synced_folders[0].group: applies to rsync folders only: a 9p folder shares the whole host folder (its files keep their owners; use type: rsync to set them) (got "www-data")',
+      'Boxfile:6:16 synced_folders[0].gitignore: applies to rsync folders only: a 9p folder shares the whole host folder (use type: rsync to leave files out) (got true)',
+      'Boxfile:7:12 synced_folders[0].owner: applies to rsync folders only: a 9p folder shares the whole host folder (its files keep their owners; use type: rsync to set them) (got "www-data")',
+      'Boxfile:8:12 synced_folders[0].group: applies to rsync folders only: a 9p folder shares the whole host folder (its files keep their owners; use type: rsync to set them) (got "www-data")',
     ]);
   });
 });
