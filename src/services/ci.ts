@@ -10,7 +10,7 @@ import {collectArtifacts, type CollectedArtifacts} from './ci/artifacts.js';
 import {deriveInstanceId} from './ci/instance-id.js';
 import {junitXml, type JunitCase, type JunitSuite} from './ci/junit.js';
 import {destroy} from './destroy.js';
-import {openCommunicator, openMachines, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {openReadyCommunicator, openMachines, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 import {runMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {up} from './up.js';
 
@@ -203,9 +203,8 @@ async function bringUp(base: Omit<LifecycleOptions, 'signal'>, options: CiOption
 async function testMachine(handle: MachineHandle, tests: readonly CiTest[], entry: CiMachineResult, id: string, signal: AbortSignal): Promise<void> {
   const {machine, ctx} = handle;
   let stopped: string | undefined;
-  const comm = tests.length > 0 ? await openCommunicator(handle) : undefined;
+  const comm = tests.length > 0 ? await openReadyCommunicator(handle, {signal}) : undefined;
   try {
-    await comm?.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, signal);
     for (const test of tests) {
       if (stopped ?? signal.aborted) {
         entry.tests.push({name: test.name, command: test.run, status: 'skipped', durationMs: 0, message: stopped ?? 'the job was stopped before it ran'});
@@ -246,10 +245,9 @@ async function testMachine(handle: MachineHandle, tests: readonly CiTest[], entr
 }
 
 async function collectArtifactsOf(handle: MachineHandle, dir: string, signal: AbortSignal): Promise<CollectedArtifacts> {
-  let comm: Awaited<ReturnType<typeof openCommunicator>>;
+  let comm: Awaited<ReturnType<typeof openReadyCommunicator>>;
   try {
-    comm = await openCommunicator(handle);
-    await comm.waitForReady(Math.max(30, handle.machine.ssh.timeoutSeconds) * 1000, signal);
+    comm = await openReadyCommunicator(handle, {signal});
   } catch (error) {
     handle.ctx.ui.warn(`${handle.machine.name}: could not collect the artifacts: ${errorMessage(error)}`);
     return {dir: path.join(dir, handle.machine.name), files: 0, missing: [], error: errorMessage(error)};

@@ -4,7 +4,7 @@ import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {runProvisioners} from '../provisioners/run-provisioners.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {openCommunicator, openMachines, requireRunning, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {openReadyCommunicator, openMachines, requireRunning, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface ProvisionResult {
   machines: Array<{name: string; provisioners: number; durationMs: number}>;
@@ -18,9 +18,8 @@ export async function provisionMachine(handle: MachineHandle): Promise<number> {
     return 0;
   }
   const ssh = await handle.provider.sshInfo(ctx);
-  const comm = await openCommunicator(handle, ssh);
+  const comm = await openReadyCommunicator(handle, {info: ssh});
   try {
-    await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
     await runProvisioners({comm, ssh, machine: machine.name, ui: ctx.ui, signal: ctx.signal, projectRoot: path.dirname(ctx.project.boxfilePath), outputPrefix: machine.name}, machine.provisioners);
   } finally {
     await comm.close().catch(() => undefined);

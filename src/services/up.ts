@@ -8,7 +8,7 @@ import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
-import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
@@ -163,9 +163,8 @@ async function setHostname(handle: MachineHandle, timings: Record<string, number
   throwIfAborted(ctx.signal);
   const t0 = Date.now();
   ctx.ui.stage('hostname', wanted);
-  const comm = await openCommunicator(handle);
+  const comm = await openReadyCommunicator(handle);
   try {
-    await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
     await setGuestHostname(comm, wanted, ctx.signal);
   } finally {
     await comm.close().catch(() => undefined);

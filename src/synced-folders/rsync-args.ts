@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type {SshInfo} from '../communicators/communicator.js';
-import {sshOptions} from '../communicators/ssh/openssh.js';
+import {batchSshOptions} from '../communicators/ssh/openssh.js';
 import {BoxError} from '../core/errors.js';
 
 /** What one rsync run copies, and as whom: a synced folder with everything the guest decided filled in. */
@@ -35,7 +35,7 @@ export function rsyncShellWord(word: string): string {
  * no host-key recording), never prompting. `extra` adds options such as a ControlPath.
  */
 export function rsyncSshCommand(info: SshInfo, extra: readonly string[] = []): string {
-  return ['ssh', '-F', '/dev/null', ...sshOptions(info), '-o', 'BatchMode=yes', ...extra].map(rsyncShellWord).join(' ');
+  return ['ssh', ...batchSshOptions(info), ...extra].map(rsyncShellWord).join(' ');
 }
 
 /** `user@host:path` for rsync, with an IPv6 address in brackets. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {execa} from 'execa';
 import type {SshInfo} from '../communicators/communicator.js';
-import {sshOptions} from '../communicators/ssh/openssh.js';
+import {batchSshOptions} from '../communicators/ssh/openssh.js';
 import {BoxError} from '../core/errors.js';
 import {spawnInOwnGroup} from '../core/exec.js';
 
@@ -23,7 +23,7 @@ export interface SshMaster {
 export async function openSshMaster(info: SshInfo, signal?: AbortSignal): Promise<SshMaster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'box-ssh-'));
   const socket = path.join(dir, 'master.sock');
-  const base = ['-F', '/dev/null', ...sshOptions(info), '-o', 'BatchMode=yes', '-S', socket];
+  const base = [...batchSshOptions(info), '-S', socket];
   const target = `${info.username}@${info.host}`;
   const master = spawnInOwnGroup('ssh', [...base, '-M', '-N', '-o', 'ControlPersist=no', '-o', 'ServerAliveInterval=15', target], {reject: false, stdin: 'ignore'});
   let stderr = '';

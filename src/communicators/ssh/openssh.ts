@@ -16,6 +16,11 @@ export function sshOptions(info: SshInfo): string[] {
   ];
 }
 
+/** box's options for an `ssh` that must never prompt and reads no user ssh_config (rsync's `-e`, a master connection). */
+export function batchSshOptions(info: SshInfo): string[] {
+  return ['-F', '/dev/null', ...sshOptions(info), '-o', 'BatchMode=yes'];
+}
+
 /** argv for `ssh` (without the binary): interactive when `command` is absent. */
 export function sshArgs(info: SshInfo, options: {command?: string; tty?: boolean; batch?: boolean; connectTimeout?: number} = {}): string[] {
   return [

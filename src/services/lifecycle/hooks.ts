@@ -5,7 +5,7 @@ import {runGuestScript} from '../../communicators/run-script.js';
 import {BoxError, InterruptedError, throwIfAborted} from '../../core/errors.js';
 import {spawnInOwnGroup} from '../../core/exec.js';
 import {OutputLines} from '../../provisioners/output-lines.js';
-import {machineStatus, openCommunicator, type MachineHandle} from './machines.js';
+import {machineStatus, openReadyCommunicator, type MachineHandle} from './machines.js';
 import {privateAddress} from './private-names.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './run-machines.js';
 
@@ -51,10 +51,9 @@ export async function runHooks(handle: MachineHandle, event: HookEvent, cluster:
   const {ctx, machine} = handle;
   const json = JSON.stringify(cluster);
   const env = {BOX_EVENT: event, BOX_MACHINE: machine.name, BOX_PROJECT: ctx.project.name, BOX_CLUSTER_JSON: json};
-  const remote = hooks.some((hook) => hook.run_remote !== undefined) ? await openCommunicator(handle) : undefined;
+  const remote = hooks.some((hook) => hook.run_remote !== undefined) ? await openReadyCommunicator(handle) : undefined;
   try {
     if (remote) {
-      await remote.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
       const written = await runGuestScript(remote, {text: `mkdir -p ${GUEST_CLUSTER_FILE.replace(/\/[^/]+$/, '')} && cat > ${GUEST_CLUSTER_FILE}.tmp <<'BOX_CLUSTER_EOF'\n${json}\nBOX_CLUSTER_EOF\nmv ${GUEST_CLUSTER_FILE}.tmp ${GUEST_CLUSTER_FILE}\n`}, {privileged: true, signal: ctx.signal, prefix: 'box-cluster'});
       if (written !== 0) throw new BoxError('ERR_HOOK_FAILED', `${machine.name}: could not write ${GUEST_CLUSTER_FILE} for the ${event} hooks (exit ${written}).`);
     }

@@ -182,3 +182,18 @@ export async function openCommunicator(handle: MachineHandle, info?: SshInfo): P
   const ssh = info ?? await handle.provider.sshInfo(handle.ctx);
   return handle.provider.communicator ? handle.provider.communicator(handle.ctx, ssh) : createCommunicator(ssh);
 }
+
+/**
+ * The machine's communicator once the guest answers, waiting up to its `ssh.timeout` (at least
+ * 30 s: a guest that just booted may still be starting sshd); closed again if it never does.
+ */
+export async function openReadyCommunicator(handle: MachineHandle, options: {signal?: AbortSignal; info?: SshInfo} = {}): Promise<Communicator> {
+  const comm = await openCommunicator(handle, options.info);
+  try {
+    await comm.waitForReady(Math.max(30, handle.machine.ssh.timeoutSeconds) * 1000, options.signal ?? handle.ctx.signal);
+    return comm;
+  } catch (error) {
+    await comm.close().catch(() => undefined);
+    throw error;
+  }
+}

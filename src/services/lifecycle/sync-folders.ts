@@ -1,11 +1,12 @@
 import path from 'node:path';
 import type {SyncedFolder} from '../../boxfile/project.js';
 import type {SshInfo} from '../../communicators/communicator.js';
+import {formatBytes} from '../../core/ui.js';
 import {prepareGuestForRsync} from '../../synced-folders/guest-rsync.js';
 import {openSshMaster} from '../../synced-folders/ssh-master.js';
 import {checkHostRsync, rsyncFolders, rsyncJob, runRsync, withRsyncWorkDir} from '../../synced-folders/rsync-folders.js';
 import type {RsyncStats} from '../../synced-folders/rsync-stats.js';
-import {openCommunicator, type MachineHandle} from './machines.js';
+import {openReadyCommunicator, type MachineHandle} from './machines.js';
 
 /** What syncing one folder did (the `sync` entry of `box up --json`, and `box rsync --json`). */
 export interface FolderSyncResult extends RsyncStats {
@@ -26,11 +27,9 @@ export interface FolderSyncer {
   close(): Promise<void>;
 }
 
-const sizeText = (bytes: number): string => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
-
 /** "12 files sent (3.2 KiB), 1 deleted" */
 export function describeSync(result: FolderSyncResult): string {
-  return `${result.filesTransferred} file${result.filesTransferred === 1 ? '' : 's'} sent (${sizeText(result.bytesTransferred)}), ${result.filesDeleted} deleted, in ${(result.durationMs / 1000).toFixed(1)} s`;
+  return `${result.filesTransferred} file${result.filesTransferred === 1 ? '' : 's'} sent (${formatBytes(result.bytesTransferred)}), ${result.filesDeleted} deleted, in ${(result.durationMs / 1000).toFixed(1)} s`;
 }
 
 /**
@@ -48,19 +47,20 @@ export async function prepareFolderSync(handle: MachineHandle, options: {info?: 
   // against a TCG guest), opened while the guest is made ready over box's own connection.
   const opening = openSshMaster(ssh, ctx.signal);
   opening.catch(() => undefined);
-  const comm = await openCommunicator(handle, ssh);
   let owners: Array<{owner: string; group: string}>;
   try {
-    await comm.waitForReady(Math.max(30, machine.ssh.timeoutSeconds) * 1000, ctx.signal);
-    owners = await prepareGuestForRsync(comm, machine.name, folders.map((f) => f.destination), folders, {
-      signal: ctx.signal,
-      onInstall: () => ctx.ui.info(`${machine.name}: installing rsync in the guest`),
-    });
+    const comm = await openReadyCommunicator(handle, {info: ssh});
+    try {
+      owners = await prepareGuestForRsync(comm, machine.name, folders.map((f) => f.destination), folders, {
+        signal: ctx.signal,
+        onInstall: () => ctx.ui.info(`${machine.name}: installing rsync in the guest`),
+      });
+    } finally {
+      await comm.close().catch(() => undefined);
+    }
   } catch (error) {
     await opening.then((master) => master.close(), () => undefined);
     throw error;
-  } finally {
-    await comm.close().catch(() => undefined);
   }
   const master = await opening;
   return {
