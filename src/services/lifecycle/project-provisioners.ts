@@ -18,11 +18,13 @@ export interface DeferredProvisioning {
 /**
  * The machines a project-wide provisioner entry is for. The same entry (same settings: a
  * top-level `provisioners:` entry every machine inherits, or one copied under several machines)
- * is ONE run for all of them, in the order entries first appear.
+ * is ONE run for all of them, in the order entries first appear (machines in Boxfile order).
  */
-export function groupDeferred(deferred: ReadonlyMap<string, DeferredProvisioning>): Array<{config: ProvisionerCommon; targets: string[]}> {
+export function groupDeferred(deferred: ReadonlyMap<string, DeferredProvisioning>, order: readonly string[]): Array<{config: ProvisionerCommon; targets: string[]}> {
   const groups = new Map<string, {config: ProvisionerCommon; targets: string[]}>();
-  for (const [machine, {configs}] of deferred) {
+  // Machines finish in any order: the Boxfile's order makes the runs and their targets stable.
+  for (const machine of order) {
+    const configs = deferred.get(machine)?.configs ?? [];
     for (const config of configs) {
       const key = JSON.stringify(config);
       const group = groups.get(key) ?? {config, targets: []};
@@ -45,7 +47,7 @@ export async function runProjectProvisioners(
   project: Project, all: () => Promise<MachineHandle[]>, deferred: ReadonlyMap<string, DeferredProvisioning>,
   options: {ui: Ui; signal: AbortSignal},
 ): Promise<ProvisionerResult[]> {
-  const groups = groupDeferred(deferred);
+  const groups = groupDeferred(deferred, project.machines.map((m) => m.name));
   if (groups.length === 0) return [];
   const machines = await runningMachines(await all());
   const results: ProvisionerResult[] = [];
