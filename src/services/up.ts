@@ -68,7 +68,9 @@ export async function up(options: UpOptions): Promise<UpResult> {
   await clusterChanged(project, cluster, {up: cameUp, down: []}, options);
   // After the hosts blocks: a playbook may use the machines' private names.
   const {projectProvisioners, stageError} = await runProjectStage(() => runProjectProvisioners(project, cluster, deferred, options));
-  const machines = settleMachines(outcomes, options.signal, (machine) => machine);
+  // Their provisioning finished only now: the entries say so.
+  const finished = (machine: UpMachineResult) => (!stageError && deferred.get(machine.name)?.marksProvisioned ? {...machine, provisioned: true} : machine);
+  const machines = settleMachines(outcomes, options.signal, finished);
   if (stageError) throw withMachines(stageError, machines);
   return {machines, projectProvisioners};
 }

@@ -136,8 +136,8 @@ describe('ansible and ansible_local on two real qemu guests', {timeout: 40 * 60_
     assert.ok(json.projectProvisioners[0].details.recap.web.changed >= 3);
     // The run: never ones did not run.
     assert.doesNotMatch(stderr, /broken|this one fails|write from inside/);
-    assert.match(await onGuest('web', 'cat /etc/box-ansible.txt'), /^web 10\.\d+\.\d+\.\d+ webservers\n/);
-    assert.match(await onGuest('db', 'cat /etc/box-ansible.txt'), /^db 10\.\d+\.\d+\.\d+ dbservers\n/);
+    assert.match(await onGuest('web', 'cat /etc/box-ansible.txt'), /^web 10\.\d+\.\d+\.\d+ box_targets,webservers$/);
+    assert.match(await onGuest('db', 'cat /etc/box-ansible.txt'), /^db 10\.\d+\.\d+\.\d+ box_targets,dbservers$/);
     assert.equal((await onGuest('web', 'systemctl is-active box-hello')).trim(), 'active');
   });
 
@@ -155,7 +155,7 @@ describe('ansible and ansible_local on two real qemu guests', {timeout: 40 * 60_
     console.log(`# ansible_local with ansible-core installed from Debian's mirror in the guest: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     assert.equal(json.projectProvisioners.length, 0);
     assert.doesNotMatch(String(result.stderr), /TASK \[install the site file\]/);
-    assert.match(await onGuest('web', 'cat /tmp/box-ansible-local-proof'), /^inside local \/tmp\/box-ansible-\w{8}\/playbook\n/);
+    assert.match(await onGuest('web', 'cat /tmp/box-ansible-local-proof'), /^inside local \/tmp\/box-ansible-\w{8}\/playbook$/);
     assert.equal((await onGuest('web', 'ls -d /tmp/box-ansible-* /tmp/box-shell-* 2>/dev/null | grep -v local-proof || true')).trim(), '');
   });
 

@@ -66,6 +66,7 @@ machines:
     assert.deepEqual(guestRan('own-marker').sort(), ['app', 'db', 'web']);
     assert.deepEqual(result.projectProvisioners.map((p) => [p.type, p.machines, p.details]), [['test-project', ['web', 'app', 'db'], {seen: 3}]]);
     for (const name of ['web', 'app', 'db']) assert.equal((await readMachineState(sandbox.project(), name))?.provisioned, true);
+    assert.deepEqual(result.machines.map((m) => m.provisioned), [true, true, true]);
     // A later up of provisioned machines runs neither again.
     fake.guest = [];
     await up({...opts(), destroyOnError: true});
