@@ -14,7 +14,7 @@ export default class Provision extends BaseCommand {
   static override flags = {
     ...projectFlags,
     ...concurrencyFlags,
-    'provision-with': Flags.string({multiple: true, description: 'Run only these provisioners (names or types, comma-separated), including `run: never` ones.'}),
+    'provision-with': Flags.string({multiple: true, multipleNonGreedy: true, description: 'Run only these provisioners (names or types, comma-separated), including `run: never` ones.'}),
   };
 
   async run(): Promise<ProvisionResult> {

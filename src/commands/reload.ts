@@ -16,7 +16,7 @@ export default class Reload extends BaseCommand {
     ...projectFlags,
     ...concurrencyFlags,
     provision: Flags.boolean({allowNo: true, description: 'Run the provisioners after the boot (default: only if they never succeeded).'}),
-    'provision-with': Flags.string({multiple: true, description: 'Run only these provisioners (names or types, comma-separated) after the boot; implies --provision.', exclusive: ['provision']}),
+    'provision-with': Flags.string({multiple: true, multipleNonGreedy: true, description: 'Run only these provisioners (names or types, comma-separated) after the boot; implies --provision.', exclusive: ['provision']}),
     force: Flags.boolean({char: 'f', description: 'Kill instead of a graceful shutdown.'}),
     timeout: Flags.integer({description: 'Seconds to wait for a graceful shutdown before killing.', default: 60, min: 1}),
   };

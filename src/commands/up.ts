@@ -21,7 +21,7 @@ export default class Up extends BaseCommand {
     ...projectFlags,
     ...concurrencyFlags,
     provision: Flags.boolean({allowNo: true, description: 'Run the provisioners even if they already ran (--no-provision: never). Default: first up only.'}),
-    'provision-with': Flags.string({multiple: true, description: 'Run only these provisioners (names or types, comma-separated), whatever their `run:`; implies --provision.', exclusive: ['provision']}),
+    'provision-with': Flags.string({multiple: true, multipleNonGreedy: true, description: 'Run only these provisioners (names or types, comma-separated), whatever their `run:`; implies --provision.', exclusive: ['provision']}),
     'destroy-on-error': Flags.boolean({allowNo: true, default: true, description: 'Destroy a new machine whose up failed (--no-destroy-on-error keeps it for debugging).'}),
   };
 
