@@ -1,10 +1,10 @@
 // Layer rules for src/ (see docs/architecture.md): an import may point sideways inside its
 // layer or down, never up, and no module may import itself back through a cycle.
-//   commands → services → builder / providers / provisioners → boxfile / boxes / communicators → core
+//   commands → services → builder / providers / provisioners / synced-folders → boxfile / boxes / communicators → core
 const layers = [
   {name: 'core', path: '^src/core/'},
   {name: 'boxfile-boxes-communicators', path: '^src/(boxfile|boxes|communicators)/'},
-  {name: 'builder-providers-provisioners', path: '^src/(builder|providers|provisioners)/'},
+  {name: 'builder-providers-provisioners', path: '^src/(builder|providers|provisioners|synced-folders)/'},
   {name: 'services', path: '^src/services/'},
   {name: 'commands', path: '^src/(commands/|hooks/|help\\.ts$)'},
 ];

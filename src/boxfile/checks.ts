@@ -74,6 +74,16 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
         const absolute = onHost(folder.source);
         if (!existsSync(absolute)) add([...segments, 'synced_folders', index, 'source'], `no such folder ${absolute}`, folder.source);
       });
+      // A shared folder is the host folder itself: nothing to leave out of a copy, and its files
+      // keep the owners they have (the copy settings would be accepted and never honoured).
+      settings.synced_folders.forEach((folder, index) => {
+        if (!isObject(folder) || (folder.type !== '9p' && folder.type !== 'virtiofs')) return;
+        for (const key of ['exclude', 'gitignore', 'owner', 'group'] as const) {
+          if (folder[key] === undefined) continue;
+          const why = key === 'exclude' || key === 'gitignore' ? 'use type: rsync to leave files out' : 'its files keep their owners; use type: rsync to set them';
+          add([...segments, 'synced_folders', index, key], `applies to rsync folders only: a ${folder.type} folder shares the whole host folder (${why})`, folder[key]);
+        }
+      });
     }
 
     // A key named explicitly must be there: otherwise `up` boots the machine and then fails to log in.

@@ -13,6 +13,7 @@ import {mergeSettings, settingsOnly} from './merge.js';
 import {originOf, portClashIssues, type LayerOrigin} from './port-clashes.js';
 import {privateIpIssues} from './network-clashes.js';
 import type {MachineConfig, Project} from './project.js';
+import {instanceProjectName, instanceRoot, sanitizeInstanceId} from './instance.js';
 import {absolutizeLayer, baseboxOptional, toMachineConfig} from './resolve.js';
 import {boxfileSchema, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, targetModules, targetNames, userConfigSchema, type MachineSettings, type TargetInput} from './schema.js';
 import {displayPath, locate, readSource, type SourceFile} from './source.js';
@@ -31,6 +32,8 @@ export interface LoadProjectOptions {
   target?: TargetInput;
   /** Ctrl-C / SIGTERM: stops loading a large Boxfile at once. */
   signal?: AbortSignal;
+  /** Load as this instance of the project (--instance, `box ci`): see boxfile/instance.ts. */
+  instance?: string;
 }
 
 /** What the loading itself needs once the Boxfile is found (plain data: it crosses to a worker). */
@@ -39,6 +42,7 @@ export interface LocatedProjectOptions {
   boxfilePath: string;
   env?: string;
   target?: TargetInput;
+  instance?: string;
   /** Worker only: modules to import first so that it knows this thread's targets (see BoxfileTargetPlugin.module). */
   targetModules?: string[];
 }
@@ -90,7 +94,10 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   // A bug, not a user error: every name would be refused as an unknown target.
   if (targetNames().length === 0) throw new Error('no target is registered: import providers/registry.js before loading a Boxfile');
   const cwd = path.resolve(options.cwd);
-  const located: LocatedProjectOptions = {cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target};
+  const located: LocatedProjectOptions = {
+    cwd, boxfilePath: locateBoxfile(cwd, options.boxfile), env: options.env, target: options.target,
+    ...(options.instance === undefined ? {} : {instance: sanitizeInstanceId(options.instance)}),
+  };
   const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
   if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
   return callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), {...located, targetModules: targetModules()}, {signal: options.signal, what: `loading ${located.boxfilePath}`});
@@ -183,10 +190,13 @@ export async function loadLocatedProject({cwd, boxfilePath, ...options}: Located
   resolveIssues.push(...portClashIssues(machines, layersOf), ...privateIpIssues(machines, layersOf));
   throwIfIssues(resolveIssues);
 
+  const name = typeof data.name === 'string' ? data.name : path.basename(root);
   return {
-    root,
+    // Only the identity moves: every host path above was resolved against the Boxfile's folder.
+    root: options.instance === undefined ? root : instanceRoot(root, options.instance),
     boxfilePath,
-    name: typeof data.name === 'string' ? data.name : path.basename(root),
+    name: options.instance === undefined ? name : instanceProjectName(name, options.instance),
+    ...(options.instance === undefined ? {} : {instance: options.instance}),
     ...(options.env === undefined ? {} : {environment: options.env}),
     machines,
   };

@@ -1,4 +1,4 @@
-import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, TargetName} from './schema.js';
+import type {ForwardedPort, HookConfig, HookEvent, PrivateNetwork, ProvisionerConfig, SyncedFolderType, TargetName} from './schema.js';
 
 /**
  * The resolved, typed view of a Boxfile that services and providers work with: one
@@ -33,6 +33,28 @@ export interface SshConfig {
   insertKey: boolean;
 }
 
+export interface CiTest {
+  name: string;
+  run: string;
+  privileged: boolean;
+}
+
+/** A `synced_folders` entry, resolved: the source absolute, defaults filled where they do not depend on the guest. */
+export interface SyncedFolder {
+  /** Absolute folder on the host. */
+  source: string;
+  /** Absolute path in the guest. */
+  destination: string;
+  type: SyncedFolderType;
+  /** rsync exclude patterns as written (the project's .box/ is added when the folder is copied). */
+  exclude: string[];
+  /** Leave out what the .gitignore files ignore. */
+  gitignore: boolean;
+  /** Guest user and group of the copied files; absent: the SSH user and the owner's primary group (asked in the guest). */
+  owner?: string;
+  group?: string;
+}
+
 export interface MachineConfig extends TargetConfigs {
   name: string;
   /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
@@ -51,8 +73,12 @@ export interface MachineConfig extends TargetConfigs {
   targetSettings?: Record<string, unknown>;
   provisioners: ProvisionerConfig[];
   forwardedPorts: Array<Required<Pick<ForwardedPort, 'guest' | 'host'>> & {protocol: 'tcp' | 'udp'; hostIp: string}>;
-  syncedFolders: Array<{source: string; destination: string; type: 'rsync'; exclude: string[]}>;
+  syncedFolders: SyncedFolder[];
   ssh: SshConfig;
+  /** `tests`: what `box ci` runs in the guest, one JUnit test case each. */
+  tests: CiTest[];
+  /** `artifacts`: guest paths or globs `box ci` copies back after the tests. */
+  artifacts: string[];
   /** `networks`: the project's private network, with the address written in the Boxfile if any (at most one). */
   networks: PrivateNetwork[];
   /**
@@ -64,10 +90,16 @@ export interface MachineConfig extends TargetConfigs {
 }
 
 export interface Project {
-  /** Folder holding the Boxfile; `.box/` state lives here. */
+  /**
+   * The project's identity and state root (`.box/` lives here): the Boxfile's folder, or for an
+   * instance (`box ci`, --instance ID) `<Boxfile folder>/.box/instances/<ID>`. Host files the
+   * Boxfile names resolve against the Boxfile's folder (path.dirname(boxfilePath)) either way.
+   */
   root: string;
+  /** The instance id when the project was loaded as one (--instance / BOX_INSTANCE). */
+  instance?: string;
   boxfilePath: string;
-  /** Project name: Boxfile `name`, else the folder name. */
+  /** Project name: Boxfile `name`, else the folder name; `<name>-<instance>` for an instance. */
   name: string;
   environment?: string;
   machines: MachineConfig[];

@@ -105,8 +105,14 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
       protocol: p.protocol ?? forwardedPortDefaults.protocol,
       hostIp: p.host_ip ?? forwardedPortDefaults.host_ip,
     })),
-    syncedFolders: (s.synced_folders ?? []).map((f) => ({source: f.source, destination: f.destination, type: f.type ?? 'rsync', exclude: f.exclude ?? []})),
+    syncedFolders: (s.synced_folders ?? []).map((f) => ({
+      source: f.source, destination: f.destination, type: f.type ?? 'rsync', exclude: f.exclude ?? [], gitignore: f.gitignore ?? false,
+      ...(f.owner === undefined ? {} : {owner: f.owner}),
+      ...(f.group === undefined ? {} : {group: f.group}),
+    })),
     networks: s.networks ?? [],
+    tests: (s.tests ?? []).map((t) => (typeof t === 'string' ? {name: t, run: t, privileged: false} : {name: t.name ?? t.run, run: t.run, privileged: t.privileged ?? false})),
+    artifacts: s.artifacts ?? [],
     ssh: {
       username: s.ssh?.username ?? 'vagrant',
       ...(s.ssh?.private_key_path ? {privateKeyPath: s.ssh.private_key_path} : {}),

@@ -221,11 +221,17 @@ export const forwardedPortSchema = z.object({
   host_ip: z.string().refine((ip) => isIP(ip) !== 0, 'must be an IP address such as 127.0.0.1 or 0.0.0.0').optional().describe('Address to bind on the host (default 127.0.0.1).'),
 }).strict();
 
+/** A user or group name in the guest (useradd's rules, loosely): no spaces, colons or slashes. */
+const guestAccountName = z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'expected a user or group name such as vagrant or www-data');
+
 export const syncedFolderSchema = z.object({
   source: z.string().describe('Folder on the host, relative to the Boxfile.'),
   destination: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path in the guest, such as /srv/app').describe('Absolute path in the guest.'),
-  type: z.enum(['rsync']).optional().describe('How the folder is synced (rsync over SSH).'),
-  exclude: z.array(z.string()).optional().describe('rsync exclude patterns.'),
+  type: z.enum(['rsync', '9p', 'virtiofs']).optional().describe('rsync (default): copied host → guest over SSH at `up`, `reload` and `box rsync` (files removed on the host are deleted in the guest); 9p or virtiofs: shared live (qemu).'),
+  exclude: z.array(z.string().min(1)).optional().describe('rsync only: rsync exclude patterns (`*.log`, `/build/`, `node_modules/`); the project\'s .box/ is always excluded.'),
+  gitignore: z.boolean().optional().describe('rsync only: leave out what the project\'s .gitignore files ignore (default false).'),
+  owner: guestAccountName.optional().describe('rsync only: owner of the copied files in the guest (default: the SSH user).'),
+  group: guestAccountName.optional().describe('rsync only: group of the copied files in the guest (default: the owner\'s primary group).'),
 }).strict();
 
 export const privateNetworkSchema = z.object({
@@ -265,6 +271,16 @@ export const hooksSchema = z.object({
   shutdown: z.array(hookSchema).optional().describe('Before halt (not --force) and destroy of a running machine.'),
 }).strict();
 
+/** One command of `box ci`: a command string, or {name, run, privileged}. */
+export const ciTestSchema = z.union([
+  z.string().min(1).describe('A command run in the guest by sh, as the SSH user, in its home folder.'),
+  z.object({
+    name: z.string().min(1).optional().describe('The test case name in the JUnit report (default: the command).'),
+    run: z.string().min(1).describe('A command run in the guest by sh, in the SSH user\'s home folder.'),
+    privileged: z.boolean().optional().describe('Run it with sudo (default false).'),
+  }).strict(),
+]);
+
 // Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
 // 63 characters keeps all of them within their limits.
 export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
@@ -297,6 +313,8 @@ function buildSchemas() {
     ssh: sshSettingsSchema.optional().describe('How box reaches the guest over SSH.'),
     hooks: hooksSchema.optional().describe('Lifecycle events: setup (first up), configure (a machine came or went), shutdown (before halt and destroy); lists from outer layers run first.'),
     networks: z.array(privateNetworkSchema).max(1).optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
+    tests: z.array(ciTestSchema).optional().describe('Commands `box ci` runs in the guest after up, one JUnit test case each; a later layer replaces the list.'),
+    artifacts: z.array(z.string().min(1)).optional().describe('Guest paths or shell globs `box ci` copies back into --artifacts-dir/MACHINE (relative ones from the SSH user\'s home), after the tests, pass or fail.'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 
@@ -376,3 +394,5 @@ export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;
 export type PrivateNetwork = z.output<typeof privateNetworkSchema>;
+/** How a synced folder reaches the guest (`synced_folders[].type`). */
+export type SyncedFolderType = NonNullable<z.output<typeof syncedFolderSchema>['type']>;

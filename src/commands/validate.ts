@@ -36,7 +36,7 @@ Exit codes: 0 valid, 2 invalid (or unknown --env).`;
 
   async run(): Promise<ValidateResult> {
     const {flags} = await this.parse(Validate);
-    const project = await loadProject({cwd: process.cwd(), boxfile: flags.boxfile, env: flags.env, target: flags.target as TargetInput | undefined, signal: this.signal});
+    const project = await loadProject({cwd: process.cwd(), boxfile: flags.boxfile, env: flags.env, instance: flags.instance, target: flags.target as TargetInput | undefined, signal: this.signal});
     // What `up` checks on the merged settings of its target before creating anything.
     await checkTargetSettings(project);
     const result: ValidateResult = {valid: true, boxfile: project.boxfilePath, project: project.name, environment: project.environment ?? null, machines: project.machines};

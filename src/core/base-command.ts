@@ -35,6 +35,13 @@ export abstract class BaseCommand extends Command {
    */
   protected readonly exitOnInterrupt: boolean = false;
 
+  /**
+   * Set by commands whose cleanup must finish (`box ci` destroys what a cancelled job made: a CI
+   * runner sends SIGTERM and, on a second cancel, often another): a second signal then waits for
+   * the cleanup instead of leaving machines half-destroyed. SIGKILL still ends it.
+   */
+  protected readonly secondSignalWaits: boolean = false;
+
   protected ui!: Ui;
   private readonly abortController = new AbortController();
   private interrupts = 0;
@@ -43,10 +50,12 @@ export abstract class BaseCommand extends Command {
     const interrupted = new InterruptedError(signal === 'SIGTERM' ? 'Terminated (SIGTERM)' : 'Interrupted', signal);
     if (this.exitOnInterrupt) {
       this.exitNow(interrupted, '\nInterrupted.\n');
+    } else if (this.interrupts > 1 && this.secondSignalWaits) {
+      process.stderr.write('\nStill cleaning up: box exits once what it made is gone.\n');
     } else if (this.interrupts > 1) {
       this.exitNow(interrupted, '\nInterrupted twice: exiting without cleanup.\n');
     } else {
-      process.stderr.write('\nInterrupted: cleaning up (press Ctrl-C again to exit at once)...\n');
+      process.stderr.write(this.secondSignalWaits ? '\nInterrupted: cleaning up (box exits when that is done)...\n' : '\nInterrupted: cleaning up (press Ctrl-C again to exit at once)...\n');
       this.abortController.abort(interrupted);
     }
   };

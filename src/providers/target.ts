@@ -1,5 +1,5 @@
 import type {Project} from '../boxfile/project.js';
-import type {BoxfileTargetPlugin, TargetAliasSpec} from '../boxfile/schema.js';
+import type {BoxfileTargetPlugin, SyncedFolderType, TargetAliasSpec} from '../boxfile/schema.js';
 import type {z} from 'zod';
 import type {Provider} from './provider.js';
 
@@ -28,6 +28,8 @@ export interface TargetFeatures {
   snapshots: boolean;
   privateNetwork: boolean;
   suspend: boolean;
+  /** The `synced_folders[].type`s its provider implements (absent: rsync only). */
+  syncedFolderTypes?: readonly SyncedFolderType[];
 }
 
 /**

@@ -2,6 +2,7 @@ import type {MachineConfig, Project} from '../boxfile/project.js';
 import {throwIfIssues, type BoxfileIssue} from '../boxfile/issues.js';
 import {machineSettingIssue} from '../boxfile/setting-origin.js';
 import {UsageError} from '../core/errors.js';
+import type {SyncedFolderType} from '../boxfile/schema.js';
 import {targetDescriptor, targetDescriptors} from '../providers/registry.js';
 
 /**
@@ -12,6 +13,7 @@ import {targetDescriptor, targetDescriptors} from '../providers/registry.js';
  */
 export async function checkTargetSettings(project: Project): Promise<void> {
   await checkPrivateNetworks(project, project.machines);
+  await checkSyncedFolderTypes(project, project.machines);
   for (const target of targetDescriptors()) await target.checkSettings?.(project);
 }
 
@@ -27,6 +29,14 @@ export async function checkPrivateNetworks(project: Project, machines: readonly 
   const hint = `Use a target with a private network (${able.join(', ')}), or remove \`networks\` from these machines.`;
   const message = (m: MachineConfig) => `a private network is not supported yet on the ${m.target} target (machine ${m.name})`;
   const issues = await Promise.all(refused.map((m) => machineSettingIssue(project, m.name, ['networks'], message(m))));
+  refuseNotSupported(issues, refused.map((m) => `${project.boxfilePath}: networks: ${message(m)}`), hint);
+}
+
+/**
+ * Throws ERR_NOT_SUPPORTED (exit 2) for settings a target does not implement: at their Boxfile
+ * positions, or with the plain `fallback` lines when the Boxfile could not be read again.
+ */
+function refuseNotSupported(issues: ReadonlyArray<BoxfileIssue | undefined>, fallback: string[], hint: string): never {
   if (issues.every((issue) => issue !== undefined)) {
     try {
       throwIfIssues(issues as BoxfileIssue[], hint);
@@ -35,5 +45,28 @@ export async function checkPrivateNetworks(project: Project, machines: readonly 
       throw new UsageError('ERR_NOT_SUPPORTED', error.message, {hint, details: error.details});
     }
   }
-  throw new UsageError('ERR_NOT_SUPPORTED', refused.map((m) => `${project.boxfilePath}: networks: ${message(m)}`).join('\n'), {hint});
+  throw new UsageError('ERR_NOT_SUPPORTED', fallback.join('\n'), {hint});
+}
+
+/** The synced folder types a target implements (its descriptor's list; rsync when it names none). */
+function syncedFolderTypes(target: string): readonly SyncedFolderType[] {
+  return targetDescriptor(target).features.syncedFolderTypes ?? ['rsync'];
+}
+
+/**
+ * A shared (live) synced folder needs the hypervisor's help: `type: 9p` or `virtiofs` on a
+ * target whose descriptor does not list it is refused before anything is made, at the line and
+ * column of the folder's `type`.
+ */
+export async function checkSyncedFolderTypes(project: Project, machines: readonly MachineConfig[]): Promise<void> {
+  const refused = machines.flatMap((m) => m.syncedFolders
+    .map((folder, index) => ({machine: m, index, type: folder.type}))
+    .filter((f) => !syncedFolderTypes(f.machine.target).includes(f.type)));
+  if (refused.length === 0) return;
+  const types = [...new Set(refused.map((f) => f.type))];
+  const able = targetDescriptors().filter((t) => types.every((type) => t.features.syncedFolderTypes?.includes(type))).map((t) => t.name);
+  const hint = `Use \`type: rsync\` (a copy made at up)${able.length > 0 ? `, or a target that shares folders live (${able.join(', ')})` : ''}.`;
+  const message = (f: typeof refused[number]) => `synced folder type ${f.type} is not supported on the ${f.machine.target} target (machine ${f.machine.name}; supported: ${syncedFolderTypes(f.machine.target).join(', ')})`;
+  const issues = await Promise.all(refused.map((f) => machineSettingIssue(project, f.machine.name, ['synced_folders', f.index, 'type'], message(f), f.type)));
+  refuseNotSupported(issues, refused.map((f) => `${project.boxfilePath}: synced_folders[${f.index}].type: ${message(f)}`), hint);
 }

@@ -15,5 +15,6 @@ function aliasHelp(): string {
 export const projectFlags = {
   boxfile: Flags.file({description: 'Path to the Boxfile (default: ./Boxfile, searched upwards).', env: 'BOX_BOXFILE', helpGroup: 'PROJECT'}),
   env: Flags.string({char: 'e', description: 'Environment overlay from the Boxfile (dev, test, prod...).', env: 'BOX_ENV', helpGroup: 'PROJECT'}),
+  instance: Flags.string({description: 'Work on this instance of the project (the one `box ci` made, whose id it printed): its own machines, state and names.', env: 'BOX_INSTANCE', helpGroup: 'PROJECT'}),
   target: Flags.string({description: `Override the target of every machine${aliasHelp() ? ` (${aliasHelp()})` : ''}.`, options: targetInputNames(), helpGroup: 'PROJECT'}),
 };

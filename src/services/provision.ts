@@ -1,10 +1,11 @@
+import path from 'node:path';
 import {errorMessage} from '../core/errors.js';
 import {updateMachineState} from '../core/state.js';
 import {BoxError} from '../core/errors.js';
 import {isProjectWide, runProvisioners, type ProvisionerResult} from '../provisioners/run-provisioners.js';
 import {checkProvisionWith, selectProvisioners, type ProvisionSelection} from '../provisioners/select.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {machineStatus, openCommunicator, openMachines, projectMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {openCommunicator, openMachines, projectMachines, requireRunning, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 import {privateAddress} from './lifecycle/private-names.js';
 import {runProjectProvisioners, type DeferredProvisioning} from './lifecycle/project-provisioners.js';
 
@@ -45,7 +46,7 @@ export async function provisionMachine(handle: MachineHandle, selection: Provisi
       await runProvisioners({
         comm, ssh, machine: machine.name, ...(privateIp ? {privateIp} : {}),
         project: {name: ctx.project.name, ...(ctx.project.environment ? {environment: ctx.project.environment} : {})},
-        ui: ctx.ui, signal: ctx.signal, projectRoot: ctx.project.root, outputPrefix: machine.name,
+        ui: ctx.ui, signal: ctx.signal, projectRoot: path.dirname(ctx.project.boxfilePath), outputPrefix: machine.name,
       }, own);
     } finally {
       await comm.close().catch(() => undefined);
@@ -67,12 +68,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     const t0 = Date.now();
     const done = await withMachine(handle, async () => {
-      const status = await machineStatus(handle, {insideLock: true});
-      if (status.status !== 'running') {
-        throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; provisioners need it running.`, {
-          hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,
-        });
-      }
+      await requireRunning(handle, 'provisioners need it running');
       try {
         return await provisionMachine(handle, selection);
       } catch (error) {

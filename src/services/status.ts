@@ -1,3 +1,4 @@
+import {instanceOfRoot} from '../boxfile/instance.js';
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {errorMessage} from '../core/errors.js';
@@ -60,10 +61,14 @@ export async function statusAll(options: {signal: AbortSignal; prune?: boolean})
       continue;
     }
     try {
-      const {handles} = await openMachines({cwd: entry.projectRoot, names: [entry.machine], ui: silentUi(), signal: options.signal});
+      // An instance's root is inside its project's folder (box ci): load that project as it.
+      const instance = instanceOfRoot(entry.projectRoot);
+      const {handles} = await openMachines({cwd: instance?.folder ?? entry.projectRoot, ...(instance ? {instance: instance.id} : {}), names: [entry.machine], ui: silentUi(), signal: options.signal});
       machines.push({...base, ...await machineStatus(handles[0])});
     } catch (error) {
-      machines.push({...base, status: 'broken', reason: `its project does not load: ${errorMessage(error)}`, repair: `box validate --cwd ${entry.projectRoot}`});
+      const instance = instanceOfRoot(entry.projectRoot);
+      const repair = instance ? `box validate --cwd ${instance.folder} --instance ${instance.id}` : `box validate --cwd ${entry.projectRoot}`;
+      machines.push({...base, status: 'broken', reason: `its project does not load: ${errorMessage(error)}`, repair});
     }
   }
   return {machines};

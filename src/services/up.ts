@@ -8,8 +8,9 @@ import {provisionMachine, runProjectStage, withMachines} from './provision.js';
 import {runProjectProvisioners, type DeferredProvisioning} from './lifecycle/project-provisioners.js';
 import {clusterMap, runHooks} from './lifecycle/hooks.js';
 import {clusterChanged} from './lifecycle/cluster-changed.js';
+import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
-import {checkPrivateNetworks} from './check-target-settings.js';
+import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
 import {hasMachineFiles, openCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
@@ -32,7 +33,9 @@ export interface UpMachineResult {
   status: string;
   ssh?: {host: string; port: number; username: string};
   details?: Record<string, unknown>;
-  /** Milliseconds per stage (checks, resolveBox, createDisk, startQemu, waitForSsh, insertKey, provision). */
+  /** What each rsync folder's copy into the guest did (absent: the machine has none). */
+  sync?: FolderSyncResult[];
+  /** Milliseconds per stage (checks, resolveBox, createDisk, startQemu, waitForSsh, insertKey, sync, provision). */
   timings: Record<string, number>;
   durationMs: number;
 }
@@ -52,6 +55,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
   const {project, handles} = await openMachines(options);
   await checkPrivateNetworks(project, handles.map((h) => h.machine));
   if (options.provisionWith) checkProvisionWith(options.provisionWith, handles.flatMap((h) => h.machine.provisioners));
+  await checkSyncedFolderTypes(project, handles.map((h) => h.machine));
   const cluster = projectMachines(options);
   const deferred = new Map<string, DeferredProvisioning>();
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
@@ -117,6 +121,11 @@ async function upOne(
     if ((await readMachineState(ctx.project.root, machine.name))?.upCompleted === false) {
       await updateMachineState(ctx.project.root, machine.name, (s) => { s.upCompleted = true; });
     }
+    // Synced folders are copied on every up (as Vagrant does on up and reload), before the
+    // provisioners, which may need them.
+    const s0 = Date.now();
+    const synced = await syncFolders(handle);
+    if (synced.length > 0) timings.sync = Date.now() - s0;
     const state = await readMachineState(ctx.project.root, machine.name);
     const selection = upSelection(options, state?.provisioned ?? false);
     if (selection) {
@@ -139,7 +148,8 @@ async function upOne(
     ctx.ui.success(`${machine.name} is ${status.status} (ssh ${info.host}:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return {
       name: machine.name, target: machine.target, created, wasRunning, provisioned: after?.provisioned ?? false, ranProvisioners,
-      status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details, timings, durationMs: Date.now() - t0,
+      status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details,
+      ...(synced.length > 0 ? {sync: synced} : {}), timings, durationMs: Date.now() - t0,
     };
   } catch (error) {
     // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made. What

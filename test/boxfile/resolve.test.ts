@@ -72,6 +72,8 @@ describe('Boxfile resolution', () => {
       forwardedPorts: [],
       syncedFolders: [],
       networks: [],
+      tests: [],
+      artifacts: [],
       ssh: {username: 'vagrant', port: 22, timeoutSeconds: 300, insertKey: true},
       setByUser: ['basebox'],
     }]);
@@ -167,7 +169,7 @@ describe('Boxfile resolution', () => {
     await writeFiles(other, {'ci.yaml': 'basebox: ./base.box\nsynced_folders: [{source: ., destination: /src}]\n'});
     const project = await loadProject({cwd: dir, boxfile: path.join(other, 'ci.yaml')});
     assert.equal(project.root, other);
-    assert.deepEqual(project.machines[0].syncedFolders, [{source: other, destination: '/src', type: 'rsync', exclude: []}]);
+    assert.deepEqual(project.machines[0].syncedFolders, [{source: other, destination: '/src', type: 'rsync', exclude: [], gitignore: false}]);
     assert.equal(project.machines[0].basebox.name, path.join(other, 'base.box'));
   });
 
@@ -177,6 +179,29 @@ describe('Boxfile resolution', () => {
     const project = await loadProject({cwd, env: 'dev'});
     assert.deepEqual(project.machines.map((m) => [m.name, m.target, m.basebox.name]), [['web', 'qemu', 'debian-12'], ['db', 'qemu', 'debian-12']]);
     assert.equal(project.environment, 'dev');
+  });
+
+  test('tests and artifacts (box ci) are machine settings: a string is a command, a machine\'s list replaces the top one', async () => {
+    const cwd = path.join(dir, 'ci-settings');
+    await writeFiles(cwd, {Boxfile: [
+      'basebox: debian-12',
+      'tests: [make test, {name: lint, run: make lint, privileged: true}]',
+      'artifacts: [reports/*.xml]',
+      'machines:',
+      '  web:',
+      '  db:',
+      '    tests: [{run: pg_isready}]',
+      '    artifacts: []',
+      '',
+    ].join('\n')});
+    const project = await loadProject({cwd});
+    const [web, db] = project.machines;
+    assert.deepEqual(web!.tests, [{name: 'make test', run: 'make test', privileged: false}, {name: 'lint', run: 'make lint', privileged: true}]);
+    assert.deepEqual(web!.artifacts, ['reports/*.xml']);
+    assert.deepEqual(db!.tests, [{name: 'pg_isready', run: 'pg_isready', privileged: false}]);
+    assert.deepEqual(db!.artifacts, []);
+    await writeFiles(cwd, {Boxfile: 'basebox: debian-12\ntests: [{name: x}]\n'});
+    await assert.rejects(loadProject({cwd}), /Boxfile:2:\d+ tests\[0\]/);
   });
 
   test('YAML anchors and merge keys work, with x- keys as a home for anchors', async () => {

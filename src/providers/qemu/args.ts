@@ -31,7 +31,19 @@ export interface LaunchSpec {
   base?: {file: string; format: string};
   /** A second NIC on the project's private network (see privateNetArgs). */
   privateNetwork?: PrivateNic;
+  /** Host folders the guest mounts live (`type: 9p`/`virtiofs` synced folders; see sharedFolderArgs). */
+  sharedFolders?: readonly SharedFolderExport[];
   extraArgs: string[];
+}
+
+/** One host folder exported to the guest under a mount tag. */
+export interface SharedFolderExport {
+  type: '9p' | 'virtiofs';
+  /** Absolute host folder (9p: QEMU serves it itself). */
+  source: string;
+  tag: string;
+  /** virtiofs: the socket of the virtiofsd that serves the folder. */
+  socket?: string;
 }
 
 /** The machine's NIC on the project's private network: a multicast segment on the loopback. */
@@ -98,6 +110,33 @@ function privateNetArgs(nic: PrivateNic, nicModel: string): string[] {
   return ['-netdev', `socket,id=net1,mcast=${nic.group}:${nic.port},localaddr=127.0.0.1`, '-device', `${nicModel},netdev=net1,mac=${nic.mac}`];
 }
 
+/**
+ * The exports of shared synced folders.
+ * - 9p: QEMU's own server (`-virtfs`). `security_model=none`: files the guest creates are
+ *   created by QEMU's user (the host user who runs box; with root, chowned to the guest's uid),
+ *   with the modes the guest asks for, failures to chown ignored. So the host keeps a plain tree
+ *   its user owns: real modes and symlinks, no xattr support needed. `mapped-xattr` would keep
+ *   the guest's owners in xattrs instead, at the price of 0600 files and symlinks stored as
+ *   regular files on the host. `multidevs=remap` keeps inode numbers unique across host mounts.
+ * - virtiofs: a vhost-user device on virtiofsd's socket. vhost-user needs the guest's RAM in
+ *   shared memory: one memfd backend (`share=on`) as the guest's only NUMA node, replacing `-m`'s
+ *   private RAM (same size).
+ */
+export function sharedFolderArgs(folders: readonly SharedFolderExport[], memoryMiB: number): string[] {
+  const args: string[] = [];
+  for (const f of folders) {
+    if (f.type === '9p') {
+      args.push('-virtfs', `local,path=${qemuEscape(f.source)},mount_tag=${f.tag},security_model=none,multidevs=remap,id=fs-${f.tag}`);
+    } else {
+      args.push('-chardev', `socket,id=vfs-${f.tag},path=${qemuEscape(f.socket!)}`, '-device', `vhost-user-fs-pci,chardev=vfs-${f.tag},tag=${f.tag}`);
+    }
+  }
+  if (folders.some((f) => f.type === 'virtiofs')) {
+    args.push('-object', `memory-backend-memfd,id=box-mem,size=${memoryMiB}M,share=on`, '-numa', 'node,memdev=box-mem');
+  }
+  return args;
+}
+
 function qmpArgs(socket: string): string[] {
   return ['-qmp', `unix:${qemuEscape(socket)},server=on,wait=off`];
 }
@@ -127,6 +166,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     ...diskArgs(spec.disk, spec.hardware?.diskBus ?? 'virtio', spec.base),
     ...userNetArgs(hostfwd, spec.hardware?.nicModel ?? 'virtio-net-pci'),
     ...(spec.privateNetwork ? privateNetArgs(spec.privateNetwork, spec.hardware?.nicModel ?? 'virtio-net-pci') : []),
+    ...sharedFolderArgs(spec.sharedFolders ?? [], spec.memoryMiB),
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
     ...qmpArgs(spec.qmpSocket),

@@ -18,9 +18,14 @@ export async function readPidFile(file: string): Promise<number | undefined> {
  * folder instead, named after the machine folder so it is stable across boots.
  */
 export function qmpSocketPath(dir: string): string {
-  const inDir = path.join(dir, qemuFiles.qmp);
+  return machineSocketPath(dir, qemuFiles.qmp);
+}
+
+/** A unix socket of the machine in `dir` named `<stem>.sock`: in the folder, or in the temp folder when that path is too long. */
+export function machineSocketPath(dir: string, file: `${string}.sock`): string {
+  const inDir = path.join(dir, file);
   if (Buffer.byteLength(inDir) <= 100) return inDir;
-  return path.join(os.tmpdir(), `box-qmp-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+  return path.join(os.tmpdir(), `box-${file.slice(0, -'.sock'.length)}-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
 }
 
 /**
@@ -36,7 +41,7 @@ export function qemuOfMachine(args: readonly string[], dir: string): boolean {
   return args.slice(1).some((a) => marks.some((m) => a.includes(m)));
 }
 
-async function argsOf(pid: number): Promise<string[]> {
+export async function argsOf(pid: number): Promise<string[]> {
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   // A zombie (exited, not yet reaped) has an empty cmdline.
   return cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
@@ -56,12 +61,17 @@ export async function isOurQemu(pid: number, dir: string): Promise<boolean> {
  * that survives a lost pid file and a damaged or wrong state.json.
  */
 export async function machineQemuPids(dir: string): Promise<number[]> {
+  return pidsWhere((args) => qemuOfMachine(args, dir));
+}
+
+/** The live processes (not this one) whose command line passes `test`. */
+export async function pidsWhere(test: (args: string[]) => boolean): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
-    if (qemuOfMachine(await argsOf(pid), dir)) pids.push(pid);
+    if (test(await argsOf(pid))) pids.push(pid);
   }
   return pids;
 }

@@ -25,6 +25,8 @@ import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
 import {configurePrivateNetwork} from '../shared/private-network.js';
 import {planPrivateNetwork, type PlannedNic} from './private-network.js';
+import {mountSharedFolders, sharedFolders, type SharedFolder} from './shared-folders.js';
+import {findVirtiofsd, startVirtiofsd, stopVirtiofsds, virtiofsdLog} from './virtiofsd.js';
 
 export {qmpSocketPath};
 
@@ -51,6 +53,10 @@ export interface QemuMachineState {
   kernel?: {kernel: string; initrd?: string; cmdline?: string};
   /** Disk bus and NIC from the box's metadata or Vagrantfile (absent: virtio). */
   hardware?: GuestHardware;
+  /** The shared synced folders of the last boot (9p, virtiofs), recorded before their virtiofsd start. */
+  sharedFolders?: SharedFolder[];
+  /** The virtiofsd processes of the last boot (also found by their command line). */
+  virtiofsdPids?: number[];
   /** What the box's Vagrantfile sets (SSH user/port/packed key, memory, cpus...), read at creation. */
   boxSettings?: BoxSettings;
   /** True once the insecure key was replaced by the per-machine key. */
@@ -77,6 +83,8 @@ interface QemuUpState {
   bootedAt?: number;
   /** The second NIC on the project's private network, when the machine has `networks`. */
   privateNic?: PlannedNic;
+  /** The virtiofsd binary, when the machine has `type: virtiofs` synced folders. */
+  virtiofsd?: string;
 }
 
 /** The steps without their cleanups: starting an existing machine never undoes anything. */
@@ -143,17 +151,19 @@ export class QemuProvider implements Provider {
     await checkForwardedPorts(project.boxfilePath, {machine: machine.name, forwardedPorts: forwards}, others);
     const accel = await detectAccel(machine.qemu.accel, {probe: qemuKvmProbe(machine.qemu.binary), kvmRequiredBy: machine.qemu.kvmRequiredBy});
     if (accel.accel === 'tcg') ui.info(`${machine.name}: ${accel.reason}.`);
+    // virtiofs folders need virtiofsd on the host: missing, nothing is created.
+    const virtiofsd = machine.syncedFolders.some((f) => f.type === 'virtiofs') ? await findVirtiofsd() : undefined;
     throwIfAborted(signal);
     lap('checks');
 
     if (!state) {
-      await this.create(ctx, {accel, forwards}, lap);
+      await this.create(ctx, {accel, forwards, virtiofsd}, lap);
       return {created: true, timings};
     }
     // An existing machine is only started: a failure or Ctrl-C leaves it as it is (no cleanups).
     const q = state.provider as unknown as QemuMachineState;
     lap('resolveBox');
-    const existing: QemuUpState = {q, accel, forwards};
+    const existing: QemuUpState = {q, accel, forwards, virtiofsd};
     const disk = !existsSync(machinePaths(dir).disk) || q.phase === 'creating';
     await runSteps(onlyRuns(this.upSteps(ctx, existing, lap, {disk, boot: true})), existing, {ui, signal});
     return {created: false, timings};
@@ -164,7 +174,7 @@ export class QemuProvider implements Provider {
    * `destroy` after a crash finds it all), then the steps make the disk, start QEMU and ready
    * the guest; a failure or Ctrl-C runs their cleanups, which leave nothing behind.
    */
-  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]}, lap: (name: string) => void): Promise<void> {
+  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
     ui.stage('resolve-box', machine.basebox?.raw ?? '');
     const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
@@ -250,6 +260,7 @@ export class QemuProvider implements Provider {
         cleanup: async (s, outcome) => {
           if (!failed(outcome)) return;
           await this.stopQemus(ctx, s.pid);
+          await stopVirtiofsds(dir, sharedSockets(q));
           await rm(files.pidFile, {force: true});
           await rm(files.qmpSocket, {force: true});
         },
@@ -291,6 +302,17 @@ export class QemuProvider implements Provider {
         },
       });
     }
+    const shared = sharedFolders(machine, dir);
+    if (include.boot && shared.length > 0) {
+      steps.push({
+        name: 'synced-folders',
+        detail: () => shared.map((f) => `${f.destination} (${f.type})`).join(', '),
+        run: async () => {
+          await mountSharedFolders(ctx, this, shared);
+          lap('syncedFolders');
+        },
+      });
+    }
     return steps;
   }
 
@@ -306,6 +328,7 @@ export class QemuProvider implements Provider {
     const sshPort = q.sshPort !== undefined && await portIsFree('tcp', '127.0.0.1', q.sshPort) ? q.sshPort : await freePort();
     s.sshPort = sshPort;
     s.privateNic = await planPrivateNetwork(project, machine);
+    const shared = sharedFolders(machine, dir);
     await rm(files.pidFile, {force: true});
     await rm(files.qmpSocket, {force: true});
     await this.patch(ctx, (r) => {
@@ -315,8 +338,34 @@ export class QemuProvider implements Provider {
       r.accelReason = accel.reason;
       r.forwardedPorts = forwards;
       r.pid = undefined;
+      r.sharedFolders = shared;
+      r.virtiofsdPids = undefined;
       r.startedAt = new Date().toISOString();
     });
+    q.sharedFolders = shared;
+    try {
+      await this.startQemu(ctx, s, boxed, shared);
+    } catch (error) {
+      // No QEMU started: its virtiofsds would wait for it forever. (One that started before a
+      // Ctrl-C keeps them: the first up's cleanup stops both, an existing machine stays up.)
+      if ((await machineQemuPids(dir)).length === 0) await stopVirtiofsds(dir, sharedSockets(q));
+      throw error;
+    }
+    lap('startQemu');
+  }
+
+  /** Starts the folders' virtiofsds, then QEMU (daemonized), and records their pids. */
+  private async startQemu(ctx: MachineContext, s: QemuUpState, boxed: ReturnType<typeof withBoxSettings>, shared: SharedFolder[]): Promise<void> {
+    const {project, machine, dir, signal} = ctx;
+    const files = machinePaths(dir);
+    const {q, accel, forwards} = s as Required<QemuUpState>;
+    const sshPort = s.sshPort!;
+    const virtiofsdPids: number[] = [];
+    for (const [index, folder] of shared.entries()) {
+      if (folder.type !== 'virtiofs') continue;
+      virtiofsdPids.push(await startVirtiofsd(s.virtiofsd ?? await findVirtiofsd(), {source: folder.source, socket: folder.socket!, log: virtiofsdLog(dir, index)}));
+      await this.patch(ctx, (r) => { r.virtiofsdPids = [...virtiofsdPids]; });
+    }
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
@@ -334,6 +383,7 @@ export class QemuProvider implements Provider {
       hardware: q.hardware,
       base: {file: q.baseImage, format: q.baseFormat},
       privateNetwork: s.privateNic,
+      sharedFolders: shared,
       extraArgs: machine.qemu.extraArgs,
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the
@@ -356,7 +406,6 @@ export class QemuProvider implements Provider {
     if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${files.pidFile}.`);
     s.pid = pid;
     await this.patch(ctx, (r) => { r.pid = pid; });
-    lap('startQemu');
   }
 
   /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
@@ -381,9 +430,11 @@ export class QemuProvider implements Provider {
         stoppedBy = await this.gracefulStop(ctx, q, pid, options.timeoutSeconds * 1000);
       }
     }
+    // With QEMU gone its virtiofsds exit by themselves; any left are stopped.
+    await stopVirtiofsds(ctx.dir, sharedSockets(q));
     await rm(files.pidFile, {force: true});
     await rm(files.qmpSocket, {force: true});
-    await this.patch(ctx, (s) => { s.pid = undefined; });
+    await this.patch(ctx, (s) => { s.pid = undefined; s.virtiofsdPids = undefined; });
     return stoppedBy;
   }
 
@@ -427,6 +478,7 @@ export class QemuProvider implements Provider {
       ui.warn(`${machine.name}: ${error.message} Looking for its QEMU by its folder instead.`);
     }
     await this.stopQemus(ctx, q?.pid);
+    await stopVirtiofsds(dir, q ? sharedSockets(q) : []);
     await rm(machinePaths(dir).qmpSocket, {force: true});
     await removeMachineFiles(dir);
     await unindexMachine(project.root, machine.name);
@@ -588,6 +640,11 @@ export async function reconcile(input: ReconcileInput): Promise<StatusReport> {
     return {status: 'broken', reason: q?.phase === 'creating' ? `${name} was only half created (box was interrupted)` : `the disk ${disk} of ${name} is missing`, repair: `box destroy ${name}`, details};
   }
   return {status: 'stopped', details};
+}
+
+/** The virtiofsd sockets the machine's last boot used (some may live in the temp folder). */
+function sharedSockets(q: QemuMachineState): string[] {
+  return (q.sharedFolders ?? []).flatMap((f) => (f.socket ? [f.socket] : []));
 }
 
 export function createQemuProvider(): Provider {

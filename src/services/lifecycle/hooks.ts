@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type {MachineConfig} from '../../boxfile/project.js';
 import type {HookConfig, HookEvent} from '../../boxfile/schema.js';
 import {runGuestScript} from '../../communicators/run-script.js';
@@ -65,7 +66,7 @@ export async function runHooks(handle: MachineHandle, event: HookEvent, cluster:
       let code: number;
       try {
         code = hook.run !== undefined
-          ? await runOnHost(hook.run, {cwd: ctx.project.root, env, signal: ctx.signal, onOutput: (stream, data) => lines.push(stream, data)})
+          ? await runOnHost(hook.run, {cwd: path.dirname(ctx.project.boxfilePath), env, signal: ctx.signal, onOutput: (stream, data) => lines.push(stream, data)})
           : await runGuestScript(remote!, {text: `${hook.run_remote!}\n`}, {privileged: hook.privileged ?? true, env, signal: ctx.signal, prefix: 'box-hook', onOutput: (stream, data) => lines.push(stream, data)});
       } finally {
         lines.flush();

@@ -3,11 +3,12 @@ import path from 'node:path';
 import type {MachineConfig, Project} from '../../boxfile/project.js';
 import {targetAlias, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
-import {UsageError} from '../../core/errors.js';
+import {BoxError, UsageError} from '../../core/errors.js';
 import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
+import {instanceOfRoot} from '../../boxfile/instance.js';
 import {loadProject, selectMachines} from '../../boxfile/load.js';
 import type {Communicator, SshInfo} from '../../communicators/communicator.js';
 import {createCommunicator} from '../../communicators/ssh/connect.js';
@@ -17,6 +18,8 @@ export interface LifecycleOptions {
   cwd: string;
   boxfile?: string;
   env?: string;
+  /** An instance of the project (--instance, `box ci`): see boxfile/instance.ts. */
+  instance?: string;
   target?: TargetInput;
   /** Machine names; all machines of the project when empty. */
   names: string[];
@@ -32,7 +35,7 @@ export interface MachineHandle {
 
 /** Loads the project and pairs each selected machine with its provider and context. */
 export async function openMachines(options: LifecycleOptions): Promise<{project: Project; handles: MachineHandle[]}> {
-  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: options.target, signal: options.signal});
+  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, instance: options.instance, target: options.target, signal: options.signal});
   const machines = selectMachines(project, options.names);
   const handles: MachineHandle[] = [];
   for (const selected of machines) {
@@ -76,7 +79,7 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
       hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
     });
   }
-  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, target: recorded as TargetInput, signal: options.signal});
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, instance: options.instance, target: recorded as TargetInput, signal: options.signal});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }
@@ -122,6 +125,15 @@ export async function machineStatus(handle: MachineHandle, options: {insideLock?
   };
 }
 
+/** Fails with ERR_NOT_RUNNING (and the repair) unless the machine runs; `needs`: "provisioners need it running". Inside its lock. */
+export async function requireRunning(handle: MachineHandle, needs: string): Promise<void> {
+  const status = await machineStatus(handle, {insideLock: true});
+  if (status.status === 'running') return;
+  throw new BoxError('ERR_NOT_RUNNING', `Machine ${handle.machine.name} is ${status.status}; ${needs}.`, {
+    hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,
+  });
+}
+
 /**
  * How long a second box process waits for a machine another one is working on. Longer than the
  * lock's 10 s staleness, so the lock of a box killed with -9 is taken over rather than blocking
@@ -147,6 +159,13 @@ export async function removeMachineDir(projectRoot: string, machine: string, opt
   const machinesDir = path.join(projectStateDir(projectRoot), 'machines');
   await rmdir(machinesDir).catch(() => undefined);
   await rmdir(projectStateDir(projectRoot)).catch(() => undefined);
+  // An instance (box ci) lives in <folder>/.box/instances/<id>: with its last machine, all of it goes.
+  const instance = instanceOfRoot(projectRoot);
+  if (instance) {
+    await rmdir(projectRoot).catch(() => undefined);
+    await rmdir(path.dirname(projectRoot)).catch(() => undefined);
+    await rmdir(projectStateDir(instance.folder)).catch(() => undefined);
+  }
 }
 
 /** Does the machine folder hold anything but the lock (which withMachineLock creates)? */

@@ -12,13 +12,14 @@ export const concurrencyFlags = {
 
 /** Turns a lifecycle command's parsed project flags and machine args into service options. */
 export function lifecycleOptions(
-  flags: {boxfile?: string; env?: string; target?: string; parallel?: number; 'no-parallel'?: boolean},
+  flags: {boxfile?: string; env?: string; instance?: string; target?: string; parallel?: number; 'no-parallel'?: boolean},
   names: unknown[], ui: Ui, signal: AbortSignal,
 ): LifecycleOptions & ConcurrencyOptions {
   return {
     cwd: process.cwd(),
     boxfile: flags.boxfile,
     env: flags.env,
+    ...(flags.instance === undefined ? {} : {instance: flags.instance}),
     target: flags.target as TargetInput | undefined,
     names: names.map(String),
     ui,

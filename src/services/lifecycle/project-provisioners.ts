@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type {Project} from '../../boxfile/project.js';
 import type {ProvisionerCommon} from '../../boxfile/schema.js';
 import {updateMachineState} from '../../core/state.js';
@@ -54,7 +55,7 @@ export async function runProjectProvisioners(
   for (const {config, targets} of groups) {
     results.push(await runProjectProvisioner({
       project: {name: project.name, ...(project.environment ? {environment: project.environment} : {})},
-      machines, targets, ui: options.ui, signal: options.signal, projectRoot: project.root,
+      machines, targets, ui: options.ui, signal: options.signal, projectRoot: path.dirname(project.boxfilePath),
       outputPrefix: targets.join(','),
     }, config));
   }

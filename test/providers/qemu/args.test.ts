@@ -107,4 +107,31 @@ describe('QEMU argument builder', () => {
     const e1000 = buildQemuArgs({...spec, hardware: hardwareOf({nic_model: 'e1000'}), privateNetwork: {group: '239.192.10.20', port: 31000, mac: '52:54:00:aa:bb:cc'}});
     assert.ok(e1000.includes('e1000,netdev=net1,mac=52:54:00:aa:bb:cc'), 'the box\'s NIC model for both NICs');
   });
+
+  test('a 9p folder is exported by QEMU itself, security_model=none, its path escaped; no shared memory', () => {
+    const args = buildQemuArgs({...spec, sharedFolders: [{type: '9p', source: '/home/dev/my,app', tag: 'box0'}]});
+    assert.equal(valueOf(args, '-virtfs'), 'local,path=/home/dev/my,,app,mount_tag=box0,security_model=none,multidevs=remap,id=fs-box0');
+    assert.ok(!args.join(' ').includes('memory-backend'), '9p needs no shared guest RAM');
+    assert.equal(valueOf(args, '-m'), '1024');
+  });
+
+  test('a virtiofs folder is a vhost-user-fs device on virtiofsd\'s socket, with the guest RAM in one shared memfd', () => {
+    const args = buildQemuArgs({...spec, sharedFolders: [
+      {type: 'virtiofs', source: '/src/a', tag: 'box0', socket: '/p/.box/machines/web/virtiofs-0.sock'},
+      {type: '9p', source: '/src/b', tag: 'box1'},
+      {type: 'virtiofs', source: '/src/c', tag: 'box2', socket: '/p/.box/machines/web/virtiofs-2.sock'},
+    ]});
+    const joined = args.join(' ');
+    assert.match(joined, /-chardev socket,id=vfs-box0,path=\/p\/\.box\/machines\/web\/virtiofs-0\.sock -device vhost-user-fs-pci,chardev=vfs-box0,tag=box0/);
+    assert.match(joined, /-chardev socket,id=vfs-box2,path=\/p\/\.box\/machines\/web\/virtiofs-2\.sock -device vhost-user-fs-pci,chardev=vfs-box2,tag=box2/);
+    assert.match(joined, /-virtfs local,path=\/src\/b,mount_tag=box1,/);
+    // One backend of the machine's memory size, whatever the number of folders.
+    assert.equal(args.filter((a) => a.startsWith('memory-backend-memfd')).length, 1);
+    assert.match(joined, /-object memory-backend-memfd,id=box-mem,size=1024M,share=on -numa node,memdev=box-mem/);
+  });
+
+  test('no shared folders: no -virtfs, no vhost-user device', () => {
+    const joined = buildQemuArgs(spec).join(' ');
+    assert.ok(!/virtfs|vhost-user|numa/.test(joined));
+  });
 });
