@@ -5,6 +5,7 @@
 // The targets (names, aliases, `targets.*` settings) come from the target registry.
 import {writeFileSync} from 'node:fs';
 import '../dist/providers/registry.js';
+import '../dist/provisioners/registry.js';
 import {boxfileJsonSchema} from '../dist/boxfile/json-schema.js';
 
 writeFileSync(new URL('../schemas/boxfile.schema.json', import.meta.url), JSON.stringify(boxfileJsonSchema(), null, 2) + '\n');

@@ -45,6 +45,7 @@ describe('generated files', () => {
   test('schemas/boxfile.schema.json matches the zod schema in dist/', async () => {
     // The same function scripts/write-schema.mjs uses, from the same dist/, with the same registered targets.
     await import(path.join(repoRoot, 'dist', 'providers', 'registry.js'));
+    await import(path.join(repoRoot, 'dist', 'provisioners', 'registry.js'));
     const {boxfileJsonSchema} = await import(path.join(repoRoot, 'dist', 'boxfile', 'json-schema.js'));
     const fresh = JSON.parse(JSON.stringify(boxfileJsonSchema()));
     const current = JSON.parse(await readFile(path.join(repoRoot, 'schemas', 'boxfile.schema.json'), 'utf8'));

@@ -4,7 +4,7 @@ import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {didYouMean, formatPath, formatValue, getAt, type BoxfileIssue, type IssuePath} from './issues.js';
 import {isObject, settingsLocations} from './locations.js';
 import {expandHome} from './resolve.js';
-import {registeredBoxfileTargets} from './schema.js';
+import {boxfileProvisionerPlugin, registeredBoxfileTargets} from './schema.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
@@ -98,11 +98,13 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
     if (Array.isArray(settings.provisioners)) {
       settings.provisioners.forEach((p, index) => {
         if (!isObject(p)) return;
-        const field = p.type === 'shell' ? 'path' : p.type === 'file' ? 'source' : undefined;
-        const file = field ? p[field] : undefined;
-        if (!field || typeof file !== 'string' || file === '') return;
-        const absolute = onHost(file);
-        if (!existsSync(absolute)) add([...segments, 'provisioners', index, field], `no such file ${absolute}`, file);
+        const fields = p.type === 'shell' ? ['path'] : p.type === 'file' ? ['source'] : boxfileProvisionerPlugin(String(p.type))?.hostFiles ?? [];
+        for (const field of fields) {
+          const file = p[field];
+          if (typeof file !== 'string' || file === '') continue;
+          const absolute = onHost(file);
+          if (!existsSync(absolute)) add([...segments, 'provisioners', index, field], `no such file ${absolute}`, file);
+        }
       });
     }
   }

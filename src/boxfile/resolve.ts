@@ -49,7 +49,12 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
     if (p.type === 'shell' && p.path !== undefined) return {...p, path: abs(p.path)};
     if (p.type === 'file') return {...p, source: abs(p.source)};
     const plugin = boxfileProvisionerPlugin(p.type);
-    return plugin?.hostPaths ? plugin.hostPaths(p, abs) as ProvisionerConfig : p;
+    const files = Object.fromEntries((plugin?.hostFiles ?? []).flatMap((field) => {
+      const value = (p as Record<string, unknown>)[field];
+      return typeof value === 'string' && value !== '' ? [[field, abs(value)]] : [];
+    }));
+    const withFiles = {...p, ...files};
+    return plugin?.hostPaths ? plugin.hostPaths(withFiles, abs) as ProvisionerConfig : withFiles;
   });
   if (out.provisioners === undefined) delete out.provisioners;
   if (out.synced_folders) out.synced_folders = out.synced_folders.map((f) => ({...f, source: abs(f.source)}));

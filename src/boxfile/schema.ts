@@ -97,8 +97,15 @@ export interface BoxfileTargetPlugin {
 export interface BoxfileProvisionerPlugin {
   type: string;
   schema: z.AnyZodObject;
-  /** Makes the config's host paths absolute (`abs` resolves against the file that wrote them). */
+  /**
+   * Its keys that name a file or folder on the host: made absolute against the file that wrote
+   * them, and checked to exist when the Boxfile is validated (with file, line and field).
+   */
+  hostFiles?: readonly string[];
+  /** Makes other host paths absolute (`abs` resolves against the file that wrote them). */
   hostPaths?(config: Record<string, unknown>, abs: (file: string) => string): Record<string, unknown>;
+  /** A module whose import registers it (the Boxfile worker thread imports it, as a target's). */
+  module?: string;
 }
 
 const boxfileTargets = new Map<string, BoxfileTargetPlugin>();
@@ -154,14 +161,24 @@ export function registeredBoxfileTargets(): BoxfileTargetPlugin[] {
   return [...boxfileTargets.values()];
 }
 
-/** Modules the Boxfile worker thread imports so that it knows the targets this thread knows. */
+/** Modules the Boxfile worker thread imports so that it knows the targets (and plug-in provisioners) this thread knows. */
 export function targetModules(): string[] {
-  return [...new Set(registeredBoxfileTargets().flatMap((t) => (t.module ? [t.module] : [])))];
+  const modules = [...registeredBoxfileTargets(), ...pluginProvisioners.values()].flatMap((t) => (t.module ? [t.module] : []));
+  return [...new Set(modules)];
 }
+
+/**
+ * Keys every provisioner takes (Vagrant's): its `name` (for progress, errors and
+ * `--provision-with`) and when it runs. registerBoxfileProvisioner adds them to a plug-in's schema.
+ */
+export const provisionerCommonShape = {
+  name: z.string().min(1).optional().describe('Shown in progress and errors; `box provision --provision-with NAME` runs it alone.'),
+  run: z.enum(['once', 'always', 'never']).optional().describe('once (default): on the first up, `box provision` and `up --provision`; always: on every up too; never: only when named by --provision-with.'),
+};
 
 export const shellProvisionerSchema = z.object({
   type: z.literal('shell').describe('Runs a script in the guest.'),
-  name: z.string().optional(),
+  ...provisionerCommonShape,
   inline: z.union([z.string(), z.array(z.string())]).optional(),
   path: z.string().optional().describe('A script on the host, relative to the Boxfile.'),
   args: z.array(z.string()).optional(),
@@ -171,7 +188,7 @@ export const shellProvisionerSchema = z.object({
 
 export const fileProvisionerSchema = z.object({
   type: z.literal('file').describe('Uploads a file or folder to the guest.'),
-  name: z.string().optional(),
+  ...provisionerCommonShape,
   source: z.string().describe('File or folder on the host, relative to the Boxfile.'),
   destination: z.string(),
 }).strict();
@@ -351,7 +368,7 @@ export function registerBoxfileTarget(plugin: BoxfileTargetPlugin): void {
 export function registerBoxfileProvisioner(plugin: BoxfileProvisionerPlugin): void {
   // shell and file are in the schema already (their registry entries name the same schemas).
   if (plugin.type === 'shell' || plugin.type === 'file') return;
-  pluginProvisioners.set(plugin.type, plugin);
+  pluginProvisioners.set(plugin.type, {...plugin, schema: plugin.schema.extend(provisionerCommonShape)});
   rebuild();
 }
 
@@ -370,6 +387,9 @@ export type TargetInput = string;
 export type ShellProvisionerConfig = z.output<typeof shellProvisionerSchema>;
 export type FileProvisionerConfig = z.output<typeof fileProvisionerSchema>;
 export type ProvisionerConfig = ShellProvisionerConfig | FileProvisionerConfig;
+/** What every provisioner's config has (a plug-in's too): its type and the common keys. */
+export type ProvisionerCommon = {type: string} & z.output<z.ZodObject<typeof provisionerCommonShape>>;
+export type ProvisionerRun = NonNullable<ProvisionerCommon['run']>;
 export type ForwardedPort = z.output<typeof forwardedPortSchema>;
 export type HookConfig = z.output<typeof hookSchema>;
 export type HookEvent = keyof z.output<typeof hooksSchema>;

@@ -101,3 +101,39 @@ export async function tryRun(file: string, args: readonly string[], options: Run
 export async function startInOwnGroup(file: string, args: readonly string[], options: {env?: Record<string, string>; timeoutMs?: number} = {}): Promise<Result> {
   return spawnInOwnGroup(file, args, {env: options.env, reject: false, stdin: 'ignore', timeout: options.timeoutMs});
 }
+
+export interface StreamingOptions {
+  cwd?: string;
+  /** Added to the environment box runs with. */
+  env?: Record<string, string>;
+  signal: AbortSignal;
+  onOutput: (stream: 'stdout' | 'stderr', data: string) => void;
+}
+
+/**
+ * Runs a host tool whose output streams to the user (a hook's command, ansible-playbook), in
+ * its own process group with no stdin, and resolves with its exit code. Ctrl-C (`signal`) sends
+ * the whole group SIGTERM (the tool and what it started: ssh...) and rejects with
+ * InterruptedError; a tool that cannot start (not installed) rejects with `errorCode`.
+ */
+export async function runStreaming(file: string, args: readonly string[], options: StreamingOptions & {errorCode: string; hint?: string}): Promise<number> {
+  if (options.signal.aborted) throw new InterruptedError();
+  const child = spawnInOwnGroup(file, args, {cwd: options.cwd, env: options.env, reject: false, stdin: 'ignore', buffer: false});
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  options.signal.addEventListener('abort', stop, {once: true});
+  child.stdout?.on('data', (data: Buffer) => options.onOutput('stdout', String(data)));
+  child.stderr?.on('data', (data: Buffer) => options.onOutput('stderr', String(data)));
+  const result = await child.finally(() => options.signal.removeEventListener('abort', stop));
+  if (options.signal.aborted) throw new InterruptedError();
+  if (result.exitCode === undefined) {
+    const missing = /ENOENT/.test(String(result.message));
+    throw new BoxError(options.errorCode, missing ? `${file} is not installed or not on PATH.` : `Could not run ${file}: ${result.message}`, {hint: options.hint});
+  }
+  return result.exitCode;
+}

@@ -1,19 +1,24 @@
 import {registerBoxfileProvisioner, type ProvisionerConfig} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
+import {ansibleLocalProvisioner} from './ansible/ansible-local.js';
+import {ansibleProvisioner} from './ansible/ansible.js';
 import {fileProvisioner} from './file.js';
 import type {Provisioner} from './provisioner.js';
 import {shellProvisioner} from './shell.js';
 
-// Provisioners by Boxfile `type`. ansible, puppet and chef-solo register here when they exist.
+// Provisioners by Boxfile `type`. puppet and chef-solo register here when they exist.
 const provisioners = new Map<string, Provisioner<never>>();
 
-export function registerProvisioner<C>(provisioner: Provisioner<C>): void {
+/** `module`: one whose import registers it again (the Boxfile worker thread imports it). */
+export function registerProvisioner<C>(provisioner: Provisioner<C>, options: {module?: string} = {}): void {
   provisioners.set(provisioner.type, provisioner as Provisioner<never>);
-  if (provisioner.boxfile) registerBoxfileProvisioner({type: provisioner.type, ...provisioner.boxfile});
+  if (provisioner.boxfile) registerBoxfileProvisioner({type: provisioner.type, ...provisioner.boxfile, ...(options.module ? {module: options.module} : {})});
 }
 
 registerProvisioner(shellProvisioner);
 registerProvisioner(fileProvisioner);
+registerProvisioner(ansibleProvisioner, {module: import.meta.url});
+registerProvisioner(ansibleLocalProvisioner, {module: import.meta.url});
 
 export function provisionerTypes(): string[] {
   return [...provisioners.keys()].sort();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import {shellProvisionerSchema, type ShellProvisionerConfig} from '../boxfile/schema.js';
 import {runGuestScript} from '../communicators/run-script.js';
 import {BoxError} from '../core/errors.js';
+import {provisionerFailed} from './failure.js';
 import {OutputLines} from './output-lines.js';
 import type {ProvisionContext, Provisioner} from './provisioner.js';
 
@@ -56,11 +57,7 @@ export const shellProvisioner: Provisioner<ShellProvisionerConfig> = {
     }
 
     if (code !== 0) {
-      const tail = lines.tail();
-      throw new BoxError('ERR_PROVISION_FAILED', `Shell provisioner "${label(config)}" exited with code ${code}.${tail.length > 0 ? `\nLast ${tail.length} lines of output:\n${tail.map((l) => `  ${l}`).join('\n')}` : ' It printed nothing.'}`, {
-        hint: 'Fix the script, then run `box provision` to run the provisioners again.',
-        details: {provisioner: 'shell', name: label(config), exitCode: code, outputTail: tail},
-      });
+      throw provisionerFailed({type: 'shell', name: label(config), exitCode: code, outputTail: lines.tail(), hint: 'Fix the script, then run `box provision` to run the provisioners again.'});
     }
   },
 };

@@ -1,9 +1,11 @@
 // Flags shared by every command that works on a project. Here, above providers/, because
 // --target's choices are the registered targets and their aliases: importing this module
-// registers the built-ins (plug-ins registered before it load are listed too).
+// registers the built-ins (plug-ins registered before it load are listed too), and the
+// built-in provisioners' Boxfile entries (ansible...), so every command's Boxfile knows them.
 import {Flags} from '@oclif/core';
 import {targetAliasSpecs, targetInputNames} from '../boxfile/schema.js';
 import '../providers/registry.js';
+import '../provisioners/registry.js';
 
 /** "kvm: qemu with KVM required; libvirt: another name for qemu" */
 function aliasHelp(): string {

@@ -2,7 +2,10 @@ import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/erro
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {createStepsUndone} from '../providers/shared/machine-files.js';
-import {provisionMachine} from './provision.js';
+import type {ProvisionerResult} from '../provisioners/run-provisioners.js';
+import {checkProvisionWith, type ProvisionSelection} from '../provisioners/select.js';
+import {provisionMachine, runProjectStage, withMachines} from './provision.js';
+import {runProjectProvisioners, type DeferredProvisioning} from './lifecycle/project-provisioners.js';
 import {clusterMap, runHooks} from './lifecycle/hooks.js';
 import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
@@ -13,6 +16,8 @@ import {hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, r
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
   provision?: boolean;
+  /** --provision-with: run only these provisioners (names or types), whatever their `run`, as --provision does. */
+  provisionWith?: string[];
   /** Destroy a NEW machine whose up failed (default, as Vagrant); false keeps it for debugging. */
   destroyOnError: boolean;
 }
@@ -38,6 +43,8 @@ export interface UpMachineResult {
 export interface UpResult {
   /** Every machine's result; with --json after a failure, the failed ones carry their error. */
   machines: UpMachineResult[];
+  /** Project-wide provisioners (host-side ansible), each run once after every machine was up. */
+  projectProvisioners: ProvisionerResult[];
 }
 
 /**
@@ -47,12 +54,14 @@ export interface UpResult {
 export async function up(options: UpOptions): Promise<UpResult> {
   const {project, handles} = await openMachines(options);
   await checkPrivateNetworks(project, handles.map((h) => h.machine));
+  if (options.provisionWith) checkProvisionWith(options.provisionWith, handles.flatMap((h) => h.machine.provisioners));
   await checkSyncedFolderTypes(project, handles.map((h) => h.machine));
   const cluster = projectMachines(options);
+  const deferred = new Map<string, DeferredProvisioning>();
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependencies-first', signal: options.signal}, async (handle) => {
     let destroyed = false;
     try {
-      return await withMachine(handle, () => upOne(handle, options, cluster, () => { destroyed = true; }));
+      return await withMachine(handle, () => upOne(handle, options, cluster, () => { destroyed = true; }, (d) => deferred.set(handle.machine.name, d)));
     } catch (error) {
       // The folder (which holds the lock) can only go once the lock is released.
       if (destroyed || !(await hasMachineFiles(handle.ctx.dir))) await removeMachineDir(handle.ctx.project.root, handle.machine.name).catch(() => undefined);
@@ -61,10 +70,30 @@ export async function up(options: UpOptions): Promise<UpResult> {
   });
   const cameUp = outcomes.flatMap((o) => o.ok && !o.value.wasRunning ? [o.handle.machine.name] : []);
   await clusterChanged(project, cluster, {up: cameUp, down: []}, options);
-  return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
+  // After the hosts blocks: a playbook may use the machines' private names.
+  const {projectProvisioners, stageError} = await runProjectStage(() => runProjectProvisioners(project, cluster, deferred, options));
+  // Their provisioning finished only now: the entries say so.
+  const finished = (machine: UpMachineResult) => (!stageError && deferred.get(machine.name)?.marksProvisioned ? {...machine, provisioned: true} : machine);
+  const machines = settleMachines(outcomes, options.signal, finished);
+  if (stageError) throw withMachines(stageError, machines);
+  return {machines, projectProvisioners};
 }
 
-async function upOne(handle: MachineHandle, options: UpOptions, cluster: () => Promise<MachineHandle[]>, onDestroyed: () => void): Promise<UpMachineResult> {
+/**
+ * Which provisioners this up runs on a machine (Vagrant's rules): --no-provision none;
+ * --provision-with those named; the first up and --provision all but `run: never`; a later
+ * up only `run: always`.
+ */
+export function upSelection(options: Pick<UpOptions, 'provision' | 'provisionWith'>, provisionedBefore: boolean): ProvisionSelection | undefined {
+  if (options.provisionWith) return {reason: 'provision', provisionWith: options.provisionWith};
+  if (options.provision === false) return undefined;
+  return {reason: options.provision || !provisionedBefore ? 'provision' : 'up'};
+}
+
+async function upOne(
+  handle: MachineHandle, options: UpOptions, cluster: () => Promise<MachineHandle[]>, onDestroyed: () => void,
+  onDeferred: (deferred: DeferredProvisioning) => void,
+): Promise<UpMachineResult> {
   const {ctx, machine, provider} = handle;
   const t0 = Date.now();
   ctx.ui.stage('up', `${machine.name} (${machine.target})`);
@@ -98,13 +127,13 @@ async function upOne(handle: MachineHandle, options: UpOptions, cluster: () => P
     const synced = await syncFolders(handle);
     if (synced.length > 0) timings.sync = Date.now() - s0;
     const state = await readMachineState(ctx.project.root, machine.name);
-    const shouldProvision = options.provision ?? !state?.provisioned;
-    if (shouldProvision) {
-      ctx.ui.stage('provision', machine.name);
+    const selection = upSelection(options, state?.provisioned ?? false);
+    if (selection) {
       const p0 = Date.now();
-      await provisionMachine(handle);
-      timings.provision = Date.now() - p0;
-      ranProvisioners = true;
+      const done = await provisionMachine(handle, selection);
+      if (done.configs.length > 0) onDeferred(done);
+      if (done.ran > 0) timings.provision = Date.now() - p0;
+      ranProvisioners = done.ran > 0 || done.configs.length > 0;
     }
     // The setup event: once, after the first up (and its provisioners) succeeded; a failed
     // setup is a failed first up. (Records older than hooks have no setupDone: never set up.)

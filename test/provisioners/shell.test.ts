@@ -103,7 +103,7 @@ describe('shell provisioner', () => {
     await assert.rejects(shellProvisioner.provision(f.context(), {type: 'shell', name: 'breaks', inline: script}), (error: {code: string; message: string; details: {exitCode: number; outputTail: string[]}}) => {
       assert.equal(error.code, 'ERR_PROVISION_FAILED');
       assert.equal(error.details.exitCode, 7);
-      assert.match(error.message, /"breaks" exited with code 7/);
+      assert.match(error.message, /Provisioner "breaks" \(shell\) failed: exit code 7\./);
       assert.match(error.message, /fatal: broken/);
       assert.match(error.message, /line 30/);
       assert.match(error.message, /line 12\n/);

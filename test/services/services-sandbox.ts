@@ -1,4 +1,4 @@
-import {after, before, beforeEach} from 'node:test';
+import {after, afterEach, before, beforeEach} from 'node:test';
 import {silentUi} from '../../src/core/ui.js';
 import type {Provider} from '../../src/providers/provider.js';
 import {registerProvider} from '../../src/providers/registry.js';
@@ -7,7 +7,7 @@ import {tempDir} from '../helpers/cli.js';
 /**
  * For a describe block of lifecycle service tests: `provider` stands in for the virtualbox
  * target, BOX_HOME is a temp folder for the block, and every test gets a fresh project folder
- * (`project()`); `opts()` are the service options for it.
+ * (`project()`, removed after it); `opts()` are the service options for it.
  */
 export function servicesSandbox(prefix: string, provider: Provider, beforeEachTest?: () => void) {
   let home: Awaited<ReturnType<typeof tempDir>>;
@@ -25,6 +25,10 @@ export function servicesSandbox(prefix: string, provider: Provider, beforeEachTe
   beforeEach(async () => {
     project = await tempDir(`${prefix}project-`);
     beforeEachTest?.();
+  });
+  // Each test's project folder goes with it (they used to pile up in /tmp).
+  afterEach(async () => {
+    await project?.cleanup();
   });
   return {
     project: () => project.dir,

@@ -6,13 +6,20 @@ import type {SshInfo} from '../communicator.js';
  */
 export function sshOptions(info: SshInfo): string[] {
   return [
+    ...sshCommonOptions(),
+    '-i', info.privateKeyPath,
+    '-p', String(info.port),
+  ];
+}
+
+/** The `-o` options of every box machine (what ansible's ssh_common_args carries). */
+export function sshCommonOptions(): string[] {
+  return [
     '-o', 'StrictHostKeyChecking=no',
     '-o', 'UserKnownHostsFile=/dev/null',
     '-o', 'LogLevel=ERROR',
     '-o', 'IdentitiesOnly=yes',
     '-o', 'PasswordAuthentication=no',
-    '-i', info.privateKeyPath,
-    '-p', String(info.port),
   ];
 }
 

@@ -2,8 +2,8 @@ import path from 'node:path';
 import type {MachineConfig} from '../../boxfile/project.js';
 import type {HookConfig, HookEvent} from '../../boxfile/schema.js';
 import {runGuestScript} from '../../communicators/run-script.js';
-import {BoxError, InterruptedError, throwIfAborted} from '../../core/errors.js';
-import {spawnInOwnGroup} from '../../core/exec.js';
+import {BoxError, throwIfAborted} from '../../core/errors.js';
+import {runStreaming} from '../../core/exec.js';
 import {OutputLines} from '../../provisioners/output-lines.js';
 import {machineStatus, openReadyCommunicator, type MachineHandle} from './machines.js';
 import {privateAddress} from './private-names.js';
@@ -86,22 +86,7 @@ export async function runHooks(handle: MachineHandle, event: HookEvent, cluster:
 
 /** A host hook: `sh -c COMMAND` in its own process group (Ctrl-C stops it and what it started). */
 async function runOnHost(command: string, options: {cwd: string; env: Record<string, string>; signal: AbortSignal; onOutput: (stream: 'stdout' | 'stderr', data: string) => void}): Promise<number> {
-  throwIfAborted(options.signal);
-  const child = spawnInOwnGroup('sh', ['-c', command], {cwd: options.cwd, env: options.env, reject: false, stdin: 'ignore', buffer: false});
-  const stop = () => {
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  };
-  options.signal.addEventListener('abort', stop, {once: true});
-  child.stdout?.on('data', (data: Buffer) => options.onOutput('stdout', String(data)));
-  child.stderr?.on('data', (data: Buffer) => options.onOutput('stderr', String(data)));
-  const result = await child.finally(() => options.signal.removeEventListener('abort', stop));
-  if (options.signal.aborted) throw new InterruptedError();
-  if (result.exitCode === undefined) throw new BoxError('ERR_HOOK_FAILED', `Could not run the hook \`${command}\`: ${result.message}`);
-  return result.exitCode;
+  return runStreaming('sh', ['-c', command], {...options, errorCode: 'ERR_HOOK_FAILED'});
 }
 
 /** The cluster map of the project's machines (`all` of them), as they are now. */

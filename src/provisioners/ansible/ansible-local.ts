@@ -1,0 +1,152 @@
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import type {Communicator} from '../../communicators/communicator.js';
+import {runGuestScript} from '../../communicators/run-script.js';
+import {shellQuote} from '../../communicators/ssh/remote-command.js';
+import {BoxError} from '../../core/errors.js';
+import {provisionerFailed} from '../failure.js';
+import {OutputLines} from '../output-lines.js';
+import type {ProvisionContext, Provisioner} from '../provisioner.js';
+import {requireHostFile} from './ansible.js';
+import {galaxyArgs, playbookArgs, playbookEnv} from './arguments.js';
+import {buildInventory, runLimit} from './inventory.js';
+import {AnsibleOutput} from './output.js';
+import {ansibleHostFiles, ansibleHostPaths, ansibleLocalSettingsSchema, playbookLabel, type AnsibleLocalSettings} from './settings.js';
+
+/**
+ * Installs ansible with the guest's package manager (Debian/Ubuntu apt, Fedora/RHEL dnf,
+ * openSUSE zypper). Exit 3: none of them.
+ */
+export const INSTALL_ANSIBLE = [
+  'set -e',
+  'if command -v apt-get >/dev/null 2>&1; then',
+  '  export DEBIAN_FRONTEND=noninteractive',
+  '  apt-get update -q',
+  '  apt-get install -y -q --no-install-recommends ansible-core',
+  'elif command -v dnf >/dev/null 2>&1; then',
+  '  dnf install -y ansible-core',
+  'elif command -v zypper >/dev/null 2>&1; then',
+  '  zypper --non-interactive install ansible',
+  'else',
+  '  echo "no package manager box knows (apt-get, dnf, zypper): install ansible in the box, or bake it into the box" >&2',
+  '  exit 3',
+  'fi',
+  '',
+].join('\n');
+
+async function guestOutput(comm: Communicator, command: string, signal: AbortSignal): Promise<{code: number; stdout: string}> {
+  let stdout = '';
+  const code = await comm.exec(command, {signal, onOutput: (stream, data) => { if (stream === 'stdout') stdout += data; }});
+  return {code, stdout: stdout.trim()};
+}
+
+/**
+ * Vagrant's `ansible_local`: ansible-playbook runs IN the guest with `-c local`. Ansible is
+ * installed from the guest's packages when missing (`install: false` refuses instead); the
+ * playbook's folder (roles, templates and vars next to it come along) and the run's files go to
+ * a fresh /tmp/box-ansible-XXXXXXXX in the guest, removed afterwards whatever happened.
+ */
+export const ansibleLocalProvisioner: Provisioner<AnsibleLocalSettings> = {
+  type: 'ansible_local',
+  boxfile: {schema: ansibleLocalSettingsSchema, hostFiles: ansibleHostFiles, hostPaths: ansibleHostPaths},
+  describe: (config) => `ansible_local ${playbookLabel(config)}`,
+  async provision(ctx, config) {
+    const name = playbookLabel(config);
+    const playbook = path.resolve(ctx.projectRoot, config.playbook);
+    await requireHostFile(config, 'ansible_local', 'playbook', playbook);
+    const prefix = ctx.outputPrefix ?? '│';
+    const fail = (exitCode: number, task: string, lines: OutputLines, hint?: string) => provisionerFailed({type: 'ansible_local', name, exitCode, task, outputTail: lines.tail(), ...(hint ? {hint} : {})});
+
+    if ((await guestOutput(ctx.comm, 'command -v ansible-playbook', ctx.signal)).code !== 0) {
+      if (config.install === false) {
+        throw new BoxError('ERR_PROVISION_FAILED', `Provisioner "${name}" (ansible_local): ansible-playbook is not installed in ${ctx.machine}, and install: false.`, {
+          hint: 'Install ansible in the box (or drop `install: false` to let box install it from the guest\'s packages).',
+        });
+      }
+      ctx.ui.info(`${ctx.machine}: installing ansible with the guest's package manager`);
+      const lines = new OutputLines((line) => ctx.ui.output(prefix, line));
+      const code = await runGuestScript(ctx.comm, {text: INSTALL_ANSIBLE}, {privileged: true, signal: ctx.signal, prefix: 'box-ansible-install', onOutput: (s, d) => lines.push(s, d)}).finally(() => lines.flush());
+      if (code !== 0) throw fail(code, 'installing ansible', lines);
+    }
+
+    const made = await guestOutput(ctx.comm, 'mktemp -d /tmp/box-ansible-XXXXXXXX', ctx.signal);
+    if (made.code !== 0 || !made.stdout.startsWith('/tmp/box-ansible-')) {
+      throw new BoxError('ERR_PROVISION_FAILED', `Provisioner "${name}" (ansible_local): could not make a folder in the guest's /tmp (mktemp exit ${made.code}).`);
+    }
+    const remote = made.stdout;
+    const local = await mkdtemp(path.join(os.tmpdir(), 'box-ansible-local-'));
+    try {
+      return await runInGuest(ctx, config, {name, playbook, remote, local, prefix, fail});
+    } finally {
+      await rm(local, {recursive: true, force: true});
+      // Also after Ctrl-C (no signal): the folder goes, so nothing half-uploaded stays in /tmp.
+      // Root may own files a become task wrote there.
+      await ctx.comm.exec(`rm -rf ${shellQuote(remote)} 2>/dev/null || sudo -n rm -rf ${shellQuote(remote)}`, {timeoutMs: 30_000}).catch(() => undefined);
+    }
+  },
+};
+
+async function runInGuest(
+  ctx: ProvisionContext, config: AnsibleLocalSettings,
+  run: {name: string; playbook: string; remote: string; local: string; prefix: string; fail: (code: number, task: string, lines: OutputLines, hint?: string) => BoxError},
+): Promise<{details: Record<string, unknown>}> {
+  const {remote, local} = run;
+  const upload = (from: string, to: string) => ctx.comm.upload(from, to, {signal: ctx.signal});
+  await upload(path.dirname(run.playbook), `${remote}/playbook`);
+  let inventory = `${remote}/inventory.yml`;
+  if (config.inventory_path) {
+    inventory = `${remote}/inventory`;
+    await upload(path.resolve(ctx.projectRoot, config.inventory_path), inventory);
+  } else {
+    const written = buildInventory({
+      project: ctx.project ?? {name: ctx.machine},
+      machines: [{name: ctx.machine, local: true, ...(ctx.privateIp ? {privateIp: ctx.privateIp} : {})}],
+      targets: [ctx.machine], groups: config.groups,
+    });
+    await writeFile(path.join(local, 'inventory.yml'), YAML.stringify(written));
+    await upload(path.join(local, 'inventory.yml'), inventory);
+  }
+  let extraVarsFile: string | undefined;
+  if (typeof config.extra_vars === 'string') {
+    const file = path.resolve(ctx.projectRoot, config.extra_vars.replace(/^@/, ''));
+    await upload(file, extraVarsFile = `${remote}/extra-vars${path.extname(file)}`);
+  } else if (config.extra_vars) {
+    await writeFile(path.join(local, 'extra-vars.json'), JSON.stringify(config.extra_vars));
+    await upload(path.join(local, 'extra-vars.json'), extraVarsFile = `${remote}/extra-vars.json`);
+  }
+  let configFile: string | undefined;
+  if (config.config_file) await upload(path.resolve(ctx.projectRoot, config.config_file), configFile = `${remote}/ansible.cfg`);
+  let rolesPath: string | undefined;
+  const env = playbookEnv(config, configFile);
+  if (config.galaxy_role_file) {
+    const roleFile = `${remote}/requirements${path.extname(config.galaxy_role_file)}`;
+    await upload(path.resolve(ctx.projectRoot, config.galaxy_role_file), roleFile);
+    rolesPath = `${remote}/roles`;
+    const lines = new OutputLines((line) => ctx.ui.output(run.prefix, line));
+    const code = await runGuestScript(ctx.comm, {inline: ['ansible-galaxy', ...galaxyArgs(roleFile, rolesPath)].map((a) => shellQuote(a)).join(' ')}, {privileged: false, env, signal: ctx.signal, prefix: 'box-ansible', onOutput: (s, d) => lines.push(s, d)}).finally(() => lines.flush());
+    if (code !== 0) throw run.fail(code, 'ansible-galaxy install', lines);
+    env.ANSIBLE_ROLES_PATH = `${rolesPath}:${remote}/playbook/roles`;
+  }
+  const output = new AnsibleOutput();
+  const lines = new OutputLines((line) => {
+    output.line(line);
+    ctx.ui.output(run.prefix, line);
+  });
+  const args = playbookArgs(config as never, {
+    playbook: `${remote}/playbook/${path.basename(run.playbook)}`, inventory, extraVarsFile, local: true,
+    limit: runLimit(config.limit, [ctx.machine], Boolean(config.inventory_path)),
+  });
+  // From the playbook's folder, so an ansible.cfg there applies as it would for the user.
+  const command = `cd ${shellQuote(`${remote}/playbook`)} && exec ansible-playbook ${args.map((a) => shellQuote(a)).join(' ')}`;
+  const code = await runGuestScript(ctx.comm, {inline: command}, {privileged: false, env, signal: ctx.signal, prefix: 'box-ansible', onOutput: (s, d) => lines.push(s, d)}).finally(() => lines.flush());
+  if (code !== 0) {
+    throw provisionerFailed({
+      type: 'ansible_local', name: run.name, exitCode: code, outputTail: lines.tail(),
+      ...(output.failedTask ? {task: `task "${output.failedTask}"`} : {}), ...(output.failedHost ? {host: output.failedHost} : {}),
+      hint: 'Fix the playbook, then run `box provision` (or `box provision --provision-with NAME`) to run it again.',
+    });
+  }
+  return {details: {recap: output.recap}};
+}
