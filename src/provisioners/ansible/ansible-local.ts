@@ -2,11 +2,11 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import type {Communicator} from '../../communicators/communicator.js';
 import {runGuestScript} from '../../communicators/run-script.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
 import {BoxError} from '../../core/errors.js';
 import {provisionerFailed} from '../failure.js';
+import {guestOutput, withGuestWorkdir} from '../guest-workdir.js';
 import {OutputLines} from '../output-lines.js';
 import type {ProvisionContext, Provisioner} from '../provisioner.js';
 import {requireHostFile} from './ansible.js';
@@ -35,12 +35,6 @@ export const INSTALL_ANSIBLE = [
   'fi',
   '',
 ].join('\n');
-
-async function guestOutput(comm: Communicator, command: string, signal: AbortSignal): Promise<{code: number; stdout: string}> {
-  let stdout = '';
-  const code = await comm.exec(command, {signal, onOutput: (stream, data) => { if (stream === 'stdout') stdout += data; }});
-  return {code, stdout: stdout.trim()};
-}
 
 /**
  * Vagrant's `ansible_local`: ansible-playbook runs IN the guest with `-c local`. Ansible is
@@ -71,19 +65,12 @@ export const ansibleLocalProvisioner: Provisioner<AnsibleLocalSettings> = {
       if (code !== 0) throw fail(code, 'installing ansible', lines);
     }
 
-    const made = await guestOutput(ctx.comm, 'mktemp -d /tmp/box-ansible-XXXXXXXX', ctx.signal);
-    if (made.code !== 0 || !made.stdout.startsWith('/tmp/box-ansible-')) {
-      throw new BoxError('ERR_PROVISION_FAILED', `Provisioner "${name}" (ansible_local): could not make a folder in the guest's /tmp (mktemp exit ${made.code}).`);
-    }
-    const remote = made.stdout;
     const local = await mkdtemp(path.join(os.tmpdir(), 'box-ansible-local-'));
     try {
-      return await runInGuest(ctx, config, {name, playbook, remote, local, prefix, fail});
+      return await withGuestWorkdir(ctx.comm, {prefix: 'box-ansible', label: `Provisioner "${name}" (ansible_local)`, signal: ctx.signal},
+        (remote) => runInGuest(ctx, config, {name, playbook, remote, local, prefix, fail}));
     } finally {
       await rm(local, {recursive: true, force: true});
-      // Also after Ctrl-C (no signal): the folder goes, so nothing half-uploaded stays in /tmp.
-      // Root may own files a become task wrote there.
-      await ctx.comm.exec(`rm -rf ${shellQuote(remote)} 2>/dev/null || sudo -n rm -rf ${shellQuote(remote)}`, {timeoutMs: 30_000}).catch(() => undefined);
     }
   },
 };
