@@ -7,8 +7,7 @@ import {provisionerFailed} from '../failure.js';
 import {guestOutput, withGuestWorkdir} from '../guest-workdir.js';
 import {OutputLines} from '../output-lines.js';
 import type {Provisioner} from '../provisioner.js';
-import {asList} from '../settings-list.js';
-import {chefCommand, chefConfigFile, chefLayout, chefNodeJson, failedChefResource} from './config.js';
+import {chefCommand, chefConfigFile, chefFolders, chefLayout, chefNodeJson, failedChefResource} from './config.js';
 import {chefFolderSettings, chefHostPaths, chefSoloSettingsSchema, chefZeroSettingsSchema, type ChefSettings} from './settings.js';
 
 export const CHEF_INSTALL_HINT = 'box does not download Chef\'s installer: bake Chef Infra Client (or Cinc Client, its free build) into the box, or install it with a shell provisioner before this one; binary_path names its folder when it is not on PATH (e.g. /opt/chef/bin).';
@@ -33,7 +32,7 @@ function chefProvisioner(type: 'chef_solo' | 'chef_zero'): Provisioner<ChefSetti
       const label = `Provisioner "${name}" (${type})`;
       const prefix = ctx.outputPrefix ?? '│';
       for (const key of chefFolderSettings) {
-        for (const folder of asList(config[key])) {
+        for (const folder of chefFolders(config, key)) {
           const abs = path.resolve(ctx.projectRoot, folder);
           if (!(await stat(abs).then((s) => s.isDirectory(), () => false))) {
             throw new BoxError('ERR_PROVISION_SOURCE_MISSING', `${label}: ${key} ${abs} is not a folder.`, {
@@ -50,7 +49,7 @@ function chefProvisioner(type: 'chef_solo' | 'chef_zero'): Provisioner<ChefSetti
       return withGuestWorkdir(ctx.comm, {prefix: 'box-chef', label, signal: ctx.signal}, async (remote) => {
         const layout = chefLayout(config, remote);
         for (const key of chefFolderSettings) {
-          for (const [i, folder] of asList(config[key]).entries()) {
+          for (const [i, folder] of chefFolders(config, key).entries()) {
             await ctx.comm.upload(path.resolve(ctx.projectRoot, folder), layout[key][i]!, {signal: ctx.signal});
           }
         }

@@ -3,8 +3,13 @@ import {chefFolderSettings, type ChefSettings} from './settings.js';
 
 /** Where each folder setting goes in the guest folder `remote`: cookbooks-0, cookbooks-1, roles-0... */
 export function chefLayout(config: ChefSettings, remote: string): Record<(typeof chefFolderSettings)[number], string[]> {
-  const at = (key: (typeof chefFolderSettings)[number]) => asList(config[key]).map((_, i) => `${remote}/${key.replace(/_path$/, '')}-${i}`);
+  const at = (key: (typeof chefFolderSettings)[number]) => chefFolders(config, key).map((_, i) => `${remote}/${key.replace(/_path$/, '')}-${i}`);
   return {cookbooks_path: at('cookbooks_path'), roles_path: at('roles_path'), data_bags_path: at('data_bags_path'), environments_path: at('environments_path')};
+}
+
+/** The folders of one setting; cookbooks_path defaults to cookbooks (the Boxfile keeps only what was written). */
+export function chefFolders(config: ChefSettings, key: (typeof chefFolderSettings)[number]): string[] {
+  return key === 'cookbooks_path' && config.cookbooks_path === undefined ? ['cookbooks'] : asList(config[key]);
 }
 
 /** A Ruby single-quoted string (no interpolation; only \\ and ' are escaped). */

@@ -4,7 +4,7 @@ const list = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
 /** Settings chef_solo and chef_zero share (Vagrant's names). */
 const chefShape = {
-  cookbooks_path: list.default('cookbooks').describe('Cookbook folder(s), relative to the Boxfile (default cookbooks).'),
+  cookbooks_path: list.optional().describe('Cookbook folder(s), relative to the Boxfile (default cookbooks).'),
   roles_path: list.optional().describe('Role folder(s), relative to the Boxfile.'),
   data_bags_path: list.optional().describe('Data bag folder(s), relative to the Boxfile.'),
   environments_path: list.optional().describe('Environment folder(s), relative to the Boxfile.'),

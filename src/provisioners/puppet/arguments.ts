@@ -1,6 +1,6 @@
 import path from 'node:path';
 import {asList} from '../settings-list.js';
-import type {PuppetSettings} from './settings.js';
+import {puppetManifest, type PuppetSettings} from './settings.js';
 
 /** Where the run's files go in the guest folder `remote`. */
 export function puppetLayout(config: PuppetSettings, remote: string): {manifests: string; modules: string[]; hiera?: string} {
@@ -24,7 +24,7 @@ export function puppetApplyArgs(config: PuppetSettings, remote: string): string[
     ...(layout.modules.length > 0 ? ['--modulepath', layout.modules.join(':')] : []),
     ...(layout.hiera ? ['--hiera_config', layout.hiera] : []),
     ...options,
-    `${layout.manifests}/${config.manifest_file}`,
+    `${layout.manifests}/${puppetManifest(config).file}`,
   ];
 }
 

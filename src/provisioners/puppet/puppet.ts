@@ -1,3 +1,4 @@
+import {stat} from 'node:fs/promises';
 import path from 'node:path';
 import {runGuestScript} from '../../communicators/run-script.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
@@ -8,7 +9,7 @@ import {OutputLines} from '../output-lines.js';
 import type {Provisioner} from '../provisioner.js';
 import {facterEnv, failedPuppetResource, puppetApplyArgs, puppetLayout, puppetSucceeded} from './arguments.js';
 import {asList} from '../settings-list.js';
-import {puppetHostFiles, puppetHostPaths, puppetSettingsSchema, type PuppetSettings} from './settings.js';
+import {puppetHostFiles, puppetHostPaths, puppetManifest, puppetSettingsSchema, type PuppetSettings} from './settings.js';
 
 /** Installs puppet with the guest's package manager (Debian/Ubuntu `puppet`, Fedora `puppet`, openSUSE `puppet`). Exit 3: none. */
 export const INSTALL_PUPPET = [
@@ -28,8 +29,8 @@ export const INSTALL_PUPPET = [
   '',
 ].join('\n');
 
-export function puppetLabel(config: {name?: string; manifest_file: string}): string {
-  return config.name ?? config.manifest_file;
+export function puppetLabel(config: {name?: string; manifest_file?: string}): string {
+  return config.name ?? puppetManifest(config).file;
 }
 
 /** The puppet program: in binary_path when set, else found on PATH. */
@@ -52,7 +53,13 @@ export const puppetProvisioner: Provisioner<PuppetSettings> = {
     const label = `Provisioner "${name}" (puppet)`;
     const prefix = ctx.outputPrefix ?? '│';
     const binary = puppetBinary(config);
-    const manifests = path.resolve(ctx.projectRoot, config.manifests_path);
+    const manifest = puppetManifest(config);
+    const manifests = path.resolve(ctx.projectRoot, manifest.folder);
+    if (!(await stat(path.join(manifests, manifest.file)).then((s) => s.isFile() || s.isDirectory(), () => false))) {
+      throw new BoxError('ERR_PROVISION_SOURCE_MISSING', `${label}: manifest ${path.join(manifests, manifest.file)} not found.`, {
+        hint: 'manifests_path (default manifests) is relative to the folder holding the Boxfile; manifest_file (default default.pp) is inside it.',
+      });
+    }
 
     if ((await guestOutput(ctx.comm, `command -v ${shellQuote(binary)}`, ctx.signal)).code !== 0) {
       if (config.install === false || config.binary_path) {
