@@ -6,7 +6,8 @@ import {runGuestScript} from '../../communicators/run-script.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
 import {BoxError} from '../../core/errors.js';
 import {provisionerFailed} from '../failure.js';
-import {guestOutput, withGuestWorkdir} from '../guest-workdir.js';
+import {ensureGuestTool} from '../guest-install.js';
+import {withGuestWorkdir} from '../guest-workdir.js';
 import {OutputLines} from '../output-lines.js';
 import type {ProvisionContext, Provisioner} from '../provisioner.js';
 import {requireHostFile} from './ansible.js';
@@ -14,27 +15,6 @@ import {galaxyArgs, playbookArgs, playbookEnv} from './arguments.js';
 import {buildInventory, runLimit} from './inventory.js';
 import {AnsibleOutput} from './output.js';
 import {ansibleHostFiles, ansibleHostPaths, ansibleLocalSettingsSchema, playbookLabel, type AnsibleLocalSettings} from './settings.js';
-
-/**
- * Installs ansible with the guest's package manager (Debian/Ubuntu apt, Fedora/RHEL dnf,
- * openSUSE zypper). Exit 3: none of them.
- */
-export const INSTALL_ANSIBLE = [
-  'set -e',
-  'if command -v apt-get >/dev/null 2>&1; then',
-  '  export DEBIAN_FRONTEND=noninteractive',
-  '  apt-get update -q',
-  '  apt-get install -y -q --no-install-recommends ansible-core',
-  'elif command -v dnf >/dev/null 2>&1; then',
-  '  dnf install -y ansible-core',
-  'elif command -v zypper >/dev/null 2>&1; then',
-  '  zypper --non-interactive install ansible',
-  'else',
-  '  echo "no package manager box knows (apt-get, dnf, zypper): install ansible in the box, or bake it into the box" >&2',
-  '  exit 3',
-  'fi',
-  '',
-].join('\n');
 
 /**
  * Vagrant's `ansible_local`: ansible-playbook runs IN the guest with `-c local`. Ansible is
@@ -53,17 +33,10 @@ export const ansibleLocalProvisioner: Provisioner<AnsibleLocalSettings> = {
     const prefix = ctx.outputPrefix ?? '│';
     const fail = (exitCode: number, task: string, lines: OutputLines, hint?: string) => provisionerFailed({type: 'ansible_local', name, exitCode, task, outputTail: lines.tail(), ...(hint ? {hint} : {})});
 
-    if ((await guestOutput(ctx.comm, 'command -v ansible-playbook', ctx.signal)).code !== 0) {
-      if (config.install === false) {
-        throw new BoxError('ERR_PROVISION_FAILED', `Provisioner "${name}" (ansible_local): ansible-playbook is not installed in ${ctx.machine}, and install: false.`, {
-          hint: 'Install ansible in the box (or drop `install: false` to let box install it from the guest\'s packages).',
-        });
-      }
-      ctx.ui.info(`${ctx.machine}: installing ansible with the guest's package manager`);
-      const lines = new OutputLines((line) => ctx.ui.output(prefix, line));
-      const code = await runGuestScript(ctx.comm, {text: INSTALL_ANSIBLE}, {privileged: true, signal: ctx.signal, prefix: 'box-ansible-install', onOutput: (s, d) => lines.push(s, d)}).finally(() => lines.flush());
-      if (code !== 0) throw fail(code, 'installing ansible', lines);
-    }
+    await ensureGuestTool(ctx, {tool: 'ansible', program: 'ansible-playbook', packages: {apt: 'ansible-core', dnf: 'ansible-core', zypper: 'ansible'}}, {
+      type: 'ansible_local', name, install: config.install !== false,
+      refusedHint: 'Install ansible in the box (or drop `install: false` to let box install it from the guest\'s packages).',
+    });
 
     const local = await mkdtemp(path.join(os.tmpdir(), 'box-ansible-local-'));
     try {

@@ -4,30 +4,13 @@ import {runGuestScript} from '../../communicators/run-script.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
 import {BoxError} from '../../core/errors.js';
 import {provisionerFailed} from '../failure.js';
-import {guestOutput, withGuestWorkdir} from '../guest-workdir.js';
+import {ensureGuestTool} from '../guest-install.js';
+import {withGuestWorkdir} from '../guest-workdir.js';
 import {OutputLines} from '../output-lines.js';
 import type {Provisioner} from '../provisioner.js';
 import {facterEnv, failedPuppetResource, puppetApplyArgs, puppetLayout, puppetSucceeded} from './arguments.js';
 import {asList} from '../settings-list.js';
 import {puppetHostFiles, puppetHostPaths, puppetManifest, puppetSettingsSchema, type PuppetSettings} from './settings.js';
-
-/** Installs puppet with the guest's package manager (Debian/Ubuntu `puppet`, Fedora `puppet`, openSUSE `puppet`). Exit 3: none. */
-export const INSTALL_PUPPET = [
-  'set -e',
-  'if command -v apt-get >/dev/null 2>&1; then',
-  '  export DEBIAN_FRONTEND=noninteractive',
-  '  apt-get update -q',
-  '  apt-get install -y -q --no-install-recommends puppet',
-  'elif command -v dnf >/dev/null 2>&1; then',
-  '  dnf install -y puppet',
-  'elif command -v zypper >/dev/null 2>&1; then',
-  '  zypper --non-interactive install puppet',
-  'else',
-  '  echo "no package manager box knows (apt-get, dnf, zypper): install puppet in the box, or bake it into the box" >&2',
-  '  exit 3',
-  'fi',
-  '',
-].join('\n');
 
 export function puppetLabel(config: {name?: string; manifest_file?: string}): string {
   return config.name ?? puppetManifest(config).file;
@@ -61,17 +44,10 @@ export const puppetProvisioner: Provisioner<PuppetSettings> = {
       });
     }
 
-    if ((await guestOutput(ctx.comm, `command -v ${shellQuote(binary)}`, ctx.signal)).code !== 0) {
-      if (config.install === false || config.binary_path) {
-        throw new BoxError('ERR_PROVISION_FAILED', `${label}: ${binary} is not installed in ${ctx.machine}${config.install === false ? ', and install: false' : ''}.`, {
-          hint: config.binary_path ? 'Check binary_path: it names the folder holding the puppet program in the guest.' : 'Install puppet in the box (or drop `install: false` to let box install it from the guest\'s packages).',
-        });
-      }
-      ctx.ui.info(`${ctx.machine}: installing puppet with the guest's package manager`);
-      const lines = new OutputLines((line) => ctx.ui.output(prefix, line));
-      const code = await runGuestScript(ctx.comm, {text: INSTALL_PUPPET}, {privileged: true, signal: ctx.signal, prefix: 'box-puppet-install', onOutput: (s, d) => lines.push(s, d)}).finally(() => lines.flush());
-      if (code !== 0) throw provisionerFailed({type: 'puppet', name, exitCode: code, task: 'installing puppet', outputTail: lines.tail()});
-    }
+    await ensureGuestTool(ctx, {tool: 'puppet', program: binary, packages: {apt: 'puppet', dnf: 'puppet', zypper: 'puppet'}}, {
+      type: 'puppet', name, install: config.install !== false && !config.binary_path,
+      refusedHint: config.binary_path ? 'Check binary_path: it names the folder holding the puppet program in the guest.' : 'Install puppet in the box (or drop `install: false` to let box install it from the guest\'s packages).',
+    });
 
     return withGuestWorkdir(ctx.comm, {prefix: 'box-puppet', label, signal: ctx.signal}, async (remote) => {
       const upload = (from: string, to: string) => ctx.comm.upload(path.resolve(ctx.projectRoot, from), to, {signal: ctx.signal});
