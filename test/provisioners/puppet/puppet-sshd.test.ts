@@ -87,4 +87,13 @@ class greeting(String $out, String $word = 'hello') {
       });
     assert.equal(existsSync(path.join(out, 'greeting.txt')), false);
   });
+
+  test('a manifest that is not there is refused before anything runs, naming the path', async () => {
+    await assert.rejects(puppetProvisioner.provision(f.context(), settings({manifest_file: 'nope.pp'})),
+      (error: {code: string; message: string}) => {
+        assert.equal(error.code, 'ERR_PROVISION_SOURCE_MISSING');
+        assert.equal(error.message, `Provisioner "nope.pp" (puppet): manifest ${path.join(f.projectRoot, 'manifests', 'nope.pp')} not found.`);
+        return true;
+      });
+  });
 });
