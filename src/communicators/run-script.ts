@@ -106,11 +106,11 @@ async function startsWithShebang(file: string): Promise<boolean> {
 }
 
 /**
- * Uploads script text. The upload reads a file, so the text goes to a temporary one; on Linux
+ * Uploads text to a guest file (scripts, generated configs). The upload reads a file, so the text goes to a temporary one; on Linux
  * that file is unlinked as soon as it is open and read through /proc/self/fd, so a box killed
  * with -9 half-way through the upload leaves no script behind in the temp folder.
  */
-async function uploadText(comm: Communicator, text: string, remote: string, signal?: AbortSignal): Promise<void> {
+export async function uploadText(comm: Communicator, text: string, remote: string, signal?: AbortSignal): Promise<void> {
   const localDir = await mkdtemp(path.join(os.tmpdir(), 'box-script-'));
   const local = path.join(localDir, 'script.sh');
   let handle: FileHandle | undefined;

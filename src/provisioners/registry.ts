@@ -2,11 +2,13 @@ import {registerBoxfileProvisioner, type ProvisionerConfig} from '../boxfile/sch
 import {UsageError} from '../core/errors.js';
 import {ansibleLocalProvisioner} from './ansible/ansible-local.js';
 import {ansibleProvisioner} from './ansible/ansible.js';
+import {chefSoloProvisioner, chefZeroProvisioner} from './chef/chef.js';
 import {fileProvisioner} from './file.js';
+import {puppetProvisioner} from './puppet/puppet.js';
 import type {Provisioner} from './provisioner.js';
 import {shellProvisioner} from './shell.js';
 
-// Provisioners by Boxfile `type`. puppet and chef-solo register here when they exist.
+// Provisioners by Boxfile `type`.
 const provisioners = new Map<string, Provisioner<never>>();
 
 /** `module`: one whose import registers it again (the Boxfile worker thread imports it). */
@@ -19,6 +21,9 @@ registerProvisioner(shellProvisioner);
 registerProvisioner(fileProvisioner);
 registerProvisioner(ansibleProvisioner, {module: import.meta.url});
 registerProvisioner(ansibleLocalProvisioner, {module: import.meta.url});
+registerProvisioner(puppetProvisioner, {module: import.meta.url});
+registerProvisioner(chefSoloProvisioner, {module: import.meta.url});
+registerProvisioner(chefZeroProvisioner, {module: import.meta.url});
 
 export function provisionerTypes(): string[] {
   return [...provisioners.keys()].sort();

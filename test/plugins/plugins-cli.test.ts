@@ -55,7 +55,7 @@ describe('plug-in target and provisioner from test code', () => {
     assert.deepEqual(plain.json.error.details.errors.map((e: {path: string; message: string}) => `${e.path}: ${e.message}`), [
       'target: expected one of qemu, virtualbox, aws, kvm, libvirt',
       'targets.testbed: unknown key; allowed here: qemu, virtualbox, aws',
-      'provisioners[0].type: expected one of shell, file, ansible, ansible_local',
+      'provisioners[0].type: expected one of shell, file, ansible, ansible_local, puppet, chef_solo, chef_zero',
     ]);
   });
 

@@ -65,7 +65,7 @@ describe('runProvisioners', () => {
     assert.throws(() => provisionerFor('no-such-type'), (error: {code: string; exitCode: number; hint: string}) => {
       assert.equal(error.code, 'ERR_PROVISIONER_UNKNOWN');
       assert.equal(error.exitCode, 2);
-      assert.match(error.hint, /ansible, ansible_local, file, shell/);
+      assert.match(error.hint, /ansible, ansible_local, chef_solo, chef_zero, file, puppet, shell/);
       return true;
     });
   });

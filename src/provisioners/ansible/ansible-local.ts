@@ -2,11 +2,12 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import type {Communicator} from '../../communicators/communicator.js';
 import {runGuestScript} from '../../communicators/run-script.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
 import {BoxError} from '../../core/errors.js';
 import {provisionerFailed} from '../failure.js';
+import {ensureGuestTool} from '../guest-install.js';
+import {withGuestWorkdir} from '../guest-workdir.js';
 import {OutputLines} from '../output-lines.js';
 import type {ProvisionContext, Provisioner} from '../provisioner.js';
 import {requireHostFile} from './ansible.js';
@@ -14,33 +15,6 @@ import {galaxyArgs, playbookArgs, playbookEnv} from './arguments.js';
 import {buildInventory, runLimit} from './inventory.js';
 import {AnsibleOutput} from './output.js';
 import {ansibleHostFiles, ansibleHostPaths, ansibleLocalSettingsSchema, playbookLabel, type AnsibleLocalSettings} from './settings.js';
-
-/**
- * Installs ansible with the guest's package manager (Debian/Ubuntu apt, Fedora/RHEL dnf,
- * openSUSE zypper). Exit 3: none of them.
- */
-export const INSTALL_ANSIBLE = [
-  'set -e',
-  'if command -v apt-get >/dev/null 2>&1; then',
-  '  export DEBIAN_FRONTEND=noninteractive',
-  '  apt-get update -q',
-  '  apt-get install -y -q --no-install-recommends ansible-core',
-  'elif command -v dnf >/dev/null 2>&1; then',
-  '  dnf install -y ansible-core',
-  'elif command -v zypper >/dev/null 2>&1; then',
-  '  zypper --non-interactive install ansible',
-  'else',
-  '  echo "no package manager box knows (apt-get, dnf, zypper): install ansible in the box, or bake it into the box" >&2',
-  '  exit 3',
-  'fi',
-  '',
-].join('\n');
-
-async function guestOutput(comm: Communicator, command: string, signal: AbortSignal): Promise<{code: number; stdout: string}> {
-  let stdout = '';
-  const code = await comm.exec(command, {signal, onOutput: (stream, data) => { if (stream === 'stdout') stdout += data; }});
-  return {code, stdout: stdout.trim()};
-}
 
 /**
  * Vagrant's `ansible_local`: ansible-playbook runs IN the guest with `-c local`. Ansible is
@@ -59,31 +33,17 @@ export const ansibleLocalProvisioner: Provisioner<AnsibleLocalSettings> = {
     const prefix = ctx.outputPrefix ?? '│';
     const fail = (exitCode: number, task: string, lines: OutputLines, hint?: string) => provisionerFailed({type: 'ansible_local', name, exitCode, task, outputTail: lines.tail(), ...(hint ? {hint} : {})});
 
-    if ((await guestOutput(ctx.comm, 'command -v ansible-playbook', ctx.signal)).code !== 0) {
-      if (config.install === false) {
-        throw new BoxError('ERR_PROVISION_FAILED', `Provisioner "${name}" (ansible_local): ansible-playbook is not installed in ${ctx.machine}, and install: false.`, {
-          hint: 'Install ansible in the box (or drop `install: false` to let box install it from the guest\'s packages).',
-        });
-      }
-      ctx.ui.info(`${ctx.machine}: installing ansible with the guest's package manager`);
-      const lines = new OutputLines((line) => ctx.ui.output(prefix, line));
-      const code = await runGuestScript(ctx.comm, {text: INSTALL_ANSIBLE}, {privileged: true, signal: ctx.signal, prefix: 'box-ansible-install', onOutput: (s, d) => lines.push(s, d)}).finally(() => lines.flush());
-      if (code !== 0) throw fail(code, 'installing ansible', lines);
-    }
+    await ensureGuestTool(ctx, {tool: 'ansible', program: 'ansible-playbook', packages: {apt: 'ansible-core', dnf: 'ansible-core', zypper: 'ansible'}}, {
+      type: 'ansible_local', name, install: config.install !== false,
+      refusedHint: 'Install ansible in the box (or drop `install: false` to let box install it from the guest\'s packages).',
+    });
 
-    const made = await guestOutput(ctx.comm, 'mktemp -d /tmp/box-ansible-XXXXXXXX', ctx.signal);
-    if (made.code !== 0 || !made.stdout.startsWith('/tmp/box-ansible-')) {
-      throw new BoxError('ERR_PROVISION_FAILED', `Provisioner "${name}" (ansible_local): could not make a folder in the guest's /tmp (mktemp exit ${made.code}).`);
-    }
-    const remote = made.stdout;
     const local = await mkdtemp(path.join(os.tmpdir(), 'box-ansible-local-'));
     try {
-      return await runInGuest(ctx, config, {name, playbook, remote, local, prefix, fail});
+      return await withGuestWorkdir(ctx.comm, {prefix: 'box-ansible', label: `Provisioner "${name}" (ansible_local)`, signal: ctx.signal},
+        (remote) => runInGuest(ctx, config, {name, playbook, remote, local, prefix, fail}));
     } finally {
       await rm(local, {recursive: true, force: true});
-      // Also after Ctrl-C (no signal): the folder goes, so nothing half-uploaded stays in /tmp.
-      // Root may own files a become task wrote there.
-      await ctx.comm.exec(`rm -rf ${shellQuote(remote)} 2>/dev/null || sudo -n rm -rf ${shellQuote(remote)}`, {timeoutMs: 30_000}).catch(() => undefined);
     }
   },
 };
