@@ -377,6 +377,11 @@ export class QemuProvider implements Provider {
       q.cloudInitInstanceId = instanceId;
       q.cloudInitSeed = seed;
       await this.patch(ctx, (r) => { r.cloudInitInstanceId = instanceId; r.cloudInitSeed = seed; });
+    } else if (q.cloudInitSeed) {
+      // The Boxfile dropped its cloud-init data: no stale seed in the folder or the record.
+      await rm(path.join(dir, qemuFiles.cloudInitSeed), {force: true});
+      delete q.cloudInitSeed;
+      await this.patch(ctx, (r) => { delete r.cloudInitSeed; });
     }
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
