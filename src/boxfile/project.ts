@@ -55,6 +55,19 @@ export interface SyncedFolder {
   group?: string;
 }
 
+/** A text the Boxfile gives inline or as a host file (absolute once resolved). */
+export type TextSource = {inline: string} | {path: string};
+
+/** `user_data` / `cloud_init`, resolved. */
+export interface CloudInitConfig {
+  userData?: TextSource;
+  /** Extra meta-data keys (box adds instance-id and local-hostname unless they are here). */
+  metaData?: Record<string, string | number | boolean>;
+  networkConfig?: TextSource;
+  /** The Boxfile keys that set user-data (`user_data`, `cloud_init.user_data`, `targets.aws.user_data`): more than one is refused. */
+  userDataSetAt: string[][];
+}
+
 export interface MachineConfig extends TargetConfigs {
   name: string;
   /** Absent only for an aws machine whose targets.aws.ami or ami_filter names its image. */
@@ -63,6 +76,8 @@ export interface MachineConfig extends TargetConfigs {
   /** The name the Boxfile or --target used when it was an alias of the target (kvm, libvirt). */
   targetAlias?: string;
   hostname?: string;
+  /** cloud-init data (`user_data`, `cloud_init`), absent when the Boxfile gives none. */
+  cloudInit?: CloudInitConfig;
   /** Machines to bring up before this one (`depends_on`), checked to name machines, with no cycle. */
   dependsOn?: string[];
   /** What the machine is in the cluster map (`roles`; default: its name). */

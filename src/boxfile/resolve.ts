@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {forwardedPortDefaults} from './defaults.js';
-import type {MachineConfig, TargetConfigs} from './project.js';
+import type {CloudInitConfig, MachineConfig, TargetConfigs, TextSource} from './project.js';
 import {boxfileProvisionerPlugin, boxfileTarget, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, type MachineSettings, type ProvisionerConfig} from './schema.js';
 
 /** The `targets.<name>` settings of merged settings (empty when none are written). */
@@ -59,6 +59,10 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
   if (out.provisioners === undefined) delete out.provisioners;
   if (out.synced_folders) out.synced_folders = out.synced_folders.map((f) => ({...f, source: abs(f.source)}));
   if (out.ssh?.private_key_path) out.ssh.private_key_path = abs(out.ssh.private_key_path);
+  const textAbs = (text: string): string => (isInlineText(text) ? text : abs(text));
+  if (out.user_data !== undefined) out.user_data = textAbs(out.user_data);
+  if (out.cloud_init?.user_data !== undefined) out.cloud_init.user_data = textAbs(out.cloud_init.user_data);
+  if (out.cloud_init?.network_config !== undefined) out.cloud_init.network_config = textAbs(out.cloud_init.network_config);
   for (const target of registeredBoxfileTargets()) {
     const settings = (out.targets as Record<string, Record<string, unknown> | undefined> | undefined)?.[target.name];
     for (const field of target.hostFiles ?? []) {
@@ -66,6 +70,35 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
     }
   }
   return out;
+}
+
+/**
+ * A cloud-init text written in the Boxfile is inline when it has a line break or starts with
+ * `#` (#cloud-config, #!/bin/sh, #include: every user-data format but gzip starts so); any
+ * other one-line text names a host file, relative to the Boxfile.
+ */
+export function isInlineText(text: string): boolean {
+  return text.includes('\n') || text.startsWith('#');
+}
+
+const textSource = (text: string): TextSource => (isInlineText(text) ? {inline: text} : {path: text});
+
+/** The machine's cloud-init data, and every Boxfile key that sets its user-data (one is fine, more contradict). */
+function cloudInitOf(s: MachineSettings): CloudInitConfig | undefined {
+  const aws = settingsOf(s, 'aws').user_data;
+  const setAt = [
+    ...(s.user_data === undefined ? [] : [['user_data']]),
+    ...(s.cloud_init?.user_data === undefined ? [] : [['cloud_init', 'user_data']]),
+    ...(typeof aws === 'string' && (s.user_data !== undefined || s.cloud_init?.user_data !== undefined) ? [['targets', 'aws', 'user_data']] : []),
+  ];
+  const userData = s.cloud_init?.user_data ?? s.user_data;
+  if (userData === undefined && s.cloud_init?.meta_data === undefined && s.cloud_init?.network_config === undefined) return undefined;
+  return {
+    ...(userData === undefined ? {} : {userData: textSource(userData)}),
+    ...(s.cloud_init?.meta_data ? {metaData: s.cloud_init.meta_data} : {}),
+    ...(s.cloud_init?.network_config === undefined ? {} : {networkConfig: textSource(s.cloud_init.network_config)}),
+    userDataSetAt: setAt,
+  };
 }
 
 /**
@@ -95,6 +128,7 @@ export function toMachineConfig(name: string, s: MachineSettings, baseDir: strin
     target,
     ...(alias ? {targetAlias: written} : {}),
     ...(s.hostname ? {hostname: s.hostname} : {}),
+    ...(cloudInitOf(s) ? {cloudInit: cloudInitOf(s)} : {}),
     ...(s.hooks && Object.values(s.hooks).some((list) => list && list.length > 0) ? {hooks: s.hooks} : {}),
     ...resolved as unknown as TargetConfigs,
     ...(boxfileTarget(target)?.resolve ? {} : {targetSettings: settingsOf(s, target)}),

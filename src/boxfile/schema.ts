@@ -283,6 +283,13 @@ export const ciTestSchema = z.union([
 
 // Names go into folder names, QEMU/VirtualBox VM names and cloud tags (`box-PROJECT-MACHINE`):
 // 63 characters keeps all of them within their limits.
+/** `cloud_init`: what a NoCloud seed carries; each text is inline (a line break or a leading #) or a host file. */
+export const cloudInitSchema = z.object({
+  user_data: z.string().min(1).optional().describe('user-data: inline (#cloud-config ..., #!/bin/sh ...) or a host file.'),
+  meta_data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional().describe('Extra meta-data keys; box writes instance-id (one per machine) and local-hostname (hostname, else the machine name) unless given here.'),
+  network_config: z.string().min(1).optional().describe('network-config (version 1 or 2): inline or a host file.'),
+}).strict();
+
 export const machineNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'expected a machine name of letters, digits, dash or underscore, at most 63 characters');
 
 /** "kvm is qemu with KVM required, libvirt another name for qemu" */
@@ -315,6 +322,8 @@ function buildSchemas() {
     networks: z.array(privateNetworkSchema).max(1).optional().describe('A second interface on the project\'s private network; every machine on it is named in the others\' /etc/hosts.'),
     tests: z.array(ciTestSchema).optional().describe('Commands `box ci` runs in the guest after up, one JUnit test case each; a later layer replaces the list.'),
     artifacts: z.array(z.string().min(1)).optional().describe('Guest paths or shell globs `box ci` copies back into --artifacts-dir/MACHINE (relative ones from the SSH user\'s home), after the tests, pass or fail.'),
+    user_data: z.string().min(1).optional().describe('cloud-init user-data for every target: inline (a text with a line break or starting with #, as #cloud-config does) or a host file. qemu: a NoCloud seed CD; aws: RunInstances UserData. Same as cloud_init.user_data.'),
+    cloud_init: cloudInitSchema.optional().describe('cloud-init data of the machine (NoCloud on qemu; aws takes user_data only).'),
     hostname: z.string().refine(isHostName, 'must be a host name (RFC 1123): dot-separated labels of letters, digits and hyphens, each 1-63 characters, not starting or ending with a hyphen, 253 characters in all, not an IP address').optional().describe('Host name set in the guest at `up` (/etc/hostname, the 127.0.1.1 line of /etc/hosts), e.g. web-1 or web-1.example.test.'),
   };
 

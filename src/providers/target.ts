@@ -30,6 +30,8 @@ export interface TargetFeatures {
   suspend: boolean;
   /** The `synced_folders[].type`s its provider implements (absent: rsync only). */
   syncedFolderTypes?: readonly SyncedFolderType[];
+  /** The `cloud_init` keys its provider hands to the guest (absent: none; `user_data` is `cloud_init.user_data`). */
+  cloudInit?: ReadonlyArray<'user_data' | 'meta_data' | 'network_config'>;
 }
 
 /**

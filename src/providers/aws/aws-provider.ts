@@ -31,6 +31,7 @@ import {deleteKeyPair, deleteSecurityGroup} from './resources.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {waitFor, waiterConfig} from './waiters.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
+import {cloudInitUserData} from '../shared/cloud-init.js';
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro';
 
@@ -185,7 +186,7 @@ export class AwsProvider implements Provider {
             PrivateIpAddress: s.subnetId ? machine.networks[0]?.ip : undefined,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
             MetadataOptions: metadataOptions(aws),
-            ...userDataAndProfile(aws.user_data, aws.iam_instance_profile),
+            ...userDataAndProfile(aws.user_data ?? await ec2UserData(machine), aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
               MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,
               // persistent + stop: a spot machine can be halted and started like any other.
@@ -328,10 +329,25 @@ function signalFree(): AbortSignal {
   return new AbortController().signal;
 }
 
+/** EC2 takes at most 16 KiB of user data (before base64). */
+const EC2_USER_DATA_MAX = 16 * 1024;
+
+/**
+ * The machine's cloud-init user-data (`user_data` or `cloud_init.user_data`: the same bytes a
+ * qemu machine gets on its seed CD), refused before anything is made when EC2 would refuse it.
+ */
+async function ec2UserData(machine: MachineConfig): Promise<Buffer | undefined> {
+  const bytes = await cloudInitUserData(machine);
+  if (bytes && bytes.length > EC2_USER_DATA_MAX) {
+    throw new UsageError('ERR_CONFIG', `user_data of ${machine.name} is ${bytes.length} bytes; EC2 takes at most ${EC2_USER_DATA_MAX}.`, {hint: 'Gzip it (cloud-init reads gzipped user-data) or fetch the rest with #include.'});
+  }
+  return bytes;
+}
+
 /** `user_data` (base64, as RunInstances takes it) and `iam_instance_profile` (an ARN or a name). */
-export function userDataAndProfile(userData?: string, profile?: string): Pick<RunInstancesCommandInput, 'UserData' | 'IamInstanceProfile'> {
+export function userDataAndProfile(userData?: string | Buffer, profile?: string): Pick<RunInstancesCommandInput, 'UserData' | 'IamInstanceProfile'> {
   return {
-    UserData: userData === undefined ? undefined : Buffer.from(userData).toString('base64'),
+    UserData: userData === undefined ? undefined : (typeof userData === 'string' ? Buffer.from(userData) : userData).toString('base64'),
     IamInstanceProfile: profile === undefined ? undefined : profile.startsWith('arn:') ? {Arn: profile} : {Name: profile},
   };
 }

@@ -33,6 +33,8 @@ export interface LaunchSpec {
   privateNetwork?: PrivateNic;
   /** Host folders the guest mounts live (`type: 9p`/`virtiofs` synced folders; see sharedFolderArgs). */
   sharedFolders?: readonly SharedFolderExport[];
+  /** The NoCloud seed ISO (label cidata), attached read-only as a CD. */
+  cloudInitSeed?: string;
   extraArgs: string[];
 }
 
@@ -167,6 +169,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     ...userNetArgs(hostfwd, spec.hardware?.nicModel ?? 'virtio-net-pci'),
     ...(spec.privateNetwork ? privateNetArgs(spec.privateNetwork, spec.hardware?.nicModel ?? 'virtio-net-pci') : []),
     ...sharedFolderArgs(spec.sharedFolders ?? [], spec.memoryMiB),
+    ...(spec.cloudInitSeed ? cdromArgs(spec.cloudInitSeed) : []),
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
     ...qmpArgs(spec.qmpSocket),

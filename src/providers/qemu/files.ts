@@ -3,4 +3,6 @@ export const qemuFiles = {
   pid: 'qemu.pid',
   qmp: 'qmp.sock',
   disk: 'disk.qcow2',
+  /** The NoCloud seed CD (cloud-init's user-data, meta-data, network-config), when the machine has any. */
+  cloudInitSeed: 'cidata.iso',
 } as const;

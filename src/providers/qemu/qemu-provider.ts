@@ -5,6 +5,7 @@ import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {qemuFiles} from './files.js';
+import {newInstanceId, writeCloudInitSeed} from './cloud-init-seed.js';
 import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
@@ -62,6 +63,10 @@ export interface QemuMachineState {
   /** True once the insecure key was replaced by the per-machine key. */
   keyInserted: boolean;
   startedAt?: string;
+  /** cloud-init's instance-id of this machine (made at its first boot with cloud-init data; kept until destroy). */
+  cloudInitInstanceId?: string;
+  /** The NoCloud seed ISO attached at the last boot (in the machine folder; removed with it). */
+  cloudInitSeed?: string;
 }
 
 const GiB = 1024 ** 3;
@@ -366,6 +371,18 @@ export class QemuProvider implements Provider {
       virtiofsdPids.push(await startVirtiofsd(s.virtiofsd ?? await findVirtiofsd(), {source: folder.source, socket: folder.socket!, log: virtiofsdLog(dir, index)}));
       await this.patch(ctx, (r) => { r.virtiofsdPids = [...virtiofsdPids]; });
     }
+    const instanceId = q.cloudInitInstanceId ?? newInstanceId(machine.name);
+    const seed = await writeCloudInitSeed(machine, dir, instanceId);
+    if (seed) {
+      q.cloudInitInstanceId = instanceId;
+      q.cloudInitSeed = seed;
+      await this.patch(ctx, (r) => { r.cloudInitInstanceId = instanceId; r.cloudInitSeed = seed; });
+    } else if (q.cloudInitSeed) {
+      // The Boxfile dropped its cloud-init data: no stale seed in the folder or the record.
+      await rm(path.join(dir, qemuFiles.cloudInitSeed), {force: true});
+      delete q.cloudInitSeed;
+      await this.patch(ctx, (r) => { delete r.cloudInitSeed; });
+    }
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
@@ -384,6 +401,7 @@ export class QemuProvider implements Provider {
       base: {file: q.baseImage, format: q.baseFormat},
       privateNetwork: s.privateNic,
       sharedFolders: shared,
+      ...(seed ? {cloudInitSeed: seed} : {}),
       extraArgs: machine.qemu.extraArgs,
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the

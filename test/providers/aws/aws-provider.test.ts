@@ -1,10 +1,10 @@
 import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {mkdir, readFile} from 'node:fs/promises';
+import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {
-  CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, RunInstancesCommand,
+  CreateSecurityGroupCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeVolumesCommand, EC2Client, RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {BoxError} from '../../../src/core/errors.js';
 import {readMachineState, writeMachineState} from '../../../src/core/state.js';
@@ -134,6 +134,35 @@ describe('aws provider against the moto EC2 emulator', () => {
     assert.equal(existsSync(s.keyPair!.privateKeyPath), false);
     assert.equal((await provider.status(ctx)).status, 'not-created');
     await provider.destroy(ctx); // idempotent
+  });
+
+  test('user_data (the Boxfile\'s, for every target) reaches RunInstances as UserData, the host file byte for byte', async () => {
+    const userData = Buffer.from('#cloud-config\nwrite_files:\n  - {path: /etc/hello, content: "h\u00e9llo"}\n');
+    const file = path.join(work.dir, 'user-data.yaml');
+    await writeFile(file, userData);
+    const machine = {...awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32'}), cloudInit: {userData: {path: file}, userDataSetAt: [['user_data']]}};
+    const ctx = awsContext(work.dir, machine);
+    const provider = new AwsProvider();
+    await provider.up(ctx);
+    const [instance] = await liveInstances();
+    const attribute = await ec2.send(new DescribeInstanceAttributeCommand({InstanceId: instance.InstanceId, Attribute: 'userData'}));
+    assert.ok(Buffer.from(attribute.UserData?.Value ?? '', 'base64').equals(userData), 'moto holds the same bytes');
+    await provider.destroy(ctx);
+    assert.equal((await liveInstances()).length, 0);
+  });
+
+  test('user_data over EC2\'s 16 KiB is refused before anything is made', async () => {
+    const machine = {...awsMachine('web', {ami: UBUNTU_AMI, ssh_cidr: '203.0.113.4/32'}), cloudInit: {userData: {inline: `#cloud-config\n#${'x'.repeat(16 * 1024)}\n`}, userDataSetAt: [['user_data']]}};
+    const ctx = awsContext(work.dir, machine);
+    await assert.rejects(new AwsProvider().up(ctx), (error: unknown) => {
+      assert.ok(error instanceof BoxError);
+      assert.equal(error.exitCode, 2);
+      assert.match(error.message, /user_data of web is 16\d{3} bytes; EC2 takes at most 16384/);
+      return true;
+    });
+    assert.equal((await liveInstances()).length, 0);
+    assert.deepEqual(await boxGroups(), []);
+    assert.deepEqual(await keyPairs(), []);
   });
 
   test('ssh_interface private makes box reach the private address', async () => {

@@ -1,8 +1,7 @@
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
-import os from 'node:os';
+import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {UsageError} from '../../../core/errors.js';
-import {run} from '../../../core/exec.js';
+import {makeIsoImage} from '../../../core/iso-image.js';
 import type {Step} from '../../../core/steps.js';
 import {BuildHttpServer} from '../../http-server.js';
 import {renderAnswerFiles, type RenderContext, type RenderedFile} from '../../render.js';
@@ -62,15 +61,5 @@ export const httpServerStep: Step<BuildState> = {
 };
 
 export async function makeAnswerCd(files: readonly RenderedFile[], out: string, label: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'box-answers-'));
-  try {
-    for (const f of files) {
-      await mkdir(path.dirname(path.join(dir, f.name)), {recursive: true});
-      await writeFile(path.join(dir, f.name), f.content);
-    }
-    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', label, '-J', '-r', '-o', out, dir], {errorCode: 'ERR_ANSWER_CD', hint: 'Install xorriso (apt-get install xorriso).'});
-    return out;
-  } finally {
-    await rm(dir, {recursive: true, force: true});
-  }
+  return makeIsoImage(files, out, label, 'ERR_ANSWER_CD');
 }
