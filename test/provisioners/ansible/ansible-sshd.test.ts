@@ -120,10 +120,13 @@ describe('ansible and ansible_local with the real ansible-playbook', {timeout: 3
   });
 
   test('a failing ansible_local run names the task and exit code and leaves nothing in /tmp', async () => {
-    const before = new Set(readdirSync('/tmp').filter((n) => n.startsWith('box-ansible-')));
+    // The "guest" is this host, whose /tmp other test files share: count only folders of the
+    // guest's shape (mktemp's 8 characters; the host side's mkdtemp folders have 6).
+    const guestFolders = (): string[] => readdirSync('/tmp').filter((n) => /^box-ansible-[A-Za-z0-9]{8}$/.test(n));
+    const before = new Set(guestFolders());
     await assert.rejects(ansibleLocalProvisioner.provision(f.context(), {type: 'ansible_local', playbook: 'play/failing.yml'}),
       /Provisioner "failing.yml" \(ansible_local\) failed at task "breaks on purpose" on web: exit code 2\./);
-    const left = readdirSync('/tmp').filter((n) => n.startsWith('box-ansible-') && !before.has(n));
+    const left = guestFolders().filter((n) => !before.has(n));
     assert.deepEqual(left, []);
   });
 });
