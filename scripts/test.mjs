@@ -28,13 +28,15 @@ const files = walk('test')
   .filter((f) => !only || f.includes(only))
   .sort();
 
-// The fault suite's files that boot guests take turns on the machine-wide e2e slot: start one
-// at once and spread the others among the cheap files, so neither runner lane idles on the slot.
-if (faults) {
+// Files that boot guests take turns on the machine-wide e2e slot, so a runner lane that reaches
+// one while another guest runs just waits. Spread the cheap files evenly between them: while
+// one lane runs a guest, the other works through cheap files instead of idling on the slot.
+{
   const guests = files.filter((f) => f.endsWith('.e2e.test.ts'));
   const others = files.filter((f) => !f.endsWith('.e2e.test.ts'));
+  const perGuest = guests.length === 0 ? others.length : Math.max(2, Math.ceil(others.length / guests.length));
   files.length = 0;
-  while (guests.length > 0 || others.length > 0) files.push(...guests.splice(0, 1), ...others.splice(0, 2));
+  while (guests.length > 0 || others.length > 0) files.push(...guests.splice(0, 1), ...others.splice(0, perGuest));
 }
 
 if (files.length === 0) {
