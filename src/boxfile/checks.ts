@@ -3,8 +3,8 @@ import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {didYouMean, formatPath, formatValue, getAt, type BoxfileIssue, type IssuePath} from './issues.js';
 import {isObject, settingsLocations} from './locations.js';
-import {expandHome} from './resolve.js';
-import {boxfileProvisionerPlugin, registeredBoxfileTargets} from './schema.js';
+import {expandHome, provisionerHostFileFields} from './resolve.js';
+import {registeredBoxfileTargets} from './schema.js';
 import {locate, type SourceFile} from './source.js';
 
 /**
@@ -98,7 +98,7 @@ export function semanticIssues(source: SourceFile, options: {machineNames?: stri
     if (Array.isArray(settings.provisioners)) {
       settings.provisioners.forEach((p, index) => {
         if (!isObject(p)) return;
-        const fields = p.type === 'shell' ? ['path'] : p.type === 'file' ? ['source'] : boxfileProvisionerPlugin(String(p.type))?.hostFiles ?? [];
+        const fields = provisionerHostFileFields(String(p.type));
         for (const field of fields) {
           const file = p[field];
           if (typeof file !== 'string' || file === '') continue;

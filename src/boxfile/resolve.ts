@@ -3,7 +3,7 @@ import path from 'node:path';
 import {parseBasebox, parseBaseboxUrl} from './basebox.js';
 import {forwardedPortDefaults} from './defaults.js';
 import type {CloudInitConfig, MachineConfig, TargetConfigs, TextSource} from './project.js';
-import {boxfileProvisionerPlugin, boxfileTarget, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, type MachineSettings, type ProvisionerConfig} from './schema.js';
+import {boxfileProvisionerPlugin, boxfileTarget, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, type MachineSettings} from './schema.js';
 
 /** The `targets.<name>` settings of merged settings (empty when none are written). */
 function settingsOf(s: MachineSettings, target: string): Record<string, unknown> {
@@ -28,6 +28,22 @@ export function expandHome(file: string): string {
   return file === '~' || file.startsWith('~/') ? path.join(os.homedir(), file.slice(1)) : file;
 }
 
+/** A provisioner's keys that name a host file or folder that must exist (shell path, file source, a plug-in's hostFiles). */
+export function provisionerHostFileFields(type: string): readonly string[] {
+  return type === 'shell' ? ['path'] : type === 'file' ? ['source'] : boxfileProvisionerPlugin(type)?.hostFiles ?? [];
+}
+
+/** One provisioner entry with every host path made absolute (`abs` resolves against the file that wrote it). */
+export function absolutizeProvisioner<P extends {type: string}>(p: P, abs: (file: string) => string): P {
+  const plugin = boxfileProvisionerPlugin(p.type);
+  const files = Object.fromEntries(provisionerHostFileFields(p.type).flatMap((field) => {
+    const value = (p as Record<string, unknown>)[field];
+    return typeof value === 'string' && value !== '' ? [[field, abs(value)]] : [];
+  }));
+  const withFiles = {...p, ...files};
+  return plugin?.hostPaths ? plugin.hostPaths(withFiles, abs) as P : withFiles;
+}
+
 /**
  * Makes every host path of one layer absolute against the folder of the file that wrote it
  * (the Boxfile, or ~/.box for config.yaml), before layers are merged and lose their origin.
@@ -45,17 +61,7 @@ export function absolutizeLayer(settings: MachineSettings, baseDir: string): Mac
     const parsed = parseBaseboxUrl(out.basebox_url, baseDir);
     if (parsed.ok) out.basebox_url = parsed.url;
   }
-  out.provisioners = out.provisioners?.map((p) => {
-    if (p.type === 'shell' && p.path !== undefined) return {...p, path: abs(p.path)};
-    if (p.type === 'file') return {...p, source: abs(p.source)};
-    const plugin = boxfileProvisionerPlugin(p.type);
-    const files = Object.fromEntries((plugin?.hostFiles ?? []).flatMap((field) => {
-      const value = (p as Record<string, unknown>)[field];
-      return typeof value === 'string' && value !== '' ? [[field, abs(value)]] : [];
-    }));
-    const withFiles = {...p, ...files};
-    return plugin?.hostPaths ? plugin.hostPaths(withFiles, abs) as ProvisionerConfig : withFiles;
-  });
+  out.provisioners = out.provisioners?.map((p) => absolutizeProvisioner(p, abs));
   if (out.provisioners === undefined) delete out.provisioners;
   if (out.synced_folders) out.synced_folders = out.synced_folders.map((f) => ({...f, source: abs(f.source)}));
   if (out.ssh?.private_key_path) out.ssh.private_key_path = abs(out.ssh.private_key_path);

@@ -1,8 +1,12 @@
+import {existsSync} from 'node:fs';
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {LineCounter, parseDocument} from 'yaml';
+import {isMap, isScalar, LineCounter, parseDocument} from 'yaml';
 import {z} from 'zod';
+import {absolutizeProvisioner, expandHome, provisionerHostFileFields} from '../boxfile/resolve.js';
+import {provisionerSchema, type ProvisionerCommon} from '../boxfile/schema.js';
 import {BoxError, UsageError} from '../core/errors.js';
+import '../provisioners/registry.js'; // registers every provisioner type, so `provisioners:` knows them all
 import {renderHandlebars} from './render.js';
 
 /**
@@ -140,6 +144,12 @@ export const templateSchema = z.object({
   /** Kernel command line, for direct kernel boot and for the bootloader config. */
   kernel_cmdline: z.string().optional(),
   post_install: z.array(postInstallSchema).default([]),
+  /**
+   * A Boxfile's provisioners (same schema, same runners: shell, file, ansible, ansible_local,
+   * puppet, chef_solo, chef_zero), run over SSH in the build VM after post_install. Lazy: the
+   * Boxfile's provisioner schema is rebuilt as provisioner types register.
+   */
+  provisioners: z.array(z.lazy(() => provisionerSchema)).default([]),
   shutdown_command: z.string().default('sudo -S shutdown -P now'),
   shutdown_timeout: durationSchema.default('5m'),
 }).strict().superRefine((t, ctx) => {
@@ -147,6 +157,14 @@ export const templateSchema = z.object({
   if (t.method === 'debootstrap' && !t.debootstrap) need('debootstrap', 'method debootstrap needs a debootstrap: {suite, mirror, packages} section');
   if (t.method === 'iso' && !t.iso && !(t.kernel && t.initrd)) need('iso', 'method iso needs iso: {urls, checksum} or both kernel and initrd');
   if (t.method === 'box' && !t.source) need('source', 'method box needs source: NAME[@constraint] (a box in the store)');
+  if (t.method === 'debootstrap' && t.provisioners.length > 0) {
+    need('provisioners', 'not supported yet with method debootstrap: it builds the root file system in a chroot on the host, with no running guest for provisioners to reach over SSH; build the base with debootstrap, then a method: box template with it as source runs provisioners (see docs/build.md)');
+  }
+  (t.provisioners as ProvisionerCommon[]).forEach((p, i) => {
+    if (p.run !== undefined) {
+      ctx.addIssue({code: z.ZodIssueCode.custom, path: ['provisioners', i, 'run'], message: 'has no meaning in a build: a template\'s provisioners all run once, while the box is built (run: once/always/never choose when a Boxfile\'s provisioners run at box up and box provision); remove it'});
+    }
+  });
 });
 
 export type TemplateInput = z.input<typeof templateSchema>;
@@ -193,7 +211,7 @@ export async function loadTemplate(dir: string, overrides: VariableValues = {}):
   const variableSpecs = declared.success ? declared.data : {};
   const variables = resolveVariables(variableSpecs, overrides, file);
   const rendered = renderFields(rawObject, variables, file);
-  const definition = validateTemplate(rendered, file, raw.lineOf);
+  const definition = resolveProvisionerPaths(validateTemplate(rendered, file, raw.lineOf), dir, file, raw.lineOf);
   return {
     name: definition.name ?? path.basename(dir),
     dir,
@@ -216,6 +234,11 @@ function parseTemplateYaml(text: string, file: string): {value: unknown; lineOf:
   }
   const lineOf = (p: Array<string | number>): number | undefined => {
     for (let n = p.length; n >= 0; n--) {
+      // A key's own line (`provisioners:`), not the line where its block value starts.
+      const parent = n > 0 ? doc.getIn(p.slice(0, n - 1), true) : undefined;
+      const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === p[n - 1]) : undefined;
+      const keyRange = pair && isScalar(pair.key) ? pair.key.range : undefined;
+      if (keyRange) return lineCounter.linePos(keyRange[0]).line;
       const node = doc.getIn(p.slice(0, n), true) as {range?: [number, number]} | undefined;
       if (node && typeof node === 'object' && node.range) return lineCounter.linePos(node.range[0]).line;
     }
@@ -238,6 +261,27 @@ export function validateTemplate(value: unknown, file = TEMPLATE_FILE, lineOf: (
     hint: 'Fix the fields above; `docs/build.md` lists every template field.',
     details: {issues: parsed.error.issues.map((i) => ({path: i.path.join('.'), message: i.message}))},
   });
+}
+
+/**
+ * Makes the host paths of `provisioners:` absolute against the template's folder (as a
+ * Boxfile's are against its folder), and refuses one that does not exist, with its line.
+ */
+function resolveProvisionerPaths(definition: TemplateDefinition, dir: string, file: string, lineOf: (p: Array<string | number>) => number | undefined): TemplateDefinition {
+  const abs = (value: string): string => path.resolve(dir, expandHome(value));
+  const provisioners = (definition.provisioners as ProvisionerCommon[]).map((p) => absolutizeProvisioner(p, abs));
+  const missing = provisioners.flatMap((p, i) => provisionerHostFileFields(p.type).flatMap((field) => {
+    const value = (p as Record<string, unknown>)[field];
+    if (typeof value !== 'string' || value === '' || existsSync(value)) return [];
+    const line = lineOf(['provisioners', i, field]);
+    return [`${file}${line ? `:${line}` : ''}: provisioners.${i}.${field}: no such file ${value}`];
+  }));
+  if (missing.length > 0) {
+    throw new UsageError('ERR_TEMPLATE_INVALID', `Template ${file} is invalid:\n${missing.join('\n')}`, {
+      hint: 'Paths of provisioners are relative to the template\'s folder.',
+    });
+  }
+  return {...definition, provisioners: provisioners as TemplateDefinition['provisioners']};
 }
 
 /** Defaults from `variables:` overridden by `--var k=v`; an unknown --var is an error (typos). */

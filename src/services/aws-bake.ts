@@ -6,6 +6,7 @@ import {markBakeKept} from '../providers/aws/bake-records.js';
 import {removeDeadWorkDirs, workDirFor} from '../providers/aws/work-dirs.js';
 import type {LoadedTemplate} from '../builder/template.js';
 import {resolveTemplateFile} from '../builder/templates-dir.js';
+import {provisionerPlanLines} from '../builder/build-provisioners.js';
 import {UsageError} from '../core/errors.js';
 import {runSteps} from '../core/steps.js';
 import type {Ui} from '../core/ui.js';
@@ -101,7 +102,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
     tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data, metadataOptions: metadataOptions(aws),
-    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), workDir, startedAt: new Date().toISOString(), ui, token,
+    amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), provisionerTemplate: template, workDir, startedAt: new Date().toISOString(), ui, token,
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
   const steps: Array<{name: string; ms: number}> = [];
@@ -143,6 +144,7 @@ function bakePlan(p: {template: LoadedTemplate; aws: AwsSettings; region: string
     `instance metadata: ${Object.entries(metadataOptions(aws)).map(([k, v]) => `${k}=${v}`).join(', ')}`,
     `wait for SSH as ${aws.ssh_username ?? template.definition.ssh.username} on the ${aws.ssh_interface ?? 'public'} address`,
     `provision: ${provisioners.length === 0 ? 'nothing (no post_install)' : provisioners.join(', ')}`,
+    ...provisionerPlanLines(template),
     'stop the instance',
     `create AMI ${p.amiName} (tagged box:bake=${template.name}, box:version=${template.definition.version}${tags.length ? `, ${tags.join(', ')}` : ''}), wait until available`,
     'remove the temporary instance, key pair and security group',

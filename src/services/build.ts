@@ -10,6 +10,7 @@ import {buildMethods, type BuildState} from '../builder/methods/index.js';
 import {loadTemplate, type LoadedTemplate, type VariableValues} from '../builder/template.js';
 import {familyChoice, resolveTemplate} from '../builder/template-families.js';
 import {resolveTemplateFile} from '../builder/templates-dir.js';
+import {provisionerHostPaths} from '../builder/build-provisioners.js';
 import {BoxError, UsageError, errorMessage, isAbortError} from '../core/errors.js';
 import {run} from '../core/exec.js';
 import {readJson, writeJsonAtomic} from '../core/fs-json.js';
@@ -295,6 +296,12 @@ export async function hashInputs(template: LoadedTemplate, methodInputs: Record<
   for (const rel of referenced) {
     const file = resolveTemplateFile(template.dir, rel);
     if (!file.startsWith(template.dir + path.sep) && existsSync(file)) add(`ref:${rel}`, await readFile(file));
+  }
+  // What the provisioners upload or run from outside the template folder (a manifest in ../puppet).
+  for (const hostPath of provisionerHostPaths(template)) {
+    const info = await stat(hostPath).catch(() => undefined);
+    const files = info?.isDirectory() ? await listFiles(hostPath) : info ? [hostPath] : [];
+    for (const file of files) if (!file.startsWith(template.dir + path.sep)) add(`provisioner:${file}`, await readFile(file));
   }
   add('variables', JSON.stringify(Object.entries(template.variables).sort()));
   add('method', canonicalJson(methodInputs));

@@ -114,3 +114,54 @@ export async function addTestBox(boxHome: string): Promise<void> {
     throw new Error(`box box add ${testBox.name} ${testBox.boxPath} failed (exit ${result.exitCode}):\n${result.stdout}\n${result.stderr}`);
   }
 }
+
+/**
+ * The puppet test box: test/fixtures/templates/debian-12-puppet (method: box from the test box;
+ * its `puppet` build provisioner installs Debian's puppet from the mirror and applies a bake
+ * manifest), built once with `box build` and cached next to the test box, keyed by that
+ * template's files and the test box's key. Needs `npm run build`.
+ */
+export const PUPPET_BOX_NAME = 'debian-12-puppet';
+const PUPPET_TEMPLATE = 'test/fixtures/templates/debian-12-puppet';
+
+export async function ensurePuppetTestBox(): Promise<{boxPath: string; version: string; buildMs?: number}> {
+  const root = testBoxCacheRoot();
+  mkdirSync(root, {recursive: true});
+  const hash = createHash('sha256').update(`${await testBoxKey()}\0`);
+  for (const file of await filesUnder(path.join(repoRoot, PUPPET_TEMPLATE))) hash.update(`${path.relative(repoRoot, file)}\0`).update(await readFile(file)).update('\0');
+  const dir = path.join(root, `${PUPPET_BOX_NAME}-${hash.digest('hex').slice(0, 16)}`);
+  const recordFile = path.join(dir, 'test-box.json');
+  const release = await lockfile.lock(path.join(root, PUPPET_BOX_NAME), {realpath: false, stale: 60_000, update: 10_000, retries: {retries: 2400, minTimeout: 1000, maxTimeout: 1000, factor: 1}});
+  try {
+    if (existsSync(recordFile)) {
+      const record = JSON.parse(await readFile(recordFile, 'utf8')) as {boxPath: string; version: string};
+      if (existsSync(record.boxPath)) {
+        await utimes(dir, new Date(), new Date());
+        return {boxPath: record.boxPath, version: record.version};
+      }
+    }
+    for (const entry of await readdir(root)) {
+      if (!entry.startsWith(`${PUPPET_BOX_NAME}-`) || entry === path.basename(dir)) continue;
+      const used = await stat(path.join(root, entry)).then((s) => s.mtimeMs, () => 0);
+      if (Date.now() - used > 24 * 3600_000) await rm(path.join(root, entry), {recursive: true, force: true});
+    }
+    const home = path.join(root, 'builds', `${PUPPET_BOX_NAME}-home-${process.pid}`);
+    await rm(home, {recursive: true, force: true});
+    try {
+      await addTestBox(home);
+      process.stderr.write(`[test-box] building ${PUPPET_BOX_NAME} into ${dir}\n`);
+      const t0 = Date.now();
+      const result = await box(['build', path.join(repoRoot, PUPPET_TEMPLATE), '--output', dir, '--json'], {boxHome: home, timeoutMs: 40 * 60_000});
+      if (result.exitCode !== 0) throw new Error(`box build ${PUPPET_TEMPLATE} failed (exit ${result.exitCode}):\n${result.stdout}\n${String(result.stderr).slice(-6000)}`);
+      const json = JSON.parse(String(result.stdout)) as {box: {path: string}; version: string};
+      const record = {boxPath: json.box.path, version: json.version, buildMs: Date.now() - t0, log: String(result.stderr).slice(-20_000)};
+      const {writeJsonAtomic} = await import('../../src/core/fs-json.js');
+      await writeJsonAtomic(recordFile, record);
+      return record;
+    } finally {
+      await rm(home, {recursive: true, force: true});
+    }
+  } finally {
+    await release().catch(() => undefined);
+  }
+}

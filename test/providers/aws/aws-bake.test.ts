@@ -141,6 +141,31 @@ describe('AMI bake (box build --target aws) against moto', () => {
     assert.deepEqual(await selfImages(), []);
   });
 
+  test('the template\'s provisioners run on the instance after post_install with the Boxfile\'s runners; a failing one fails the bake by its name and cleans up', async () => {
+    const tpl = path.join(work.dir, 'tpl');
+    await mkdir(path.join(tpl, 'conf'));
+    await writeFile(path.join(tpl, 'conf', 'app.conf'), 'port=80\n');
+    await writeFile(path.join(tpl, 'template.yaml'), [
+      'name: web-base', 'version: 1.2.0', 'method: box', 'source: box base', 'ssh: {username: admin}',
+      'post_install:', '  - inline: ["echo baked > /etc/baked"]',
+      'provisioners:', '  - {type: file, source: conf/app.conf, destination: /tmp/app.conf}', '  - {type: shell, name: configure, inline: "echo configured"}',
+    ].join('\n') + '\n');
+    await bake();
+    const steps = calls.slice(1).map((c) => c.split(' ').slice(0, 2).join(' '));
+    assert.deepEqual(steps.slice(0, 2), ['exec sudo', 'upload app.conf'], calls.join('\n'));
+    assert.match(calls[1], /echo baked/, 'post_install first');
+    assert.equal(calls[2], 'upload app.conf /tmp/app.conf');
+    assert.match(calls.at(-1)!, /^exec sudo /, 'then the shell provisioner, with sudo');
+
+    // The shell provisioner's script is the 2nd exec: it fails with 5.
+    const images = (await selfImages()).length;
+    calls = [];
+    onExec = () => { if (calls.filter((c) => c.startsWith('exec')).length === 2) exitCode = 5; };
+    await assert.rejects(bake(), (e: BoxError) => e.code === 'ERR_PROVISION_FAILED' && /^Provisioner "configure" \(shell\) failed: exit code 5\./.test(e.message));
+    assert.deepEqual(await leftovers(), {instances: 0, keyPairs: 0, groups: 0});
+    assert.equal((await selfImages()).length, images, 'no AMI of the failed bake');
+  });
+
   test('Ctrl-C during provisioning cleans up like a failure and reports an interruption', async () => {
     const controller = new AbortController();
     onExec = () => controller.abort();

@@ -23,6 +23,8 @@ import {TAG, tagResources} from '../../../providers/aws/tags.js';
 import {removeBakeRecord, writeBakeRecord, type BakeRecord} from '../../../providers/aws/bake-records.js';
 import {createWorkDir} from '../../../providers/aws/work-dirs.js';
 import type {OnErrorHolder} from '../../on-error.js';
+import {runTemplateProvisioners} from '../../build-provisioners.js';
+import type {LoadedTemplate} from '../../template.js';
 
 /** One provisioning action of a bake: a script file uploaded and run, or inline commands. */
 export interface BakeProvisioner {
@@ -57,6 +59,8 @@ export interface BakeState extends OnErrorHolder {
   metadataOptions: InstanceMetadataOptionsRequest;
   amiName: string;
   provisioners: BakeProvisioner[];
+  /** The template whose `provisioners:` run after the post_install scripts (the Boxfile's runners). */
+  provisionerTemplate?: LoadedTemplate;
   /** Folder for the temporary private key (recorded, then created by the key step). */
   workDir: string;
   startedAt: string;
@@ -177,6 +181,10 @@ export const bakeSteps: Array<Step<BakeState>> = [
       const comm = await awsCommunicator({host: s.host!, port: s.sshPort, username: s.sshUsername, privateKeyPath: s.privateKeyPath!}, s.workDir);
       try {
         for (const [i, p] of s.provisioners.entries()) await runBakeProvisioner(comm, p, i, s.ui, signal);
+        if (s.provisionerTemplate) {
+          const ssh = {host: s.host!, port: s.sshPort, username: s.sshUsername, privateKeyPath: s.privateKeyPath!};
+          await runTemplateProvisioners(s.provisionerTemplate, {comm, ssh, ui: s.ui, signal});
+        }
       } finally {
         await comm.close();
       }

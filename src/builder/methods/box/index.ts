@@ -2,7 +2,8 @@ import {tryRun} from '../../../core/exec.js';
 import {BoxError, UsageError} from '../../../core/errors.js';
 import {diskGiB, memoryMiB, type LoadedTemplate} from '../../template.js';
 import type {BuildMethod} from '../index.js';
-import {keepVmOnAbort, postInstallStep, shutdownStep, waitForSshStep} from '../iso/guest.js';
+import {provisionerPlanLines} from '../../build-provisioners.js';
+import {keepVmOnAbort, postInstallStep, provisionersStep, shutdownStep, waitForSshStep} from '../iso/guest.js';
 import {resolveSource, sourceIdentity, sourceRef, SOURCE_PROVIDER} from './source.js';
 import {bootOverlayStep, createOverlayStep, extractKernelStep, finishArtifact, resolveSourceStep} from './steps.js';
 
@@ -49,6 +50,7 @@ export const boxMethod: BuildMethod = {
       `VM: ${t.cpus} cpus, ${memoryMiB(t.memory)} MiB, disk at least ${diskGiB(t.disk)} GiB; direct kernel boot when the box carries vmlinuz/initrd`,
       `wait up to ${t.ssh.timeout} for SSH as ${t.ssh.username}`,
       ...t.post_install.map((p) => `post-install over SSH${p.privileged ? ' (sudo)' : ''}: ${p.script ?? `inline (${p.inline!.length} lines)`}`),
+      ...provisionerPlanLines(template),
       'copy the newest /boot kernel + initrd out of the guest (if the source boots its kernel directly)',
       `shutdown: ${t.shutdown_command} (ACPI power button after ${t.shutdown_timeout})`,
     ];
@@ -57,6 +59,6 @@ export const boxMethod: BuildMethod = {
     resolveSourceStep,
     createOverlayStep,
     bootOverlayStep,
-    ...[waitForSshStep, postInstallStep, extractKernelStep, finishArtifact(shutdownStep)].map(keepVmOnAbort),
+    ...[waitForSshStep, postInstallStep, provisionersStep, extractKernelStep, finishArtifact(shutdownStep)].map(keepVmOnAbort),
   ],
 };

@@ -12,6 +12,7 @@ import type {BuildState} from '../index.js';
 import {iso, reachVmLines} from './state.js';
 import {detachVm} from './vm.js';
 import {settleOnError} from '../../on-error.js';
+import {runTemplateProvisioners, templateProvisioners} from '../../build-provisioners.js';
 
 async function keyPath(template: LoadedTemplate): Promise<string> {
   const key = template.definition.ssh.private_key;
@@ -81,6 +82,25 @@ export const postInstallStep: Step<BuildState> = {
       });
       if (code !== 0) throw new BoxError('ERR_POST_INSTALL', `Post-install script ${label} exited with ${code}.`, {hint: 'Its output is above; run with --on-error abort to keep the VM and ssh in.'});
     }
+  },
+  async cleanup(state) {
+    await closeSession(state);
+  },
+};
+
+/**
+ * Step: runs the template's `provisioners:` (the Boxfile's runners) after the post-install
+ * scripts, on the same open connection for the in-guest ones; host-side ansible connects on its
+ * own, so it needs the guest's host keys (keep `_scripts/cleanup.sh` for a last shell provisioner).
+ */
+export const provisionersStep: Step<BuildState> = {
+  name: 'provision',
+  async run(state, signal) {
+    if (templateProvisioners(state.template).length === 0) return;
+    const comm = await session(state);
+    await comm.connect(undefined, signal);
+    const ssh = {host: '127.0.0.1', port: iso(state).sshPort!, username: state.template.definition.ssh.username, privateKeyPath: await keyPath(state.template)};
+    await runTemplateProvisioners(state.template, {comm, ssh, ui: state.ui, signal});
   },
   async cleanup(state) {
     await closeSession(state);

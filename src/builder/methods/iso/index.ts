@@ -3,9 +3,10 @@ import {UsageError} from '../../../core/errors.js';
 import type {Step} from '../../../core/steps.js';
 import {diskGiB, memoryMiB} from '../../template.js';
 import type {BuildMethod, BuildState} from '../index.js';
+import {provisionerPlanLines} from '../../build-provisioners.js';
 import {httpServerStep} from './answers.js';
 import {downloadIsoStep, isoCacheDir, isoIdentityForKey} from './download-iso.js';
-import {keepVmOnAbort, postInstallStep, shutdownStep, waitForSshStep} from './guest.js';
+import {keepVmOnAbort, postInstallStep, provisionersStep, shutdownStep, waitForSshStep} from './guest.js';
 import {bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep} from './keys.js';
 import {iso, GUEST_HOST_IP} from './state.js';
 import {checkBootCommand, renderBootCommand} from './keys.js';
@@ -62,6 +63,7 @@ export const isoMethod: BuildMethod = {
       ...(t.answer_media === 'http' && t.answer_files.length > 0 ? [`wait up to ${t.answer_fetch_timeout} for the installer to fetch ${t.answer_wait_for ?? t.answer_files[0].name ?? t.answer_files[0].template.replace(/\.hbs$/, '')}`] : []),
       `wait up to ${t.ssh.timeout} for SSH as ${t.ssh.username}`,
       ...t.post_install.map((p) => `post-install over SSH: ${p.script ?? `inline (${p.inline!.length} lines)`}`),
+      ...provisionerPlanLines(template),
       `shutdown: ${t.shutdown_command}`,
       ...renderedForPlan(template),
     ];
@@ -71,7 +73,7 @@ export const isoMethod: BuildMethod = {
     httpServerStep,
     createDiskStep,
     bootStep,
-    ...[bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep, waitForSshStep, postInstallStep, installedDisk(shutdownStep)].map(keepVmOnAbort),
+    ...[bootWaitStep, typeBootCommandStep, waitForAnswerFetchStep, waitForSshStep, postInstallStep, provisionersStep, installedDisk(shutdownStep)].map(keepVmOnAbort),
   ],
 };
 
