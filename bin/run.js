@@ -24,7 +24,13 @@ if (args[0] === '--version' && !(await onWsl())) {
   process.exit(0);
 }
 
+// @oclif/core checks Node against its own `engines` (node >=18) when it loads, with semver (~50
+// files, a twentieth of `box status`); box needs Node 20.5, so the check can never fire. Skipped,
+// and the variable not handed on to the tools box runs.
+const skipEngineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING === undefined;
+if (skipEngineCheck) process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true';
 const {execute} = await import('@oclif/core');
+if (skipEngineCheck) delete process.env.OCLIF_DISABLE_ENGINE_WARNING;
 await execute({dir: import.meta.url});
 
 /** The signs of WSL that oclif's platform check (the is-wsl package) looks for. */

@@ -8,7 +8,8 @@ import {preloadEnv} from '../helpers/preload.js';
 // What `box` loads to answer its quickest commands (docs/architecture.md, "Start-up"). Each
 // package here costs tens of milliseconds to load and is used only by commands that connect,
 // download, unpack, render or call the cloud: imported at the point of use, never at start-up.
-const heavyPackages = ['@aws-sdk', '@smithy', 'ssh2', 'tar-stream', 'handlebars', 'got', 'cli-progress', 'execa', 'zod-to-json-schema', 'fast-xml-parser'];
+// semver: only @oclif/core's check of its own `engines`, which bin/run.js skips.
+const heavyPackages = ['@aws-sdk', '@smithy', 'ssh2', 'tar-stream', 'handlebars', 'got', 'cli-progress', 'execa', 'zod-to-json-schema', 'fast-xml-parser', 'semver'];
 // Providers load behind the target registry: a qemu project never loads the others'.
 const otherProviders = ['dist/providers/aws/aws-provider.js', 'dist/providers/virtualbox/virtualbox-provider.js'];
 
