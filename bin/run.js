@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core';
 
 // box pins its AWS SDK version in package-lock.json; the SDK's Node-version notice is for SDK
 // maintainers' users, not ours, and would otherwise appear on every aws command's stderr.
@@ -14,4 +13,35 @@ if (args.includes('--json') && args.some((a) => a === '--version' || a === '-v')
   process.exit(0);
 }
 
+// `box --version` prints what oclif prints (its user agent: name/version platform-arch node-version)
+// without loading @oclif/core, which costs more than the rest of start-up. oclif answers when the
+// first argument is --version; on WSL it says `wsl` for the platform, so there it still answers.
+if (args[0] === '--version' && !(await onWsl())) {
+  const {readFileSync} = await import('node:fs');
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const arch = process.arch === 'ia32' ? 'x86' : process.arch;
+  process.stdout.write(`${pkg.name}/${pkg.version} ${process.platform}-${arch} node-${process.version}\n`);
+  process.exit(0);
+}
+
+// @oclif/core checks Node against its own `engines` (node >=18) when it loads, with semver (~50
+// files, a twentieth of `box status`); box needs Node 20.5, so the check can never fire. Skipped,
+// and the variable not handed on to the tools box runs.
+const skipEngineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING === undefined;
+if (skipEngineCheck) process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true';
+const {execute} = await import('@oclif/core');
+if (skipEngineCheck) delete process.env.OCLIF_DISABLE_ENGINE_WARNING;
 await execute({dir: import.meta.url});
+
+/** The signs of WSL that oclif's platform check (the is-wsl package) looks for. */
+async function onWsl() {
+  if (process.platform !== 'linux') return false;
+  const [{existsSync, readFileSync}, os] = await Promise.all([import('node:fs'), import('node:os')]);
+  if (os.release().toLowerCase().includes('microsoft')) return true;
+  try {
+    if (readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft')) return true;
+  } catch {
+    // no /proc: not WSL
+  }
+  return existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL');
+}

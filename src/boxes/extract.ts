@@ -1,12 +1,12 @@
-import {execa} from 'execa';
 import {createWriteStream} from 'node:fs';
 import {lstat, mkdir, open, realpath, rm, symlink, link} from 'node:fs/promises';
 import path from 'node:path';
 import {Readable, Transform, type Duplex, type TransformCallback} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import {createGunzip} from 'node:zlib';
-import tar, {type Header as Headers} from 'tar-stream';
+import type {Header as Headers} from 'tar-stream';
 import {BoxError, isAbortError} from '../core/errors.js';
+import {lazyRequire} from '../core/lazy-require.js';
 import {quoted} from '../core/printable.js';
 import {formatBytes} from '../core/ui.js';
 import {isNoSpaceError, noSpaceError} from './disk-space.js';
@@ -54,11 +54,15 @@ export function detectCompression(head: Buffer): Compression {
 
 // gzip is Node's zlib; the rarer bzip2/xz/zstd boxes go through the host's decompressor
 // (bzip2, xz-utils and zstd are Debian standard packages) as a stream filter, still one pass.
+// Only adding a box reads a tar: other commands never load tar-stream.
+const tarStream = lazyRequire<typeof import('tar-stream')>('tar-stream');
+
 const externalTools: Record<'bzip2' | 'xz' | 'zstd', string> = {bzip2: 'bzip2', xz: 'xz', zstd: 'zstd'};
 
-function decompressor(kind: Compression): Duplex | undefined {
+async function decompressor(kind: Compression): Promise<Duplex | undefined> {
   if (kind === 'none') return undefined;
   if (kind === 'gzip') return createGunzip();
+  const {execa} = await import('execa');
   return execa(externalTools[kind], ['-dc'], {stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false}).duplex();
 }
 
@@ -313,7 +317,7 @@ export async function extractArchive(chunks: AsyncIterable<Buffer>, dest: string
   // Where the data of the last entry ends in the tar stream: the end-of-archive marker follows.
   let lastEntryEnd = 0;
 
-  const extract = tar.extract();
+  const extract = tarStream().extract();
   const handle = async (header: Headers, stream: Readable): Promise<void> => {
     const dataStart = (header as {byteOffset?: number}).byteOffset;
     if (dataStart !== undefined) lastEntryEnd = dataStart + Math.ceil((header.size ?? 0) / 512) * 512;
@@ -429,7 +433,7 @@ export async function extractArchive(chunks: AsyncIterable<Buffer>, dest: string
     });
   });
 
-  const decompress = decompressor(compression);
+  const decompress = await decompressor(compression);
   let compressedBytes = 0;
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of rest) {

@@ -5,9 +5,9 @@ import path from 'node:path';
 import {Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import {createGzip} from 'node:zlib';
-import tar from 'tar-stream';
 import {BoxError} from '../core/errors.js';
 import {run} from '../core/exec.js';
+import {lazyRequire} from '../core/lazy-require.js';
 import type {GuestHardware} from './metadata.js';
 
 export {writeCatalog, type CatalogEntry} from './catalog.js';
@@ -32,6 +32,8 @@ export interface PackagedBox {
   size: number;
 }
 
+// Only packaging writes a tar: other commands never load tar-stream.
+const tarStream = lazyRequire<typeof import('tar-stream')>('tar-stream');
 /**
  * Writes a Vagrant box: a tar (or tar.gz) with metadata.json first, then the files. Files are
  * streamed from disk (never held in memory) and the sha256 of the archive is computed while it
@@ -45,7 +47,7 @@ export async function packageBox(options: PackageBoxOptions): Promise<PackagedBo
   const temp = `${options.outputPath}.tmp-${process.pid}`;
   const hash = createHash('sha256');
   let size = 0;
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const counter = new Transform({
     transform(chunk: Buffer, _enc, callback) {
       hash.update(chunk);

@@ -1,5 +1,8 @@
-import {zodToJsonSchema} from 'zod-to-json-schema';
+import {lazyRequire} from '../core/lazy-require.js';
 import {boxfileSchema} from './schema.js';
+
+// Only the JSON Schema writer needs it; loading a Boxfile (withoutExtensions) does not.
+const zodToJsonSchema = lazyRequire<typeof import('zod-to-json-schema')>('zod-to-json-schema');
 
 /** Top-level keys starting with `x-` are ignored (a place for YAML anchors, as in Compose files). */
 export const EXTENSION_KEY = /^x-/;
@@ -10,7 +13,7 @@ export const EXTENSION_KEY = /^x-/;
  * schema's `.describe()` calls.
  */
 export function boxfileJsonSchema(): Record<string, unknown> {
-  const schema = zodToJsonSchema(boxfileSchema, {name: 'Boxfile', $refStrategy: 'none'}) as Record<string, unknown> & {definitions: Record<string, Record<string, unknown>>};
+  const schema = zodToJsonSchema().zodToJsonSchema(boxfileSchema, {name: 'Boxfile', $refStrategy: 'none'}) as Record<string, unknown> & {definitions: Record<string, Record<string, unknown>>};
   schema.definitions.Boxfile.patternProperties = {'^x-': {description: 'Ignored by box: a place for YAML anchors (&name) reused with merge keys (<<: *name).'}};
   return {...schema, title: 'Boxfile', description: 'A box project: basebox, provisioners, target, machines and environments.'};
 }

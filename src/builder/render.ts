@@ -1,7 +1,7 @@
-import Handlebars from 'handlebars';
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {UsageError} from '../core/errors.js';
+import {lazyRequire} from '../core/lazy-require.js';
 
 /** What answer files and boot commands can refer to: template variables plus the build's HTTP address. */
 export type RenderContext = Record<string, unknown> & {httpIp: string; httpPort: number | string};
@@ -14,17 +14,24 @@ export interface RenderedFile {
 }
 
 // A private instance so helpers registered here never leak into other handlebars users.
-const hbs = Handlebars.create();
-hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-hbs.registerHelper('default', (value: unknown, fallback: unknown) => (value === undefined || value === null || value === '' ? fallback : value));
-hbs.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : String(list ?? '')));
+// Made on first render: only builds render templates.
+const handlebars = lazyRequire<typeof import('handlebars')>('handlebars');
+let instance: ReturnType<typeof import('handlebars')['create']> | undefined;
+function hbs(): ReturnType<typeof import('handlebars')['create']> {
+  if (instance) return instance;
+  instance = handlebars().create();
+  instance.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  instance.registerHelper('default', (value: unknown, fallback: unknown) => (value === undefined || value === null || value === '' ? fallback : value));
+  instance.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ',') : String(list ?? '')));
+  return instance;
+}
 
 /**
  * The one Handlebars render of box's templates (fields of template.yaml, answer files, boot
  * commands), with the helpers above; strict and without HTML escaping. Throws Handlebars' error.
  */
 export function renderHandlebars(text: string, context: Record<string, unknown>): string {
-  return hbs.compile(text, {strict: true, noEscape: true})(context);
+  return hbs().compile(text, {strict: true, noEscape: true})(context);
 }
 
 /**

@@ -1,11 +1,11 @@
 import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import {BoxError} from '../core/errors.js';
+import {lazyRequire} from '../core/lazy-require.js';
 import {machineFiles, userPaths} from '../core/paths.js';
 import {INSECURE_PRIVATE_KEY} from './insecure-key.js';
 
-const {utils} = ssh2;
+const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2');
 
 export interface KeyPair {
   /** OpenSSH private key text ("-----BEGIN OPENSSH PRIVATE KEY-----"), usable by ssh2 and ssh(1). */
@@ -22,6 +22,7 @@ export interface MachineKey extends KeyPair {
 /** A fresh ed25519 key pair in OpenSSH format (what `ssh-keygen -t ed25519` would write). */
 export function generateKeyPair(comment = 'box'): KeyPair {
   for (;;) {
+    const {utils} = ssh2();
     const pair = utils.generateKeyPairSync('ed25519', {comment});
     // ssh2 1.17 drops a leading zero byte of the key: about 1 pair in 270 comes out 31 bytes
     // long, and sshd, EC2's ImportKeyPair and ssh2 itself reject it. Draw again until it parses.
@@ -71,7 +72,7 @@ export async function insecureKeyPath(): Promise<string> {
 
 /** The authorized_keys line (type + base64, no comment) of a private or public key. */
 export function publicKeyOf(key: string | Buffer): string {
-  const parsed = utils.parseKey(key);
+  const parsed = ssh2().utils.parseKey(key);
   const first = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!first || first instanceof Error) {
     throw new BoxError('ERR_SSH_KEY_INVALID', `Cannot parse SSH key: ${first instanceof Error ? first.message : 'no key found'}`, {

@@ -1,5 +1,13 @@
-import {execa, type Options, type Result, type ResultPromise} from 'execa';
+import type {Options, Result, ResultPromise} from 'execa';
 import {BoxError, InterruptedError} from './errors.js';
+
+/**
+ * execa, loaded when box first runs a tool: it is about a hundred modules, and commands that run
+ * none (`box status` of a machine that is not created, `box validate`, `--help`) never pay for it.
+ */
+export async function loadExeca(): Promise<typeof import('execa')['execa']> {
+  return (await import('execa')).execa;
+}
 
 /** Process groups of helpers started by spawnInOwnGroup that are still running. */
 const ownGroups = new Set<number>();
@@ -12,8 +20,10 @@ let exitHookInstalled = false;
  * (exit 130). In box's group the helper got the same SIGINT and died on its own, and box
  * reported that as the helper's failure (QEMU "killed with SIGINT", a qemu-img error...).
  * If box exits while the helper runs (a second Ctrl-C exits at once), the group gets SIGTERM.
+ * The child comes wrapped (`{child}`): awaiting a bare execa child would wait for its end.
  */
-export function spawnInOwnGroup(file: string, args: readonly string[], options: Options = {}): ResultPromise {
+export async function spawnInOwnGroup(file: string, args: readonly string[], options: Options = {}): Promise<{child: ResultPromise}> {
+  const execa = await loadExeca();
   const child = execa(file, args, {...options, detached: true, cleanup: false});
   const pid = child.pid;
   if (pid !== undefined) {
@@ -33,7 +43,7 @@ export function spawnInOwnGroup(file: string, args: readonly string[], options: 
     const forget = () => ownGroups.delete(pid);
     child.then(forget, forget);
   }
-  return child as ResultPromise;
+  return {child: child as ResultPromise};
 }
 
 export interface RunOptions {
@@ -65,7 +75,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   try {
     // A tool box can cancel is box's to signal (see spawnInOwnGroup); one it cannot stays in
     // box's group, so a Ctrl-C still ends it.
-    result = options.signal ? await spawnInOwnGroup(file, args, execaOptions) : await execa(file, args, execaOptions);
+    result = options.signal ? await (await spawnInOwnGroup(file, args, execaOptions)).child : await (await loadExeca())(file, args, execaOptions);
   } catch (error) {
     throw new BoxError(options.errorCode ?? 'ERR_EXEC', `Could not run ${file}: ${(error as Error).message}`, {hint: options.hint, cause: error});
   }
@@ -99,7 +109,7 @@ export async function tryRun(file: string, args: readonly string[], options: Run
  * rejects. The caller checks its abort signal afterwards and cleans up what was started.
  */
 export async function startInOwnGroup(file: string, args: readonly string[], options: {env?: Record<string, string>; timeoutMs?: number} = {}): Promise<Result> {
-  return spawnInOwnGroup(file, args, {env: options.env, reject: false, stdin: 'ignore', timeout: options.timeoutMs});
+  return (await spawnInOwnGroup(file, args, {env: options.env, reject: false, stdin: 'ignore', timeout: options.timeoutMs})).child;
 }
 
 export interface StreamingOptions {
@@ -118,7 +128,7 @@ export interface StreamingOptions {
  */
 export async function runStreaming(file: string, args: readonly string[], options: StreamingOptions & {errorCode: string; hint?: string}): Promise<number> {
   if (options.signal.aborted) throw new InterruptedError();
-  const child = spawnInOwnGroup(file, args, {cwd: options.cwd, env: options.env, reject: false, stdin: 'ignore', buffer: false});
+  const {child} = await spawnInOwnGroup(file, args, {cwd: options.cwd, env: options.env, reject: false, stdin: 'ignore', buffer: false});
   const stop = () => {
     try {
       process.kill(-child.pid!, 'SIGTERM');
@@ -127,6 +137,8 @@ export async function runStreaming(file: string, args: readonly string[], option
     }
   };
   options.signal.addEventListener('abort', stop, {once: true});
+  // A Ctrl-C while execa was still loading: the listener came too late for it.
+  if (options.signal.aborted) stop();
   child.stdout?.on('data', (data: Buffer) => options.onOutput('stdout', String(data)));
   child.stderr?.on('data', (data: Buffer) => options.onOutput('stderr', String(data)));
   const result = await child.finally(() => options.signal.removeEventListener('abort', stop));

@@ -1,6 +1,6 @@
 import chalk, {Chalk} from 'chalk';
 import type {Options as BarOptions, Params as BarParams, SingleBar} from 'cli-progress';
-import {createRequire} from 'node:module';
+import {lazyRequire} from './lazy-require.js';
 import {printable} from './printable.js';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
@@ -136,11 +136,7 @@ export class Ui {
 }
 
 // cli-progress is loaded when a bar is first drawn: most commands never draw one.
-let loaded: typeof import('cli-progress') | undefined;
-function cliProgress(): typeof import('cli-progress') {
-  loaded ??= createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
-  return loaded;
-}
+const cliProgress = lazyRequire<typeof import('cli-progress')>('cli-progress');
 
 let barClass: typeof SingleBar | undefined;
 /** cli-progress redraws on a timer; an unfinished bar (an error path) must not keep box alive. */

@@ -1,6 +1,6 @@
 import {statSync} from 'node:fs';
 import path from 'node:path';
-import {execa} from 'execa';
+import {loadExeca} from '../core/exec.js';
 
 /** One rsync exclude pattern as a test of a path relative to the folder (forward slashes). */
 interface CompiledPattern {
@@ -67,6 +67,7 @@ export function changeMatters(source: string, relative: string, patterns: readon
  */
 export async function notGitIgnored(source: string, relatives: readonly string[], signal?: AbortSignal): Promise<string[]> {
   if (relatives.length === 0) return [];
+  const execa = await loadExeca();
   const result = await execa('git', ['check-ignore', '-z', '--stdin'], {cwd: source, input: relatives.join('\0'), reject: false, cancelSignal: signal, env: {LANG: 'C'}});
   // 0: some are ignored, 1: none is, 128: not a work tree (or no git).
   if (result.exitCode !== 0) return [...relatives];

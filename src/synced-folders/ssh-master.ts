@@ -2,11 +2,10 @@ import {mkdtemp, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {execa} from 'execa';
 import type {SshInfo} from '../communicators/communicator.js';
 import {batchSshOptions} from '../communicators/ssh/openssh.js';
 import {BoxError} from '../core/errors.js';
-import {spawnInOwnGroup} from '../core/exec.js';
+import {loadExeca, spawnInOwnGroup} from '../core/exec.js';
 
 /** An OpenSSH master connection that later ssh runs (rsync's) share: `sshExtra` is what they add. */
 export interface SshMaster {
@@ -25,7 +24,8 @@ export async function openSshMaster(info: SshInfo, signal?: AbortSignal): Promis
   const socket = path.join(dir, 'master.sock');
   const base = [...batchSshOptions(info), '-S', socket];
   const target = `${info.username}@${info.host}`;
-  const master = spawnInOwnGroup('ssh', [...base, '-M', '-N', '-o', 'ControlPersist=no', '-o', 'ServerAliveInterval=15', target], {reject: false, stdin: 'ignore'});
+  const execa = await loadExeca();
+  const {child: master} = await spawnInOwnGroup('ssh', [...base, '-M', '-N', '-o', 'ControlPersist=no', '-o', 'ServerAliveInterval=15', target], {reject: false, stdin: 'ignore'});
   let stderr = '';
   master.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const close = async (): Promise<void> => {

@@ -2,16 +2,16 @@ import {readFile} from 'node:fs/promises';
 import {constants} from 'node:os';
 import {StringDecoder} from 'node:string_decoder';
 import {setTimeout as sleep} from 'node:timers/promises';
-import ssh2 from 'ssh2';
 import type {ClientChannel, SFTPWrapper} from 'ssh2';
 import {BoxError, InterruptedError, errorMessage, isAbortError, throwIfAborted} from '../../core/errors.js';
+import {lazyRequire} from '../../core/lazy-require.js';
 import type {Communicator, ExecOptions, UploadOptions} from '../communicator.js';
 import {buildRemoteCommand} from './remote-command.js';
 import {sftpUpload} from './sftp-upload.js';
 import {readSshBanner} from './wait-for-banner.js';
 
-const {Client} = ssh2;
-type SshClient = InstanceType<typeof Client>;
+const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2');
+type SshClient = InstanceType<typeof import('ssh2')['Client']>;
 
 export interface SshTarget {
   host: string;
@@ -134,7 +134,7 @@ export class SshCommunicator implements Communicator {
   private open(timeoutMs: number, signal?: AbortSignal): Promise<SshClient> {
     const {host, port, username, privateKey, keepaliveIntervalMs, keepaliveCountMax} = this.options;
     return new Promise((resolve, reject) => {
-      const client = new Client();
+      const client = new (ssh2().Client)();
       let ready = false;
       const fail = (error: Error) => {
         signal?.removeEventListener('abort', onAbort);

@@ -1,7 +1,7 @@
 import {constants} from 'node:fs';
 import {open, readFile} from 'node:fs/promises';
-import {execa} from 'execa';
 import {BoxError} from '../../core/errors.js';
+import {loadExeca} from '../../core/exec.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -74,6 +74,7 @@ export function cpuHasVirtualization(cpuinfo: string): boolean {
 export function qemuKvmProbe(binary: string, timeoutMs = 5000): () => Promise<string | null> {
   return async () => {
     const input = '{"execute":"qmp_capabilities"}\n{"execute":"query-kvm"}\n{"execute":"quit"}\n';
+    const execa = await loadExeca();
     const result = await execa(binary, ['-machine', 'none', '-accel', 'kvm', '-S', '-display', 'none', '-nodefaults', '-qmp', 'stdio'], {
       input, timeout: timeoutMs, reject: false, env: {LANG: 'C'},
     });

@@ -8,7 +8,6 @@ import {qemuFiles} from './files.js';
 import {newInstanceId, writeCloudInitSeed} from './cloud-init-seed.js';
 import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
-import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel, type AccelDecision} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
@@ -19,12 +18,10 @@ import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
 import {pidAlive} from '../../core/processes.js';
 import {isOurQemu, machineQemuPids, qmpSocketPath, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
-import {insertMachineKey, sshPoweroff} from '../shared/guest-ssh.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
 import {waitForSshBanner} from './wait-for-ssh.js';
-import {configurePrivateNetwork} from '../shared/private-network.js';
 import {planPrivateNetwork, type PlannedNic} from './private-network.js';
 import {mountSharedFolders, sharedFolders, type SharedFolder} from './shared-folders.js';
 import {findVirtiofsd, startVirtiofsd, stopVirtiofsds, virtiofsdLog} from './virtiofsd.js';
@@ -182,6 +179,9 @@ export class QemuProvider implements Provider {
   private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
     ui.stage('resolve-box', machine.basebox?.raw ?? '');
+    // The box store, key insertion and the private network load when `up` needs them, not with
+    // the provider that every `box status` makes (docs/architecture.md, "Start-up").
+    const {resolveBasebox} = await import('../../boxes/resolve.js');
     const box = await resolveBasebox(machine.basebox, {provider: 'libvirt', ui, signal});
     const baseImage = path.join(box.dir, 'box.img');
     if (!existsSync(baseImage)) {
@@ -288,6 +288,7 @@ export class QemuProvider implements Provider {
           // The host name is set in the same round (the up service sets it otherwise).
           const recorded = await readMachineState(project.root, machine.name);
           const hostname = machine.hostname !== undefined && machine.hostname !== recorded?.hostname ? machine.hostname : undefined;
+          const {insertMachineKey} = await import('../shared/guest-ssh.js');
           await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey: boxed.firstLoginKey});
           await updateMachineState(project.root, machine.name, (r) => {
             (r.provider as unknown as QemuMachineState).keyInserted = true;
@@ -302,6 +303,7 @@ export class QemuProvider implements Provider {
         name: 'private-network',
         detail: (s) => `${s.privateNic!.ip}/24 on the interface with MAC ${s.privateNic!.mac}`,
         run: async (s) => {
+          const {configurePrivateNetwork} = await import('../shared/private-network.js');
           await configurePrivateNetwork(ctx, this, s.privateNic!);
           lap('privateNetwork');
         },
@@ -470,7 +472,7 @@ export class QemuProvider implements Provider {
     if (q.sshPort !== undefined && Date.now() < deadline) {
       ctx.ui.info(`${ctx.machine.name}: ${acpi ? 'no reaction to the ACPI power button' : 'QMP did not answer'}; running poweroff over SSH.`);
       const sshInfo = await this.sshInfo(ctx).catch(() => undefined);
-      if (sshInfo) await sshPoweroff(sshInfo, Math.min(15_000, Math.max(1000, deadline - Date.now())));
+      if (sshInfo) await (await import('../shared/guest-ssh.js')).sshPoweroff(sshInfo, Math.min(15_000, Math.max(1000, deadline - Date.now())));
       if (await waitForExit(pid, Math.max(0, deadline - Date.now()))) return 'ssh-poweroff';
     }
     ctx.ui.warn(`${ctx.machine.name} did not shut down within ${Math.round(timeoutMs / 1000)} s; killing QEMU.`);

@@ -1,4 +1,3 @@
-import {execa} from 'execa';
 import type {SshInfo} from '../provider.js';
 import type {Communicator} from '../../communicators/communicator.js';
 import {INSECURE_PUBLIC_KEY} from '../../communicators/insecure-key.js';
@@ -9,6 +8,7 @@ import {SshCommunicator} from '../../communicators/ssh/ssh-communicator.js';
 import {BoxError} from '../../core/errors.js';
 import {sshArgs} from '../../communicators/ssh/openssh.js';
 import {lockPasswordLoginsScript, setHostnameScript} from './guest-scripts.js';
+import {loadExeca} from '../../core/exec.js';
 
 export interface InsertKeyOptions {
   dir: string;
@@ -87,5 +87,6 @@ export async function setGuestHostname(comm: Communicator, hostname: string, sig
 
 /** Best-effort `poweroff` through the system's ssh; the connection drops as the guest stops. */
 export async function sshPoweroff(info: SshInfo, timeoutMs: number): Promise<void> {
+  const execa = await loadExeca();
   await execa('ssh', sshArgs(info, {command: 'sudo -n poweroff || poweroff', batch: true, connectTimeout: 5}), {reject: false, timeout: timeoutMs, stdin: 'ignore'});
 }

@@ -1,5 +1,5 @@
-import {execa} from 'execa';
 import type {Check} from '../target.js';
+import {loadExeca} from '../../core/exec.js';
 
 function firstLine(text: string | null): string {
   return (text ?? '').split('\n')[0].trim();
@@ -7,6 +7,7 @@ function firstLine(text: string | null): string {
 
 export async function versionCheck(name: string, binary: string, args: string[], hint: string): Promise<Check> {
   // stdout and stderr together: some tools (OpenSSH's `ssh -V`) print their version on stderr.
+  const execa = await loadExeca();
   const result = await execa(binary, args, {all: true, reject: false, timeout: 10_000, env: {LANG: 'C'}});
   const out = String(result.all ?? '');
   return result.failed && !out.trim()

@@ -17,13 +17,14 @@ export class VBoxManage {
     for (let attempt = 1; ; attempt++) {
       // Its own process group: a Ctrl-C in the terminal is box's to act on (VBoxManage cancels
       // an import on SIGINT and exits with an error box would report instead of "Interrupted").
-      const result = await spawnInOwnGroup(this.binary, args, {
+      const {child} = await spawnInOwnGroup(this.binary, args, {
         env: {LANG: 'C', LC_ALL: 'C'},
         reject: false,
         stdin: 'ignore',
         cancelSignal: options.signal,
         timeout: options.timeoutMs ?? 10 * 60_000,
       });
+      const result = await child;
       if (result.isCanceled || (result.failed && options.signal?.aborted)) throw new InterruptedError(`Interrupted while running VBoxManage ${args[0]}`);
       if ((result as {code?: string}).code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) {
         throw missingVBoxManage(this.binary);

@@ -38,7 +38,7 @@ export function descendants(pid: number): number[] {
  */
 export async function runStreamed(ui: Ui, signal: AbortSignal, prefix: string, file: string, args: string[], env: Record<string, string> = {}, hint?: string): Promise<void> {
   if (signal.aborted) throw new InterruptedError();
-  const child = spawnInOwnGroup(file, args, {env: {LANG: 'C', LC_ALL: 'C', ...env}, reject: false, all: true, stdin: 'ignore'});
+  const {child} = await spawnInOwnGroup(file, args, {env: {LANG: 'C', LC_ALL: 'C', ...env}, reject: false, all: true, stdin: 'ignore'});
   const killGroup = (): void => {
     if (!child.pid) return;
     for (const pid of [child.pid, ...descendants(child.pid)]) {
@@ -50,6 +50,7 @@ export async function runStreamed(ui: Ui, signal: AbortSignal, prefix: string, f
     }
   };
   signal.addEventListener('abort', killGroup, {once: true});
+  if (signal.aborted) killGroup(); // a Ctrl-C while execa was still loading
   child.all?.on('data', (chunk: Buffer) => ui.output(`[${prefix}]`, chunk.toString()));
   let result;
   try {
