@@ -7,7 +7,7 @@ import {parse} from 'yaml';
 import type {MachineConfig} from '../../../src/boxfile/project.js';
 import {run} from '../../../src/core/exec.js';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
-import {newInstanceId, writeCloudInitSeed} from '../../../src/providers/qemu/cloud-init-seed.js';
+import {newInstanceId, writeCloudInitSeed} from '../../../src/providers/shared/cloud-init-seed.js';
 import {awsMachine} from '../aws/machine.js';
 
 /** A qemu machine with the given cloud-init data (the rest as loadProject would give it). */
