@@ -50,6 +50,19 @@ describe('box up waits for cloud-init over SSH (stand-in cloud-init)', {timeout:
     assert.deepEqual(await wait({program: path.join(bin, 'no-such-cloud-init')}), {status: 'absent'});
   });
 
+  test('a guest whose shell is not POSIX sh (Windows OpenSSH runs cmd.exe) is "absent", not a failed up', async () => {
+    const cmdExe = {
+      waitForReady: async () => {},
+      exec: async (_command: string, options?: {onOutput?: (stream: 'stdout' | 'stderr', data: string) => void}) => {
+        options?.onOutput?.('stderr', "'command' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n");
+        return 1;
+      },
+      upload: async () => {},
+      close: async () => {},
+    };
+    assert.deepEqual(await waitForCloudInit(cmdExe, {machine: 'win', timeoutSeconds: 5, signal: new AbortController().signal}), {status: 'absent'});
+  });
+
   test('waits until cloud-init has finished, then reports done', async () => {
     play('done', false);
     const started = Date.now();
