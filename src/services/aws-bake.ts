@@ -27,6 +27,8 @@ export interface AwsBakeOptions {
   sourceAmis?: Record<string, string>;
   /** The Boxfile `aws` came from (and its machine), to point settings errors at their line. */
   project?: SettingProject;
+  /** The temporary instance's user-data, when not `aws.user_data` (the machine's `user_data`). */
+  userData?: Buffer;
   machine?: string;
   outputDir?: string;
   onError?: 'cleanup' | 'abort' | 'ask';
@@ -101,7 +103,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
-    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data, metadataOptions: metadataOptions(aws),
+    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data ?? options.userData, metadataOptions: metadataOptions(aws),
     amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), provisionerTemplate: template, workDir, startedAt: new Date().toISOString(), ui, token,
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
@@ -189,7 +191,17 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
   if (chosen) options.ui.info(chosen);
   const template = await loadTemplate(ref.dir, options.vars ?? {});
   const project = await loadProjectIfAny({cwd: process.cwd(), target: 'aws', signal: options.signal});
-  const aws: AwsSettings = project?.machines[0]?.aws ?? {};
+  const machine = project?.machines[0];
+  const aws: AwsSettings = machine?.aws ?? {};
+  // The machine's user_data / cloud_init reach the bake's instance as they reach `box up`'s:
+  // the same checks (meta_data and network_config refused at their line, files readable, 16 KiB).
+  let userData: Buffer | undefined;
+  if (project && machine) {
+    const {checkCloudInit} = await import('./check-target-settings.js');
+    const {ec2UserData} = await import('../providers/aws/aws-provider.js');
+    await checkCloudInit(project, [machine]);
+    if (aws.user_data === undefined) userData = await ec2UserData(machine);
+  }
   let sourceAmis: Record<string, string> | undefined;
   const source = template.definition.method === 'box' ? template.definition.source : undefined;
   if (source && (source.provider ?? 'aws') === 'aws' && !aws.ami && !aws.ami_filter) {
@@ -197,7 +209,7 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
     const box = await resolveBasebox({raw: source.box, kind: 'store', name: source.box, versionConstraint: source.version}, {provider: 'aws', ui: options.ui, signal: options.signal});
     sourceAmis = (box.metadata as {amis?: Record<string, string>}).amis;
   }
-  const result = await bakeAmi({template, aws, sourceAmis, project, machine: project?.machines[0]?.name, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
+  const result = await bakeAmi({template, aws, sourceAmis, project, machine: machine?.name, userData, outputDir: options.outputDir, onError: options.onError, dryRun: options.dryRun, add: options.add, ui: options.ui, signal: options.signal});
   if (!options.add || options.dryRun) return result;
   const {addBox} = await import('../boxes/add.js');
   const added = await addBox({source: result.box.path, name: template.name, version: result.version, provider: 'aws', ui: options.ui, signal: options.signal});

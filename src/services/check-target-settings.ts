@@ -84,8 +84,8 @@ const cloudInitKeys = [
 /**
  * cloud-init data, checked before anything is made: user-data set by two keys (`user_data`,
  * `cloud_init.user_data`, `targets.aws.user_data`) is a contradiction refused at the second;
- * a key the machine's target does not hand to the guest is "not supported yet" (virtualbox:
- * none yet; aws: user_data only); a host file that cannot be read is refused at its line.
+ * a key the machine's target does not hand to the guest is "not supported yet" (aws: user_data
+ * only); a host file that cannot be read is refused at its line.
  */
 export async function checkCloudInit(project: Project, machines: readonly MachineConfig[]): Promise<void> {
   const issues: Array<Promise<BoxfileIssue | undefined>> = [];

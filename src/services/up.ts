@@ -9,6 +9,7 @@ import {runProjectProvisioners, type DeferredProvisioning} from './lifecycle/pro
 import {clusterMap, runHooks} from './lifecycle/hooks.js';
 import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
+import {waitForCloudInit, type CloudInitOutcome} from './lifecycle/cloud-init.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
 import {hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
@@ -35,6 +36,8 @@ export interface UpMachineResult {
   details?: Record<string, unknown>;
   /** What each rsync folder's copy into the guest did (absent: the machine has none). */
   sync?: FolderSyncResult[];
+  /** What cloud-init did in a guest that has it and was booted by this up (`degraded` also warns on stderr). */
+  cloudInit?: CloudInitOutcome;
   /** Milliseconds per stage (checks, resolveBox, createDisk, startQemu, waitForSsh, insertKey, sync, provision). */
   timings: Record<string, number>;
   durationMs: number;
@@ -117,7 +120,7 @@ async function upOne(
   let ranProvisioners = false;
   try {
     const {created, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
-    await setHostname(handle, timings);
+    const cloudInit = await afterBoot(handle, !wasRunning, timings);
     if ((await readMachineState(ctx.project.root, machine.name))?.upCompleted === false) {
       await updateMachineState(ctx.project.root, machine.name, (s) => { s.upCompleted = true; });
     }
@@ -149,7 +152,7 @@ async function upOne(
     return {
       name: machine.name, target: machine.target, created, wasRunning, provisioned: after?.provisioned ?? false, ranProvisioners,
       status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details,
-      ...(synced.length > 0 ? {sync: synced} : {}), timings, durationMs: Date.now() - t0,
+      ...(synced.length > 0 ? {sync: synced} : {}), ...(cloudInit && cloudInit.status !== 'absent' ? {cloudInit} : {}), timings, durationMs: Date.now() - t0,
     };
   } catch (error) {
     // Vagrant's rule: a failed or interrupted up of a NEW machine removes what it made. What
@@ -181,23 +184,36 @@ async function upOne(
 }
 
 /**
- * The Boxfile's `hostname`, set in the guest when it differs from what box last set there
- * (providers that swap the insecure key set it in the same round and record it). Over the
- * provider's communicator, so it works the same on every target.
+ * One SSH session after the provider's up, only when there is something to do: on a guest this
+ * up booted, wait for cloud-init (when the guest has it: one `command -v` otherwise), before
+ * the host name, synced folders and provisioners; then the Boxfile's `hostname`, set when it
+ * differs from what box last set there (providers that swap the insecure key set it in the
+ * same round and record it). Over the provider's communicator, so it works on every target.
  */
-async function setHostname(handle: MachineHandle, timings: Record<string, number>): Promise<void> {
+async function afterBoot(handle: MachineHandle, booted: boolean, timings: Record<string, number>): Promise<CloudInitOutcome | undefined> {
   const {ctx, machine} = handle;
   const wanted = machine.hostname;
-  if (wanted === undefined || (await readMachineState(ctx.project.root, machine.name))?.hostname === wanted) return;
+  const setHostname = wanted !== undefined && (await readMachineState(ctx.project.root, machine.name))?.hostname !== wanted;
+  if (!booted && !setHostname) return undefined;
   throwIfAborted(ctx.signal);
-  const t0 = Date.now();
-  ctx.ui.stage('hostname', wanted);
   const comm = await openReadyCommunicator(handle);
   try {
-    await setGuestHostname(comm, wanted, ctx.signal);
+    let cloudInit: CloudInitOutcome | undefined;
+    if (booted) {
+      const t0 = Date.now();
+      cloudInit = await waitForCloudInit(comm, {machine: machine.name, timeoutSeconds: Math.max(30, machine.ssh.timeoutSeconds), signal: ctx.signal});
+      if (cloudInit.status !== 'absent') timings.cloudInit = Date.now() - t0;
+      if (cloudInit.status === 'degraded') ctx.ui.warn(`${machine.name}: cloud-init finished with recoverable errors:\n${cloudInit.detail ?? ''}`);
+    }
+    if (setHostname) {
+      const t0 = Date.now();
+      ctx.ui.stage('hostname', wanted);
+      await setGuestHostname(comm, wanted, ctx.signal);
+      await updateMachineState(ctx.project.root, machine.name, (s) => { s.hostname = wanted; });
+      timings.hostname = Date.now() - t0;
+    }
+    return cloudInit;
   } finally {
     await comm.close().catch(() => undefined);
   }
-  await updateMachineState(ctx.project.root, machine.name, (s) => { s.hostname = wanted; });
-  timings.hostname = Date.now() - t0;
 }

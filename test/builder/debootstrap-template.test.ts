@@ -1,6 +1,6 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdir, writeFile} from 'node:fs/promises';
+import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {diskGiB, durationMs, loadTemplate, memoryMiB, parseVarFlags} from '../../src/builder/template.js';
 import {builtinTemplatesDir, findTemplate, listTemplates, resolveTemplateFile} from '../../src/builder/templates-dir.js';
@@ -51,6 +51,24 @@ describe('template.yaml loading', () => {
     const scripts = t.definition.post_install.map((p) => p.script);
     assert.deepEqual(scripts, ['scripts/fast-boot.sh', 'scripts/slim.sh', '_scripts/vagrant-user.sh', '_scripts/sshd.sh', '_scripts/cleanup.sh']);
     for (const s of scripts) assert.ok(resolveTemplateFile(t.dir, s!).length > 0);
+  });
+
+  test('debian-12-cloud is debian-12-minimal plus cloud-init: the same packages and scripts (borrowed, not copied), the seed CD driver in the initramfs, its cloud-init settings before cleanup', async () => {
+    const minimal = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'));
+    const t = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-cloud'));
+    assert.equal(t.definition.method, 'debootstrap');
+    const d = t.definition.debootstrap!;
+    assert.deepEqual(d.packages.filter((p) => !minimal.definition.debootstrap!.packages.includes(p)), ['cloud-init', 'python3-cffi-backend']);
+    for (const p of minimal.definition.debootstrap!.packages) assert.ok(d.packages.includes(p), p);
+    for (const m of ['sr_mod', 'virtio_scsi']) assert.ok(d.initramfs_modules.includes(m), `${m}: /dev/sr0 exists when ds-identify runs`);
+    const scripts = t.definition.post_install.map((p) => p.script!);
+    assert.deepEqual(scripts, ['../debian-12-minimal/scripts/fast-boot.sh', '../debian-12-minimal/scripts/slim.sh', '_scripts/vagrant-user.sh', '_scripts/sshd.sh', 'scripts/cloud-init.sh', '_scripts/cleanup.sh']);
+    const files = scripts.map((s) => resolveTemplateFile(t.dir, s));
+    assert.equal(files[0], path.join(builtinTemplatesDir, 'debian-12-minimal', 'scripts', 'fast-boot.sh'));
+    const config = await readFile(files[4]!, 'utf8');
+    for (const line of ['datasource_list: [NoCloud, Ec2, None]', 'strict_id: true', 'name: vagrant', 'lock_passwd: false', 'ssh_deletekeys: false', 'ssh_genkeytypes: []']) {
+      assert.ok(config.includes(line), line);
+    }
   });
 
   test('--var values override defaults and are rendered into the fields that use them', async () => {

@@ -54,7 +54,7 @@ describe('template families', () => {
         assert.equal(ref.dir, path.join(repoRoot, 'templates', template));
       }
       const debian = await resolveTemplate('debian');
-      assert.equal(familyChoice('debian', debian), '"debian" is the debian family: using its newest template, debian-12 (others: debian-12-custom, debian-12-minimal; name one to use it).');
+      assert.equal(familyChoice('debian', debian), '"debian" is the debian family: using its newest template, debian-12 (others: debian-12-cloud, debian-12-custom, debian-12-minimal; name one to use it).');
       assert.equal(familyChoice('CentOS', await resolveTemplate('CentOS')), '"CentOS" is the centos family: using its newest template, centos-stream-9.');
     });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
 import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
 import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
@@ -167,6 +167,27 @@ describe('box CLI with the aws target against moto', () => {
     assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
     // The stored box keeps its AMI from being swept.
     assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
+  });
+
+  test('box build --target aws sends the machine\'s user_data to the bake\'s instance; meta_data is refused at its line before anything is made', async () => {
+    const tpl = path.join(project.dir, 'tpl');
+    await mkdir(tpl);
+    await writeFile(path.join(tpl, 'template.yaml'), 'name: cli-bake\nversion: 0.3.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n');
+    const userData = '#cloud-config\nwrite_files:\n  - {path: /etc/baked-by-cloud-init, content: yes}\n';
+    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}user_data: ${JSON.stringify(userData)}\n`);
+    const built = await runJson(['build', tpl, '--target', 'aws', '--output', path.join(project.dir, 'out')]);
+    assert.equal(built.result.exitCode, 0, String(built.result.stderr));
+    // moto keeps the terminated bake instance: its user-data is the machine's, byte for byte.
+    const [instance] = (await ec2.send(new DescribeInstancesCommand({}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    const attribute = await ec2.send(new DescribeInstanceAttributeCommand({InstanceId: instance!.InstanceId, Attribute: 'userData'}));
+    assert.equal(Buffer.from(attribute.UserData?.Value ?? '', 'base64').toString(), userData);
+
+    await moto.reset();
+    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}cloud_init:\n  meta_data: {region: lab}\n`);
+    const refused = await run(['build', tpl, '--target', 'aws', '--output', path.join(project.dir, 'out2')]);
+    assert.equal(refused.exitCode, 2, String(refused.stderr));
+    assert.match(String(refused.stderr), /Boxfile:\d+:\d+ cloud_init\.meta_data: cloud_init\.meta_data is not supported yet on the aws target/);
+    assert.deepEqual((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
   });
 
   test('box build --target aws --dry-run prints the plan and creates nothing: no instance, AMI, key pair, group, record or work folder', async () => {

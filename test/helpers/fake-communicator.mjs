@@ -6,7 +6,8 @@ import path from 'node:path';
 /**
  * Pretends to be a guest's SSH server (instances of the moto emulator have none). Every call is
  * appended as one JSON line to `<dir>/fake-ssh.log` with the address it would have used, so
- * tests can assert what box would have run and where; commands "exit" 0.
+ * tests can assert what box would have run and where; commands "exit" 0 (and print nothing, but
+ * for box up's cloud-init probe, answered as a guest without cloud-init).
  * @implements {import('../../src/communicators/communicator.js').Communicator}
  */
 export class FakeCommunicator {
@@ -31,10 +32,12 @@ export class FakeCommunicator {
 
   /**
    * @param {string} command
-   * @param {{sudo?: boolean}} [options]
+   * @param {{sudo?: boolean, onOutput?: (stream: 'stdout' | 'stderr', data: string) => void}} [options]
    */
   async exec(command, options = {}) {
     await this.record({op: 'exec', command, sudo: options.sudo ?? false});
+    // box up's cloud-init probe (services/lifecycle/cloud-init.ts): this guest has no cloud-init.
+    if (command.startsWith("command -v 'cloud-init'")) options.onOutput?.('stdout', 'box-cloud-init:absent\n');
     return 0;
   }
 

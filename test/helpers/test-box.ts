@@ -15,7 +15,7 @@ import {box, repoRoot} from './cli.js';
 export interface TestBox {
   boxPath: string;
   sha256: string;
-  name: 'debian-12-minimal';
+  name: string;
   version: string;
 }
 
@@ -25,12 +25,13 @@ export function testBoxCacheRoot(): string {
   return path.resolve(process.env.BOX_TEST_CACHE ?? '/var/cache/box-test');
 }
 
-/** What shapes the test box's contents: the template, the shared scripts, the debootstrap method. */
-const KEY_SOURCES = [
-  'templates/debian-12-minimal',
-  'templates/_scripts',
-  'src/builder/methods/debootstrap',
-];
+/**
+ * What shapes a template box's contents: the template, the folders it borrows scripts from
+ * (`uses`), the shared scripts, the debootstrap method.
+ */
+function keySources(template: string, uses: string[]): string[] {
+  return [`templates/${template}`, ...uses, 'templates/_scripts', 'src/builder/methods/debootstrap'];
+}
 
 async function filesUnder(p: string): Promise<string[]> {
   const info = await stat(p).catch(() => undefined);
@@ -41,9 +42,9 @@ async function filesUnder(p: string): Promise<string[]> {
   return nested.flat();
 }
 
-export async function testBoxKey(): Promise<string> {
+export async function testBoxKey(template: string = TEST_BOX_NAME, uses: string[] = []): Promise<string> {
   const hash = createHash('sha256');
-  for (const source of KEY_SOURCES) {
+  for (const source of keySources(template, uses)) {
     for (const file of await filesUnder(path.join(repoRoot, source))) {
       hash.update(path.relative(repoRoot, file) + '\0');
       hash.update(await readFile(file));
@@ -58,13 +59,21 @@ export async function testBoxKey(): Promise<string> {
  * build service (so a stale dist/ cannot matter), with BOX_HOME's cache under the test cache
  * so debootstrap's .deb downloads survive between runs.
  */
-export async function ensureTestBox(): Promise<TestBox> {
+export function ensureTestBox(): Promise<TestBox> {
+  return ensureTemplateBox(TEST_BOX_NAME);
+}
+
+/**
+ * The same for another debootstrap template of templates/ (e.g. debian-12-cloud), cached next to
+ * the test box under its own name and key; `uses` names the folders whose scripts it borrows.
+ */
+export async function ensureTemplateBox(template: string, uses: string[] = []): Promise<TestBox> {
   const root = testBoxCacheRoot();
   mkdirSync(root, {recursive: true});
-  const key = await testBoxKey();
-  const dir = path.join(root, `${TEST_BOX_NAME}-${key}`);
+  const key = await testBoxKey(template, uses);
+  const dir = path.join(root, `${template}-${key}`);
   const recordFile = path.join(dir, 'test-box.json');
-  const release = await lockfile.lock(path.join(root, TEST_BOX_NAME), {
+  const release = await lockfile.lock(path.join(root, template), {
     realpath: false,
     stale: 60_000,
     update: 10_000,
@@ -82,23 +91,23 @@ export async function ensureTestBox(): Promise<TestBox> {
     // Old keys' boxes are dead weight (~100 MB each); but one used within the day may belong to
     // another checkout running tests right now (a CI rehearsal next to a working tree).
     for (const entry of await readdir(root)) {
-      if (!entry.startsWith(`${TEST_BOX_NAME}-`) || entry === path.basename(dir)) continue;
+      if (!entry.startsWith(`${template}-`) || entry === path.basename(dir)) continue;
       const used = await stat(path.join(root, entry)).then((s) => s.mtimeMs, () => 0);
       if (Date.now() - used > 24 * 3600_000) await rm(path.join(root, entry), {recursive: true, force: true});
     }
     const {buildBox} = await import('../../src/services/build.js');
     const {Ui} = await import('../../src/core/ui.js');
     const {writeJsonAtomic} = await import('../../src/core/fs-json.js');
-    process.stderr.write(`[test-box] building ${TEST_BOX_NAME} (key ${key}) into ${dir}\n`);
+    process.stderr.write(`[test-box] building ${template} (key ${key}) into ${dir}\n`);
     const result = await buildBox({
-      template: TEST_BOX_NAME,
+      template: template,
       templateDirs: [],
       outputDir: dir,
       cacheDir: path.join(root, 'cache'),
       ui: new Ui({stream: process.stderr, quiet: true}),
       signal: new AbortController().signal,
     });
-    const record: TestBox = {boxPath: result.box.path, sha256: result.box.sha256, name: TEST_BOX_NAME, version: result.version};
+    const record: TestBox = {boxPath: result.box.path, sha256: result.box.sha256, name: template, version: result.version};
     await writeJsonAtomic(recordFile, record);
     return record;
   } finally {
@@ -107,8 +116,8 @@ export async function ensureTestBox(): Promise<TestBox> {
 }
 
 /** Installs the test box into the store at `boxHome` through the CLI (`box box add`); needs `npm run build`. */
-export async function addTestBox(boxHome: string): Promise<void> {
-  const testBox = await ensureTestBox();
+export async function addTestBox(boxHome: string, testBox?: TestBox): Promise<void> {
+  testBox ??= await ensureTestBox();
   const result = await box(['box', 'add', testBox.name, testBox.boxPath, '--box-version', testBox.version], {boxHome, timeoutMs: 300_000});
   if (result.exitCode !== 0) {
     throw new Error(`box box add ${testBox.name} ${testBox.boxPath} failed (exit ${result.exitCode}):\n${result.stdout}\n${result.stderr}`);

@@ -147,7 +147,12 @@ describe('box ci (service)', () => {
   test('a guest that cannot be reached for its tests fails the job (never a silent pass)', async () => {
     await boxfile('tests: [echo hi]\n');
     const original = fake.communicator.bind(fake);
-    fake.communicator = async () => { throw new BoxError('ERR_SSH_TIMEOUT', 'no answer on port 2200'); };
+    // The guest answers box up (its cloud-init probe, the first session), then no more.
+    let sessions = 0;
+    fake.communicator = async (...args: Parameters<typeof original>) => {
+      if (sessions++ === 0) return original(...args);
+      throw new BoxError('ERR_SSH_TIMEOUT', 'no answer on port 2200');
+    };
     try {
       const error = await failure(ci(options({id: 'unreachable'})));
       assert.equal(error.exitCode, 1);

@@ -34,6 +34,10 @@ class FakeProvider implements Provider {
   createCleanupFails = false;
   commands: string[] = [];
   calls: string[] = [];
+  /** What the guest's cloud-init says to box up's probe (services/lifecycle/cloud-init.ts): none by default. */
+  cloudInit: 'absent' | 'done' | 'error' | 'degraded' = 'absent';
+  /** Each probe, in order with `commands` (its index in `commands` when it ran). */
+  probes: number[] = [];
 
   async verify(): Promise<void> {}
   async up(ctx: MachineContext): Promise<{created: boolean}> {
@@ -76,7 +80,17 @@ class FakeProvider implements Provider {
   async communicator(): Promise<Communicator> {
     return {
       waitForReady: async () => {},
-      exec: async (command) => { this.commands.push(command); return 0; },
+      exec: async (command, options) => {
+        if (command.startsWith("command -v 'cloud-init'")) {
+          this.probes.push(this.commands.length);
+          const rc = {absent: 0, done: 0, error: 1, degraded: 2}[this.cloudInit];
+          options?.onOutput?.('stdout', this.cloudInit === 'absent' ? 'box-cloud-init:absent\n'
+            : `box-cloud-init:rc=${rc}\nstatus: ${this.cloudInit === 'degraded' ? 'done' : this.cloudInit}\ntime: now\ndetail:\n${this.cloudInit === 'error' ? "('scripts_user', RuntimeError('runcmd failed'))" : 'DataSourceNoCloud [seed=/dev/sr0]'}\n`);
+          return 0;
+        }
+        this.commands.push(command);
+        return 0;
+      },
       // Scripts are uploaded then run: record what was uploaded too.
       upload: async (local) => { this.commands.push(await readFile(local, 'utf8').catch(() => `dir ${local}`)); },
       close: async () => {},
@@ -105,6 +119,8 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: virtualbox\nprovisioners:\n  - type: shell\n    inline: echo provisioned-marker\n');
     fake.commands = [];
     fake.calls = [];
+    fake.probes = [];
+    fake.cloudInit = 'absent';
     fake.running.clear();
   });
 
@@ -267,6 +283,37 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     await up({...opts(), destroyOnError: true});
     assert.equal(setters().length, 2);
     assert.ok(setters()[1].includes('sh web-2'));
+    await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('up waits for cloud-init once the guest answers, before the provisioners; an error fails the up naming the machine; degraded warns', async () => {
+    fake.cloudInit = 'done';
+    const first = await up({...opts(), destroyOnError: true});
+    assert.deepEqual(fake.probes, [0], 'one probe, before the provisioner ran');
+    assert.ok(fake.commands.some((c) => c.includes('provisioned-marker')));
+    assert.deepEqual(first.machines[0].cloudInit, {status: 'done'});
+    assert.equal(typeof first.machines[0].timings.cloudInit, 'number');
+    await up({...opts(), destroyOnError: true});
+    assert.equal(fake.probes.length, 1, 'an up of a running machine does not ask again');
+
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    fake.cloudInit = 'degraded';
+    const warnings: string[] = [];
+    const ui = Object.assign(Object.create(silentUi()) as ReturnType<typeof silentUi>, {warn: (m: string) => { warnings.push(m); }});
+    const degraded = await up({...opts(), ui, destroyOnError: true});
+    assert.equal(degraded.machines[0].cloudInit?.status, 'degraded');
+    assert.match(warnings.join('\n'), /^default: cloud-init finished with recoverable errors:\nstatus: done\ndetail:/);
+
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    fake.cloudInit = 'error';
+    fake.commands = [];
+    await assert.rejects(up({...opts(), destroyOnError: true, provision: true}), (error: {code: string; message: string}) => {
+      assert.equal(error.code, 'ERR_CLOUD_INIT_FAILED');
+      assert.match(error.message, /^cloud-init failed in machine default \(cloud-init status exit code 1\):\nstatus: error\ndetail:\n\('scripts_user'/);
+      return true;
+    });
+    assert.deepEqual(fake.commands, [], 'no provisioner ran after cloud-init failed');
     await destroy(opts());
     await project.cleanup();
   });

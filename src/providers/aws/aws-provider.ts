@@ -336,7 +336,7 @@ const EC2_USER_DATA_MAX = 16 * 1024;
  * The machine's cloud-init user-data (`user_data` or `cloud_init.user_data`: the same bytes a
  * qemu machine gets on its seed CD), refused before anything is made when EC2 would refuse it.
  */
-async function ec2UserData(machine: MachineConfig): Promise<Buffer | undefined> {
+export async function ec2UserData(machine: MachineConfig): Promise<Buffer | undefined> {
   const bytes = await cloudInitUserData(machine);
   if (bytes && bytes.length > EC2_USER_DATA_MAX) {
     throw new UsageError('ERR_CONFIG', `user_data of ${machine.name} is ${bytes.length} bytes; EC2 takes at most ${EC2_USER_DATA_MAX}.`, {hint: 'Gzip it (cloud-init reads gzipped user-data) or fetch the rest with #include.'});

@@ -33,7 +33,7 @@ export interface LaunchSpec {
   privateNetwork?: PrivateNic;
   /** Host folders the guest mounts live (`type: 9p`/`virtiofs` synced folders; see sharedFolderArgs). */
   sharedFolders?: readonly SharedFolderExport[];
-  /** The NoCloud seed ISO (label cidata), attached read-only as a CD. */
+  /** The NoCloud seed ISO (label cidata), attached read-only as a CD (virtio-scsi). */
   cloudInitSeed?: string;
   extraArgs: string[];
 }
@@ -88,6 +88,19 @@ export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {fi
 /** A read-only CD-ROM drive (installer ISO, answer-file CD). */
 export function cdromArgs(file: string): string[] {
   return ['-drive', `file=${qemuEscape(file)},media=cdrom,readonly=on`];
+}
+
+/**
+ * The cloud-init seed as a CD on its own virtio-scsi controller, not the machine's default
+ * (IDE/AHCI) bus: cloud kernels such as Debian's linux-image-cloud-amd64 have no AHCI driver,
+ * and every cloud kernel has virtio-scsi and sr_mod. The guest sees /dev/sr0 labelled cidata.
+ */
+export function seedCdArgs(file: string): string[] {
+  return [
+    '-device', 'virtio-scsi-pci,id=box-seed-scsi',
+    '-drive', `file=${qemuEscape(file)},if=none,id=box-seed,media=cdrom,readonly=on,format=raw`,
+    '-device', 'scsi-cd,bus=box-seed-scsi.0,drive=box-seed',
+  ];
 }
 
 function accelArgs(accel: Accel): string[] {
@@ -169,7 +182,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     ...userNetArgs(hostfwd, spec.hardware?.nicModel ?? 'virtio-net-pci'),
     ...(spec.privateNetwork ? privateNetArgs(spec.privateNetwork, spec.hardware?.nicModel ?? 'virtio-net-pci') : []),
     ...sharedFolderArgs(spec.sharedFolders ?? [], spec.memoryMiB),
-    ...(spec.cloudInitSeed ? cdromArgs(spec.cloudInitSeed) : []),
+    ...(spec.cloudInitSeed ? seedCdArgs(spec.cloudInitSeed) : []),
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
     ...qmpArgs(spec.qmpSocket),

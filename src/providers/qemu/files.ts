@@ -1,8 +1,10 @@
+import {cloudInitSeedFile} from '../shared/cloud-init-seed.js';
+
 /** File names of the qemu target inside a machine's directory (constants, so tools can find them). */
 export const qemuFiles = {
   pid: 'qemu.pid',
   qmp: 'qmp.sock',
   disk: 'disk.qcow2',
   /** The NoCloud seed CD (cloud-init's user-data, meta-data, network-config), when the machine has any. */
-  cloudInitSeed: 'cidata.iso',
+  cloudInitSeed: cloudInitSeedFile,
 } as const;

@@ -5,7 +5,7 @@ import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {qemuFiles} from './files.js';
-import {newInstanceId, writeCloudInitSeed} from './cloud-init-seed.js';
+import {newInstanceId, writeCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';

@@ -90,3 +90,18 @@ export function privateNicArgs(vmName: string, nic: InternalNic | undefined): st
     '--cableconnected2', 'on',
   ];
 }
+
+/** The storage controller box adds for the cloud-init seed DVD (its own: boxes name theirs differently). */
+export const SEED_CONTROLLER = 'box cloud-init';
+
+/**
+ * Before a boot (VM powered off): the NoCloud seed ISO on a DVD drive of box's own one-port SATA
+ * controller, added when missing; or, with no seed, the controller (and its drive) removed.
+ */
+export function seedDvdArgs(vmName: string, iso: string | undefined, controllerExists: boolean): string[][] {
+  if (!iso) return controllerExists ? [['storagectl', vmName, '--name', SEED_CONTROLLER, '--remove']] : [];
+  return [
+    ...(controllerExists ? [] : [['storagectl', vmName, '--name', SEED_CONTROLLER, '--add', 'sata', '--controller', 'IntelAhci', '--portcount', '1', '--bootable', 'off']]),
+    ['storageattach', vmName, '--storagectl', SEED_CONTROLLER, '--port', '0', '--device', '0', '--type', 'dvddrive', '--medium', iso],
+  ];
+}

@@ -20,6 +20,10 @@ export interface VirtualboxMachineState {
   serialLog: string;
   keyInserted: boolean;
   startedAt?: string;
+  /** cloud-init's instance-id in the NoCloud seed, chosen at the first boot with cloud-init data. */
+  cloudInitInstanceId?: string;
+  /** The NoCloud seed ISO attached as a DVD at the last boot (in the machine folder). */
+  cloudInitSeed?: string;
 }
 
 export async function readVboxState(projectRoot: string, machine: string): Promise<VirtualboxMachineState | undefined> {

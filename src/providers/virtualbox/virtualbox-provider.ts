@@ -15,7 +15,8 @@ import {checkForwardedPorts, freePort, portIsFree, type PortForward} from '../sh
 import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
 import {configurePrivateNetwork, planPrivateAddress, type ConnectGuest, type PrivateAddress} from '../shared/private-network.js';
 import {createCommunicator} from '../../communicators/ssh/connect.js';
-import {configureArgs, importArgs, linkedCloneArgs, natRules, privateNicArgs, startArgs} from './args.js';
+import {configureArgs, importArgs, linkedCloneArgs, natRules, privateNicArgs, SEED_CONTROLLER, seedDvdArgs, startArgs} from './args.js';
+import {cloudInitSeedFile, newInstanceId, writeCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {internalNetworkName} from './private-network.js';
 import {ensureMaster, MASTER_SNAPSHOT} from './master.js';
 import {readVboxState, recordVbox, type VirtualboxMachineState} from './machine-state.js';
@@ -151,7 +152,9 @@ export class VirtualboxProvider implements Provider {
         // Whatever the failure (or Ctrl-C), the VM goes: powered off, unregistered, its files deleted.
         cleanup: async (_s, outcome) => {
           if (outcome === 'succeeded') return;
-          await this.removeVm(vmName, (await readVboxState(project.root, machine.name))?.uuid);
+          const recorded = await readVboxState(project.root, machine.name);
+          await this.removeVm(vmName, recorded?.uuid);
+          if (recorded?.cloudInitSeed) await this.closeSeed(recorded.cloudInitSeed);
         },
       },
       {
@@ -195,6 +198,9 @@ export class VirtualboxProvider implements Provider {
       // there for a network the Boxfile no longer declares is removed.
       if (nic) calls.push(privateNicArgs(target, {network: internalNetworkName(project.root), mac: nic.mac, nicType: info?.raw.get('nictype1')}));
       else if ((info?.raw.get('nic2') ?? 'none') !== 'none') calls.push(privateNicArgs(target, undefined));
+      const seed = await this.writeSeed(ctx, s);
+      const seedController = [...(info?.raw ?? new Map<string, string>())].some(([key, value]) => key.startsWith('storagecontrollername') && value === SEED_CONTROLLER);
+      calls.push(...seedDvdArgs(target, seed, seedController));
       ui.stage('configure', `${machine.virtualbox.cpus} cpu, ${machine.virtualbox.memoryMiB} MiB, ssh 127.0.0.1:${sshPort}`);
       for (const args of calls) await this.vbox.run(args, {signal, retryLocked: true});
       s = await recordVbox(project.root, machine.name, (st) => { st.sshPort = sshPort; st.forwardedPorts = forwards; });
@@ -224,6 +230,29 @@ export class VirtualboxProvider implements Provider {
     lap('waitForSsh');
     await this.readyGuest(ctx, s, t0, lap);
     return nic;
+  }
+
+  /**
+   * The NoCloud seed ISO of the machine's cloud-init data, made again before every boot (so an
+   * edited user_data is on the DVD) under one instance-id per machine; with no data, a seed of
+   * an earlier boot is removed. Recorded, so destroy can close the medium.
+   */
+  private async writeSeed(ctx: MachineContext, s: VirtualboxMachineState): Promise<string | undefined> {
+    const {project, machine, dir} = ctx;
+    const instanceId = s.cloudInitInstanceId ?? newInstanceId(machine.name);
+    const seed = await writeCloudInitSeed(machine, dir, instanceId);
+    if (seed) await recordVbox(project.root, machine.name, (st) => { st.cloudInitInstanceId = instanceId; st.cloudInitSeed = seed; });
+    else if (s.cloudInitSeed) {
+      await this.closeSeed(s.cloudInitSeed);
+      await rm(path.join(dir, cloudInitSeedFile), {force: true});
+      await recordVbox(project.root, machine.name, (st) => { delete st.cloudInitSeed; });
+    }
+    return seed;
+  }
+
+  /** Forgets the seed ISO in VirtualBox's media registry (once detached); one it never knew is fine. */
+  private async closeSeed(iso: string): Promise<void> {
+    await this.vbox.run(['closemedium', 'dvd', iso]).catch(() => undefined);
   }
 
   /** After SSH: the guest's NIC 2 gets its address for good and /etc/hosts the running machines' names (shared with qemu). */
@@ -320,6 +349,8 @@ export class VirtualboxProvider implements Provider {
         : `VirtualBox has no VM named ${prefix}*.`}`);
     }
     if (s) await this.removeVm(s.vmName, s.uuid);
+    // unregistervm --delete deletes the VM's disks only: the seed DVD stays in the media registry.
+    if (s?.cloudInitSeed) await this.closeSeed(s.cloudInitSeed);
     await removeMachineFiles(dir);
     await unindexMachine(project.root, machine.name);
   }

@@ -7,7 +7,7 @@ import {parse} from 'yaml';
 import type {MachineConfig} from '../../../src/boxfile/project.js';
 import {run} from '../../../src/core/exec.js';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
-import {newInstanceId, writeCloudInitSeed} from '../../../src/providers/qemu/cloud-init-seed.js';
+import {newInstanceId, writeCloudInitSeed} from '../../../src/providers/shared/cloud-init-seed.js';
 import {awsMachine} from '../aws/machine.js';
 
 /** A qemu machine with the given cloud-init data (the rest as loadProject would give it). */
@@ -71,14 +71,18 @@ describe('qemu: the cloud-init NoCloud seed', () => {
     assert.notEqual(newInstanceId('web'), a);
   });
 
-  test('the QEMU command line attaches the seed as a read-only CD (and nothing without one)', () => {
+  test('the QEMU command line attaches the seed as a read-only CD on its own virtio-scsi controller (and nothing without one)', () => {
     const spec = {
       name: 'box-p-web', machineType: 'q35', accel: 'tcg' as const, cpus: 1, memoryMiB: 512, disk: '/p/disk.qcow2',
       qmpSocket: '/p/qmp.sock', pidFile: '/p/qemu.pid', serialLog: '/p/serial.log', sshPort: 40022, forwardedPorts: [], extraArgs: [],
     };
     const args = buildQemuArgs({...spec, cloudInitSeed: '/p/a,b/cidata.iso'});
     const drive = args.filter((a, i) => args[i - 1] === '-drive').find((d) => d.includes('cidata.iso'));
-    assert.equal(drive, 'file=/p/a,,b/cidata.iso,media=cdrom,readonly=on');
-    assert.ok(!buildQemuArgs(spec).some((a) => a.includes('media=cdrom')));
+    assert.equal(drive, 'file=/p/a,,b/cidata.iso,if=none,id=box-seed,media=cdrom,readonly=on,format=raw');
+    // Not on the machine's AHCI/IDE bus: Debian's cloud kernel has no AHCI driver.
+    const devices = args.filter((a, i) => args[i - 1] === '-device');
+    assert.ok(devices.includes('virtio-scsi-pci,id=box-seed-scsi'));
+    assert.ok(devices.includes('scsi-cd,bus=box-seed-scsi.0,drive=box-seed'));
+    assert.ok(!buildQemuArgs(spec).some((a) => a.includes('media=cdrom') || a.includes('box-seed')));
   });
 });

@@ -239,6 +239,64 @@ describe('virtualbox target through the CLI, against the fake VBoxManage', {time
     assert.equal(existsSync(path.join(p.dir, '.box')), false);
   });
 
+  test('user_data reaches the guest on a cidata DVD of box\'s own controller, made again at each boot; destroy detaches and forgets it', async () => {
+    const p = await project({user_data: '#cloud-config\nwrite_files: [{path: /etc/box-vbox.txt, content: one}]\n', cloud_init: {meta_data: {region: 'lab'}}});
+    const iso = path.join(p.machineDir(), 'cidata.iso');
+    /** The ISO's files, read back with xorriso (what the guest's cloud-init would mount). */
+    const seedFiles = async () => {
+      const into = await mkdtemp(path.join(work.dir, 'iso-'));
+      await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', into]);
+      const read = async (name: string) => readFile(path.join(into, name), 'utf8');
+      return {userData: await read('user-data'), metaData: YAML.parse(await read('meta-data')) as Record<string, string>};
+    };
+    const media = async () => (JSON.parse(await readFile(path.join(p.vboxHome, 'state.json'), 'utf8')) as {media?: Array<{path: string}>}).media ?? [];
+
+    const up = await p.runJson(['up']);
+    assert.equal(up.result.exitCode, 0, `${up.result.stdout}\n${up.result.stderr}`);
+    const state = await p.state();
+    assert.equal(state.provider.cloudInitSeed, iso);
+    const seed = await seedFiles();
+    assert.equal(seed.userData, '#cloud-config\nwrite_files: [{path: /etc/box-vbox.txt, content: one}]\n');
+    assert.deepEqual(seed.metaData, {'instance-id': state.provider.cloudInitInstanceId, 'local-hostname': 'default', region: 'lab'});
+    const info = String((await p.vbox(['showvminfo', state.provider.uuid, '--machinereadable'])).stdout);
+    assert.match(info, /^storagecontrollername1="box cloud-init"$/m);
+    assert.ok(info.includes(`"box cloud-init-0-0"="${iso}"`), info);
+    // Attached while the VM was powered off, before it started.
+    const verbs = fakeCalls(p.vboxHome).map((c) => c.argv[0]);
+    assert.ok(verbs.indexOf('storagectl') < verbs.indexOf('storageattach') && verbs.lastIndexOf('storageattach') < verbs.indexOf('startvm'), verbs.join(' '));
+    assert.deepEqual((await media()).map((m) => m.path), [iso]);
+
+    // An edited user_data is on the DVD at the next boot, under the same instance-id, on the same controller.
+    assert.equal((await p.run(['halt', '--force'])).exitCode, 0);
+    await writeFile(path.join(p.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox', ssh: {insert_key: false, timeout: 60}, user_data: '#cloud-config\n{}\n'}));
+    const again = await p.run(['up']);
+    assert.equal(again.exitCode, 0, String(again.stderr));
+    assert.equal((await seedFiles()).userData, '#cloud-config\n{}\n');
+    assert.equal((await seedFiles()).metaData['instance-id'], state.provider.cloudInitInstanceId);
+    assert.equal(fakeCalls(p.vboxHome).filter((c) => c.argv[0] === 'storagectl').length, 1, 'the controller is added once');
+
+    const destroyed = await p.run(['destroy', '--force']);
+    assert.equal(destroyed.exitCode, 0, String(destroyed.stderr));
+    assert.deepEqual(fakeVms(p.vboxHome).filter((vm) => vm.name === state.provider.vmName), []);
+    assert.deepEqual(await media(), [], 'the seed is no longer in VirtualBox\'s media registry');
+    assert.equal(existsSync(iso), false);
+  });
+
+  test('a Boxfile that drops its user_data: the next boot removes the DVD controller and the seed', async () => {
+    const p = await project({user_data: '#cloud-config\n{}\n'});
+    assert.equal((await p.run(['up'])).exitCode, 0);
+    const {uuid} = (await p.state()).provider;
+    assert.equal((await p.run(['halt', '--force'])).exitCode, 0);
+    await writeFile(path.join(p.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox', ssh: {insert_key: false, timeout: 60}}));
+    const up = await p.run(['up']);
+    assert.equal(up.exitCode, 0, String(up.stderr));
+    const info = String((await p.vbox(['showvminfo', uuid, '--machinereadable'])).stdout);
+    assert.doesNotMatch(info, /box cloud-init/);
+    assert.equal(existsSync(path.join(p.machineDir(), 'cidata.iso')), false);
+    assert.equal((await p.state()).provider.cloudInitSeed, undefined);
+    assert.equal((await p.run(['destroy', '--force'])).exitCode, 0);
+  });
+
   test('doctor reports the VBoxManage version it found, and where', async () => {
     const {json} = await boxJson(['doctor'], {boxHome: home.dir, env: {VBOX_MANAGE: path.join(fakeVBoxDir, 'VBoxManage'), FAKE_VBOX_HOME: path.join(work.dir, 'doctor-vbox')}});
     const vbox = json.targets.find((t: {target: string}) => t.target === 'virtualbox');

@@ -54,7 +54,7 @@ export interface BakeState extends OnErrorHolder {
   tags: Record<string, string>;
   sshInterface: 'public' | 'private';
   iamInstanceProfile?: string;
-  userData?: string;
+  userData?: string | Buffer;
   /** targets.aws.metadata_options as RunInstances takes them (IMDSv2 required by default). */
   metadataOptions: InstanceMetadataOptionsRequest;
   amiName: string;
