@@ -5,7 +5,7 @@ import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {run, startInOwnGroup} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
 import {qemuFiles} from './files.js';
-import {newInstanceId, writeCloudInitSeed} from '../shared/cloud-init-seed.js';
+import {refreshCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
@@ -373,18 +373,8 @@ export class QemuProvider implements Provider {
       virtiofsdPids.push(await startVirtiofsd(s.virtiofsd ?? await findVirtiofsd(), {source: folder.source, socket: folder.socket!, log: virtiofsdLog(dir, index)}));
       await this.patch(ctx, (r) => { r.virtiofsdPids = [...virtiofsdPids]; });
     }
-    const instanceId = q.cloudInitInstanceId ?? newInstanceId(machine.name);
-    const seed = await writeCloudInitSeed(machine, dir, instanceId);
-    if (seed) {
-      q.cloudInitInstanceId = instanceId;
-      q.cloudInitSeed = seed;
-      await this.patch(ctx, (r) => { r.cloudInitInstanceId = instanceId; r.cloudInitSeed = seed; });
-    } else if (q.cloudInitSeed) {
-      // The Boxfile dropped its cloud-init data: no stale seed in the folder or the record.
-      await rm(path.join(dir, qemuFiles.cloudInitSeed), {force: true});
-      delete q.cloudInitSeed;
-      await this.patch(ctx, (r) => { delete r.cloudInitSeed; });
-    }
+    // The in-memory record follows the file, as the rest of this boot reads it.
+    const seed = await refreshCloudInitSeed(machine, dir, q, async (change) => { change(q); await this.patch(ctx, change); });
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,

@@ -1,4 +1,5 @@
 import {randomUUID} from 'node:crypto';
+import {rm} from 'node:fs/promises';
 import path from 'node:path';
 import type {MachineConfig} from '../../boxfile/project.js';
 import {makeIsoImage} from '../../core/iso-image.js';
@@ -24,4 +25,34 @@ export async function writeCloudInitSeed(machine: MachineConfig, dir: string, in
   if (!files) return undefined;
   const out = path.join(dir, cloudInitSeedFile);
   return makeIsoImage(Object.entries(files).map(([name, content]) => ({name, content: content as Buffer})), out, 'cidata', 'ERR_CLOUD_INIT_SEED');
+}
+
+/** What a target records of a machine's seed. */
+export interface CloudInitSeedRecord {
+  /** cloud-init's instance-id, chosen at the first boot with cloud-init data and kept until destroy. */
+  cloudInitInstanceId?: string;
+  /** The seed ISO attached at the last boot. */
+  cloudInitSeed?: string;
+}
+
+/**
+ * Before a boot, on every target that attaches a seed: the seed made again under the machine's
+ * one instance-id, and recorded; or, when the Boxfile dropped its cloud-init data, the seed of
+ * an earlier boot removed and its record dropped (`release` first lets the target let go of
+ * it). `save` applies a change to the target's record. Returns the seed's path, if any.
+ */
+export async function refreshCloudInitSeed(
+  machine: MachineConfig, dir: string, recorded: CloudInitSeedRecord,
+  save: (change: (r: CloudInitSeedRecord) => void) => Promise<void>, release?: (seed: string) => Promise<void>,
+): Promise<string | undefined> {
+  const instanceId = recorded.cloudInitInstanceId ?? newInstanceId(machine.name);
+  const seed = await writeCloudInitSeed(machine, dir, instanceId);
+  if (seed) {
+    await save((r) => { r.cloudInitInstanceId = instanceId; r.cloudInitSeed = seed; });
+  } else if (recorded.cloudInitSeed) {
+    await release?.(recorded.cloudInitSeed);
+    await rm(path.join(dir, cloudInitSeedFile), {force: true});
+    await save((r) => { delete r.cloudInitSeed; });
+  }
+  return seed;
 }

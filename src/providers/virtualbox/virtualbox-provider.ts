@@ -16,7 +16,7 @@ import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
 import {configurePrivateNetwork, planPrivateAddress, type ConnectGuest, type PrivateAddress} from '../shared/private-network.js';
 import {createCommunicator} from '../../communicators/ssh/connect.js';
 import {configureArgs, importArgs, linkedCloneArgs, natRules, privateNicArgs, SEED_CONTROLLER, seedDvdArgs, startArgs} from './args.js';
-import {cloudInitSeedFile, newInstanceId, writeCloudInitSeed} from '../shared/cloud-init-seed.js';
+import {refreshCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {internalNetworkName} from './private-network.js';
 import {ensureMaster, MASTER_SNAPSHOT} from './master.js';
 import {readVboxState, recordVbox, type VirtualboxMachineState} from './machine-state.js';
@@ -239,15 +239,7 @@ export class VirtualboxProvider implements Provider {
    */
   private async writeSeed(ctx: MachineContext, s: VirtualboxMachineState): Promise<string | undefined> {
     const {project, machine, dir} = ctx;
-    const instanceId = s.cloudInitInstanceId ?? newInstanceId(machine.name);
-    const seed = await writeCloudInitSeed(machine, dir, instanceId);
-    if (seed) await recordVbox(project.root, machine.name, (st) => { st.cloudInitInstanceId = instanceId; st.cloudInitSeed = seed; });
-    else if (s.cloudInitSeed) {
-      await this.closeSeed(s.cloudInitSeed);
-      await rm(path.join(dir, cloudInitSeedFile), {force: true});
-      await recordVbox(project.root, machine.name, (st) => { delete st.cloudInitSeed; });
-    }
-    return seed;
+    return refreshCloudInitSeed(machine, dir, s, async (change) => { await recordVbox(project.root, machine.name, change); }, (seed) => this.closeSeed(seed));
   }
 
   /** Forgets the seed ISO in VirtualBox's media registry (once detached); one it never knew is fine. */

@@ -7,7 +7,7 @@ import {parse} from 'yaml';
 import type {MachineConfig} from '../../../src/boxfile/project.js';
 import {run} from '../../../src/core/exec.js';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
-import {newInstanceId, writeCloudInitSeed} from '../../../src/providers/shared/cloud-init-seed.js';
+import {newInstanceId, refreshCloudInitSeed, writeCloudInitSeed, type CloudInitSeedRecord} from '../../../src/providers/shared/cloud-init-seed.js';
 import {awsMachine} from '../aws/machine.js';
 
 /** A qemu machine with the given cloud-init data (the rest as loadProject would give it). */
@@ -63,6 +63,29 @@ describe('qemu: the cloud-init NoCloud seed', () => {
 
   test('no cloud-init data: no seed', async () => {
     assert.equal(await writeCloudInitSeed(machine(undefined), dir, 'x'), undefined);
+  });
+
+  test('before each boot: the seed is made again under the recorded instance-id; once the Boxfile drops its data, the seed is released, removed and unrecorded', async () => {
+    const seedDir = path.join(dir, 'refresh');
+    await mkdir(seedDir, {recursive: true});
+    const record: CloudInitSeedRecord = {};
+    const save = async (change: (r: CloudInitSeedRecord) => void) => { change(record); };
+    const released: string[] = [];
+    const release = async (seed: string) => { released.push(seed); };
+    const withData = machine({userData: {inline: '#cloud-config\n{}\n'}, userDataSetAt: [['user_data']]});
+    const first = await refreshCloudInitSeed(withData, seedDir, record, save, release);
+    assert.equal(first, path.join(seedDir, 'cidata.iso'));
+    assert.match(record.cloudInitInstanceId ?? '', /^box-web-/);
+    assert.equal(record.cloudInitSeed, first);
+    const id = record.cloudInitInstanceId;
+    await refreshCloudInitSeed(withData, seedDir, record, save, release);
+    assert.equal(record.cloudInitInstanceId, id, 'one instance-id per machine, kept across boots');
+    assert.equal(await refreshCloudInitSeed(machine(undefined), seedDir, record, save, release), undefined);
+    assert.deepEqual(released, [first]);
+    assert.deepEqual(await readdir(seedDir), [], 'the stale seed is removed');
+    assert.deepEqual(record, {cloudInitInstanceId: id}, 'the seed is no longer recorded; the instance-id stays until destroy');
+    assert.equal(await refreshCloudInitSeed(machine(undefined), seedDir, record, save, release), undefined);
+    assert.deepEqual(released, [first], 'nothing to release when no seed was recorded');
   });
 
   test('instance ids differ per machine and per creation', () => {
