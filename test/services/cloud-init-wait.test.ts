@@ -24,6 +24,7 @@ describe('box up waits for cloud-init over SSH (stand-in cloud-init)', {timeout:
     if (finished) writeFileSync(path.join(bin, 'finished'), '');
   };
   let runDir: string;
+  let runs = 0;
   const wait = (options: {timeoutSeconds?: number; signal?: AbortSignal; program?: string} = {}) =>
     waitForCloudInit(f.comm, {machine: 'web', timeoutSeconds: options.timeoutSeconds ?? 20, signal: options.signal ?? new AbortController().signal, program: options.program ?? program, runDir});
 
@@ -38,7 +39,8 @@ describe('box up waits for cloud-init over SSH (stand-in cloud-init)', {timeout:
   beforeEach(() => {
     for (const name of ['mode', 'finished', 'calls']) rmSync(path.join(bin, name), {force: true});
     // cloud-init's run folder (/run/cloud-init in a guest): empty, as while cloud-init runs.
-    runDir = path.join(f.sshd.dir, `run-${Date.now()}`);
+    // A counter, not the clock: two tests can start within the same millisecond.
+    runDir = path.join(f.sshd.dir, `run-${++runs}`);
     mkdirSync(runDir);
   });
 
