@@ -27,8 +27,8 @@ export interface AwsBakeOptions {
   sourceAmis?: Record<string, string>;
   /** The Boxfile `aws` came from (and its machine), to point settings errors at their line. */
   project?: SettingProject;
-  /** The temporary instance's user-data, when not `aws.user_data` (the machine's `user_data`). */
-  userData?: Buffer;
+  /** The temporary instance's user-data: instanceUserData of the project's machine. */
+  userData?: string | Buffer;
   machine?: string;
   outputDir?: string;
   onError?: 'cleanup' | 'abort' | 'ask';
@@ -103,7 +103,7 @@ export async function bakeAmi(options: AwsBakeOptions): Promise<AwsBakeResult> {
     client, region, template: template.name, version, sourceAmi,
     instanceType: aws.instance_type ?? 't3.micro', sshUsername: aws.ssh_username ?? template.definition.ssh.username,
     sshPort: template.definition.ssh.port, sshCidr: aws.ssh_cidr!, sshTimeoutMs: 15 * 60_000, subnetId: aws.subnet_id,
-    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: aws.user_data ?? options.userData, metadataOptions: metadataOptions(aws),
+    tags: aws.tags ?? {}, sshInterface: aws.ssh_interface ?? 'public', iamInstanceProfile: aws.iam_instance_profile, userData: options.userData, metadataOptions: metadataOptions(aws),
     amiName: `${template.name}-${version}-${stamp}`, provisioners: provisionersOf(template), provisionerTemplate: template, workDir, startedAt: new Date().toISOString(), ui, token,
     onError: options.onError ?? 'cleanup', askOnError: terminalAsk(ui, {signal}),
   };
@@ -195,12 +195,12 @@ export async function bakeFromBuild(options: AwsBuildOptions): Promise<AwsBakeRe
   const aws: AwsSettings = machine?.aws ?? {};
   // The machine's user_data / cloud_init reach the bake's instance as they reach `box up`'s:
   // the same checks (meta_data and network_config refused at their line, files readable, 16 KiB).
-  let userData: Buffer | undefined;
+  let userData: string | Buffer | undefined;
   if (project && machine) {
     const {checkCloudInit} = await import('./check-target-settings.js');
-    const {ec2UserData} = await import('../providers/aws/aws-provider.js');
+    const {instanceUserData} = await import('../providers/aws/aws-provider.js');
     await checkCloudInit(project, [machine]);
-    if (aws.user_data === undefined) userData = await ec2UserData(machine);
+    userData = await instanceUserData(machine);
   }
   let sourceAmis: Record<string, string> | undefined;
   const source = template.definition.method === 'box' ? template.definition.source : undefined;

@@ -12,7 +12,7 @@ import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
 import {waitForCloudInit, type CloudInitOutcome} from './lifecycle/cloud-init.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
-import {hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {guestWaitSeconds, hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
@@ -201,7 +201,7 @@ async function afterBoot(handle: MachineHandle, booted: boolean, timings: Record
     let cloudInit: CloudInitOutcome | undefined;
     if (booted) {
       const t0 = Date.now();
-      cloudInit = await waitForCloudInit(comm, {machine: machine.name, timeoutSeconds: Math.max(30, machine.ssh.timeoutSeconds), signal: ctx.signal});
+      cloudInit = await waitForCloudInit(comm, {machine: machine.name, timeoutSeconds: guestWaitSeconds(machine), signal: ctx.signal});
       if (cloudInit.status !== 'absent') timings.cloudInit = Date.now() - t0;
       if (cloudInit.status === 'degraded') ctx.ui.warn(`${machine.name}: cloud-init finished with recoverable errors:\n${cloudInit.detail ?? ''}`);
     }

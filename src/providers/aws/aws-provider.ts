@@ -186,7 +186,7 @@ export class AwsProvider implements Provider {
             PrivateIpAddress: s.subnetId ? machine.networks[0]?.ip : undefined,
             BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
             MetadataOptions: metadataOptions(aws),
-            ...userDataAndProfile(aws.user_data ?? await ec2UserData(machine), aws.iam_instance_profile),
+            ...userDataAndProfile(await instanceUserData(machine), aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
               MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,
               // persistent + stop: a spot machine can be halted and started like any other.
@@ -342,6 +342,14 @@ export async function ec2UserData(machine: MachineConfig): Promise<Buffer | unde
     throw new UsageError('ERR_CONFIG', `user_data of ${machine.name} is ${bytes.length} bytes; EC2 takes at most ${EC2_USER_DATA_MAX}.`, {hint: 'Gzip it (cloud-init reads gzipped user-data) or fetch the rest with #include.'});
   }
   return bytes;
+}
+
+/**
+ * What an instance of the machine boots with: `targets.aws.user_data` (EC2's own, as written)
+ * when set, else the machine's cloud-init user-data. `box up` and the AMI bake both ask here.
+ */
+export async function instanceUserData(machine: MachineConfig): Promise<string | Buffer | undefined> {
+  return machine.aws.user_data ?? await ec2UserData(machine);
 }
 
 /** `user_data` (base64, as RunInstances takes it) and `iam_instance_profile` (an ARN or a name). */

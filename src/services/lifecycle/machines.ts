@@ -184,13 +184,18 @@ export async function openCommunicator(handle: MachineHandle, info?: SshInfo): P
 }
 
 /**
- * The machine's communicator once the guest answers, waiting up to its `ssh.timeout` (at least
- * 30 s: a guest that just booted may still be starting sshd); closed again if it never does.
+ * How long box waits on a guest that should answer: its `ssh.timeout`, at least 30 s (a guest
+ * that just booted may still be starting sshd or finishing cloud-init).
  */
+export function guestWaitSeconds(machine: MachineConfig): number {
+  return Math.max(30, machine.ssh.timeoutSeconds);
+}
+
+/** The machine's communicator once the guest answers (guestWaitSeconds); closed again if it never does. */
 export async function openReadyCommunicator(handle: MachineHandle, options: {signal?: AbortSignal; info?: SshInfo} = {}): Promise<Communicator> {
   const comm = await openCommunicator(handle, options.info);
   try {
-    await comm.waitForReady(Math.max(30, handle.machine.ssh.timeoutSeconds) * 1000, options.signal ?? handle.ctx.signal);
+    await comm.waitForReady(guestWaitSeconds(handle.machine) * 1000, options.signal ?? handle.ctx.signal);
     return comm;
   } catch (error) {
     await comm.close().catch(() => undefined);
