@@ -59,8 +59,8 @@ export interface Provider {
 export interface SnapshotInfo {
   /** The name the user gave (the same on every machine of a `box snapshot save`). */
   name: string;
-  /** ISO 8601. */
-  createdAt: string;
+  /** ISO 8601; absent when the target keeps no date (a VirtualBox snapshot box did not take). */
+  createdAt?: string;
   /** Bytes the snapshot itself takes, where the target says (qemu: the saved RAM; aws: EBS full size). */
   sizeBytes?: number;
   /** It holds the running guest's memory too (a restore resumes it), not only its disks. */

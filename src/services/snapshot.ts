@@ -64,7 +64,7 @@ export async function snapshotSave(options: SnapshotOptions & {snapshot: string;
       const snapshots = support(handle);
       const existing = (await snapshots.list(handle.ctx)).find((s) => s.name === options.snapshot);
       if (existing && !options.force) {
-        throw new UsageError('ERR_SNAPSHOT_EXISTS', `Machine ${handle.machine.name} already has a snapshot named ${options.snapshot} (taken ${existing.createdAt}).`, {
+        throw new UsageError('ERR_SNAPSHOT_EXISTS', `Machine ${handle.machine.name} already has a snapshot named ${options.snapshot} ${existing.createdAt ? ` (taken ${existing.createdAt})` : ''}.`, {
           hint: `Pick another name, or replace it with \`box snapshot save ${options.snapshot} --force\`.`,
         });
       }

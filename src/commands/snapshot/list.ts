@@ -23,7 +23,7 @@ export default class SnapshotList extends BaseCommand {
       this.log(`${m.name} (${m.target}): ${m.snapshots.length === 0 ? 'no snapshots' : ''}`.trimEnd());
       for (const s of m.snapshots) {
         const size = s.sizeBytes === undefined ? '' : `${(s.sizeBytes / 1024 ** 2).toFixed(1)} MiB`;
-        this.log(`  ${s.name.padEnd(24)} ${s.createdAt}  ${size.padStart(10)}  ${s.withMemory ? 'disk+memory' : 'disk'}`);
+        this.log(`  ${s.name.padEnd(24)} ${(s.createdAt ?? '-').padEnd(24)}  ${size.padStart(10)}  ${s.withMemory ? 'disk+memory' : 'disk'}`);
       }
     }
   }
