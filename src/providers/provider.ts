@@ -51,4 +51,39 @@ export interface Provider {
    * (the aws provider routes through a factory that tests replace: moto instances have no SSH).
    */
   communicator?(ctx: MachineContext, info: SshInfo): Promise<Communicator>;
+  /** Optional: named snapshots of the machine (`box snapshot`); absent: "not supported yet". */
+  snapshots?: SnapshotSupport;
+}
+
+/** One snapshot of one machine, as `box snapshot list` shows it. */
+export interface SnapshotInfo {
+  /** The name the user gave (the same on every machine of a `box snapshot save`). */
+  name: string;
+  /** ISO 8601; absent when the target keeps no date (a VirtualBox snapshot box did not take). */
+  createdAt?: string;
+  /** Bytes the snapshot itself takes, where the target says (qemu: the saved RAM; aws: EBS full size). */
+  sizeBytes?: number;
+  /** It holds the running guest's memory too (a restore resumes it), not only its disks. */
+  withMemory: boolean;
+  /** Target facts (EBS snapshot ids, VirtualBox uuid...). */
+  details?: Record<string, unknown>;
+}
+
+/** What a restore did: `live` when the guest resumed in the saved state without a boot. */
+export interface SnapshotRestoreResult {
+  live: boolean;
+  /** Said to the user when the restore did less or more than the plain reading (disk only, rebooted). */
+  note?: string;
+}
+
+/**
+ * A target's snapshots. The service checks names (unknown, duplicate) and holds the machine's
+ * lock; these do the work and run to their end once started (a Ctrl-C is honoured after them),
+ * so no half-made snapshot is ever listed.
+ */
+export interface SnapshotSupport {
+  list(ctx: MachineContext): Promise<SnapshotInfo[]>;
+  save(ctx: MachineContext, name: string): Promise<SnapshotInfo>;
+  restore(ctx: MachineContext, snapshot: SnapshotInfo): Promise<SnapshotRestoreResult>;
+  delete(ctx: MachineContext, snapshot: SnapshotInfo): Promise<void>;
 }

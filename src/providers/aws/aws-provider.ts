@@ -29,6 +29,7 @@ import {checkExplicitIp, ensureProjectGroup, releaseProjectGroup, sharedSubnet} 
 import {keyPairStep, runInstanceStep, securityGroupStep, type AwsPlace} from './resource-steps.js';
 import {deleteKeyPair, deleteSecurityGroup} from './resources.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
+import {awsSnapshots, deleteMachineSnapshots} from './snapshots.js';
 import {waitFor, waiterConfig} from './waiters.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {cloudInitUserData} from '../shared/cloud-init.js';
@@ -46,6 +47,8 @@ export function pickAddress(instance: Instance | undefined, iface: 'public' | 'p
 
 export class AwsProvider implements Provider {
   readonly name = 'aws' as const;
+  /** `box snapshot`: tagged EBS snapshots of the instance's volumes (snapshots.ts). */
+  readonly snapshots = awsSnapshots(this);
 
   async verify(ctx: MachineContext): Promise<void> {
     await checkAwsSettings(ctx.project, ctx.machine);
@@ -269,6 +272,7 @@ export class AwsProvider implements Provider {
       const client = ec2Client(connectionOf(machine, s));
       await releaseElasticIps(client, s, {root: project.root, machine: machine.name}, ui);
       await terminateInstances(client, s, ui);
+      await deleteMachineSnapshots(client, s, ui);
       if (s.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, s.region, ui, signalFree());
       if (s.privateGroup && await releaseProjectGroup(client, s.privateGroup, s.region, ui) === 'kept') ui.info(`${s.privateGroup.name} stays: other machines of the project are in it.`);
       if (s.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, s.region);

@@ -190,6 +190,12 @@ export async function findTaggedOrphans(scope: OrphanScope): Promise<{resources:
   for (const snap of snapshots) {
     if (!tagValue(snap.Tags, TAG.host) || (!scope.allHosts && tagValue(snap.Tags, TAG.host) !== host)) continue;
     if (listedSnapshots.has(snap.SnapshotId!) || keptSnapshots.has(snap.SnapshotId) || bakes.has(tagValue(snap.Tags, TAG.token) ?? '')) continue;
+    // A `box snapshot` of a machine: kept while the machine's record (its token) exists.
+    if (tagValue(snap.Tags, TAG.snapshot) !== undefined) {
+      const reason = await orphanReason(snap.Tags, [snap.SnapshotId!]);
+      if (reason) add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: `box snapshot ${tagValue(snap.Tags, TAG.snapshot)}: ${reason}`}, snap.Tags);
+      continue;
+    }
     if (tagValue(snap.Tags, TAG.complete) !== undefined && !scope.images) continue;
     add({type: 'snapshot', id: snap.SnapshotId!, name: snap.Description, reason: 'no kept AMI uses this snapshot'}, snap.Tags);
   }

@@ -18,6 +18,9 @@ export const TAG = {
   complete: 'box:complete',
   /** On import/export tasks: the id of the `box image push|pull` record that started them. */
   transfer: 'box:transfer',
+  /** On the EBS snapshots of a `box snapshot` (with the machine's box:token): its NAME, and the device of the volume. */
+  snapshot: 'box:snapshot',
+  device: 'box:device',
 } as const;
 
 export interface Owner {

@@ -1,4 +1,5 @@
-import {run} from '../../core/exec.js';
+import {BoxError} from '../../core/errors.js';
+import {run, startInOwnGroup} from '../../core/exec.js';
 
 const hint = 'Install QEMU\'s tools (Debian/Ubuntu: `apt-get install qemu-utils`) and check the box image with `qemu-img check`.';
 
@@ -23,4 +24,35 @@ export async function imageInfo(file: string, signal?: AbortSignal): Promise<Ima
 export async function createOverlay(base: string, overlay: string, options: {baseFormat: string; sizeBytes: number; signal?: AbortSignal}): Promise<void> {
   const args = ['create', '-q', '-f', 'qcow2', '-u', '-b', base, '-F', options.baseFormat, overlay, String(options.sizeBytes)];
   await run('qemu-img', args, {errorCode: 'ERR_QEMU_IMG', hint, signal: options.signal});
+}
+
+/** An internal snapshot of a qcow2 image, as `qemu-img info` lists it. */
+export interface ImageSnapshot {
+  /** The snapshot's tag: the name `box snapshot save` was given. */
+  name: string;
+  /** When it was taken (ISO 8601). */
+  date: string;
+  /** Bytes of saved guest RAM and device state; 0 for a disk-only snapshot. */
+  vmStateSize: number;
+}
+
+/** The image's internal snapshots, oldest first. -U: a running QEMU may hold the image. */
+export async function listImageSnapshots(file: string): Promise<ImageSnapshot[]> {
+  const out = await run('qemu-img', ['info', '-U', '--output=json', file], {errorCode: 'ERR_QEMU_IMG', hint});
+  const info = JSON.parse(out) as {snapshots?: Array<{name: string; 'date-sec': number; 'vm-state-size': number}>};
+  return (info.snapshots ?? []).map((s) => ({name: s.name, date: new Date(s['date-sec'] * 1000).toISOString(), vmStateSize: s['vm-state-size']}));
+}
+
+/**
+ * `qemu-img snapshot -c|-a|-d NAME` on a halted machine's image. It runs to its end in its own
+ * process group: a Ctrl-C in the terminal must not stop it halfway through the image's snapshot
+ * table (the caller honours the interrupt afterwards).
+ */
+export async function imageSnapshot(action: 'create' | 'apply' | 'delete', file: string, name: string): Promise<void> {
+  const flag = {create: '-c', apply: '-a', delete: '-d'}[action];
+  const result = await startInOwnGroup('qemu-img', ['snapshot', flag, name, file], {env: {LANG: 'C'}});
+  if (result.failed) {
+    const stderr = String(result.stderr ?? '').trim().split('\n').slice(-5).join('\n');
+    throw new BoxError('ERR_QEMU_IMG', `qemu-img snapshot ${flag} ${name} ${file} failed${result.exitCode === undefined ? '' : ` (exit ${result.exitCode})`}: ${stderr || result.shortMessage}`, {hint});
+  }
 }

@@ -18,6 +18,7 @@ import {checkForwardedPorts, freePort, portIsFree} from '../shared/ports.js';
 import {pidAlive} from '../../core/processes.js';
 import {isOurQemu, machineQemuPids, qmpSocketPath, readPidFile, waitForExit} from './process.js';
 import {qmpOnce} from './qmp.js';
+import {qemuSnapshots} from './snapshots.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {withBoxSettings, type BoxSettings} from '../shared/box-settings.js';
 import {readBoxVagrantfile} from '../../boxes/vagrantfile.js';
@@ -106,6 +107,8 @@ export function machinePaths(dir: string): {disk: string; pidFile: string; qmpSo
 
 export class QemuProvider implements Provider {
   readonly name = 'qemu' as const;
+  /** `box snapshot`: internal qcow2 snapshots of the overlay (snapshots.ts). */
+  readonly snapshots = qemuSnapshots(this);
 
   async verify(ctx: MachineContext): Promise<void> {
     for (const tool of [ctx.machine.qemu.binary, 'qemu-img']) {

@@ -56,6 +56,29 @@ export class QmpClient {
     }
   }
 
+  /**
+   * Runs a job command (QEMU 7.2's `snapshot-save`, `snapshot-load`, `snapshot-delete`) and waits
+   * until it concludes, polling `query-jobs`, up to `timeoutMs`. The job's own error comes back
+   * as ERR_QMP; a concluded job is dismissed either way (they are not auto-dismissed).
+   */
+  async runJob(command: string, args: Record<string, unknown> & {'job-id': string}, timeoutMs: number): Promise<void> {
+    const id = args['job-id'];
+    await this.execute(command, args);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const jobs = await this.execute<Array<{id: string; status: string; error?: string}>>('query-jobs');
+      const job = jobs.find((j) => j.id === id);
+      if (!job) throw new BoxError('ERR_QMP', `QEMU lost its ${command} job ${id}.`);
+      if (job.status === 'concluded') {
+        await this.execute('job-dismiss', {id});
+        if (job.error) throw new BoxError('ERR_QMP', `QEMU's ${command} failed: ${job.error}`);
+        return;
+      }
+      if (Date.now() > deadline) throw new BoxError('ERR_QMP', `QEMU's ${command} job ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it is ${job.status}).`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -24,6 +24,8 @@ export interface VirtualboxMachineState {
   cloudInitInstanceId?: string;
   /** The NoCloud seed ISO attached as a DVD at the last boot (in the machine folder). */
   cloudInitSeed?: string;
+  /** The snapshots `box snapshot save` took (VirtualBox keeps no date, nor whether one holds memory). */
+  snapshots?: Array<{name: string; uuid: string; createdAt: string; withMemory: boolean}>;
 }
 
 export async function readVboxState(projectRoot: string, machine: string): Promise<VirtualboxMachineState | undefined> {

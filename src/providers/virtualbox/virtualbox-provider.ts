@@ -7,7 +7,7 @@ import {machineFiles} from '../../core/paths.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
-import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
+import type {MachineContext, Provider, SnapshotSupport, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {tailFile} from '../../core/tail-file.js';
 import {insertMachineKey} from '../shared/guest-ssh.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
@@ -20,6 +20,7 @@ import {refreshCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {internalNetworkName} from './private-network.js';
 import {ensureMaster, MASTER_SNAPSHOT} from './master.js';
 import {readVboxState, recordVbox, type VirtualboxMachineState} from './machine-state.js';
+import {virtualboxSnapshots} from './snapshots.js';
 import {reconcileVbox, STOPPED_STATES} from './reconcile.js';
 import {VBoxManage} from './vboxmanage.js';
 
@@ -48,6 +49,11 @@ export class VirtualboxProvider implements Provider {
 
   /** `connect`: how box reaches a guest over SSH to configure its private network (a test passes its fake). */
   constructor(private readonly vbox = new VBoxManage(), private readonly connect: ConnectGuest = createCommunicator) {}
+
+  /** `box snapshot`: VBoxManage snapshot take|restore|delete (snapshots.ts). */
+  get snapshots(): SnapshotSupport {
+    return virtualboxSnapshots(this, this.vbox);
+  }
 
   /** VBoxManage runs (ERR_VBOX_MISSING with an install hint otherwise, or its own error). */
   async verify(): Promise<void> {

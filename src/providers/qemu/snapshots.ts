@@ -1,0 +1,127 @@
+import path from 'node:path';
+import {BoxError} from '../../core/errors.js';
+import {readMachineState} from '../../core/state.js';
+import type {MachineContext, Provider, SnapshotInfo, SnapshotRestoreResult, SnapshotSupport} from '../provider.js';
+import {imageSnapshot, listImageSnapshots, type ImageSnapshot} from './qemu-img.js';
+import {QmpClient} from './qmp.js';
+import {qmpSocketPath} from './process.js';
+import {qemuFiles} from './files.js';
+
+/** A live save writes the guest's whole RAM; under TCG on a busy host that takes a while. */
+const JOB_TIMEOUT_MS = 10 * 60_000;
+/** QEMU answers QMP slowly while a snapshot job holds its main loop. */
+const QMP_TIMEOUT_MS = 120_000;
+
+/**
+ * The qemu target's snapshots: internal qcow2 snapshots of the machine's overlay disk, tagged
+ * with the name the user gave (so `qemu-img convert -l snapshot.name=NAME` reads one).
+ * - Running machine: QEMU's job-based `snapshot-save`/`-load`/`-delete` over QMP. A save holds
+ *   the disk and the guest's RAM; loading it puts the running guest back in that state.
+ * - Halted machine: `qemu-img snapshot -c/-a/-d` on the image.
+ * - A snapshot with RAM restored on a halted machine: only its disk goes back (QEMU cannot load
+ *   RAM into a machine that does not run); the next `box up` boots that disk, as after a power
+ *   cut at the moment of the snapshot. A disk-only snapshot restored on a running machine: the
+ *   machine is halted, its disk reverted, and booted again.
+ * Every operation runs to its end once started (QEMU's jobs cannot be cancelled halfway; the
+ * qemu-img runs in its own process group), so the image never holds a half-written snapshot.
+ */
+export function qemuSnapshots(provider: Provider): SnapshotSupport {
+  return {
+    async list(ctx) {
+      return (await listImageSnapshots(diskOf(ctx))).map(toInfo);
+    },
+
+    async save(ctx, name) {
+      if (await isRunning(ctx, provider)) {
+        await refuseVirtiofs(ctx, 'saved live');
+        await withQmp(ctx, async (qmp, node) => qmp.runJob('snapshot-save', {'job-id': jobId('save'), tag: name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS));
+      } else {
+        await imageSnapshot('create', diskOf(ctx), name);
+      }
+      const made = (await this.list(ctx)).find((s) => s.name === name);
+      if (!made) throw new BoxError('ERR_SNAPSHOT', `QEMU reported snapshot ${name} of ${ctx.machine.name} as saved, but ${diskOf(ctx)} does not list it.`);
+      return made;
+    },
+
+    async restore(ctx, snapshot): Promise<SnapshotRestoreResult> {
+      const running = await isRunning(ctx, provider);
+      if (running && snapshot.withMemory) {
+        await refuseVirtiofs(ctx, 'restored live');
+        await withQmp(ctx, async (qmp, node) => {
+          await qmp.runJob('snapshot-load', {'job-id': jobId('load'), tag: snapshot.name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS);
+          // The job resumes a guest that ran before it; make sure, so SSH answers at once.
+          const status = await qmp.execute<{status: string}>('query-status');
+          if (status.status !== 'running') await qmp.execute('cont');
+        });
+        return {live: true};
+      }
+      if (running) {
+        ctx.ui.info(`${ctx.machine.name}: snapshot ${snapshot.name} holds no memory (it was taken while the machine was halted); halting, reverting the disk and booting again.`);
+        await provider.halt(ctx, {force: false, timeoutSeconds: 60});
+        await imageSnapshot('apply', diskOf(ctx), snapshot.name);
+        await provider.up(ctx);
+        return {live: false, note: 'halted, disk reverted, booted again (the snapshot holds no memory)'};
+      }
+      await imageSnapshot('apply', diskOf(ctx), snapshot.name);
+      return snapshot.withMemory
+        ? {live: false, note: `only the disk was restored (the machine is halted, so the saved memory is not loaded); \`box up\` boots that disk, or \`box up\` first and restore again to resume the running guest`}
+        : {live: false};
+    },
+
+    async delete(ctx, snapshot) {
+      if (await isRunning(ctx, provider)) {
+        await withQmp(ctx, async (qmp, node) => qmp.runJob('snapshot-delete', {'job-id': jobId('delete'), tag: snapshot.name, devices: [node]}, JOB_TIMEOUT_MS));
+      } else {
+        await imageSnapshot('delete', diskOf(ctx), snapshot.name);
+      }
+    },
+  };
+}
+
+function toInfo(s: ImageSnapshot): SnapshotInfo {
+  return {name: s.name, createdAt: s.date, sizeBytes: s.vmStateSize, withMemory: s.vmStateSize > 0};
+}
+
+function diskOf(ctx: MachineContext): string {
+  return path.join(ctx.dir, qemuFiles.disk);
+}
+
+/** Running, or halted; anything else is refused with its repair (a broken QEMU may hold the disk). */
+async function isRunning(ctx: MachineContext, provider: Provider): Promise<boolean> {
+  const report = await provider.status(ctx);
+  if (report.status === 'running') return true;
+  if (report.status === 'stopped') return false;
+  throw new BoxError('ERR_NOT_SNAPSHOTTABLE', `Machine ${ctx.machine.name} is ${report.status}${report.reason ? ` (${report.reason})` : ''}; box takes snapshots of running or halted machines only.`, {
+    hint: report.repair ? `Run \`${report.repair}\` first.` : `Run \`box up ${ctx.machine.name}\` first.`,
+  });
+}
+
+/** vhost-user-fs (virtiofs) blocks migration, and with it QEMU's live snapshots: refuse before touching anything. */
+async function refuseVirtiofs(ctx: MachineContext, what: string): Promise<void> {
+  const state = await readMachineState(ctx.project.root, ctx.machine.name);
+  const folders = ((state?.provider as {sharedFolders?: Array<{type: string; destination?: string}>} | undefined)?.sharedFolders ?? []).filter((f) => f.type === 'virtiofs');
+  if (folders.length === 0) return;
+  throw new BoxError('ERR_SNAPSHOT_VIRTIOFS', `Machine ${ctx.machine.name} runs with a virtiofs synced folder (${folders.map((f) => f.destination).join(', ')}); QEMU cannot save or load a running guest that has one, so the snapshot cannot be ${what}.`, {
+    hint: `Run \`box halt ${ctx.machine.name}\` and snapshot the halted machine (its disk only), or use a 9p or rsync folder.`,
+    exitCode: 2,
+  });
+}
+
+/** A QMP session with the node name of the machine's overlay disk (the one writable qcow2 node on it). */
+async function withQmp<T>(ctx: MachineContext, fn: (qmp: QmpClient, node: string) => Promise<T>): Promise<T> {
+  const qmp = await QmpClient.connect(qmpSocketPath(ctx.dir), QMP_TIMEOUT_MS);
+  try {
+    const disk = diskOf(ctx);
+    const nodes = await qmp.execute<Array<{'node-name': string; drv: string; file: string; ro: boolean}>>('query-named-block-nodes', {flat: true});
+    const node = nodes.find((n) => n.drv === 'qcow2' && !n.ro && path.resolve(n.file) === disk);
+    if (!node) throw new BoxError('ERR_SNAPSHOT', `The QEMU of ${ctx.machine.name} has no writable qcow2 node on ${disk}.`);
+    return await fn(qmp, node['node-name']);
+  } finally {
+    qmp.close();
+  }
+}
+
+let jobs = 0;
+function jobId(kind: string): string {
+  return `box-snapshot-${kind}-${process.pid}-${++jobs}`;
+}

@@ -1,0 +1,124 @@
+/**
+ * `box snapshot` on the aws target through the CLI against moto (fake SSH preload, as the other
+ * aws CLI tests): tagged EBS snapshots per volume, restore by swapping volumes made from them,
+ * delete, and `destroy` / `sweep` leaving none behind.
+ */
+import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {DescribeInstancesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {awsBoxfile} from '../helpers/aws-boxfile.js';
+import {box, boxJson, tempDir} from '../helpers/cli.js';
+import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
+import {fakeSshEnv} from '../helpers/fake-ssh.js';
+
+const BOXFILE = awsBoxfile('snap-demo', `    block_device_mappings:
+      - {device_name: /dev/sdb, volume_size: 4, volume_type: gp3}
+`);
+
+describe('box snapshot with the aws target against moto', () => {
+  let moto: Moto;
+  let ec2: EC2Client;
+  let project: Awaited<ReturnType<typeof tempDir>>;
+  let home: Awaited<ReturnType<typeof tempDir>>;
+  let env: Record<string, string>;
+
+  before(async () => {
+    moto = await startMoto();
+    ec2 = new EC2Client({region: 'us-east-1', endpoint: moto.url, credentials: {accessKeyId: DUMMY_ACCESS_KEY, secretAccessKey: DUMMY_SECRET}});
+  });
+  after(async () => moto?.stop());
+  beforeEach(async () => {
+    await moto.reset();
+    project = await tempDir('box-aws-snap-');
+    home = await tempDir('box-aws-snap-home-');
+    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE);
+    env = {...moto.env, ...fakeSshEnv()};
+  });
+  afterEach(async () => {
+    await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env}).catch(() => undefined);
+    await project.cleanup();
+    await home.cleanup();
+  });
+
+  const run = (args: string[]) => box(args, {cwd: project.dir, boxHome: home.dir, env});
+  const runJson = (args: string[]) => boxJson(args, {cwd: project.dir, boxHome: home.dir, env});
+  const boxSnapshots = async (name?: string) => (await ec2.send(new DescribeSnapshotsCommand({OwnerIds: ['self'], Filters: [name ? {Name: 'tag:box:snapshot', Values: [name]} : {Name: 'tag-key', Values: ['box:snapshot']}]}))).Snapshots ?? [];
+  const instance = async () => (await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? [])[0];
+  const volumesOf = (i: Awaited<ReturnType<typeof instance>>) => Object.fromEntries((i?.BlockDeviceMappings ?? []).map((b) => [b.DeviceName!, b.Ebs!.VolumeId!]));
+
+  test('save tags one EBS snapshot per volume; restore swaps in volumes made from them and deletes the old ones; delete removes them', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    const before = volumesOf(await instance());
+    // moto 5.2.1 attaches the root volume only (real EC2 would add /dev/sdb too): one snapshot per volume there is.
+    assert.ok(Object.keys(before).length >= 1);
+
+    const saved = await runJson(['snapshot', 'save', 's1']);
+    assert.equal(saved.result.exitCode, 0, String(saved.result.stderr));
+    const snaps = await boxSnapshots('s1');
+    assert.equal(snaps.length, Object.keys(before).length);
+    const tag = (s: (typeof snaps)[number], key: string) => s.Tags?.find((t) => t.Key === key)?.Value;
+    for (const s of snaps) {
+      assert.equal(tag(s, 'box:project'), 'snap-demo');
+      assert.equal(tag(s, 'box:machine'), 'default');
+      assert.ok(tag(s, 'box:token'));
+      assert.ok(Object.values(before).includes(s.VolumeId!));
+    }
+    assert.deepEqual(new Set(snaps.map((s) => tag(s, 'box:device'))), new Set(Object.keys(before)));
+
+    const restored = await runJson(['snapshot', 'restore', 's1']);
+    assert.equal(restored.result.exitCode, 0, String(restored.result.stderr));
+    const after = await instance();
+    assert.equal(after?.State?.Name, 'running', 'it ran before, so it runs again');
+    const now = volumesOf(after);
+    assert.deepEqual(Object.keys(now).sort(), Object.keys(before).sort());
+    for (const device of Object.keys(before)) assert.notEqual(now[device], before[device], `${device} was replaced`);
+    const vols = (await ec2.send(new DescribeVolumesCommand({}))).Volumes ?? [];
+    assert.deepEqual(vols.map((v) => v.VolumeId).sort(), Object.values(now).sort(), 'the old volumes are deleted');
+    const fromSnapshot = Object.fromEntries(vols.map((v) => [v.VolumeId, v.SnapshotId]));
+    for (const s of snaps) assert.equal(fromSnapshot[now[tag(s, 'box:device')!]!], s.SnapshotId, 'each new volume comes from the snapshot of its device');
+    assert.ok((after?.BlockDeviceMappings ?? []).every((b) => b.Ebs?.DeleteOnTermination === true), 'the new volumes go with the instance');
+
+    const list = await runJson(['snapshot', 'list']);
+    assert.deepEqual(list.json.machines[0].snapshots.map((s: {name: string}) => s.name), ['s1']);
+    assert.equal(list.json.machines[0].snapshots[0].details.snapshots.length, Object.keys(before).length);
+
+    assert.equal((await run(['snapshot', 'delete', 's1'])).exitCode, 0);
+    assert.deepEqual(await boxSnapshots(), []);
+  });
+
+  test('sweep keeps the snapshots of a living machine; destroy deletes them and leaves no volume', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    const devices = Object.keys(volumesOf(await instance())).length;
+    assert.equal((await run(['halt'])).exitCode, 0);
+    assert.equal((await run(['snapshot', 'save', 'a'])).exitCode, 0);
+    assert.equal((await run(['snapshot', 'push'])).exitCode, 0);
+    assert.equal((await boxSnapshots()).length, 2 * devices);
+    const restored = await runJson(['snapshot', 'restore', 'a']);
+    assert.equal(restored.result.exitCode, 0, String(restored.result.stderr));
+    assert.equal((await instance())?.State?.Name, 'stopped', 'a stopped instance stays stopped');
+
+    const swept = await runJson(['sweep', '--dry-run']);
+    assert.equal(swept.result.exitCode, 0, String(swept.result.stderr));
+    assert.deepEqual(swept.json.resources.filter((r: {type: string}) => r.type === 'snapshot'), [], 'the machine still records them');
+
+    assert.equal((await run(['destroy', '--force'])).exitCode, 0);
+    assert.deepEqual(await boxSnapshots(), []);
+    const left = ((await ec2.send(new DescribeVolumesCommand({}))).Volumes ?? []).filter((v) => v.State !== 'deleted');
+    assert.deepEqual(left.map((v) => v.VolumeId), []);
+  });
+
+  test('sweep removes the snapshots of a machine whose project state is gone', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal((await run(['snapshot', 'save', 'lost'])).exitCode, 0);
+    assert.ok((await boxSnapshots('lost')).length > 0);
+    await rm(path.join(project.dir, '.box'), {recursive: true, force: true});
+    const swept = await runJson(['sweep']);
+    assert.equal(swept.result.exitCode, 0, String(swept.result.stderr));
+    const removed = swept.json.resources.filter((r: {type: string; removed: boolean}) => r.type === 'snapshot' && r.removed);
+    assert.ok(removed.length > 0);
+    assert.match(removed[0].reason, /box snapshot lost/);
+    assert.deepEqual(await boxSnapshots(), []);
+  });
+});

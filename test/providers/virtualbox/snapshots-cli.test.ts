@@ -1,0 +1,77 @@
+/**
+ * `box snapshot` on the virtualbox target through the built CLI, against the stateful fake
+ * VBoxManage (its "banner" guest answers SSH): what box tells the user, and what VirtualBox
+ * was asked (the fake's call log) and holds (its state).
+ */
+import assert from 'node:assert/strict';
+import {mkdtemp, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {after, before, describe, test} from 'node:test';
+import YAML from 'yaml';
+import {box, boxJson, tempDir} from '../../helpers/cli.js';
+import {fakeCalls, fakeEnv, fakeVms, makeFakeVirtualboxBox} from './fake-vbox.js';
+
+describe('box snapshot on the virtualbox target (fake VBoxManage)', {timeout: 5 * 60_000}, () => {
+  let home: Awaited<ReturnType<typeof tempDir>>;
+  let work: Awaited<ReturnType<typeof tempDir>>;
+  let dir: string;
+  let vboxHome: string;
+  const run = (args: string[]) => box(args, {cwd: dir, boxHome: home.dir, env: fakeEnv(vboxHome, 'banner')});
+  const runJson = (args: string[]) => boxJson(args, {cwd: dir, boxHome: home.dir, env: fakeEnv(vboxHome, 'banner')});
+  const snapshotCalls = () => fakeCalls(vboxHome).filter((c) => c.argv[0] === 'snapshot' && !c.argv[1]!.includes('master')).map((c) => [c.argv[2], c.argv[3], ...c.argv.slice(4)].join(' '));
+  const vm = () => fakeVms(vboxHome).find((v) => !v.name.includes('master'))!;
+
+  before(async () => {
+    home = await tempDir('box-vbox-snap-home-');
+    work = await tempDir('box-vbox-snap-');
+    const boxFile = await makeFakeVirtualboxBox(path.join(work.dir, 'vbox.box'));
+    assert.equal((await box(['box', 'add', 'debian-12-minimal', boxFile, '--box-version', '12.0.0'], {boxHome: home.dir})).exitCode, 0);
+    dir = await mkdtemp(path.join(work.dir, 'project-'));
+    vboxHome = path.join(dir, '.fake-vbox');
+    await writeFile(path.join(dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox', ssh: {insert_key: false, timeout: 60}}));
+    const up = await run(['up']);
+    assert.equal(up.exitCode, 0, String(up.stderr));
+  });
+  after(async () => {
+    await run(['destroy', '--force']);
+    await work?.cleanup();
+    await home?.cleanup();
+  });
+
+  test('running: save takes a live snapshot; restore powers off, restores (saved state) and resumes it', async () => {
+    const saved = await runJson(['snapshot', 'save', 's1']);
+    assert.equal(saved.result.exitCode, 0, String(saved.result.stderr));
+    assert.equal(saved.json.machines[0].snapshot.withMemory, true);
+    assert.deepEqual(vm().snapshots.map((s) => s.name), ['s1']);
+    const restored = await runJson(['snapshot', 'restore', 's1']);
+    assert.equal(restored.result.exitCode, 0, String(restored.result.stderr));
+    assert.equal(restored.json.machines[0].live, true);
+    assert.equal(vm().state, 'running');
+    const uuid = saved.json.machines[0].snapshot.details.uuid;
+    assert.deepEqual(snapshotCalls(), ['take s1 --live', `restore ${uuid}`]);
+    const controls = fakeCalls(vboxHome).filter((c) => c.argv[0] === 'controlvm').map((c) => c.argv[2]);
+    assert.deepEqual(controls, ['poweroff'], 'the running VM was powered off before the restore');
+  });
+
+  test('halted: save is offline; restore of the live one leaves the VM saved and says box up resumes it; list and delete', async () => {
+    assert.equal((await run(['halt'])).exitCode, 0);
+    const saved = await runJson(['snapshot', 'save', 'h1']);
+    assert.equal(saved.json.machines[0].snapshot.withMemory, false);
+    const restored = await runJson(['snapshot', 'restore', 's1']);
+    assert.equal(restored.result.exitCode, 0, String(restored.result.stderr));
+    assert.match(restored.json.machines[0].note, /box up` resumes it/);
+    assert.equal(vm().state, 'saved');
+    const list = await runJson(['snapshot', 'list']);
+    assert.deepEqual(list.json.machines[0].snapshots.map((s: {name: string; withMemory: boolean}) => `${s.name}:${s.withMemory}`), ['s1:true', 'h1:false']);
+    assert.ok(list.json.machines[0].snapshots.every((s: {createdAt?: string}) => typeof s.createdAt === 'string'));
+    const unknown = await runJson(['snapshot', 'restore', 'nope']);
+    assert.equal(unknown.result.exitCode, 2);
+    assert.match(unknown.json.error.message, /it has s1, h1/);
+    assert.equal((await run(['snapshot', 'delete', 's1'])).exitCode, 0);
+    assert.equal((await run(['snapshot', 'delete', 'h1'])).exitCode, 0);
+    assert.deepEqual(vm().snapshots, []);
+    assert.deepEqual((await runJson(['snapshot', 'list'])).json.machines[0].snapshots, []);
+    assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal(vm().state, 'running');
+  });
+});
