@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import {execFileSync} from 'node:child_process';
+import {existsSync} from 'node:fs';
+import {mkdtemp, open, rm} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {after, before, describe, test} from 'node:test';
+import {execa} from 'execa';
+import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
+import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
+import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
+import {comparableLaunch, incomingUri, outgoingUri, refuseVirtiofs, resumeMismatch, saveGuestState, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
+
+const spec = {
+  name: 'box-p-web', machineType: 'q35', accel: 'tcg' as const, cpus: 2, memoryMiB: 512, disk: '/p/.box/machines/web/disk.qcow2',
+  qmpSocket: '/p/qmp.sock', pidFile: '/p/qemu.pid', serialLog: '/p/serial.log', sshPort: 2222, forwardedPorts: [], extraArgs: [],
+};
+
+describe('qemu suspend: arguments and checks', () => {
+  test('-incoming comes last, and a launch compares equal across a new SSH port and -incoming', () => {
+    const boot = buildQemuArgs(spec);
+    const resume = buildQemuArgs({...spec, sshPort: 40_001, incoming: 'defer'});
+    assert.deepEqual(resume.slice(-2), ['-incoming', 'defer']);
+    assert.ok(!boot.includes('-incoming'));
+    assert.deepEqual(comparableLaunch(resume, 40_001), comparableLaunch(boot, 2222));
+    assert.ok(comparableLaunch(boot, 2222).some((a) => a.includes('hostfwd=tcp:127.0.0.1:SSH_PORT-:22')));
+  });
+
+  test('a change of memory, devices, binary or box image is a mismatch that names it', () => {
+    const id = {path: '/usr/bin/qemu-system-x86_64', size: 10, mtimeMs: 1};
+    const base = {path: '/b/box.img', size: 20, mtimeMs: 2};
+    const saved: SuspendedRecord = {file: '/p/suspend.state', at: '', bytes: 1, launch: comparableLaunch(buildQemuArgs(spec), 2222), binary: id, baseImage: base};
+    assert.equal(resumeMismatch(saved, {launch: comparableLaunch(buildQemuArgs({...spec, sshPort: 3333}), 3333), binary: id, baseImage: base}), undefined);
+    assert.match(resumeMismatch(saved, {launch: comparableLaunch(buildQemuArgs({...spec, memoryMiB: 1024}), 2222), binary: id, baseImage: base})!, /QEMU arguments changed.*"1024"/);
+    assert.match(resumeMismatch(saved, {launch: saved.launch, binary: {...id, mtimeMs: 5}, baseImage: base})!, /QEMU binary changed/);
+    assert.match(resumeMismatch(saved, {launch: saved.launch, binary: id, baseImage: {...base, size: 21}})!, /box image .* changed/);
+  });
+
+  test('migration URIs quote the path for the shell QEMU runs them with', () => {
+    assert.equal(outgoingUri('/p/a b/suspend.state'), "exec:cat > '/p/a b/suspend.state'");
+    assert.equal(incomingUri("/p/it's/s"), "exec:cat '/p/it'\\''s/s'");
+  });
+
+  test('a virtiofs folder is refused with ERR_SUSPEND_UNSUPPORTED (usage, exit 2) naming it', () => {
+    assert.doesNotThrow(() => refuseVirtiofs('web', [{type: '9p', destination: '/a'}, {type: 'rsync', destination: '/b'}]));
+    assert.throws(() => refuseVirtiofs('web', [{type: 'virtiofs', destination: '/srv/code'}]), (error: {code: string; exitCode: number; message: string}) => {
+      assert.equal(error.code, 'ERR_SUSPEND_UNSUPPORTED');
+      assert.equal(error.exitCode, 2);
+      assert.match(error.message, /web cannot be suspended: .*virtiofs.*\/srv\/code.*Nothing was changed/);
+      return true;
+    });
+  });
+});
+
+/**
+ * A real QEMU with RAM but no guest code (nothing to boot: -nodefaults, no disk), so the
+ * migration stream is QEMU's own and the save/cancel paths run for real in a second or two.
+ */
+describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () => {
+  let dir: string;
+  let pid: number | undefined;
+  let sock: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'box-suspend-'));
+  });
+  after(async () => {
+    if (pid !== undefined) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  async function startQemu(name: string): Promise<void> {
+    sock = path.join(dir, `${name}.sock`);
+    const pidFile = path.join(dir, `${name}.pid`);
+    await execa('qemu-system-x86_64', ['-machine', 'pc', '-accel', 'tcg', '-m', '64', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, '-pidfile', pidFile, '-daemonize']);
+    pid = await readPidFile(pidFile);
+  }
+
+  async function stopQemu(): Promise<void> {
+    await qmpOnce(sock, 'quit').catch(() => undefined);
+    await waitForExit(pid!, 5000);
+    pid = undefined;
+  }
+
+  test('saves the state to the file and leaves QEMU paused after the completed stream', async () => {
+    await startQemu('save');
+    const file = path.join(dir, 'save.state');
+    const saved = await saveGuestState(sock, file, new AbortController().signal);
+    assert.ok(existsSync(file));
+    assert.ok(!existsSync(`${file}.partial`));
+    assert.ok(saved.bytes > 1000, `state of ${saved.bytes} bytes`);
+    assert.equal((await qmpOnce<{status: string}>(sock, 'query-migrate')).status, 'completed');
+    assert.equal((await qmpOnce<{status: string}>(sock, 'query-status')).status, 'postmigrate');
+    await stopQemu();
+  });
+
+  test('Ctrl-C while the stream is written cancels it: the guest runs again and no file is left', async () => {
+    await startQemu('cancel');
+    const file = path.join(dir, 'cancel.state');
+    // A FIFO read slowly (4 KiB every 50 ms) keeps the stream in flight when the Ctrl-C comes.
+    execFileSync('mkfifo', [`${file}.partial`]);
+    const reader = (async () => {
+      const fd = await open(`${file}.partial`, 'r');
+      const chunk = Buffer.alloc(4096);
+      let total = 0;
+      try {
+        for (;;) {
+          const {bytesRead} = await fd.read(chunk, 0, chunk.length, null);
+          if (bytesRead === 0) return total;
+          total += bytesRead;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        await fd.close();
+      }
+    })();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 1500);
+    await assert.rejects(saveGuestState(sock, file, ac.signal), (error: {code: string; exitCode: number}) => {
+      assert.equal(error.code, 'ERR_INTERRUPTED');
+      assert.equal(error.exitCode, 130);
+      return true;
+    });
+    assert.equal((await qmpOnce<{status: string}>(sock, 'query-status')).status, 'running');
+    assert.equal((await qmpOnce<{status: string}>(sock, 'query-migrate')).status, 'cancelled');
+    assert.ok(await reader > 0, 'the stream had started when it was cancelled');
+    assert.ok(!existsSync(file));
+    assert.ok(!existsSync(`${file}.partial`));
+    await stopQemu();
+  });
+});
