@@ -9,7 +9,7 @@ import {execa} from 'execa';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
 import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
 import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
-import {comparableLaunch, incomingUri, outgoingUri, refuseVirtiofs, resumeMismatch, saveGuestState, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
+import {comparableLaunch, incomingUri, outgoingUri, refuseVirtiofs, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
 
 const spec = {
   name: 'box-p-web', machineType: 'q35', accel: 'tcg' as const, cpus: 2, memoryMiB: 512, disk: '/p/.box/machines/web/disk.qcow2',
@@ -126,5 +126,25 @@ describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () =
     assert.ok(!existsSync(file));
     assert.ok(!existsSync(`${file}.partial`));
     await stopQemu();
+  });
+});
+
+describe('qemu suspend: refusals change nothing', () => {
+  test('a machine with a virtiofs folder is refused before its QEMU is asked anything or its record patched', async () => {
+    const patched: unknown[] = [];
+    const ctx = {machine: {name: 'web', syncedFolders: [{type: 'virtiofs', destination: '/srv/code'}]}, dir: '/nonexistent', signal: new AbortController().signal, ui: {stage: () => undefined}} as never;
+    await assert.rejects(
+      suspendQemu(ctx, {q: {sshPort: 2222, baseImage: '/nonexistent/box.img'}, pid: process.pid, files: {qmpSocket: '/nonexistent/qmp.sock', pidFile: '/nonexistent/qemu.pid'}}, async (change) => { patched.push(change); }),
+      /ERR_SUSPEND_UNSUPPORTED|cannot be suspended: it has a virtiofs synced folder/,
+    );
+    assert.deepEqual(patched, []);
+  });
+
+  test('a machine with no live QEMU is refused as not running', async () => {
+    const ctx = {machine: {name: 'web', syncedFolders: []}, dir: '/nonexistent', signal: new AbortController().signal, ui: {stage: () => undefined}} as never;
+    await assert.rejects(
+      suspendQemu(ctx, {q: {sshPort: 2222, baseImage: '/x'}, pid: undefined, files: {qmpSocket: '/x', pidFile: '/x'}}, async () => undefined),
+      (error: {code: string}) => error.code === 'ERR_NOT_RUNNING',
+    );
   });
 });
