@@ -180,12 +180,16 @@ async function queryStatus(qmpSocket: string): Promise<string | undefined> {
   }
 }
 
-/** vhost-user-fs (virtiofs) devices block migration in QEMU: said before anything is touched. */
-export function refuseVirtiofs(machine: string, folders: ReadonlyArray<{type: string; destination?: string}>): void {
-  const virtiofs = folders.filter((f) => f.type === 'virtiofs');
-  if (virtiofs.length === 0) return;
-  throw new UsageError('ERR_SUSPEND_UNSUPPORTED', `${machine} cannot be suspended: it has a virtiofs synced folder (${virtiofs.map((f) => f.destination ?? '?').join(', ')}), and QEMU cannot save a guest with a vhost-user-fs device. Nothing was changed.`, {
-    hint: 'Use `type: 9p` or `type: rsync` for that folder to suspend this machine, or `box halt` it.',
+/**
+ * Live shared folders block migration in QEMU: a vhost-user-fs device (virtiofs) always, a 9p
+ * export once the guest mounted it (as box does at every up). Said before anything is touched.
+ */
+export function refuseSharedFolders(machine: string, folders: ReadonlyArray<{type: string; destination?: string}>): void {
+  const shared = folders.filter((f) => f.type === 'virtiofs' || f.type === '9p');
+  if (shared.length === 0) return;
+  const types = [...new Set(shared.map((f) => f.type))].join(' and ');
+  throw new UsageError('ERR_SUSPEND_UNSUPPORTED', `${machine} cannot be suspended: it has ${types} synced folders (${[...new Set(shared.map((f) => f.destination ?? '?'))].join(', ')}), and QEMU cannot save a guest with a live shared folder (vhost-user-fs, or a mounted 9p export). Nothing was changed.`, {
+    hint: 'Use `type: rsync` for those folders to suspend this machine, or `box halt` it.',
   });
 }
 
@@ -199,13 +203,13 @@ export interface SuspendTarget {
 type PatchRecord = (change: (q: {pid?: number; suspended?: SuspendedRecord; virtiofsdPids?: number[]}) => void) => Promise<void>;
 
 /**
- * `box suspend` of a qemu machine: refuses (nothing changed) a virtiofs machine or one not
+ * `box suspend` of a qemu machine: refuses (nothing changed) a machine with shared folders or one not
  * running; saves the state; records it; quits QEMU. The record is written before QEMU goes, so
  * a crash in that last second leaves a machine whose state is on disk and recorded.
  */
 export async function suspendQemu(ctx: MachineContext, target: SuspendTarget, patch: PatchRecord): Promise<SuspendOutcome> {
   const {machine, dir, signal} = ctx;
-  refuseVirtiofs(machine.name, [...machine.syncedFolders, ...(target.q?.sharedFolders ?? [])]);
+  refuseSharedFolders(machine.name, [...machine.syncedFolders, ...(target.q?.sharedFolders ?? [])]);
   const {q, pid, files} = target;
   if (!q || pid === undefined || q.sshPort === undefined) {
     throw new BoxError('ERR_NOT_RUNNING', `${machine.name} is not running${q?.suspended ? ' (it is suspended already)' : ''}; only a running machine can be suspended.`, {hint: `Run \`box up ${machine.name}\` first.`});

@@ -9,7 +9,7 @@ import {execa} from 'execa';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
 import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
 import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
-import {comparableLaunch, incomingUri, outgoingUri, refuseVirtiofs, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
+import {comparableLaunch, incomingUri, outgoingUri, refuseSharedFolders, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
 
 const spec = {
   name: 'box-p-web', machineType: 'q35', accel: 'tcg' as const, cpus: 2, memoryMiB: 512, disk: '/p/.box/machines/web/disk.qcow2',
@@ -41,14 +41,16 @@ describe('qemu suspend: arguments and checks', () => {
     assert.equal(incomingUri("/p/it's/s"), "exec:cat '/p/it'\\''s/s'");
   });
 
-  test('a virtiofs folder is refused with ERR_SUSPEND_UNSUPPORTED (usage, exit 2) naming it', () => {
-    assert.doesNotThrow(() => refuseVirtiofs('web', [{type: '9p', destination: '/a'}, {type: 'rsync', destination: '/b'}]));
-    assert.throws(() => refuseVirtiofs('web', [{type: 'virtiofs', destination: '/srv/code'}]), (error: {code: string; exitCode: number; message: string}) => {
-      assert.equal(error.code, 'ERR_SUSPEND_UNSUPPORTED');
-      assert.equal(error.exitCode, 2);
-      assert.match(error.message, /web cannot be suspended: .*virtiofs.*\/srv\/code.*Nothing was changed/);
-      return true;
-    });
+  test('a virtiofs or 9p folder is refused with ERR_SUSPEND_UNSUPPORTED (usage, exit 2) naming it; rsync is fine', () => {
+    assert.doesNotThrow(() => refuseSharedFolders('web', [{type: 'rsync', destination: '/b'}]));
+    for (const type of ['virtiofs', '9p']) {
+      assert.throws(() => refuseSharedFolders('web', [{type, destination: '/srv/code'}, {type: 'rsync', destination: '/b'}]), (error: {code: string; exitCode: number; message: string}) => {
+        assert.equal(error.code, 'ERR_SUSPEND_UNSUPPORTED');
+        assert.equal(error.exitCode, 2);
+        assert.match(error.message, new RegExp(`web cannot be suspended: it has ${type} synced folders \\(/srv/code\\).*Nothing was changed`));
+        return true;
+      });
+    }
   });
 });
 
@@ -135,7 +137,7 @@ describe('qemu suspend: refusals change nothing', () => {
     const ctx = {machine: {name: 'web', syncedFolders: [{type: 'virtiofs', destination: '/srv/code'}]}, dir: '/nonexistent', signal: new AbortController().signal, ui: {stage: () => undefined}} as never;
     await assert.rejects(
       suspendQemu(ctx, {q: {sshPort: 2222, baseImage: '/nonexistent/box.img'}, pid: process.pid, files: {qmpSocket: '/nonexistent/qmp.sock', pidFile: '/nonexistent/qemu.pid'}}, async (change) => { patched.push(change); }),
-      /ERR_SUSPEND_UNSUPPORTED|cannot be suspended: it has a virtiofs synced folder/,
+      /cannot be suspended: it has virtiofs synced folders/,
     );
     assert.deepEqual(patched, []);
   });
