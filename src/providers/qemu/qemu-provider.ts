@@ -416,7 +416,8 @@ export class QemuProvider implements Provider {
     // otherwise QEMU died of the same SIGINT and box blamed the image.
     const result = await startInOwnGroup(machine.qemu.binary, args, {env: {LANG: 'C'}, timeoutMs: 60_000});
     s.bootedAt = Date.now();
-    throwIfAborted(signal);
+    // A resuming QEMU is stopped by resumeFromState on Ctrl-C (the machine stays suspended).
+    if (!s.resume) throwIfAborted(signal);
     if (result.failed) {
       const stderr = String(result.stderr).trim().split('\n').slice(-10).join('\n');
       throw new BoxError('ERR_QEMU_START', `QEMU failed to start ${machine.name}${result.exitCode === undefined ? '' : ` (exit ${result.exitCode})`}: ${stderr || result.shortMessage}`, {
