@@ -148,10 +148,13 @@ async function waitForMigration(qmp: QmpClient, ends: string[], timeoutMs = 30_0
 }
 
 /**
- * Waits until a QEMU started with `-incoming` has loaded the state and runs the guest. QEMU
- * exits when the stream does not fit its devices: that is ERR_RESUME_FAILED, the file kept.
+ * Feeds the saved state to a QEMU started with `-incoming defer` and waits until the guest runs.
+ * The state was saved from a paused guest, and QEMU keeps the source's run state: once the
+ * stream is loaded the guest is `paused`, and `cont` starts it. QEMU exits when the stream does
+ * not fit its devices: that is ERR_RESUME_FAILED, the file kept.
  */
-export async function waitForIncoming(qmpSocket: string, pid: number, file: string, machine: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+export async function loadGuestState(qmpSocket: string, pid: number, file: string, machine: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  await qmpOnce(qmpSocket, 'migrate-incoming', {uri: incomingUri(file)}, 10_000);
   const deadline = Date.now() + timeoutMs;
   const failed = (why: string) => new BoxError('ERR_RESUME_FAILED', `${machine} could not be resumed: ${why}. Its saved state is kept at ${file}.`, {
     hint: `\`box halt --force ${machine}\` discards the saved state (the processes in it are lost); the next \`box up\` then boots it afresh.`,
@@ -160,6 +163,14 @@ export async function waitForIncoming(qmpSocket: string, pid: number, file: stri
     if (!pidAlive(pid)) throw failed('QEMU exited while loading the saved state (it does not fit this QEMU or these devices)');
     const status = await queryStatus(qmpSocket);
     if (status === 'running') return;
+    if (status === 'paused') {
+      const migration = await qmpOnce<{status: string; 'error-desc'?: string}>(qmpSocket, 'query-migrate', undefined, 2000).catch(() => undefined);
+      if (migration?.status === 'failed') throw failed(`QEMU could not load it${migration['error-desc'] ? ` (${migration['error-desc']})` : ''}`);
+      if (migration?.status === 'completed') {
+        await qmpOnce(qmpSocket, 'cont', undefined, 5000);
+        continue;
+      }
+    }
     if (status !== undefined && !['inmigrate', 'prelaunch', 'paused', 'restore-vm'].includes(status)) throw failed(`QEMU reports the guest as "${status}"`);
     if (Date.now() > deadline) throw failed(`QEMU did not finish loading it within ${Math.round(timeoutMs / 1000)} s`);
     if (signal.aborted) throw new InterruptedError();
@@ -261,8 +272,7 @@ export async function resumeFromState(
       });
     }
     ctx.ui.stage('load-state', `${machine.name}: ${path.basename(r.saved.file)}`);
-    await qmpOnce(r.qmpSocket, 'migrate-incoming', {uri: incomingUri(r.saved.file)}, 10_000);
-    await waitForIncoming(r.qmpSocket, r.pid, r.saved.file, machine.name, Math.max(60_000, machine.ssh.timeoutSeconds * 1000), ctx.signal);
+    await loadGuestState(r.qmpSocket, r.pid, r.saved.file, machine.name, Math.max(60_000, machine.ssh.timeoutSeconds * 1000), ctx.signal);
   } catch (error) {
     await stop();
     throw error;

@@ -9,7 +9,7 @@ import {execa} from 'execa';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
 import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
 import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
-import {comparableLaunch, incomingUri, outgoingUri, refuseSharedFolders, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
+import {comparableLaunch, incomingUri, outgoingUri, loadGuestState, refuseSharedFolders, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
 
 const spec = {
   name: 'box-p-web', machineType: 'q35', accel: 'tcg' as const, cpus: 2, memoryMiB: 512, disk: '/p/.box/machines/web/disk.qcow2',
@@ -70,10 +70,17 @@ describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () =
     await rm(dir, {recursive: true, force: true});
   });
 
-  async function startQemu(name: string): Promise<void> {
+  async function startQemu(name: string, extra: string[] = []): Promise<void> {
     sock = path.join(dir, `${name}.sock`);
     const pidFile = path.join(dir, `${name}.pid`);
-    await execa('qemu-system-x86_64', ['-machine', 'pc', '-accel', 'tcg', '-m', '64', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, '-pidfile', pidFile, '-daemonize']);
+    await execa('qemu-system-x86_64', ['-machine', 'pc', '-accel', 'tcg', '-m', '64', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, '-pidfile', pidFile, '-daemonize', ...extra]);
+    pid = await readPidFile(pidFile);
+  }
+
+  async function startQemuWith(name: string, args: string[]): Promise<void> {
+    sock = path.join(dir, `${name}.sock`);
+    const pidFile = path.join(dir, `${name}.pid`);
+    await execa('qemu-system-x86_64', [...args, '-qmp', `unix:${sock},server=on,wait=off`, '-pidfile', pidFile, '-daemonize']);
     pid = await readPidFile(pidFile);
   }
 
@@ -93,6 +100,27 @@ describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () =
     assert.equal((await qmpOnce<{status: string}>(sock, 'query-migrate')).status, 'completed');
     assert.equal((await qmpOnce<{status: string}>(sock, 'query-status')).status, 'postmigrate');
     await stopQemu();
+    // The resume half: the same arguments plus -incoming defer, then the file; the guest runs.
+    await startQemu('save', ['-incoming', 'defer']);
+    assert.equal((await qmpOnce<{status: string}>(sock, 'query-status')).status, 'inmigrate');
+    await loadGuestState(sock, pid!, file, 'web', 30_000, new AbortController().signal);
+    assert.equal((await qmpOnce<{status: string}>(sock, 'query-status')).status, 'running');
+    await stopQemu();
+  });
+
+  test('a state that does not fit the QEMU fails the resume with ERR_RESUME_FAILED and keeps the file', async () => {
+    await startQemu('small');
+    const file = path.join(dir, 'small.state');
+    await saveGuestState(sock, file, new AbortController().signal);
+    await stopQemu();
+    // Saved with -m 64; this QEMU has other memory: QEMU refuses the stream and exits.
+    await startQemuWith('mismatch', ['-machine', 'pc', '-accel', 'tcg', '-m', '128', '-nodefaults', '-display', 'none', '-incoming', 'defer']);
+    await assert.rejects(loadGuestState(sock, pid!, file, 'web', 30_000, new AbortController().signal), (error: {code: string; message: string}) => {
+      assert.equal(error.code, 'ERR_RESUME_FAILED');
+      assert.match(error.message, /web could not be resumed: .*saved state is kept at/);
+      return true;
+    });
+    assert.ok(existsSync(file));
   });
 
   test('Ctrl-C while the stream is written cancels it: the guest runs again and no file is left', async () => {
