@@ -62,11 +62,13 @@ describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () =
   let dir: string;
   let pid: number | undefined;
   let sock: string;
+  /** Every QEMU a test started, killed by `after` whatever happened. */
+  const started: number[] = [];
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'box-suspend-'));
   });
   after(async () => {
-    if (pid !== undefined) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const p of started) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
     await rm(dir, {recursive: true, force: true});
   });
 
@@ -75,6 +77,7 @@ describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () =
     const pidFile = path.join(dir, `${name}.pid`);
     await execa('qemu-system-x86_64', ['-machine', 'pc', '-accel', 'tcg', '-m', '64', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, '-pidfile', pidFile, '-daemonize', ...extra]);
     pid = await readPidFile(pidFile);
+    started.push(pid!);
   }
 
   async function startQemuWith(name: string, args: string[]): Promise<void> {
@@ -82,6 +85,7 @@ describe('qemu suspend: saving state from a real QEMU', {timeout: 120_000}, () =
     const pidFile = path.join(dir, `${name}.pid`);
     await execa('qemu-system-x86_64', [...args, '-qmp', `unix:${sock},server=on,wait=off`, '-pidfile', pidFile, '-daemonize']);
     pid = await readPidFile(pidFile);
+    started.push(pid!);
   }
 
   async function stopQemu(): Promise<void> {
