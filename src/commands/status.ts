@@ -41,6 +41,7 @@ function describe(m: StatusResult['machines'][number]): string {
   const d = m.details ?? {};
   const parts: string[] = [];
   if (m.status === 'running' && d.sshPort) parts.push(`ssh 127.0.0.1:${d.sshPort}`);
+  if (m.status === 'suspended' && d.suspendedAt) parts.push(`since ${String(d.suspendedAt)}`);
   if (m.privateAddress) parts.push(`private ${m.privateAddress}`);
   if (m.status === 'running' && d.accel) parts.push(String(d.accel));
   if (d.box) parts.push(String(d.box));

@@ -2,7 +2,8 @@ import type {MachineConfig, Project} from '../boxfile/project.js';
 import type {Ui} from '../core/ui.js';
 import type {Communicator, SshInfo} from '../communicators/communicator.js';
 
-export type MachineStatus = 'not-created' | 'running' | 'stopped' | 'broken';
+/** `suspended`: not running, but its RAM and device state are saved; `box up`/`box resume` continue it where it was. */
+export type MachineStatus = 'not-created' | 'running' | 'stopped' | 'suspended' | 'broken';
 
 export interface StatusReport {
   status: MachineStatus;
@@ -40,7 +41,8 @@ export interface Provider {
   /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
   verify(ctx: MachineContext): Promise<void>;
   /** `timings`: milliseconds per stage (optional; shown in `box up --json` and used by benches). */
-  up(ctx: MachineContext): Promise<{created: boolean; timings?: Record<string, number>}>;
+  /** `resumed`: the machine was suspended and continues from its saved state (no boot). */
+  up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings?: Record<string, number>}>;
   /** Stops the machine; says how it went down ('acpi', 'ssh-poweroff', 'kill', 'stop-instances', ...), or nothing if it was not running. */
   halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void>;
   destroy(ctx: MachineContext): Promise<void>;
@@ -51,6 +53,12 @@ export interface Provider {
    * (the aws provider routes through a factory that tests replace: moto instances have no SSH).
    */
   communicator?(ctx: MachineContext, info: SshInfo): Promise<Communicator>;
+  /**
+   * Optional: saves the running guest's state and stops it (`box suspend`, `halt --suspend`);
+   * the next `up` resumes it. Refuses (nothing changed) what it cannot save; a Ctrl-C leaves the
+   * machine running or suspended, never between. Targets without it refuse `box suspend`.
+   */
+  suspend?(ctx: MachineContext): Promise<SuspendOutcome>;
   /** Optional: named snapshots of the machine (`box snapshot`); absent: "not supported yet". */
   snapshots?: SnapshotSupport;
 }
@@ -86,4 +94,13 @@ export interface SnapshotSupport {
   save(ctx: MachineContext, name: string): Promise<SnapshotInfo>;
   restore(ctx: MachineContext, snapshot: SnapshotInfo): Promise<SnapshotRestoreResult>;
   delete(ctx: MachineContext, snapshot: SnapshotInfo): Promise<void>;
+}
+
+/** What a suspend did, for `box suspend --json`. */
+export interface SuspendOutcome {
+  /** How the state was saved: 'qemu-migrate' (RAM file in the machine folder), 'savestate', 'hibernate'. */
+  method: 'qemu-migrate' | 'savestate' | 'hibernate';
+  /** Bytes of saved state on the host, where box knows them. */
+  stateBytes?: number;
+  timings?: Record<string, number>;
 }

@@ -27,7 +27,10 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
       // A broken machine may still have a process; halt whatever is there.
       const wasRunning = before.status === 'running' || (before.status === 'broken' && before.details?.pid !== undefined);
       let stoppedBy: StoppedBy | undefined;
-      if (before.status !== 'not-created') {
+      if (before.status === 'suspended' && !options.force) {
+        // Its saved state holds the guest's running processes: only --force throws them away.
+        handle.ctx.ui.info(`${handle.machine.name} is suspended; its saved state is kept (\`box up\` resumes it, \`box halt --force\` discards it).`);
+      } else if (before.status !== 'not-created') {
         // --force is a power cut: no guest work first.
         if (before.status === 'running' && !options.force) await runShutdownHooks(handle, cluster);
         if (wasRunning) handle.ctx.ui.stage('halt', `${handle.machine.name}${options.force ? ' (force)' : ''}`);

@@ -29,6 +29,8 @@ export interface UpMachineResult {
   created: boolean;
   /** It was running before this up (so it did not come up now, and fired no configure event). */
   wasRunning: boolean;
+  /** It was suspended and continues from its saved state (no boot). */
+  resumed?: boolean;
   provisioned: boolean;
   ranProvisioners: boolean;
   status: string;
@@ -119,8 +121,9 @@ async function upOne(
   const wasRunning = existed && (await provider.status(ctx)).status === 'running';
   let ranProvisioners = false;
   try {
-    const {created, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
-    const cloudInit = await afterBoot(handle, !wasRunning, timings);
+    const {created, resumed = false, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
+    // A resumed guest did not boot: cloud-init has nothing new to finish.
+    const cloudInit = await afterBoot(handle, !wasRunning && !resumed, timings);
     if ((await readMachineState(ctx.project.root, machine.name))?.upCompleted === false) {
       await updateMachineState(ctx.project.root, machine.name, (s) => { s.upCompleted = true; });
     }
@@ -150,7 +153,7 @@ async function upOne(
     const after = await readMachineState(ctx.project.root, machine.name);
     ctx.ui.success(`${machine.name} is ${status.status} (ssh ${info.host}:${info.port}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return {
-      name: machine.name, target: machine.target, created, wasRunning, provisioned: after?.provisioned ?? false, ranProvisioners,
+      name: machine.name, target: machine.target, created, wasRunning, ...(resumed ? {resumed} : {}), provisioned: after?.provisioned ?? false, ranProvisioners,
       status: status.status, ssh: {host: info.host, port: info.port, username: info.username}, details: status.details,
       ...(synced.length > 0 ? {sync: synced} : {}), ...(cloudInit && cloudInit.status !== 'absent' ? {cloudInit} : {}), timings, durationMs: Date.now() - t0,
     };

@@ -36,6 +36,8 @@ export interface LaunchSpec {
   /** The NoCloud seed ISO (label cidata), attached read-only as a CD (virtio-scsi). */
   cloudInitSeed?: string;
   extraArgs: string[];
+  /** Resume from saved state instead of booting: QEMU's `-incoming` URI (see qemu/suspend.ts). */
+  incoming?: string;
 }
 
 /** One host folder exported to the guest under a mount tag. */
@@ -198,6 +200,8 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     args.push('-append', withSerialConsole(spec.kernel.cmdline ?? 'root=/dev/vda1 ro'));
   }
   args.push(...spec.extraArgs);
+  // Last, so the saved state's launch (suspend.ts) compares equal to the boot's without it.
+  if (spec.incoming) args.push('-incoming', spec.incoming);
   return args;
 }
 

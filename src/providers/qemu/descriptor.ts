@@ -8,7 +8,7 @@ export const qemuTarget: TargetDescriptor = {
   settingsSchema: qemuBoxfileTarget.settings,
   boxfile: qemuBoxfileTarget,
   vagrantProvider: 'libvirt',
-  features: {linkedClones: true, snapshots: true, privateNetwork: true, suspend: false, syncedFolderTypes: ['rsync', '9p', 'virtiofs'], cloudInit: ['user_data', 'meta_data', 'network_config']},
+  features: {linkedClones: true, snapshots: true, privateNetwork: true, suspend: true, syncedFolderTypes: ['rsync', '9p', 'virtiofs'], cloudInit: ['user_data', 'meta_data', 'network_config']},
   build: {describe: 'qemu (libvirt box)'},
   async doctor(project) {
     return (await import('./doctor.js')).qemuReport({binary: project?.machines[0]?.qemu.binary});

@@ -8,7 +8,7 @@ import {qemuFiles} from './files.js';
 import {refreshCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
-import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
+import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
 import {detectAccel, qemuKvmProbe, type Accel, type AccelDecision} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
 import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
@@ -26,6 +26,7 @@ import {waitForSshBanner} from './wait-for-ssh.js';
 import {planPrivateNetwork, type PlannedNic} from './private-network.js';
 import {mountSharedFolders, sharedFolders, type SharedFolder} from './shared-folders.js';
 import {findVirtiofsd, startVirtiofsd, stopVirtiofsds, virtiofsdLog} from './virtiofsd.js';
+import {resumeFromState, suspendQemu, syncGuestClock, type SuspendedRecord} from './suspend.js';
 
 export {qmpSocketPath};
 
@@ -65,6 +66,8 @@ export interface QemuMachineState {
   cloudInitInstanceId?: string;
   /** The NoCloud seed ISO attached at the last boot (in the machine folder; removed with it). */
   cloudInitSeed?: string;
+  /** Set while the machine is suspended: its saved RAM/device state (`box suspend`; `up` resumes). */
+  suspended?: SuspendedRecord;
 }
 
 const GiB = 1024 ** 3;
@@ -88,6 +91,8 @@ interface QemuUpState {
   privateNic?: PlannedNic;
   /** The virtiofsd binary, when the machine has `type: virtiofs` synced folders. */
   virtiofsd?: string;
+  /** This up resumes the saved state instead of booting. */
+  resume?: SuspendedRecord;
 }
 
 /** The steps without their cleanups: starting an existing machine never undoes anything. */
@@ -122,7 +127,7 @@ export class QemuProvider implements Provider {
     }
   }
 
-  async up(ctx: MachineContext): Promise<{created: boolean; timings: Record<string, number>}> {
+  async up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings: Record<string, number>}> {
     const {project, machine, dir, ui, signal} = ctx;
     const timings: Record<string, number> = {};
     let mark = performance.now();
@@ -168,10 +173,10 @@ export class QemuProvider implements Provider {
     // An existing machine is only started: a failure or Ctrl-C leaves it as it is (no cleanups).
     const q = state.provider as unknown as QemuMachineState;
     lap('resolveBox');
-    const existing: QemuUpState = {q, accel, forwards, virtiofsd};
+    const existing: QemuUpState = {q, accel, forwards, virtiofsd, ...(q.suspended ? {resume: q.suspended} : {})};
     const disk = !existsSync(machinePaths(dir).disk) || q.phase === 'creating';
     await runSteps(onlyRuns(this.upSteps(ctx, existing, lap, {disk, boot: true})), existing, {ui, signal});
-    return {created: false, timings};
+    return {created: false, ...(existing.resume ? {resumed: true} : {}), timings};
   }
 
   /**
@@ -282,6 +287,11 @@ export class QemuProvider implements Provider {
         lap('waitForSsh');
       },
     });
+    // A resumed guest kept its network, mounts and key; only its clock stood still.
+    if (up.resume) {
+      steps.push({name: 'set-clock', run: async () => { await syncGuestClock(ctx, await this.sshInfo(ctx)); lap('setClock'); }});
+      return steps;
+    }
     if (this.keyPending(ctx, q)) {
       steps.push({
         name: 'insert-key',
@@ -377,7 +387,8 @@ export class QemuProvider implements Provider {
       await this.patch(ctx, (r) => { r.virtiofsdPids = [...virtiofsdPids]; });
     }
     // The in-memory record follows the file, as the rest of this boot reads it.
-    const seed = await refreshCloudInitSeed(machine, dir, q, async (change) => { change(q); await this.patch(ctx, change); });
+    // A resumed guest saw the seed CD it was saved with: never rebuilt under it.
+    const seed = s.resume ? q.cloudInitSeed : await refreshCloudInitSeed(machine, dir, q, async (change) => { change(q); await this.patch(ctx, change); });
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
@@ -398,6 +409,7 @@ export class QemuProvider implements Provider {
       sharedFolders: shared,
       ...(seed ? {cloudInitSeed: seed} : {}),
       extraArgs: machine.qemu.extraArgs,
+      ...(s.resume ? {incoming: 'defer'} : {}),
     });
     // -daemonize: QEMU forks once the VM is set up and the parent exits, so errors in the
     // image or arguments come back here on stderr, and the pid file names the daemon, which
@@ -407,7 +419,8 @@ export class QemuProvider implements Provider {
     // otherwise QEMU died of the same SIGINT and box blamed the image.
     const result = await startInOwnGroup(machine.qemu.binary, args, {env: {LANG: 'C'}, timeoutMs: 60_000});
     s.bootedAt = Date.now();
-    throwIfAborted(signal);
+    // A resuming QEMU is stopped by resumeFromState on Ctrl-C (the machine stays suspended).
+    if (!s.resume) throwIfAborted(signal);
     if (result.failed) {
       const stderr = String(result.stderr).trim().split('\n').slice(-10).join('\n');
       throw new BoxError('ERR_QEMU_START', `QEMU failed to start ${machine.name}${result.exitCode === undefined ? '' : ` (exit ${result.exitCode})`}: ${stderr || result.shortMessage}`, {
@@ -419,6 +432,14 @@ export class QemuProvider implements Provider {
     if (pid === undefined) throw new BoxError('ERR_QEMU_START', `QEMU started but wrote no pid file at ${files.pidFile}.`);
     s.pid = pid;
     await this.patch(ctx, (r) => { r.pid = pid; });
+    if (s.resume) await resumeFromState(ctx, {pid, args, sshPort, baseImage: q.baseImage, saved: s.resume, qmpSocket: files.qmpSocket, pidFile: files.pidFile}, (change) => this.patch(ctx, change));
+  }
+
+  async suspend(ctx: MachineContext): Promise<SuspendOutcome> {
+    const state = await readMachineState(ctx.project.root, ctx.machine.name);
+    const q = state?.provider as unknown as QemuMachineState | undefined;
+    const pid = q && await this.livePid(ctx.dir, q);
+    return suspendQemu(ctx, {q, pid, files: machinePaths(ctx.dir)}, (change) => this.patch(ctx, change));
   }
 
   /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
@@ -434,6 +455,11 @@ export class QemuProvider implements Provider {
     const files = machinePaths(ctx.dir);
     const pid = await this.livePid(ctx.dir, q);
     let stoppedBy: StoppedBy | undefined;
+    // --force on a suspended machine discards its saved state (docs/qemu.md, "Suspend").
+    if (pid === undefined && q.suspended && options.force) {
+      await rm(q.suspended.file, {force: true});
+      await this.patch(ctx, (r) => { r.suspended = undefined; });
+    }
     if (pid !== undefined) {
       if (options.force) {
         process.kill(pid, 'SIGKILL');
@@ -648,6 +674,11 @@ export async function reconcile(input: ReconcileInput): Promise<StatusReport> {
       return {status: 'broken', reason: `QEMU (pid ${pid}) reports the guest as "${qmp}"`, repair: `box reload ${name}`, details: {...details, pid, qemuStatus: qmp}};
     }
     return {status: 'running', details: {...details, pid}};
+  }
+  if (q?.suspended) {
+    return await probe.diskExists(q.suspended.file)
+      ? {status: 'suspended', details: {...details, suspendedAt: q.suspended.at, stateFile: q.suspended.file, stateBytes: q.suspended.bytes}}
+      : {status: 'broken', reason: `${name} is recorded as suspended but its saved state ${q.suspended.file} is missing`, repair: `box halt --force ${name}`, details};
   }
   if (q?.phase === 'creating' || !(await probe.diskExists(disk))) {
     return {status: 'broken', reason: q?.phase === 'creating' ? `${name} was only half created (box was interrupted)` : `the disk ${disk} of ${name} is missing`, repair: `box destroy ${name}`, details};

@@ -8,7 +8,7 @@ export const virtualboxTarget: TargetDescriptor = {
   settingsSchema: virtualboxBoxfileTarget.settings,
   boxfile: virtualboxBoxfileTarget,
   vagrantProvider: 'virtualbox',
-  features: {linkedClones: true, snapshots: true, privateNetwork: true, suspend: false, cloudInit: ['user_data', 'meta_data', 'network_config']},
+  features: {linkedClones: true, snapshots: true, privateNetwork: true, suspend: true, cloudInit: ['user_data', 'meta_data', 'network_config']},
   build: {describe: 'virtualbox (box.ovf + VMDK, built with QEMU)'},
   async doctor() {
     return (await import('./doctor.js')).virtualboxReport();

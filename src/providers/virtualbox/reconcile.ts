@@ -21,6 +21,8 @@ export function reconcileVbox(name: string, s: VirtualboxMachineState | undefine
   details.vmState = vm.state;
   if (s.phase === 'creating') return {status: 'broken', reason: `${name} was only half created (its VM is ${vm.state})`, repair, details};
   if (vm.state === 'running') return {status: 'running', details};
+  // `controlvm savestate` (box suspend): `box up` restores it, `halt --force` discards it.
+  if (vm.state === 'saved') return {status: 'suspended', details};
   if (STOPPED_STATES.has(vm.state)) return {status: 'stopped', details};
   if (vm.state === 'paused') return {status: 'broken', reason: `the VM ${s.vmName} is paused`, repair: `box reload ${name}`, details};
   // starting, stopping, saving, restoring, gurumeditation, stuck...

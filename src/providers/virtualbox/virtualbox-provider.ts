@@ -7,7 +7,7 @@ import {machineFiles} from '../../core/paths.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
-import type {MachineContext, Provider, SnapshotSupport, SshInfo, StatusReport, StoppedBy} from '../provider.js';
+import type {MachineContext, Provider, SnapshotSupport, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
 import {tailFile} from '../../core/tail-file.js';
 import {insertMachineKey} from '../shared/guest-ssh.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
@@ -60,7 +60,7 @@ export class VirtualboxProvider implements Provider {
     await this.vbox.version();
   }
 
-  async up(ctx: MachineContext): Promise<{created: boolean; timings: Record<string, number>}> {
+  async up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings: Record<string, number>}> {
     const timings: Record<string, number> = {};
     const recorded = await readVboxState(ctx.project.root, ctx.machine.name);
     if (!recorded) {
@@ -92,7 +92,7 @@ export class VirtualboxProvider implements Provider {
       ctx.ui.stage('private-network', privateNetworkDetail(ctx, nic));
       await this.configurePrivateNetwork(ctx, nic, timings);
     }
-    return {created: false, timings};
+    return {created: false, ...(vm.state === 'saved' ? {resumed: true} : {}), timings};
   }
 
   /** Port collisions fail before anything is created or booted (the shared qemu rules). */
@@ -290,6 +290,8 @@ export class VirtualboxProvider implements Provider {
     if (!s) return;
     const target = s.uuid ?? s.vmName;
     const vm = await this.vbox.vmInfo(target);
+    // --force on a suspended (saved) VM discards its saved state, as on the qemu target.
+    if (vm?.state === 'saved' && options.force) await this.vbox.run(['discardstate', target], {retryLocked: true});
     if (!vm || STOPPED_STATES.has(vm.state)) return;
     if (!options.force && vm.state === 'running') {
       await this.vbox.run(['controlvm', target, 'acpipowerbutton']);
@@ -298,6 +300,24 @@ export class VirtualboxProvider implements Provider {
     }
     await this.powerOff(target);
     return 'kill';
+  }
+
+  /** `box suspend`: VirtualBox saves the VM's state itself; `up` (startvm) restores it. */
+  async suspend(ctx: MachineContext): Promise<SuspendOutcome> {
+    const t0 = Date.now();
+    const s = await readVboxState(ctx.project.root, ctx.machine.name);
+    const target = s && (s.uuid ?? s.vmName);
+    const vm = target ? await this.vbox.vmInfo(target, ctx.signal) : undefined;
+    if (!target || vm?.state !== 'running') {
+      throw new BoxError('ERR_NOT_RUNNING', `${ctx.machine.name} is not running${vm ? ` (VirtualBox reports "${vm.state}")` : ''}; only a running machine can be suspended.`, {hint: `Run \`box up ${ctx.machine.name}\` first.`});
+    }
+    ctx.ui.stage('save-state', `${s!.vmName} (VBoxManage controlvm savestate)`);
+    // Not cancellable half-way: VirtualBox either saves the whole state or leaves the VM running.
+    await this.vbox.run(['controlvm', target, 'savestate'], {retryLocked: true});
+    if (!(await this.waitForState(target, (st) => st === 'saved', 60_000))) {
+      throw new BoxError('ERR_SUSPEND_FAILED', `VirtualBox did not report ${s!.vmName} as saved within 60 s.`, {hint: `See \`VBoxManage showvminfo ${s!.vmName}\`; \`box status\` shows where it is.`});
+    }
+    return {method: 'savestate', timings: {total: Date.now() - t0}};
   }
 
   private async powerOff(target: string): Promise<void> {

@@ -129,6 +129,35 @@ describe('virtualbox target through the CLI, against the fake VBoxManage', {time
     assert.equal(again2.result.exitCode, 0, 'destroy is idempotent');
   });
 
+  test('suspend saves the VM\'s state (savestate), status says suspended, up and resume restore it; halt --force discards it', async () => {
+    const p = await project({targets: {virtualbox: {cpus: 1, memory: 600}}});
+    assert.equal((await p.run(['up'])).exitCode, 0);
+    const {uuid} = (await p.state()).provider;
+    const suspended = await p.runJson(['suspend']);
+    assert.equal(suspended.result.exitCode, 0, String(suspended.result.stderr));
+    assert.deepEqual([suspended.json.machines[0].suspended, suspended.json.machines[0].status, suspended.json.machines[0].method], [true, 'suspended', 'savestate']);
+    assert.ok(fakeCalls(p.vboxHome).some((c) => c.argv.join(' ') === `controlvm ${uuid} savestate`));
+    assert.equal((await p.runJson(['status'])).json.machines[0].status, 'suspended');
+    const halt = await p.runJson(['halt']);
+    assert.equal(halt.json.machines[0].status, 'suspended', 'a plain halt keeps the saved state');
+    const resumed = await p.runJson(['resume']);
+    assert.equal(resumed.result.exitCode, 0, String(resumed.result.stderr));
+    assert.deepEqual([resumed.json.machines[0].resumed, resumed.json.machines[0].status], [true, 'running']);
+    const modifies = fakeCalls(p.vboxHome).filter((c) => c.argv[0] === 'modifyvm').length;
+    assert.equal((await p.run(['halt', '--suspend'])).exitCode, 0);
+    const up = await p.runJson(['up']);
+    assert.equal(up.json.machines[0].resumed, true);
+    assert.equal(fakeCalls(p.vboxHome).filter((c) => c.argv[0] === 'modifyvm').length, modifies, 'a saved VM is started as it was saved, not reconfigured');
+    assert.equal((await p.run(['suspend'])).exitCode, 0);
+    const forced = await p.runJson(['halt', '--force']);
+    assert.equal(forced.json.machines[0].status, 'stopped');
+    assert.ok(fakeCalls(p.vboxHome).some((c) => c.argv.join(' ') === `discardstate ${uuid}`));
+    const again = await p.runJson(['suspend']);
+    assert.equal(again.result.exitCode, 1);
+    assert.equal(again.json.error.code, 'ERR_NOT_RUNNING');
+    assert.equal((await p.runJson(['destroy', '--force'])).result.exitCode, 0);
+  });
+
   test('full import with forwarded ports; a guest ignoring ACPI is powered off after --timeout', async () => {
     const p = await project({targets: {virtualbox: {linked_clone: false, cpus: 2, memory: 700}}, forwarded_ports: [{guest: 80, host: 18080}]});
     const {result} = await p.runJson(['up']);
