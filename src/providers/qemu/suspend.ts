@@ -1,11 +1,12 @@
 import {readFile, readlink, rename, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
-import {BoxError, InterruptedError, UsageError} from '../../core/errors.js';
+import {BoxError, InterruptedError} from '../../core/errors.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
 import {pidAlive} from '../../core/processes.js';
 import {QmpClient, qmpOnce} from './qmp.js';
 import {waitForExit} from './process.js';
 import type {MachineContext, SshInfo, SuspendOutcome} from '../provider.js';
+import {refuseLiveSharedFolders} from './live-folders.js';
 
 /**
  * Suspend to a file, the way libvirt's `managedsave` does it: pause the guest, stream its RAM
@@ -191,17 +192,9 @@ async function queryStatus(qmpSocket: string): Promise<string | undefined> {
   }
 }
 
-/**
- * Live shared folders block migration in QEMU: a vhost-user-fs device (virtiofs) always, a 9p
- * export once the guest mounted it (as box does at every up). Said before anything is touched.
- */
+/** `box suspend` of a machine with live shared folders: refused before anything is touched. */
 export function refuseSharedFolders(machine: string, folders: ReadonlyArray<{type: string; destination?: string}>): void {
-  const shared = folders.filter((f) => f.type === 'virtiofs' || f.type === '9p');
-  if (shared.length === 0) return;
-  const types = [...new Set(shared.map((f) => f.type))].join(' and ');
-  throw new UsageError('ERR_SUSPEND_UNSUPPORTED', `${machine} cannot be suspended: it has ${types} synced folders (${[...new Set(shared.map((f) => f.destination ?? '?'))].join(', ')}), and QEMU cannot save a guest with a live shared folder (vhost-user-fs, or a mounted 9p export). Nothing was changed.`, {
-    hint: 'Use `type: rsync` for those folders to suspend this machine, or `box halt` it.',
-  });
+  refuseLiveSharedFolders(machine, folders, {code: 'ERR_SUSPEND_UNSUPPORTED', cannot: 'cannot be suspended', hint: 'Use `type: rsync` for those folders to suspend this machine, or `box halt` it.'});
 }
 
 /** What `suspendQemu` needs of the provider: the record, the live QEMU, the machine's files. */
