@@ -183,6 +183,9 @@ if (against !== 'vagrant') {
   process.exit(2);
 }
 
+// Probed before taking the e2e slot: execFileSync blocks the event loop, which refreshes the slot's lock.
+const probe = probeVagrant();
+const peerMissing = peerMissingReason(probe);
 const release = await takeE2eSlot();
 const work = mkdtempSync(path.join(os.tmpdir(), 'box-bench-peer-'));
 const home = path.join(work, 'home');
@@ -194,8 +197,6 @@ let box: Side | undefined;
 let vagrant: Side | undefined;
 try {
   const loadBefore = os.loadavg();
-  const probe = probeVagrant();
-  const peerMissing = peerMissingReason(probe);
   log(peerMissing ? `no comparison: ${peerMissing}` : `peer: ${probe.vagrantVersion} + vagrant-libvirt, libvirtd in netns ${netns}`);
   log('ensuring the test box (builds it the first time)');
   const testBox = await ensureTestBox();
