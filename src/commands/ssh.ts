@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core';
-import {execa} from 'execa';
 import {projectFlags} from '../services/project-flags.js';
 import {BaseCommand} from '../core/base-command.js';
 import {BoxError, InterruptedError} from '../core/errors.js';
 import {lifecycleOptions} from '../services/lifecycle/options.js';
+import {runOpenSsh} from '../communicators/ssh/openssh.js';
 import {sshTarget} from '../services/ssh.js';
 
 export interface SshResult {
@@ -37,17 +37,13 @@ With -c, box exits with the command's exit code.`;
     });
     const json = this.jsonEnabled();
     // With --json the command's output is captured into the document; otherwise it is the terminal's.
-    const result = await execa('ssh', target.args, {
-      reject: false,
-      stdio: json ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-      cancelSignal: interactive ? undefined : this.signal,
-    });
+    const result = await runOpenSsh(target.args, {capture: json, signal: interactive ? undefined : this.signal});
     // `-c`: the terminal's Ctrl-C ends ssh (and with it the remote command) and box alike.
     if (!interactive && this.signal.aborted) throw new InterruptedError();
-    if (result.failed && result.exitCode === undefined) {
-      throw new BoxError('ERR_SSH_CLIENT', `Could not run ssh: ${result.shortMessage}`, {hint: 'Install the OpenSSH client (Debian/Ubuntu: `apt-get install openssh-client`).'});
+    if (result.exitCode === undefined) {
+      throw new BoxError('ERR_SSH_CLIENT', `Could not run ssh: ${result.failure}`, {hint: 'Install the OpenSSH client (Debian/Ubuntu: `apt-get install openssh-client`).'});
     }
-    const exitCode = result.exitCode ?? 1;
+    const exitCode = result.exitCode;
     process.exitCode = exitCode;
     return {machine: target.machine, exitCode, ...(json ? {stdout: String(result.stdout), stderr: String(result.stderr)} : {})};
   }

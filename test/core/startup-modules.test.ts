@@ -4,6 +4,7 @@ import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {box, repoRoot, tempDir} from '../helpers/cli.js';
 import {preloadEnv} from '../helpers/preload.js';
+import {runningMachine} from '../helpers/running-machine.js';
 
 // What `box` loads to answer its quickest commands (docs/architecture.md, "Start-up"). Each
 // package here costs tens of milliseconds to load and is used only by commands that connect,
@@ -79,6 +80,26 @@ describe('start-up loads only what the command uses', () => {
     assert.equal(stdout, `${pkg.name}/${pkg.version} ${process.platform}-${process.arch === 'ia32' ? 'x86' : process.arch} node-${process.version}`);
     assert.deepEqual(files.map(packageOf).filter(Boolean), [], 'packages loaded by box --version');
     assert.deepEqual(files.filter((f) => f.includes(`${path.sep}dist${path.sep}`)), [], 'box modules loaded by box --version');
+  });
+
+  // `box ssh -c` is timed against plain OpenSSH (issue 15: within 10 %); what it loads before ssh
+  // starts is what it adds. A running machine without a guest: QEMU -machine none + a real sshd.
+  test('box ssh -c on a running machine runs OpenSSH having loaded no heavy package (execa included)', async () => {
+    const sshProject = await tempDir('box-startup-ssh-');
+    const machine = await runningMachine(sshProject.dir);
+    try {
+      const record = path.join(home.dir, 'ssh.modules');
+      await writeFile(record, '');
+      const result = await box(['ssh', '-c', 'echo from-sshd; exit 3'], {cwd: sshProject.dir, boxHome: home.dir, env: {...preloadEnv(path.join(repoRoot, 'test', 'helpers', 'record-modules.mjs')), BOX_RECORD_MODULES: record}});
+      assert.equal(result.exitCode, 3, String(result.stderr));
+      assert.equal(String(result.stdout), 'from-sshd');
+      const files = [...new Set((await readFile(record, 'utf8')).split('\n').filter(Boolean))];
+      assert.ok(files.some((f) => f.endsWith(path.join('dist', 'commands', 'ssh.js'))), 'the ssh command module was not recorded');
+      assert.deepEqual(heavyIn(files), [], 'heavy packages loaded by box ssh -c');
+    } finally {
+      await machine.stop();
+      await sshProject.cleanup();
+    }
   });
 
   test('box --help loads no command module and no heavy package', async () => {
