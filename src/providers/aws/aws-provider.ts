@@ -48,7 +48,7 @@ export function pickAddress(instance: Instance | undefined, iface: 'public' | 'p
 export class AwsProvider implements Provider {
   readonly name = 'aws' as const;
   /** `box snapshot`: tagged EBS snapshots of the instance's volumes (snapshots.ts). */
-  readonly snapshots = awsSnapshots(this);
+  readonly snapshots = awsSnapshots(this, (machine, s) => ec2Client(connectionOf(machine, s)));
 
   async verify(ctx: MachineContext): Promise<void> {
     await checkAwsSettings(ctx.project, ctx.machine);

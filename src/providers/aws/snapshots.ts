@@ -6,14 +6,12 @@ import {
 } from '@aws-sdk/client-ec2';
 import {BoxError} from '../../core/errors.js';
 import type {MachineContext, Provider, SnapshotInfo, SnapshotSupport} from '../provider.js';
-import {ec2Client} from './client.js';
 import {awsCall} from './errors.js';
 import {deleteSnapshot} from './images.js';
 import {readAwsState, type AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
 import {TAG, boxTags, tagSpec, tagValue} from './tags.js';
 import {waitFor, waiterConfig} from './waiters.js';
-import {connectionOf} from './aws-provider.js';
 
 
 /**
@@ -24,7 +22,8 @@ import {connectionOf} from './aws-provider.js';
  * volume on that device (the old one is deleted, the new one deleted on termination like the
  * original), and starts the instance again when it ran before.
  */
-export function awsSnapshots(provider: Provider): SnapshotSupport {
+export function awsSnapshots(provider: Provider, clientFor: ClientFor): SnapshotSupport {
+  const open = (ctx: MachineContext, options: {needInstance?: boolean} = {}) => openMachine(ctx, clientFor, options);
   return {
     async list(ctx) {
       const {client, s} = await open(ctx);
@@ -119,10 +118,13 @@ function owner(ctx: MachineContext) {
   return {project: ctx.project.name, machine: ctx.machine.name, root: ctx.project.root};
 }
 
-async function open(ctx: MachineContext, options: {needInstance?: boolean} = {}): Promise<{client: EC2Client; s: AwsMachineState; instance?: Instance}> {
+/** The EC2 client of a machine, where it was created (the provider's `connectionOf`; passed in, as the provider imports this file). */
+export type ClientFor = (machine: MachineContext['machine'], s: AwsMachineState) => EC2Client;
+
+async function openMachine(ctx: MachineContext, clientFor: ClientFor, options: {needInstance?: boolean}): Promise<{client: EC2Client; s: AwsMachineState; instance?: Instance}> {
   const s = await readAwsState(ctx.project.root, ctx.machine.name);
   if (!s?.instanceId) throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: `Run \`box up ${ctx.machine.name}\`.`});
-  const client = ec2Client(connectionOf(ctx.machine, s));
+  const client = clientFor(ctx.machine, s);
   if (!options.needInstance) return {client, s};
   const instance = (await awsCall({action: 'DescribeInstances', region: s.region}, () => client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]})))).Reservations?.[0]?.Instances?.[0];
   const state = instance?.State?.Name ?? 'gone';
