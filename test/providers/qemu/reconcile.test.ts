@@ -40,6 +40,17 @@ describe('status reconciliation', () => {
     assert.equal(r.details?.sshPort, 2222);
   });
 
+  test('a recorded saved state with no QEMU: suspended, with when and how big; its file gone: broken, repaired by halt --force', async () => {
+    const suspended = {file: '/p/suspend.state', at: '2026-01-02T00:00:00Z', bytes: 123, launch: [], binary: {path: 'q', size: 1, mtimeMs: 1}, baseImage: {path: 'b', size: 1, mtimeMs: 1}};
+    const r = await reconcile(input({state: state({suspended}), disks: [disk, '/p/suspend.state']}));
+    assert.equal(r.status, 'suspended');
+    assert.deepEqual([r.details?.suspendedAt, r.details?.stateBytes], ['2026-01-02T00:00:00Z', 123]);
+    const gone = await reconcile(input({state: state({suspended})}));
+    assert.equal(gone.status, 'broken');
+    assert.match(gone.reason!, /recorded as suspended but its saved state \/p\/suspend.state is missing/);
+    assert.equal(gone.repair, 'box halt --force web');
+  });
+
   test('recorded pid dead but disk present: stopped', async () => {
     assert.equal((await reconcile(input({state: state({pid: 41}), alive: []}))).status, 'stopped');
   });

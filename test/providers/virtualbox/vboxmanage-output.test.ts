@@ -142,9 +142,10 @@ describe('status reconciliation', () => {
   const state: VirtualboxMachineState = {phase: 'created', vmName: 'box-p-web-abcdef', uuid: 'u-1', ovf: '/b/box.ovf', linkedClone: true, sshPort: 2222, forwardedPorts: [], serialLog: '/p/serial.log', keyInserted: true};
   const vm = (s: string) => parseVmInfo(`name="box-p-web-abcdef"\nUUID="u-1"\nVMState="${s}"\n`);
 
-  test('running, and poweroff / aborted / saved as stopped', () => {
+  test('running, poweroff / aborted as stopped, and saved (box suspend) as suspended', () => {
     assert.equal(reconcileVbox('web', state, vm('running')).status, 'running');
-    for (const s of ['poweroff', 'aborted', 'saved']) assert.equal(reconcileVbox('web', state, vm(s)).status, 'stopped', s);
+    for (const s of ['poweroff', 'aborted']) assert.equal(reconcileVbox('web', state, vm(s)).status, 'stopped', s);
+    assert.equal(reconcileVbox('web', state, vm('saved')).status, 'suspended');
     assert.equal(reconcileVbox('web', undefined, undefined).status, 'not-created');
   });
 
