@@ -163,7 +163,8 @@ describe('box build service', () => {
       assert.ok(existsSync(path.join(stored, 'box.img')) && existsSync(path.join(stored, 'metadata.json')), 'the box is in the store');
       assert.ok(lines.some((l) => l.includes('Added fake-os 1.2.3 (libvirt)')), `the add ran here, not in a child box process:\n${lines.join('\n')}`);
     } finally {
-      process.env.BOX_HOME = savedHome;
+      if (savedHome === undefined) delete process.env.BOX_HOME; // assigning undefined would set the string 'undefined'
+    else process.env.BOX_HOME = savedHome;
     }
   });
 

@@ -19,7 +19,8 @@ export function servicesSandbox(prefix: string, provider: Provider, beforeEachTe
     registerProvider('virtualbox', async () => provider);
   });
   after(async () => {
-    process.env.BOX_HOME = previousHome;
+    if (previousHome === undefined) delete process.env.BOX_HOME; // assigning undefined would set the string 'undefined'
+    else process.env.BOX_HOME = previousHome;
     await home.cleanup();
   });
   beforeEach(async () => {

@@ -111,7 +111,8 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     registerProvider('virtualbox', async () => fake);
   });
   after(async () => {
-    process.env.BOX_HOME = previousHome;
+    if (previousHome === undefined) delete process.env.BOX_HOME; // assigning undefined would set the string 'undefined'
+    else process.env.BOX_HOME = previousHome;
     await home.cleanup();
   });
   beforeEach(async () => {
