@@ -41,7 +41,7 @@ interface PackageState {
  * Ctrl-C removes the temporary image (and the box writer its temp file); a machine whose guest
  * was already reset while it still runs gets its own key back, and one box booted is halted.
  */
-export async function packageQemuMachine(provider: Provider, ctx: MachineContext, options: PackageMachineOptions): Promise<PackagedMachine> {
+export async function packageQemuMachine(provider: Provider, ctx: MachineContext, options: PackageMachineOptions, resetGuest: ResetGuest = resetOverSsh): Promise<PackagedMachine> {
   const {project, machine, ui, signal} = ctx;
   const state = await readMachineState(project.root, machine.name);
   if (!state) throw new BoxError('ERR_NOT_CREATED', `Machine ${machine.name} is not created.`, {hint: `Run \`box up ${machine.name}\` first.`});
@@ -74,7 +74,7 @@ export async function packageQemuMachine(provider: Provider, ctx: MachineContext
       // `box up` must swap it (it also finishes a swap when the machine key still works).
       await updateMachineState(project.root, machine.name, (r) => { (r.provider as unknown as QemuMachineState).keyInserted = false; });
       st.reset = true;
-      await resetOverSsh(info, machine.name, machine.ssh.timeoutSeconds, signal);
+      await resetGuest(info, machine.name, machine.ssh.timeoutSeconds, signal);
     },
   });
   steps.push({
@@ -145,6 +145,9 @@ async function sourceBoxMetadata(boxDir: string | undefined): Promise<Record<str
   const meta = await readBoxMetadata(boxDir, boxDir);
   return Object.fromEntries(Object.entries(meta).filter(([key]) => !IMAGE_FIELDS.has(key)));
 }
+
+/** Makes the guest a base box again (package-guest.ts), logged in as `info` says. */
+export type ResetGuest = (info: SshInfo, machine: string, timeoutSeconds: number, signal: AbortSignal) => Promise<void>;
 
 async function resetOverSsh(info: SshInfo, machine: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
   const comm = await SshCommunicator.fromSshInfo(info, {keyName: `the machine key ${info.privateKeyPath}`});
