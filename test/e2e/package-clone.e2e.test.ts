@@ -35,6 +35,9 @@ describe('box package and clones, on a real guest', {timeout: 20 * 60_000}, () =
   const sshWith = (key: string, port: number, command = 'true') => execa('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
     '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=20', '-i', key, '-p', String(port), 'vagrant@127.0.0.1', command], {reject: false});
   const insecureKey = () => path.join(a.dir, 'vagrant-insecure-key');
+  /** The guest's machine-id and ed25519 host key fingerprint, one per line. */
+  const IDENTITY = 'cat /etc/machine-id && ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub';
+  let srcIdentity = '';
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
@@ -72,8 +75,10 @@ describe('box package and clones, on a real guest', {timeout: 20 * 60_000}, () =
   test('a running machine is packaged: its guest gets the insecure key back, it is halted, the box holds its disk', async () => {
     const up = await timed('upSource', () => boxJson(['up', 'src'], {cwd: a.dir, boxHome: home.dir, timeoutMs: 300_000}));
     assert.equal(up.result.exitCode, 0, String(up.result.stderr));
-    const wrote = await box(['ssh', 'src', '-c', 'echo made-in-src > /home/vagrant/marker && sync'], {cwd: a.dir, boxHome: home.dir});
+    const wrote = await box(['ssh', 'src', '-c', `echo made-in-src > /home/vagrant/marker && sync && ${IDENTITY}`], {cwd: a.dir, boxHome: home.dir});
     assert.equal(wrote.exitCode, 0, String(wrote.stderr));
+    srcIdentity = String(wrote.stdout).trim();
+    assert.match(srcIdentity, /^[0-9a-f]{32}\n256 SHA256:/);
     // An internal snapshot of the running source (w28's `box snapshot save` will make these).
     await timed('savevm', () => qmpOnce(path.join(machineDir(a.dir, 'src'), 'qmp.sock'), 'human-monitor-command', {'command-line': 'savevm s1'}, 120_000));
 
@@ -112,11 +117,13 @@ describe('box package and clones, on a real guest', {timeout: 20 * 60_000}, () =
     const up = await timed('upPackaged', () => boxJson(['up'], {cwd: b.dir, boxHome: home.dir, timeoutMs: 300_000}));
     assert.equal(up.result.exitCode, 0, `${up.result.stdout}\n${up.result.stderr}`);
     const port = up.json.machines[0].ssh.port as number;
-    const own = await sshWith(path.join(machineDir(b.dir, 'default'), 'id_ed25519'), port, 'cat /home/vagrant/marker; cat /etc/machine-id');
+    const own = await sshWith(path.join(machineDir(b.dir, 'default'), 'id_ed25519'), port, `cat /home/vagrant/marker && ${IDENTITY}`);
     assert.equal(own.exitCode, 0, String(own.stderr));
-    const [marker, machineId] = String(own.stdout).trim().split('\n');
+    const [marker, machineId, hostKey] = String(own.stdout).trim().split('\n');
     assert.equal(marker, 'made-in-src');
-    assert.match(machineId!, /^[0-9a-f]{32}$/, 'a new machine-id was made at boot');
+    assert.match(machineId!, /^[0-9a-f]{32}$/, 'a machine-id was made at boot');
+    assert.notEqual(machineId, srcIdentity.split('\n')[0], 'not the source\'s machine-id');
+    assert.notEqual(hostKey, srcIdentity.split('\n')[1], 'nor its SSH host key');
     assert.notEqual((await sshWith(insecureKey(), port)).exitCode, 0, 'the insecure key no longer opens it');
     assert.notEqual((await sshWith(path.join(machineDir(a.dir, 'src'), 'id_ed25519'), port)).exitCode, 0, 'the source\'s key does not open it');
     assert.equal((await box(['destroy', '--force'], {cwd: b.dir, boxHome: home.dir})).exitCode, 0);
@@ -138,9 +145,13 @@ describe('box package and clones, on a real guest', {timeout: 20 * 60_000}, () =
     // Its disk: own overlay → own base (the source's delta at s1) → the box image; not the source's overlay.
     const chain = JSON.parse(String((await execa('qemu-img', ['info', '-U', '--backing-chain', '--output=json', path.join(copyDir, 'disk.qcow2')])).stdout)) as Array<{filename: string}>;
     assert.deepEqual(chain.map((i) => path.basename(i.filename)), ['disk.qcow2', 'clone-base.qcow2', 'box.img']);
-    const own = await sshWith(path.join(copyDir, 'id_ed25519'), port, 'cat /home/vagrant/marker');
+    const own = await sshWith(path.join(copyDir, 'id_ed25519'), port, `cat /home/vagrant/marker && ${IDENTITY}`);
     assert.equal(own.exitCode, 0, String(own.stderr));
-    assert.equal(String(own.stdout).trim(), 'made-in-src');
+    const [marker, machineId, hostKey] = String(own.stdout).trim().split('\n');
+    assert.equal(marker, 'made-in-src');
+    assert.match(machineId!, /^[0-9a-f]{32}$/);
+    assert.notEqual(machineId, srcIdentity.split('\n')[0], 'a machine-id of its own');
+    assert.notEqual(hostKey, srcIdentity.split('\n')[1], 'SSH host keys of its own');
     assert.notEqual((await sshWith(srcKey, port)).exitCode, 0, 'the source\'s key does not open the clone');
     assert.notEqual((await sshWith(insecureKey(), port)).exitCode, 0, 'nor does the insecure key');
     const status = await boxJson(['status'], {cwd: a.dir, boxHome: home.dir});

@@ -138,3 +138,16 @@ export async function cloneBaseFor(ctx: {project: {root: string}}, record: QemuC
   const {imageInfo} = await import('./qemu-img.js');
   return {file: record.base, format: 'qcow2', virtualSize: (await imageInfo(record.base, signal)).virtualSize};
 }
+
+/** After the clone's key swap: its own machine-id and SSH host keys, logged in with its own key. */
+export async function giveCloneItsIdentity(info: {port: number; username: string; privateKeyPath: string}, machine: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const {SshCommunicator} = await import('../../communicators/ssh/ssh-communicator.js');
+  const {newGuestIdentity} = await import('../shared/package-guest.js');
+  const comm = await SshCommunicator.fromSshInfo({host: '127.0.0.1', ...info}, {keyName: `the machine key ${info.privateKeyPath}`});
+  try {
+    await comm.waitForReady(timeoutMs, signal);
+    await newGuestIdentity(comm, machine, signal);
+  } finally {
+    await comm.close();
+  }
+}

@@ -330,6 +330,7 @@ export class QemuProvider implements Provider {
             ? await (await import('./clone.js')).cloneFirstLoginKey({port: s.sshPort!, username: boxed.machine.ssh.username}, q.clone, boxed.firstLoginKey, remaining, signal)
             : boxed.firstLoginKey;
           await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey});
+          if (q.clone) await (await import('./clone.js')).giveCloneItsIdentity({port: s.sshPort!, username: boxed.machine.ssh.username, privateKeyPath: path.join(dir, machineFiles.privateKey)}, machine.name, remaining, signal);
           await updateMachineState(project.root, machine.name, (r) => {
             (r.provider as unknown as QemuMachineState).keyInserted = true;
             if (hostname !== undefined) r.hostname = hostname;

@@ -60,3 +60,34 @@ export async function resetGuestForPackaging(comm: Communicator, machine: string
     });
   }
 }
+
+/**
+ * A clone's first login: a machine-id and SSH host keys of its own (it booted with its source's).
+ * `/etc/machine-id` is made again (systemd-machine-id-setup: random, the running services keep
+ * the old one until the next boot), and the host keys when the guest has them, then sshd
+ * restarts (open sessions stay, as for the no-password drop-in). box pins no host keys.
+ */
+export function newGuestIdentityScript(): string {
+  const script = `set -e
+if [ -f /etc/machine-id ] && command -v systemd-machine-id-setup >/dev/null 2>&1; then
+  rm -f /etc/machine-id /var/lib/dbus/machine-id
+  systemd-machine-id-setup >/dev/null 2>&1
+fi
+if command -v ssh-keygen >/dev/null 2>&1 && ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1; then
+  rm -f /etc/ssh/ssh_host_*
+  ssh-keygen -A >/dev/null
+  systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || kill -HUP $(cat /run/sshd.pid /var/run/sshd.pid 2>/dev/null) 2>/dev/null || true
+fi`;
+  return `sudo -n sh -c ${shellQuote(script)}`;
+}
+
+/** Runs newGuestIdentityScript over `comm`. */
+export async function newGuestIdentity(comm: Communicator, machine: string, signal: AbortSignal): Promise<void> {
+  let output = '';
+  const code = await comm.exec(newGuestIdentityScript(), {signal, onOutput: (_s, data) => (output += data)});
+  if (code !== 0) {
+    throw new BoxError('ERR_CLONE_IDENTITY', `Could not give the clone ${machine} a machine-id and SSH host keys of its own (exit code ${code}): ${output.trim().slice(-500)}`, {
+      hint: 'The SSH user needs passwordless sudo (Vagrant\'s base box rules).',
+    });
+  }
+}
