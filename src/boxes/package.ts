@@ -5,7 +5,7 @@ import path from 'node:path';
 import {Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import {createGzip} from 'node:zlib';
-import {BoxError} from '../core/errors.js';
+import {BoxError, throwIfAborted} from '../core/errors.js';
 import {run} from '../core/exec.js';
 import {lazyRequire} from '../core/lazy-require.js';
 import type {GuestHardware} from './metadata.js';
@@ -24,6 +24,8 @@ export interface PackageBoxOptions {
   outputPath: string;
   /** tar.gz instead of tar (smaller, slower to make and to add). */
   gzip?: boolean;
+  /** Stops the writing (the temp file is removed). */
+  signal?: AbortSignal;
 }
 
 export interface PackagedBox {
@@ -61,6 +63,7 @@ export async function packageBox(options: PackageBoxOptions): Promise<PackagedBo
   try {
     const adding = (async () => {
       for (const file of entries) {
+        throwIfAborted(options.signal);
         const mtime = new Date();
         if ('content' in file) {
           const buffer = Buffer.isBuffer(file.content) ? file.content : Buffer.from(file.content);
@@ -70,7 +73,7 @@ export async function packageBox(options: PackageBoxOptions): Promise<PackagedBo
         const s = await stat(file.path).catch(() => undefined);
         if (!s?.isFile()) throw new BoxError('ERR_BOX_PACKAGE', `Cannot package ${file.path} as ${file.name}: not a file.`, {hint: 'Check the path of the image or extra file.'});
         const entry = pack.entry({name: file.name, size: s.size, mode: 0o644, mtime});
-        await pipeline(createReadStream(file.path, {highWaterMark: 1024 * 1024}), entry);
+        await pipeline(createReadStream(file.path, {highWaterMark: 1024 * 1024}), entry, {signal: options.signal ?? new AbortController().signal});
       }
       pack.finalize();
     })();
@@ -78,6 +81,7 @@ export async function packageBox(options: PackageBoxOptions): Promise<PackagedBo
       pack.destroy(error);
       throw error;
     }), writing]);
+    throwIfAborted(options.signal);
     await rename(temp, options.outputPath);
   } catch (error) {
     await rm(temp, {force: true});
@@ -98,6 +102,7 @@ export interface PackageLibvirtOptions {
   /** Disk bus and NIC the guest needs when not virtio: written as metadata `disk_bus`/`nic_model` and into the Vagrantfile. */
   hardware?: GuestHardware;
   gzip?: boolean;
+  signal?: AbortSignal;
 }
 
 /**
@@ -144,6 +149,7 @@ export async function packageLibvirtBox(options: PackageLibvirtOptions): Promise
     files: [{name: 'box.img', path: options.imagePath}, {name: 'Vagrantfile', content: libvirtVagrantfile(options.hardware)}, ...extra],
     outputPath: options.outputPath,
     gzip: options.gzip,
+    signal: options.signal,
   });
 }
 

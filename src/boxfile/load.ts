@@ -20,6 +20,7 @@ import {displayPath, locate, readSource, type SourceFile} from './source.js';
 import {throwIfAborted, UsageError} from '../core/errors.js';
 import {callWorker, siblingModule} from '../core/worker-call.js';
 import {userPaths} from '../core/paths.js';
+import {withClones} from './clones.js';
 
 export interface LoadProjectOptions {
   /** Where to start looking for a Boxfile (walks up to the filesystem root, like Vagrant). */
@@ -34,6 +35,8 @@ export interface LoadProjectOptions {
   signal?: AbortSignal;
   /** Load as this instance of the project (--instance, `box ci`): see boxfile/instance.ts. */
   instance?: string;
+  /** A clone being made now that the Boxfile may not declare (NAME → SOURCE): see clones.ts. */
+  clones?: Record<string, string>;
 }
 
 /** What the loading itself needs once the Boxfile is found (plain data: it crosses to a worker). */
@@ -99,8 +102,10 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
     ...(options.instance === undefined ? {} : {instance: sanitizeInstanceId(options.instance)}),
   };
   const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
-  if (size <= IN_THREAD_MAX_BYTES) return loadLocatedProject(located);
-  return callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), {...located, targetModules: targetModules()}, {signal: options.signal, what: `loading ${located.boxfilePath}`});
+  const project = size <= IN_THREAD_MAX_BYTES ? await loadLocatedProject(located)
+    : await callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), {...located, targetModules: targetModules()}, {signal: options.signal, what: `loading ${located.boxfilePath}`});
+  // Machines made by `box up NAME --from SOURCE` that the Boxfile does not declare.
+  return withClones(project, options.clones);
 }
 
 /** loadProject once the Boxfile is found: here, or in the worker. */

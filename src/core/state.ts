@@ -34,6 +34,8 @@ export interface MachineState {
   setupDone?: boolean;
   /** The machine's address and MAC on the project's private network, kept across halt/up. */
   privateNetwork?: {ip: string; mac?: string};
+  /** A clone (`box up NAME --from MACHINE[@SNAPSHOT]`): where its disk state came from. An undeclared clone is listed with its source's settings. */
+  cloneOf?: {machine: string; snapshot?: string};
   provider: Record<string, unknown>;
 }
 

@@ -26,6 +26,33 @@ export interface MachineContext {
   signal: AbortSignal;
   /** `up --no-destroy-on-error`: a failed first up keeps what it made, for debugging. */
   keepOnError?: boolean;
+  /** `box up NEW --from SOURCE[@SNAPSHOT]`: the new machine starts from SOURCE's disk state (a first up only). */
+  cloneFrom?: CloneSource;
+}
+
+/** Where a clone's disk comes from: another machine of the project, at its current disk or an internal snapshot. */
+export interface CloneSource {
+  machine: string;
+  /** The source machine's folder (its state, disk and key live there). */
+  dir: string;
+  snapshot?: string;
+}
+
+/** `box package`: what to write, and what came out. */
+export interface PackageMachineOptions {
+  outputPath: string;
+}
+
+export interface PackagedMachine {
+  /** The Vagrant provider named in the box's metadata.json (libvirt, aws...). */
+  provider: string;
+  path: string;
+  sha256: string;
+  size: number;
+  /** What the box's metadata.json says (format, virtual_size, amis...). */
+  metadata: Record<string, unknown>;
+  /** The machine was running and box halted it to package a consistent disk. */
+  halted: boolean;
 }
 
 /**
@@ -61,6 +88,10 @@ export interface Provider {
   suspend?(ctx: MachineContext): Promise<SuspendOutcome>;
   /** Optional: named snapshots of the machine (`box snapshot`); absent: "not supported yet". */
   snapshots?: SnapshotSupport;
+  /** Optional (`box package`): a Vagrant box of the machine's disk (qemu) or an AMI of it (aws). */
+  package?(ctx: MachineContext, options: PackageMachineOptions): Promise<PackagedMachine>;
+  /** Optional: `up` honours `ctx.cloneFrom` (a new machine from another's disk state). */
+  readonly clones?: boolean;
 }
 
 /** One snapshot of one machine, as `box snapshot list` shows it. */

@@ -12,6 +12,7 @@ import {syncFolders, type FolderSyncResult} from './lifecycle/sync-folders.js';
 import {waitForCloudInit, type CloudInitOutcome} from './lifecycle/cloud-init.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
 import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
+import {attachCloneSource, parseCloneFrom} from './lifecycle/clone-from.js';
 import {guestWaitSeconds, hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
@@ -21,6 +22,8 @@ export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   provisionWith?: string[];
   /** Destroy a NEW machine whose up failed (default, as Vagrant); false keeps it for debugging. */
   destroyOnError: boolean;
+  /** `--from MACHINE[@SNAPSHOT]`: the one named machine is made from another's disk state. */
+  from?: string;
 }
 
 export interface UpMachineResult {
@@ -57,7 +60,9 @@ export interface UpResult {
  * up at once (`parallel` at most), each after the machines it depends on.
  */
 export async function up(options: UpOptions): Promise<UpResult> {
-  const {project, handles} = await openMachines(options);
+  const clone = options.from === undefined ? undefined : parseCloneFrom(options.from, options.names);
+  const {project, handles} = await openMachines(clone ? {...options, clones: {[clone.name]: clone.machine}} : options);
+  if (clone) await attachCloneSource(handles[0]!, clone, options);
   await checkPrivateNetworks(project, handles.map((h) => h.machine));
   if (options.provisionWith) checkProvisionWith(options.provisionWith, handles.flatMap((h) => h.machine.provisioners));
   await checkSyncedFolderTypes(project, handles.map((h) => h.machine));

@@ -14,7 +14,7 @@ import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/err
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
-import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
+import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
 import {checkAwsSettings} from './settings-checks.js';
@@ -49,6 +49,11 @@ export class AwsProvider implements Provider {
   readonly name = 'aws' as const;
   /** `box snapshot`: tagged EBS snapshots of the instance's volumes (snapshots.ts). */
   readonly snapshots = awsSnapshots(this, (machine, s) => ec2Client(connectionOf(machine, s)));
+
+  async package(ctx: MachineContext, options: PackageMachineOptions): Promise<PackagedMachine> {
+    const {packageAwsMachine} = await import('./package.js');
+    return packageAwsMachine(this, ctx, options, (recorded) => connectionOf(ctx.machine, recorded));
+  }
 
   async verify(ctx: MachineContext): Promise<void> {
     await checkAwsSettings(ctx.project, ctx.machine);

@@ -28,7 +28,7 @@ export interface LaunchSpec {
    * backing file of its own and the overlay is pointed at that node, so neither a chain inside
    * the box image nor the overlay's recorded backing path can make QEMU open another file.
    */
-  base?: {file: string; format: string};
+  base?: {file: string; format: string; clone?: string};
   /** A second NIC on the project's private network (see privateNetArgs). */
   privateNetwork?: PrivateNic;
   /** Host folders the guest mounts live (`type: 9p`/`virtiofs` synced folders; see sharedFolderArgs). */
@@ -60,25 +60,34 @@ export interface PrivateNic {
 
 /** Node name of the box image under a machine's overlay (see LaunchSpec.base). */
 export const BASE_NODE = 'box-base';
+/** Node name of the box image under a clone's own base. */
+export const CLONE_BOX_NODE = 'box-image';
 
 /** The -blockdev that opens the box image read-only, as a node that can have no backing file. */
-export function baseBlockdev(base: {file: string; format: string}): string[] {
-  const node = {
+export function baseBlockdev(base: {file: string; format: string; clone?: string}): string[] {
+  if (base.clone === undefined) return ['-blockdev', JSON.stringify(imageNode(base, BASE_NODE))];
+  // A clone's own base (qcow2: the source's delta) sits between the overlay and the box image.
+  const clone = {driver: 'qcow2', 'node-name': BASE_NODE, 'read-only': true, backing: CLONE_BOX_NODE, file: {driver: 'file', filename: base.clone, 'read-only': true}};
+  return ['-blockdev', JSON.stringify(imageNode(base, CLONE_BOX_NODE)), '-blockdev', JSON.stringify(clone)];
+}
+
+/** The box image, read-only, as a node that can have no backing file. */
+function imageNode(base: {file: string; format: string}, nodeName: string): Record<string, unknown> {
+  return {
     driver: base.format,
-    'node-name': BASE_NODE,
+    'node-name': nodeName,
     'read-only': true,
     // qcow2 alone can name a backing file; null means "none", whatever its header says.
     ...(base.format === 'qcow2' ? {backing: null} : {}),
     file: {driver: 'file', filename: base.file, 'read-only': true},
   };
-  return ['-blockdev', JSON.stringify(node)];
 }
 
 /**
  * The -drive/-device arguments that attach the machine's disk on the given bus. `detectZeroes`
  * (the build VM's virtio disk) turns zeroes the guest writes into holes, so the image stays sparse.
  */
-export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {file: string; format: string}, options: {detectZeroes?: boolean} = {}): string[] {
+export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {file: string; format: string; clone?: string}, options: {detectZeroes?: boolean} = {}): string[] {
   const file = qemuEscape(disk);
   const backing = base ? `,backing=${BASE_NODE}` : '';
   const pre = base ? baseBlockdev(base) : [];

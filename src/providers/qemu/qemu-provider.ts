@@ -27,6 +27,8 @@ import {planPrivateNetwork, type PlannedNic} from './private-network.js';
 import {mountSharedFolders, sharedFolders, type SharedFolder} from './shared-folders.js';
 import {findVirtiofsd, startVirtiofsd, stopVirtiofsds, virtiofsdLog} from './virtiofsd.js';
 import {resumeFromState, suspendQemu, syncGuestClock, type SuspendedRecord} from './suspend.js';
+import type {QemuCloneRecord} from './clone.js';
+import type {PackagedMachine, PackageMachineOptions} from '../provider.js';
 
 export {qmpSocketPath};
 
@@ -68,6 +70,8 @@ export interface QemuMachineState {
   cloudInitSeed?: string;
   /** Set while the machine is suspended: its saved RAM/device state (`box suspend`; `up` resumes). */
   suspended?: SuspendedRecord;
+  /** Set on a clone (`box up NEW --from MACHINE`): its own base between its overlay and the box image. */
+  clone?: QemuCloneRecord;
 }
 
 const GiB = 1024 ** 3;
@@ -114,6 +118,12 @@ export class QemuProvider implements Provider {
   readonly name = 'qemu' as const;
   /** `box snapshot`: internal qcow2 snapshots of the overlay (snapshots.ts). */
   readonly snapshots = qemuSnapshots(this);
+  readonly clones = true;
+
+  async package(ctx: MachineContext, options: PackageMachineOptions): Promise<PackagedMachine> {
+    const {packageQemuMachine} = await import('./package.js');
+    return packageQemuMachine(this, ctx, options);
+  }
 
   async verify(ctx: MachineContext): Promise<void> {
     for (const tool of [ctx.machine.qemu.binary, 'qemu-img']) {
@@ -186,6 +196,7 @@ export class QemuProvider implements Provider {
    */
   private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
+    if (ctx.cloneFrom) return this.createClone(ctx, checks, lap);
     ui.stage('resolve-box', machine.basebox?.raw ?? '');
     // The box store, key insertion and the private network load when `up` needs them, not with
     // the provider that every `box status` makes (docs/architecture.md, "Start-up").
@@ -233,6 +244,26 @@ export class QemuProvider implements Provider {
     await runCreateSteps(ctx, this.upSteps(ctx, created, lap, {disk: true, boot: true}), created, 'its QEMU or disk');
   }
 
+  /** A new machine from another's disk state (`--from`): the source's box, kernel and hardware, recorded first as create() does. */
+  private async createClone(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void): Promise<void> {
+    const {project, machine, dir, ui, signal} = ctx;
+    const from = ctx.cloneFrom!;
+    ui.stage('clone-from', `${from.machine}${from.snapshot === undefined ? '' : `@${from.snapshot}`}`);
+    await mkdir(dir, {recursive: true});
+    const {inheritFromSource} = await import('./clone.js');
+    const {box, inherited, clone} = await inheritFromSource(project.root, dir, from, signal);
+    const q: QemuMachineState = {phase: 'creating', ...machinePaths(dir), ...inherited, forwardedPorts: checks.forwards, keyInserted: false, clone};
+    await writeMachineState(project.root, {
+      machine: machine.name, target: 'qemu', createdAt: new Date().toISOString(), ...(box ? {box} : {}),
+      cloneOf: {machine: from.machine, ...(from.snapshot === undefined ? {} : {snapshot: from.snapshot})},
+      provisioned: false, upCompleted: false, provider: q as unknown as Record<string, unknown>,
+    });
+    await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', ...(box ? {box: {name: box.name, version: box.version, provider: box.provider}} : {})});
+    lap('resolveBox');
+    const created: QemuUpState = {q, ...checks};
+    await runCreateSteps(ctx, this.upSteps(ctx, created, lap, {disk: true, boot: true}), created, 'its QEMU or disk');
+  }
+
   /**
    * The steps of an up, each with the cleanup of what it made (used when a new machine fails):
    * create-disk (the overlay over the box image), boot (QEMU, stopped by the pid it recorded or
@@ -254,7 +285,12 @@ export class QemuProvider implements Provider {
           s.base = await inspectDiskImage(q.baseImage, q.baseFormat, signal);
           if (!existsSync(files.disk)) {
             s.madeDisk = true;
-            await createOverlay(q.baseImage, files.disk, {baseFormat: q.baseFormat, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), s.base.virtualSize), signal});
+            let under = {file: q.baseImage, format: q.baseFormat, virtualSize: s.base.virtualSize};
+            if (q.clone) {
+              const {cloneBaseFor} = await import('./clone.js');
+              under = await cloneBaseFor(ctx, q.clone, q, signal);
+            }
+            await createOverlay(under.file, files.disk, {baseFormat: under.format, sizeBytes: Math.max(Math.round(machine.qemu.diskGiB * GiB), under.virtualSize), signal});
           }
           if (q.phase === 'creating') await this.patch(ctx, (r) => { r.phase = 'created'; });
           throwIfAborted(signal);
@@ -262,6 +298,7 @@ export class QemuProvider implements Provider {
         },
         cleanup: async (s, outcome) => {
           if (failed(outcome) && s.madeDisk) await rm(files.disk, {force: true});
+          if (failed(outcome) && s.madeDisk && q.clone) await rm(q.clone.base, {force: true});
         },
       });
     }
@@ -302,7 +339,11 @@ export class QemuProvider implements Provider {
           const recorded = await readMachineState(project.root, machine.name);
           const hostname = machine.hostname !== undefined && machine.hostname !== recorded?.hostname ? machine.hostname : undefined;
           const {insertMachineKey} = await import('../shared/guest-ssh.js');
-          await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey: boxed.firstLoginKey});
+          const firstLoginKey = q.clone
+            ? await (await import('./clone.js')).cloneFirstLoginKey({port: s.sshPort!, username: boxed.machine.ssh.username}, q.clone, boxed.firstLoginKey, remaining, signal)
+            : boxed.firstLoginKey;
+          await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey});
+          if (q.clone) await (await import('./clone.js')).giveCloneItsIdentity({port: s.sshPort!, username: boxed.machine.ssh.username, privateKeyPath: path.join(dir, machineFiles.privateKey)}, machine.name, remaining, signal);
           await updateMachineState(project.root, machine.name, (r) => {
             (r.provider as unknown as QemuMachineState).keyInserted = true;
             if (hostname !== undefined) r.hostname = hostname;
@@ -404,7 +445,7 @@ export class QemuProvider implements Provider {
       forwardedPorts: forwards,
       kernel: q.kernel,
       hardware: q.hardware,
-      base: {file: q.baseImage, format: q.baseFormat},
+      base: {file: q.baseImage, format: q.baseFormat, ...(q.clone ? {clone: q.clone.base} : {})},
       privateNetwork: s.privateNic,
       sharedFolders: shared,
       ...(seed ? {cloudInitSeed: seed} : {}),

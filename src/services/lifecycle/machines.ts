@@ -25,6 +25,8 @@ export interface LifecycleOptions {
   names: string[];
   ui: Ui;
   signal: AbortSignal;
+  /** A clone being made by this command (NAME → SOURCE), listed even if the Boxfile does not declare it. */
+  clones?: Record<string, string>;
 }
 
 export interface MachineHandle {
@@ -35,7 +37,7 @@ export interface MachineHandle {
 
 /** Loads the project and pairs each selected machine with its provider and context. */
 export async function openMachines(options: LifecycleOptions): Promise<{project: Project; handles: MachineHandle[]}> {
-  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, instance: options.instance, target: options.target, signal: options.signal});
+  const project = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, instance: options.instance, target: options.target, signal: options.signal, clones: options.clones});
   const machines = selectMachines(project, options.names);
   const handles: MachineHandle[] = [];
   for (const selected of machines) {
@@ -79,7 +81,7 @@ async function onRecordedTarget(project: Project, machine: MachineConfig, option
       hint: `Drop --target to work with it on ${recorded}, or run \`box destroy ${machine.name}\` first to create it again on ${options.target}.`,
     });
   }
-  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, instance: options.instance, target: recorded as TargetInput, signal: options.signal});
+  const reloaded = await loadProject({cwd: options.cwd, boxfile: options.boxfile, env: options.env, instance: options.instance, target: recorded as TargetInput, signal: options.signal, clones: options.clones});
   options.ui.info(`${machine.name}: using the ${recorded} target it was created on (the Boxfile says ${machine.target}).`);
   return {project: reloaded, machine: selectMachines(reloaded, [machine.name])[0]!};
 }

@@ -1,0 +1,153 @@
+import {copyFile} from 'node:fs/promises';
+import path from 'node:path';
+import {BoxError, UsageError} from '../../core/errors.js';
+import {run} from '../../core/exec.js';
+import {machineFiles} from '../../core/paths.js';
+import {readMachineState, type MachineState} from '../../core/state.js';
+import type {CloneSource} from '../provider.js';
+import type {QemuMachineState} from './qemu-provider.js';
+
+const hint = 'Install QEMU\'s tools (Debian/Ubuntu: `apt-get install qemu-utils`) and check the source disk with `qemu-img check`.';
+
+/** File names of a clone in its machine folder. */
+export const cloneFiles = {
+  /** The source's disk state over the box image: only the source's delta, its backing is box.img. */
+  base: 'clone-base.qcow2',
+  /** A copy of the source machine's private key: the clone's guest still trusts it at its first boot. */
+  sourceKey: 'clone-source-key',
+} as const;
+
+/** What a clone records under `state.provider.clone`. */
+export interface QemuCloneRecord {
+  of: string;
+  snapshot?: string;
+  /** The clone's own base (clone-base.qcow2), between its overlay and the box image. */
+  base: string;
+  /** The source's key at clone time (absent when the source had none). */
+  sourceKey?: string;
+}
+
+/** The source machine's record, checked to be a qemu machine with a disk. */
+export async function readCloneSource(projectRoot: string, source: CloneSource): Promise<{state: MachineState; q: QemuMachineState; disk: string}> {
+  const state = await readMachineState(projectRoot, source.machine);
+  if (!state) throw new UsageError('ERR_CLONE_SOURCE', `Machine ${source.machine} is not created: there is no disk to clone.`, {hint: `Run \`box up ${source.machine}\` first.`});
+  if (state.target !== 'qemu') throw new UsageError('ERR_CLONE_SOURCE', `Machine ${source.machine} is on the ${state.target} target: --from is not supported yet on ${state.target}.`);
+  const q = state.provider as unknown as QemuMachineState;
+  return {state, q, disk: path.join(source.dir, path.basename(q.disk))};
+}
+
+/** The internal snapshots of a qcow2 (`qemu-img snapshot -l`); -U: the machine may run. */
+export async function internalSnapshots(disk: string, signal?: AbortSignal): Promise<string[]> {
+  const out = await run('qemu-img', ['info', '-U', '--output=json', disk], {errorCode: 'ERR_QEMU_IMG', hint, signal});
+  const info = JSON.parse(out) as {snapshots?: Array<{name: string}>};
+  return (info.snapshots ?? []).map((s) => s.name);
+}
+
+/** Fails (usage, exit 2) unless the source disk has the snapshot, listing the ones it has. */
+export async function checkSnapshot(source: string, disk: string, snapshot: string, signal?: AbortSignal): Promise<void> {
+  const names = await internalSnapshots(disk, signal);
+  if (names.includes(snapshot)) return;
+  throw new UsageError('ERR_SNAPSHOT_NOT_FOUND', `Machine ${source} has no snapshot ${JSON.stringify(snapshot)}.`, {
+    hint: names.length > 0 ? `Its snapshots: ${names.join(', ')}.` : `It has no snapshots; clone its current disk with --from ${source} (halted), or save one first.`,
+  });
+}
+
+/**
+ * The clone's base: a new qcow2 holding only what the source's disk (at `snapshot`, or now)
+ * changed over the box image, backed by the box image itself (`qemu-img convert -B`). The clone
+ * shares the box image but not the source's overlay, which keeps changing and may be destroyed.
+ */
+export async function makeCloneBase(options: {sourceDisk: string; boxImage: string; boxFormat: string; snapshot?: string; output: string; signal?: AbortSignal}): Promise<void> {
+  const args = ['convert', '-O', 'qcow2', '-B', options.boxImage, '-F', options.boxFormat];
+  // A snapshot is read from a disk that may be open by the running source (its data is frozen).
+  if (options.snapshot !== undefined) args.push('-U', '-l', `snapshot.name=${options.snapshot}`);
+  args.push(options.sourceDisk, options.output);
+  await run('qemu-img', args, {errorCode: 'ERR_QEMU_IMG', hint, signal: options.signal, timeoutMs: 60 * 60_000});
+}
+
+/** Copies the source machine's private key into the clone's folder (0600), if it has one. */
+export async function copySourceKey(sourceDir: string, cloneDir: string): Promise<string | undefined> {
+  const target = path.join(cloneDir, cloneFiles.sourceKey);
+  try {
+    await copyFile(path.join(sourceDir, machineFiles.privateKey), target);
+    return target;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BoxError('ERR_CLONE_SOURCE', `Could not copy the key of the source machine: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * What a new clone inherits from its source's record: the box (image, format, kernel files and
+ * command line, hardware, the box Vagrantfile's settings), checked again before anything is
+ * made; a snapshot must exist on the source's disk. The source's key is copied (see cloneFiles).
+ */
+export async function inheritFromSource(projectRoot: string, cloneDir: string, source: CloneSource, signal?: AbortSignal): Promise<{box: NonNullable<MachineState['box']> | undefined; inherited: Pick<QemuMachineState, 'baseImage' | 'baseFormat' | 'kernel' | 'hardware' | 'boxSettings'>; clone: QemuCloneRecord}> {
+  const {state, q, disk} = await readCloneSource(projectRoot, source);
+  if (source.snapshot !== undefined) await checkSnapshot(source.machine, disk, source.snapshot, signal);
+  const sourceKey = await copySourceKey(source.dir, cloneDir);
+  return {
+    box: state.box,
+    inherited: {baseImage: q.baseImage, baseFormat: q.baseFormat, kernel: q.kernel, hardware: q.hardware, ...(q.boxSettings ? {boxSettings: q.boxSettings} : {})},
+    clone: {of: source.machine, ...(source.snapshot === undefined ? {} : {snapshot: source.snapshot}), base: path.join(cloneDir, cloneFiles.base), ...(sourceKey ? {sourceKey} : {})},
+  };
+}
+
+/**
+ * The key that opens a clone's guest at its first boot: the source's key when its disk state
+ * still trusts it, else the box's first key (Vagrant's insecure key: a source packaged with
+ * `box package` has it back; a snapshot may predate either). Tried in that order, once the
+ * guest's sshd answers.
+ */
+export async function cloneFirstLoginKey(target: {port: number; username: string}, record: QemuCloneRecord, fallback: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<string | undefined> {
+  if (!record.sourceKey) return fallback;
+  const {SshCommunicator} = await import('../../communicators/ssh/ssh-communicator.js');
+  const comm = await SshCommunicator.fromSshInfo({host: '127.0.0.1', ...target, privateKeyPath: record.sourceKey}, {keyName: `the key of ${record.of}`});
+  try {
+    await comm.waitForReady(timeoutMs, signal);
+    return record.sourceKey;
+  } catch (error) {
+    if (error instanceof BoxError && error.code === 'ERR_SSH_AUTH') return fallback;
+    throw error;
+  } finally {
+    await comm.close();
+  }
+}
+
+/**
+ * The clone's base under its overlay, made from the source's disk if this up has not made it
+ * yet (a first up interrupted before the overlay resumes here); the box image is checked by the
+ * caller.
+ */
+export async function cloneBaseFor(ctx: {project: {root: string}}, record: QemuCloneRecord, q: Pick<QemuMachineState, 'baseImage' | 'baseFormat'>, signal?: AbortSignal): Promise<{file: string; format: string; virtualSize: number}> {
+  const {existsSync} = await import('node:fs');
+  if (!existsSync(record.base)) {
+    const {machineDir} = await import('../../core/paths.js');
+    const source = {machine: record.of, dir: machineDir(ctx.project.root, record.of), ...(record.snapshot === undefined ? {} : {snapshot: record.snapshot})};
+    const {disk} = await readCloneSource(ctx.project.root, source);
+    const temp = `${record.base}.partial`;
+    try {
+      await makeCloneBase({sourceDisk: disk, boxImage: q.baseImage, boxFormat: q.baseFormat, snapshot: record.snapshot, output: temp, signal});
+      const {rename} = await import('node:fs/promises');
+      await rename(temp, record.base);
+    } finally {
+      const {rm} = await import('node:fs/promises');
+      await rm(temp, {force: true});
+    }
+  }
+  const {imageInfo} = await import('./qemu-img.js');
+  return {file: record.base, format: 'qcow2', virtualSize: (await imageInfo(record.base, signal)).virtualSize};
+}
+
+/** After the clone's key swap: its own machine-id and SSH host keys, logged in with its own key. */
+export async function giveCloneItsIdentity(info: {port: number; username: string; privateKeyPath: string}, machine: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const {SshCommunicator} = await import('../../communicators/ssh/ssh-communicator.js');
+  const {newGuestIdentity} = await import('../shared/package-guest.js');
+  const comm = await SshCommunicator.fromSshInfo({host: '127.0.0.1', ...info}, {keyName: `the machine key ${info.privateKeyPath}`});
+  try {
+    await comm.waitForReady(timeoutMs, signal);
+    await newGuestIdentity(comm, machine, signal);
+  } finally {
+    await comm.close();
+  }
+}

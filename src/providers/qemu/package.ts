@@ -1,0 +1,179 @@
+import {existsSync} from 'node:fs';
+import {rm, stat} from 'node:fs/promises';
+import path from 'node:path';
+import {packageLibvirtBox} from '../../boxes/package.js';
+import {readBoxMetadata} from '../../boxes/metadata.js';
+import {BoxError} from '../../core/errors.js';
+import {run} from '../../core/exec.js';
+import {readMachineState, updateMachineState} from '../../core/state.js';
+import {runSteps, type Step} from '../../core/steps.js';
+import {formatBytes} from '../../core/ui.js';
+import {SshCommunicator} from '../../communicators/ssh/ssh-communicator.js';
+import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo} from '../provider.js';
+import {resetGuestForPackaging} from '../shared/package-guest.js';
+import type {QemuMachineState} from './qemu-provider.js';
+
+/** Metadata fields that describe one image, made again for the packaged one (never carried over). */
+const IMAGE_FIELDS = new Set(['provider', 'format', 'virtual_size', 'box_build', 'box_package']);
+
+interface PackageState {
+  /** box booted the halted machine to reset its guest (so a failure halts it again). */
+  booted?: boolean;
+  /** The guest no longer holds the machine's key (Vagrant's insecure key is back). */
+  reset?: boolean;
+  halted?: boolean;
+  /** The flattened, compressed qcow2, next to the output until packaged. */
+  image?: string;
+  packaged?: PackagedMachine;
+}
+
+/**
+ * `box package` on the qemu target (Vagrant's `vagrant package`, vagrant-libvirt's package
+ * action). The guest is made a base box again over SSH (Vagrant's insecure key back, box's
+ * sshd drop-in gone, machine-id and host keys cleared: package-guest.ts), which needs it
+ * running: a halted machine is booted for it, a running one is used as it is. Then it is halted
+ * (a consistent disk), its overlay flattened with the box image under it into one zstd-compressed
+ * qcow2 (`qemu-img convert -c`), and packaged by box's own box writer (boxes/package.ts) with the
+ * source box's metadata (kernel, initrd, cmdline, disk bus, NIC) and kernel files carried over.
+ *
+ * The machine stays usable: it is recorded as needing its key swap again BEFORE the guest
+ * changes, so its next `box up` replaces the insecure key as on a first boot. A failure or
+ * Ctrl-C removes the temporary image (and the box writer its temp file); a machine whose guest
+ * was already reset while it still runs gets its own key back, and one box booted is halted.
+ */
+export async function packageQemuMachine(provider: Provider, ctx: MachineContext, options: PackageMachineOptions, resetGuest: ResetGuest = resetOverSsh): Promise<PackagedMachine> {
+  const {project, machine, ui, signal} = ctx;
+  const state = await readMachineState(project.root, machine.name);
+  if (!state) throw new BoxError('ERR_NOT_CREATED', `Machine ${machine.name} is not created.`, {hint: `Run \`box up ${machine.name}\` first.`});
+  const before = await provider.status(ctx);
+  if (before.status !== 'running' && before.status !== 'stopped') {
+    throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${machine.name} is ${before.status}${before.reason ? `: ${before.reason}` : ''}; nothing was packaged.`, {
+      hint: before.repair ? `Run \`${before.repair}\`, then \`box package ${machine.name}\` again.` : `Run \`box up ${machine.name}\` first.`,
+    });
+  }
+  const q = state.provider as unknown as QemuMachineState;
+  const disk = path.join(ctx.dir, path.basename(q.disk));
+  const s: PackageState = {};
+  const steps: Array<Step<PackageState>> = [];
+  if (before.status === 'stopped') {
+    steps.push({
+      name: 'boot',
+      detail: () => `${machine.name} is halted: booting it to put Vagrant's insecure key back`,
+      run: async (st) => {
+        st.booted = true;
+        await provider.up(ctx);
+      },
+    });
+  }
+  steps.push({
+    name: 'reset-guest',
+    detail: () => 'Vagrant\'s insecure key back, box\'s sshd drop-in removed, machine-id and SSH host keys cleared',
+    run: async (st) => {
+      const info = await provider.sshInfo(ctx);
+      // Recorded first: from here on the guest may hold only the insecure key, and the next
+      // `box up` must swap it (it also finishes a swap when the machine key still works).
+      await updateMachineState(project.root, machine.name, (r) => { (r.provider as unknown as QemuMachineState).keyInserted = false; });
+      st.reset = true;
+      await resetGuest(info, machine.name, machine.ssh.timeoutSeconds, signal);
+    },
+  });
+  steps.push({
+    name: 'halt',
+    detail: () => `${machine.name}, for a consistent disk`,
+    run: async (st) => {
+      const how = await provider.halt(ctx, {force: false, timeoutSeconds: 120});
+      st.halted = true;
+      if (how === 'kill') ui.warn(`${machine.name} had to be killed; its disk is as a power cut left it.`);
+    },
+  });
+  steps.push({
+    name: 'compress',
+    detail: () => `${path.basename(disk)} + its box image → one qcow2 (zstd)`,
+    run: async (st) => {
+      st.image = `${options.outputPath}.img-${process.pid}`;
+      await run('qemu-img', ['convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd', disk, st.image], {
+        signal, errorCode: 'ERR_QEMU_IMG', timeoutMs: 60 * 60_000, hint: 'Install qemu-utils (apt-get install qemu-utils) and check the disk with `qemu-img check`.',
+      });
+      ui.info(`box.img: ${formatBytes((await stat(st.image)).size)} qcow2 (zstd)`);
+    },
+    cleanup: async (st) => {
+      if (st.image) await rm(st.image, {force: true});
+    },
+  });
+  steps.push({
+    name: 'package',
+    detail: () => options.outputPath,
+    run: async (st) => {
+      const carried = await sourceBoxMetadata(state.box?.dir);
+      const extraFiles: Record<string, string> = {};
+      const metadata: Record<string, unknown> = {...carried};
+      delete metadata.kernel;
+      delete metadata.initrd;
+      if (q.kernel) {
+        extraFiles[path.basename(q.kernel.kernel)] = q.kernel.kernel;
+        metadata.kernel = path.basename(q.kernel.kernel);
+        if (q.kernel.initrd) {
+          extraFiles[path.basename(q.kernel.initrd)] = q.kernel.initrd;
+          metadata.initrd = path.basename(q.kernel.initrd);
+        }
+        if (q.kernel.cmdline !== undefined) metadata.cmdline = q.kernel.cmdline;
+      }
+      metadata.box_package = {project: project.name, machine: machine.name, ...(state.box ? {source_box: `${state.box.name} ${state.box.version}`} : {}), packaged_at: new Date().toISOString()};
+      const box = await packageLibvirtBox({imagePath: st.image!, outputPath: options.outputPath, extraFiles, extraMetadata: metadata, hardware: q.hardware, signal});
+      const info = JSON.parse(await run('qemu-img', ['info', '--output=json', st.image!], {errorCode: 'ERR_QEMU_IMG'})) as {'virtual-size': number};
+      st.packaged = {
+        provider: 'libvirt', ...box, halted: before.status === 'running',
+        metadata: {provider: 'libvirt', ...metadata, format: 'qcow2', virtual_size: Math.max(1, Math.ceil(info['virtual-size'] / 1024 ** 3))},
+      };
+    },
+    cleanup: async (st, outcome) => {
+      if (outcome !== 'succeeded' && st.packaged) await rm(st.packaged.path, {force: true});
+    },
+  });
+  try {
+    await runSteps(steps, s, {ui, signal});
+  } catch (error) {
+    await restoreMachine(provider, ctx, s);
+    throw error;
+  }
+  return s.packaged!;
+}
+
+/** The source box's metadata.json fields worth keeping (kernel, initrd, cmdline, disk_bus...), or none when the box is gone. */
+async function sourceBoxMetadata(boxDir: string | undefined): Promise<Record<string, unknown>> {
+  if (!boxDir || !existsSync(path.join(boxDir, 'metadata.json'))) return {};
+  const meta = await readBoxMetadata(boxDir, boxDir);
+  return Object.fromEntries(Object.entries(meta).filter(([key]) => !IMAGE_FIELDS.has(key)));
+}
+
+/** Makes the guest a base box again (package-guest.ts), logged in as `info` says. */
+export type ResetGuest = (info: SshInfo, machine: string, timeoutSeconds: number, signal: AbortSignal) => Promise<void>;
+
+async function resetOverSsh(info: SshInfo, machine: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
+  const comm = await SshCommunicator.fromSshInfo(info, {keyName: `the machine key ${info.privateKeyPath}`});
+  try {
+    await comm.waitForReady(Math.max(30, timeoutSeconds) * 1000, signal);
+    await resetGuestForPackaging(comm, machine, signal);
+  } finally {
+    await comm.close();
+  }
+}
+
+/**
+ * After a failed or interrupted package: a guest still running with the insecure key gets its
+ * own key back (an `up` of a running machine whose key is pending does exactly that), and a
+ * machine box booted for the package is halted again. With a fresh signal: the command's is
+ * aborted after a Ctrl-C.
+ */
+async function restoreMachine(provider: Provider, ctx: MachineContext, s: PackageState): Promise<void> {
+  const calm = {...ctx, signal: new AbortController().signal};
+  try {
+    if (s.reset && !s.halted && (await provider.status(calm)).status === 'running') {
+      ctx.ui.info(`${ctx.machine.name}: putting its own key back.`);
+      await provider.up(calm);
+    }
+    if (s.booted && !s.halted) await provider.halt(calm, {force: false, timeoutSeconds: 60});
+  } catch (error) {
+    ctx.ui.warn(`${ctx.machine.name} could not be put back as it was (${(error as Error).message}); \`box up ${ctx.machine.name}\` makes it ready again.`);
+  }
+}

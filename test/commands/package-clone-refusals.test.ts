@@ -1,0 +1,144 @@
+/**
+ * What `box package` and `box up NEW --from` refuse, before anything is made or touched: no
+ * guest boots here. A "running" source is a real QEMU with `-machine none` (it answers QMP as a
+ * running machine does), disks are real qcow2 files with real internal snapshots.
+ */
+import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
+import {mkdir, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {after, before, describe, test} from 'node:test';
+import {execa} from 'execa';
+import YAML from 'yaml';
+import {box, tempDir} from '../helpers/cli.js';
+import {waitForExit} from '../../src/providers/qemu/process.js';
+
+describe('box package and box up --from: refusals', () => {
+  let home: Awaited<ReturnType<typeof tempDir>>;
+  let project: Awaited<ReturnType<typeof tempDir>>;
+  const run = (args: string[], cwd = project.dir) => box(args, {cwd, boxHome: home.dir});
+  const machineDir = (name: string) => path.join(project.dir, '.box', 'machines', name);
+
+  /** A halted qemu machine `name` as `box up` records it, on a real qcow2 (with snapshot s1). */
+  async function recordHaltedMachine(name: string): Promise<void> {
+    const dir = machineDir(name);
+    await mkdir(dir, {recursive: true});
+    const boxImage = path.join(project.dir, 'box.img');
+    if (!existsSync(boxImage)) await execa('qemu-img', ['create', '-q', '-f', 'qcow2', boxImage, '64M']);
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', boxImage, '-F', 'qcow2', path.join(dir, 'disk.qcow2')]);
+    await execa('qemu-img', ['snapshot', '-c', 's1', path.join(dir, 'disk.qcow2')]);
+    await writeFile(path.join(dir, 'state.json'), JSON.stringify({
+      machine: name, target: 'qemu', createdAt: new Date().toISOString(), provisioned: true, upCompleted: true,
+      provider: {phase: 'created', disk: path.join(dir, 'disk.qcow2'), baseImage: boxImage, baseFormat: 'qcow2', pidFile: path.join(dir, 'qemu.pid'), qmpSocket: path.join(dir, 'qmp.sock'), serialLog: path.join(dir, 'serial.log'), forwardedPorts: [], keyInserted: true},
+    }));
+  }
+
+  before(async () => {
+    home = await tempDir('box-pkg-home-');
+    project = await tempDir('box-pkg-');
+    await writeFile(path.join(project.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'qemu', machines: {web: {}, db: {}}}));
+  });
+  after(async () => {
+    await project?.cleanup();
+    await home?.cleanup();
+  });
+
+  test('package: several machines and none named is a usage error', async () => {
+    const result = await run(['package']);
+    assert.equal(result.exitCode, 2);
+    assert.match(String(result.stderr), /has 2 machines; name the one to package/);
+  });
+
+  test('package: an existing output file is kept without --force (checked before the machine is touched)', async () => {
+    await writeFile(path.join(project.dir, 'web.box'), 'mine');
+    const result = await run(['package', 'web']);
+    assert.equal(result.exitCode, 2);
+    assert.match(String(result.stderr), /web\.box already exists; nothing was packaged/);
+    assert.equal(await readFile(path.join(project.dir, 'web.box'), 'utf8'), 'mine');
+  });
+
+  test('package: a machine that is not created fails, and writes nothing', async () => {
+    const result = await run(['package', 'web', '--output', 'out.box', '--json']);
+    assert.equal(result.exitCode, 1);
+    assert.equal(JSON.parse(String(result.stdout)).error.code, 'ERR_NOT_CREATED');
+    assert.equal(existsSync(path.join(project.dir, 'out.box')), false);
+  });
+
+  test('package on virtualbox: not supported yet', async () => {
+    const vb = await tempDir('box-pkg-vb-');
+    try {
+      await writeFile(path.join(vb.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox'}));
+      const result = await run(['package'], vb.dir);
+      assert.equal(result.exitCode, 2);
+      assert.match(String(result.stderr), /box package is not supported yet on virtualbox/);
+    } finally {
+      await vb.cleanup();
+    }
+  });
+
+  test('--from: one new machine, named other than its source, MACHINE or MACHINE@SNAPSHOT', async () => {
+    for (const [args, message] of [
+      [['up', '--from', 'web'], /name exactly one \(got none\)/],
+      [['up', 'a', 'b', '--from', 'web'], /name exactly one \(got a, b\)/],
+      [['up', 'web', '--from', 'web'], /cannot be cloned onto itself/],
+      [['up', 'copy', '--from', 'web@'], /is not MACHINE or MACHINE@SNAPSHOT/],
+      [['up', 'copy', '--from', 'nosuch'], /No machine named "nosuch" to clone/],
+    ] as const) {
+      const result = await run([...args]);
+      assert.equal(result.exitCode, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(String(result.stderr), message);
+    }
+  });
+
+  test('--from a machine that is not created, or onto one that exists, is refused and makes nothing', async () => {
+    const fromNothing = await run(['up', 'copy', '--from', 'db']);
+    assert.equal(fromNothing.exitCode, 2);
+    assert.match(String(fromNothing.stderr), /db is not created: there is no disk to clone/);
+    await recordHaltedMachine('web');
+    await recordHaltedMachine('db');
+    const exists = await run(['up', 'db', '--from', 'web']);
+    assert.equal(exists.exitCode, 2);
+    assert.match(String(exists.stderr), /db already exists; --from only makes new machines/);
+    assert.equal(existsSync(machineDir('copy')), false);
+  });
+
+  test('--from a snapshot the source does not have names the ones it has; nothing of the clone is left', async () => {
+    await recordHaltedMachine('web').catch(() => undefined);
+    const result = await run(['up', 'copy', '--from', 'web@nope']);
+    assert.equal(result.exitCode, 2, String(result.stderr));
+    assert.match(String(result.stderr), /web has no snapshot "nope"/);
+    assert.match(String(result.stderr), /Its snapshots: s1/);
+    assert.equal(existsSync(machineDir('copy')), false);
+    const status = await box(['status', '--json'], {cwd: project.dir, boxHome: home.dir});
+    assert.deepEqual(JSON.parse(String(status.stdout)).machines.map((m: {name: string}) => m.name), ['web', 'db']);
+  });
+
+  test('--from a running machine without a snapshot is refused (its disk changes under the copy)', async () => {
+    await recordHaltedMachine('web').catch(() => undefined);
+    const dir = machineDir('web');
+    await execa('qemu-system-x86_64', ['-machine', 'none', '-display', 'none', '-qmp', `unix:${dir}/qmp.sock,server=on,wait=off`, '-pidfile', `${dir}/qemu.pid`, '-daemonize']);
+    const pid = Number((await readFile(path.join(dir, 'qemu.pid'), 'utf8')).trim());
+    try {
+      const result = await run(['up', 'copy', '--from', 'web']);
+      assert.equal(result.exitCode, 2, String(result.stderr));
+      assert.match(String(result.stderr), /web is running: its disk changes under the copy/);
+      assert.match(String(result.stderr), /box halt web/);
+      assert.equal(existsSync(machineDir('copy')), false);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, 5000);
+    }
+  });
+
+  test('--from on virtualbox: not supported yet', async () => {
+    const vb = await tempDir('box-pkg-vb-');
+    try {
+      await writeFile(path.join(vb.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox', machines: {web: {}}}));
+      const result = await run(['up', 'copy', '--from', 'web'], vb.dir);
+      assert.equal(result.exitCode, 2);
+      assert.match(String(result.stderr), /--from \(cloning a machine\) is not supported yet on virtualbox/);
+    } finally {
+      await vb.cleanup();
+    }
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * `box package` on qemu without a guest: the steps around the guest (a recording provider and
+ * guest reset) with a real disk, real qemu-img and box's real box writer. What a failure or a
+ * Ctrl-C must leave: no box, no temp file, and a machine whose own key is back when its guest
+ * was reset while it still ran.
+ */
+import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
+import {mkdir, readdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {after, before, describe, test} from 'node:test';
+import {execa} from 'execa';
+import type {MachineConfig, Project} from '../../../src/boxfile/project.js';
+import {BoxError} from '../../../src/core/errors.js';
+import {machineDir} from '../../../src/core/paths.js';
+import {readMachineState} from '../../../src/core/state.js';
+import {silentUi} from '../../../src/core/ui.js';
+import type {MachineContext, Provider, StatusReport} from '../../../src/providers/provider.js';
+import {packageQemuMachine} from '../../../src/providers/qemu/package.js';
+import {tempDir} from '../../helpers/cli.js';
+
+describe('box package on qemu: failures and Ctrl-C leave no box and the machine usable', () => {
+  let work: Awaited<ReturnType<typeof tempDir>>;
+  before(async () => {
+    work = await tempDir('box-qemu-package-');
+  });
+  after(() => work.cleanup());
+
+  /** A recorded machine on a real qcow2 holding `dataMiB` of random data, and a provider that records what it is asked. */
+  async function machineOn(name: string, dataMiB: number) {
+    const dir = machineDir(work.dir, name);
+    await mkdir(dir, {recursive: true});
+    const disk = path.join(dir, 'disk.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '1G']);
+    if (dataMiB > 0) await execa('sh', ['-c', `head -c ${dataMiB}M /dev/urandom > ${dir}/raw && qemu-img convert -f raw -O qcow2 ${dir}/raw ${disk} && rm ${dir}/raw`]);
+    await writeFile(path.join(dir, 'state.json'), JSON.stringify({
+      machine: name, target: 'qemu', createdAt: new Date().toISOString(), provisioned: true, upCompleted: true,
+      provider: {phase: 'created', disk, baseImage: disk, baseFormat: 'qcow2', forwardedPorts: [], keyInserted: true, sshPort: 2222},
+    }));
+    const calls: string[] = [];
+    let status: StatusReport['status'] = 'running';
+    const provider: Provider = {
+      name: 'qemu',
+      verify: async () => undefined,
+      up: async () => { calls.push('up'); status = 'running'; return {created: false}; },
+      halt: async () => { calls.push('halt'); status = 'stopped'; return 'acpi'; },
+      destroy: async () => undefined,
+      status: async () => ({status}),
+      sshInfo: async () => ({host: '127.0.0.1', port: 2222, username: 'vagrant', privateKeyPath: path.join(dir, 'id_ed25519')}),
+    };
+    const machine = {name, target: 'qemu', ssh: {username: 'vagrant', port: 22, timeoutSeconds: 30, insertKey: true}, forwardedPorts: [], networks: [], syncedFolders: [], provisioners: []} as unknown as MachineConfig;
+    const project: Project = {root: work.dir, boxfilePath: path.join(work.dir, 'Boxfile'), name: 'proj', machines: [machine]};
+    const controller = new AbortController();
+    const ui = silentUi();
+    const ctx: MachineContext = {project, machine, dir, ui, signal: controller.signal};
+    return {ctx, provider, calls, controller, ui};
+  }
+
+  const leftovers = async () => (await readdir(work.dir)).filter((f) => f.startsWith('out.box'));
+
+  test('a running machine: reset, halted, compressed, packaged as a libvirt box', async () => {
+    const {ctx, provider, calls} = await machineOn('ok', 0);
+    const resets: string[] = [];
+    const output = path.join(work.dir, 'ok.box');
+    const packaged = await packageQemuMachine(provider, ctx, {outputPath: output}, async (info) => { resets.push(info.privateKeyPath); });
+    assert.deepEqual(calls, ['halt']);
+    assert.equal(resets.length, 1, 'the guest was reset once, with the machine key');
+    assert.equal(packaged.halted, true);
+    assert.deepEqual({format: packaged.metadata.format, virtual_size: packaged.metadata.virtual_size}, {format: 'qcow2', virtual_size: 1});
+    const listed = String((await execa('tar', ['-tf', output])).stdout).split('\n');
+    assert.deepEqual(listed, ['metadata.json', 'box.img', 'Vagrantfile']);
+    assert.equal((await readMachineState(work.dir, 'ok'))!.provider.keyInserted, false, 'its next up swaps its key again');
+  });
+
+  test('Ctrl-C while compressing: no box and no temp file; the machine stays halted and its next up swaps the key', async () => {
+    const {ctx, provider, calls, controller, ui} = await machineOn('cut', 256);
+    ui.stage = (name: string) => { if (name === 'compress') setTimeout(() => controller.abort(), 100); };
+    const output = path.join(work.dir, 'out.box');
+    await assert.rejects(packageQemuMachine(provider, ctx, {outputPath: output}, async () => undefined), (error: BoxError) => error.code === 'ERR_INTERRUPTED');
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(calls, ['halt']);
+    assert.equal((await readMachineState(work.dir, 'cut'))!.provider.keyInserted, false);
+  });
+
+  test('a guest reset that fails while the machine runs: its own key is put back (an up of the running machine), nothing is written', async () => {
+    const {ctx, provider, calls} = await machineOn('fails', 0);
+    const output = path.join(work.dir, 'out.box');
+    await assert.rejects(packageQemuMachine(provider, ctx, {outputPath: output}, async () => { throw new BoxError('ERR_PACKAGE_GUEST', 'sudo refused'); }), /sudo refused/);
+    assert.deepEqual(calls, ['up'], 'up of the running machine replaces the insecure key again');
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  test('a halted machine is booted for the reset, and halted again when the package fails', async () => {
+    const {ctx, provider, calls} = await machineOn('halted', 0);
+    await provider.halt(ctx, {force: false, timeoutSeconds: 1});
+    calls.length = 0;
+    await assert.rejects(packageQemuMachine(provider, ctx, {outputPath: path.join(work.dir, 'out.box')}, async () => { throw new BoxError('ERR_PACKAGE_GUEST', 'no sudo'); }), /no sudo/);
+    assert.deepEqual(calls, ['up', 'up', 'halt'], 'booted, own key back, halted again');
+    assert.equal(existsSync(path.join(work.dir, 'out.box')), false);
+  });
+});
