@@ -117,6 +117,7 @@ try {
   for (let i = 0; i < bootRuns; i++) {
     log(`box up (real guest) ${i + 1}/${bootRuns}`);
     ups.push(JSON.parse(await box(['up', '--no-provision', '--json'], project, home)).machines[0]);
+    log(`boot phases (ms after QEMU started): ${JSON.stringify(ups.at(-1).timings.boot ?? {})}; key: ${ups.at(-1).timings.keyFromGuest === undefined ? `SSH round ${ups.at(-1).timings.insertKey} ms` : 'taken by the guest at boot (fw_cfg)'}`);
     await box(['destroy', '--force'], project, home);
     log(`bare qemu-system-x86_64 + banner loop (same image) ${i + 1}/${bootRuns}`);
     bares.push(await bareBoot(storedBox, work));
@@ -142,6 +143,11 @@ try {
     box_up_total_ms: up.durationMs,
     box_up_timings_ms: up.timings,
     box_up_boot_to_ssh_ms: boxBootToSsh,
+    // The guest's boot phases (ms after QEMU started, from its serial console) of every run, and
+    // when the machine key was in (taken at boot through fw_cfg, or swapped in over SSH).
+    box_up_boot_phases_ms: ups.map((u) => u.timings.boot ?? {}),
+    box_up_key_ready_median_ms: median(ups.map((u) => u.timings.boot?.keyReady ?? Number.NaN)),
+    load_average: os.loadavg().map((l) => Number(l.toFixed(2))),
     bare_qemu_boot_to_ssh_ms: bareMs,
     ratio_box_boot_to_ssh_vs_bare: Number((boxBootToSsh / bareMs).toFixed(2)),
     ratio_box_up_total_vs_bare: Number((up.durationMs / bareMs).toFixed(2)),

@@ -76,7 +76,7 @@ export async function readBoxMetadata(dir: string, source: string): Promise<BoxM
 
 /** The disk bus and NIC a guest has drivers for. */
 export interface GuestHardware {
-  diskBus: 'virtio' | 'sata' | 'ide';
+  diskBus: 'virtio' | 'sata' | 'ide' | 'nvme';
   nicModel: 'virtio-net-pci' | 'e1000';
 }
 
@@ -86,7 +86,7 @@ export interface GuestHardware {
  * absent values mean virtio, and all-virtio is undefined.
  */
 export function hardwareOf(meta: {disk_bus?: unknown; nic_model?: unknown}): GuestHardware | undefined {
-  const diskBus = meta.disk_bus === 'sata' || meta.disk_bus === 'ide' ? meta.disk_bus : 'virtio';
+  const diskBus = meta.disk_bus === 'sata' || meta.disk_bus === 'ide' || meta.disk_bus === 'nvme' ? meta.disk_bus : 'virtio';
   const nicModel = meta.nic_model === 'e1000' ? 'e1000' : 'virtio-net-pci';
   return diskBus === 'virtio' && nicModel === 'virtio-net-pci' ? undefined : {diskBus, nicModel};
 }

@@ -1,3 +1,4 @@
+import type {BootPhases} from './shared/boot-phases.js';
 import type {MachineConfig, Project} from '../boxfile/project.js';
 import type {Ui} from '../core/ui.js';
 import type {Communicator, SshInfo} from '../communicators/communicator.js';
@@ -63,13 +64,16 @@ export interface PackagedMachine {
 /** How a halt brought the machine down, reported by `box halt --json`. */
 export type StoppedBy = 'acpi' | 'ssh-poweroff' | 'kill' | 'stop-instances' | 'force-stop-instances';
 
+/** Milliseconds per stage of an up; `boot` holds the guest's boot phases read from its serial console (qemu). */
+export type UpTimings = Record<string, number | BootPhases>;
+
 export interface Provider {
   readonly name: string;
   /** Host tools present and usable? Throws a BoxError with an install hint otherwise. */
   verify(ctx: MachineContext): Promise<void>;
-  /** `timings`: milliseconds per stage (optional; shown in `box up --json` and used by benches). */
+  /** `timings`: milliseconds per stage, and `boot` (the guest's boot phases) where known (optional; shown in `box up --json` and used by benches). */
   /** `resumed`: the machine was suspended and continues from its saved state (no boot). */
-  up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings?: Record<string, number>}>;
+  up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings?: UpTimings}>;
   /** Stops the machine; says how it went down ('acpi', 'ssh-poweroff', 'kill', 'stop-instances', ...), or nothing if it was not running. */
   halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void>;
   destroy(ctx: MachineContext): Promise<void>;

@@ -2,6 +2,7 @@ import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/erro
 import {readMachineState, updateMachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {createStepsUndone} from '../providers/shared/machine-files.js';
+import type {UpTimings} from '../providers/provider.js';
 import type {ProvisionerResult} from '../provisioners/run-provisioners.js';
 import {checkProvisionWith, type ProvisionSelection} from '../provisioners/select.js';
 import {provisionMachine, runProjectStage, withMachines} from './provision.js';
@@ -44,7 +45,7 @@ export interface UpMachineResult {
   /** What cloud-init did in a guest that has it and was booted by this up (`degraded` also warns on stderr). */
   cloudInit?: CloudInitOutcome;
   /** Milliseconds per stage (checks, resolveBox, createDisk, startQemu, waitForSsh, insertKey, sync, provision). */
-  timings: Record<string, number>;
+  timings: UpTimings;
   durationMs: number;
 }
 
@@ -198,7 +199,7 @@ async function upOne(
  * differs from what box last set there (providers that swap the insecure key set it in the
  * same round and record it). Over the provider's communicator, so it works on every target.
  */
-async function afterBoot(handle: MachineHandle, booted: boolean, timings: Record<string, number>): Promise<CloudInitOutcome | undefined> {
+async function afterBoot(handle: MachineHandle, booted: boolean, timings: UpTimings): Promise<CloudInitOutcome | undefined> {
   const {ctx, machine} = handle;
   const wanted = machine.hostname;
   const setHostname = wanted !== undefined && (await readMachineState(ctx.project.root, machine.name))?.hostname !== wanted;

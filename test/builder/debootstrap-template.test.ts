@@ -49,7 +49,8 @@ describe('template.yaml loading', () => {
     assert.equal(diskGiB(t.definition.disk), 10);
     assert.match(t.definition.kernel_cmdline!, /console=ttyS0/);
     const scripts = t.definition.post_install.map((p) => p.script);
-    assert.deepEqual(scripts, ['scripts/fast-boot.sh', 'scripts/slim.sh', '_scripts/vagrant-user.sh', '_scripts/sshd.sh', '_scripts/cleanup.sh']);
+    assert.deepEqual(scripts, ['scripts/fast-boot.sh', 'scripts/slim.sh', '_scripts/vagrant-user.sh', '_scripts/sshd.sh', '_scripts/first-boot.sh', '_scripts/cleanup.sh']);
+    assert.equal(d.boot_without_initrd, true, 'box up boots its kernel with no initrd, root on NVMe');
     for (const s of scripts) assert.ok(resolveTemplateFile(t.dir, s!).length > 0);
   });
 
@@ -61,6 +62,7 @@ describe('template.yaml loading', () => {
     assert.deepEqual(d.packages.filter((p) => !minimal.definition.debootstrap!.packages.includes(p)), ['cloud-init', 'python3-cffi-backend']);
     for (const p of minimal.definition.debootstrap!.packages) assert.ok(d.packages.includes(p), p);
     for (const m of ['sr_mod', 'virtio_scsi']) assert.ok(d.initramfs_modules.includes(m), `${m}: /dev/sr0 exists when ds-identify runs`);
+    assert.equal(d.boot_without_initrd, false, 'the seed CD\'s driver must be loaded before ds-identify: it keeps its initrd');
     const scripts = t.definition.post_install.map((p) => p.script!);
     assert.deepEqual(scripts, ['../debian-12-minimal/scripts/fast-boot.sh', '../debian-12-minimal/scripts/slim.sh', '_scripts/vagrant-user.sh', '_scripts/sshd.sh', 'scripts/cloud-init.sh', '_scripts/cleanup.sh']);
     const files = scripts.map((s) => resolveTemplateFile(t.dir, s));

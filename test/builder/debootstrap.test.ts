@@ -4,7 +4,7 @@ import {existsSync, readFileSync} from 'node:fs';
 import {mkdir, open, readFile, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {execa} from 'execa';
-import {diskImageStep, grubConfig, installGrub, kernelCmdline} from '../../src/builder/methods/debootstrap/disk-image.js';
+import {diskImageStep, grubConfig, installGrub, kernelCmdline, noInitrdCmdline} from '../../src/builder/methods/debootstrap/disk-image.js';
 import {checkDebootstrapHost, GRUB_I386_PC_DIR} from '../../src/builder/methods/debootstrap/host-check.js';
 import {debootstrapMethod} from '../../src/builder/methods/debootstrap/index.js';
 import {mountsUnder, removeRootfs} from '../../src/builder/methods/debootstrap/mounts.js';
@@ -77,6 +77,7 @@ describe('debootstrap method: disk image', () => {
     await writeFile(path.join(rootfs, 'boot', 'initrd.img-9.9-test'), 'initrd bytes');
     await writeFile(path.join(rootfs, 'etc', 'hostname'), 'fake\n');
     const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});
+    template.definition.debootstrap!.boot_without_initrd = false; // the layout with an initrd
     const state: BuildState = {
       template, workDir: work, outputDir: tmp.dir, boxName: 'x', boxVersion: '1', cacheDir: tmp.dir,
       ui: silentUi(), onError: 'cleanup', data: {rootfs, kernelVersion: '9.9-test'},
@@ -103,6 +104,61 @@ describe('debootstrap method: disk image', () => {
 
     await diskImageStep.cleanup!(state, 'succeeded');
     assert.equal(existsSync(artifact.imagePath), false);
+  });
+});
+
+describe('debootstrap method: a box that boots with no initrd', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  before(async () => {
+    tmp = await tempDir('box-debootstrap-noinitrd-');
+  });
+  after(() => tmp.cleanup());
+
+  async function imageState(name: string, kernelConfig: string | undefined): Promise<BuildState> {
+    const work = path.join(tmp.dir, name);
+    const rootfs = path.join(work, 'rootfs');
+    await mkdir(path.join(rootfs, 'boot'), {recursive: true});
+    await mkdir(path.join(rootfs, 'etc'), {recursive: true});
+    await writeFile(path.join(rootfs, 'boot', 'vmlinuz-9.9-test'), 'kernel bytes');
+    await writeFile(path.join(rootfs, 'boot', 'initrd.img-9.9-test'), 'initrd bytes');
+    if (kernelConfig !== undefined) await writeFile(path.join(rootfs, 'boot', 'config-9.9-test'), kernelConfig);
+    const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});
+    return {
+      template, workDir: work, outputDir: tmp.dir, boxName: 'x', boxVersion: '1', cacheDir: tmp.dir,
+      ui: silentUi(), onError: 'cleanup', data: {rootfs, kernelVersion: '9.9-test'},
+    };
+  }
+
+  test('the kernel command line names root by the MBR partition id, waits for the disk and mounts ext4 read-write', () => {
+    assert.equal(noInitrdCmdline('db36c210', 'console=ttyS0'), 'root=PARTUUID=db36c210-01 rootfstype=ext4 rootwait rw console=ttyS0');
+  });
+
+  test('with NVMe and ext4 built into the kernel: metadata boots the kernel alone on an NVMe disk whose partition id is the one on the command line; GRUB keeps its initrd', async () => {
+    const state = await imageState('ok', '# comment\nCONFIG_BLK_DEV_NVME=y\nCONFIG_VIRTIO_BLK=m\nCONFIG_EXT4_FS=y\n');
+    await diskImageStep.run(state, new AbortController().signal);
+    const artifact = state.artifact!;
+    assert.equal(artifact.extraMetadata.initrd, undefined, 'box up boots no initrd');
+    assert.equal(await readFile(artifact.extraFiles['initrd.img'], 'utf8'), 'initrd bytes', 'still shipped, for a Vagrantfile\'s libvirt.initrd');
+    assert.equal(artifact.extraMetadata.disk_bus, 'nvme');
+    const cmdline = String(artifact.extraMetadata.cmdline);
+    const id = /root=PARTUUID=([0-9a-f]{8})-01 rootfstype=ext4 rootwait rw /.exec(cmdline)![1];
+    assert.match(cmdline, /console=ttyS0,115200/);
+    const table = JSON.parse((await execa('sfdisk', ['--json', artifact.imagePath])).stdout).partitiontable;
+    assert.equal(table.id, `0x${id}`, 'the disk id sfdisk wrote');
+    const fs = `${artifact.imagePath}?offset=1048576`;
+    const grub = (await execa('debugfs', ['-R', 'cat /boot/grub/grub.cfg', fs])).stdout;
+    assert.match(grub, /initrd \/boot\/initrd\.img-9\.9-test/, 'the disk\'s own GRUB boots as before (vagrant-libvirt, virtio disk)');
+    assert.match(grub, /root=UUID=/);
+    await diskImageStep.cleanup!(state, 'succeeded');
+  });
+
+  test('a kernel with NVMe as a module (or no config at all) fails the build, naming the missing option', async () => {
+    const state = await imageState('module', 'CONFIG_BLK_DEV_NVME=m\nCONFIG_EXT4_FS=y\n');
+    await assert.rejects(diskImageStep.run(state, new AbortController().signal), (error: BoxError) => /boot_without_initrd/.test(error.message) && /CONFIG_BLK_DEV_NVME/.test(error.message) && !/CONFIG_EXT4_FS/.test(error.message));
+    await diskImageStep.cleanup!(state, 'failed');
+    const none = await imageState('none', undefined);
+    await assert.rejects(diskImageStep.run(none, new AbortController().signal), (error: BoxError) => /no .*config-9\.9-test/.test(error.message));
+    await diskImageStep.cleanup!(none, 'failed');
   });
 });
 

@@ -35,6 +35,8 @@ export interface LaunchSpec {
   sharedFolders?: readonly SharedFolderExport[];
   /** The NoCloud seed ISO (label cidata), attached read-only as a CD (virtio-scsi). */
   cloudInitSeed?: string;
+  /** Files handed to the guest through QEMU's fw_cfg (`/sys/firmware/qemu_fw_cfg/by_name/NAME/raw`); names start with `opt/`. */
+  fwCfg?: ReadonlyArray<{name: string; file: string}>;
   extraArgs: string[];
   /** Resume from saved state instead of booting: QEMU's `-incoming` URI (see qemu/suspend.ts). */
   incoming?: string;
@@ -92,6 +94,8 @@ export function diskArgs(disk: string, bus: GuestHardware['diskBus'], base?: {fi
   const backing = base ? `,backing=${BASE_NODE}` : '';
   const pre = base ? baseBlockdev(base) : [];
   if (bus === 'ide') return [...pre, '-drive', `file=${file},if=ide,format=qcow2${backing}`];
+  // NVMe: the bus whose driver Debian's cloud kernel has built in, so it boots with no initrd.
+  if (bus === 'nvme') return [...pre, '-drive', `file=${file},if=none,id=disk0,format=qcow2,discard=unmap${backing}`, '-device', 'nvme,drive=disk0,serial=box-disk0'];
   if (bus === 'sata') return [...pre, '-device', 'ahci,id=ahci0', '-drive', `file=${file},if=none,id=disk0,format=qcow2,discard=unmap${backing}`, '-device', 'ide-hd,drive=disk0,bus=ahci0.0'];
   return [...pre, '-drive', `file=${file},if=virtio,format=qcow2,discard=unmap${options.detectZeroes ? ',detect-zeroes=unmap' : ''}${backing}`];
 }
@@ -194,6 +198,7 @@ export function buildQemuArgs(spec: LaunchSpec): string[] {
     ...(spec.privateNetwork ? privateNetArgs(spec.privateNetwork, spec.hardware?.nicModel ?? 'virtio-net-pci') : []),
     ...sharedFolderArgs(spec.sharedFolders ?? [], spec.memoryMiB),
     ...(spec.cloudInitSeed ? seedCdArgs(spec.cloudInitSeed) : []),
+    ...(spec.fwCfg ?? []).flatMap((f) => ['-fw_cfg', `name=${f.name},file=${qemuEscape(f.file)}`]),
     // Entropy for the guest's sshd on first boot (host keys, getrandom) without stalls.
     '-device', 'virtio-rng-pci',
     ...qmpArgs(spec.qmpSocket),

@@ -7,4 +7,6 @@ export const qemuFiles = {
   disk: 'disk.qcow2',
   /** The NoCloud seed CD (cloud-init's user-data, meta-data, network-config), when the machine has any. */
   cloudInitSeed: cloudInitSeedFile,
+  /** What a box-built guest takes through fw_cfg at boot while its insecure key is in place (see first-boot.ts). */
+  firstBoot: 'first-boot.sh',
 } as const;

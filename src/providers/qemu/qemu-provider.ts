@@ -8,7 +8,10 @@ import {qemuFiles} from './files.js';
 import {refreshCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {runSteps, type Step, type StepOutcome} from '../../core/steps.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
-import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
+import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy, SuspendOutcome, UpTimings} from '../provider.js';
+import {bootPhases} from '../shared/boot-phases.js';
+import {SerialWatch} from '../shared/serial-watch.js';
+import {guestTookKey, writeFirstBootHandover} from './first-boot.js';
 import {detectAccel, qemuKvmProbe, type Accel, type AccelDecision} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
 import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
@@ -72,6 +75,8 @@ export interface QemuMachineState {
   suspended?: SuspendedRecord;
   /** Set on a clone (`box up NEW --from MACHINE`): its own base between its overlay and the box image. */
   clone?: QemuCloneRecord;
+  /** What the last boot handed over through fw_cfg while the insecure key was pending (see first-boot.ts): its nonce and host name. */
+  firstBoot?: {nonce: string; hostname?: string};
 }
 
 const GiB = 1024 ** 3;
@@ -91,6 +96,12 @@ interface QemuUpState {
   pid?: number;
   /** When QEMU started: the SSH timeout counts from here. */
   bootedAt?: number;
+  /** When box started QEMU (the boot phases count from here), and the serial console it follows meanwhile. */
+  qemuStartAt?: number;
+  serial?: SerialWatch;
+  /** When the SSH banner came, and when the machine key was in. */
+  bannerAt?: number;
+  keyAt?: number;
   /** The second NIC on the project's private network, when the machine has `networks`. */
   privateNic?: PlannedNic;
   /** The virtiofsd binary, when the machine has `type: virtiofs` synced folders. */
@@ -137,9 +148,9 @@ export class QemuProvider implements Provider {
     }
   }
 
-  async up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings: Record<string, number>}> {
+  async up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings: UpTimings}> {
     const {project, machine, dir, ui, signal} = ctx;
-    const timings: Record<string, number> = {};
+    const timings: UpTimings = {};
     let mark = performance.now();
     const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - mark); mark = now; };
     const state = await readMachineState(project.root, machine.name);
@@ -150,7 +161,7 @@ export class QemuProvider implements Provider {
         // Every up that finds the insecure key still in place replaces it: an up killed during
         // the first boot leaves a running guest that Vagrant's public key opens.
         if (this.keyPending(ctx, q) && q.sshPort !== undefined && typeof current.details?.pid === 'number') {
-          ui.info(`${machine.name} is running, but its insecure key was never replaced; replacing it now.`);
+          ui.info(`${machine.name} is running, but the replacement of its insecure key was never recorded; finishing it now.`);
           const running: QemuUpState = {q, sshPort: q.sshPort, pid: current.details.pid, bootedAt: Date.now()};
           await runSteps(onlyRuns(this.upSteps(ctx, running, lap, {disk: false, boot: false})), running, {ui, signal});
         } else {
@@ -177,7 +188,7 @@ export class QemuProvider implements Provider {
     lap('checks');
 
     if (!state) {
-      await this.create(ctx, {accel, forwards, virtiofsd}, lap);
+      await this.create(ctx, {accel, forwards, virtiofsd}, lap, timings);
       return {created: true, timings};
     }
     // An existing machine is only started: a failure or Ctrl-C leaves it as it is (no cleanups).
@@ -185,7 +196,7 @@ export class QemuProvider implements Provider {
     lap('resolveBox');
     const existing: QemuUpState = {q, accel, forwards, virtiofsd, ...(q.suspended ? {resume: q.suspended} : {})};
     const disk = !existsSync(machinePaths(dir).disk) || q.phase === 'creating';
-    await runSteps(onlyRuns(this.upSteps(ctx, existing, lap, {disk, boot: true})), existing, {ui, signal});
+    await withBootPhases(existing, timings, () => runSteps(onlyRuns(this.upSteps(ctx, existing, lap, {disk, boot: true})), existing, {ui, signal}));
     return {created: false, ...(existing.resume ? {resumed: true} : {}), timings};
   }
 
@@ -194,7 +205,7 @@ export class QemuProvider implements Provider {
    * `destroy` after a crash finds it all), then the steps make the disk, start QEMU and ready
    * the guest; a failure or Ctrl-C runs their cleanups, which leave nothing behind.
    */
-  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void): Promise<void> {
+  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void, timings: UpTimings): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
     if (ctx.cloneFrom) return this.createClone(ctx, checks, lap);
     ui.stage('resolve-box', machine.basebox?.raw ?? '');
@@ -241,7 +252,7 @@ export class QemuProvider implements Provider {
     await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'qemu', box: {name: box.name, version: box.version, provider: box.provider}});
     lap('resolveBox');
     const created: QemuUpState = {q, ...checks};
-    await runCreateSteps(ctx, this.upSteps(ctx, created, lap, {disk: true, boot: true}), created, 'its QEMU or disk');
+    await withBootPhases(created, timings, () => runCreateSteps(ctx, this.upSteps(ctx, created, lap, {disk: true, boot: true}), created, 'its QEMU or disk'));
   }
 
   /** A new machine from another's disk state (`--from`): the source's box, kernel and hardware, recorded first as create() does. */
@@ -321,6 +332,7 @@ export class QemuProvider implements Provider {
       detail: (s) => `127.0.0.1:${s.sshPort}`,
       run: async (s) => {
         await waitForSshBanner({port: s.sshPort!, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid: s.pid!, serialLog: files.serialLog});
+        s.bannerAt = Date.now();
         lap('waitForSsh');
       },
     });
@@ -334,21 +346,31 @@ export class QemuProvider implements Provider {
         name: 'insert-key',
         detail: () => 'replacing the insecure key with a per-machine key, ending password logins',
         run: async (s) => {
+          // A box-built guest took the key (and host name) through fw_cfg before sshd started,
+          // and said so on its console: no SSH round. Any other guest: the swap over SSH.
+          const fromGuest = await guestTookKey(files.serialLog, q.firstBoot?.nonce);
           const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - s.bootedAt!));
-          // The host name is set in the same round (the up service sets it otherwise).
-          const recorded = await readMachineState(project.root, machine.name);
-          const hostname = machine.hostname !== undefined && machine.hostname !== recorded?.hostname ? machine.hostname : undefined;
-          const {insertMachineKey} = await import('../shared/guest-ssh.js');
-          const firstLoginKey = q.clone
-            ? await (await import('./clone.js')).cloneFirstLoginKey({port: s.sshPort!, username: boxed.machine.ssh.username}, q.clone, boxed.firstLoginKey, remaining, signal)
-            : boxed.firstLoginKey;
-          await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey});
+          let hostname: string | undefined;
+          if (fromGuest) {
+            hostname = q.firstBoot?.hostname;
+          } else {
+            // The host name is set in the same round (the up service sets it otherwise).
+            const recorded = await readMachineState(project.root, machine.name);
+            hostname = machine.hostname !== undefined && machine.hostname !== recorded?.hostname ? machine.hostname : undefined;
+            const {insertMachineKey} = await import('../shared/guest-ssh.js');
+            const firstLoginKey = q.clone
+              ? await (await import('./clone.js')).cloneFirstLoginKey({port: s.sshPort!, username: boxed.machine.ssh.username}, q.clone, boxed.firstLoginKey, remaining, signal)
+              : boxed.firstLoginKey;
+            await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey});
+          }
+          // A clone, however its key came, gets a machine-id and host keys of its own.
           if (q.clone) await (await import('./clone.js')).giveCloneItsIdentity({port: s.sshPort!, username: boxed.machine.ssh.username, privateKeyPath: path.join(dir, machineFiles.privateKey)}, machine.name, remaining, signal);
           await updateMachineState(project.root, machine.name, (r) => {
             (r.provider as unknown as QemuMachineState).keyInserted = true;
             if (hostname !== undefined) r.hostname = hostname;
           });
-          lap('insertKey');
+          s.keyAt = Date.now();
+          lap(fromGuest ? 'keyFromGuest' : 'insertKey');
         },
       });
     }
@@ -428,8 +450,10 @@ export class QemuProvider implements Provider {
       await this.patch(ctx, (r) => { r.virtiofsdPids = [...virtiofsdPids]; });
     }
     // The in-memory record follows the file, as the rest of this boot reads it.
-    // A resumed guest saw the seed CD it was saved with: never rebuilt under it.
+    // A resumed guest saw the seed CD it was saved with: never rebuilt under it. Nor is a key
+    // handed over: a suspended machine had its key (and the QEMU arguments must stay the same).
     const seed = s.resume ? q.cloudInitSeed : await refreshCloudInitSeed(machine, dir, q, async (change) => { change(q); await this.patch(ctx, change); });
+    const handover = s.resume ? undefined : await this.handOverKey(ctx, q, boxed);
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
@@ -449,6 +473,7 @@ export class QemuProvider implements Provider {
       privateNetwork: s.privateNic,
       sharedFolders: shared,
       ...(seed ? {cloudInitSeed: seed} : {}),
+      ...(handover ? {fwCfg: [handover]} : {}),
       extraArgs: machine.qemu.extraArgs,
       ...(s.resume ? {incoming: 'defer'} : {}),
     });
@@ -458,8 +483,10 @@ export class QemuProvider implements Provider {
     // Its own process group: a Ctrl-C in the terminal reaches box only, and box lets the
     // start finish (a few seconds at most) before it stops what it made, as in every phase;
     // otherwise QEMU died of the same SIGINT and box blamed the image.
+    s.qemuStartAt = Date.now();
     const result = await startInOwnGroup(machine.qemu.binary, args, {env: {LANG: 'C'}, timeoutMs: 60_000});
     s.bootedAt = Date.now();
+    if (!result.failed) s.serial = new SerialWatch(files.serialLog).start();
     // A resuming QEMU is stopped by resumeFromState on Ctrl-C (the machine stays suspended).
     if (!s.resume) throwIfAborted(signal);
     if (result.failed) {
@@ -481,6 +508,20 @@ export class QemuProvider implements Provider {
     const q = state?.provider as unknown as QemuMachineState | undefined;
     const pid = q && await this.livePid(ctx.dir, q);
     return suspendQemu(ctx, {q, pid, files: machinePaths(ctx.dir)}, (change) => this.patch(ctx, change));
+  }
+
+  /**
+   * While the insecure key is pending: the machine's public key (and the host name to set) for a
+   * box-built guest to take through fw_cfg before sshd starts, recorded with this boot's nonce.
+   */
+  private async handOverKey(ctx: MachineContext, q: QemuMachineState, boxed: ReturnType<typeof withBoxSettings>): Promise<{name: string; file: string} | undefined> {
+    if (!this.keyPending(ctx, q)) return undefined;
+    const recorded = await readMachineState(ctx.project.root, ctx.machine.name);
+    const hostname = ctx.machine.hostname !== undefined && ctx.machine.hostname !== recorded?.hostname ? ctx.machine.hostname : undefined;
+    const {fwCfg, nonce} = await writeFirstBootHandover(ctx.dir, {username: boxed.machine.ssh.username, hostname});
+    q.firstBoot = {nonce, ...(hostname === undefined ? {} : {hostname})};
+    await this.patch(ctx, (r) => { r.firstBoot = q.firstBoot; });
+    return fwCfg;
   }
 
   /** The insecure key is still to be replaced (not recorded as done, and the Boxfile wants it done). */
@@ -725,6 +766,25 @@ export async function reconcile(input: ReconcileInput): Promise<StatusReport> {
     return {status: 'broken', reason: q?.phase === 'creating' ? `${name} was only half created (box was interrupted)` : `the disk ${disk} of ${name} is missing`, repair: `box destroy ${name}`, details};
   }
   return {status: 'stopped', details};
+}
+
+/**
+ * Runs an up's steps and, when they booted the guest, puts its boot phases (read from the serial
+ * console while box waited) into `timings.boot`. The console is followed only during the steps.
+ */
+async function withBootPhases(s: QemuUpState, timings: UpTimings, steps: () => Promise<void>): Promise<void> {
+  try {
+    await steps();
+  } finally {
+    const lines = await s.serial?.stop();
+    if (lines && s.qemuStartAt !== undefined) {
+      const start = s.qemuStartAt;
+      const phases = bootPhases(lines, start, {nonce: s.q.firstBoot?.nonce});
+      if (s.bannerAt !== undefined) phases.banner = Math.round(s.bannerAt - start);
+      if (s.keyAt !== undefined) phases.keyReady = Math.round(s.keyAt - start);
+      timings.boot = phases;
+    }
+  }
 }
 
 /** The virtiofsd sockets the machine's last boot used (some may live in the temp folder). */

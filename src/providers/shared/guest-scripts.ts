@@ -29,7 +29,17 @@ function asRoot(script: string, words: string): string {
  *   open sessions, this one included.
  */
 export function lockPasswordLoginsScript(): string {
-  return asRoot(`set -e
+  return asRoot(noPasswordLoginsBody({restartSshd: true, sshdTest: '-t'}), '"$(id -un)"');
+}
+
+/**
+ * The root script behind lockPasswordLoginsScript, with the user name as $1. For
+ * box-first-boot.service, which runs before sshd starts and before its host keys exist: no
+ * restart (it would wait for that very unit), and `sshdTest` checks the settings with a
+ * throwaway host key (`sshd -t` refuses to check without one).
+ */
+function noPasswordLoginsBody(options: {restartSshd: boolean; sshdTest: string}): string {
+  return `set -e
 u=$1
 if command -v usermod >/dev/null 2>&1; then usermod -p '*' "$u"; else passwd -l "$u" >/dev/null; fi
 conf=/etc/ssh/sshd_config
@@ -49,12 +59,12 @@ else
   undo() { cat "$conf.box-orig" > "$conf"; }
 fi
 sshd=$(command -v sshd || echo /usr/sbin/sshd)
-if ! "$sshd" -t >/dev/null 2>&1; then
+if ! "$sshd" ${options.sshdTest} >/dev/null 2>&1; then
   undo
   echo "box: sshd -t refused the no-password settings; sshd_config left as it was" >&2
   exit 0
 fi
-systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || kill -HUP $(cat /run/sshd.pid /var/run/sshd.pid 2>/dev/null) 2>/dev/null || true`, '"$(id -un)"');
+${options.restartSshd ? 'systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || kill -HUP $(cat /run/sshd.pid /var/run/sshd.pid 2>/dev/null) 2>/dev/null || true' : 'true'}`;
 }
 
 /**
@@ -63,10 +73,18 @@ systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || kill 
  * or added) so the name resolves. `name` is a validated RFC 1123 host name.
  */
 export function setHostnameScript(name: string): string {
-  return asRoot(`set -e
+  return asRoot(hostnameBody({hostnamectl: true}), shellQuote(name));
+}
+
+/**
+ * The root script behind setHostnameScript, with the name as $1. Without `hostnamectl` (before
+ * dbus runs, in box-first-boot.service) it writes /etc/hostname and sets the kernel's name itself.
+ */
+function hostnameBody(options: {hostnamectl: boolean}): string {
+  return `set -e
 h=$1
 short=\${h%%.*}
-if ! { command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$h" 2>/dev/null; }; then
+if ! { ${options.hostnamectl ? '' : 'false && '}command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$h" 2>/dev/null; }; then
   printf '%s\\n' "$h" > /etc/hostname
   hostname "$h" 2>/dev/null || printf '%s' "$h" > /proc/sys/kernel/hostname
 fi
@@ -79,5 +97,45 @@ if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then
   rm -f "$tmp"
 else
   printf '%s\\n' "$line" >> /etc/hosts
-fi`, shellQuote(name));
+fi`;
+}
+
+/** The fw_cfg entry box-first-boot.service runs (templates/_scripts/first-boot.sh). */
+export const FIRST_BOOT_FW_CFG = 'opt/box/first-boot';
+
+/**
+ * What box hands a box-built guest through QEMU's fw_cfg before it boots, run as root by
+ * box-first-boot.service before sshd starts: the per-machine PUBLIC key becomes the SSH user's
+ * only key (Vagrant's insecure key is gone before anyone can use it), password logins end (the
+ * same settings as lockPasswordLoginsScript), the host name is set when given, and the console
+ * hears `guestKeyLine(nonce)`, which tells box the guest took it (so no SSH round is needed).
+ */
+export function firstBootScript(options: {username: string; publicKey: string; hostname?: string; nonce: string; doneLine: string}): string {
+  const sub = (body: string, words: string) => `sh -c ${shellQuote(body)} sh ${words}`;
+  return [
+    '#!/bin/sh',
+    '# Written by box up: handed to the guest through QEMU fw_cfg, run by box-first-boot.service.',
+    'set -e',
+    `u=${shellQuote(options.username)}`,
+    'home=$(getent passwd "$u" | cut -d: -f6)',
+    '[ -n "$home" ] || { echo "box-first-boot: no user $u" >&2; exit 1; }',
+    'install -d -m 700 -o "$u" -g "$(id -gn "$u")" "$home/.ssh"',
+    'tmp=$(mktemp "$home/.ssh/authorized_keys.box-XXXXXX")',
+    `printf '%s\\n' ${shellQuote(options.publicKey.trim())} > "$tmp"`,
+    'chown "$u:$(id -gn "$u")" "$tmp"',
+    'chmod 600 "$tmp"',
+    'sync "$tmp"',
+    'mv -f "$tmp" "$home/.ssh/authorized_keys"',
+    // `sshd -t` (in the password lock) needs the privilege separation folder the ssh unit makes
+    // as it starts, and a host key: a throwaway one, as the real ones may still be in the making.
+    'install -d -m 755 /run/sshd',
+    'hostkey=/run/box-first-boot-hostkey',
+    'rm -f "$hostkey" "$hostkey.pub"',
+    'ssh-keygen -q -t ed25519 -N "" -f "$hostkey" >/dev/null',
+    sub(noPasswordLoginsBody({restartSshd: false, sshdTest: '-t -h /run/box-first-boot-hostkey'}), '"$u"'),
+    'rm -f "$hostkey" "$hostkey.pub"',
+    ...(options.hostname ? [sub(hostnameBody({hostnamectl: false}), shellQuote(options.hostname))] : []),
+    `echo ${shellQuote(options.doneLine)}`,
+    '',
+  ].join('\n');
 }

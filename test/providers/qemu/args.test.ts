@@ -96,6 +96,23 @@ describe('QEMU argument builder', () => {
     assert.deepEqual(hardwareOf({disk_bus: 'ide'}), {diskBus: 'ide', nicModel: 'virtio-net-pci'});
   });
 
+  test('a box built to boot with no initrd (metadata disk_bus nvme) gets its disk on an NVMe controller, and direct kernel boot passes no -initrd', () => {
+    const hardware = hardwareOf({disk_bus: 'nvme'});
+    assert.deepEqual(hardware, {diskBus: 'nvme', nicModel: 'virtio-net-pci'});
+    const args = buildQemuArgs({...spec, hardware, kernel: {kernel: '/b/vmlinuz', cmdline: 'root=PARTUUID=db36c210-01 rootfstype=ext4 rootwait rw'}});
+    const joined = args.join(' ');
+    assert.match(joined, /-drive file=\/p\/\.box\/machines\/web\/disk\.qcow2,if=none,id=disk0,format=qcow2,discard=unmap -device nvme,drive=disk0,serial=box-disk0/);
+    assert.ok(!joined.includes('if=virtio'));
+    assert.ok(!args.includes('-initrd'));
+    assert.equal(valueOf(args, '-append'), 'root=PARTUUID=db36c210-01 rootfstype=ext4 rootwait rw console=ttyS0');
+  });
+
+  test('files handed to the guest through fw_cfg are named and their paths escaped; none by default', () => {
+    assert.ok(!buildQemuArgs(spec).includes('-fw_cfg'));
+    const args = buildQemuArgs({...spec, fwCfg: [{name: 'opt/box/first-boot', file: '/p,q/first-boot.sh'}]});
+    assert.equal(valueOf(args, '-fw_cfg'), 'name=opt/box/first-boot,file=/p,,q/first-boot.sh');
+  });
+
   test('a private network adds a second NIC on the project\'s multicast group, bound to the loopback, with the machine\'s MAC', () => {
     const plain = buildQemuArgs(spec);
     assert.ok(!plain.join(' ').includes('mcast'), 'no networks: one NIC');

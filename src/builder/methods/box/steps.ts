@@ -91,7 +91,8 @@ export const bootOverlayStep: Step<BuildState> = {
     }
     // A source box made for SATA/e1000 (metadata disk_bus/nic_model) boots on them, unless the template chose.
     const sourceHardware = hardwareOf(source.metadata as {disk_bus?: unknown; nic_model?: unknown});
-    if (sourceHardware && definition.disk_interface === 'virtio' && definition.net_device === 'virtio-net-pci') {
+    // (An NVMe box is booted from its own GRUB here, which finds the disk on virtio as well.)
+    if (sourceHardware && sourceHardware.diskBus !== 'nvme' && definition.disk_interface === 'virtio' && definition.net_device === 'virtio-net-pci') {
       definition = {...definition, disk_interface: sourceHardware.diskBus, net_device: sourceHardware.nicModel};
     }
     // The shared `data` object keeps what the VM step records (pid, QMP, ports) for the later steps.

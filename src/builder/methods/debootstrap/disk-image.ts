@@ -30,6 +30,30 @@ export function kernelCmdline(uuid: string, extra = ''): string {
   return `root=UUID=${uuid} rw ${extra}`.trim();
 }
 
+/**
+ * The command line of a boot with no initrd: the kernel itself finds root by the MBR partition
+ * id (UUID= needs an initrd), waits for the NVMe disk to appear, and mounts ext4 read-write.
+ */
+export function noInitrdCmdline(diskId: string, extra = ''): string {
+  return `root=PARTUUID=${diskId}-01 rootfstype=ext4 rootwait rw ${extra}`.trim();
+}
+
+/** Kernel options a boot with no initrd needs built in (=y): the NVMe driver and ext4. */
+const NO_INITRD_OPTIONS = ['CONFIG_BLK_DEV_NVME', 'CONFIG_EXT4_FS'];
+
+/** `boot_without_initrd` needs a kernel that finds and mounts root by itself: checked in its /boot/config-*. */
+export async function checkNoInitrdKernel(rootfs: string, version: string): Promise<true> {
+  const file = path.join(rootfs, 'boot', `config-${version}`);
+  const config = await readFile(file, 'utf8').catch(() => '');
+  const missing = NO_INITRD_OPTIONS.filter((o) => !new RegExp(`^${o}=y$`, 'm').test(config));
+  if (missing.length > 0) {
+    throw new BoxError('ERR_BUILD_STEP', `debootstrap.boot_without_initrd: the kernel ${version} does not have ${missing.join(' and ')} built in (${config ? file : `no ${file}`}).`, {
+      hint: 'Use a kernel with NVMe and ext4 built in (Debian: linux-image-cloud-amd64), or drop boot_without_initrd from the template.',
+    });
+  }
+  return true;
+}
+
 export function grubConfig(kernelVersion: string, cmdline: string): string {
   return [
     '# Written by box build (debootstrap method). No menu: boot at once, on the serial port and the screen.',
@@ -63,6 +87,9 @@ export const diskImageStep: Step<BuildState> = {
     const raw = path.join(state.workDir, 'disk.raw');
     const uuid = randomUUID();
     const cmdline = kernelCmdline(uuid, t.kernel_cmdline ?? '');
+    // The MBR's disk id names the partition for a kernel with no initrd (root=PARTUUID=ID-01).
+    const diskId = uuid.replaceAll('-', '').slice(0, 8);
+    const noInitrd = t.debootstrap!.boot_without_initrd ? await checkNoInitrdKernel(rootfs, version) : false;
 
     await writeFile(path.join(rootfs, 'etc/fstab'), `# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=${uuid} / ext4 rw,errors=remount-ro 0 1\n`);
     await mkdir(path.join(rootfs, 'boot/grub/i386-pc'), {recursive: true});
@@ -76,7 +103,7 @@ export const diskImageStep: Step<BuildState> = {
     await writeFile(raw, '');
     await truncate(raw, total); // sparse: costs nothing until written
     await run('sfdisk', ['--no-reread', '--no-tell-kernel', '--quiet', raw], {
-      input: `label: dos\nstart=${PART_START_SECTOR}, type=83, bootable\n`, errorCode: 'ERR_BUILD_STEP', signal,
+      input: `label: dos\nlabel-id: 0x${diskId}\nstart=${PART_START_SECTOR}, type=83, bootable\n`, errorCode: 'ERR_BUILD_STEP', signal,
     });
     const blocks = Math.floor((total - PART_OFFSET) / 4096);
     await run('mkfs.ext4', ['-F', '-q', '-b', '4096', '-L', 'box-root', '-U', uuid, '-d', rootfs, '-E', `offset=${PART_OFFSET}`, raw, String(blocks)], {
@@ -93,8 +120,18 @@ export const diskImageStep: Step<BuildState> = {
       imagePath: raw,
       format: 'raw',
       virtualSizeGiB: sizeGiB,
-      extraFiles: {vmlinuz: kernel, 'initrd.img': initrd},
-      extraMetadata: {kernel: 'vmlinuz', initrd: 'initrd.img', cmdline, kernel_version: version, root_uuid: uuid, bootloader: 'grub-pc'},
+      ...(noInitrd
+        ? {
+          // box up: the kernel alone, root on NVMe by partition id. initrd.img still ships (not in
+          // the metadata) for tools that boot the kernel on virtio (vagrant-libvirt's libvirt.initrd);
+          // the disk's GRUB keeps its own.
+          extraFiles: {vmlinuz: kernel, 'initrd.img': initrd},
+          extraMetadata: {kernel: 'vmlinuz', cmdline: noInitrdCmdline(diskId, t.kernel_cmdline ?? ''), disk_bus: 'nvme', kernel_version: version, root_uuid: uuid, bootloader: 'grub-pc'},
+        }
+        : {
+          extraFiles: {vmlinuz: kernel, 'initrd.img': initrd},
+          extraMetadata: {kernel: 'vmlinuz', initrd: 'initrd.img', cmdline, kernel_version: version, root_uuid: uuid, bootloader: 'grub-pc'},
+        }),
     };
   },
   async cleanup(state) {

@@ -1,0 +1,36 @@
+import {randomBytes} from 'node:crypto';
+import {readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {ensureMachineKey} from '../../communicators/keys.js';
+import {guestKeyLine, plainConsoleText} from '../shared/boot-phases.js';
+import {FIRST_BOOT_FW_CFG, firstBootScript} from '../shared/guest-scripts.js';
+import {qemuFiles} from './files.js';
+
+/** What one boot hands over: the fw_cfg entry for QEMU, and the nonce the guest will echo. */
+export interface FirstBootHandover {
+  fwCfg: {name: string; file: string};
+  nonce: string;
+}
+
+/**
+ * Writes what a box-built guest's box-first-boot.service takes before sshd starts (the machine's
+ * PUBLIC key, password lock, host name): the private key never leaves the host. A guest without
+ * that unit ignores the entry, prints no line, and box swaps the key over SSH as before.
+ */
+export async function writeFirstBootHandover(dir: string, options: {username: string; hostname?: string}): Promise<FirstBootHandover> {
+  const key = await ensureMachineKey(dir);
+  const nonce = randomBytes(8).toString('hex');
+  const file = path.join(dir, qemuFiles.firstBoot);
+  await writeFile(file, firstBootScript({username: options.username, publicKey: key.publicKey, hostname: options.hostname, nonce, doneLine: guestKeyLine(nonce)}), {mode: 0o600});
+  return {fwCfg: {name: FIRST_BOOT_FW_CFG, file}, nonce};
+}
+
+/**
+ * Did the guest say, on its serial console, that it took the key handed over at the boot with
+ * this nonce? (The line comes before sshd starts, so it is in the log once SSH answers.)
+ */
+export async function guestTookKey(serialLog: string, nonce: string | undefined): Promise<boolean> {
+  if (nonce === undefined) return false;
+  const text = await readFile(serialLog, 'utf8').catch(() => '');
+  return plainConsoleText(text).includes(guestKeyLine(nonce));
+}

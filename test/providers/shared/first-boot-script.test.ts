@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import {readFile} from 'node:fs/promises';
+import {describe, test} from 'node:test';
+import {execa} from 'execa';
+import {writeFirstBootHandover, guestTookKey} from '../../../src/providers/qemu/first-boot.js';
+import {guestKeyLine} from '../../../src/providers/shared/boot-phases.js';
+import {lockPasswordLoginsScript} from '../../../src/providers/shared/guest-scripts.js';
+import {tempDir} from '../../helpers/cli.js';
+
+describe('the key handed to a box-built guest before it boots (fw_cfg)', () => {
+  test('the handed-over script is valid sh, carries the machine\'s PUBLIC key only, the same no-password settings as the SSH round, the host name, and ends with this boot\'s line', async () => {
+    const dir = await tempDir('box-first-boot-');
+    try {
+      const handover = await writeFirstBootHandover(dir.dir, {username: 'vagrant', hostname: 'web-1.example.test'});
+      assert.equal(handover.fwCfg.name, 'opt/box/first-boot');
+      const script = await readFile(handover.fwCfg.file, 'utf8');
+      await execa('sh', ['-n', handover.fwCfg.file]);
+      const publicKey = (await readFile(`${dir.dir}/id_ed25519.pub`, 'utf8')).trim();
+      const privateKey = await readFile(`${dir.dir}/id_ed25519`, 'utf8');
+      assert.ok(script.includes(`printf '%s\\n' '${publicKey}' > "$tmp"`), 'the public key becomes the only line of authorized_keys');
+      const privateBody = privateKey.split('\n').filter((l) => l && !l.startsWith('-----'));
+      for (const line of privateBody) assert.ok(!script.includes(line), 'no part of the private key');
+      // The drop-in is the SSH round's, from one place.
+      const dropIn = /mark=.*\nsettings=[^\n]*\n[^\n]*/.exec(lockPasswordLoginsScript())![0];
+      assert.ok(script.includes(dropIn), 'same sshd settings as the SSH round');
+      assert.match(script, /sshd" -t -h \/run\/box-first-boot-hostkey/);
+      assert.doesNotMatch(script, /systemctl restart/, 'no restart of sshd, which waits for this unit');
+      assert.match(script, /sh web-1\.example\.test\n/);
+      assert.equal(script.trim().split('\n').at(-1), `echo '${guestKeyLine(handover.nonce)}'`);
+      const again = await writeFirstBootHandover(dir.dir, {username: 'vagrant'});
+      assert.notEqual(again.nonce, handover.nonce, 'a new nonce at every boot');
+      assert.doesNotMatch(await readFile(again.fwCfg.file, 'utf8'), /web-1/, 'no host name given: none set');
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  test('box believes the guest took the key only on its console line with this boot\'s nonce', async () => {
+    const dir = await tempDir('box-first-boot-');
+    try {
+      const log = `${dir.dir}/serial.log`;
+      assert.equal(await guestTookKey(log, 'abc'), false, 'no log');
+      await execa('sh', ['-c', `printf '[  OK  ] Started ssh\\r\\n[   29.5] box-first-boot[187]: \\033[0;1;39m${guestKeyLine('abc')}\\033[0m\\r\\n' > ${log}`]);
+      assert.equal(await guestTookKey(log, 'abc'), true);
+      assert.equal(await guestTookKey(log, 'abd'), false, 'another boot\'s nonce');
+      assert.equal(await guestTookKey(log, undefined), false, 'nothing handed over');
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
