@@ -21,6 +21,7 @@ import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {removeE2eProject} from '../helpers/e2e-project.js';
 
 describe('box package and clones, on a real guest', {timeout: 20 * 60_000}, () => {
   let release: () => Promise<void>;
@@ -60,13 +61,7 @@ describe('box package and clones, on a real guest', {timeout: 20 * 60_000}, () =
   });
 
   after(async () => {
-    for (const project of [a, b]) {
-      if (!project) continue;
-      await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir}).catch(() => undefined);
-      for (const pid of qemuProcesses(project.dir)) process.kill(pid, 'SIGKILL');
-      await project.cleanup();
-    }
-    await home?.cleanup();
+    await removeE2eProject([a, b], home);
     await vagrantHome?.cleanup();
     await release?.();
     process.stderr.write(`[package-clone e2e] timings ${JSON.stringify({...timings, total: Date.now() - t0})}\n`);

@@ -31,6 +31,7 @@ import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {passwordLogin} from '../helpers/password-login.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {removeE2eProject} from '../helpers/e2e-project.js';
 
 const HOSTNAME = 'web-1.example.test';
 
@@ -85,12 +86,7 @@ describe('a guest\'s first up, interrupted or not, on a real guest', {timeout: 3
   });
 
   after(async () => {
-    if (project) {
-      await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir}).catch(() => undefined);
-      for (const pid of qemuProcesses(project.dir)) process.kill(pid, 'SIGKILL');
-      await project.cleanup();
-    }
-    await home?.cleanup();
+    await removeE2eProject(project, home);
     await release?.();
     process.stderr.write(`[qemu-first-up e2e] timings ${JSON.stringify(timings)}\n`);
   });

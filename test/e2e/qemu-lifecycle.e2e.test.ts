@@ -16,6 +16,7 @@ import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {removeE2eProject} from '../helpers/e2e-project.js';
 
 async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -49,12 +50,7 @@ describe('qemu lifecycle with a real guest', {timeout: 20 * 60_000}, () => {
 
   after(async () => {
     // Whatever happened: no QEMU of this test may survive it.
-    if (project) {
-      await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir}).catch(() => undefined);
-      for (const pid of qemuProcesses(project.dir)) process.kill(pid, 'SIGKILL');
-      await project.cleanup();
-    }
-    await home?.cleanup();
+    await removeE2eProject(project, home);
     await release?.();
   });
 

@@ -13,6 +13,7 @@ import {box, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {addTestBox, ensureTestBox} from '../helpers/test-box.js';
 import {qemuProcesses} from '../helpers/qemu-processes.js';
+import {removeE2eProject} from '../helpers/e2e-project.js';
 
 describe('qemu suspend and resume with a real guest', {timeout: 10 * 60_000}, () => {
   let release: () => Promise<void>;
@@ -56,12 +57,7 @@ describe('qemu suspend and resume with a real guest', {timeout: 10 * 60_000}, ()
   });
 
   after(async () => {
-    if (project) {
-      await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir}).catch(() => undefined);
-      for (const pid of qemuProcesses(project.dir)) process.kill(pid, 'SIGKILL');
-      await project.cleanup();
-    }
-    await home?.cleanup();
+    await removeE2eProject(project, home);
     await release?.();
   });
 
