@@ -4,7 +4,7 @@ import {readMachineState} from '../../core/state.js';
 import type {MachineContext, Provider, SnapshotInfo, SnapshotRestoreResult, SnapshotSupport} from '../provider.js';
 import {imageSnapshot, listImageSnapshots, type ImageSnapshot} from './qemu-img.js';
 import {QmpClient} from './qmp.js';
-import {refuseLiveSharedFolders} from './live-folders.js';
+import {refuseUnsavableGuest} from './unsavable-guest.js';
 import {qmpSocketPath} from './process.js';
 import {qemuFiles} from './files.js';
 
@@ -34,7 +34,7 @@ export function qemuSnapshots(provider: Provider): SnapshotSupport {
 
     async save(ctx, name) {
       if (await isRunning(ctx, provider)) {
-        await refuseSharedFolders(ctx, 'snapshotted live');
+        await refuseUnsavable(ctx, 'snapshotted live');
         await withQmp(ctx, async (qmp, node) => qmp.runJob('snapshot-save', {'job-id': jobId('save'), tag: name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS));
       } else {
         await imageSnapshot('create', diskOf(ctx), name);
@@ -47,7 +47,7 @@ export function qemuSnapshots(provider: Provider): SnapshotSupport {
     async restore(ctx, snapshot): Promise<SnapshotRestoreResult> {
       const running = await isRunning(ctx, provider);
       if (running && snapshot.withMemory) {
-        await refuseSharedFolders(ctx, 'restored live');
+        await refuseUnsavable(ctx, 'restored live');
         await withQmp(ctx, async (qmp, node) => {
           await qmp.runJob('snapshot-load', {'job-id': jobId('load'), tag: snapshot.name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS);
           // The job resumes a guest that ran before it; make sure, so SSH answers at once.
@@ -97,12 +97,12 @@ async function isRunning(ctx: MachineContext, provider: Provider): Promise<boole
   });
 }
 
-/** A live save or load of a machine with live shared folders: refused before anything is touched. */
-async function refuseSharedFolders(ctx: MachineContext, what: string): Promise<void> {
+/** A live save or load of a machine QEMU cannot save (live shared folders, an NVMe disk): refused before anything is touched. */
+async function refuseUnsavable(ctx: MachineContext, what: string): Promise<void> {
   const state = await readMachineState(ctx.project.root, ctx.machine.name);
-  const folders = (state?.provider as {sharedFolders?: Array<{type: string; destination?: string}>} | undefined)?.sharedFolders ?? [];
-  refuseLiveSharedFolders(ctx.machine.name, folders, {
-    code: 'ERR_SNAPSHOT_SHARED_FOLDER', cannot: `cannot be ${what}`,
+  const q = state?.provider as {sharedFolders?: Array<{type: string; destination?: string}>; hardware?: {diskBus?: string}} | undefined;
+  refuseUnsavableGuest(ctx.machine.name, {folders: q?.sharedFolders ?? [], diskBus: q?.hardware?.diskBus}, {
+    code: 'ERR_SNAPSHOT_UNSAVABLE', cannot: `cannot be ${what}`,
     hint: `Run \`box halt ${ctx.machine.name}\` and snapshot the halted machine (its disk only), or use rsync folders.`,
   });
 }

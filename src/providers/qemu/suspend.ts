@@ -6,7 +6,7 @@ import {pidAlive} from '../../core/processes.js';
 import {QmpClient, qmpOnce} from './qmp.js';
 import {waitForExit} from './process.js';
 import type {MachineContext, SshInfo, SuspendOutcome} from '../provider.js';
-import {refuseLiveSharedFolders} from './live-folders.js';
+import {refuseUnsavableGuest} from './unsavable-guest.js';
 
 /**
  * Suspend to a file, the way libvirt's `managedsave` does it: pause the guest, stream its RAM
@@ -192,14 +192,14 @@ async function queryStatus(qmpSocket: string): Promise<string | undefined> {
   }
 }
 
-/** `box suspend` of a machine with live shared folders: refused before anything is touched. */
-export function refuseSharedFolders(machine: string, folders: ReadonlyArray<{type: string; destination?: string}>): void {
-  refuseLiveSharedFolders(machine, folders, {code: 'ERR_SUSPEND_UNSUPPORTED', cannot: 'cannot be suspended', hint: 'Use `type: rsync` for those folders to suspend this machine, or `box halt` it.'});
+/** `box suspend` of a machine QEMU cannot save (live shared folders, an NVMe disk): refused before anything is touched. */
+export function refuseUnsavable(machine: string, folders: ReadonlyArray<{type: string; destination?: string}>, diskBus?: string): void {
+  refuseUnsavableGuest(machine, {folders, diskBus}, {code: 'ERR_SUSPEND_UNSUPPORTED', cannot: 'cannot be suspended', hint: 'Use `type: rsync` for shared folders to suspend this machine, or `box halt` it.'});
 }
 
 /** What `suspendQemu` needs of the provider: the record, the live QEMU, the machine's files. */
 export interface SuspendTarget {
-  q?: {sshPort?: number; baseImage: string; sharedFolders?: ReadonlyArray<{type: string; destination?: string}>; suspended?: SuspendedRecord};
+  q?: {sshPort?: number; baseImage: string; sharedFolders?: ReadonlyArray<{type: string; destination?: string}>; hardware?: {diskBus?: string}; suspended?: SuspendedRecord};
   pid?: number;
   files: {qmpSocket: string; pidFile: string};
 }
@@ -207,13 +207,13 @@ export interface SuspendTarget {
 type PatchRecord = (change: (q: {pid?: number; suspended?: SuspendedRecord; virtiofsdPids?: number[]}) => void) => Promise<void>;
 
 /**
- * `box suspend` of a qemu machine: refuses (nothing changed) a machine with shared folders or one not
+ * `box suspend` of a qemu machine: refuses (nothing changed) a machine QEMU cannot save or one not
  * running; saves the state; records it; quits QEMU. The record is written before QEMU goes, so
  * a crash in that last second leaves a machine whose state is on disk and recorded.
  */
 export async function suspendQemu(ctx: MachineContext, target: SuspendTarget, patch: PatchRecord): Promise<SuspendOutcome> {
   const {machine, dir, signal} = ctx;
-  refuseSharedFolders(machine.name, [...machine.syncedFolders, ...(target.q?.sharedFolders ?? [])]);
+  refuseUnsavable(machine.name, [...machine.syncedFolders, ...(target.q?.sharedFolders ?? [])], target.q?.hardware?.diskBus);
   const {q, pid, files} = target;
   if (!q || pid === undefined || q.sshPort === undefined) {
     throw new BoxError('ERR_NOT_RUNNING', `${machine.name} is not running${q?.suspended ? ' (it is suspended already)' : ''}; only a running machine can be suspended.`, {hint: `Run \`box up ${machine.name}\` first.`});

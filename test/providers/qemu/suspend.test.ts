@@ -9,7 +9,7 @@ import {execa} from 'execa';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
 import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
 import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
-import {comparableLaunch, incomingUri, outgoingUri, loadGuestState, refuseSharedFolders, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
+import {comparableLaunch, incomingUri, outgoingUri, loadGuestState, refuseUnsavable, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
 
 const spec = {
   name: 'box-p-web', machineType: 'q35', accel: 'tcg' as const, cpus: 2, memoryMiB: 512, disk: '/p/.box/machines/web/disk.qcow2',
@@ -42,15 +42,24 @@ describe('qemu suspend: arguments and checks', () => {
   });
 
   test('a virtiofs or 9p folder is refused with ERR_SUSPEND_UNSUPPORTED (usage, exit 2) naming it; rsync is fine', () => {
-    assert.doesNotThrow(() => refuseSharedFolders('web', [{type: 'rsync', destination: '/b'}]));
+    assert.doesNotThrow(() => refuseUnsavable('web', [{type: 'rsync', destination: '/b'}], 'virtio'));
     for (const type of ['virtiofs', '9p']) {
-      assert.throws(() => refuseSharedFolders('web', [{type, destination: '/srv/code'}, {type: 'rsync', destination: '/b'}]), (error: {code: string; exitCode: number; message: string}) => {
+      assert.throws(() => refuseUnsavable('web', [{type, destination: '/srv/code'}, {type: 'rsync', destination: '/b'}]), (error: {code: string; exitCode: number; message: string}) => {
         assert.equal(error.code, 'ERR_SUSPEND_UNSUPPORTED');
         assert.equal(error.exitCode, 2);
         assert.match(error.message, new RegExp(`web cannot be suspended: it has ${type} synced folders \\(/srv/code\\).*Nothing was changed`));
         return true;
       });
     }
+  });
+
+  test('a machine whose disk is on NVMe is refused (QEMU 7.2 cannot save an NVMe controller), before anything is touched', () => {
+    assert.throws(() => refuseUnsavable('web', [], 'nvme'), (error: {code: string; exitCode: number; message: string}) => {
+      assert.equal(error.code, 'ERR_SUSPEND_UNSUPPORTED');
+      assert.equal(error.exitCode, 2);
+      assert.match(error.message, /web cannot be suspended: its disk is on an NVMe controller.*Nothing was changed/);
+      return true;
+    });
   });
 });
 
