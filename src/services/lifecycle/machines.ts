@@ -120,7 +120,7 @@ export async function machineStatus(handle: MachineHandle, options: {insideLock?
   return {
     status: 'broken',
     reason: report.status === 'running'
-      ? 'its first `box up` did not finish: the guest runs, but box has not made it ready (its insecure key may still open it)'
+      ? 'its first `box up` did not finish: the guest runs, but box has not made it ready (unless the guest took its key at boot, the insecure key may still open it)'
       : 'its first `box up` did not finish, and the guest was stopped before it was ready',
     repair: `box up ${machine.name}`,
     details: {...report.details, firstUp: 'unfinished', vm: report.status},
