@@ -34,3 +34,18 @@ export async function guestTookKey(serialLog: string, nonce: string | undefined)
   const text = await readFile(serialLog, 'utf8').catch(() => '');
   return plainConsoleText(text).includes(guestKeyLine(nonce));
 }
+
+/**
+ * The fw_cfg entries a recorded launch had (a suspended machine's QEMU arguments): a resume hands
+ * them again, as QEMU must start with the same devices as the QEMU whose state it loads.
+ */
+export function launchFwCfg(launch: readonly string[]): Array<{name: string; file: string}> {
+  const entries: Array<{name: string; file: string}> = [];
+  for (let i = 0; i < launch.length - 1; i++) {
+    if (launch[i] !== '-fw_cfg') continue;
+    // `name=NAME,file=PATH`, commas in PATH doubled (args.ts qemuEscape).
+    const match = /^name=([^,]+),file=(.*)$/s.exec(launch[i + 1]!);
+    if (match) entries.push({name: match[1]!, file: match[2]!.replaceAll(',,', ',')});
+  }
+  return entries;
+}

@@ -11,7 +11,7 @@ import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMa
 import type {MachineContext, Provider, SshInfo, StatusReport, StoppedBy, SuspendOutcome, UpTimings} from '../provider.js';
 import {bootPhases} from '../shared/boot-phases.js';
 import {SerialWatch} from '../shared/serial-watch.js';
-import {guestTookKey, writeFirstBootHandover} from './first-boot.js';
+import {guestTookKey, launchFwCfg, writeFirstBootHandover} from './first-boot.js';
 import {detectAccel, qemuKvmProbe, type Accel, type AccelDecision} from './accel.js';
 import {hardwareOf} from '../../boxes/metadata.js';
 import {buildQemuArgs, type GuestHardware, type PortForward} from './args.js';
@@ -450,10 +450,10 @@ export class QemuProvider implements Provider {
       await this.patch(ctx, (r) => { r.virtiofsdPids = [...virtiofsdPids]; });
     }
     // The in-memory record follows the file, as the rest of this boot reads it.
-    // A resumed guest saw the seed CD it was saved with: never rebuilt under it. Nor is a key
-    // handed over: a suspended machine had its key (and the QEMU arguments must stay the same).
+    // A resumed guest saw the seed CD it was saved with: never rebuilt under it. Its QEMU gets the
+    // fw_cfg entries it was launched with (the same devices), and no new key handover.
     const seed = s.resume ? q.cloudInitSeed : await refreshCloudInitSeed(machine, dir, q, async (change) => { change(q); await this.patch(ctx, change); });
-    const handover = s.resume ? undefined : await this.handOverKey(ctx, q, boxed);
+    const fwCfg = s.resume ? launchFwCfg(s.resume.launch) : [await this.handOverKey(ctx, q, boxed)].filter((f) => f !== undefined);
     const args = buildQemuArgs({
       name: `box-${project.name}-${machine.name}`,
       machineType: machine.qemu.machineType,
@@ -473,7 +473,7 @@ export class QemuProvider implements Provider {
       privateNetwork: s.privateNic,
       sharedFolders: shared,
       ...(seed ? {cloudInitSeed: seed} : {}),
-      ...(handover ? {fwCfg: [handover]} : {}),
+      ...(fwCfg.length > 0 ? {fwCfg} : {}),
       extraArgs: machine.qemu.extraArgs,
       ...(s.resume ? {incoming: 'defer'} : {}),
     });

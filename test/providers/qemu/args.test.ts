@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import {buildQemuArgs, type LaunchSpec} from '../../../src/providers/qemu/args.js';
 import {hardwareOf} from '../../../src/boxes/metadata.js';
+import {launchFwCfg} from '../../../src/providers/qemu/first-boot.js';
 
 const spec: LaunchSpec = {
   name: 'box-demo-web',
@@ -111,6 +112,12 @@ describe('QEMU argument builder', () => {
     assert.ok(!buildQemuArgs(spec).includes('-fw_cfg'));
     const args = buildQemuArgs({...spec, fwCfg: [{name: 'opt/box/first-boot', file: '/p,q/first-boot.sh'}]});
     assert.equal(valueOf(args, '-fw_cfg'), 'name=opt/box/first-boot,file=/p,,q/first-boot.sh');
+  });
+
+  test('a resume reads the fw_cfg entries back from the recorded launch, so its QEMU has the same devices', () => {
+    const entries = [{name: 'opt/box/first-boot', file: '/p,q/first-boot.sh'}];
+    assert.deepEqual(launchFwCfg(buildQemuArgs({...spec, fwCfg: entries})), entries);
+    assert.deepEqual(launchFwCfg(buildQemuArgs(spec)), []);
   });
 
   test('a private network adds a second NIC on the project\'s multicast group, bound to the loopback, with the machine\'s MAC', () => {
