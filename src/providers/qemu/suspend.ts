@@ -180,16 +180,7 @@ export async function loadGuestState(qmpSocket: string, pid: number, file: strin
 }
 
 async function queryStatus(qmpSocket: string): Promise<string | undefined> {
-  try {
-    const qmp = await QmpClient.connect(qmpSocket, 2000);
-    try {
-      return (await qmp.execute<{status: string}>('query-status')).status;
-    } finally {
-      qmp.close();
-    }
-  } catch {
-    return undefined;
-  }
+  return qmpOnce<{status: string}>(qmpSocket, 'query-status', undefined, 2000).then((r) => r.status, () => undefined);
 }
 
 /** `box suspend` of a machine QEMU cannot save (live shared folders, an NVMe disk): refused before anything is touched. */
@@ -228,7 +219,7 @@ export async function suspendQemu(ctx: MachineContext, target: SuspendTarget, pa
   await patch((r) => { r.suspended = {file, at: new Date().toISOString(), bytes: saved.bytes, ...identity}; });
   const t1 = Date.now();
   ctx.ui.stage('stop-qemu', machine.name);
-  await QmpClient.connect(files.qmpSocket, 3000).then(async (qmp) => { await qmp.execute('quit').catch(() => undefined); qmp.close(); }, () => undefined);
+  await qmpOnce(files.qmpSocket, 'quit', undefined, 3000).catch(() => undefined);
   if (!(await waitForExit(pid, 10_000))) {
     process.kill(pid, 'SIGKILL');
     await waitForExit(pid, 5000);
