@@ -73,7 +73,8 @@ export interface Provider {
   verify(ctx: MachineContext): Promise<void>;
   /** `timings`: milliseconds per stage, and `boot` (the guest's boot phases) where known (optional; shown in `box up --json` and used by benches). */
   /** `resumed`: the machine was suspended and continues from its saved state (no boot). */
-  up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings?: UpTimings}>;
+  /** `cloudInitAbsent`: the guest said as it booted that it has no cloud-init (box-built guests say so on their console at a first boot), so nobody asks over SSH. */
+  up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; cloudInitAbsent?: boolean; timings?: UpTimings}>;
   /** Stops the machine; says how it went down ('acpi', 'ssh-poweroff', 'kill', 'stop-instances', ...), or nothing if it was not running. */
   halt(ctx: MachineContext, options: {force: boolean; timeoutSeconds: number}): Promise<StoppedBy | void>;
   destroy(ctx: MachineContext): Promise<void>;

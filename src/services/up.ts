@@ -1,10 +1,11 @@
 import {BoxError, errorMessage, isAbortError, throwIfAborted} from '../core/errors.js';
-import {readMachineState, updateMachineState} from '../core/state.js';
+import {readMachineState, updateMachineState, type MachineState} from '../core/state.js';
 import {setGuestHostname} from '../providers/shared/guest-ssh.js';
 import {createStepsUndone} from '../providers/shared/machine-files.js';
 import type {UpTimings} from '../providers/provider.js';
 import type {ProvisionerResult} from '../provisioners/run-provisioners.js';
-import {checkProvisionWith, type ProvisionSelection} from '../provisioners/select.js';
+import {checkProvisionWith, selectProvisioners, type ProvisionSelection} from '../provisioners/select.js';
+import {rsyncFolders} from '../synced-folders/rsync-folders.js';
 import {provisionMachine, runProjectStage, withMachines} from './provision.js';
 import {runProjectProvisioners, type DeferredProvisioning} from './lifecycle/project-provisioners.js';
 import {clusterMap, runHooks} from './lifecycle/hooks.js';
@@ -127,9 +128,10 @@ async function upOne(
   const wasRunning = existed && (await provider.status(ctx)).status === 'running';
   let ranProvisioners = false;
   try {
-    const {created, resumed = false, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
+    const {created, resumed = false, cloudInitAbsent = false, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
     // A resumed guest did not boot: cloud-init has nothing new to finish.
-    const cloudInit = await afterBoot(handle, !wasRunning && !resumed, timings);
+    const booted = !wasRunning && !resumed;
+    const cloudInit = await afterBoot(handle, {booted: booted && !cloudInitAbsent, cloudInitMatters: cloudInitMatters(handle, options, created, recorded)}, timings);
     if ((await readMachineState(ctx.project.root, machine.name))?.upCompleted === false) {
       await updateMachineState(ctx.project.root, machine.name, (s) => { s.upCompleted = true; });
     }
@@ -193,22 +195,40 @@ async function upOne(
 }
 
 /**
+ * Whether an up that booted a guest waits for its cloud-init: when the Boxfile hands cloud-init
+ * something, at a machine's first boot (cloud-init's once-per-instance work: keys, growing the
+ * disk), and before box itself uses the guest in this up (synced folders, provisioners, setup
+ * hooks), which may need what cloud-init does. A plain restart returns once SSH answers, as
+ * Vagrant's does: the wait is one more SSH session, seconds under software emulation.
+ */
+function cloudInitMatters(handle: MachineHandle, options: UpOptions, created: boolean, recorded: MachineState | undefined): boolean {
+  const {machine} = handle;
+  if (machine.cloudInit !== undefined || created) return true;
+  if (rsyncFolders(machine.syncedFolders).length > 0) return true;
+  const selection = upSelection(options, recorded?.provisioned ?? false);
+  if (selection && selectProvisioners(machine.provisioners, selection).length > 0) return true;
+  return recorded?.setupDone === false && (machine.hooks?.setup?.length ?? 0) > 0;
+}
+
+/**
  * One SSH session after the provider's up, only when there is something to do: on a guest this
- * up booted, wait for cloud-init (when the guest has it: one `command -v` otherwise), before
+ * up booted, wait for cloud-init when it matters (cloudInitMatters) (when the guest has it: one `command -v` otherwise), before
  * the host name, synced folders and provisioners; then the Boxfile's `hostname`, set when it
  * differs from what box last set there (providers that swap the insecure key set it in the
  * same round and record it). Over the provider's communicator, so it works on every target.
  */
-async function afterBoot(handle: MachineHandle, booted: boolean, timings: UpTimings): Promise<CloudInitOutcome | undefined> {
+async function afterBoot(handle: MachineHandle, boot: {booted: boolean; cloudInitMatters: boolean}, timings: UpTimings): Promise<CloudInitOutcome | undefined> {
   const {ctx, machine} = handle;
   const wanted = machine.hostname;
   const setHostname = wanted !== undefined && (await readMachineState(ctx.project.root, machine.name))?.hostname !== wanted;
-  if (!booted && !setHostname) return undefined;
+  // cloud-init sets the host name too: never race it (and the session is open anyway).
+  const waitCloudInit = boot.booted && (boot.cloudInitMatters || setHostname);
+  if (!waitCloudInit && !setHostname) return undefined;
   throwIfAborted(ctx.signal);
   const comm = await openReadyCommunicator(handle);
   try {
     let cloudInit: CloudInitOutcome | undefined;
-    if (booted) {
+    if (waitCloudInit) {
       const t0 = Date.now();
       cloudInit = await waitForCloudInit(comm, {machine: machine.name, timeoutSeconds: guestWaitSeconds(machine), signal: ctx.signal});
       if (cloudInit.status !== 'absent') timings.cloudInit = Date.now() - t0;

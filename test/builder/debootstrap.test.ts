@@ -285,6 +285,18 @@ describe('shared post-install scripts', () => {
       await writeFile(priv, (await readFile(priv)).subarray(0, 100), {mode: 0o600});
       assert.match((await run()).stdout, /made new SSH host keys: ecdsa$/m);
       await valid('ecdsa');
+      // Cut at a line boundary (no END line), zero-filled at full length, a public half that is
+      // not a key line: each is damaged, and only that key is made again.
+      const whole = await readFile(priv, 'utf8');
+      await writeFile(priv, whole.split('\n').slice(0, -2).join('\n') + '\n', {mode: 0o600});
+      assert.match((await run()).stdout, /made new SSH host keys: ecdsa$/m);
+      await writeFile(priv, Buffer.alloc((await readFile(priv)).length), {mode: 0o600});
+      assert.match((await run()).stdout, /made new SSH host keys: ecdsa$/m);
+      await writeFile(path.join(keys, 'ssh_host_ed25519_key.pub'), 'ssh-ed25519\n');
+      assert.match((await run()).stdout, /made new SSH host keys: ed25519$/m);
+      await valid('ecdsa');
+      await valid('ed25519');
+      assert.equal((await run()).stdout, '', 'whole keys are kept');
       assert.deepEqual((await readdir(keys)).sort(), ['ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
     } finally {
       await tmp.cleanup();

@@ -38,9 +38,11 @@ class FakeProvider implements Provider {
   cloudInit: 'absent' | 'done' | 'error' | 'degraded' = 'absent';
   /** Each probe, in order with `commands` (its index in `commands` when it ran). */
   probes: number[] = [];
+  /** Like the qemu provider after a box-built guest said on its console that it has no cloud-init. */
+  saysNoCloudInit = false;
 
   async verify(): Promise<void> {}
-  async up(ctx: MachineContext): Promise<{created: boolean}> {
+  async up(ctx: MachineContext): Promise<{created: boolean; cloudInitAbsent?: boolean}> {
     this.calls.push(`up ${ctx.machine.name}`);
     const existing = await readMachineState(ctx.project.root, ctx.machine.name);
     if (!existing) {
@@ -63,7 +65,7 @@ class FakeProvider implements Provider {
       throw e;
     }
     this.running.add(ctx.machine.name);
-    return {created: !existing};
+    return {created: !existing, ...(this.saysNoCloudInit ? {cloudInitAbsent: true} : {})};
   }
   async halt(ctx: MachineContext): Promise<void> { this.calls.push(`halt ${ctx.machine.name}`); this.running.delete(ctx.machine.name); }
   async destroy(ctx: MachineContext): Promise<void> {
@@ -122,6 +124,7 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     fake.calls = [];
     fake.probes = [];
     fake.cloudInit = 'absent';
+    fake.saysNoCloudInit = false;
     fake.running.clear();
   });
 
@@ -288,6 +291,40 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     await project.cleanup();
   });
 
+  test('a restart with nothing to do in the guest does not wait for cloud-init; one that provisions or names the host does, and a first boot always', async () => {
+    fake.cloudInit = 'done';
+    await up({...opts(), destroyOnError: true});
+    assert.equal(fake.probes.length, 1, 'the first boot waits');
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    const plain = await up({...opts(), destroyOnError: true});
+    assert.equal(fake.probes.length, 1, 'a plain restart returns once SSH answers');
+    assert.equal(plain.machines[0].cloudInit, undefined);
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    await up({...opts(), destroyOnError: true, provision: true});
+    assert.equal(fake.probes.length, 2, 'provisioners to run: cloud-init first');
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: virtualbox\nhostname: renamed\n');
+    await up({...opts(), destroyOnError: true});
+    assert.equal(fake.probes.length, 3, 'a host name to set: cloud-init sets it too, never raced');
+    await halt({...opts(), force: false, timeoutSeconds: 5});
+    await writeFile(path.join(project.dir, 'Boxfile'), 'basebox: debian-12-minimal\ntarget: virtualbox\nhostname: renamed\nprovisioners:\n  - {type: shell, inline: echo again, run: always}\n');
+    await up({...opts(), destroyOnError: true});
+    assert.equal(fake.probes.length, 4, 'a run: always provisioner');
+    await destroy(opts());
+    await project.cleanup();
+  });
+
+  test('a guest that said at boot it has no cloud-init is not asked over SSH', async () => {
+    fake.cloudInit = 'done';
+    fake.saysNoCloudInit = true;
+    const first = await up({...opts(), destroyOnError: true});
+    assert.deepEqual(fake.probes, []);
+    assert.equal(first.machines[0].cloudInit, undefined);
+    assert.ok(fake.commands.some((c) => c.includes('provisioned-marker')), 'the provisioners still ran');
+    await destroy(opts());
+    await project.cleanup();
+  });
+
   test('up waits for cloud-init once the guest answers, before the provisioners; an error fails the up naming the machine; degraded warns', async () => {
     fake.cloudInit = 'done';
     const first = await up({...opts(), destroyOnError: true});
@@ -302,7 +339,7 @@ describe('up, provision, halt and destroy services (in-memory provider)', () => 
     fake.cloudInit = 'degraded';
     const warnings: string[] = [];
     const ui = Object.assign(Object.create(silentUi()) as ReturnType<typeof silentUi>, {warn: (m: string) => { warnings.push(m); }});
-    const degraded = await up({...opts(), ui, destroyOnError: true});
+    const degraded = await up({...opts(), ui, destroyOnError: true, provision: true});
     assert.equal(degraded.machines[0].cloudInit?.status, 'degraded');
     assert.match(warnings.join('\n'), /^default: cloud-init finished with recoverable errors:\nstatus: done\ndetail:/);
 

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {ensureMachineKey} from '../../communicators/keys.js';
-import {guestKeyLine, plainConsoleText} from '../shared/boot-phases.js';
+import {guestKeyLine, noCloudInitLine, plainConsoleText} from '../shared/boot-phases.js';
 import {FIRST_BOOT_FW_CFG, firstBootScript} from '../shared/guest-scripts.js';
 import {qemuFiles} from './files.js';
 
@@ -21,7 +21,7 @@ export async function writeFirstBootHandover(dir: string, options: {username: st
   const key = await ensureMachineKey(dir);
   const nonce = randomBytes(8).toString('hex');
   const file = path.join(dir, qemuFiles.firstBoot);
-  await writeFile(file, firstBootScript({username: options.username, publicKey: key.publicKey, hostname: options.hostname, nonce, doneLine: guestKeyLine(nonce)}), {mode: 0o600});
+  await writeFile(file, firstBootScript({username: options.username, publicKey: key.publicKey, hostname: options.hostname, nonce, doneLine: guestKeyLine(nonce), noCloudInitLine: noCloudInitLine(nonce)}), {mode: 0o600});
   return {fwCfg: {name: FIRST_BOOT_FW_CFG, file}, nonce};
 }
 
@@ -29,10 +29,11 @@ export async function writeFirstBootHandover(dir: string, options: {username: st
  * Did the guest say, on its serial console, that it took the key handed over at the boot with
  * this nonce? (The line comes before sshd starts, so it is in the log once SSH answers.)
  */
-export async function guestTookKey(serialLog: string, nonce: string | undefined): Promise<boolean> {
-  if (nonce === undefined) return false;
-  const text = await readFile(serialLog, 'utf8').catch(() => '');
-  return plainConsoleText(text).includes(guestKeyLine(nonce));
+export async function guestTookKey(serialLog: string, nonce: string | undefined): Promise<{tookKey: boolean; noCloudInit: boolean}> {
+  if (nonce === undefined) return {tookKey: false, noCloudInit: false};
+  const text = plainConsoleText(await readFile(serialLog, 'utf8').catch(() => ''));
+  const tookKey = text.includes(guestKeyLine(nonce));
+  return {tookKey, noCloudInit: tookKey && text.includes(noCloudInitLine(nonce))};
 }
 
 /**

@@ -102,6 +102,8 @@ interface QemuUpState {
   /** When the SSH banner came, and when the machine key was in. */
   bannerAt?: number;
   keyAt?: number;
+  /** The guest said on its console, at this first boot, that it has no cloud-init. */
+  noCloudInit?: boolean;
   /** The second NIC on the project's private network, when the machine has `networks`. */
   privateNic?: PlannedNic;
   /** The virtiofsd binary, when the machine has `type: virtiofs` synced folders. */
@@ -148,7 +150,7 @@ export class QemuProvider implements Provider {
     }
   }
 
-  async up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; timings: UpTimings}> {
+  async up(ctx: MachineContext): Promise<{created: boolean; resumed?: boolean; cloudInitAbsent?: boolean; timings: UpTimings}> {
     const {project, machine, dir, ui, signal} = ctx;
     const timings: UpTimings = {};
     let mark = performance.now();
@@ -188,8 +190,8 @@ export class QemuProvider implements Provider {
     lap('checks');
 
     if (!state) {
-      await this.create(ctx, {accel, forwards, virtiofsd}, lap, timings);
-      return {created: true, timings};
+      const cloudInitAbsent = await this.create(ctx, {accel, forwards, virtiofsd}, lap, timings);
+      return {created: true, ...(cloudInitAbsent ? {cloudInitAbsent} : {}), timings};
     }
     // An existing machine is only started: a failure or Ctrl-C leaves it as it is (no cleanups).
     const q = state.provider as unknown as QemuMachineState;
@@ -205,9 +207,13 @@ export class QemuProvider implements Provider {
    * `destroy` after a crash finds it all), then the steps make the disk, start QEMU and ready
    * the guest; a failure or Ctrl-C runs their cleanups, which leave nothing behind.
    */
-  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void, timings: UpTimings): Promise<void> {
+  /** Makes and boots a new machine; true when its guest said it has no cloud-init. */
+  private async create(ctx: MachineContext, checks: {accel: AccelDecision; forwards: PortForward[]; virtiofsd?: string}, lap: (name: string) => void, timings: UpTimings): Promise<boolean> {
     const {project, machine, dir, ui, signal} = ctx;
-    if (ctx.cloneFrom) return this.createClone(ctx, checks, lap);
+    if (ctx.cloneFrom) {
+      await this.createClone(ctx, checks, lap);
+      return false;
+    }
     ui.stage('resolve-box', machine.basebox?.raw ?? '');
     // The box store, key insertion and the private network load when `up` needs them, not with
     // the provider that every `box status` makes (docs/architecture.md, "Start-up").
@@ -253,6 +259,7 @@ export class QemuProvider implements Provider {
     lap('resolveBox');
     const created: QemuUpState = {q, ...checks};
     await withBootPhases(created, timings, () => runCreateSteps(ctx, this.upSteps(ctx, created, lap, {disk: true, boot: true}), created, 'its QEMU or disk'));
+    return created.noCloudInit === true;
   }
 
   /** A new machine from another's disk state (`--from`): the source's box, kernel and hardware, recorded first as create() does. */
@@ -348,7 +355,9 @@ export class QemuProvider implements Provider {
         run: async (s) => {
           // A box-built guest took the key (and host name) through fw_cfg before sshd started,
           // and said so on its console: no SSH round. Any other guest: the swap over SSH.
-          const fromGuest = await guestTookKey(files.serialLog, q.firstBoot?.nonce);
+          const said = await guestTookKey(files.serialLog, q.firstBoot?.nonce);
+          const fromGuest = said.tookKey;
+          s.noCloudInit = said.noCloudInit;
           const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - s.bootedAt!));
           let hostname: string | undefined;
           if (fromGuest) {

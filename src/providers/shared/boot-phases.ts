@@ -52,6 +52,11 @@ export function guestKeyLine(nonce: string): string {
   return `box-first-boot: machine key installed (${nonce})`;
 }
 
+/** The console line of a first boot whose guest has no cloud-init (nothing to wait for). */
+export function noCloudInitLine(nonce: string): string {
+  return `box-first-boot: no cloud-init (${nonce})`;
+}
+
 /** The phases of one boot from its stamped console lines; `startedAt` is when QEMU started. */
 export function bootPhases(lines: readonly StampedLine[], startedAt: number, options: {nonce?: string} = {}): BootPhases {
   const phases: BootPhases = {};

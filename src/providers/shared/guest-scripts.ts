@@ -109,8 +109,9 @@ export const FIRST_BOOT_FW_CFG = 'opt/box/first-boot';
  * only key (Vagrant's insecure key is gone before anyone can use it), password logins end (the
  * same settings as lockPasswordLoginsScript), the host name is set when given, and the console
  * hears `guestKeyLine(nonce)`, which tells box the guest took it (so no SSH round is needed).
+ * A guest without cloud-init says so first (`noCloudInitLine`): box then has nothing to ask.
  */
-export function firstBootScript(options: {username: string; publicKey: string; hostname?: string; nonce: string; doneLine: string}): string {
+export function firstBootScript(options: {username: string; publicKey: string; hostname?: string; nonce: string; doneLine: string; noCloudInitLine: string}): string {
   const sub = (body: string, words: string) => `sh -c ${shellQuote(body)} sh ${words}`;
   return [
     '#!/bin/sh',
@@ -135,6 +136,7 @@ export function firstBootScript(options: {username: string; publicKey: string; h
     sub(noPasswordLoginsBody({restartSshd: false, sshdTest: '-t -h /run/box-first-boot-hostkey'}), '"$u"'),
     'rm -f "$hostkey" "$hostkey.pub"',
     ...(options.hostname ? [sub(hostnameBody({hostnamectl: false}), shellQuote(options.hostname))] : []),
+    `command -v cloud-init >/dev/null 2>&1 || echo ${shellQuote(options.noCloudInitLine)}`,
     `echo ${shellQuote(options.doneLine)}`,
     '',
   ].join('\n');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import {readFile} from 'node:fs/promises';
+import {chmod, mkdir, readFile, writeFile} from 'node:fs/promises';
 import {describe, test} from 'node:test';
 import {execa} from 'execa';
 import {writeFirstBootHandover, guestTookKey} from '../../../src/providers/qemu/first-boot.js';
-import {guestKeyLine} from '../../../src/providers/shared/boot-phases.js';
+import {guestKeyLine, noCloudInitLine} from '../../../src/providers/shared/boot-phases.js';
 import {lockPasswordLoginsScript} from '../../../src/providers/shared/guest-scripts.js';
 import {tempDir} from '../../helpers/cli.js';
 
@@ -39,11 +39,34 @@ describe('the key handed to a box-built guest before it boots (fw_cfg)', () => {
     const dir = await tempDir('box-first-boot-');
     try {
       const log = `${dir.dir}/serial.log`;
-      assert.equal(await guestTookKey(log, 'abc'), false, 'no log');
+      const none = {tookKey: false, noCloudInit: false};
+      assert.deepEqual(await guestTookKey(log, 'abc'), none, 'no log');
       await execa('sh', ['-c', `printf '[  OK  ] Started ssh\\r\\n[   29.5] box-first-boot[187]: \\033[0;1;39m${guestKeyLine('abc')}\\033[0m\\r\\n' > ${log}`]);
-      assert.equal(await guestTookKey(log, 'abc'), true);
-      assert.equal(await guestTookKey(log, 'abd'), false, 'another boot\'s nonce');
-      assert.equal(await guestTookKey(log, undefined), false, 'nothing handed over');
+      assert.deepEqual(await guestTookKey(log, 'abc'), {tookKey: true, noCloudInit: false});
+      assert.deepEqual(await guestTookKey(log, 'abd'), none, 'another boot\'s nonce');
+      assert.deepEqual(await guestTookKey(log, undefined), none, 'nothing handed over');
+      await execa('sh', ['-c', `printf '[   29.4] box-first-boot[187]: ${noCloudInitLine('abc')}\\r\\n' >> ${log}`]);
+      assert.deepEqual(await guestTookKey(log, 'abc'), {tookKey: true, noCloudInit: true});
+      assert.deepEqual(await guestTookKey(log, 'abd'), none, 'another boot\'s line says nothing about this one');
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  test('the script says "no cloud-init" on the console only when the guest has no cloud-init command', async () => {
+    const dir = await tempDir('box-first-boot-');
+    try {
+      const handover = await writeFirstBootHandover(dir.dir, {username: 'vagrant'});
+      const script = await readFile(handover.fwCfg.file, 'utf8');
+      const line = script.split('\n').find((l) => l.startsWith('command -v cloud-init'));
+      assert.ok(line, 'the script asks for cloud-init');
+      const bin = `${dir.dir}/bin`;
+      await mkdir(bin);
+      const say = async () => (await execa('/bin/sh', ['-c', line], {env: {PATH: bin}, extendEnv: false})).stdout;
+      assert.equal(await say(), noCloudInitLine(handover.nonce));
+      await writeFile(`${bin}/cloud-init`, '#!/bin/sh\n');
+      await chmod(`${bin}/cloud-init`, 0o755);
+      assert.equal(await say(), '');
     } finally {
       await dir.cleanup();
     }
