@@ -1,12 +1,13 @@
 import path from 'node:path';
-import {BoxError} from '../../core/errors.js';
-import {readMachineState} from '../../core/state.js';
+import {BoxError, UsageError, errorMessage} from '../../core/errors.js';
+import {readMachineState, updateMachineState} from '../../core/state.js';
 import type {MachineContext, Provider, SnapshotInfo, SnapshotRestoreResult, SnapshotSupport} from '../provider.js';
 import {imageSnapshot, listImageSnapshots, type ImageSnapshot} from './qemu-img.js';
 import {QmpClient} from './qmp.js';
 import {refuseUnsavableGuest} from './unsavable-guest.js';
 import {qmpSocketPath} from './process.js';
 import {qemuFiles} from './files.js';
+import {processLaunch} from './suspend.js';
 
 /** A live save writes the guest's whole RAM; under TCG on a busy host that takes a while. */
 const JOB_TIMEOUT_MS = 10 * 60_000;
@@ -33,11 +34,15 @@ export function qemuSnapshots(provider: Provider): SnapshotSupport {
     },
 
     async save(ctx, name) {
-      if (await isRunning(ctx, provider)) {
+      const pid = await runningPid(ctx, provider);
+      if (pid !== undefined) {
         await refuseUnsavable(ctx, 'snapshotted live');
+        const shape = machineShape((await processLaunch(pid)).args);
         await withQmp(ctx, async (qmp, node) => qmp.runJob('snapshot-save', {'job-id': jobId('save'), tag: name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS));
+        await recordShape(ctx, name, shape);
       } else {
         await imageSnapshot('create', diskOf(ctx), name);
+        await recordShape(ctx, name, undefined);
       }
       const made = (await this.list(ctx)).find((s) => s.name === name);
       if (!made) throw new BoxError('ERR_SNAPSHOT', `QEMU reported snapshot ${name} of ${ctx.machine.name} as saved, but ${diskOf(ctx)} does not list it.`);
@@ -45,15 +50,21 @@ export function qemuSnapshots(provider: Provider): SnapshotSupport {
     },
 
     async restore(ctx, snapshot): Promise<SnapshotRestoreResult> {
-      const running = await isRunning(ctx, provider);
+      const pid = await runningPid(ctx, provider);
+      const running = pid !== undefined;
       if (running && snapshot.withMemory) {
         await refuseUnsavable(ctx, 'restored live');
-        await withQmp(ctx, async (qmp, node) => {
-          await qmp.runJob('snapshot-load', {'job-id': jobId('load'), tag: snapshot.name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS);
-          // The job resumes a guest that ran before it; make sure, so SSH answers at once.
-          const status = await qmp.execute<{status: string}>('query-status');
-          if (status.status !== 'running') await qmp.execute('cont');
-        });
+        await refuseOtherShape(ctx, snapshot.name, machineShape((await processLaunch(pid).catch(() => ({args: []}))).args));
+        try {
+          await withQmp(ctx, async (qmp, node) => {
+            await qmp.runJob('snapshot-load', {'job-id': jobId('load'), tag: snapshot.name, vmstate: node, devices: [node]}, JOB_TIMEOUT_MS);
+            // The job resumes a guest that ran before it; make sure, so SSH answers at once.
+            const status = await qmp.execute<{status: string}>('query-status');
+            if (status.status !== 'running') await qmp.execute('cont');
+          });
+        } catch (error) {
+          await stopHalfLoaded(ctx, provider, snapshot.name, error);
+        }
         return {live: true};
       }
       if (running) {
@@ -70,11 +81,12 @@ export function qemuSnapshots(provider: Provider): SnapshotSupport {
     },
 
     async delete(ctx, snapshot) {
-      if (await isRunning(ctx, provider)) {
+      if (await runningPid(ctx, provider) !== undefined) {
         await withQmp(ctx, async (qmp, node) => qmp.runJob('snapshot-delete', {'job-id': jobId('delete'), tag: snapshot.name, devices: [node]}, JOB_TIMEOUT_MS));
       } else {
         await imageSnapshot('delete', diskOf(ctx), snapshot.name);
       }
+      await recordShape(ctx, snapshot.name, undefined);
     },
   };
 }
@@ -87,11 +99,75 @@ function diskOf(ctx: MachineContext): string {
   return path.join(ctx.dir, qemuFiles.disk);
 }
 
-/** Running, or halted; anything else is refused with its repair (a broken QEMU may hold the disk). */
-async function isRunning(ctx: MachineContext, provider: Provider): Promise<boolean> {
+/**
+ * What the memory of a live snapshot needs of the QEMU that loads it: the same machine type,
+ * accelerator, CPU, CPU count, RAM and devices. QEMU finds a difference only while it loads the
+ * stream, and then leaves the guest paused with half its state loaded.
+ */
+export function machineShape(args: readonly string[]): string[] {
+  const shaping = new Set(['-machine', '-accel', '-cpu', '-smp', '-m', '-device']);
+  const shape: string[] = [];
+  for (let i = 0; i < args.length - 1; i++) if (shaping.has(args[i]!)) shape.push(`${args[i]} ${args[++i]}`);
+  return shape;
+}
+
+/** The first difference between two shapes, in words (undefined: the same). */
+export function shapeDifference(saved: readonly string[], now: readonly string[]): string | undefined {
+  const gone = saved.find((arg) => !now.includes(arg));
+  const added = now.find((arg) => !saved.includes(arg));
+  if (gone === undefined && added === undefined) return undefined;
+  return gone !== undefined ? `it was saved with \`${gone}\`, which this QEMU lacks` : `this QEMU has \`${added}\`, which it was saved without`;
+}
+
+/** Keeps (or forgets, with undefined) the shape of the QEMU a live snapshot was saved from. */
+async function recordShape(ctx: MachineContext, name: string, shape: string[] | undefined): Promise<void> {
+  const had = ((await readMachineState(ctx.project.root, ctx.machine.name))?.provider as ShapeRecord | undefined)?.snapshotShapes?.[name];
+  if (shape === undefined && had === undefined) return;
+  await updateMachineState(ctx.project.root, ctx.machine.name, (s) => {
+    const q = s.provider as ShapeRecord;
+    const shapes = {...q.snapshotShapes};
+    if (shape) shapes[name] = shape;
+    else delete shapes[name];
+    q.snapshotShapes = shapes;
+  });
+}
+
+interface ShapeRecord {
+  snapshotShapes?: Record<string, string[]>;
+}
+
+/** A live restore into a QEMU of another shape (the Boxfile's memory or cpus changed since): refused before anything is loaded. */
+async function refuseOtherShape(ctx: MachineContext, name: string, now: string[]): Promise<void> {
+  const saved = ((await readMachineState(ctx.project.root, ctx.machine.name))?.provider as ShapeRecord | undefined)?.snapshotShapes?.[name];
+  // Snapshots saved before box recorded shapes: QEMU is the judge (stopHalfLoaded if it refuses).
+  const difference = saved && now.length > 0 ? shapeDifference(saved, now) : undefined;
+  if (difference === undefined) return;
+  throw new UsageError('ERR_SNAPSHOT_MISMATCH', `Snapshot ${name} of ${ctx.machine.name} holds the memory of a QEMU started otherwise: ${difference}. Loading it would fail half-way and leave the guest paused; nothing was changed.`, {
+    hint: `Restore it on the halted machine (\`box halt ${ctx.machine.name}\`, then \`box snapshot restore ${name} ${ctx.machine.name}\`: its disk only), or set the Boxfile back as it was (memory, cpus, networks), \`box halt\` and \`box up\`, and restore it live.`,
+  });
+}
+
+/**
+ * QEMU refused a live snapshot's memory half-way: the disk is already back at the snapshot, the
+ * guest paused with part of its RAM loaded. It must never run on: its QEMU is stopped, so the
+ * next `box up` boots the restored disk.
+ */
+async function stopHalfLoaded(ctx: MachineContext, provider: Provider, name: string, error: unknown): Promise<never> {
+  await provider.halt(ctx, {force: true, timeoutSeconds: 10}).catch(() => undefined);
+  throw new BoxError('ERR_SNAPSHOT', `QEMU could not load the memory of snapshot ${name} into ${ctx.machine.name} (${errorMessage(error)}). Its disk is back at the snapshot; the half-loaded guest was stopped.`, {
+    hint: `\`box up ${ctx.machine.name}\` boots the restored disk.`,
+  });
+}
+
+/** The QEMU pid of a running machine, undefined when halted; anything else is refused with its repair (a broken QEMU may hold the disk). */
+async function runningPid(ctx: MachineContext, provider: Provider): Promise<number | undefined> {
   const report = await provider.status(ctx);
-  if (report.status === 'running') return true;
-  if (report.status === 'stopped') return false;
+  if (report.status === 'running') {
+    const pid = report.details?.pid;
+    if (typeof pid !== 'number') throw new BoxError('ERR_SNAPSHOT', `The QEMU of ${ctx.machine.name} runs, but box does not know its process.`);
+    return pid;
+  }
+  if (report.status === 'stopped') return undefined;
   throw new BoxError('ERR_NOT_SNAPSHOTTABLE', `Machine ${ctx.machine.name} is ${report.status}${report.reason ? ` (${report.reason})` : ''}; box takes snapshots of running or halted machines only.`, {
     hint: report.repair ? `Run \`${report.repair}\` first.` : `Run \`box up ${ctx.machine.name}\` first.`,
   });

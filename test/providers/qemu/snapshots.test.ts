@@ -53,9 +53,9 @@ describe('box snapshot on the qemu target (real qemu-img and QEMU, no guest)', (
   }
 
   /** A QEMU holding the machine's disk as a running machine's does (found by its folder, answering QMP). */
-  async function startQemu(extra: Record<string, unknown> = {}): Promise<void> {
+  async function startQemu(extra: Record<string, unknown> = {}, machine = ['-machine', 'none']): Promise<void> {
     const pidFile = path.join(dir, 'qemu.pid');
-    await execa('qemu-system-x86_64', ['-machine', 'none', '-nodefaults', '-display', 'none', '-drive', `file=${disk},if=none,id=disk0,format=qcow2`,
+    await execa('qemu-system-x86_64', [...machine, '-nodefaults', '-display', 'none', '-drive', `file=${disk},if=none,id=disk0,format=qcow2`,
       '-qmp', `unix:${qmpSocketPath(dir)},server=on,wait=off`, '-pidfile', pidFile, '-daemonize']);
     qemuPid = await readPidFile(pidFile);
     await record({pid: qemuPid, ...extra});
@@ -176,6 +176,40 @@ describe('box snapshot on the qemu target (real qemu-img and QEMU, no guest)', (
     assert.deepEqual(await names(), []);
     await quitQemu();
     assert.equal(await hasPattern(0xaa), true, 'the live restore put the saved disk content back');
+  });
+
+  test('a live restore into a QEMU with other RAM or CPUs is refused before loading; a snapshot QEMU still refuses halfway stops the paused guest', async () => {
+    const shapes = async () => JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')).provider.snapshotShapes;
+    const q35 = (memory: number, cpus: number) => ['-machine', 'q35', '-accel', 'tcg', '-smp', String(cpus), '-m', String(memory)];
+    await startQemu({}, q35(64, 1));
+    await writePattern(0x61, true);
+    assert.equal((await box(['snapshot', 'save', 'small'], {cwd: project, env})).exitCode, 0);
+    const saved = await shapes();
+    assert.deepEqual(saved.small, ['-machine q35', '-accel tcg', '-smp 1', '-m 64']);
+    await quitQemu();
+
+    // The Boxfile's memory changed: this QEMU has 128 MiB.
+    await startQemu({snapshotShapes: saved}, q35(128, 1));
+    await writePattern(0x62, true);
+    const refused = await boxJson(['snapshot', 'restore', 'small'], {cwd: project, env});
+    assert.equal(refused.result.exitCode, 2, String(refused.result.stderr));
+    assert.equal(refused.json.error.code, 'ERR_SNAPSHOT_MISMATCH');
+    assert.match(refused.json.error.message, /it was saved with `-m 64`, which this QEMU lacks/);
+    assert.equal((await qmpOnce<{status: string}>(qmpSocketPath(dir), 'query-status')).status, 'running', 'the guest runs on untouched');
+
+    // A snapshot whose shape box never recorded (saved by an older box): QEMU refuses halfway,
+    // the guest it paused is stopped, and the disk is at the snapshot for the next boot.
+    await record({pid: qemuPid, snapshotShapes: {}});
+    const failed = await boxJson(['snapshot', 'restore', 'small'], {cwd: project, env});
+    assert.equal(failed.result.exitCode, 1, String(failed.result.stderr));
+    assert.match(failed.json.error.message, /could not load the memory of snapshot small .*the half-loaded guest was stopped/s);
+    assert.equal(await waitForExit(qemuPid!, 10_000), true, 'no paused QEMU is left holding a half-loaded guest');
+    qemuPid = undefined;
+    assert.equal(await hasPattern(0x61), true, 'the disk is back at the snapshot');
+    assert.match(String((await box(['status'], {cwd: project, env})).stdout), /stopped/);
+
+    await box(['snapshot', 'delete', 'small'], {cwd: project, env});
+    assert.equal((await shapes())?.small, undefined, 'delete forgets the shape');
   });
 
   test('a halted restore of a snapshot with memory restores the disk only and says so', async () => {
