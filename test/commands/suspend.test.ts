@@ -2,7 +2,7 @@
  * `box suspend`, `box resume` and `halt --suspend` refusals, without a guest: a target that
  * cannot suspend, a machine that is not running, resume of a machine that is not suspended, and
  * conflicting flags. Each leaves nothing behind. The real suspend/resume is in
- * test/e2e/qemu-suspend.e2e.test.ts, the virtualbox one in test/providers/virtualbox.
+ * test/e2e/qemu-machine-state.e2e.test.ts, the virtualbox one in test/providers/virtualbox.
  */
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
