@@ -4,7 +4,7 @@ import type {MachineConfig, Project} from '../../boxfile/project.js';
 import {targetAlias, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {BoxError, UsageError} from '../../core/errors.js';
-import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
+import {isStateCorrupt, LOCK_WAIT_MS, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
@@ -135,13 +135,6 @@ export async function requireRunning(handle: MachineHandle, needs: string): Prom
     hint: status.repair ? `Run \`${status.repair}\`.` : `Run \`box up ${handle.machine.name}\` first.`,
   });
 }
-
-/**
- * How long a second box process waits for a machine another one is working on. Longer than the
- * lock's 10 s staleness, so the lock of a box killed with -9 is taken over rather than blocking
- * `destroy`/`status` repairs; a live holder keeps it fresh and the waiter fails with ERR_LOCKED.
- */
-export const LOCK_WAIT_MS = 12_000;
 
 /** Runs one lifecycle operation under the machine's lock. */
 export async function withMachine<T>(handle: MachineHandle, fn: () => Promise<T>): Promise<T> {
