@@ -136,6 +136,20 @@ export async function requireRunning(handle: MachineHandle, needs: string): Prom
   });
 }
 
+/**
+ * Fails with ERR_MACHINE_SUSPENDED when the machine is suspended and `needs` (e.g. "box package
+ * needs it running or halted") cannot work on a saved state: `box up` resumes it, `box halt
+ * --force` discards the state. Inside its lock.
+ */
+export async function refuseSuspended(handle: MachineHandle, needs: string): Promise<void> {
+  const status = await machineStatus(handle, {insideLock: true});
+  if (status.status !== 'suspended') return;
+  const name = handle.machine.name;
+  throw new BoxError('ERR_MACHINE_SUSPENDED', `Machine ${name} is suspended; ${needs}.`, {
+    hint: `Run \`box up ${name}\` (resumes it) or \`box halt --force ${name}\` (discards its saved state) first.`,
+  });
+}
+
 /** Runs one lifecycle operation under the machine's lock. */
 export async function withMachine<T>(handle: MachineHandle, fn: () => Promise<T>): Promise<T> {
   try {
