@@ -107,6 +107,20 @@ describe('box suspend on aws by hibernation (CLI against moto)', () => {
     assert.equal(existsSync(path.join(suite.work, '.box/machines/default')), false);
   });
 
+  test('a snapshot restore on a suspended machine replaces its root volume: it is plainly stopped after, and the next up boots', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal((await run(['snapshot', 'save', 's1'])).exitCode, 0);
+    assert.equal((await run(['suspend'])).exitCode, 0);
+    const restored = await runJson(['snapshot', 'restore', 's1']);
+    assert.equal(restored.result.exitCode, 0, String(restored.result.stderr));
+    assert.match(JSON.stringify(restored.json), /its saved RAM went with the replaced root volume/);
+    assert.equal((await recorded()).hibernated, undefined);
+    assert.equal((await status()).status, 'stopped');
+    const up = await runJson(['up']);
+    assert.equal(up.result.exitCode, 0, String(up.result.stderr));
+    assert.equal(up.json.machines[0].resumed, undefined);
+  });
+
   test('a machine launched without hibernation: suspend refuses with exit 2, names the key, touches nothing', async () => {
     await writeFile(path.join(suite.work, 'Boxfile'), awsBoxfile('hib-demo'));
     assert.equal((await run(['up'])).exitCode, 0);
