@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeInstancesCommand, DescribeVolumesCommand} from '@aws-sdk/client-ec2';
+import {DescribeInstancesCommand, DescribeVolumesCommand, StartInstancesCommand} from '@aws-sdk/client-ec2';
 import {box, boxJson} from '../helpers/cli.js';
 import {motoSuite, cloudLeftovers, NOTHING_LEFT} from '../providers/aws/moto-suite.js';
 import {awsBoxfile} from '../helpers/aws-boxfile.js';
@@ -119,6 +119,20 @@ describe('box suspend on aws by hibernation (CLI against moto)', () => {
     const up = await runJson(['up']);
     assert.equal(up.result.exitCode, 0, String(up.result.stderr));
     assert.equal(up.json.machines[0].resumed, undefined);
+  });
+
+  test('a suspended instance started outside box is running; a box halt of it then is a plain stop, not a suspension', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    assert.equal((await run(['suspend'])).exitCode, 0);
+    await suite.ec2.send(new StartInstancesCommand({InstanceIds: [(await instance())!.InstanceId!]}));
+    assert.equal((await status()).status, 'running');
+    const halted = await runJson(['halt']);
+    assert.equal(halted.result.exitCode, 0, String(halted.result.stderr));
+    assert.equal(halted.json.machines[0].status, 'stopped');
+    assert.equal((await recorded()).hibernated, undefined);
+    const up = await runJson(['up']);
+    assert.equal(up.result.exitCode, 0, String(up.result.stderr));
+    assert.equal(up.json.machines[0].resumed, undefined, 'a boot, not a resume');
   });
 
   test('a machine launched without hibernation: suspend refuses with exit 2, names the key, touches nothing', async () => {

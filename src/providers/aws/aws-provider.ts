@@ -300,7 +300,14 @@ export class AwsProvider implements Provider {
     if (!s?.instanceId) return;
     const client = ec2Client(connectionOf(ctx.machine, s));
     let instance = await this.describe(client, s);
-    if (s.hibernated && options.force && instance?.State?.Name === 'stopped') {
+    if (s.hibernated && options.force && instance?.State?.Name === 'stopping') {
+      await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
+      instance = await this.describe(client, s);
+    }
+    if (s.hibernated && ['running', 'pending'].includes(instance?.State?.Name ?? '')) {
+      // Started outside box since it hibernated: this stop is a plain one.
+      await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
+    } else if (s.hibernated && options.force && instance?.State?.Name === 'stopped') {
       // EC2 has no call that drops a hibernation image: the instance resumes, then is
       // force-stopped (a power cut, as qemu's discarded state), and is plainly stopped after.
       ctx.ui.stage('discard-hibernation', s.instanceId);
