@@ -55,6 +55,8 @@ export interface RunOptions {
   /** Error code used when the command fails (ERR_QEMU_IMG, ERR_VBOXMANAGE...). */
   errorCode?: string;
   hint?: string;
+  /** Called with each chunk of stdout as it comes (progress a tool prints); stdout is still returned. */
+  onStdout?: (text: string) => void;
 }
 
 /**
@@ -75,7 +77,9 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   try {
     // A tool box can cancel is box's to signal (see spawnInOwnGroup); one it cannot stays in
     // box's group, so a Ctrl-C still ends it.
-    result = options.signal ? await (await spawnInOwnGroup(file, args, execaOptions)).child : await (await loadExeca())(file, args, execaOptions);
+    const child = options.signal ? (await spawnInOwnGroup(file, args, execaOptions)).child : (await loadExeca())(file, args, execaOptions);
+    if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString('utf8')));
+    result = await child;
   } catch (error) {
     throw new BoxError(options.errorCode ?? 'ERR_EXEC', `Could not run ${file}: ${(error as Error).message}`, {hint: options.hint, cause: error});
   }

@@ -118,9 +118,16 @@ export async function updateMachineState(projectRoot: string, machine: string, c
   return state;
 }
 
+/**
+ * How long a second box process waits for a machine another one is working on. Longer than the
+ * lock's 10 s staleness, so the lock of a box killed with -9 is taken over rather than blocking
+ * `destroy`/`status` repairs; a live holder keeps it fresh and the waiter fails with ERR_LOCKED.
+ */
+export const LOCK_WAIT_MS = 12_000;
+
 /** Lock held for the whole of a lifecycle operation on one machine. */
-export async function withMachineLock<T>(projectRoot: string, machine: string, options: {waitMs?: number}, fn: () => Promise<T>): Promise<T> {
-  return withLock(machineLockTarget(projectRoot, machine), {what: `machine ${machine}`, waitMs: options.waitMs}, fn);
+export async function withMachineLock<T>(projectRoot: string, machine: string, options: {waitMs?: number; signal?: AbortSignal}, fn: () => Promise<T>): Promise<T> {
+  return withLock(machineLockTarget(projectRoot, machine), {what: `machine ${machine}`, waitMs: options.waitMs, signal: options.signal}, fn);
 }
 
 function machineLockTarget(projectRoot: string, machine: string): string {

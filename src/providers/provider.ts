@@ -91,6 +91,8 @@ export interface Provider {
    * machine running or suspended, never between. Targets without it refuse `box suspend`.
    */
   suspend?(ctx: MachineContext): Promise<SuspendOutcome>;
+  /** Optional: why `suspend` would refuse this machine (asked of every machine before any is touched). */
+  suspendRefusal?(ctx: MachineContext): Promise<Error | undefined>;
   /** Optional: named snapshots of the machine (`box snapshot`); absent: "not supported yet". */
   snapshots?: SnapshotSupport;
   /** Optional (`box package`): a Vagrant box of the machine's disk (qemu) or an AMI of it (aws). */

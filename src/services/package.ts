@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {UsageError} from '../core/errors.js';
-import {openMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {openMachines, refuseSuspended, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 
 export interface PackageOptions extends LifecycleOptions {
   /** The box file to write (default: MACHINE.box in the current folder). */
@@ -45,7 +45,11 @@ export async function packageMachine(options: PackageOptions): Promise<PackageRe
     throw new UsageError('ERR_OUTPUT_EXISTS', `${outputPath} already exists; nothing was packaged.`, {hint: 'Choose another --output, or replace it with --force.'});
   }
   const t0 = Date.now();
-  const packaged = await withMachine(handle, () => provider.package!(handle.ctx, {outputPath}));
+  const packaged = await withMachine(handle, async () => {
+    // Its disk belongs to the guest in its saved RAM: neither halted nor running.
+    await refuseSuspended(handle, 'box package needs it running or halted; nothing was packaged');
+    return provider.package!(handle.ctx, {outputPath});
+  });
   handle.ctx.ui.success(`${machine.name} packaged: ${packaged.path}${packaged.halted ? ` (${machine.name} was halted for it)` : ''}`);
   return {
     machine: machine.name, target: machine.target, provider: packaged.provider,

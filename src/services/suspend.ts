@@ -33,6 +33,11 @@ export async function suspend(options: LifecycleOptions & ConcurrencyOptions): P
       hint: `\`box halt ${unsupported.map((h) => h.machine.name).join(' ')}\` shuts it down instead.`,
     });
   }
+  // A machine its target cannot suspend (an aws instance launched without hibernation): refused before any is touched.
+  for (const handle of handles) {
+    const refusal = await handle.provider.suspendRefusal?.(handle.ctx);
+    if (refusal) throw refusal;
+  }
   const cluster = projectMachines(options);
   const outcomes = await runMachines(handles, {parallel: options.parallel, order: 'dependents-first', signal: options.signal}, async (handle) => {
     const t0 = Date.now();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {mkdir, readFile, writeFile} from 'node:fs/promises';
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
@@ -31,6 +31,16 @@ describe('box package and box up --from: refusals', () => {
       machine: name, target: 'qemu', createdAt: new Date().toISOString(), provisioned: true, upCompleted: true,
       provider: {phase: 'created', disk: path.join(dir, 'disk.qcow2'), baseImage: boxImage, baseFormat: 'qcow2', pidFile: path.join(dir, 'qemu.pid'), qmpSocket: path.join(dir, 'qmp.sock'), serialLog: path.join(dir, 'serial.log'), forwardedPorts: [], keyInserted: true},
     }));
+  }
+
+  /** `name` as `box suspend` leaves it: the record names its saved state, whose file is there (status: suspended). */
+  async function markSuspended(name: string): Promise<void> {
+    const dir = machineDir(name);
+    const file = path.join(dir, 'suspend.state');
+    await writeFile(file, 'saved RAM');
+    const state = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8'));
+    state.provider.suspended = {file, at: new Date().toISOString(), bytes: 9, launch: [], binary: {path: '/usr/bin/qemu-system-x86_64', size: 1, mtimeMs: 1}, baseImage: {path: state.provider.baseImage, size: 1, mtimeMs: 1}};
+    await writeFile(path.join(dir, 'state.json'), JSON.stringify(state));
   }
 
   before(async () => {
@@ -62,6 +72,22 @@ describe('box package and box up --from: refusals', () => {
     assert.equal(result.exitCode, 1);
     assert.equal(JSON.parse(String(result.stdout)).error.code, 'ERR_NOT_CREATED');
     assert.equal(existsSync(path.join(project.dir, 'out.box')), false);
+  });
+
+  test('package: a suspended machine is refused as suspended (box up or halt --force first); nothing is written or changed', async () => {
+    await recordHaltedMachine('web').catch(() => undefined);
+    await markSuspended('web');
+    const before = await readFile(path.join(machineDir('web'), 'state.json'), 'utf8');
+    const result = await run(['package', 'web', '--output', 'out.box', '--json']);
+    assert.equal(result.exitCode, 1, String(result.stderr));
+    const {error} = JSON.parse(String(result.stdout));
+    assert.equal(error.code, 'ERR_MACHINE_SUSPENDED');
+    assert.match(error.message, /Machine web is suspended; box package needs it running or halted; nothing was packaged/);
+    assert.match(error.hint, /box up web.*box halt --force web/);
+    assert.equal(existsSync(path.join(project.dir, 'out.box')), false);
+    assert.equal(await readFile(path.join(machineDir('web'), 'state.json'), 'utf8'), before, 'the record is untouched');
+    assert.equal(existsSync(path.join(machineDir('web'), 'suspend.state')), true, 'the saved state is kept');
+    await rm(machineDir('web'), {recursive: true, force: true});
   });
 
   test('package on virtualbox: not supported yet', async () => {
@@ -128,6 +154,20 @@ describe('box package and box up --from: refusals', () => {
       process.kill(pid, 'SIGKILL');
       await waitForExit(pid, 5000);
     }
+  });
+
+  test('--from a suspended machine without a snapshot is refused (its writes are in its saved RAM); nothing of the clone is made', async () => {
+    await recordHaltedMachine('web').catch(() => undefined);
+    await markSuspended('web');
+    const result = await run(['up', 'copy', '--from', 'web', '--json']);
+    assert.equal(result.exitCode, 2, String(result.stderr));
+    const {error} = JSON.parse(String(result.stdout));
+    assert.equal(error.code, 'ERR_CLONE_SOURCE_RUNNING');
+    assert.match(error.message, /web is suspended: its disk is that of a running guest/);
+    assert.match(error.hint, /box resume web.*box halt web.*--from web@SNAPSHOT/);
+    assert.equal(existsSync(machineDir('copy')), false);
+    assert.equal(existsSync(path.join(machineDir('web'), 'suspend.state')), true);
+    await rm(machineDir('web'), {recursive: true, force: true});
   });
 
   test('--from on virtualbox: not supported yet', async () => {

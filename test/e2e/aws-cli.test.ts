@@ -1,12 +1,13 @@
-import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import {afterEach, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
 import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeAddressesCommand, DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand} from '@aws-sdk/client-ec2';
 import {awsBoxfile} from '../helpers/aws-boxfile.js';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
-import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
+import {box, boxJson} from '../helpers/cli.js';
+import {DUMMY_ACCESS_KEY, DUMMY_SECRET} from '../helpers/moto.js';
+import {motoSuite} from '../providers/aws/moto-suite.js';
 import {startFaultProxy} from '../providers/aws/fault-proxy.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
@@ -21,36 +22,19 @@ provisioners:
 `);
 
 describe('box CLI with the aws target against moto', () => {
-  let moto: Moto;
-  let ec2: EC2Client;
-  let project: {dir: string; cleanup: () => Promise<void>};
-  let home: {dir: string; cleanup: () => Promise<void>};
+  const suite = motoSuite({prefix: 'box-aws-cli', boxfile: BOXFILE});
   let env: Record<string, string>;
-
-  before(async () => {
-    moto = await startMoto();
-    ec2 = new EC2Client({region: 'us-east-1', endpoint: moto.url, credentials: {accessKeyId: DUMMY_ACCESS_KEY, secretAccessKey: DUMMY_SECRET}});
-  });
-  after(async () => {
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    project = await tempDir('box-aws-cli-');
-    home = await tempDir('box-aws-cli-home-');
-    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE);
-    env = {...moto.env, ...fakeSshEnv()};
+  beforeEach(() => {
+    env = {...suite.moto.env, ...fakeSshEnv()};
   });
   afterEach(async () => {
-    // Whatever a failed test left: destroy through the CLI, then the folders.
-    await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env}).catch(() => undefined);
-    await project.cleanup();
-    await home.cleanup();
+    // Whatever a failed test left: destroy through the CLI (moto is reset before the next test anyway).
+    await box(['destroy', '--force'], {cwd: suite.work, boxHome: suite.home, env}).catch(() => undefined);
   });
 
-  const run = (args: string[], extraEnv: Record<string, string> = {}) => box(args, {cwd: project.dir, boxHome: home.dir, env: {...env, ...extraEnv}});
-  const runJson = <T = any>(args: string[]) => boxJson<T>(args, {cwd: project.dir, boxHome: home.dir, env});
-  const live = async () => (await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+  const run = (args: string[], extraEnv: Record<string, string> = {}) => box(args, {cwd: suite.work, boxHome: suite.home, env: {...env, ...extraEnv}});
+  const runJson = <T = any>(args: string[]) => boxJson<T>(args, {cwd: suite.work, boxHome: suite.home, env});
+  const live = async () => (await suite.ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
   const noSecrets = (text: string) => {
     assert.ok(!text.includes(DUMMY_SECRET), 'the secret key never appears');
     assert.ok(!text.includes(DUMMY_ACCESS_KEY), 'the access key id never appears');
@@ -67,7 +51,7 @@ describe('box CLI with the aws target against moto', () => {
     assert.equal(instance.InstanceType, 't3.small');
     assert.equal(up.json.machines[0].ssh.host, instance.PublicIpAddress);
 
-    const log = (await readFile(path.join(project.dir, '.box/machines/default/fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const log = (await readFile(path.join(suite.work, '.box/machines/default/fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(log.some((e) => e.op === 'exec' && e.sudo === true && e.host === instance.PublicIpAddress && e.username === 'ubuntu'), 'the provisioner ran as ubuntu on the public address');
     assert.ok(log.some((e) => e.op === 'upload'), 'the inline script was uploaded');
 
@@ -89,17 +73,17 @@ describe('box CLI with the aws target against moto', () => {
     outputs.push(String(destroy.stdout), String(destroy.stderr), String(halt.stdout), String(halt.stderr));
     assert.equal(destroy.exitCode, 0, String(destroy.stderr));
     assert.equal((await live()).length, 0);
-    assert.deepEqual(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
-    assert.deepEqual(((await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default'), []);
-    assert.equal(existsSync(path.join(project.dir, '.box/machines/default')), false);
+    assert.deepEqual(((await suite.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    assert.deepEqual(((await suite.ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default'), []);
+    assert.equal(existsSync(path.join(suite.work, '.box/machines/default')), false);
     noSecrets(outputs.join('\n'));
   });
 
   test('hostname is set in an aws guest over its communicator, on the first up only', async () => {
-    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}hostname: api-1.example.test\n`);
+    await writeFile(path.join(suite.work, 'Boxfile'), `${BOXFILE}hostname: api-1.example.test\n`);
     const up = await runJson(['up']);
     assert.equal(up.result.exitCode, 0, String(up.result.stderr));
-    const setters = async () => (await readFile(path.join(project.dir, '.box/machines/default/fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+    const setters = async () => (await readFile(path.join(suite.work, '.box/machines/default/fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
       .filter((e) => e.op === 'exec' && String(e.command).includes('hostnamectl set-hostname'));
     const [first] = await setters();
     assert.ok(first, 'the host name was set');
@@ -125,7 +109,7 @@ describe('box CLI with the aws target against moto', () => {
     // A second one is left for destroy to release.
     await runJson(['ip', 'allocate']);
     assert.equal((await run(['destroy', '--force'])).exitCode, 0);
-    const {Addresses} = await ec2.send(new DescribeAddressesCommand({}));
+    const {Addresses} = await suite.ec2.send(new DescribeAddressesCommand({}));
     assert.deepEqual(Addresses ?? [], []);
   });
 
@@ -133,7 +117,7 @@ describe('box CLI with the aws target against moto', () => {
     assert.equal((await run(['up'])).exitCode, 0);
     assert.equal((await run(['ip', 'allocate', '--associate'])).exitCode, 0);
     // A crash that lost the project's state: the cloud side is now an orphan.
-    await rm(path.join(project.dir, '.box'), {recursive: true, force: true});
+    await rm(path.join(suite.work, '.box'), {recursive: true, force: true});
     const dry = await runJson(['sweep', '--dry-run']);
     assert.equal(dry.result.exitCode, 0, String(dry.result.stderr));
     assert.deepEqual(dry.json.resources.map((r: {type: string}) => r.type).sort(), ['elastic-ip', 'instance', 'key-pair', 'security-group']);
@@ -142,8 +126,8 @@ describe('box CLI with the aws target against moto', () => {
     const swept = await runJson(['sweep']);
     assert.ok(swept.json.resources.every((r: {removed: boolean}) => r.removed));
     assert.equal((await live()).length, 0);
-    assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
-    assert.deepEqual((await ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [], []);
+    assert.equal(((await suite.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    assert.deepEqual((await suite.ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [], []);
     assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
   });
 
@@ -154,49 +138,49 @@ describe('box CLI with the aws target against moto', () => {
   });
 
   test('box build --target aws bakes an AMI with the Boxfile\'s aws settings and writes an aws box', async () => {
-    const tpl = path.join(project.dir, 'tpl');
+    const tpl = path.join(suite.work, 'tpl');
     await mkdir(tpl);
     await writeFile(path.join(tpl, 'template.yaml'), 'name: cli-bake\nversion: 0.3.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n');
-    const built = await runJson(['build', tpl, '--target', 'aws', '--output', path.join(project.dir, 'out'), '--add']);
+    const built = await runJson(['build', tpl, '--target', 'aws', '--output', path.join(suite.work, 'out'), '--add']);
     assert.equal(built.result.exitCode, 0, String(built.result.stderr));
     assert.match(built.json.ami, /^ami-/);
     assert.equal(built.json.region, 'us-east-1');
     assert.equal(built.json.added.provider, 'aws');
     assert.equal(path.basename(built.json.box.path), 'cli-bake-0.3.0-aws.box');
     assert.equal((await live()).length, 0, 'the temporary instance is gone');
-    assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+    assert.equal(((await suite.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
     // The stored box keeps its AMI from being swept.
     assert.deepEqual((await runJson(['sweep', '--dry-run'])).json.resources, []);
   });
 
   test('box build --target aws sends the machine\'s user_data to the bake\'s instance; meta_data is refused at its line before anything is made', async () => {
-    const tpl = path.join(project.dir, 'tpl');
+    const tpl = path.join(suite.work, 'tpl');
     await mkdir(tpl);
     await writeFile(path.join(tpl, 'template.yaml'), 'name: cli-bake\nversion: 0.3.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n');
     const userData = '#cloud-config\nwrite_files:\n  - {path: /etc/baked-by-cloud-init, content: yes}\n';
-    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}user_data: ${JSON.stringify(userData)}\n`);
-    const built = await runJson(['build', tpl, '--target', 'aws', '--output', path.join(project.dir, 'out')]);
+    await writeFile(path.join(suite.work, 'Boxfile'), `${BOXFILE}user_data: ${JSON.stringify(userData)}\n`);
+    const built = await runJson(['build', tpl, '--target', 'aws', '--output', path.join(suite.work, 'out')]);
     assert.equal(built.result.exitCode, 0, String(built.result.stderr));
     // moto keeps the terminated bake instance: its user-data is the machine's, byte for byte.
-    const [instance] = (await ec2.send(new DescribeInstancesCommand({}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
-    const attribute = await ec2.send(new DescribeInstanceAttributeCommand({InstanceId: instance!.InstanceId, Attribute: 'userData'}));
+    const [instance] = (await suite.ec2.send(new DescribeInstancesCommand({}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    const attribute = await suite.ec2.send(new DescribeInstanceAttributeCommand({InstanceId: instance!.InstanceId, Attribute: 'userData'}));
     assert.equal(Buffer.from(attribute.UserData?.Value ?? '', 'base64').toString(), userData);
 
-    await moto.reset();
-    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}cloud_init:\n  meta_data: {region: lab}\n`);
-    const refused = await run(['build', tpl, '--target', 'aws', '--output', path.join(project.dir, 'out2')]);
+    await suite.moto.reset();
+    await writeFile(path.join(suite.work, 'Boxfile'), `${BOXFILE}cloud_init:\n  meta_data: {region: lab}\n`);
+    const refused = await run(['build', tpl, '--target', 'aws', '--output', path.join(suite.work, 'out2')]);
     assert.equal(refused.exitCode, 2, String(refused.stderr));
     assert.match(String(refused.stderr), /Boxfile:\d+:\d+ cloud_init\.meta_data: cloud_init\.meta_data is not supported yet on the aws target/);
-    assert.deepEqual((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
+    assert.deepEqual((await suite.ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
   });
 
   test('box build --target aws --dry-run prints the plan and creates nothing: no instance, AMI, key pair, group, record or work folder', async () => {
-    const tpl = path.join(project.dir, 'tpl');
+    const tpl = path.join(suite.work, 'tpl');
     await mkdir(tpl);
     await writeFile(path.join(tpl, 'template.yaml'), 'name: cli-bake\nversion: 0.3.0\nmethod: box\nsource: box base\npost_install:\n  - inline: ["touch /etc/baked"]\n');
-    const tmp = path.join(project.dir, 'tmp');
+    const tmp = path.join(suite.work, 'tmp');
     await mkdir(tmp);
-    const planned = await boxJson(['build', tpl, '--target', 'aws', '--dry-run', '--output', path.join(project.dir, 'out')], {cwd: project.dir, boxHome: home.dir, env: {...env, TMPDIR: tmp}});
+    const planned = await boxJson(['build', tpl, '--target', 'aws', '--dry-run', '--output', path.join(suite.work, 'out')], {cwd: suite.work, boxHome: suite.home, env: {...env, TMPDIR: tmp}});
     assert.equal(planned.result.exitCode, 0, String(planned.result.stderr));
     const plan: string[] = planned.json.dryRun.plan;
     assert.ok(plan.some((l) => l === 'launch t3.small from ami-1e749f67 in us-east-1'), plan.join('\n'));
@@ -205,13 +189,13 @@ describe('box CLI with the aws target against moto', () => {
     assert.match(String(planned.result.stderr), /launch t3\.small from ami-1e749f67/);
     assert.equal(planned.json.ami, '');
     // Nothing was made, not even for a moment: moto keeps terminated instances and every image.
-    assert.deepEqual((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
-    assert.deepEqual((await ec2.send(new DescribeImagesCommand({Owners: ['self']}))).Images ?? [], []);
-    assert.deepEqual((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
-    assert.deepEqual(((await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default'), []);
+    assert.deepEqual((await suite.ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
+    assert.deepEqual((await suite.ec2.send(new DescribeImagesCommand({Owners: ['self']}))).Images ?? [], []);
+    assert.deepEqual((await suite.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
+    assert.deepEqual(((await suite.ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).filter((g) => g.GroupName !== 'default'), []);
     assert.deepEqual(await readdir(tmp), [], 'no work folder in the temp dir');
-    assert.equal(existsSync(path.join(home.dir, 'bakes')), false, 'no bake record');
-    assert.equal(existsSync(path.join(project.dir, 'out')), false, 'no box written');
+    assert.equal(existsSync(path.join(suite.home, 'bakes')), false, 'no bake record');
+    assert.equal(existsSync(path.join(suite.work, 'out')), false, 'no box written');
   });
 
   test('image push of a box that is not in the store fails with a clear message and --json error', async () => {
@@ -225,7 +209,7 @@ describe('box CLI with the aws target against moto', () => {
   });
 
   test('a Boxfile without ssh_cidr fails with exit 2 and creates nothing', async () => {
-    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE.replace('    ssh_cidr: 198.51.100.7/32\n', ''));
+    await writeFile(path.join(suite.work, 'Boxfile'), BOXFILE.replace('    ssh_cidr: 198.51.100.7/32\n', ''));
     const up = await run(['up']);
     assert.equal(up.exitCode, 2, String(up.stderr));
     assert.match(String(up.stderr), /ssh_cidr/);
@@ -233,20 +217,20 @@ describe('box CLI with the aws target against moto', () => {
   });
 
   test('an auth failure is reported clearly without printing the credentials, and nothing is left running', async () => {
-    const proxy = await startFaultProxy(moto.url, [{action: 'RunInstances', status: 401, code: 'AuthFailure', message: `AWS was not able to validate the provided access credentials (${DUMMY_ACCESS_KEY})`}]);
+    const proxy = await startFaultProxy(suite.moto.url, [{action: 'RunInstances', status: 401, code: 'AuthFailure', message: `AWS was not able to validate the provided access credentials (${DUMMY_ACCESS_KEY})`}]);
     try {
       const up = await run(['up'], {AWS_ENDPOINT_URL_EC2: proxy.url});
       assert.equal(up.exitCode, 1);
       assert.match(String(up.stderr), /AWS did not accept the credentials \(AuthFailure\)/);
       noSecrets(String(up.stdout) + String(up.stderr));
       assert.equal((await live()).length, 0);
-      assert.equal(((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
+      assert.equal(((await suite.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).length, 0);
     } finally {
       await proxy.close();
     }
   });
   test('a machine brought up with --target aws in a qemu Boxfile stays on aws for status, halt and destroy', async () => {
-    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE.replace('target: aws', 'target: qemu'));
+    await writeFile(path.join(suite.work, 'Boxfile'), BOXFILE.replace('target: aws', 'target: qemu'));
     const up = await run(['up', '--target', 'aws']);
     assert.equal(up.exitCode, 0, String(up.stderr));
     assert.equal((await live()).length, 1);
@@ -265,10 +249,10 @@ describe('box CLI with the aws target against moto', () => {
     const destroy = await run(['destroy', '--force']);
     assert.equal(destroy.exitCode, 0, String(destroy.stderr));
     assert.equal((await live()).length, 0, 'the instance is terminated, not forgotten');
-    assert.deepEqual((await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
+    assert.deepEqual((await suite.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
   });
   test('ip list without a machine name lists the Elastic IPs of every aws machine of a multi-machine project', async () => {
-    await writeFile(path.join(project.dir, 'Boxfile'), `${BOXFILE}machines:\n  web: {}\n  db: {}\n`);
+    await writeFile(path.join(suite.work, 'Boxfile'), `${BOXFILE}machines:\n  web: {}\n  db: {}\n`);
     assert.equal((await run(['up'])).exitCode, 0);
     assert.equal((await run(['ip', 'allocate', 'web'])).exitCode, 0);
     assert.equal((await run(['ip', 'allocate', 'db'])).exitCode, 0);

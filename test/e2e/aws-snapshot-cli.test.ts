@@ -3,14 +3,14 @@
  * aws CLI tests): tagged EBS snapshots per volume, restore by swapping volumes made from them,
  * delete, and `destroy` / `sweep` leaving none behind.
  */
-import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
+import {afterEach, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {rm, writeFile} from 'node:fs/promises';
+import {rm} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeInstancesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, EC2Client} from '@aws-sdk/client-ec2';
+import {DescribeInstancesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand} from '@aws-sdk/client-ec2';
 import {awsBoxfile} from '../helpers/aws-boxfile.js';
-import {box, boxJson, tempDir} from '../helpers/cli.js';
-import {DUMMY_ACCESS_KEY, DUMMY_SECRET, startMoto, type Moto} from '../helpers/moto.js';
+import {box, boxJson} from '../helpers/cli.js';
+import {motoSuite} from '../providers/aws/moto-suite.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 const BOXFILE = awsBoxfile('snap-demo', `    block_device_mappings:
@@ -18,34 +18,20 @@ const BOXFILE = awsBoxfile('snap-demo', `    block_device_mappings:
 `);
 
 describe('box snapshot with the aws target against moto', () => {
-  let moto: Moto;
-  let ec2: EC2Client;
-  let project: Awaited<ReturnType<typeof tempDir>>;
-  let home: Awaited<ReturnType<typeof tempDir>>;
+  const suite = motoSuite({prefix: 'box-aws-snap', boxfile: BOXFILE});
   let env: Record<string, string>;
-
-  before(async () => {
-    moto = await startMoto();
-    ec2 = new EC2Client({region: 'us-east-1', endpoint: moto.url, credentials: {accessKeyId: DUMMY_ACCESS_KEY, secretAccessKey: DUMMY_SECRET}});
-  });
-  after(async () => moto?.stop());
-  beforeEach(async () => {
-    await moto.reset();
-    project = await tempDir('box-aws-snap-');
-    home = await tempDir('box-aws-snap-home-');
-    await writeFile(path.join(project.dir, 'Boxfile'), BOXFILE);
-    env = {...moto.env, ...fakeSshEnv()};
+  beforeEach(() => {
+    env = {...suite.moto.env, ...fakeSshEnv()};
   });
   afterEach(async () => {
-    await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, env}).catch(() => undefined);
-    await project.cleanup();
-    await home.cleanup();
+    // Whatever a failed test left: destroy through the CLI (moto is reset before the next test anyway).
+    await box(['destroy', '--force'], {cwd: suite.work, boxHome: suite.home, env}).catch(() => undefined);
   });
 
-  const run = (args: string[]) => box(args, {cwd: project.dir, boxHome: home.dir, env});
-  const runJson = (args: string[]) => boxJson(args, {cwd: project.dir, boxHome: home.dir, env});
-  const boxSnapshots = async (name?: string) => (await ec2.send(new DescribeSnapshotsCommand({OwnerIds: ['self'], Filters: [name ? {Name: 'tag:box:snapshot', Values: [name]} : {Name: 'tag-key', Values: ['box:snapshot']}]}))).Snapshots ?? [];
-  const instance = async () => (await ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? [])[0];
+  const run = (args: string[]) => box(args, {cwd: suite.work, boxHome: suite.home, env});
+  const runJson = (args: string[]) => boxJson(args, {cwd: suite.work, boxHome: suite.home, env});
+  const boxSnapshots = async (name?: string) => (await suite.ec2.send(new DescribeSnapshotsCommand({OwnerIds: ['self'], Filters: [name ? {Name: 'tag:box:snapshot', Values: [name]} : {Name: 'tag-key', Values: ['box:snapshot']}]}))).Snapshots ?? [];
+  const instance = async () => (await suite.ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? [])[0];
   const volumesOf = (i: Awaited<ReturnType<typeof instance>>) => Object.fromEntries((i?.BlockDeviceMappings ?? []).map((b) => [b.DeviceName!, b.Ebs!.VolumeId!]));
 
   test('save tags one EBS snapshot per volume; restore swaps in volumes made from them and deletes the old ones; delete removes them', async () => {
@@ -74,7 +60,7 @@ describe('box snapshot with the aws target against moto', () => {
     const now = volumesOf(after);
     assert.deepEqual(Object.keys(now).sort(), Object.keys(before).sort());
     for (const device of Object.keys(before)) assert.notEqual(now[device], before[device], `${device} was replaced`);
-    const vols = (await ec2.send(new DescribeVolumesCommand({}))).Volumes ?? [];
+    const vols = (await suite.ec2.send(new DescribeVolumesCommand({}))).Volumes ?? [];
     assert.deepEqual(vols.map((v) => v.VolumeId).sort(), Object.values(now).sort(), 'the old volumes are deleted');
     const fromSnapshot = Object.fromEntries(vols.map((v) => [v.VolumeId, v.SnapshotId]));
     for (const s of snaps) assert.equal(fromSnapshot[now[tag(s, 'box:device')!]!], s.SnapshotId, 'each new volume comes from the snapshot of its device');
@@ -105,7 +91,7 @@ describe('box snapshot with the aws target against moto', () => {
 
     assert.equal((await run(['destroy', '--force'])).exitCode, 0);
     assert.deepEqual(await boxSnapshots(), []);
-    const left = ((await ec2.send(new DescribeVolumesCommand({}))).Volumes ?? []).filter((v) => v.State !== 'deleted');
+    const left = ((await suite.ec2.send(new DescribeVolumesCommand({}))).Volumes ?? []).filter((v) => v.State !== 'deleted');
     assert.deepEqual(left.map((v) => v.VolumeId), []);
   });
 
@@ -113,7 +99,7 @@ describe('box snapshot with the aws target against moto', () => {
     assert.equal((await run(['up'])).exitCode, 0);
     assert.equal((await run(['snapshot', 'save', 'lost'])).exitCode, 0);
     assert.ok((await boxSnapshots('lost')).length > 0);
-    await rm(path.join(project.dir, '.box'), {recursive: true, force: true});
+    await rm(path.join(suite.work, '.box'), {recursive: true, force: true});
     const swept = await runJson(['sweep']);
     assert.equal(swept.result.exitCode, 0, String(swept.result.stderr));
     const removed = swept.json.resources.filter((r: {type: string; removed: boolean}) => r.type === 'snapshot' && r.removed);

@@ -14,7 +14,7 @@ import {BoxError, UsageError, errorMessage, throwIfAborted} from '../../core/err
 import {machineFiles} from '../../core/paths.js';
 import {indexMachine, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
-import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo, StatusReport, StoppedBy} from '../provider.js';
+import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
 import {checkAwsSettings} from './settings-checks.js';
@@ -31,6 +31,7 @@ import {deleteKeyPair, deleteSecurityGroup} from './resources.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {awsSnapshots, deleteMachineSnapshots} from './snapshots.js';
 import {waitFor, waiterConfig} from './waiters.js';
+import {hibernationConfigured, hibernationLaunch, hibernationOffError} from './hibernation.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {cloudInitUserData} from '../shared/cloud-init.js';
 
@@ -82,14 +83,51 @@ export class AwsProvider implements Provider {
     if (state === 'stopping') {
       await waitFor('InstanceStopped', recorded.instanceId!, recorded.region, () => waitUntilInstanceStopped(waiterConfig(client, 600, ctx.signal), {InstanceIds: [recorded.instanceId!]}));
     }
+    // A hibernated instance: StartInstances restores its RAM from the root volume (no boot).
+    const resumed = (state === 'stopped' || state === 'stopping') && recorded.hibernated !== undefined;
     if (state === 'stopped' || state === 'stopping') {
-      ctx.ui.stage('start-instance', recorded.instanceId);
+      ctx.ui.stage(resumed ? 'resume-instance' : 'start-instance', recorded.instanceId);
       await awsCall({action: 'StartInstances', region: recorded.region}, () => client.send(new StartInstancesCommand({InstanceIds: [recorded.instanceId!]}), {abortSignal: ctx.signal}));
     } else {
       ctx.ui.info(`${ctx.machine.name} is already running (${recorded.instanceId}).`);
     }
+    // Started (by box, or outside it): its hibernation image is used up.
+    if (recorded.hibernated) await recordAws(ctx.project.root, ctx.machine.name, (s) => { s.hibernated = undefined; });
     await this.waitRunningAndSsh(ctx, client, recorded);
-    return {created: false};
+    return {created: false, ...(resumed ? {resumed} : {})};
+  }
+
+  /** Refuses (before any machine is touched) a machine whose instance was launched without hibernation. */
+  async suspendRefusal(ctx: MachineContext): Promise<UsageError | undefined> {
+    const s = await readAwsState(ctx.project.root, ctx.machine.name);
+    if (!s?.instanceId || s.hibernated) return undefined;
+    const instance = await this.describe(ec2Client(connectionOf(ctx.machine, s)), s);
+    if (!instance || hibernationConfigured(instance, s)) return undefined;
+    return hibernationOffError(ctx.machine.name, s.instanceId);
+  }
+
+  /**
+   * `box suspend`: StopInstances with Hibernate (EC2 writes the RAM to the encrypted root volume).
+   * The suspension is recorded before the call, so a Ctrl-C after it leaves a machine `status`
+   * calls suspended; while the instance still runs, the record is ignored (and `up` clears it).
+   */
+  async suspend(ctx: MachineContext): Promise<SuspendOutcome> {
+    const s = await readAwsState(ctx.project.root, ctx.machine.name);
+    if (!s?.instanceId) throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: 'Run `box up` first.'});
+    const client = ec2Client(connectionOf(ctx.machine, s));
+    const instance = await this.describe(client, s);
+    if (!hibernationConfigured(instance, s)) throw hibernationOffError(ctx.machine.name, s.instanceId);
+    const t0 = Date.now();
+    await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = {at: new Date().toISOString()}; });
+    try {
+      await awsCall({action: 'StopInstances', region: s.region}, () => client.send(new StopInstancesCommand({InstanceIds: [s.instanceId!], Hibernate: true})));
+    } catch (error) {
+      // EC2 refused (e.g. the guest's hibernation agent is not ready yet): the instance runs on.
+      await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
+      throw error;
+    }
+    await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
+    return {method: 'hibernate', timings: {hibernate: Date.now() - t0}};
   }
 
   /** RunInstances with its key pair and security group, as steps whose cleanups undo a failed up. */
@@ -110,12 +148,18 @@ export class AwsProvider implements Provider {
     // The private network: the subnet the project's machines share, and an explicit ip checked against it before anything is made.
     const shared = machine.networks.length > 0 ? await sharedSubnet(client, aws.subnet_id, region) : undefined;
     if (shared) await checkExplicitIp(project, machine, shared);
+    const instanceType = aws.instance_type ?? DEFAULT_INSTANCE_TYPE;
+    const blockDevices = toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath);
+    // Hibernation's prerequisites are checked before anything is made (hibernation.ts).
+    const launch = aws.hibernation
+      ? await hibernationLaunch(client, {ami: resolved.ami, instanceType, region, mappings: blockDevices, boxfile: project.boxfilePath, signal})
+      : {BlockDeviceMappings: blockDevices};
 
     const initial: AwsMachineState = {
       // The endpoint actually used, also when it came from the environment: a later `box destroy`
       // run without AWS_ENDPOINT_URL_EC2 must still reach the cloud the instance lives in.
       phase: 'creating', region, endpoint: conn.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL, profile: conn.profile, token, ami: resolved.ami, amiSource: resolved.source,
-      instanceType: aws.instance_type ?? DEFAULT_INSTANCE_TYPE, elasticIps: [], ...(shared ? {subnetId: shared.id} : {}),
+      instanceType, elasticIps: [], ...(shared ? {subnetId: shared.id} : {}), ...(aws.hibernation ? {hibernation: true} : {}),
       sshUsername: aws.ssh_username ?? machine.ssh.username, sshInterface: aws.ssh_interface ?? 'public',
     };
     await mkdir(dir, {recursive: true});
@@ -192,13 +236,14 @@ export class AwsProvider implements Provider {
             ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
             ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: s.subnetId ?? aws.subnet_id,
             PrivateIpAddress: s.subnetId ? machine.networks[0]?.ip : undefined,
-            BlockDeviceMappings: toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath),
+            ...launch,
             MetadataOptions: metadataOptions(aws),
             ...userDataAndProfile(await instanceUserData(machine), aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
               MaxPrice: typeof aws.spot === 'object' ? aws.spot.max_price : undefined,
-              // persistent + stop: a spot machine can be halted and started like any other.
-              SpotInstanceType: 'persistent', InstanceInterruptionBehavior: 'stop',
+              // persistent + stop: a spot machine can be halted and started like any other
+              // (EC2 requires `hibernate` here for an instance configured for hibernation).
+              SpotInstanceType: 'persistent', InstanceInterruptionBehavior: aws.hibernation ? 'hibernate' : 'stop',
             }} : undefined,
             // The spot request too: `box sweep` must find (and cancel) a persistent one.
             TagSpecifications: tagSpec(aws.spot ? ['instance', 'volume', 'network-interface', 'spot-instances-request'] : ['instance', 'volume', 'network-interface'], tags),
@@ -254,7 +299,23 @@ export class AwsProvider implements Provider {
     const s = await readAwsState(ctx.project.root, ctx.machine.name);
     if (!s?.instanceId) return;
     const client = ec2Client(connectionOf(ctx.machine, s));
-    const instance = await this.describe(client, s);
+    let instance = await this.describe(client, s);
+    if (s.hibernated && options.force && instance?.State?.Name === 'stopping') {
+      await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
+      instance = await this.describe(client, s);
+    }
+    if (s.hibernated && ['running', 'pending'].includes(instance?.State?.Name ?? '')) {
+      // Started outside box since it hibernated: this stop is a plain one.
+      await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
+    } else if (s.hibernated && options.force && instance?.State?.Name === 'stopped') {
+      // EC2 has no call that drops a hibernation image: the instance resumes, then is
+      // force-stopped (a power cut, as qemu's discarded state), and is plainly stopped after.
+      ctx.ui.stage('discard-hibernation', s.instanceId);
+      await awsCall({action: 'StartInstances', region: s.region}, () => client.send(new StartInstancesCommand({InstanceIds: [s.instanceId!]})));
+      await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
+      await waitFor('InstanceRunning', s.instanceId, s.region, () => waitUntilInstanceRunning(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
+      instance = await this.describe(client, s);
+    }
     if (!instance || ['stopped', 'terminated'].includes(instance.State?.Name ?? '')) return;
     const stop = (force: boolean) => awsCall({action: 'StopInstances', region: s.region}, () => client.send(new StopInstancesCommand({InstanceIds: [s.instanceId!], Force: force})));
     await stop(options.force);
@@ -297,6 +358,9 @@ export class AwsProvider implements Provider {
     const ec2State = instance?.State?.Name ?? 'not-found';
     const details = {instanceId: s.instanceId, ec2State, region: s.region, instanceType: instance?.InstanceType ?? s.instanceType, ami: s.ami, publicIp: instance?.PublicIpAddress, privateIp: instance?.PrivateIpAddress};
     if (ec2State === 'running' || ec2State === 'pending') return {status: s.phase === 'created' ? 'running' : 'broken', ...(s.phase === 'created' ? {} : {reason: 'the instance runs but `box up` did not finish', repair}), details};
+    if ((ec2State === 'stopped' || ec2State === 'stopping') && s.hibernated) {
+      return {status: 'suspended', details: {...details, suspendedAt: s.hibernated.at, ...(instance?.StateReason?.Code ? {stateReason: instance.StateReason.Code} : {})}};
+    }
     if (ec2State === 'stopped' || ec2State === 'stopping') return {status: 'stopped', details};
     return {status: 'broken', reason: `instance ${s.instanceId} is ${ec2State} (changed outside box)`, repair, details};
   }

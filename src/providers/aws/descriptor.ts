@@ -8,7 +8,7 @@ export const awsTarget: TargetDescriptor = {
   settingsSchema: awsBoxfileTarget.settings,
   boxfile: awsBoxfileTarget,
   vagrantProvider: 'aws',
-  features: {linkedClones: false, snapshots: true, privateNetwork: true, suspend: false, cloudInit: ['user_data']},
+  features: {linkedClones: false, snapshots: true, privateNetwork: true, suspend: true, cloudInit: ['user_data']},
   build: {describe: 'aws (bakes an AMI with the targets.aws settings of the Boxfile here; see docs/aws.md)'},
   async doctor(project) {
     return (await import('./doctor.js')).awsReport(projectAwsSettings(project));

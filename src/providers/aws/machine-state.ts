@@ -28,6 +28,10 @@ export interface AwsMachineState {
   elasticIps: Array<{token: string; allocationId?: string; publicIp?: string; associationId?: string}>;
   sshUsername: string;
   sshInterface: 'public' | 'private';
+  /** Launched with HibernationOptions.Configured (`targets.aws.hibernation`): `box suspend` hibernates it. */
+  hibernation?: boolean;
+  /** Set (before StopInstances Hibernate=true) while the machine is suspended; `up` resumes it and clears it. */
+  hibernated?: {at: string};
 }
 
 export async function readAwsState(root: string, machine: string): Promise<AwsMachineState | undefined> {

@@ -35,6 +35,7 @@ export const awsSettingsSchema = z.object({
   tags: z.record(z.string()).optional(),
   iam_instance_profile: z.string().optional(),
   spot: z.union([z.boolean(), z.object({max_price: z.string().optional()}).strict()]).optional(),
+  hibernation: z.boolean().optional().describe('Launch the instance enabled for hibernation (encrypted root volume large enough for its RAM), so `box suspend` hibernates it. Applies at launch only.'),
   metadata_options: z.object({
     http_tokens: z.enum(['required', 'optional']).optional().describe('required (default): IMDSv2 only, session tokens; optional: also IMDSv1.'),
     http_endpoint: z.enum(['enabled', 'disabled']).optional().describe('The instance metadata service: enabled (default) or disabled.'),

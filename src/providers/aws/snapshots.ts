@@ -8,7 +8,7 @@ import {BoxError} from '../../core/errors.js';
 import type {MachineContext, Provider, SnapshotInfo, SnapshotSupport} from '../provider.js';
 import {awsCall} from './errors.js';
 import {deleteSnapshot} from './images.js';
-import {readAwsState, type AwsMachineState} from './machine-state.js';
+import {readAwsState, recordAws, type AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
 import {TAG, boxTags, tagSpec, tagValue} from './tags.js';
 import {waitFor, waiterConfig} from './waiters.js';
@@ -82,6 +82,11 @@ export function awsSnapshots(provider: Provider, clientFor: ClientFor): Snapshot
           InstanceId: s.instanceId, BlockDeviceMappings: [{DeviceName: part.device, Ebs: {DeleteOnTermination: current?.Ebs?.DeleteOnTermination ?? true}}],
         })));
         if (old) await awsCall({action: 'DeleteVolume', region: s.region}, () => client.send(new DeleteVolumeCommand({VolumeId: old})));
+      }
+      if (s.hibernated) {
+        // The hibernation image was on the replaced root volume: the next start boots.
+        await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
+        return {live: false, note: 'it was suspended (hibernated): its saved RAM went with the replaced root volume, so the next `box up` boots'};
       }
       if (!wasRunning) return {live: false};
       await provider.up(ctx);

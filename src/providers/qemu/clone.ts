@@ -3,7 +3,7 @@ import path from 'node:path';
 import {BoxError, UsageError} from '../../core/errors.js';
 import {run} from '../../core/exec.js';
 import {machineFiles} from '../../core/paths.js';
-import {readMachineState, type MachineState} from '../../core/state.js';
+import {LOCK_WAIT_MS, readMachineState, withMachineLock, type MachineState} from '../../core/state.js';
 import type {CloneSource} from '../provider.js';
 import type {QemuMachineState} from './qemu-provider.js';
 
@@ -124,19 +124,35 @@ export async function cloneBaseFor(ctx: {project: {root: string}}, record: QemuC
   if (!existsSync(record.base)) {
     const {machineDir} = await import('../../core/paths.js');
     const source = {machine: record.of, dir: machineDir(ctx.project.root, record.of), ...(record.snapshot === undefined ? {} : {snapshot: record.snapshot})};
-    const {disk} = await readCloneSource(ctx.project.root, source);
-    const temp = `${record.base}.partial`;
-    try {
-      await makeCloneBase({sourceDisk: disk, boxImage: q.baseImage, boxFormat: q.baseFormat, snapshot: record.snapshot, output: temp, signal});
-      const {rename} = await import('node:fs/promises');
-      await rename(temp, record.base);
-    } finally {
-      const {rm} = await import('node:fs/promises');
-      await rm(temp, {force: true});
-    }
+    // The source's lock (the one every lifecycle command takes) for the copy: a `box up`,
+    // `destroy` or `snapshot` of the source waits for it, and it waits for theirs; the source
+    // is checked again under it, as it may have started since `--from` was checked.
+    await withMachineLock(ctx.project.root, record.of, {waitMs: LOCK_WAIT_MS, signal}, async () => {
+      const {disk, q: sourceRecord} = await readCloneSource(ctx.project.root, source);
+      if (record.snapshot === undefined) await checkSourceAtRest(source, sourceRecord);
+      const temp = `${record.base}.partial`;
+      try {
+        await makeCloneBase({sourceDisk: disk, boxImage: q.baseImage, boxFormat: q.baseFormat, snapshot: record.snapshot, output: temp, signal});
+        const {rename} = await import('node:fs/promises');
+        await rename(temp, record.base);
+      } finally {
+        const {rm} = await import('node:fs/promises');
+        await rm(temp, {force: true});
+      }
+    });
   }
   const {imageInfo} = await import('./qemu-img.js');
   return {file: record.base, format: 'qcow2', virtualSize: (await imageInfo(record.base, signal)).virtualSize};
+}
+
+/** Refuses a source whose current disk is not at rest: its QEMU runs, or it is suspended (its writes are in the saved RAM). */
+export async function checkSourceAtRest(source: CloneSource, q: Pick<QemuMachineState, 'suspended'>): Promise<void> {
+  const {machineQemuPids} = await import('./process.js');
+  const state = q.suspended ? 'suspended' : (await machineQemuPids(source.dir)).length > 0 ? 'running' : undefined;
+  if (!state) return;
+  throw new UsageError('ERR_CLONE_SOURCE_RUNNING', `Machine ${source.machine} is ${state}: its disk is not at rest, so it cannot be copied.`, {
+    hint: `Run \`box halt ${source.machine}\`${state === 'suspended' ? ' (after `box resume`)' : ''} first, or clone one of its snapshots: --from ${source.machine}@SNAPSHOT.`,
+  });
 }
 
 /** After the clone's key swap: its own machine-id and SSH host keys, logged in with its own key. */

@@ -12,6 +12,7 @@ import {SshCommunicator} from '../../communicators/ssh/ssh-communicator.js';
 import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo} from '../provider.js';
 import {resetGuestForPackaging} from '../shared/package-guest.js';
 import type {QemuMachineState} from './qemu-provider.js';
+import {convertPercentReader, imageInfo} from './qemu-img.js';
 
 /** Metadata fields that describe one image, made again for the packaged one (never carried over). */
 const IMAGE_FIELDS = new Set(['provider', 'format', 'virtual_size', 'box_build', 'box_package']);
@@ -91,10 +92,21 @@ export async function packageQemuMachine(provider: Provider, ctx: MachineContext
     detail: () => `${path.basename(disk)} + its box image → one qcow2 (zstd)`,
     run: async (st) => {
       st.image = `${options.outputPath}.img-${process.pid}`;
-      await run('qemu-img', ['convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd', disk, st.image], {
-        signal, errorCode: 'ERR_QEMU_IMG', timeoutMs: 60 * 60_000, hint: 'Install qemu-utils (apt-get install qemu-utils) and check the disk with `qemu-img check`.',
-      });
-      ui.info(`box.img: ${formatBytes((await stat(st.image)).size)} qcow2 (zstd)`);
+      // Progress: qemu-img's percentage of the virtual disk read, as bytes of it (a bar on a TTY
+      // only; the summary line either way).
+      const {virtualSize} = await imageInfo(disk, signal);
+      const progress = ui.progress('compress');
+      let finished = false;
+      try {
+        await run('qemu-img', ['convert', '-p', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd', disk, st.image], {
+          signal, errorCode: 'ERR_QEMU_IMG', timeoutMs: 60 * 60_000, hint: 'Install qemu-utils (apt-get install qemu-utils) and check the disk with `qemu-img check`.',
+          onStdout: convertPercentReader((percent) => progress.update({transferred: Math.round(virtualSize * percent / 100), total: virtualSize})),
+        });
+        finished = true;
+      } finally {
+        // A failure ends the bar's line too, so the error starts on a line of its own.
+        progress.done(finished ? `box.img: ${formatBytes((await stat(st.image)).size)} qcow2 (zstd) from ${formatBytes(virtualSize)} of disk` : 'compress stopped');
+      }
     },
     cleanup: async (st) => {
       if (st.image) await rm(st.image, {force: true});

@@ -56,3 +56,22 @@ export async function imageSnapshot(action: 'create' | 'apply' | 'delete', file:
     throw new BoxError('ERR_QEMU_IMG', `qemu-img snapshot ${flag} ${name} ${file} failed${result.exitCode === undefined ? '' : ` (exit ${result.exitCode})`}: ${stderr || result.shortMessage}`, {hint});
   }
 }
+
+/**
+ * Reads `qemu-img convert -p` output (`    (42.50/100%)\r`, also when stdout is a pipe): calls
+ * `onPercent` with the last percentage of each chunk, once per new value.
+ */
+export function convertPercentReader(onPercent: (percent: number) => void): (text: string) => void {
+  let last = -1;
+  let rest = '';
+  return (text) => {
+    const all = rest + text;
+    const found = [...all.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)];
+    // A percentage cut between two chunks is read with the next one.
+    rest = all.slice(all.lastIndexOf(')') + 1);
+    const percent = found.length > 0 ? Number(found[found.length - 1]![1]) : undefined;
+    if (percent === undefined || percent === last) return;
+    last = percent;
+    onPercent(percent);
+  };
+}

@@ -4,7 +4,7 @@ import type {MachineConfig, Project} from '../../boxfile/project.js';
 import {targetAlias, type TargetInput} from '../../boxfile/schema.js';
 import {machineDir, machineFiles, projectStateDir} from '../../core/paths.js';
 import {BoxError, UsageError} from '../../core/errors.js';
-import {isStateCorrupt, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
+import {isStateCorrupt, LOCK_WAIT_MS, machineLockHeld, readMachineState, withMachineLock} from '../../core/state.js';
 import type {Ui} from '../../core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../providers/provider.js';
 import {providerFor} from '../../providers/registry.js';
@@ -137,11 +137,18 @@ export async function requireRunning(handle: MachineHandle, needs: string): Prom
 }
 
 /**
- * How long a second box process waits for a machine another one is working on. Longer than the
- * lock's 10 s staleness, so the lock of a box killed with -9 is taken over rather than blocking
- * `destroy`/`status` repairs; a live holder keeps it fresh and the waiter fails with ERR_LOCKED.
+ * Fails with ERR_MACHINE_SUSPENDED when the machine is suspended and `needs` (e.g. "box package
+ * needs it running or halted") cannot work on a saved state: `box up` resumes it, `box halt
+ * --force` discards the state. Inside its lock.
  */
-export const LOCK_WAIT_MS = 12_000;
+export async function refuseSuspended(handle: MachineHandle, needs: string): Promise<void> {
+  const status = await machineStatus(handle, {insideLock: true});
+  if (status.status !== 'suspended') return;
+  const name = handle.machine.name;
+  throw new BoxError('ERR_MACHINE_SUSPENDED', `Machine ${name} is suspended; ${needs}.`, {
+    hint: `Run \`box up ${name}\` (resumes it) or \`box halt --force ${name}\` (discards its saved state) first.`,
+  });
+}
 
 /** Runs one lifecycle operation under the machine's lock. */
 export async function withMachine<T>(handle: MachineHandle, fn: () => Promise<T>): Promise<T> {

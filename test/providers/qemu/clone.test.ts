@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import {mkdtemp, rm, stat} from 'node:fs/promises';
+import {existsSync} from 'node:fs';
+import {mkdir, mkdtemp, rm, stat, writeFile} from 'node:fs/promises';
+import {setTimeout as sleep} from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
-import {checkSnapshot, internalSnapshots, makeCloneBase} from '../../../src/providers/qemu/clone.js';
+import {checkSnapshot, cloneBaseFor, internalSnapshots, makeCloneBase, type QemuCloneRecord} from '../../../src/providers/qemu/clone.js';
+import {machineLockHeld, withMachineLock} from '../../../src/core/state.js';
 import {createOverlay} from '../../../src/providers/qemu/qemu-img.js';
 import {baseBlockdev, BASE_NODE, CLONE_BOX_NODE} from '../../../src/providers/qemu/args.js';
 
@@ -68,5 +71,85 @@ describe('clone bases (real qemu-img)', () => {
     const args = baseBlockdev({file: '/b/box.img', format: 'qcow2', clone: '/m/clone-base.qcow2'});
     const nodes = args.filter((a) => a.startsWith('{')).map((a) => JSON.parse(a));
     assert.deepEqual(nodes.map((n) => [n['node-name'], n.backing, n.file.filename]), [[CLONE_BOX_NODE, null, '/b/box.img'], [BASE_NODE, CLONE_BOX_NODE, '/m/clone-base.qcow2']]);
+  });
+});
+
+describe('the clone base is copied under the source machine\'s lock (real qemu-img)', () => {
+  let root: string;
+  const sourceDir = () => path.join(root, '.box', 'machines', 'web');
+  const cloneDir = () => path.join(root, '.box', 'machines', 'copy');
+  const boxImage = () => path.join(root, 'box.img');
+  const record = (snapshot?: string): QemuCloneRecord => ({of: 'web', base: path.join(cloneDir(), 'clone-base.qcow2'), ...(snapshot ? {snapshot} : {})});
+  const q = () => ({baseImage: boxImage(), baseFormat: 'qcow2'});
+  /** The source as `box up` + `box halt` record it; `suspended` as `box suspend` leaves it. */
+  const recordSource = async (suspended = false) => {
+    const disk = path.join(sourceDir(), 'disk.qcow2');
+    const stateFile = path.join(sourceDir(), 'suspend.state');
+    if (suspended) await writeFile(stateFile, 'saved RAM');
+    await writeFile(path.join(sourceDir(), 'state.json'), JSON.stringify({
+      machine: 'web', target: 'qemu', createdAt: new Date().toISOString(), provisioned: true, upCompleted: true,
+      provider: {phase: 'created', disk, baseImage: boxImage(), baseFormat: 'qcow2', forwardedPorts: [], keyInserted: true,
+        ...(suspended ? {suspended: {file: stateFile, at: new Date().toISOString(), bytes: 9, launch: [], binary: {path: '/x', size: 1, mtimeMs: 1}, baseImage: {path: boxImage(), size: 1, mtimeMs: 1}}} : {})},
+    }));
+  };
+
+  before(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'box-clone-lock-'));
+    await mkdir(sourceDir(), {recursive: true});
+    await mkdir(cloneDir(), {recursive: true});
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', boxImage(), '64M']);
+    await createOverlay(boxImage(), path.join(sourceDir(), 'disk.qcow2'), {baseFormat: 'qcow2', sizeBytes: 64 * MiB});
+    await execa('qemu-img', ['snapshot', '-c', 's1', path.join(sourceDir(), 'disk.qcow2')]);
+  });
+  after(() => rm(root, {recursive: true, force: true}));
+
+  test('while another box process holds the source (its up, destroy...), the copy waits for it, then runs', async () => {
+    await recordSource();
+    let copied: Promise<unknown> | undefined;
+    await withMachineLock(root, 'web', {}, async () => {
+      copied = cloneBaseFor({project: {root}}, record(), q());
+      await sleep(1500);
+      assert.equal(existsSync(record().base), false, 'nothing is copied while the source is held');
+      assert.equal(existsSync(`${record().base}.partial`), false);
+    });
+    await copied;
+    assert.equal(existsSync(record().base), true);
+    await rm(record().base);
+  });
+
+  test('while the copy runs, the source\'s lock is taken: a lifecycle command on it is refused', async () => {
+    await recordSource();
+    // A qemu-img that takes a second before the real one runs: the copy is surely under way while the source is tried.
+    const shim = path.join(root, 'slow-bin');
+    await mkdir(shim, {recursive: true});
+    const real = (await execa('sh', ['-c', 'command -v qemu-img'])).stdout.trim();
+    await writeFile(path.join(shim, 'qemu-img'), `#!/bin/sh\nsleep 1\nexec ${real} "$@"\n`, {mode: 0o755});
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${shim}:${savedPath}`;
+    try {
+      const copied = cloneBaseFor({project: {root}}, record(), q());
+      for (let i = 0; i < 50 && !await machineLockHeld(root, 'web'); i++) await sleep(10);
+      await assert.rejects(withMachineLock(root, 'web', {waitMs: 0}, async () => undefined), (e: Error & {code?: string}) => e.code === 'ERR_LOCKED');
+      assert.equal(existsSync(record().base), false, 'the copy was still running');
+      await copied;
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    assert.equal(await machineLockHeld(root, 'web'), false, 'released after the copy');
+    await rm(record().base);
+  });
+
+  test('a source suspended since `--from` was checked is refused under the lock; its snapshot can still be cloned', async () => {
+    await recordSource(true);
+    await assert.rejects(cloneBaseFor({project: {root}}, record(), q()), (e: Error & {code?: string; exitCode?: number}) => {
+      assert.equal(e.code, 'ERR_CLONE_SOURCE_RUNNING');
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, /web is suspended: its disk is not at rest/);
+      return true;
+    });
+    assert.equal(existsSync(record().base), false);
+    await cloneBaseFor({project: {root}}, record('s1'), q());
+    assert.equal(existsSync(record().base), true);
+    await rm(record().base);
   });
 });

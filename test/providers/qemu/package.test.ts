@@ -14,7 +14,7 @@ import type {MachineConfig, Project} from '../../../src/boxfile/project.js';
 import {BoxError} from '../../../src/core/errors.js';
 import {machineDir} from '../../../src/core/paths.js';
 import {readMachineState} from '../../../src/core/state.js';
-import {silentUi} from '../../../src/core/ui.js';
+import {silentUi, Ui} from '../../../src/core/ui.js';
 import type {MachineContext, Provider, StatusReport} from '../../../src/providers/provider.js';
 import {packageQemuMachine} from '../../../src/providers/qemu/package.js';
 import {tempDir} from '../../helpers/cli.js';
@@ -70,6 +70,40 @@ describe('box package on qemu: failures and Ctrl-C leave no box and the machine 
     const listed = String((await execa('tar', ['-tf', output])).stdout).split('\n');
     assert.deepEqual(listed, ['metadata.json', 'box.img', 'Vagrantfile']);
     assert.equal((await readMachineState(work.dir, 'ok'))!.provider.keyInserted, false, 'its next up swaps its key again');
+  });
+
+  test('while compressing, qemu-img\'s percentage drives the progress UI as bytes of the disk read, ending at its virtual size', async () => {
+    const {ctx, provider} = await machineOn('progress', 64);
+    const updates: Array<{transferred: number; total?: number}> = [];
+    const summaries: Array<string | undefined> = [];
+    const labels: string[] = [];
+    ctx.ui.progress = (label: string) => {
+      labels.push(label);
+      return {update: (p) => updates.push(p), done: (summary) => summaries.push(summary)};
+    };
+    await packageQemuMachine(provider, ctx, {outputPath: path.join(work.dir, 'progress.box')}, async () => undefined);
+    assert.deepEqual(labels, ['compress']);
+    assert.ok(updates.length >= 2, `${updates.length} updates`);
+    // machineOn's disk is the 64 MiB of data it was converted from.
+    assert.ok(updates.every((u) => u.total === 64 * 1024 ** 2), 'out of the 64 MiB virtual disk');
+    assert.ok(updates.every((u, i) => i === 0 || u.transferred > updates[i - 1]!.transferred), 'rising, once per new percentage');
+    assert.equal(updates.at(-1)!.transferred, 64 * 1024 ** 2, 'ends at 100%');
+    assert.equal(summaries.length, 1);
+    assert.match(String(summaries[0]), /^box\.img: [\d.]+ MiB qcow2 \(zstd\) from 64\.0 MiB of disk$/);
+  });
+
+  test('the progress bar is drawn on a terminal only: a pipe gets the summary line alone', async () => {
+    for (const isTTY of [true, false]) {
+      const {ctx, provider} = await machineOn(`draw-${isTTY}`, 32);
+      let written = '';
+      const stream = {isTTY, columns: 120, write: (text: string) => { written += text; return true; }, cursorTo: () => true, clearLine: () => true, moveCursor: () => true, on: () => stream, removeListener: () => stream} as unknown as NodeJS.WriteStream;
+      const ui = new Ui({stream});
+      ui.stage = () => undefined;
+      await packageQemuMachine(provider, {...ctx, ui}, {outputPath: path.join(work.dir, `draw-${isTTY}.box`)}, async () => undefined);
+      assert.match(written, /box\.img: .* qcow2 \(zstd\) from 32\.0 MiB of disk\n/);
+      if (isTTY) assert.match(written, /compress \[.*\] +\d+% .*\/32\.0 MiB .*\/s ETA/, 'a bar with bytes, speed and ETA');
+      else assert.doesNotMatch(written, /compress \[|\d+% /, 'no bar on a pipe');
+    }
   });
 
   test('Ctrl-C while compressing: no box and no temp file; the machine stays halted and its next up swaps the key', async () => {

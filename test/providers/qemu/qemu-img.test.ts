@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
-import {createOverlay, imageInfo} from '../../../src/providers/qemu/qemu-img.js';
+import {convertPercentReader, createOverlay, imageInfo} from '../../../src/providers/qemu/qemu-img.js';
 
 describe('qemu-img driver', () => {
   let dir: string;
@@ -37,5 +37,18 @@ describe('qemu-img driver', () => {
       assert.match(e.message, /qcow2|Image is not in qcow2 format|Could not open/i);
       return true;
     });
+  });
+});
+
+describe('qemu-img convert -p output', () => {
+  test('each new percentage is read once, also when a chunk cuts one in two', () => {
+    const seen: number[] = [];
+    const read = convertPercentReader((p) => seen.push(p));
+    read('    (0.00/100%)\r    (1.06/100%)\r');
+    read('    (1.06/100%)\r    (12.');
+    read('75/100%)\r');
+    read('garbage without a percentage\n');
+    read('    (100.00/100%)\r\n');
+    assert.deepEqual(seen, [1.06, 12.75, 100]);
   });
 });
