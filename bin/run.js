@@ -29,7 +29,7 @@ if (args[0] === '--version' && !(await onWsl())) {
 // and the variable not handed on to the tools box runs.
 const skipEngineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING === undefined;
 if (skipEngineCheck) process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true';
-const {execute} = await import('@oclif/core');
+const {execute} = await import('../dist/run.js');
 if (skipEngineCheck) delete process.env.OCLIF_DISABLE_ENGINE_WARNING;
 await execute({dir: import.meta.url});
 

@@ -31,7 +31,7 @@ describe('generated files', () => {
   test('oclif.manifest.json matches what oclif generates from dist/', async () => {
     // A throw-away plugin root (package.json, a copy of dist/, node_modules linked) so the
     // manifest is written there and not over the working tree's. oclif does not follow a
-    // symlinked commands folder, hence the copy (under 2 MB).
+    // symlinked commands folder, hence the copy (the bundle with its source maps, ~7 MB).
     await copyFile(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
     await cp(path.join(repoRoot, 'dist'), path.join(dir, 'dist'), {recursive: true});
     await symlink(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));

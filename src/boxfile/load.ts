@@ -18,7 +18,7 @@ import {absolutizeLayer, baseboxOptional, toMachineConfig} from './resolve.js';
 import {boxfileSchema, canonicalTarget, defaultTargetName, registeredBoxfileTargets, targetAlias, targetModules, targetNames, userConfigSchema, type MachineSettings, type TargetInput} from './schema.js';
 import {displayPath, locate, readSource, type SourceFile} from './source.js';
 import {throwIfAborted, UsageError} from '../core/errors.js';
-import {callWorker, siblingModule} from '../core/worker-call.js';
+import {callWorker, workerEntry} from '../core/worker-call.js';
 import {userPaths} from '../core/paths.js';
 import {withClones} from './clones.js';
 
@@ -103,7 +103,7 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   };
   const size = (await stat(located.boxfilePath)).size + (await stat(userPaths.config()).catch(() => ({size: 0}))).size;
   const project = size <= IN_THREAD_MAX_BYTES ? await loadLocatedProject(located)
-    : await callWorker<Project>(siblingModule(import.meta.url, 'load-worker'), {...located, targetModules: targetModules()}, {signal: options.signal, what: `loading ${located.boxfilePath}`});
+    : await callWorker<Project>(workerEntry('boxfile/load-worker'), {...located, targetModules: targetModules()}, {signal: options.signal, what: `loading ${located.boxfilePath}`});
   // Machines made by `box up NAME --from SOURCE` that the Boxfile does not declare.
   return withClones(project, options.clones);
 }

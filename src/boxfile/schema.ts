@@ -363,8 +363,26 @@ type Schemas = ReturnType<typeof buildSchemas>;
 // Rebuilt when a plug-in registers (ES module bindings are live: importers see the new ones).
 export let {targetInputSchema, targetsSchema, provisionerSchema, machineSettingsShape, machineSettingsSchema, environmentSchema, boxfileSchema, userConfigSchema}: Schemas = buildSchemas();
 
+let batches = 0;
+
 function rebuild(): void {
+  if (batches > 0) return;
   ({targetInputSchema, targetsSchema, provisionerSchema, machineSettingsShape, machineSettingsSchema, environmentSchema, boxfileSchema, userConfigSchema} = buildSchemas());
+}
+
+/**
+ * Runs `register` (several registerBoxfileTarget/registerBoxfileProvisioner calls) with the
+ * schemas rebuilt once at its end rather than after each: building them is zod work every
+ * command pays at start-up (the built-in targets and provisioners register on import).
+ */
+export function inOneSchemaRebuild(register: () => void): void {
+  batches++;
+  try {
+    register();
+  } finally {
+    batches--;
+    rebuild();
+  }
 }
 
 /** Adds a target to the Boxfile (or replaces the one of its name): `target: NAME`, `targets.NAME` settings, its aliases. */

@@ -1,12 +1,12 @@
 import {existsSync, readdirSync, statSync} from 'node:fs';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
 import {didYouMean} from '../boxfile/issues.js';
 import {UsageError} from '../core/errors.js';
+import {packageRoot} from '../core/package-root.js';
 import {TEMPLATE_FILE} from './template.js';
 
-/** The templates shipped with box: `<package>/templates` (same relative path from src/ and dist/). */
-export const builtinTemplatesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
+/** The templates shipped with box: `<package>/templates`. */
+export const builtinTemplatesDir = path.join(packageRoot(), 'templates');
 
 export interface TemplateRef {
   name: string;

@@ -1,7 +1,8 @@
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {fileURLToPath, pathToFileURL} from 'node:url';
 import {Worker} from 'node:worker_threads';
 import {BoxError, InterruptedError, UsageError} from './errors.js';
+import {packageRoot} from './package-root.js';
 
 /** What a worker entry posts back: its result, or its error in a form that crosses threads. */
 export type WorkerReply<T> = {ok: true; value: T} | {ok: false; error: SerializedError};
@@ -23,12 +24,14 @@ function deserializeError(error: SerializedError): Error {
 }
 
 /**
- * A module next to `fromUrl` (`import.meta.url` of the caller) as a worker entry: the `.js`
- * file when running from dist/, the `.ts` one when running from source (tests, through tsx,
- * which the worker inherits from the process's --import flags).
+ * A worker entry by its path under src/ without extension ("boxfile/load-worker"): dist/'s
+ * bundle entry (scripts/build.mjs makes one per worker entry) when this code runs from the
+ * bundle, the `.ts` source when it runs from source (tests, bin/dev.js, through tsx). Found from
+ * the package root, not from the caller's file: in the bundle the caller sits in a shared chunk.
  */
-export function siblingModule(fromUrl: string, name: string): URL {
-  return new URL(`./${name}${path.extname(fileURLToPath(fromUrl))}`, fromUrl);
+export function workerEntry(modulePath: string): URL {
+  const fromSource = path.extname(fileURLToPath(import.meta.url)) === '.ts';
+  return pathToFileURL(path.join(packageRoot(), fromSource ? 'src' : 'dist', `${modulePath}${fromSource ? '.ts' : '.js'}`));
 }
 
 /**

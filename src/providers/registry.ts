@@ -2,7 +2,7 @@
 // one line here; plug-ins and tests add theirs with registerTarget. Built-ins and plug-ins reach
 // the Boxfile (target names, `targets.*` settings, --target, the JSON Schema) the same way.
 import {registerBoxProvider} from '../boxes/metadata.js';
-import {registerBoxfileTarget} from '../boxfile/schema.js';
+import {inOneSchemaRebuild, registerBoxfileTarget} from '../boxfile/schema.js';
 import {BoxError} from '../core/errors.js';
 import {allowStateTarget} from '../core/state.js';
 import {awsTarget} from './aws/descriptor.js';
@@ -22,7 +22,9 @@ export function registerTarget(descriptor: TargetDescriptor): void {
 }
 
 // The first is the default target. Importing this module registers them (the Boxfile worker does).
-for (const builtin of [qemuTarget, virtualboxTarget, awsTarget]) registerTarget({...builtin, module: import.meta.url});
+inOneSchemaRebuild(() => {
+  for (const builtin of [qemuTarget, virtualboxTarget, awsTarget]) registerTarget({...builtin, module: import.meta.url});
+});
 
 export function targetDescriptors(): TargetDescriptor[] {
   return [...targets.values()];

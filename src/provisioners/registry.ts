@@ -1,4 +1,4 @@
-import {registerBoxfileProvisioner, type ProvisionerConfig} from '../boxfile/schema.js';
+import {inOneSchemaRebuild, registerBoxfileProvisioner, type ProvisionerConfig} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
 import {ansibleLocalProvisioner} from './ansible/ansible-local.js';
 import {ansibleProvisioner} from './ansible/ansible.js';
@@ -17,13 +17,15 @@ export function registerProvisioner<C>(provisioner: Provisioner<C>, options: {mo
   if (provisioner.boxfile) registerBoxfileProvisioner({type: provisioner.type, ...provisioner.boxfile, ...(options.module ? {module: options.module} : {})});
 }
 
-registerProvisioner(shellProvisioner);
-registerProvisioner(fileProvisioner);
-registerProvisioner(ansibleProvisioner, {module: import.meta.url});
-registerProvisioner(ansibleLocalProvisioner, {module: import.meta.url});
-registerProvisioner(puppetProvisioner, {module: import.meta.url});
-registerProvisioner(chefSoloProvisioner, {module: import.meta.url});
-registerProvisioner(chefZeroProvisioner, {module: import.meta.url});
+inOneSchemaRebuild(() => {
+  registerProvisioner(shellProvisioner);
+  registerProvisioner(fileProvisioner);
+  registerProvisioner(ansibleProvisioner, {module: import.meta.url});
+  registerProvisioner(ansibleLocalProvisioner, {module: import.meta.url});
+  registerProvisioner(puppetProvisioner, {module: import.meta.url});
+  registerProvisioner(chefSoloProvisioner, {module: import.meta.url});
+  registerProvisioner(chefZeroProvisioner, {module: import.meta.url});
+});
 
 export function provisionerTypes(): string[] {
   return [...provisioners.keys()].sort();

@@ -1,11 +1,11 @@
 import {existsSync, readFileSync} from 'node:fs';
 import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
 import {parseBasebox} from '../boxfile/basebox.js';
 import {BOXFILE_NAME} from '../boxfile/find.js';
 import {defaultTargetName, registeredBoxfileTargets, targetAliasSummary, targetNames, type TargetInput} from '../boxfile/schema.js';
 import {UsageError} from '../core/errors.js';
+import {packageRoot as boxPackageRoot} from '../core/package-root.js';
 import {orList} from '../core/printable.js';
 import '../providers/registry.js';
 
@@ -26,8 +26,6 @@ export interface InitResult {
 
 export const DEFAULT_BASEBOX = 'debian-12-minimal';
 
-/** The box package this code runs from (the same from src/ and dist/). */
-const runningPackage = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCHEMA = path.join('schemas', 'boxfile.schema.json');
 
 /**
@@ -40,7 +38,7 @@ const SCHEMA = path.join('schemas', 'boxfile.schema.json');
  *    one climbing out of the project breaks at another depth, so the installed package's
  *    absolute path, which is the same for everyone with the same npm global prefix.
  */
-export function schemaReference(boxfileDir: string, packageRoot = runningPackage): string {
+export function schemaReference(boxfileDir: string, packageRoot = boxPackageRoot()): string {
   const relative = (file: string): string => {
     const rel = path.relative(boxfileDir, file).split(path.sep).join('/');
     return rel.startsWith('../') ? rel : `./${rel}`;

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto';
-import {readdir, readFile} from 'node:fs/promises';
+import {readdirSync, readFileSync} from 'node:fs';
+import {readFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {pidAlive} from '../../core/processes.js';
@@ -42,7 +43,21 @@ export function qemuOfMachine(args: readonly string[], dir: string): boolean {
 }
 
 export async function argsOf(pid: number): Promise<string[]> {
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return argsOfNow(pid);
+}
+
+/**
+ * argsOf, read synchronously: /proc is in memory, and a read of it takes microseconds where an
+ * fs/promises read (open, stat, read, close on the thread pool) takes a few hundred; `box
+ * status` scans every process this way, ~25-75 ms for 110 processes against 2 ms.
+ */
+function argsOfNow(pid: number): string[] {
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    // gone since /proc was listed, or not ours to read
+  }
   // A zombie (exited, not yet reaped) has an empty cmdline.
   return cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
 }
@@ -67,11 +82,17 @@ export async function machineQemuPids(dir: string): Promise<number[]> {
 /** The live processes (not this one) whose command line passes `test`. */
 export async function pidsWhere(test: (args: string[]) => boolean): Promise<number[]> {
   const pids: number[] = [];
-  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    // no /proc: nothing to find
+  }
+  for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
-    if (test(await argsOf(pid))) pids.push(pid);
+    if (test(argsOfNow(pid))) pids.push(pid);
   }
   return pids;
 }
