@@ -64,22 +64,50 @@ async function freeDeadLock(lockDir: string): Promise<boolean> {
  * (kill -9) is not held: the next command would take it over at once.
  */
 export async function lockHeld(target: string): Promise<boolean> {
-  if (!await lockfile.check(target, {realpath: false, stale: 10_000}).catch(() => false)) return false;
+  if (!await lockfile.check(target, {realpath: false, stale: STALE_MS}).catch(() => false)) return false;
   const owner = await readOwner(`${target}.lock`);
   return !(owner && owner.host === os.hostname() && !pidAlive(owner.pid));
+}
+
+/** A lock nobody refreshed for this long is stale; its holder refreshes it this often. */
+const STALE_MS = 10_000;
+const REFRESH_MS = STALE_MS / 2;
+
+/** Is the lock folder's owner record this process's? */
+async function ownedHere(lockDir: string): Promise<boolean> {
+  const owner = await readOwner(lockDir);
+  return owner?.pid === process.pid && owner.host === os.hostname();
 }
 
 async function acquire(target: string): Promise<() => Promise<void>> {
   const lockDir = `${target}.lock`;
   let release: () => Promise<void>;
+  let keepFresh: NodeJS.Timeout | undefined;
+  const options = {
+    realpath: false, stale: STALE_MS, update: REFRESH_MS, retries: 0,
+    // proper-lockfile gives the lock up when the folder's mtime changed between two of its
+    // refreshes, and by default throws from a timer, killing box mid-operation. Under heavy load
+    // that change can be box's own (its owner record going in or out, below). While the record
+    // is still this process's, box keeps the lock fresh itself; otherwise it was taken over.
+    onCompromised: () => {
+      keepFresh = setInterval(() => {
+        void ownedHere(lockDir).then((ours) => {
+          if (ours) return utimes(lockDir, new Date(), new Date());
+          clearInterval(keepFresh);
+          process.stderr.write(`box: warning: another process took over the lock ${lockDir} (this one stalled for more than ${STALE_MS / 1000} s)\n`);
+        }).catch(() => undefined);
+      }, REFRESH_MS);
+      keepFresh.unref();
+    },
+  };
   try {
-    release = await lockfile.lock(target, {realpath: false, stale: 10_000, update: 2_000, retries: 0});
+    release = await lockfile.lock(target, options);
   } catch (error) {
     // A stale lock of a holder on another host (or one whose pid was reused) still holds its
     // owner file: proper-lockfile's own rmdir of it fails. It is stale: remove it and retry.
     if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw error;
     await rm(lockDir, {recursive: true, force: true});
-    release = await lockfile.lock(target, {realpath: false, stale: 10_000, update: 2_000, retries: 0});
+    release = await lockfile.lock(target, options);
   }
   const ownerFile = path.join(lockDir, OWNER_FILE);
   // proper-lockfile takes a changed mtime of its folder for another process's takeover (and then
@@ -88,9 +116,22 @@ async function acquire(target: string): Promise<() => Promise<void>> {
   await writeFile(ownerFile, JSON.stringify({pid: process.pid, host: os.hostname()} satisfies LockOwner)).catch(() => undefined);
   await utimes(lockDir, before.atime, before.mtime).catch(() => undefined);
   return async () => {
+    if (keepFresh !== undefined) {
+      // Given up by proper-lockfile (see onCompromised): box removes its own folder.
+      clearInterval(keepFresh);
+      if (await ownedHere(lockDir)) await rm(lockDir, {recursive: true, force: true});
+      return;
+    }
     // proper-lockfile removes the folder with rmdir: it must be empty again.
     await rm(ownerFile, {force: true});
-    await release();
+    try {
+      await release();
+    } catch (error) {
+      // Given up between the two lines above: the folder, empty now, is still this process's.
+      if (keepFresh === undefined) throw error;
+      clearInterval(keepFresh);
+      if (await readOwner(lockDir) === undefined) await rm(lockDir, {recursive: true, force: true});
+    }
   };
 }
 

@@ -2,6 +2,7 @@ import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execa} from 'execa';
 import {readdirSync} from 'node:fs';
+import {stat, utimes} from 'node:fs/promises';
 import path from 'node:path';
 import {pathToFileURL} from 'node:url';
 import {BoxError} from '../../src/core/errors.js';
@@ -108,6 +109,34 @@ describe('withLock', () => {
         process.off('uncaughtException', onCrash);
       }
       assert.deepEqual(crashes, []);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  test('a lock whose folder mtime changed under it (box\'s own owner record, on a loaded host) is kept fresh by box, not crashed on, and removed at release', async () => {
+    const tmp = await tempDir('box-lock-');
+    try {
+      const target = path.join(tmp.dir, 'machine');
+      const crashes: unknown[] = [];
+      const onCrash = (error: unknown) => crashes.push(error);
+      process.on('uncaughtException', onCrash);
+      try {
+        await withLock(target, {what: 'machine x'}, async () => {
+          // What a slow owner-record write looks like to proper-lockfile's next refresh.
+          await utimes(`${target}.lock`, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+          await new Promise((r) => setTimeout(r, 11_500));
+          const age = Date.now() - (await stat(`${target}.lock`)).mtimeMs;
+          assert.ok(age < 6_000, `the lock was refreshed ${Math.round(age)} ms ago`);
+          assert.equal(await lockHeld(target), true);
+          await assert.rejects(withLock(target, {what: 'machine x'}, async () => undefined), (e: BoxError) => e.code === 'ERR_LOCKED');
+        });
+      } finally {
+        process.off('uncaughtException', onCrash);
+      }
+      assert.deepEqual(crashes, []);
+      assert.deepEqual(readdirSync(tmp.dir), [], 'the lock folder is gone');
+      await withLock(target, {what: 'machine x'}, async () => undefined);
     } finally {
       await tmp.cleanup();
     }
