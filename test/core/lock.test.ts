@@ -99,12 +99,12 @@ describe('withLock', () => {
     const tmp = await tempDir('box-lock-');
     try {
       const target = path.join(tmp.dir, 'machine');
-      // proper-lockfile refreshes every 2 s and throws ECOMPROMISED (killing box) if the folder's mtime is not the one it set.
+      // proper-lockfile refreshes every 5 s and gives the lock up (ECOMPROMISED) if the folder's mtime is not the one it set.
       const crashes: unknown[] = [];
       const onCrash = (error: unknown) => crashes.push(error);
       process.on('uncaughtException', onCrash);
       try {
-        await withLock(target, {what: 'machine x'}, () => new Promise((r) => setTimeout(r, 4500)));
+        await withLock(target, {what: 'machine x'}, () => new Promise((r) => setTimeout(r, 6500)));
       } finally {
         process.off('uncaughtException', onCrash);
       }
