@@ -9,6 +9,19 @@ import {BoxError} from '../../src/core/errors.js';
 import {lockHeld, withLock} from '../../src/core/lock.js';
 import {tempDir} from '../helpers/cli.js';
 
+/** What was thrown uncaught (from a timer: proper-lockfile's default) while `fn` ran. */
+async function crashesDuring(fn: () => Promise<unknown>): Promise<unknown[]> {
+  const crashes: unknown[] = [];
+  const onCrash = (error: unknown) => crashes.push(error);
+  process.on('uncaughtException', onCrash);
+  try {
+    await fn();
+  } finally {
+    process.off('uncaughtException', onCrash);
+  }
+  return crashes;
+}
+
 /** Another process that takes the lock on `target` and keeps it until killed. */
 async function holdForever(target: string) {
   const lockModule = pathToFileURL(path.resolve('src/core/lock.ts')).href;
@@ -100,15 +113,7 @@ describe('withLock', () => {
     try {
       const target = path.join(tmp.dir, 'machine');
       // proper-lockfile refreshes every 5 s and gives the lock up (ECOMPROMISED) if the folder's mtime is not the one it set.
-      const crashes: unknown[] = [];
-      const onCrash = (error: unknown) => crashes.push(error);
-      process.on('uncaughtException', onCrash);
-      try {
-        await withLock(target, {what: 'machine x'}, () => new Promise((r) => setTimeout(r, 6500)));
-      } finally {
-        process.off('uncaughtException', onCrash);
-      }
-      assert.deepEqual(crashes, []);
+      assert.deepEqual(await crashesDuring(() => withLock(target, {what: 'machine x'}, () => new Promise((r) => setTimeout(r, 6500)))), []);
     } finally {
       await tmp.cleanup();
     }
@@ -118,22 +123,15 @@ describe('withLock', () => {
     const tmp = await tempDir('box-lock-');
     try {
       const target = path.join(tmp.dir, 'machine');
-      const crashes: unknown[] = [];
-      const onCrash = (error: unknown) => crashes.push(error);
-      process.on('uncaughtException', onCrash);
-      try {
-        await withLock(target, {what: 'machine x'}, async () => {
-          // What a slow owner-record write looks like to proper-lockfile's next refresh.
-          await utimes(`${target}.lock`, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
-          await new Promise((r) => setTimeout(r, 11_500));
-          const age = Date.now() - (await stat(`${target}.lock`)).mtimeMs;
-          assert.ok(age < 6_000, `the lock was refreshed ${Math.round(age)} ms ago`);
-          assert.equal(await lockHeld(target), true);
-          await assert.rejects(withLock(target, {what: 'machine x'}, async () => undefined), (e: BoxError) => e.code === 'ERR_LOCKED');
-        });
-      } finally {
-        process.off('uncaughtException', onCrash);
-      }
+      const crashes = await crashesDuring(() => withLock(target, {what: 'machine x'}, async () => {
+        // What a slow owner-record write looks like to proper-lockfile's next refresh.
+        await utimes(`${target}.lock`, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+        await new Promise((r) => setTimeout(r, 11_500));
+        const age = Date.now() - (await stat(`${target}.lock`)).mtimeMs;
+        assert.ok(age < 6_000, `the lock was refreshed ${Math.round(age)} ms ago`);
+        assert.equal(await lockHeld(target), true);
+        await assert.rejects(withLock(target, {what: 'machine x'}, async () => undefined), (e: BoxError) => e.code === 'ERR_LOCKED');
+      }));
       assert.deepEqual(crashes, []);
       assert.deepEqual(readdirSync(tmp.dir), [], 'the lock folder is gone');
       await withLock(target, {what: 'machine x'}, async () => undefined);
