@@ -71,7 +71,8 @@ describe('box snapshot on the virtualbox target (fake VBoxManage)', {timeout: 5 
     assert.equal((await run(['snapshot', 'delete', 'h1'])).exitCode, 0);
     assert.deepEqual(vm().snapshots, []);
     assert.deepEqual((await runJson(['snapshot', 'list'])).json.machines[0].snapshots, []);
-    assert.equal((await run(['up'])).exitCode, 0);
+    const up = await run(['up']);
+    assert.equal(up.exitCode, 0, String(up.stderr));
     assert.equal(vm().state, 'running');
   });
 });
