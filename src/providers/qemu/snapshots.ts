@@ -121,8 +121,7 @@ export function shapeDifference(saved: readonly string[], now: readonly string[]
 
 /** Keeps (or forgets, with undefined) the shape of the QEMU a live snapshot was saved from. */
 async function recordShape(ctx: MachineContext, name: string, shape: string[] | undefined): Promise<void> {
-  const had = ((await readMachineState(ctx.project.root, ctx.machine.name))?.provider as ShapeRecord | undefined)?.snapshotShapes?.[name];
-  if (shape === undefined && had === undefined) return;
+  if (shape === undefined && await savedShape(ctx, name) === undefined) return;
   await updateMachineState(ctx.project.root, ctx.machine.name, (s) => {
     const q = s.provider as ShapeRecord;
     const shapes = {...q.snapshotShapes};
@@ -136,9 +135,14 @@ interface ShapeRecord {
   snapshotShapes?: Record<string, string[]>;
 }
 
+/** The recorded shape of the QEMU snapshot `name` was saved from live (undefined: none recorded). */
+async function savedShape(ctx: MachineContext, name: string): Promise<string[] | undefined> {
+  return ((await readMachineState(ctx.project.root, ctx.machine.name))?.provider as ShapeRecord | undefined)?.snapshotShapes?.[name];
+}
+
 /** A live restore into a QEMU of another shape (the Boxfile's memory or cpus changed since): refused before anything is loaded. */
 async function refuseOtherShape(ctx: MachineContext, name: string, now: string[]): Promise<void> {
-  const saved = ((await readMachineState(ctx.project.root, ctx.machine.name))?.provider as ShapeRecord | undefined)?.snapshotShapes?.[name];
+  const saved = await savedShape(ctx, name);
   // Snapshots saved before box recorded shapes: QEMU is the judge (stopHalfLoaded if it refuses).
   const difference = saved && now.length > 0 ? shapeDifference(saved, now) : undefined;
   if (difference === undefined) return;
