@@ -129,9 +129,10 @@ async function upOne(
   let ranProvisioners = false;
   try {
     const {created, resumed = false, cloudInitAbsent = false, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});
-    // A resumed guest did not boot: cloud-init has nothing new to finish.
+    // A resumed guest did not boot: cloud-init has nothing new to finish; nor has a guest that
+    // said at boot it has no cloud-init.
     const booted = !wasRunning && !resumed;
-    const cloudInit = await afterBoot(handle, {booted: booted && !cloudInitAbsent, cloudInitMatters: cloudInitMatters(handle, options, created, recorded)}, timings);
+    const cloudInit = await afterBoot(handle, {cloudInitPossible: booted && !cloudInitAbsent, cloudInitMatters: cloudInitMatters(handle, options, created, recorded)}, timings);
     if ((await readMachineState(ctx.project.root, machine.name))?.upCompleted === false) {
       await updateMachineState(ctx.project.root, machine.name, (s) => { s.upCompleted = true; });
     }
@@ -217,12 +218,12 @@ function cloudInitMatters(handle: MachineHandle, options: UpOptions, created: bo
  * differs from what box last set there (providers that swap the insecure key set it in the
  * same round and record it). Over the provider's communicator, so it works on every target.
  */
-async function afterBoot(handle: MachineHandle, boot: {booted: boolean; cloudInitMatters: boolean}, timings: UpTimings): Promise<CloudInitOutcome | undefined> {
+async function afterBoot(handle: MachineHandle, boot: {cloudInitPossible: boolean; cloudInitMatters: boolean}, timings: UpTimings): Promise<CloudInitOutcome | undefined> {
   const {ctx, machine} = handle;
   const wanted = machine.hostname;
   const setHostname = wanted !== undefined && (await readMachineState(ctx.project.root, machine.name))?.hostname !== wanted;
   // cloud-init sets the host name too: never race it (and the session is open anyway).
-  const waitCloudInit = boot.booted && (boot.cloudInitMatters || setHostname);
+  const waitCloudInit = boot.cloudInitPossible && (boot.cloudInitMatters || setHostname);
   if (!waitCloudInit && !setHostname) return undefined;
   throwIfAborted(ctx.signal);
   const comm = await openReadyCommunicator(handle);
