@@ -6,7 +6,7 @@
 // runs both in one pass (CI: the fault suite's cheap files then fill the second lane while the
 // other lane waits on a guest, instead of running after everything else).
 import {spawnSync} from 'node:child_process';
-import {mkdtempSync, readdirSync, rmSync, statSync} from 'node:fs';
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -49,6 +49,9 @@ if (files.length === 0) {
 
 // Tests that forget BOX_HOME must not write into the developer's ~/.box: give the run its own.
 const boxHome = mkdtempSync(path.join(os.tmpdir(), 'box-test-home-'));
+// Test fakes write what went wrong out of sight (a fake VM's stand-in guest that died) here;
+// it is printed after the summary, where a CI log's tail shows it.
+const eventLog = path.join(boxHome, 'test-events.log');
 const started = Date.now();
 const result = spawnSync(process.execPath, [
   '--import', 'tsx',
@@ -56,7 +59,8 @@ const result = spawnSync(process.execPath, [
   '--test-concurrency=2',
   '--test-reporter=spec',
   ...files,
-], {stdio: 'inherit', env: {...process.env, BOX_HOME: boxHome}});
+], {stdio: 'inherit', env: {...process.env, BOX_HOME: boxHome, BOX_TEST_EVENT_LOG: eventLog}});
+if (existsSync(eventLog)) console.error(`events the test fakes logged (${eventLog}):\n${readFileSync(eventLog, 'utf8')}`);
 rmSync(boxHome, {recursive: true, force: true});
 if (faults || withFaults) console.error(`${withFaults ? 'test and fault suite' : 'fault suite'} wall time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.exit(result.status ?? 1);

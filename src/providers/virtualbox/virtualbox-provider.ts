@@ -224,7 +224,13 @@ export class VirtualboxProvider implements Provider {
     await waitForGuestSsh({
       port: s.sshPort!, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, serialLog: s.serialLog,
       vmGone: async () => {
-        const vm = await this.vbox.vmInfo(target).catch(() => undefined);
+        // A showvminfo that fails (a busy VBoxSVC) says nothing about the VM: keep waiting.
+        let vm: Awaited<ReturnType<VBoxManage['vmInfo']>>;
+        try {
+          vm = await this.vbox.vmInfo(target);
+        } catch {
+          return undefined;
+        }
         if (vm?.state === 'running' || vm?.state === 'starting') return undefined;
         const tail = await tailFile(s.serialLog);
         return new BoxError('ERR_VBOX_VM_STOPPED', `The VirtualBox VM ${s.vmName} stopped while the guest was booting (VMState ${vm?.state ?? 'gone'}).${tail ? ` Last lines of ${s.serialLog}:\n${tail}` : ''}`, {
