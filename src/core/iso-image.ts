@@ -1,6 +1,7 @@
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import {BoxError} from './errors.js';
 import {run} from './exec.js';
 
 /**
@@ -15,7 +16,15 @@ export async function makeIsoImage(files: ReadonlyArray<{name: string; content: 
       await mkdir(path.dirname(path.join(dir, f.name)), {recursive: true});
       await writeFile(path.join(dir, f.name), f.content);
     }
-    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', label, '-J', '-r', '-o', out, dir], {errorCode, hint: 'Install xorriso (apt-get install xorriso).'});
+    const xorriso = (): Promise<string> => run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', label, '-J', '-r', '-o', out, dir], {errorCode, hint: 'Install xorriso (apt-get install xorriso).'});
+    try {
+      await xorriso();
+    } catch (error) {
+      // Debian 12's xorriso (1.5.4) once crashed (its "UNIX-SIGNAL: SIGSEGV" report, exit 1) on
+      // an image the same command then wrote: a crash is tried once more, any other failure not.
+      if (!(error instanceof BoxError && /UNIX-SIGNAL:/.test(error.message))) throw error;
+      await xorriso();
+    }
     return out;
   } finally {
     await rm(dir, {recursive: true, force: true});
