@@ -23,6 +23,10 @@ export const OPERATIONS: readonly Operation[] = [
   {id: 'up-cold', label: 'cold `up` to SSH-ready', repeated: false, against: 'peer', target: 0.3},
   {id: 'status-running', label: '`status`, running machine', repeated: true, against: 'peer', target: 0.15},
   {id: 'ssh', label: '`ssh -c true`', repeated: true, against: 'peer'},
+  // Issue 15 item 3: where the user wants speed, the next up is a resume. Both sides save the RAM
+  // to disk (box: `halt --suspend`; Vagrant: `suspend` with libvirt's managedsave) and restore it.
+  {id: 'suspend', label: '`halt --suspend` (Vagrant: `suspend`, managedsave)', repeated: false, against: 'peer'},
+  {id: 'up-suspended', label: '`up` of the suspended machine (Vagrant: `resume`)', repeated: false, against: 'peer'},
   {id: 'halt', label: '`halt`', repeated: false, against: 'peer', target: 0.1},
   {id: 'up-halted', label: '`up` of a halted machine', repeated: false, against: 'peer', target: 0.2},
   {id: 'destroy', label: '`destroy`', repeated: false, against: 'peer'},

@@ -86,6 +86,8 @@ interface Side {
   up: string[];
   ssh: string[];
   halt: string[];
+  suspend: string[];
+  resume: string[];
   destroy: string[];
 }
 
@@ -93,7 +95,8 @@ function boxSide(project: string, home: string): Side {
   return {
     tool: 'box',
     cli: (args) => run(process.execPath, [bin, ...args], {cwd: project, env: {BOX_HOME: home}}),
-    version: ['--version'], status: ['status'], up: ['up', '--no-provision'], ssh: ['ssh', '-c', 'true'], halt: ['halt'], destroy: ['destroy', '--force'],
+    version: ['--version'], status: ['status'], up: ['up', '--no-provision'], ssh: ['ssh', '-c', 'true'], halt: ['halt'],
+    suspend: ['halt', '--suspend'], resume: ['up', '--no-provision'], destroy: ['destroy', '--force'],
   };
 }
 
@@ -103,7 +106,8 @@ function vagrantSide(project: string, vagrantHome: string): Side {
   return {
     tool: 'vagrant',
     cli: (args) => run('ip', ['netns', 'exec', netns, 'vagrant', ...args], {cwd: project, env: {VAGRANT_HOME: vagrantHome, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_BOX_UPDATE_CHECK_DISABLE: '1', PATH: process.env.PATH ?? ''}}),
-    version: ['--version'], status: ['status'], up: ['up', '--provider', 'libvirt', '--no-provision'], ssh: ['ssh', '-c', 'true'], halt: ['halt'], destroy: ['destroy', '--force'],
+    version: ['--version'], status: ['status'], up: ['up', '--provider', 'libvirt', '--no-provision'], ssh: ['ssh', '-c', 'true'], halt: ['halt'],
+    suspend: ['suspend'], resume: ['resume'], destroy: ['destroy', '--force'],
   };
 }
 
@@ -122,6 +126,9 @@ async function sequence(side: Side, samples: Sample[], extra: {version?: () => P
     add('ssh', await timed(() => side.cli(side.ssh)));
     if (extra.ssh) add('ssh', await extra.ssh(), 'openssh');
   }
+  log(`${side.tool}: suspend, up of the suspended machine`);
+  add('suspend', await timed(() => side.cli(side.suspend)));
+  add('up-suspended', await timed(() => side.cli(side.resume)));
   log(`${side.tool}: halt, up of the halted machine, destroy`);
   add('halt', await timed(() => side.cli(side.halt)));
   add('up-halted', await timed(() => side.cli(side.up)));
@@ -163,6 +170,7 @@ async function prepareVagrant(boxPath: string, project: string): Promise<{vagran
     '    l.graphics_type = "none"',
     '    l.video_type = "none"',
     '    l.random :model => "random"',
+    '    l.suspend_mode = "managedsave"', // RAM saved to disk, as box's halt --suspend does (the default only pauses)
     ...kernel,
     '  end',
     'end',
