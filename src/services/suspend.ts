@@ -61,7 +61,13 @@ export async function suspend(options: LifecycleOptions & ConcurrencyOptions): P
     handle.ctx.ui.success(`${entry.name} is ${entry.status}${entry.stateBytes ? ` (${(entry.stateBytes / 1024 ** 2).toFixed(0)} MiB saved)` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return {...entry, durationMs: Date.now() - t0};
   });
-  const wentDown = outcomes.flatMap((o) => o.ok && o.value.suspended ? [o.handle.machine.name] : []);
+  // A failed suspension that still stopped the machine (EC2's plain stop in place of a hibernation) took it away too.
+  const wentDown = outcomes.flatMap((o) => (o.ok ? o.value.suspended : stoppedAnyway(o.error)) ? [o.handle.machine.name] : []);
   await clusterChanged(project, cluster, {up: [], down: wentDown}, options);
   return {machines: settleMachines(outcomes, options.signal, (machine) => machine)};
+}
+
+/** An error that says the machine stopped all the same (`details.status: 'stopped'`). */
+function stoppedAnyway(error: unknown): boolean {
+  return error instanceof BoxError && error.details?.status === 'stopped';
 }

@@ -10,9 +10,11 @@ import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 // `box suspend` on aws is EC2 hibernation (targets.aws.hibernation). moto 5.2.1 keeps
-// HibernationOptions but stops an instance plainly when asked to hibernate, so these tests prove
-// the call flow (the requests box really sends, read at the fault proxy in front of moto), what
-// box records and what status/up/halt/destroy make of it; real hibernation is not verified.
+// HibernationOptions but stops an instance plainly when asked to hibernate; the fault proxy in
+// front of it answers DescribeInstances with EC2's hibernation StateReason instead (or leaves
+// moto's plain stop, as EC2's fallback, with `proxy.hibernation = 'falls-back'`). These tests
+// prove the call flow (the requests box really sends, read at the proxy), what box records and
+// what status/up/halt/destroy make of it; real hibernation is not verified.
 const HIBERNATING = awsBoxfile('hib-demo', '    hibernation: true\n');
 
 describe('box suspend on aws by hibernation (CLI against moto)', () => {
@@ -129,6 +131,36 @@ describe('box suspend on aws by hibernation (CLI against moto)', () => {
     const halted = await runJson(['halt']);
     assert.equal(halted.result.exitCode, 0, String(halted.result.stderr));
     assert.equal(halted.json.machines[0].status, 'stopped');
+    assert.equal((await recorded()).hibernated, undefined);
+    const up = await runJson(['up']);
+    assert.equal(up.result.exitCode, 0, String(up.result.stderr));
+    assert.equal(up.json.machines[0].resumed, undefined, 'a boot, not a resume');
+  });
+
+  test('EC2 stops the instance plainly instead of hibernating it: suspend fails and says so, status says stopped, up boots', async () => {
+    assert.equal((await run(['up'])).exitCode, 0);
+    suite.proxy.hibernation = 'falls-back';
+    const suspended = await runJson(['suspend']);
+    assert.equal(suspended.result.exitCode, 1, String(suspended.result.stderr));
+    assert.equal(suspended.json.error.code, 'ERR_AWS_NOT_HIBERNATED');
+    assert.match(suspended.json.error.message, /did not hibernate machine default.*state reason Client\.UserInitiatedShutdown.*RAM was not saved.*next `box up` boots/s);
+    assert.equal(sent('StopInstances')[0]?.Hibernate, 'true');
+    assert.equal((await instance())?.State?.Name, 'stopped');
+    assert.equal((await recorded()).hibernated, undefined, 'no suspension recorded');
+    assert.equal((await status()).status, 'stopped');
+
+    // The record a suspend killed after StopInstances leaves: EC2's reason still wins.
+    const file = path.join(suite.work, '.box/machines/default/state.json');
+    const state = JSON.parse(await readFile(file, 'utf8'));
+    state.provider.hibernated = {at: new Date().toISOString()};
+    await writeFile(file, JSON.stringify(state));
+    const shown = await status();
+    assert.equal(shown.status, 'stopped');
+    assert.equal(shown.details.notHibernated, 'Client.UserInitiatedShutdown');
+    suite.proxy.requests.length = 0;
+    const forced = await runJson(['halt', '--force']);
+    assert.equal(forced.result.exitCode, 0, String(forced.result.stderr));
+    assert.deepEqual(sent('StartInstances'), [], 'no saved state to discard: not started to be force-stopped');
     assert.equal((await recorded()).hibernated, undefined);
     const up = await runJson(['up']);
     assert.equal(up.result.exitCode, 0, String(up.result.stderr));

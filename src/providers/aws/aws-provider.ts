@@ -31,7 +31,7 @@ import {deleteKeyPair, deleteSecurityGroup} from './resources.js';
 import {TAG, boxTags, tagSpec} from './tags.js';
 import {awsSnapshots, deleteMachineSnapshots} from './snapshots.js';
 import {waitFor, waiterConfig} from './waiters.js';
-import {hibernationConfigured, hibernationLaunch, hibernationOffError} from './hibernation.js';
+import {ec2SaysHibernated, hibernationConfigured, hibernationLaunch, hibernationOffError, holdsHibernation, notHibernatedError} from './hibernation.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {cloudInitUserData} from '../shared/cloud-init.js';
 
@@ -84,7 +84,7 @@ export class AwsProvider implements Provider {
       await waitFor('InstanceStopped', recorded.instanceId!, recorded.region, () => waitUntilInstanceStopped(waiterConfig(client, 600, ctx.signal), {InstanceIds: [recorded.instanceId!]}));
     }
     // A hibernated instance: StartInstances restores its RAM from the root volume (no boot).
-    const resumed = (state === 'stopped' || state === 'stopping') && recorded.hibernated !== undefined;
+    const resumed = (state === 'stopped' || state === 'stopping') && holdsHibernation(instance, recorded);
     if (state === 'stopped' || state === 'stopping') {
       ctx.ui.stage(resumed ? 'resume-instance' : 'start-instance', recorded.instanceId);
       await awsCall({action: 'StartInstances', region: recorded.region}, () => client.send(new StartInstancesCommand({InstanceIds: [recorded.instanceId!]}), {abortSignal: ctx.signal}));
@@ -127,6 +127,11 @@ export class AwsProvider implements Provider {
       throw error;
     }
     await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
+    const stopped = await this.describe(client, s);
+    if (!ec2SaysHibernated(stopped)) {
+      await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
+      throw notHibernatedError(ctx.machine.name, s.instanceId, stopped?.StateReason?.Code ?? 'unknown');
+    }
     return {method: 'hibernate', timings: {hibernate: Date.now() - t0}};
   }
 
@@ -304,8 +309,8 @@ export class AwsProvider implements Provider {
       await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
       instance = await this.describe(client, s);
     }
-    if (s.hibernated && ['running', 'pending'].includes(instance?.State?.Name ?? '')) {
-      // Started outside box since it hibernated: this stop is a plain one.
+    if (s.hibernated && (['running', 'pending'].includes(instance?.State?.Name ?? '') || !holdsHibernation(instance, s))) {
+      // Started outside box since it hibernated (this stop is a plain one), or EC2 stopped it plainly: no image to keep.
       await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
     } else if (s.hibernated && options.force && instance?.State?.Name === 'stopped') {
       // EC2 has no call that drops a hibernation image: the instance resumes, then is
@@ -358,10 +363,11 @@ export class AwsProvider implements Provider {
     const ec2State = instance?.State?.Name ?? 'not-found';
     const details = {instanceId: s.instanceId, ec2State, region: s.region, instanceType: instance?.InstanceType ?? s.instanceType, ami: s.ami, publicIp: instance?.PublicIpAddress, privateIp: instance?.PrivateIpAddress};
     if (ec2State === 'running' || ec2State === 'pending') return {status: s.phase === 'created' ? 'running' : 'broken', ...(s.phase === 'created' ? {} : {reason: 'the instance runs but `box up` did not finish', repair}), details};
-    if ((ec2State === 'stopped' || ec2State === 'stopping') && s.hibernated) {
+    if ((ec2State === 'stopped' || ec2State === 'stopping') && holdsHibernation(instance, s)) {
       return {status: 'suspended', details: {...details, suspendedAt: s.hibernated.at, ...(instance?.StateReason?.Code ? {stateReason: instance.StateReason.Code} : {})}};
     }
-    if (ec2State === 'stopped' || ec2State === 'stopping') return {status: 'stopped', details};
+    // A recorded suspension that EC2 carried out as a plain stop: the next up boots.
+    if (ec2State === 'stopped' || ec2State === 'stopping') return {status: 'stopped', details: {...details, ...(s.hibernated ? {notHibernated: instance?.StateReason?.Code} : {})}};
     return {status: 'broken', reason: `instance ${s.instanceId} is ${ec2State} (changed outside box)`, repair, details};
   }
 

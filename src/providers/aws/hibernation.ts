@@ -2,7 +2,7 @@ import {
   DescribeImagesCommand, DescribeInstanceTypesCommand,
   type BlockDeviceMapping as Ec2Mapping, type EC2Client, type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
-import {UsageError} from '../../core/errors.js';
+import {BoxError, UsageError} from '../../core/errors.js';
 import {awsCall} from './errors.js';
 import type {AwsMachineState} from './machine-state.js';
 
@@ -71,6 +71,36 @@ export async function hibernationLaunch(client: EC2Client, input: {ami: string; 
  */
 export function hibernationConfigured(instance: Instance | undefined, s: AwsMachineState): boolean {
   return instance?.HibernationOptions?.Configured ?? s.hibernation === true;
+}
+
+/** EC2's StateReason code for an instance it hibernated (a plain stop says Client.UserInitiatedShutdown). */
+export const HIBERNATE_REASON = 'Client.UserInitiatedHibernate';
+
+/**
+ * Does EC2 say it hibernated this stopped (or stopping) instance? When the guest cannot
+ * hibernate, EC2 falls back to a plain stop, and its StateReason then names another reason. An
+ * endpoint that gives no reason, or an empty one (an EC2-compatible cloud), is believed on box's word.
+ */
+export function ec2SaysHibernated(instance: Instance | undefined): boolean {
+  const code = instance?.StateReason?.Code;
+  return !code || code === HIBERNATE_REASON;
+}
+
+/** Is the instance holding a hibernation image: box recorded a suspension, and EC2 did not stop it plainly instead? */
+export function holdsHibernation(instance: Instance | undefined, s: AwsMachineState): s is AwsMachineState & {hibernated: {at: string}} {
+  return s.hibernated !== undefined && ec2SaysHibernated(instance);
+}
+
+/**
+ * `box suspend` asked EC2 to hibernate, and EC2 stopped the instance plainly instead: the guest
+ * shut down, its RAM is gone and the next `up` boots. An error (exit 1), so a script that relies
+ * on processes surviving the suspension stops here; `details.status` says the machine went down.
+ */
+export function notHibernatedError(machine: string, instanceId: string, reason: string): BoxError {
+  return new BoxError('ERR_AWS_NOT_HIBERNATED', `EC2 did not hibernate machine ${machine} (${instanceId}): it stopped it plainly (state reason ${reason}), so its RAM was not saved. The machine is stopped; the next \`box up\` boots it.`, {
+    hint: 'EC2 falls back to a plain stop when the guest cannot hibernate: the AMI lacks the hibernation agent (ec2-hibinit-agent), the agent has not finished setting up swap shortly after launch, or the root volume has no room for the RAM. The instance\'s console output (`aws ec2 get-console-output`) tells which.',
+    details: {status: 'stopped', stateReason: reason},
+  });
 }
 
 /** The refusal of `box suspend` for an instance launched without hibernation (exit 2, nothing changed). */

@@ -14,6 +14,13 @@ import {setTimeout as sleep} from 'node:timers/promises';
  * It also keeps one promise of EC2 that moto does not: RunInstances with a ClientToken it has
  * already carried out answers the first launch again instead of launching another instance
  * (EC2's idempotency), so a retried launch behaves here as it does on AWS.
+ *
+ * And one more: hibernation. moto stops an instance plainly when StopInstances asks it to
+ * hibernate, and says so in the instance's StateReason (Client.UserInitiatedShutdown). EC2 says
+ * Client.UserInitiatedHibernate for an instance it hibernated, and falls back to a plain stop
+ * when the guest cannot hibernate. The proxy answers DescribeInstances as EC2 would after a
+ * hibernation, until the instance is started, stopped again or terminated; `hibernation:
+ * 'falls-back'` leaves moto's plain stop showing, as EC2's fallback does.
  */
 export interface Fault {
   action: string;
@@ -44,6 +51,8 @@ export interface FaultProxy {
   faults: Fault[];
   /** Page size per Describe* action: answers carry at most that many items and a nextToken. */
   paging: Record<string, number>;
+  /** What a StopInstances with Hibernate=true does: hibernate (the default), or EC2's fallback to a plain stop. */
+  hibernation: 'works' | 'falls-back';
   /** Resolves once a request for `action` (passing `when`) was seen (and, for an `after` fault, acted on upstream). */
   seen(action: string, when?: (params: URLSearchParams) => boolean): Promise<void>;
   close(): Promise<void>;
@@ -115,11 +124,12 @@ function forward(url: URL, method: string, headers: http.OutgoingHttpHeaders, bo
 export async function startFaultProxy(target: string, faults: Fault[] = []): Promise<FaultProxy> {
   const hits = new Map<string, number>();
   const requests: FaultProxy['requests'] = [];
-  const state = {faults, paging: {} as Record<string, number>};
+  const state = {faults, paging: {} as Record<string, number>, hibernation: 'works' as FaultProxy['hibernation']};
   const waiters: Array<{action: string; when?: (params: URLSearchParams) => boolean; resolve: () => void}> = [];
   const held = new Set<http.ServerResponse>();
   const skipped = new Map<Fault, number>();
   const launches = new Map<string, {status: number; headers: http.IncomingHttpHeaders; body: Buffer}>();
+  const hibernated = new Set<string>();
   const notify = (action: string, params: URLSearchParams) => {
     for (const w of waiters.filter((x) => x.action === action && (!x.when || x.when(params)))) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -170,6 +180,7 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
         return;
       }
       if (token && answer.status === 200) launches.set(token, answer);
+      if (answer.status === 200) trackHibernation(hibernated, action, params, state.hibernation);
       notify(action, params);
       if (fault?.after === 'drop') {
         res.socket?.destroy();
@@ -180,6 +191,7 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
         return;
       }
       let out = answer.body;
+      if (action === 'DescribeInstances' && answer.status === 200 && hibernated.size > 0) out = Buffer.from(asHibernated(out.toString('utf8'), hibernated));
       if (pageSize && answer.status === 200) out = Buffer.from(page(out.toString('utf8'), action, offset, pageSize));
       const {'transfer-encoding': _chunked, ...upHeaders} = answer.headers;
       res.writeHead(answer.status, {...upHeaders, 'content-length': String(out.length)});
@@ -196,6 +208,8 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
     set faults(f: Fault[]) { state.faults = f; },
     get paging() { return state.paging; },
     set paging(p: Record<string, number>) { state.paging = p; },
+    get hibernation() { return state.hibernation; },
+    set hibernation(h: FaultProxy['hibernation']) { state.hibernation = h; },
     seen: (action: string, when?: (params: URLSearchParams) => boolean) => new Promise<void>((resolve) => { waiters.push({action, when, resolve}); }),
     close: () => new Promise((resolve) => {
       for (const res of held) res.socket?.destroy();
@@ -203,4 +217,43 @@ export async function startFaultProxy(target: string, faults: Fault[] = []): Pro
       server.close(() => resolve());
     }),
   } as FaultProxy;
+}
+
+/** The instances of a call (InstanceId.1, InstanceId.2, ...). */
+function instanceIds(params: URLSearchParams): string[] {
+  return [...params.entries()].filter(([key]) => /^InstanceId\.\d+$/.test(key)).map(([, id]) => id);
+}
+
+/** Keeps the set of instances EC2 would have hibernated: from a StopInstances with Hibernate=true that worked, until the next start, stop or termination. */
+function trackHibernation(hibernated: Set<string>, action: string, params: URLSearchParams, mode: FaultProxy['hibernation']): void {
+  if (!['StopInstances', 'StartInstances', 'TerminateInstances'].includes(action)) return;
+  for (const id of instanceIds(params)) {
+    if (action === 'StopInstances' && params.get('Hibernate') === 'true' && mode === 'works') hibernated.add(id);
+    else hibernated.delete(id);
+  }
+}
+
+/** A DescribeInstances answer with EC2's StateReason for each hibernated instance in place of moto's plain-stop one. */
+function asHibernated(xml: string, hibernated: Set<string>): string {
+  const reason = '<stateReason><code>Client.UserInitiatedHibernate</code><message>Client.UserInitiatedHibernate: User initiated hibernate</message></stateReason>';
+  return xml.replace(/<instancesSet>([\s\S]*?)<\/instancesSet>/g, (_set, items: string) => `<instancesSet>${instanceItems(items).map((item) => {
+    const id = /<instanceId>([^<]+)<\/instanceId>/.exec(item)?.[1];
+    return id && hibernated.has(id) ? item.replace(/<stateReason>[\s\S]*?<\/stateReason>|<stateReason\/>/, reason) : item;
+  }).join('')}</instancesSet>`);
+}
+
+/** The top-level <item> elements of an instancesSet (an instance's own fields hold nested items). */
+function instanceItems(xml: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (const tag of xml.matchAll(/<(\/?)item>/g)) {
+    if (tag[1] === '') {
+      if (depth === 0) start = tag.index;
+      depth++;
+    } else if (--depth === 0) {
+      items.push(xml.slice(start, tag.index + tag[0].length));
+    }
+  }
+  return items;
 }

@@ -54,6 +54,7 @@ export function motoSuite(options: {prefix: string; inProcess?: boolean; boxfile
     await suite.moto.reset();
     suite.proxy.faults = [];
     suite.proxy.paging = {};
+    suite.proxy.hibernation = 'works';
     suite.proxy.hits.clear();
     suite.proxy.requests.length = 0;
     const work = await tempDir(`${options.prefix}-`);
