@@ -158,6 +158,20 @@ describe('virtualbox target through the CLI, against the fake VBoxManage', {time
     assert.equal((await p.runJson(['destroy', '--force'])).result.exitCode, 0);
   });
 
+  test('a showvminfo that fails while box waits for SSH (VBoxSVC busy) is not a stopped VM: the up waits on and succeeds', async () => {
+    const p = await project({targets: {virtualbox: {cpus: 1, memory: 600}}});
+    p.setEnv({FAKE_VBOX_BUSY_AFTER_START: '1'});
+    const up = await p.runJson(['up']);
+    assert.equal(up.result.exitCode, 0, String(up.result.stderr));
+    assert.equal(up.json.machines[0].status, 'running');
+    // The failing call was the SSH wait's check of the VM (the first showvminfo after startvm).
+    const calls = fakeCalls(p.vboxHome);
+    const afterStart = calls[calls.findIndex((c) => c.argv[0] === 'startvm') + 1];
+    assert.deepEqual([afterStart?.argv[0], afterStart?.exitCode], ['showvminfo', 1]);
+    assert.equal((await p.vbox(['showvminfo', (await p.state()).provider.uuid, '--machinereadable'])).exitCode, 0, 'only the first call after startvm failed');
+    assert.equal((await p.runJson(['destroy', '--force'])).result.exitCode, 0);
+  });
+
   test('full import with forwarded ports; a guest ignoring ACPI is powered off after --timeout', async () => {
     const p = await project({targets: {virtualbox: {linked_clone: false, cpus: 2, memory: 700}}, forwarded_ports: [{guest: 80, host: 18080}]});
     const {result} = await p.runJson(['up']);
