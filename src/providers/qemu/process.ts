@@ -97,12 +97,16 @@ export async function pidsWhere(test: (args: string[]) => boolean): Promise<numb
   return pids;
 }
 
-/** Waits until the process is gone or `timeoutMs` passes; true when it is gone. */
+/**
+ * Waits until the process is gone or `timeoutMs` passes; true when it is gone. Polled every
+ * 25 ms: a poll is a kill(0) and one small /proc read, and a halt ends when QEMU does, so a
+ * coarser poll only adds its half-interval to every halt.
+ */
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!pidAlive(pid) || await isZombie(pid)) return true;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 25));
   }
   return !pidAlive(pid);
 }
