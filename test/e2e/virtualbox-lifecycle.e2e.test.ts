@@ -147,11 +147,12 @@ describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {t
       child.kill('SIGKILL');
       await child;
     }
-    // QEMU -daemonize is two processes until the guest is set up and the parent exits: the
-    // count is read once startvm is done.
+    // QEMU -daemonize is one process, then two, then one once the guest is set up and the parent
+    // exits: the processes are counted once the fake's startvm recorded the guest's pid.
+    const startedPid = () => fakeVms(vbox.dir).find((vm) => vm.state === 'running' && vm.pid !== undefined)?.pid;
     const settled = Date.now() + 60_000;
-    while ((await fakeGuestPids(vbox.dir)).length > 1 && Date.now() < settled) await new Promise((r) => setTimeout(r, 250));
-    assert.equal((await fakeGuestPids(vbox.dir)).length, 1, 'the VM runs on after the CLI was killed');
+    while (startedPid() === undefined && Date.now() < settled) await new Promise((r) => setTimeout(r, 250));
+    assert.deepEqual(await fakeGuestPids(vbox.dir), [startedPid()], 'the VM runs on after the CLI was killed');
     const {result, json} = await runJson(['up']);
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
     assert.equal(json.machines[0].created, false);

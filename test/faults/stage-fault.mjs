@@ -86,11 +86,21 @@ function act(message) {
     case 'ctrl-c':
       ctrlC();
       break;
-    case 'ctrl-c-twice':
+    case 'ctrl-c-twice': {
+      // The second one once box's handler says it saw the first, and so while the cleanup runs
+      // (a fixed delay raced the cleanup: it can finish in well under 200 ms).
+      const write = process.stderr.write;
+      process.stderr.write = function (chunk, ...rest) {
+        const result = write.call(this, chunk, ...rest);
+        if (String(chunk).includes('Interrupted: cleaning up')) {
+          process.stderr.write = write;
+          ctrlC();
+        }
+        return result;
+      };
       ctrlC();
-      // The second one after box's handler saw the first (it runs on the next turn of the loop).
-      setTimeout(ctrlC, 200);
       break;
+    }
     case 'pause': {
       if (!pauseDir) throw new Error('stage-fault: pause needs BOX_FAULT_PAUSE_DIR');
       writeFileSync(path.join(pauseDir, 'paused.json.tmp'), JSON.stringify({pid: process.pid, ...message}));

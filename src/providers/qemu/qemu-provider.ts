@@ -338,7 +338,7 @@ export class QemuProvider implements Provider {
       name: 'wait-for-ssh',
       detail: (s) => `127.0.0.1:${s.sshPort}`,
       run: async (s) => {
-        await waitForSshBanner({port: s.sshPort!, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid: s.pid!, serialLog: files.serialLog});
+        await waitForSshBanner({port: s.sshPort!, timeoutMs: machine.ssh.timeoutSeconds * 1000, signal, pid: s.pid!, serialLog: files.serialLog, serial: s.serial});
         s.bannerAt = Date.now();
         lap('waitForSsh');
       },

@@ -2,6 +2,7 @@ import {BoxError} from '../../core/errors.js';
 import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
 import {tailFile} from '../../core/tail-file.js';
 import {pidAlive} from '../../core/processes.js';
+import type {SerialWatch} from '../shared/serial-watch.js';
 
 export interface WaitForSshOptions {
   port: number;
@@ -11,6 +12,8 @@ export interface WaitForSshOptions {
   /** Checked between attempts: if QEMU died, stop waiting and say so. */
   pid?: number;
   serialLog: string;
+  /** The serial console the provider follows for the boot phases: read for sshd's start. */
+  serial?: SerialWatch;
 }
 
 /** The shared banner wait (../shared/wait-for-ssh.ts), failing fast when QEMU exits. */

@@ -34,17 +34,24 @@ export interface BootPhases {
   keyReady?: number;
 }
 
+const SSHD_STARTED = /\bStarted (ssh\.service|sshd\.service|OpenBSD Secure Shell server|OpenSSH)/;
+
 const PATTERNS: Array<[Exclude<keyof BootPhases, 'banner' | 'keyReady' | 'guestKey'>, RegExp]> = [
   ['kernel', /\bLinux version \d/],
   ['initrd', /\bRun \/init as init process/],
   ['userspace', /\bsystemd\[1\]: systemd \d|^Welcome to |\bRun \/sbin\/init as init process|\bINIT: version/],
-  ['sshd', /\bStarted (ssh\.service|sshd\.service|OpenBSD Secure Shell server|OpenSSH)/],
+  ['sshd', SSHD_STARTED],
   ['multiUser', /\bReached target (multi-user\.target|Multi-User System)/],
 ];
 
 /** Terminal colours and carriage returns, as systemd writes them to the console. */
 export function plainConsoleText(text: string): string {
   return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+}
+
+/** Whether a console line says the guest's sshd unit started. */
+export function saysSshdStarted(line: string): boolean {
+  return SSHD_STARTED.test(plainConsoleText(line));
 }
 
 /** The line box's first-boot unit prints once the key is in (see firstBootScript). */
