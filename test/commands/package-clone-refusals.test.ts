@@ -170,15 +170,16 @@ describe('box package and box up --from: refusals', () => {
     await rm(machineDir('web'), {recursive: true, force: true});
   });
 
-  test('--from on virtualbox: not supported yet', async () => {
-    const vb = await tempDir('box-pkg-vb-');
+  test('--from across targets: not supported yet, before anything is made', async () => {
+    const mixed = await tempDir('box-clone-mixed-');
     try {
-      await writeFile(path.join(vb.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox', machines: {web: {}}}));
-      const result = await run(['up', 'copy', '--from', 'web'], vb.dir);
-      assert.equal(result.exitCode, 2);
-      assert.match(String(result.stderr), /--from \(cloning a machine\) is not supported yet on virtualbox/);
+      await writeFile(path.join(mixed.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox', machines: {web: {}, copy: {target: 'qemu'}}}));
+      const result = await run(['up', 'copy', '--from', 'web'], mixed.dir);
+      assert.equal(result.exitCode, 2, String(result.stderr));
+      assert.match(String(result.stderr), /web is on the virtualbox target and copy on qemu: --from is not supported yet across targets/);
+      assert.equal(existsSync(path.join(mixed.dir, '.box', 'machines', 'copy')), false);
     } finally {
-      await vb.cleanup();
+      await mixed.cleanup();
     }
   });
 });

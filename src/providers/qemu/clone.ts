@@ -1,10 +1,9 @@
-import {copyFile} from 'node:fs/promises';
 import path from 'node:path';
-import {BoxError, UsageError} from '../../core/errors.js';
+import {UsageError} from '../../core/errors.js';
 import {run} from '../../core/exec.js';
-import {machineFiles} from '../../core/paths.js';
 import {LOCK_WAIT_MS, readMachineState, withMachineLock, type MachineState} from '../../core/state.js';
 import type {CloneSource} from '../provider.js';
+import {CLONE_SOURCE_KEY_FILE, copySourceKey, type CloneOrigin} from '../shared/clone-guest.js';
 import type {QemuMachineState} from './qemu-provider.js';
 
 const hint = 'Install QEMU\'s tools (Debian/Ubuntu: `apt-get install qemu-utils`) and check the source disk with `qemu-img check`.';
@@ -13,18 +12,14 @@ const hint = 'Install QEMU\'s tools (Debian/Ubuntu: `apt-get install qemu-utils`
 export const cloneFiles = {
   /** The source's disk state over the box image: only the source's delta, its backing is box.img. */
   base: 'clone-base.qcow2',
-  /** A copy of the source machine's private key: the clone's guest still trusts it at its first boot. */
-  sourceKey: 'clone-source-key',
+  sourceKey: CLONE_SOURCE_KEY_FILE,
 } as const;
 
 /** What a clone records under `state.provider.clone`. */
-export interface QemuCloneRecord {
-  of: string;
+export interface QemuCloneRecord extends CloneOrigin {
   snapshot?: string;
   /** The clone's own base (clone-base.qcow2), between its overlay and the box image. */
   base: string;
-  /** The source's key at clone time (absent when the source had none). */
-  sourceKey?: string;
 }
 
 /** The source machine's record, checked to be a qemu machine with a disk. */
@@ -65,18 +60,6 @@ export async function makeCloneBase(options: {sourceDisk: string; boxImage: stri
   await run('qemu-img', args, {errorCode: 'ERR_QEMU_IMG', hint, signal: options.signal, timeoutMs: 60 * 60_000});
 }
 
-/** Copies the source machine's private key into the clone's folder (0600), if it has one. */
-export async function copySourceKey(sourceDir: string, cloneDir: string): Promise<string | undefined> {
-  const target = path.join(cloneDir, cloneFiles.sourceKey);
-  try {
-    await copyFile(path.join(sourceDir, machineFiles.privateKey), target);
-    return target;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new BoxError('ERR_CLONE_SOURCE', `Could not copy the key of the source machine: ${(error as Error).message}`);
-  }
-}
-
 /**
  * What a new clone inherits from its source's record: the box (image, format, kernel files and
  * command line, hardware, the box Vagrantfile's settings), checked again before anything is
@@ -91,27 +74,6 @@ export async function inheritFromSource(projectRoot: string, cloneDir: string, s
     inherited: {baseImage: q.baseImage, baseFormat: q.baseFormat, kernel: q.kernel, hardware: q.hardware, ...(q.boxSettings ? {boxSettings: q.boxSettings} : {})},
     clone: {of: source.machine, ...(source.snapshot === undefined ? {} : {snapshot: source.snapshot}), base: path.join(cloneDir, cloneFiles.base), ...(sourceKey ? {sourceKey} : {})},
   };
-}
-
-/**
- * The key that opens a clone's guest at its first boot: the source's key when its disk state
- * still trusts it, else the box's first key (Vagrant's insecure key: a source packaged with
- * `box package` has it back; a snapshot may predate either). Tried in that order, once the
- * guest's sshd answers.
- */
-export async function cloneFirstLoginKey(target: {port: number; username: string}, record: QemuCloneRecord, fallback: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<string | undefined> {
-  if (!record.sourceKey) return fallback;
-  const {SshCommunicator} = await import('../../communicators/ssh/ssh-communicator.js');
-  const comm = await SshCommunicator.fromSshInfo({host: '127.0.0.1', ...target, privateKeyPath: record.sourceKey}, {keyName: `the key of ${record.of}`});
-  try {
-    await comm.waitForReady(timeoutMs, signal);
-    return record.sourceKey;
-  } catch (error) {
-    if (error instanceof BoxError && error.code === 'ERR_SSH_AUTH') return fallback;
-    throw error;
-  } finally {
-    await comm.close();
-  }
 }
 
 /**
@@ -153,17 +115,4 @@ export async function checkSourceAtRest(source: CloneSource, q: Pick<QemuMachine
   throw new UsageError('ERR_CLONE_SOURCE_RUNNING', `Machine ${source.machine} is ${state}: its disk is not at rest, so it cannot be copied.`, {
     hint: `Run \`box halt ${source.machine}\`${state === 'suspended' ? ' (after `box resume`)' : ''} first, or clone one of its snapshots: --from ${source.machine}@SNAPSHOT.`,
   });
-}
-
-/** After the clone's key swap: its own machine-id and SSH host keys, logged in with its own key. */
-export async function giveCloneItsIdentity(info: {port: number; username: string; privateKeyPath: string}, machine: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  const {SshCommunicator} = await import('../../communicators/ssh/ssh-communicator.js');
-  const {newGuestIdentity} = await import('../shared/package-guest.js');
-  const comm = await SshCommunicator.fromSshInfo({host: '127.0.0.1', ...info}, {keyName: `the machine key ${info.privateKeyPath}`});
-  try {
-    await comm.waitForReady(timeoutMs, signal);
-    await newGuestIdentity(comm, machine, signal);
-  } finally {
-    await comm.close();
-  }
 }

@@ -368,12 +368,12 @@ export class QemuProvider implements Provider {
             hostname = machine.hostname !== undefined && machine.hostname !== recorded?.hostname ? machine.hostname : undefined;
             const {insertMachineKey} = await import('../shared/guest-ssh.js');
             const firstLoginKey = q.clone
-              ? await (await import('./clone.js')).cloneFirstLoginKey({port: s.sshPort!, username: boxed.machine.ssh.username}, q.clone, boxed.firstLoginKey, remaining, signal)
+              ? await (await import('../shared/clone-guest.js')).cloneFirstLoginKey({port: s.sshPort!, username: boxed.machine.ssh.username}, q.clone, boxed.firstLoginKey, remaining, signal)
               : boxed.firstLoginKey;
             await insertMachineKey({dir, port: s.sshPort!, username: boxed.machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey});
           }
           // A clone, however its key came, gets a machine-id and host keys of its own.
-          if (q.clone) await (await import('./clone.js')).giveCloneItsIdentity({port: s.sshPort!, username: boxed.machine.ssh.username, privateKeyPath: path.join(dir, machineFiles.privateKey)}, machine.name, remaining, signal);
+          if (q.clone) await (await import('../shared/clone-guest.js')).giveCloneItsIdentity({port: s.sshPort!, username: boxed.machine.ssh.username, privateKeyPath: path.join(dir, machineFiles.privateKey)}, machine.name, remaining, signal);
           await updateMachineState(project.root, machine.name, (r) => {
             (r.provider as unknown as QemuMachineState).keyInserted = true;
             if (hostname !== undefined) r.hostname = hostname;

@@ -1,5 +1,6 @@
 import {readMachineState, updateMachineState} from '../../core/state.js';
 import type {PortForward} from '../shared/ports.js';
+import type {VboxCloneRecord} from './clone.js';
 
 /** What the virtualbox provider records under `state.provider` (paths absolute). */
 export interface VirtualboxMachineState {
@@ -24,6 +25,8 @@ export interface VirtualboxMachineState {
   cloudInitInstanceId?: string;
   /** The NoCloud seed ISO attached as a DVD at the last boot (in the machine folder). */
   cloudInitSeed?: string;
+  /** Set on a clone (`box up NEW --from MACHINE[@SNAPSHOT]`): its source, for its first login. */
+  clone?: VboxCloneRecord;
   /** The snapshots `box snapshot save` took (VirtualBox keeps no date, nor whether one holds memory). */
   snapshots?: Array<{name: string; uuid: string; createdAt: string; withMemory: boolean}>;
 }

@@ -4,12 +4,13 @@ import {mkdir, readdir, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError, throwIfAborted} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
-import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState} from '../../core/state.js';
+import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
 import type {MachineContext, Provider, SnapshotSupport, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
 import {tailFile} from '../../core/tail-file.js';
 import {insertMachineKey} from '../shared/guest-ssh.js';
+import {cloneFirstLoginKey, giveCloneItsIdentity} from '../shared/clone-guest.js';
 import {removeMachineFiles, runCreateSteps} from '../shared/machine-files.js';
 import {checkForwardedPorts, freePort, portIsFree, type PortForward} from '../shared/ports.js';
 import {waitForGuestSsh} from '../shared/wait-for-ssh.js';
@@ -19,6 +20,7 @@ import {configureArgs, importArgs, linkedCloneArgs, natRules, privateNicArgs, SE
 import {refreshCloudInitSeed} from '../shared/cloud-init-seed.js';
 import {internalNetworkName} from './private-network.js';
 import {ensureMaster, MASTER_SNAPSHOT} from './master.js';
+import {cloneSourceVm, prepareVboxClone, type VboxCloneRecord} from './clone.js';
 import {readVboxState, recordVbox, type VirtualboxMachineState} from './machine-state.js';
 import {virtualboxSnapshots} from './snapshots.js';
 import {reconcileVbox, STOPPED_STATES} from './reconcile.js';
@@ -46,6 +48,8 @@ function privateNetworkDetail(ctx: MachineContext, nic: PrivateAddress): string 
 
 export class VirtualboxProvider implements Provider {
   readonly name = 'virtualbox' as const;
+  /** `box up NEW --from MACHINE[@SNAPSHOT]`: a full clone of the source's VM (clone.ts). */
+  readonly clones = true;
 
   /** `connect`: how box reaches a guest over SSH to configure its private network (a test passes its fake). */
   constructor(private readonly vbox = new VBoxManage(), private readonly connect: ConnectGuest = createCommunicator) {}
@@ -105,30 +109,53 @@ export class VirtualboxProvider implements Provider {
     return forwards;
   }
 
-  /** A new machine, as steps whose cleanups leave nothing registered after a failure or Ctrl-C. */
+  /**
+   * A new machine, as steps whose cleanups leave nothing registered after a failure or Ctrl-C:
+   * imported from the box (or a linked clone of its master), or a full clone of another
+   * machine's VM (`--from`), which keeps the source's box.
+   */
   private async create(ctx: MachineContext, forwards: PortForward[], timings: Record<string, number>): Promise<void> {
     const {project, machine, dir, ui, signal} = ctx;
     const settings = machine.virtualbox;
-    ui.stage('resolve-box', machine.basebox?.raw ?? '');
-    const box = await resolveBasebox(machine.basebox, {provider: 'virtualbox', ui, signal});
-    const ovf = await findOvf(box.dir);
-    if (!ovf) {
-      throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} (virtualbox) has no .ovf file in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
+    const from = ctx.cloneFrom;
+    let box: NonNullable<MachineState['box']>;
+    let ovf: string;
+    let clone: VboxCloneRecord | undefined;
+    let sourceTarget = '';
+    await mkdir(dir, {recursive: true});
+    if (from) {
+      ui.stage('clone-from', `${from.machine}${from.snapshot === undefined ? '' : `@${from.snapshot}`}`);
+      const source = await prepareVboxClone(this.vbox, project.root, dir, from, signal);
+      ({clone} = source);
+      box = source.state.box!;
+      ovf = source.s.ovf;
+      sourceTarget = source.s.uuid ?? source.s.vmName;
+    } else {
+      ui.stage('resolve-box', machine.basebox?.raw ?? '');
+      box = await resolveBasebox(machine.basebox, {provider: 'virtualbox', ui, signal});
+      const found = await findOvf(box.dir);
+      if (!found) {
+        throw new BoxError('ERR_BOX_INVALID', `Box ${box.name} ${box.version} (virtualbox) has no .ovf file in ${box.dir}.`, {hint: `Reinstall it: \`box box remove ${box.name}\` then \`box box add ...\`.`});
+      }
+      ovf = found;
     }
+    const linked = settings.linkedClone && !from;
     const initial: VirtualboxMachineState = {
       phase: 'creating',
       vmName: vmNameFor(project.name, machine.name),
       ovf,
-      linkedClone: settings.linkedClone,
+      linkedClone: linked,
       serialLog: path.join(dir, machineFiles.serialLog),
       forwardedPorts: forwards,
       keyInserted: false,
+      ...(clone ? {clone} : {}),
     };
-    await mkdir(dir, {recursive: true});
     // Recorded BEFORE VirtualBox is asked for anything, so `destroy` after a crash finds the VM by name.
     await writeMachineState(project.root, {
       machine: machine.name, target: 'virtualbox', createdAt: new Date().toISOString(),
-      box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir}, provisioned: false, upCompleted: false,
+      box: {name: box.name, version: box.version, provider: box.provider, dir: box.dir},
+      ...(from ? {cloneOf: {machine: from.machine, ...(from.snapshot === undefined ? {} : {snapshot: from.snapshot})}} : {}),
+      provisioned: false, upCompleted: false,
       provider: initial as unknown as Record<string, unknown>,
     });
     await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'virtualbox', box: {name: box.name, version: box.version, provider: box.provider}});
@@ -138,10 +165,13 @@ export class VirtualboxProvider implements Provider {
     let nic: PrivateAddress | undefined;
     const steps: Array<Step<VirtualboxMachineState>> = [
       {
-        name: settings.linkedClone ? 'clone' : 'import',
+        name: from || linked ? 'clone' : 'import',
         run: async () => {
           const t0 = performance.now();
-          if (settings.linkedClone) {
+          if (from) {
+            ui.stage('clone', `full clone of ${from.machine}'s VM${from.snapshot === undefined ? '' : ` at snapshot ${from.snapshot}`} as ${vmName}`);
+            await cloneSourceVm(this.vbox, project.root, {...from, target: sourceTarget}, vmName, signal);
+          } else if (linked) {
             const master = await ensureMaster(this.vbox, box, ovf, {ui, signal});
             await rec((s) => { s.master = master; });
             ui.stage('clone', `linked clone of ${master} as ${vmName}`);
@@ -153,7 +183,7 @@ export class VirtualboxProvider implements Provider {
           const info = await this.vbox.vmInfo(vmName, signal);
           if (!info) throw new BoxError('ERR_VBOXMANAGE', `VBoxManage reported success but VirtualBox has no VM ${vmName}.`, {hint: 'Run `VBoxManage list vms` to see what is registered.'});
           await rec((s) => { s.uuid = info.uuid; });
-          timings[settings.linkedClone ? 'clone' : 'import'] = Math.round(performance.now() - t0);
+          timings[from || linked ? 'clone' : 'import'] = Math.round(performance.now() - t0);
         },
         // Whatever the failure (or Ctrl-C), the VM goes: powered off, unregistered, its files deleted.
         cleanup: async (_s, outcome) => {
@@ -279,7 +309,10 @@ export class VirtualboxProvider implements Provider {
     const remaining = Math.max(10_000, machine.ssh.timeoutSeconds * 1000 - (Date.now() - t0));
     const recordedHostname = (await readMachineState(project.root, machine.name))?.hostname;
     const hostname = machine.hostname !== undefined && machine.hostname !== recordedHostname ? machine.hostname : undefined;
-    await insertMachineKey({dir, port: s.sshPort!, username: machine.ssh.username, timeoutMs: remaining, signal, hostname});
+    // A clone's guest trusts its source's key (or the insecure one, if its disk state predates the swap).
+    const firstLoginKey = s.clone ? await cloneFirstLoginKey({port: s.sshPort!, username: machine.ssh.username}, s.clone, undefined, remaining, signal) : undefined;
+    await insertMachineKey({dir, port: s.sshPort!, username: machine.ssh.username, timeoutMs: remaining, signal, hostname, firstLoginKey});
+    if (s.clone) await giveCloneItsIdentity({port: s.sshPort!, username: machine.ssh.username, privateKeyPath: path.join(dir, machineFiles.privateKey)}, machine.name, remaining, signal);
     await updateMachineState(project.root, machine.name, (st) => {
       (st.provider as unknown as VirtualboxMachineState).keyInserted = true;
       if (hostname !== undefined) st.hostname = hostname;

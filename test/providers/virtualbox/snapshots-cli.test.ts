@@ -1,17 +1,18 @@
 /**
  * `box snapshot` on the virtualbox target through the built CLI, against the stateful fake
  * VBoxManage (its "banner" guest answers SSH): what box tells the user, and what VirtualBox
- * was asked (the fake's call log) and holds (its state).
+ * was asked (the fake's call log) and holds (its state). Clones (`box up NEW --from`) too: they
+ * are made from a machine's VM or one of its snapshots.
  */
 import assert from 'node:assert/strict';
-import {mkdtemp, writeFile} from 'node:fs/promises';
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import YAML from 'yaml';
 import {box, boxJson, tempDir} from '../../helpers/cli.js';
 import {fakeCalls, fakeEnv, fakeVms, makeFakeVirtualboxBox} from './fake-vbox.js';
 
-describe('box snapshot on the virtualbox target (fake VBoxManage)', {timeout: 5 * 60_000}, () => {
+describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {timeout: 5 * 60_000}, () => {
   let home: Awaited<ReturnType<typeof tempDir>>;
   let work: Awaited<ReturnType<typeof tempDir>>;
   let dir: string;
@@ -74,5 +75,47 @@ describe('box snapshot on the virtualbox target (fake VBoxManage)', {timeout: 5 
     const up = await run(['up']);
     assert.equal(up.exitCode, 0, String(up.stderr));
     assert.equal(vm().state, 'running');
+  });
+
+  test('clones: a full clone of a live snapshot (its saved memory discarded) and of the halted VM; each has its own VM, disk and port, and outlives its source', async () => {
+    const state = async (name: string) => JSON.parse(await readFile(path.join(dir, '.box', 'machines', name, 'state.json'), 'utf8'));
+    const source = await state('default');
+    assert.equal((await run(['snapshot', 'save', 'c1'])).exitCode, 0);
+
+    const fromSnapshot = await runJson(['up', 'copy', '--from', 'default@c1']);
+    assert.equal(fromSnapshot.result.exitCode, 0, String(fromSnapshot.result.stderr));
+    const copy = await state('copy');
+    assert.deepEqual(copy.cloneOf, {machine: 'default', snapshot: 'c1'});
+    assert.notEqual(copy.provider.sshPort, source.provider.sshPort);
+    const calls = fakeCalls(vboxHome).map((c) => c.argv.join(' '));
+    const cloneAt = calls.indexOf(`clonevm ${source.provider.uuid} --snapshot c1 --name ${copy.provider.vmName} --register`);
+    assert.ok(cloneAt >= 0, calls.join('\n'));
+    assert.ok(calls.indexOf(`discardstate ${copy.provider.vmName}`) > cloneAt, 'the live snapshot\'s memory (the source\'s running guest) is not resumed in the clone');
+    const copyVm = fakeVms(vboxHome).find((v) => v.name === copy.provider.vmName)!;
+    assert.equal(copyVm.state, 'running');
+    assert.equal(copyVm.linkedFrom, undefined, 'a full clone: no differencing disk on the source\'s snapshot');
+    assert.notEqual(copyVm.disk, vm().disk);
+
+    const running = await runJson(['up', 'copy2', '--from', 'default']);
+    assert.equal(running.result.exitCode, 2);
+    assert.equal(running.json.error.code, 'ERR_CLONE_SOURCE_RUNNING');
+    const missing = await runJson(['up', 'copy2', '--from', 'default@nope']);
+    assert.equal(missing.result.exitCode, 2);
+    assert.match(missing.json.error.message, /no snapshot "nope"/);
+    assert.match(missing.json.error.hint, /Its snapshots: c1/);
+
+    assert.equal((await run(['halt', 'default'])).exitCode, 0);
+    const fromHalted = await runJson(['up', 'copy2', '--from', 'default']);
+    assert.equal(fromHalted.result.exitCode, 0, String(fromHalted.result.stderr));
+    const copy2 = await state('copy2');
+    assert.deepEqual(copy2.cloneOf, {machine: 'default'});
+    assert.ok(fakeCalls(vboxHome).some((c) => c.argv.join(' ') === `clonevm ${source.provider.uuid} --name ${copy2.provider.vmName} --register`));
+
+    // The source goes; its clones run on.
+    assert.equal((await run(['destroy', '--force', 'default'])).exitCode, 0);
+    const status = await runJson(['status', 'copy', 'copy2']);
+    assert.deepEqual(status.json.machines.map((m: {name: string; status: string}) => `${m.name}:${m.status}`), ['copy:running', 'copy2:running']);
+    assert.equal((await run(['destroy', '--force', 'copy', 'copy2'])).exitCode, 0);
+    assert.deepEqual(fakeVms(vboxHome).filter((v) => !v.name.includes('master')), []);
   });
 });
