@@ -3,7 +3,8 @@
  * boots the imported VMDK with QEMU under TCG and forwards its NAT rules, so box's SSH wait, key
  * replacement, provisioning, `ssh -c`, ACPI halt and reboot run against a real Debian guest over
  * real SSH. The box is made from the test box with box's own virtualbox packager (VMDK + OVF).
- * init → up → ssh -c → provision → halt → up (the file survived) → status → destroy.
+ * init → up → ssh -c → provision → halt → a clone of the halted VM (`up copy --from default`)
+ * → up (the file survived) → status → destroy.
  */
 import assert from 'node:assert/strict';
 import {existsSync, readdirSync} from 'node:fs';
@@ -27,6 +28,7 @@ describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {t
   const env = () => fakeEnv(vbox.dir, 'qemu');
   const run = (args: string[]) => box(args, {cwd: project.dir, boxHome: home.dir, env: env(), timeoutMs: 300_000});
   const runJson = (args: string[]) => boxJson(args, {cwd: project.dir, boxHome: home.dir, env: env(), timeoutMs: 300_000});
+  let sourceIdentity = '';
 
   before(async () => {
     release = await takeE2eSlot();
@@ -99,6 +101,7 @@ describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {t
 
   test('halt presses the ACPI power button and the VM reaches poweroff', async () => {
     await run(['ssh', '-c', 'echo written-before-halt | sudo tee /var/tmp/survivor >/dev/null; sync']);
+    sourceIdentity = String((await run(['ssh', '-c', 'cat /etc/machine-id; sudo cat /etc/ssh/ssh_host_ed25519_key.pub'])).stdout).trim();
     const {result, json} = await runJson(['halt', '--timeout', '90']);
     assert.equal(result.exitCode, 0, String(result.stderr));
     assert.equal(json.machines[0].stoppedBy, 'acpi');
@@ -107,11 +110,39 @@ describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {t
     assert.deepEqual(await fakeGuestPids(vbox.dir), []);
   });
 
+  test('a clone of the halted VM boots with its disk, takes its own key, machine-id and host keys, and goes without touching the source', async () => {
+    const {result, json} = await runJson(['up', 'copy', '--from', 'default']);
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+    assert.deepEqual([json.machines[0].name, json.machines[0].created, json.machines[0].status], ['copy', true, 'running']);
+    const dirOf = (m: string) => path.join(project.dir, '.box', 'machines', m);
+    const copy = JSON.parse(await readFile(path.join(dirOf('copy'), 'state.json'), 'utf8'));
+    assert.deepEqual([copy.cloneOf, copy.provider.keyInserted], [{machine: 'default'}, true]);
+    const out = await runJson(['ssh', 'copy', '-c', 'cat /var/tmp/survivor; cat /etc/machine-id; sudo cat /etc/ssh/ssh_host_ed25519_key.pub']);
+    assert.equal(out.result.exitCode, 0, String(out.result.stderr));
+    const [survivor, machineId, hostKey] = out.json.stdout.trim().split('\n');
+    assert.equal(survivor, 'written-before-halt');
+    const [sourceMachineId, sourceHostKey] = sourceIdentity.split('\n');
+    assert.match(machineId!, /^[0-9a-f]{32}$/);
+    assert.notEqual(machineId, sourceMachineId, 'the clone has its own machine-id');
+    assert.notEqual(hostKey, sourceHostKey, 'the clone has its own SSH host key');
+    // The source's key (the clone's first login) was swapped out for the clone's own.
+    const port = (await runJson(['ssh-config', 'copy'])).json.machines[0].port;
+    const withSourceKey = await execa('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes',
+      '-i', path.join(dirOf('default'), 'id_ed25519'), '-p', String(port), 'vagrant@127.0.0.1', 'true'], {reject: false});
+    assert.notEqual(withSourceKey.exitCode, 0, 'the source machine\'s key must not open its clone');
+    const destroyed = await runJson(['destroy', '--force', 'copy']);
+    assert.equal(destroyed.result.exitCode, 0, String(destroyed.result.stderr));
+    assert.equal(existsSync(dirOf('copy')), false);
+    assert.deepEqual(await fakeGuestPids(vbox.dir), []);
+    assert.equal(fakeVms(vbox.dir).some((v) => v.name === copy.provider.vmName), false);
+  });
+
   test('up starts the same VM again: the file written before halt survived, no provisioning', async () => {
     const {result, json} = await runJson(['up']);
     assert.equal(result.exitCode, 0, String(result.stderr));
     assert.deepEqual([json.machines[0].created, json.machines[0].ranProvisioners], [false, false]);
-    assert.equal(fakeCalls(vbox.dir).filter((c) => c.argv[0] === 'startvm').length, 2);
+    const {uuid} = JSON.parse(await readFile(path.join(project.dir, '.box', 'machines', 'default', 'state.json'), 'utf8')).provider;
+    assert.equal(fakeCalls(vbox.dir).filter((c) => c.argv[0] === 'startvm' && c.argv[1] === uuid).length, 2, 'the source VM started twice (the clone is another VM)');
     assert.equal(String((await run(['ssh', '-c', 'cat /var/tmp/survivor'])).stdout).trim(), 'written-before-halt');
     const {json: st} = await runJson(['status']);
     assert.equal(st.machines[0].status, 'running');
