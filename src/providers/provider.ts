@@ -95,7 +95,7 @@ export interface Provider {
   suspendRefusal?(ctx: MachineContext): Promise<Error | undefined>;
   /** Optional: named snapshots of the machine (`box snapshot`); absent: "not supported yet". */
   snapshots?: SnapshotSupport;
-  /** Optional (`box package`): a Vagrant box of the machine's disk (qemu) or an AMI of it (aws). */
+  /** Optional (`box package`): a Vagrant box of the machine's disk (qemu, virtualbox) or an AMI of it (aws). */
   package?(ctx: MachineContext, options: PackageMachineOptions): Promise<PackagedMachine>;
   /** Optional: `up` honours `ctx.cloneFrom` (a new machine from another's disk state). */
   readonly clones?: boolean;

@@ -38,7 +38,7 @@ export async function packageMachine(options: PackageOptions): Promise<PackageRe
   const handle = handles[0]!;
   const {machine, provider} = handle;
   if (!provider.package) {
-    throw new UsageError('ERR_NOT_SUPPORTED', `box package is not supported yet on ${machine.target}.`, {hint: 'Package a qemu or aws machine.'});
+    throw new UsageError('ERR_NOT_SUPPORTED', `box package is not supported yet on ${machine.target}.`, {hint: 'box packages qemu, virtualbox and aws machines.'});
   }
   const outputPath = path.resolve(options.cwd, options.output ?? `${machine.name}.box`);
   if (existsSync(outputPath) && !options.force) {

@@ -90,13 +90,14 @@ describe('box package and box up --from: refusals', () => {
     await rm(machineDir('web'), {recursive: true, force: true});
   });
 
-  test('package on virtualbox: not supported yet', async () => {
+  test('package on virtualbox of a machine that was never created: nothing to package, no file', async () => {
     const vb = await tempDir('box-pkg-vb-');
     try {
       await writeFile(path.join(vb.dir, 'Boxfile'), YAML.stringify({basebox: 'debian-12-minimal', target: 'virtualbox'}));
-      const result = await run(['package'], vb.dir);
-      assert.equal(result.exitCode, 2);
-      assert.match(String(result.stderr), /box package is not supported yet on virtualbox/);
+      const result = await run(['package', '--json'], vb.dir);
+      assert.equal(result.exitCode, 1, String(result.stderr));
+      assert.equal(JSON.parse(String(result.stdout)).error.code, 'ERR_NOT_CREATED');
+      assert.equal(existsSync(path.join(vb.dir, 'default.box')), false);
     } finally {
       await vb.cleanup();
     }

@@ -4,7 +4,8 @@
  * replacement, provisioning, `ssh -c`, ACPI halt and reboot run against a real Debian guest over
  * real SSH. The box is made from the test box with box's own virtualbox packager (VMDK + OVF).
  * init → up → ssh -c → provision → halt → a clone of the halted VM (`up copy --from default`)
- * → up (the file survived) → status → destroy.
+ * → up (the file survived) → status → package → `vagrant box add` and `box box add` + `up` of the
+ * packaged box in a second project (the file, its own key) → destroy.
  */
 import assert from 'node:assert/strict';
 import {existsSync, readdirSync} from 'node:fs';
@@ -148,6 +149,47 @@ describe('virtualbox lifecycle with a real guest behind the fake VBoxManage', {t
     assert.equal(st.machines[0].status, 'running');
     assert.equal(st.machines[0].details.vmState, 'running');
     assert.equal(typeof st.machines[0].details.sshPort, 'number');
+  });
+
+  test('package: the running VM is halted and exported as a virtualbox box that Vagrant and box accept; a machine of it has the file and its own key', async () => {
+    const output = path.join(home.dir, 'packaged.box');
+    const {result, json} = await runJson(['package', '--output', output]);
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+    assert.deepEqual([json.provider, json.halted, json.box.path], ['virtualbox', true, output]);
+    const members = String((await execa('tar', ['-tf', output])).stdout).split('\n').filter(Boolean);
+    assert.deepEqual(members.map((f) => f.replace(/^\.\//, '')).sort(), ['Vagrantfile', 'box-disk001.vmdk', 'box.ovf', 'metadata.json']);
+    const vagrantfile = String((await execa('tar', ['-xOf', output, members.find((f) => f.endsWith('Vagrantfile'))!])).stdout);
+    assert.match(vagrantfile, /config\.vm\.base_mac = "080027[0-9A-F]{6}"/);
+    assert.equal((await runJson(['status'])).json.machines[0].status, 'stopped');
+
+    const vagrantHome = await tempDir('box-e2e-vbox-vagrant-');
+    try {
+      const added = await execa('vagrant', ['box', 'add', '--name', 'vbox-packaged', output], {env: {VAGRANT_HOME: vagrantHome.dir}, reject: false, timeout: 120_000});
+      assert.equal(added.exitCode, 0, `${added.stdout}\n${added.stderr}`);
+      assert.match(String((await execa('vagrant', ['box', 'list'], {env: {VAGRANT_HOME: vagrantHome.dir}})).stdout), /vbox-packaged\s+\(virtualbox, 0\)/);
+    } finally {
+      await vagrantHome.cleanup();
+    }
+
+    assert.equal((await box(['box', 'add', 'vbox-packaged', output], {boxHome: home.dir, timeoutMs: 300_000})).exitCode, 0);
+    const second = await tempDir('box-e2e-vbox-packaged-');
+    const runSecond = (args: string[]) => boxJson(args, {cwd: second.dir, boxHome: home.dir, env: env(), timeoutMs: 300_000});
+    try {
+      await writeFile(path.join(second.dir, 'Boxfile'), YAML.stringify({basebox: 'vbox-packaged', target: 'virtualbox', targets: {virtualbox: {cpus: 2, memory: 512}}}));
+      const up = await runSecond(['up']);
+      assert.equal(up.result.exitCode, 0, `${up.result.stdout}\n${up.result.stderr}`);
+      const out = await runSecond(['ssh', '-c', 'cat /var/tmp/survivor']);
+      assert.equal(out.json.stdout.trim(), 'written-before-halt');
+      const state = JSON.parse(await readFile(path.join(second.dir, '.box', 'machines', 'default', 'state.json'), 'utf8'));
+      assert.equal(state.provider.keyInserted, true, 'the packaged guest took Vagrant\'s insecure key again, and box swapped it');
+      assert.equal((await runSecond(['destroy', '--force'])).result.exitCode, 0);
+      // The packaged box's master goes too, so the next test finds only the first box's.
+      const gone = await execa(path.join(fakeVBoxDir, 'VBoxManage'), ['unregistervm', state.provider.master, '--delete'], {env: {FAKE_VBOX_HOME: vbox.dir}, reject: false});
+      assert.equal(gone.exitCode, 0, String(gone.stderr));
+    } finally {
+      await box(['destroy', '--force'], {cwd: second.dir, boxHome: home.dir, env: env()}).catch(() => undefined);
+      await second.cleanup();
+    }
   });
 
   test('destroy leaves no VM but the shared master, no state folder and no QEMU process', async () => {

@@ -5,27 +5,20 @@ import {packageLibvirtBox} from '../../boxes/package.js';
 import {readBoxMetadata} from '../../boxes/metadata.js';
 import {BoxError} from '../../core/errors.js';
 import {run} from '../../core/exec.js';
-import {readMachineState, updateMachineState} from '../../core/state.js';
-import {runSteps, type Step} from '../../core/steps.js';
+import {readMachineState} from '../../core/state.js';
+import {runSteps} from '../../core/steps.js';
 import {formatBytes} from '../../core/ui.js';
-import {SshCommunicator} from '../../communicators/ssh/ssh-communicator.js';
-import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo} from '../provider.js';
-import {resetGuestForPackaging} from '../shared/package-guest.js';
+import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider} from '../provider.js';
+import {baseBoxSteps, resetOverSsh, restoreMachine, type PackageGuestState, type ResetGuest} from '../shared/package-machine.js';
 import type {QemuMachineState} from './qemu-provider.js';
 import {convertPercentReader, imageInfo} from './qemu-img.js';
 
 /** Metadata fields that describe one image, made again for the packaged one (never carried over). */
 const IMAGE_FIELDS = new Set(['provider', 'format', 'virtual_size', 'box_build', 'box_package']);
 
-interface PackageState {
-  /** box booted the halted machine to reset its guest (so a failure halts it again). */
-  booted?: boolean;
-  /** The guest no longer holds the machine's key (Vagrant's insecure key is back). */
-  reset?: boolean;
-  halted?: boolean;
+interface PackageState extends PackageGuestState {
   /** The flattened, compressed qcow2, next to the output until packaged. */
   image?: string;
-  packaged?: PackagedMachine;
 }
 
 /**
@@ -55,38 +48,7 @@ export async function packageQemuMachine(provider: Provider, ctx: MachineContext
   const q = state.provider as unknown as QemuMachineState;
   const disk = path.join(ctx.dir, path.basename(q.disk));
   const s: PackageState = {};
-  const steps: Array<Step<PackageState>> = [];
-  if (before.status === 'stopped') {
-    steps.push({
-      name: 'boot',
-      detail: () => `${machine.name} is halted: booting it to put Vagrant's insecure key back`,
-      run: async (st) => {
-        st.booted = true;
-        await provider.up(ctx);
-      },
-    });
-  }
-  steps.push({
-    name: 'reset-guest',
-    detail: () => 'Vagrant\'s insecure key back, box\'s sshd drop-in removed, machine-id and SSH host keys cleared',
-    run: async (st) => {
-      const info = await provider.sshInfo(ctx);
-      // Recorded first: from here on the guest may hold only the insecure key, and the next
-      // `box up` must swap it (it also finishes a swap when the machine key still works).
-      await updateMachineState(project.root, machine.name, (r) => { (r.provider as unknown as QemuMachineState).keyInserted = false; });
-      st.reset = true;
-      await resetGuest(info, machine.name, machine.ssh.timeoutSeconds, signal);
-    },
-  });
-  steps.push({
-    name: 'halt',
-    detail: () => `${machine.name}, for a consistent disk`,
-    run: async (st) => {
-      const how = await provider.halt(ctx, {force: false, timeoutSeconds: 120});
-      st.halted = true;
-      if (how === 'kill') ui.warn(`${machine.name} had to be killed; its disk is as a power cut left it.`);
-    },
-  });
+  const steps = baseBoxSteps<PackageState>(provider, ctx, before, resetGuest);
   steps.push({
     name: 'compress',
     detail: () => `${path.basename(disk)} + its box image → one qcow2 (zstd)`,
@@ -156,36 +118,4 @@ async function sourceBoxMetadata(boxDir: string | undefined): Promise<Record<str
   if (!boxDir || !existsSync(path.join(boxDir, 'metadata.json'))) return {};
   const meta = await readBoxMetadata(boxDir, boxDir);
   return Object.fromEntries(Object.entries(meta).filter(([key]) => !IMAGE_FIELDS.has(key)));
-}
-
-/** Makes the guest a base box again (package-guest.ts), logged in as `info` says. */
-export type ResetGuest = (info: SshInfo, machine: string, timeoutSeconds: number, signal: AbortSignal) => Promise<void>;
-
-async function resetOverSsh(info: SshInfo, machine: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
-  const comm = await SshCommunicator.fromSshInfo(info, {keyName: `the machine key ${info.privateKeyPath}`});
-  try {
-    await comm.waitForReady(Math.max(30, timeoutSeconds) * 1000, signal);
-    await resetGuestForPackaging(comm, machine, signal);
-  } finally {
-    await comm.close();
-  }
-}
-
-/**
- * After a failed or interrupted package: a guest still running with the insecure key gets its
- * own key back (an `up` of a running machine whose key is pending does exactly that), and a
- * machine box booted for the package is halted again. With a fresh signal: the command's is
- * aborted after a Ctrl-C.
- */
-async function restoreMachine(provider: Provider, ctx: MachineContext, s: PackageState): Promise<void> {
-  const calm = {...ctx, signal: new AbortController().signal};
-  try {
-    if (s.reset && !s.halted && (await provider.status(calm)).status === 'running') {
-      ctx.ui.info(`${ctx.machine.name}: putting its own key back.`);
-      await provider.up(calm);
-    }
-    if (s.booted && !s.halted) await provider.halt(calm, {force: false, timeoutSeconds: 60});
-  } catch (error) {
-    ctx.ui.warn(`${ctx.machine.name} could not be put back as it was (${(error as Error).message}); \`box up ${ctx.machine.name}\` makes it ready again.`);
-  }
 }

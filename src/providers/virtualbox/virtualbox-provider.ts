@@ -7,7 +7,7 @@ import {machineFiles} from '../../core/paths.js';
 import {indexMachine, isStateCorrupt, readMachineState, unindexMachine, updateMachineState, writeMachineState, type MachineState} from '../../core/state.js';
 import type {Step} from '../../core/steps.js';
 import {resolveBasebox} from '../../boxes/resolve.js';
-import type {MachineContext, Provider, SnapshotSupport, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
+import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SnapshotSupport, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
 import {tailFile} from '../../core/tail-file.js';
 import {insertMachineKey} from '../shared/guest-ssh.js';
 import {cloneFirstLoginKey, giveCloneItsIdentity} from '../shared/clone-guest.js';
@@ -57,6 +57,12 @@ export class VirtualboxProvider implements Provider {
   /** `box snapshot`: VBoxManage snapshot take|restore|delete (snapshots.ts). */
   get snapshots(): SnapshotSupport {
     return virtualboxSnapshots(this, this.vbox);
+  }
+
+  /** `box package`: the VM exported as a Vagrant virtualbox box, after its guest is made a base box again (package.ts). */
+  async package(ctx: MachineContext, options: PackageMachineOptions): Promise<PackagedMachine> {
+    const {packageVirtualboxMachine} = await import('./package.js');
+    return packageVirtualboxMachine(this, this.vbox, ctx, options);
   }
 
   /** VBoxManage runs (ERR_VBOX_MISSING with an install hint otherwise, or its own error). */
