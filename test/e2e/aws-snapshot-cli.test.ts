@@ -1,16 +1,18 @@
 /**
  * `box snapshot` on the aws target through the CLI against moto (fake SSH preload, as the other
  * aws CLI tests): tagged EBS snapshots per volume, restore by swapping volumes made from them,
- * delete, and `destroy` / `sweep` leaving none behind.
+ * delete, and `destroy` / `sweep` leaving none behind. Clones (`box up NEW --from MACHINE[@SNAPSHOT]`):
+ * launched from a CreateImage of the halted source or a RegisterImage of its snapshot, the image
+ * removed once the clone runs.
  */
 import {afterEach, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {rm} from 'node:fs/promises';
+import {readFile, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {DescribeInstancesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand} from '@aws-sdk/client-ec2';
+import {DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand} from '@aws-sdk/client-ec2';
 import {awsBoxfile} from '../helpers/aws-boxfile.js';
 import {box, boxJson} from '../helpers/cli.js';
-import {motoSuite} from '../providers/aws/moto-suite.js';
+import {NOTHING_LEFT, cloudLeftovers, motoSuite} from '../providers/aws/moto-suite.js';
 import {fakeSshEnv} from '../helpers/fake-ssh.js';
 
 const BOXFILE = awsBoxfile('snap-demo', `    block_device_mappings:
@@ -37,7 +39,7 @@ describe('box snapshot with the aws target against moto', () => {
   test('save tags one EBS snapshot per volume; restore swaps in volumes made from them and deletes the old ones; delete removes them', async () => {
     assert.equal((await run(['up'])).exitCode, 0);
     const before = volumesOf(await instance());
-    // moto 5.2.1 attaches the root volume only (real EC2 would add /dev/sdb too): one snapshot per volume there is.
+    // moto 5.2.1 attaches the mapped volume only (real EC2 would have the root one too): one snapshot per volume there is.
     assert.ok(Object.keys(before).length >= 1);
 
     const saved = await runJson(['snapshot', 'save', 's1']);
@@ -106,5 +108,93 @@ describe('box snapshot with the aws target against moto', () => {
     assert.ok(removed.length > 0);
     assert.match(removed[0].reason, /box snapshot lost/);
     assert.deepEqual(await boxSnapshots(), []);
+  });
+
+  describe('clones', () => {
+    // Through the fault proxy (recorded as the machines' endpoint): it counts the calls box makes.
+    const runVia = (args: string[]) => box(args, {cwd: suite.work, boxHome: suite.home, env: {...env, AWS_ENDPOINT_URL_EC2: suite.proxy.url}});
+    const machineInstance = async (machine: string) => (await suite.ec2.send(new DescribeInstancesCommand({Filters: [{Name: 'tag:box:machine', Values: [machine]}, {Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped']}]}))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    const ownImages = async () => (await suite.ec2.send(new DescribeImagesCommand({Owners: ['self']}))).Images ?? [];
+    const allSnapshotIds = async () => ((await suite.ec2.send(new DescribeSnapshotsCommand({OwnerIds: ['self']}))).Snapshots ?? []).map((s) => s.SnapshotId!).sort();
+    const taggedFor = async (machine: string) => ({
+      images: ((await suite.ec2.send(new DescribeImagesCommand({Owners: ['self'], Filters: [{Name: 'tag:box:machine', Values: [machine]}]}))).Images ?? []).length,
+      snapshots: ((await suite.ec2.send(new DescribeSnapshotsCommand({OwnerIds: ['self'], Filters: [{Name: 'tag:box:machine', Values: [machine]}]}))).Snapshots ?? []).length,
+    });
+    const imageExists = async (id: string) => ((await suite.ec2.send(new DescribeImagesCommand({ImageIds: [id]})).catch(() => ({Images: []}))).Images ?? []).some((i) => i.ImageId === id && i.State !== 'deregistered');
+    const recorded = async (machine: string) => JSON.parse(await readFile(path.join(suite.work, '.box', 'machines', machine, 'state.json'), 'utf8'));
+
+    test('--from a halted machine: a new instance from a CreateImage of its instance, the image and its snapshots removed once it runs; destroy leaves nothing', async () => {
+      assert.equal((await runVia(['up'])).exitCode, 0);
+      assert.equal((await runVia(['halt'])).exitCode, 0);
+      const [source] = await machineInstance('default');
+      const snapshotsBefore = await allSnapshotIds();
+
+      // A clone whose launch fails: its image goes with the rest.
+      suite.proxy.faults = [{action: 'RunInstances', status: 400, code: 'Unsupported', message: 'The requested configuration is currently not supported.'}];
+      const failed = await runVia(['up', 'copy', '--from', 'default']);
+      assert.equal(failed.exitCode, 1, String(failed.stderr));
+      assert.ok((suite.proxy.hits.get('CreateImage') ?? 0) > 0, 'the image was made before the launch failed');
+      assert.deepEqual(await ownImages(), []);
+      assert.deepEqual(await allSnapshotIds(), snapshotsBefore);
+      await assert.rejects(stat(path.join(suite.work, '.box', 'machines', 'copy', 'state.json')), 'nothing recorded');
+      suite.proxy.faults = [];
+      suite.proxy.hits.clear();
+
+      const up = await runVia(['up', 'copy', '--from', 'default']);
+      assert.equal(up.exitCode, 0, String(up.stderr));
+      assert.ok((suite.proxy.hits.get('CreateImage') ?? 0) > 0, 'CreateImage of the source instance');
+      assert.equal(suite.proxy.hits.get('RegisterImage') ?? 0, 0);
+      const clones = await machineInstance('copy');
+      assert.equal(clones.length, 1);
+      assert.equal(clones[0]!.State?.Name, 'running');
+      assert.notEqual(clones[0]!.ImageId, source!.ImageId, 'launched from the clone image, not the source\'s AMI');
+      assert.notEqual(clones[0]!.InstanceId, source!.InstanceId);
+      assert.equal(await imageExists(clones[0]!.ImageId!), false, 'the clone image is deregistered');
+      assert.deepEqual(await ownImages(), []);
+      assert.deepEqual(await taggedFor('copy'), {images: 0, snapshots: 0});
+      assert.deepEqual(await allSnapshotIds(), snapshotsBefore, 'the image\'s snapshots are deleted too');
+      assert.equal((await machineInstance('default'))[0]?.State?.Name, 'stopped', 'the source stays as it was');
+      const state = await recorded('copy');
+      assert.deepEqual(state.cloneOf, {machine: 'default'});
+      assert.equal(state.provider.cloneImage, undefined, 'nothing left to remove at destroy');
+
+      assert.equal((await runVia(['destroy', '--force'])).exitCode, 0);
+      assert.deepEqual(await cloudLeftovers(suite.ec2), NOTHING_LEFT);
+    });
+
+    test('--from MACHINE@SNAPSHOT: RegisterImage from its EBS snapshots, which stay the source\'s; an unknown snapshot is a usage error naming those there are', async () => {
+      // Without the /dev/sdb mapping: given one, moto 5.2.1 attaches that volume only, and the
+      // instance then has no root volume (/dev/sda1) in its snapshot to register an image from.
+      await writeFile(path.join(suite.work, 'Boxfile'), awsBoxfile('snap-demo'));
+      assert.equal((await runVia(['up'])).exitCode, 0);
+      assert.equal((await runVia(['snapshot', 'save', 's1'])).exitCode, 0);
+      const s1 = (await boxSnapshots('s1')).map((s) => s.SnapshotId!).sort();
+      assert.ok(s1.length > 0);
+
+      const unknown = await runVia(['up', 'copy2', '--from', 'default@nope']);
+      assert.equal(unknown.exitCode, 2, String(unknown.stderr));
+      assert.match(String(unknown.stderr), /no snapshot "nope"/);
+      assert.match(String(unknown.stderr), /Its snapshots: s1\./);
+      assert.deepEqual(await machineInstance('copy2'), []);
+      await assert.rejects(stat(path.join(suite.work, '.box', 'machines', 'copy2', 'state.json')), 'nothing recorded');
+
+      const snapshotsBefore = await allSnapshotIds();
+      const up = await runVia(['up', 'copy2', '--from', 'default@s1']);
+      assert.equal(up.exitCode, 0, String(up.stderr));
+      assert.ok((suite.proxy.hits.get('RegisterImage') ?? 0) > 0, 'RegisterImage from the snapshot');
+      assert.equal(suite.proxy.hits.get('CreateImage') ?? 0, 0);
+      const [clone] = await machineInstance('copy2');
+      assert.equal(clone?.State?.Name, 'running');
+      assert.notEqual(clone!.ImageId, (await machineInstance('default'))[0]!.ImageId);
+      assert.equal(await imageExists(clone!.ImageId!), false, 'the clone image is deregistered');
+      assert.deepEqual(await ownImages(), []);
+      assert.deepEqual(await taggedFor('copy2'), {images: 0, snapshots: 0});
+      assert.deepEqual(await allSnapshotIds(), snapshotsBefore, 'no snapshot made or lost');
+      assert.deepEqual((await boxSnapshots('s1')).map((s) => s.SnapshotId!).sort(), s1, 'the source keeps its snapshot');
+      assert.deepEqual((await recorded('copy2')).cloneOf, {machine: 'default', snapshot: 's1'});
+
+      assert.equal((await runVia(['destroy', '--force'])).exitCode, 0);
+      assert.deepEqual(await cloudLeftovers(suite.ec2), NOTHING_LEFT);
+    });
   });
 });

@@ -17,6 +17,7 @@ import type {Step} from '../../core/steps.js';
 import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, SshInfo, StatusReport, StoppedBy, SuspendOutcome} from '../provider.js';
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
+import {makeCloneImage, prepareAwsClone, removeCloneImages} from './clone.js';
 import {checkAwsSettings} from './settings-checks.js';
 import {metadataOptions} from './metadata-options.js';
 import {clientRegion, ec2Client, type AwsConnection} from './client.js';
@@ -48,6 +49,8 @@ export function pickAddress(instance: Instance | undefined, iface: 'public' | 'p
 
 export class AwsProvider implements Provider {
   readonly name = 'aws' as const;
+  /** `up NEW --from MACHINE[@SNAPSHOT]`: a new instance from an image of the source's disks or snapshot (clone.ts). */
+  readonly clones = true;
   /** `box snapshot`: tagged EBS snapshots of the instance's volumes (snapshots.ts). */
   readonly snapshots = awsSnapshots(this, (machine, s) => ec2Client(connectionOf(machine, s)));
 
@@ -140,11 +143,19 @@ export class AwsProvider implements Provider {
     const {project, machine, dir, ui, signal} = ctx;
     await checkAwsSettings(project, machine);
     const aws = machine.aws;
-    const conn = connectionOf(machine);
+    const from = ctx.cloneFrom;
+    const fromName = from ? `${from.machine}${from.snapshot === undefined ? '' : `@${from.snapshot}`}` : '';
+    if (from) ui.stage('clone-from', fromName);
+    // A clone lives where its source does: its image can only be made there.
+    const source = from ? await prepareAwsClone(project.root, from, (s) => ec2Client(connectionOf(machine, s))) : undefined;
+    const conn = connectionOf(machine, source?.s);
     const client = ec2Client(conn);
     const region = await clientRegion(client).catch((error) => { throw mapAwsError(error, {action: 'configure region'}); });
-    const resolved = await resolveAmi(client, machine, region, {ui, signal});
-    ui.stage('ami', `${resolved.ami} (${resolved.source})`);
+    // A clone keeps its source's AMI and box as its lineage; it launches from the clone image (the 'clone-image' step).
+    const resolved = source
+      ? {ami: source.s.ami, source: `clone of ${fromName}`, box: source.box}
+      : await resolveAmi(client, machine, region, {ui, signal});
+    if (!source) ui.stage('ami', `${resolved.ami} (${resolved.source})`);
     const owner = {project: project.name, machine: machine.name, root: project.root};
     const baseName = `box-${project.name}-${machine.name}`;
     const suffix = randomUUID().slice(0, 8);
@@ -156,25 +167,50 @@ export class AwsProvider implements Provider {
     const instanceType = aws.instance_type ?? DEFAULT_INSTANCE_TYPE;
     const blockDevices = toEc2BlockDeviceMappings(aws.block_device_mappings, project.boxfilePath);
     // Hibernation's prerequisites are checked before anything is made (hibernation.ts).
-    const launch = aws.hibernation
-      ? await hibernationLaunch(client, {ami: resolved.ami, instanceType, region, mappings: blockDevices, boxfile: project.boxfilePath, signal})
+    const launchFrom = async (ami: string) => aws.hibernation
+      ? hibernationLaunch(client, {ami, instanceType, region, mappings: blockDevices, boxfile: project.boxfilePath, signal})
       : {BlockDeviceMappings: blockDevices};
+    // A clone's image does not exist yet: its launch settings are checked once it does.
+    const launch = source ? undefined : await launchFrom(resolved.ami);
+    let cloneImage: string | undefined;
 
     const initial: AwsMachineState = {
       // The endpoint actually used, also when it came from the environment: a later `box destroy`
       // run without AWS_ENDPOINT_URL_EC2 must still reach the cloud the instance lives in.
       phase: 'creating', region, endpoint: conn.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL, profile: conn.profile, token, ami: resolved.ami, amiSource: resolved.source,
       instanceType, elasticIps: [], ...(shared ? {subnetId: shared.id} : {}), ...(aws.hibernation ? {hibernation: true} : {}),
+      ...(source ? {cloneImage: {name: `box-clone-${project.name}-${machine.name}-${suffix}`.replace(/[^\w().\-/]/g, '-').slice(0, 128)}} : {}),
       sshUsername: aws.ssh_username ?? machine.ssh.username, sshInterface: aws.ssh_interface ?? 'public',
     };
     await mkdir(dir, {recursive: true});
-    await writeMachineState(project.root, {machine: machine.name, target: 'aws', createdAt: new Date().toISOString(), box: resolved.box, provisioned: false, provider: initial as unknown as Record<string, unknown>});
+    await writeMachineState(project.root, {
+      machine: machine.name, target: 'aws', createdAt: new Date().toISOString(), box: resolved.box,
+      ...(from ? {cloneOf: {machine: from.machine, ...(from.snapshot === undefined ? {} : {snapshot: from.snapshot})}} : {}),
+      provisioned: false, provider: initial as unknown as Record<string, unknown>,
+    });
     await indexMachine({project: project.name, projectRoot: project.root, machine: machine.name, target: 'aws', ...(resolved.box ? {box: {name: resolved.box.name, version: resolved.box.version, provider: resolved.box.provider}} : {})});
     const rec = (change: (s: AwsMachineState) => void) => recordAws(project.root, machine.name, change);
     const failed = (outcome: string) => outcome !== 'succeeded';
 
     const place: AwsPlace = {client, region, ui};
     const steps: Array<Step<AwsMachineState>> = [
+      {
+        // Removed again once the clone runs (its volumes do not depend on it), or when the up fails: nothing is left to sweep.
+        name: 'clone-image',
+        run: async () => {
+          if (!source) return;
+          cloneImage = await makeCloneImage(source, {
+            projectRoot: project.root, project: project.name, clone: machine.name, token, record: initial.cloneImage!,
+            tags: boxTags(owner, initial.cloneImage!.name, {...extraTags, [TAG.token]: token}), ui, signal,
+          });
+        },
+        cleanup: async () => {
+          if (!initial.cloneImage) return;
+          ui.stage('remove-clone-image', cloneImage ?? initial.cloneImage.name);
+          await removeCloneImages(client, region, token, initial.cloneImage);
+          await rec((s) => { s.cloneImage = undefined; });
+        },
+      },
       keyPairStep<AwsMachineState>({
         name: 'key-pair',
         place: () => place,
@@ -237,11 +273,12 @@ export class AwsProvider implements Provider {
           const sshGroups = s.securityGroup?.id ? [s.securityGroup.id] : await securityGroupIds(client, aws.security_groups ?? [], s.securityGroup?.vpcId ?? (aws.subnet_id ? await subnetVpc(client, aws.subnet_id, region) : undefined), region);
           const groupIds = s.privateGroup ? [...sshGroups, s.privateGroup.id] : sshGroups;
           const tags = boxTags(owner, `${baseName}`, {...extraTags, [TAG.token]: token});
+          const ami = cloneImage ?? resolved.ami;
           return {
-            ImageId: resolved.ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
+            ImageId: ami, InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'], MinCount: 1, MaxCount: 1,
             ClientToken: token, KeyName: s.keyPair?.name, SecurityGroupIds: groupIds, SubnetId: s.subnetId ?? aws.subnet_id,
             PrivateIpAddress: s.subnetId ? machine.networks[0]?.ip : undefined,
-            ...launch,
+            ...(launch ?? await launchFrom(ami)),
             MetadataOptions: metadataOptions(aws),
             ...userDataAndProfile(await instanceUserData(machine), aws.iam_instance_profile),
             InstanceMarketOptions: aws.spot ? {MarketType: 'spot', SpotOptions: {
@@ -254,7 +291,7 @@ export class AwsProvider implements Provider {
             TagSpecifications: tagSpec(aws.spot ? ['instance', 'volume', 'network-interface', 'spot-instances-request'] : ['instance', 'volume', 'network-interface'], tags),
           };
         },
-        announce: (_s, input) => ui.stage('run-instance', `${input.InstanceType} from ${resolved.ami} in ${region}`),
+        announce: (_s, input) => ui.stage('run-instance', `${input.InstanceType} from ${input.ImageId} in ${region}`),
         callContext: () => ({endpoint: conn.endpoint}),
         launched: (_s, instance) => rec((st) => { st.instanceId = instance?.InstanceId; st.spotRequestId = instance?.SpotInstanceRequestId; }),
         terminate: async (_s, outcome) => {
@@ -344,6 +381,8 @@ export class AwsProvider implements Provider {
       await releaseElasticIps(client, s, {root: project.root, machine: machine.name}, ui);
       await terminateInstances(client, s, ui);
       await deleteMachineSnapshots(client, s, ui);
+      // A clone whose up was kept for debugging (--no-destroy-on-error) or killed: its image too.
+      if (s.cloneImage) await removeCloneImages(client, s.region, s.token, s.cloneImage);
       if (s.securityGroup?.managed) await deleteSecurityGroup(client, s.securityGroup, s.region, ui, signalFree());
       if (s.privateGroup && await releaseProjectGroup(client, s.privateGroup, s.region, ui) === 'kept') ui.info(`${s.privateGroup.name} stays: other machines of the project are in it.`);
       if (s.keyPair?.managed) await deleteKeyPair(client, s.keyPair.name, s.region);

@@ -30,6 +30,8 @@ export interface AwsMachineState {
   sshInterface: 'public' | 'private';
   /** Launched with HibernationOptions.Configured (`targets.aws.hibernation`): `box suspend` hibernates it. */
   hibernation?: boolean;
+  /** A clone (`--from`): the AMI name of the image it launches from, recorded before the image is made; the image is removed once the instance runs (clone.ts). */
+  cloneImage?: {name: string};
   /** Set (before StopInstances Hibernate=true) while the machine is suspended; `up` resumes it and clears it. */
   hibernated?: {at: string};
 }
