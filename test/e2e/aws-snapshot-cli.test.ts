@@ -156,6 +156,13 @@ describe('box snapshot with the aws target against moto', () => {
       assert.equal((await machineInstance('default'))[0]?.State?.Name, 'stopped', 'the source stays as it was');
       const state = await recorded('copy');
       assert.deepEqual(state.cloneOf, {machine: 'default'});
+      // Logged in with its own key, the clone takes its source's out and makes its own identity.
+      const keyBody = async (machine: string) => (await readFile(`${(await recorded(machine)).provider.keyPair.privateKeyPath}.pub`, 'utf8')).trim().split(/\s+/)[1]!;
+      const ssh = (await readFile(path.join(suite.work, '.box', 'machines', 'copy', 'fake-ssh.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as {op: string; command?: string});
+      const identity = ssh.find((c) => c.op === 'exec' && c.command!.includes('systemd-machine-id-setup'));
+      assert.ok(identity, ssh.map((c) => c.command ?? c.op).join('\n'));
+      assert.ok(identity.command!.includes(`grep -vF ${await keyBody('default')} `), `the source's key is removed: ${identity.command}`);
+      assert.ok(!identity.command!.includes(await keyBody('copy')), 'the clone\'s own key stays');
       assert.equal(state.provider.cloneImage, undefined, 'nothing left to remove at destroy');
 
       assert.equal((await runVia(['destroy', '--force'])).exitCode, 0);

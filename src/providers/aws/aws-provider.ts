@@ -18,6 +18,7 @@ import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, S
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
 import {makeCloneImage, prepareAwsClone, removeCloneImages} from './clone.js';
+import {dropSourceKey} from '../shared/clone-guest.js';
 import {checkAwsSettings} from './settings-checks.js';
 import {metadataOptions} from './metadata-options.js';
 import {clientRegion, ec2Client, type AwsConnection} from './client.js';
@@ -305,6 +306,7 @@ export class AwsProvider implements Provider {
         run: async () => {
           const s = (await readAwsState(project.root, machine.name))!;
           await this.waitRunningAndSsh(ctx, client, s);
+          if (source) await this.takeCloneIdentity(ctx, client, s, source.sourcePublicKey);
         },
       },
     ];
@@ -325,6 +327,19 @@ export class AwsProvider implements Provider {
     const comm = await awsCommunicator(info, ctx.dir);
     try {
       await comm.waitForReady(ctx.machine.ssh.timeoutSeconds * 1000, ctx.signal);
+    } finally {
+      await comm.close();
+    }
+  }
+
+  /** A clone's first login, with its own key: its source's key out of authorized_keys, its own machine-id and host keys (clone.ts says why). */
+  private async takeCloneIdentity(ctx: MachineContext, client: EC2Client, s: AwsMachineState, sourcePublicKey: string | undefined): Promise<void> {
+    const info = await this.sshInfoFrom(ctx, client, s);
+    ctx.ui.stage('clone-identity', 'the source\'s key out, its own machine-id and SSH host keys');
+    const comm = await awsCommunicator(info, ctx.dir);
+    try {
+      await comm.waitForReady(ctx.machine.ssh.timeoutSeconds * 1000, ctx.signal);
+      await dropSourceKey(comm, {sourcePublicKey, ownPrivateKeyPath: info.privateKeyPath}, ctx.machine.name, ctx.signal);
     } finally {
       await comm.close();
     }

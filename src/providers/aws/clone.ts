@@ -7,6 +7,7 @@ import {BoxError, UsageError} from '../../core/errors.js';
 import type {Ui} from '../../core/ui.js';
 import {LOCK_WAIT_MS, readMachineState, withMachineLock, type MachineState} from '../../core/state.js';
 import type {CloneSource} from '../provider.js';
+import {publicKeyOfFile} from '../shared/clone-guest.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {deleteSnapshot, deregisterImage, snapshotsOf} from './images.js';
 import type {AwsMachineState} from './machine-state.js';
@@ -23,8 +24,8 @@ import {waitFor, waiterConfig} from './waiters.js';
 // The clone's key: on aws a key reaches the guest only through the EC2 key pair at launch, which
 // cloud-init appends to the login user's authorized_keys at the first boot of each instance. The
 // clone gets its own key pair, but its disk is the source's, so the source's key is still listed
-// there and opens the clone too. Unlike the qemu and virtualbox clones, box does not log in to
-// take it out (a limitation, in docs/aws.md); cloud-init does make the clone its own host keys.
+// there: once the clone answers, box logs in with the clone's key and takes the source's out, and
+// gives the clone its own machine-id and host keys (dropSourceKey, shared/clone-guest.ts).
 
 /** The source of a clone, checked before anything is made. */
 export interface AwsCloneSource {
@@ -33,6 +34,8 @@ export interface AwsCloneSource {
   s: AwsMachineState;
   box: MachineState['box'];
   client: EC2Client;
+  /** The source's public key, read now (the source may be destroyed while the clone boots). */
+  sourcePublicKey?: string;
 }
 
 /** What a clone records before the image call, to find its image again: the AMI name (the image is also tagged with the clone's token). */
@@ -51,7 +54,7 @@ export async function prepareAwsClone(projectRoot: string, from: CloneSource, cl
   if (!s?.instanceId) throw new UsageError('ERR_CLONE_SOURCE', `Machine ${from.machine} is not a created aws machine: there is no instance to clone.`, {hint: `Run \`box up ${from.machine}\` first.`});
   const client = clientFor(s);
   if (from.snapshot !== undefined) await snapshotParts(client, s, from);
-  return {from, s, box: state!.box, client};
+  return {from, s, box: state!.box, client, sourcePublicKey: await publicKeyOfFile(s.keyPair?.privateKeyPath)};
 }
 
 /**

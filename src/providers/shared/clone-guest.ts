@@ -1,7 +1,8 @@
-import {copyFile} from 'node:fs/promises';
+import {copyFile, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
+import type {Communicator} from '../../communicators/communicator.js';
 
 /** A copy of the source machine's private key in the clone's folder: the clone's guest still trusts it at its first boot. */
 export const CLONE_SOURCE_KEY_FILE = 'clone-source-key';
@@ -58,4 +59,33 @@ export async function giveCloneItsIdentity(info: {port: number; username: string
   } finally {
     await comm.close();
   }
+}
+
+/** The public key of a private key file, or undefined when it cannot be read (a source without a key of its own). */
+export async function publicKeyOfFile(privateKeyPath: string | undefined): Promise<string | undefined> {
+  if (!privateKeyPath) return undefined;
+  const {publicKeyOf} = await import('../../communicators/keys.js');
+  try {
+    return publicKeyOf(await readFile(privateKeyPath, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For a clone whose own key reached the guest BESIDE its source's (aws: cloud-init adds the
+ * launch key pair to authorized_keys, and the disk, being the source's, still lists the
+ * source's key): over a connection logged in with the clone's own key, the source's key is
+ * taken out and the clone gets its own machine-id and SSH host keys, in one round. A source
+ * and clone that share one key (a Boxfile's own key_name) keep it.
+ */
+export async function dropSourceKey(comm: Communicator, keys: {sourcePublicKey?: string; ownPrivateKeyPath: string}, machine: string, signal: AbortSignal): Promise<void> {
+  const own = await publicKeyOfFile(keys.ownPrivateKeyPath);
+  if (!own) throw new BoxError('ERR_CLONE_IDENTITY', `The key of the clone ${machine} (${keys.ownPrivateKeyPath}) cannot be read.`);
+  const [{replaceInsecureKey}, {newGuestIdentityScript}] = await Promise.all([import('../../communicators/ssh/replace-insecure-key.js'), import('./package-guest.js')]);
+  await replaceInsecureKey(comm, own, {
+    oldPublicKey: keys.sourcePublicKey ?? own,
+    thenRun: {script: newGuestIdentityScript(), what: `give the clone ${machine} its own machine-id and SSH host keys`},
+    signal,
+  });
 }

@@ -31,7 +31,7 @@ export function parseCloneFrom(from: string, names: string[]): CloneRequest {
 export async function attachCloneSource(handle: MachineHandle, request: CloneRequest, options: LifecycleOptions): Promise<void> {
   const {machine, provider, ctx} = handle;
   if (!provider.clones) {
-    throw new UsageError('ERR_NOT_SUPPORTED', `--from (cloning a machine) is not supported yet on ${machine.target}.`, {hint: 'Clone qemu machines, or create this one from its basebox without --from.'});
+    throw new UsageError('ERR_NOT_SUPPORTED', `--from (cloning a machine) is not supported yet on ${machine.target}.`, {hint: 'box clones qemu, virtualbox and aws machines; create this one from its basebox without --from.'});
   }
   if (await readMachineState(ctx.project.root, machine.name)) {
     throw new UsageError('ERR_CLONE_EXISTS', `Machine ${machine.name} already exists; --from only makes new machines.`, {hint: `Run \`box destroy ${machine.name}\` first, or give the clone another name.`});
