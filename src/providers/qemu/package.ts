@@ -6,10 +6,9 @@ import {readBoxMetadata} from '../../boxes/metadata.js';
 import {BoxError} from '../../core/errors.js';
 import {run} from '../../core/exec.js';
 import {readMachineState} from '../../core/state.js';
-import {runSteps} from '../../core/steps.js';
 import {formatBytes} from '../../core/ui.js';
 import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider} from '../provider.js';
-import {baseBoxSteps, resetOverSsh, restoreMachine, type PackageGuestState, type ResetGuest} from '../shared/package-machine.js';
+import {baseBoxSteps, packageOrigin, resetOverSsh, runPackageSteps, statusForPackage, type PackageGuestState, type ResetGuest} from '../shared/package-machine.js';
 import type {QemuMachineState} from './qemu-provider.js';
 import {convertPercentReader, imageInfo} from './qemu-img.js';
 
@@ -39,12 +38,7 @@ export async function packageQemuMachine(provider: Provider, ctx: MachineContext
   const {project, machine, ui, signal} = ctx;
   const state = await readMachineState(project.root, machine.name);
   if (!state) throw new BoxError('ERR_NOT_CREATED', `Machine ${machine.name} is not created.`, {hint: `Run \`box up ${machine.name}\` first.`});
-  const before = await provider.status(ctx);
-  if (before.status !== 'running' && before.status !== 'stopped') {
-    throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${machine.name} is ${before.status}${before.reason ? `: ${before.reason}` : ''}; nothing was packaged.`, {
-      hint: before.repair ? `Run \`${before.repair}\`, then \`box package ${machine.name}\` again.` : `Run \`box up ${machine.name}\` first.`,
-    });
-  }
+  const before = await statusForPackage(provider, ctx);
   const q = state.provider as unknown as QemuMachineState;
   const disk = path.join(ctx.dir, path.basename(q.disk));
   const s: PackageState = {};
@@ -92,7 +86,7 @@ export async function packageQemuMachine(provider: Provider, ctx: MachineContext
         }
         if (q.kernel.cmdline !== undefined) metadata.cmdline = q.kernel.cmdline;
       }
-      metadata.box_package = {project: project.name, machine: machine.name, ...(state.box ? {source_box: `${state.box.name} ${state.box.version}`} : {}), packaged_at: new Date().toISOString()};
+      metadata.box_package = packageOrigin(ctx, state.box);
       const box = await packageLibvirtBox({imagePath: st.image!, outputPath: options.outputPath, extraFiles, extraMetadata: metadata, hardware: q.hardware, signal});
       const info = JSON.parse(await run('qemu-img', ['info', '--output=json', st.image!], {errorCode: 'ERR_QEMU_IMG'})) as {'virtual-size': number};
       st.packaged = {
@@ -100,17 +94,8 @@ export async function packageQemuMachine(provider: Provider, ctx: MachineContext
         metadata: {provider: 'libvirt', ...metadata, format: 'qcow2', virtual_size: Math.max(1, Math.ceil(info['virtual-size'] / 1024 ** 3))},
       };
     },
-    cleanup: async (st, outcome) => {
-      if (outcome !== 'succeeded' && st.packaged) await rm(st.packaged.path, {force: true});
-    },
   });
-  try {
-    await runSteps(steps, s, {ui, signal});
-  } catch (error) {
-    await restoreMachine(provider, ctx, s);
-    throw error;
-  }
-  return s.packaged!;
+  return runPackageSteps(provider, ctx, steps, s);
 }
 
 /** The source box's metadata.json fields worth keeping (kernel, initrd, cmdline, disk_bus...), or none when the box is gone. */

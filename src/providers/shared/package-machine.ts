@@ -1,5 +1,7 @@
-import {updateMachineState} from '../../core/state.js';
-import type {Step} from '../../core/steps.js';
+import {rm} from 'node:fs/promises';
+import {BoxError} from '../../core/errors.js';
+import {updateMachineState, type MachineState} from '../../core/state.js';
+import {runSteps, type Step} from '../../core/steps.js';
 import {SshCommunicator} from '../../communicators/ssh/ssh-communicator.js';
 import type {MachineContext, PackagedMachine, Provider, SshInfo, StatusReport} from '../provider.js';
 import {resetGuestForPackaging} from './package-guest.js';
@@ -12,6 +14,38 @@ export interface PackageGuestState {
   reset?: boolean;
   halted?: boolean;
   packaged?: PackagedMachine;
+}
+
+/** The machine's status before packaging: running or stopped (anything else is refused, naming its repair). */
+export async function statusForPackage(provider: Provider, ctx: MachineContext): Promise<StatusReport> {
+  const {machine} = ctx;
+  const before = await provider.status(ctx);
+  if (before.status !== 'running' && before.status !== 'stopped') {
+    throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${machine.name} is ${before.status}${before.reason ? `: ${before.reason}` : ''}; nothing was packaged.`, {
+      hint: before.repair ? `Run \`${before.repair}\`, then \`box package ${machine.name}\` again.` : `Run \`box up ${machine.name}\` first.`,
+    });
+  }
+  return before;
+}
+
+/** metadata.json's `box_package`: which project and machine (and source box) the box came from. */
+export function packageOrigin(ctx: MachineContext, box: MachineState['box']): Record<string, unknown> {
+  return {project: ctx.project.name, machine: ctx.machine.name, ...(box ? {source_box: `${box.name} ${box.version}`} : {}), packaged_at: new Date().toISOString()};
+}
+
+/**
+ * Runs a target's package steps to `s.packaged`. A failure or Ctrl-C removes a box already
+ * written, and puts the machine back as it was (restoreMachine).
+ */
+export async function runPackageSteps<S extends PackageGuestState>(provider: Provider, ctx: MachineContext, steps: Array<Step<S>>, s: S): Promise<PackagedMachine> {
+  try {
+    await runSteps(steps, s, {ui: ctx.ui, signal: ctx.signal});
+  } catch (error) {
+    if (s.packaged) await rm(s.packaged.path, {force: true});
+    await restoreMachine(provider, ctx, s);
+    throw error;
+  }
+  return s.packaged!;
 }
 
 /** Makes the guest a base box again (package-guest.ts), logged in as `info` says. */

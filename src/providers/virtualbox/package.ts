@@ -3,9 +3,8 @@ import path from 'node:path';
 import {packageBox} from '../../boxes/package.js';
 import {BoxError} from '../../core/errors.js';
 import {readMachineState} from '../../core/state.js';
-import {runSteps} from '../../core/steps.js';
 import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider} from '../provider.js';
-import {baseBoxSteps, resetOverSsh, restoreMachine, type PackageGuestState, type ResetGuest} from '../shared/package-machine.js';
+import {baseBoxSteps, packageOrigin, resetOverSsh, runPackageSteps, statusForPackage, type PackageGuestState, type ResetGuest} from '../shared/package-machine.js';
 import type {VirtualboxMachineState} from './machine-state.js';
 import type {VBoxManage} from './vboxmanage.js';
 
@@ -31,15 +30,10 @@ export function baseMacVagrantfile(mac: string): string {
  * removes the export folder and any half-written box, and puts the machine back as it was.
  */
 export async function packageVirtualboxMachine(provider: Provider, vbox: VBoxManage, ctx: MachineContext, options: PackageMachineOptions, resetGuest: ResetGuest = resetOverSsh): Promise<PackagedMachine> {
-  const {project, machine, ui, signal} = ctx;
+  const {project, machine, signal} = ctx;
   const state = await readMachineState(project.root, machine.name);
   if (!state || state.target !== 'virtualbox') throw new BoxError('ERR_NOT_CREATED', `Machine ${machine.name} is not created.`, {hint: `Run \`box up ${machine.name}\` first.`});
-  const before = await provider.status(ctx);
-  if (before.status !== 'running' && before.status !== 'stopped') {
-    throw new BoxError('ERR_MACHINE_BROKEN', `Machine ${machine.name} is ${before.status}${before.reason ? `: ${before.reason}` : ''}; nothing was packaged.`, {
-      hint: before.repair ? `Run \`${before.repair}\`, then \`box package ${machine.name}\` again.` : `Run \`box up ${machine.name}\` first.`,
-    });
-  }
+  const before = await statusForPackage(provider, ctx);
   const s = state.provider as unknown as VirtualboxMachineState;
   const target = s.uuid ?? s.vmName;
   const st: PackageState = {};
@@ -61,22 +55,15 @@ export async function packageVirtualboxMachine(provider: Provider, vbox: VBoxMan
     run: async (x) => {
       // Everything VirtualBox wrote (box.ovf, box-disk001.vmdk..., a .mf when it makes one).
       const exported = (await readdir(x.work!)).sort().map((name) => ({name, path: path.join(x.work!, name)}));
-      const metadata = {box_package: {project: project.name, machine: machine.name, ...(state.box ? {source_box: `${state.box.name} ${state.box.version}`} : {}), packaged_at: new Date().toISOString()}};
+      const metadata = {box_package: packageOrigin(ctx, state.box)};
       const files = [...exported, ...(x.mac ? [{name: 'Vagrantfile', content: baseMacVagrantfile(x.mac)}] : [])];
       const box = await packageBox({provider: 'virtualbox', metadata, files, outputPath: options.outputPath, signal});
       x.packaged = {provider: 'virtualbox', ...box, halted: before.status === 'running', metadata: {provider: 'virtualbox', ...metadata}};
     },
-    cleanup: async (x, outcome) => {
-      if (outcome !== 'succeeded' && x.packaged) await rm(x.packaged.path, {force: true});
-    },
   });
   try {
-    await runSteps(steps, st, {ui, signal});
-  } catch (error) {
-    await restoreMachine(provider, ctx, st);
-    throw error;
+    return await runPackageSteps(provider, ctx, steps, st);
   } finally {
     if (st.work) await rm(st.work, {recursive: true, force: true});
   }
-  return st.packaged!;
 }

@@ -10,14 +10,13 @@ import {mkdir, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
-import type {MachineConfig, Project} from '../../../src/boxfile/project.js';
 import {BoxError} from '../../../src/core/errors.js';
 import {machineDir} from '../../../src/core/paths.js';
 import {readMachineState} from '../../../src/core/state.js';
-import {silentUi, Ui} from '../../../src/core/ui.js';
-import type {MachineContext, Provider, StatusReport} from '../../../src/providers/provider.js';
+import {Ui} from '../../../src/core/ui.js';
 import {packageQemuMachine} from '../../../src/providers/qemu/package.js';
 import {tempDir} from '../../helpers/cli.js';
+import {recordingPackageContext} from '../../helpers/package-context.js';
 
 describe('box package on qemu: failures and Ctrl-C leave no box and the machine usable', () => {
   let work: Awaited<ReturnType<typeof tempDir>>;
@@ -37,23 +36,7 @@ describe('box package on qemu: failures and Ctrl-C leave no box and the machine 
       machine: name, target: 'qemu', createdAt: new Date().toISOString(), provisioned: true, upCompleted: true,
       provider: {phase: 'created', disk, baseImage: disk, baseFormat: 'qcow2', forwardedPorts: [], keyInserted: true, sshPort: 2222},
     }));
-    const calls: string[] = [];
-    let status: StatusReport['status'] = 'running';
-    const provider: Provider = {
-      name: 'qemu',
-      verify: async () => undefined,
-      up: async () => { calls.push('up'); status = 'running'; return {created: false}; },
-      halt: async () => { calls.push('halt'); status = 'stopped'; return 'acpi'; },
-      destroy: async () => undefined,
-      status: async () => ({status}),
-      sshInfo: async () => ({host: '127.0.0.1', port: 2222, username: 'vagrant', privateKeyPath: path.join(dir, 'id_ed25519')}),
-    };
-    const machine = {name, target: 'qemu', ssh: {username: 'vagrant', port: 22, timeoutSeconds: 30, insertKey: true}, forwardedPorts: [], networks: [], syncedFolders: [], provisioners: []} as unknown as MachineConfig;
-    const project: Project = {root: work.dir, boxfilePath: path.join(work.dir, 'Boxfile'), name: 'proj', machines: [machine]};
-    const controller = new AbortController();
-    const ui = silentUi();
-    const ctx: MachineContext = {project, machine, dir, ui, signal: controller.signal};
-    return {ctx, provider, calls, controller, ui};
+    return recordingPackageContext('qemu', work.dir, name, dir);
   }
 
   const leftovers = async () => (await readdir(work.dir)).filter((f) => f.startsWith('out.box'));

@@ -9,14 +9,12 @@ import {mkdir, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
-import type {MachineConfig, Project} from '../../../src/boxfile/project.js';
 import {machineDir} from '../../../src/core/paths.js';
 import {readMachineState} from '../../../src/core/state.js';
-import {silentUi} from '../../../src/core/ui.js';
-import type {MachineContext, Provider, StatusReport} from '../../../src/providers/provider.js';
 import {packageVirtualboxMachine} from '../../../src/providers/virtualbox/package.js';
 import {VBoxManage} from '../../../src/providers/virtualbox/vboxmanage.js';
 import {tempDir} from '../../helpers/cli.js';
+import {recordingPackageContext} from '../../helpers/package-context.js';
 import {fakeCalls, fakeVBoxDir, fakeVms, makeFakeVirtualboxBox} from './fake-vbox.js';
 
 describe('box package on virtualbox (fake VBoxManage): export, box contents, failures', () => {
@@ -53,21 +51,7 @@ describe('box package on virtualbox (fake VBoxManage): export, box contents, fai
       box: {name: 'debian-12-minimal', version: '12.0.0', provider: 'virtualbox', dir: path.dirname(ovf)},
       provider: {phase: 'created', vmName, uuid, ovf, linkedClone: false, sshPort: 2222, forwardedPorts: [], serialLog: path.join(dir, 'serial.log'), keyInserted: true},
     }));
-    const calls: string[] = [];
-    let status: StatusReport['status'] = 'running';
-    const provider: Provider = {
-      name: 'virtualbox',
-      verify: async () => undefined,
-      up: async () => { calls.push('up'); status = 'running'; return {created: false}; },
-      halt: async () => { calls.push('halt'); status = 'stopped'; return 'acpi'; },
-      destroy: async () => undefined,
-      status: async () => ({status}),
-      sshInfo: async () => ({host: '127.0.0.1', port: 2222, username: 'vagrant', privateKeyPath: path.join(dir, 'id_ed25519')}),
-    };
-    const machine = {name, target: 'virtualbox', ssh: {username: 'vagrant', port: 22, timeoutSeconds: 30, insertKey: true}, forwardedPorts: [], networks: [], syncedFolders: [], provisioners: []} as unknown as MachineConfig;
-    const project: Project = {root: work.dir, boxfilePath: path.join(work.dir, 'Boxfile'), name: 'proj', machines: [machine]};
-    const ctx: MachineContext = {project, machine, dir, ui: silentUi(), signal: new AbortController().signal};
-    return {ctx, provider, calls, vmName, uuid};
+    return {...recordingPackageContext('virtualbox', work.dir, name, dir), vmName, uuid};
   }
 
   const leftovers = async () => (await readdir(work.dir)).filter((f) => f.startsWith('out.box'));
