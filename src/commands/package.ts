@@ -5,8 +5,8 @@ import {lifecycleOptions} from '../services/lifecycle/options.js';
 import {packageMachine, type PackageResult} from '../services/package.js';
 
 export default class Package extends BaseCommand {
-  static override summary = 'Make a Vagrant box of a machine (qemu: its disk as a libvirt box; aws: an AMI and a box naming it).';
-  static override description = `As \`vagrant package\`. qemu: the guest gets Vagrant's insecure key back (and loses box's sshd drop-in, its machine-id and SSH host keys), is halted (a running machine is halted, and stays halted; a halted one is booted for this first), and its disk is flattened into one zstd-compressed qcow2 box with the source box's kernel and metadata. The machine's next \`box up\` gives it its own key again. aws: CreateImage of the instance, tagged, and an aws box whose metadata names the AMI.
+  static override summary = 'Make a Vagrant box of a machine (qemu: its disk as a libvirt box; virtualbox: its exported VM; aws: an AMI and a box naming it).';
+  static override description = `As \`vagrant package\`. qemu: the guest gets Vagrant's insecure key back (and loses box's sshd drop-in, its machine-id and SSH host keys), is halted (a running machine is halted, and stays halted; a halted one is booted for this first), and its disk is flattened into one zstd-compressed qcow2 box with the source box's kernel and metadata. The machine's next \`box up\` gives it its own key again. virtualbox: the same guest reset and halt, then \`VBoxManage export\` (OVF + VMDK) packed with a Vagrantfile naming NIC 1's MAC. aws: CreateImage of the instance, tagged, and an aws box whose metadata names the AMI.
 Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted (no partial box is left).`;
 
   static override usage = 'package [MACHINE] [--output FILE.box] [--force]';

@@ -24,7 +24,7 @@ export default class Up extends BaseCommand {
     provision: Flags.boolean({allowNo: true, description: 'Run the provisioners even if they already ran (--no-provision: never). Default: first up only.'}),
     'provision-with': Flags.string({multiple: true, multipleNonGreedy: true, description: 'Run only these provisioners (names or types, comma-separated), whatever their `run:`; implies --provision.', exclusive: ['provision']}),
     'destroy-on-error': Flags.boolean({allowNo: true, default: true, description: 'Destroy a new machine whose up failed (--no-destroy-on-error keeps it for debugging).'}),
-    from: Flags.string({description: 'Make the one named (new) machine from MACHINE\'s disk, or from its internal snapshot: MACHINE[@SNAPSHOT] (qemu). Undeclared names inherit MACHINE\'s settings.'}),
+    from: Flags.string({description: 'Make the one named (new) machine from MACHINE\'s disk, or from one of its snapshots: MACHINE[@SNAPSHOT] (qemu: a linked clone; virtualbox: a full clone; aws: an instance from an image of its volumes). Undeclared names inherit MACHINE\'s settings.'}),
   };
 
   async run(): Promise<UpResult> {
