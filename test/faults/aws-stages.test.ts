@@ -99,6 +99,24 @@ describe('kill -9 and Ctrl-C at every stage of aws up and of the AMI bake (moto)
     }));
   }
 
+  // A clone's up (--from the halted source): its image exists once the key-pair stage starts.
+  for (const action of ['kill', 'ctrl-c'] as const) {
+    test(`up --from: ${action === 'kill' ? 'kill -9' : 'Ctrl-C'} once the clone's image exists (at key-pair), then destroy leaves nothing`, () => run(`clone-${action}`, async (c) => {
+      assert.equal((await c.sandbox.json(['up'])).exitCode, 0);
+      assert.equal((await c.sandbox.json(['halt'])).exitCode, 0);
+      const fault: Fault = {stage: 'key-pair', action};
+      const up = await c.sandbox.box(['up', 'copy', '--from', 'default', '--json'], {fault});
+      assertStoppedAt(up, fault);
+      if (action === 'ctrl-c') assertInterrupted(up);
+      const status = await c.sandbox.json(['status']);
+      assert.deepEqual(status.json.machines.map((m: {name: string; status: string}) => `${m.name}:${m.status}`),
+        action === 'kill' ? ['default:stopped', 'copy:broken'] : ['default:stopped'], describeRun(status));
+      const destroy = await c.sandbox.json(['destroy', '--force']);
+      assert.equal(destroy.exitCode, 0, describeRun(destroy));
+      await c.clean(`clone up ${action === 'kill' ? 'killed' : 'interrupted'} at key-pair, then destroy`);
+    }));
+  }
+
   for (const stage of BAKE_STAGES) {
     test(`bake: kill -9 at ${stage}, then sweep removes every resource and work file it left`, () => run(`bake-kill-${stage}`, async (c) => {
       const fault: Fault = {stage, action: 'kill'};

@@ -194,12 +194,12 @@ export class AwsProvider implements Provider {
     const failed = (outcome: string) => outcome !== 'succeeded';
 
     const place: AwsPlace = {client, region, ui};
-    const steps: Array<Step<AwsMachineState>> = [
+    // A clone's first step makes its image; removed again once the clone runs (its volumes do not
+    // depend on it), or when the up fails: nothing is left to sweep. Other machines have no such step.
+    const cloneSteps: Array<Step<AwsMachineState>> = !source ? [] : [
       {
-        // Removed again once the clone runs (its volumes do not depend on it), or when the up fails: nothing is left to sweep.
         name: 'clone-image',
         run: async () => {
-          if (!source) return;
           cloneImage = await makeCloneImage(source, {
             projectRoot: project.root, project: project.name, clone: machine.name, token, record: initial.cloneImage!,
             tags: boxTags(owner, initial.cloneImage!.name, {...extraTags, [TAG.token]: token}), ui, signal,
@@ -212,6 +212,9 @@ export class AwsProvider implements Provider {
           await rec((s) => { s.cloneImage = undefined; });
         },
       },
+    ];
+    const steps: Array<Step<AwsMachineState>> = [
+      ...cloneSteps,
       keyPairStep<AwsMachineState>({
         name: 'key-pair',
         place: () => place,
