@@ -5,6 +5,7 @@
  * are made from a machine's VM or one of its snapshots.
  */
 import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
 import {mkdtemp, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
@@ -103,6 +104,7 @@ describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {
     assert.equal(missing.result.exitCode, 2);
     assert.match(missing.json.error.message, /no snapshot "nope"/);
     assert.match(missing.json.error.hint, /Its snapshots: c1/);
+    assert.equal(existsSync(path.join(dir, '.box', 'machines', 'copy2')), false, 'nothing of the refused clone is left');
 
     assert.equal((await run(['halt', 'default'])).exitCode, 0);
     const fromHalted = await runJson(['up', 'copy2', '--from', 'default']);
