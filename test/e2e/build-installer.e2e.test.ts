@@ -98,7 +98,8 @@ describe('box build with an installer ISO (Debian netboot under TCG)', {timeout:
       // Our server's request log: the installer (from 10.0.2.2 = the host's loopback) got preseed.cfg.
       await until('GET /preseed.cfg in the HTTP request log', 6 * 60_000, () => (/http: GET \/preseed\.cfg 200 \d+ B/.test(build.stderr()) ? true : undefined));
       assert.match(build.stderr(), /typing \d+ keys \(20 ms apart\): install auto=true priority=critical url=http:\/\/10\.0\.2\.2:\d+\/preseed\.cfg/);
-      assert.match(build.stderr(), /the installer fetched preseed\.cfg/);
+      // box says so once its wait sees the request, a moment after the server logged it.
+      await until('"the installer fetched preseed.cfg" on stderr', 30_000, () => (/the installer fetched preseed\.cfg/.test(build.stderr()) ? true : undefined));
 
       // The rendered preseed ran (its early_command echoes our marker) and the installer moved
       // on to its mirror check / component download: later stages, read on the serial console.
