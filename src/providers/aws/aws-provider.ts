@@ -2,7 +2,7 @@ import {randomUUID} from 'node:crypto';
 import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {
-  CancelSpotInstanceRequestsCommand, DescribeInstancesCommand, DescribeSubnetsCommand,
+  CancelSpotInstanceRequestsCommand, DescribeSubnetsCommand,
   StartInstancesCommand, StopInstancesCommand,
   TerminateInstancesCommand, paginateDescribeInstances, paginateDescribeSecurityGroups, waitUntilInstanceRunning, waitUntilInstanceStopped, waitUntilInstanceTerminated,
   type EC2Client, type Instance, type RunInstancesCommandInput,
@@ -18,6 +18,7 @@ import type {MachineContext, PackagedMachine, PackageMachineOptions, Provider, S
 import {resolveAmi} from './ami.js';
 import {toEc2BlockDeviceMappings} from './block-devices.js';
 import {makeCloneImage, prepareAwsClone, removeCloneImages} from './clone.js';
+import {describeInstance} from './instance.js';
 import {dropSourceKey} from '../shared/clone-guest.js';
 import {checkAwsSettings} from './settings-checks.js';
 import {metadataOptions} from './metadata-options.js';
@@ -71,7 +72,7 @@ export class AwsProvider implements Provider {
       return {created: true};
     }
     const client = ec2Client(connectionOf(ctx.machine, recorded));
-    const instance = recorded.instanceId ? await this.describe(client, recorded) : undefined;
+    const instance = recorded.instanceId ? await describeInstance(client, recorded) : undefined;
     const state = instance?.State?.Name;
     if (ctx.machine.networks.length > 0 && recorded.phase === 'created' && !recorded.privateGroup) {
       // Its instance is in no project group: it could not reach the others (security groups of a running instance are not changed behind its back).
@@ -105,7 +106,7 @@ export class AwsProvider implements Provider {
   async suspendRefusal(ctx: MachineContext): Promise<UsageError | undefined> {
     const s = await readAwsState(ctx.project.root, ctx.machine.name);
     if (!s?.instanceId || s.hibernated) return undefined;
-    const instance = await this.describe(ec2Client(connectionOf(ctx.machine, s)), s);
+    const instance = await describeInstance(ec2Client(connectionOf(ctx.machine, s)), s);
     if (!instance || hibernationConfigured(instance, s)) return undefined;
     return hibernationOffError(ctx.machine.name, s.instanceId);
   }
@@ -119,7 +120,7 @@ export class AwsProvider implements Provider {
     const s = await readAwsState(ctx.project.root, ctx.machine.name);
     if (!s?.instanceId) throw new BoxError('ERR_NOT_CREATED', `Machine ${ctx.machine.name} is not created.`, {hint: 'Run `box up` first.'});
     const client = ec2Client(connectionOf(ctx.machine, s));
-    const instance = await this.describe(client, s);
+    const instance = await describeInstance(client, s);
     if (!hibernationConfigured(instance, s)) throw hibernationOffError(ctx.machine.name, s.instanceId);
     const t0 = Date.now();
     await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = {at: new Date().toISOString()}; });
@@ -131,7 +132,7 @@ export class AwsProvider implements Provider {
       throw error;
     }
     await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
-    const stopped = await this.describe(client, s);
+    const stopped = await describeInstance(client, s);
     if (!ec2SaysHibernated(stopped)) {
       await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
       throw notHibernatedError(ctx.machine.name, s.instanceId, stopped?.StateReason?.Code ?? 'unknown');
@@ -350,7 +351,7 @@ export class AwsProvider implements Provider {
 
   /** The instance's private IP as the machine's private network address (refreshPrivateNames writes it into the hosts files). */
   private async recordPrivateAddress(ctx: MachineContext, client: EC2Client, s: AwsMachineState): Promise<void> {
-    const ip = (await this.describe(client, s))?.PrivateIpAddress;
+    const ip = (await describeInstance(client, s))?.PrivateIpAddress;
     if (!ip) throw new BoxError('ERR_AWS_NO_ADDRESS', `Instance ${s.instanceId} has no private IP address.`);
     await updateMachineState(ctx.project.root, ctx.machine.name, (state) => { state.privateNetwork = {ip}; });
   }
@@ -359,10 +360,10 @@ export class AwsProvider implements Provider {
     const s = await readAwsState(ctx.project.root, ctx.machine.name);
     if (!s?.instanceId) return;
     const client = ec2Client(connectionOf(ctx.machine, s));
-    let instance = await this.describe(client, s);
+    let instance = await describeInstance(client, s);
     if (s.hibernated && options.force && instance?.State?.Name === 'stopping') {
       await waitFor('InstanceStopped', s.instanceId, s.region, () => waitUntilInstanceStopped(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
-      instance = await this.describe(client, s);
+      instance = await describeInstance(client, s);
     }
     if (s.hibernated && (['running', 'pending'].includes(instance?.State?.Name ?? '') || !holdsHibernation(instance, s))) {
       // Started outside box since it hibernated (this stop is a plain one), or EC2 stopped it plainly: no image to keep.
@@ -374,7 +375,7 @@ export class AwsProvider implements Provider {
       await awsCall({action: 'StartInstances', region: s.region}, () => client.send(new StartInstancesCommand({InstanceIds: [s.instanceId!]})));
       await recordAws(ctx.project.root, ctx.machine.name, (r) => { r.hibernated = undefined; });
       await waitFor('InstanceRunning', s.instanceId, s.region, () => waitUntilInstanceRunning(waiterConfig(client, 900, ctx.signal), {InstanceIds: [s.instanceId!]}));
-      instance = await this.describe(client, s);
+      instance = await describeInstance(client, s);
     }
     if (!instance || ['stopped', 'terminated'].includes(instance.State?.Name ?? '')) return;
     const stop = (force: boolean) => awsCall({action: 'StopInstances', region: s.region}, () => client.send(new StopInstancesCommand({InstanceIds: [s.instanceId!], Force: force})));
@@ -416,7 +417,7 @@ export class AwsProvider implements Provider {
     const repair = `box destroy ${ctx.machine.name}`;
     if (!s.instanceId) return {status: 'broken', reason: 'an earlier `box up` stopped before its instance was recorded', repair, details: {region: s.region}};
     const client = ec2Client(connectionOf(ctx.machine, s));
-    const instance = await this.describe(client, s);
+    const instance = await describeInstance(client, s);
     const ec2State = instance?.State?.Name ?? 'not-found';
     const details = {instanceId: s.instanceId, ec2State, region: s.region, instanceType: instance?.InstanceType ?? s.instanceType, ami: s.ami, publicIp: instance?.PublicIpAddress, privateIp: instance?.PrivateIpAddress};
     if (ec2State === 'running' || ec2State === 'pending') return {status: s.phase === 'created' ? 'running' : 'broken', ...(s.phase === 'created' ? {} : {reason: 'the instance runs but `box up` did not finish', repair}), details};
@@ -435,7 +436,7 @@ export class AwsProvider implements Provider {
   }
 
   private async sshInfoFrom(ctx: MachineContext, client: EC2Client, s: AwsMachineState): Promise<SshInfo> {
-    const instance = await this.describe(client, s);
+    const instance = await describeInstance(client, s);
     const host = pickAddress(instance, s.sshInterface);
     if (!host) {
       throw new BoxError('ERR_AWS_NO_ADDRESS', `Instance ${s.instanceId} has no ${s.sshInterface} IP address (state ${instance?.State?.Name ?? 'unknown'}).`, {
@@ -447,16 +448,6 @@ export class AwsProvider implements Provider {
 
   async communicator(ctx: MachineContext, info: SshInfo): Promise<Communicator> {
     return awsCommunicator(info, ctx.dir);
-  }
-
-  private async describe(client: EC2Client, s: AwsMachineState): Promise<Instance | undefined> {
-    try {
-      const out = await client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]}));
-      return out.Reservations?.[0]?.Instances?.[0];
-    } catch (error) {
-      if (awsErrorCode(error) === 'InvalidInstanceID.NotFound') return undefined;
-      throw mapAwsError(error, {action: 'DescribeInstances', region: s.region});
-    }
   }
 }
 

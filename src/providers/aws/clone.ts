@@ -1,5 +1,5 @@
 import {
-  DescribeImagesCommand, DescribeInstancesCommand, RegisterImageCommand, paginateDescribeSnapshots, waitUntilImageAvailable,
+  DescribeImagesCommand, RegisterImageCommand, paginateDescribeSnapshots, waitUntilImageAvailable,
   type EC2Client, type Instance, type Snapshot, type Tag,
 } from '@aws-sdk/client-ec2';
 import {bakeDescription, createBakeImage, imagesOfBake} from '../../builder/methods/aws/create-image.js';
@@ -7,9 +7,10 @@ import {BoxError, UsageError} from '../../core/errors.js';
 import type {Ui} from '../../core/ui.js';
 import {LOCK_WAIT_MS, readMachineState, withMachineLock, type MachineState} from '../../core/state.js';
 import type {CloneSource} from '../provider.js';
-import {publicKeyOfFile} from '../shared/clone-guest.js';
+import {publicKeyOfFile, unknownCloneSnapshot} from '../shared/clone-guest.js';
 import {awsCall, awsErrorCode, mapAwsError} from './errors.js';
 import {deleteSnapshot, deregisterImage, snapshotsOf} from './images.js';
+import {describeInstance} from './instance.js';
 import type {AwsMachineState} from './machine-state.js';
 import {allPages} from './paginate.js';
 import {machineSnapshots} from './snapshots.js';
@@ -117,21 +118,9 @@ async function snapshotParts(client: EC2Client, s: AwsMachineState, from: CloneS
   const all = await machineSnapshots(client, s);
   const parts = all.filter((x) => tagValue(x.Tags, TAG.snapshot) === from.snapshot);
   if (parts.length === 0) {
-    const names = [...new Set(all.map((x) => tagValue(x.Tags, TAG.snapshot)!))].sort();
-    throw new UsageError('ERR_SNAPSHOT_NOT_FOUND', `Machine ${from.machine} has no snapshot ${JSON.stringify(from.snapshot)}.`, {
-      hint: names.length > 0 ? `Its snapshots: ${names.join(', ')}.` : `It has no snapshots; clone its current disk with --from ${from.machine} (halted), or save one first.`,
-    });
+    throw unknownCloneSnapshot(from.machine, from.snapshot!, [...new Set(all.map((x) => tagValue(x.Tags, TAG.snapshot)!))].sort());
   }
   return parts;
-}
-
-async function describeInstance(client: EC2Client, s: AwsMachineState): Promise<Instance | undefined> {
-  try {
-    return (await client.send(new DescribeInstancesCommand({InstanceIds: [s.instanceId!]}))).Reservations?.[0]?.Instances?.[0];
-  } catch (error) {
-    if (awsErrorCode(error) === 'InvalidInstanceID.NotFound') return undefined;
-    throw mapAwsError(error, {action: 'DescribeInstances', region: s.region});
-  }
 }
 
 /**

@@ -3,7 +3,7 @@ import {UsageError} from '../../core/errors.js';
 import {run} from '../../core/exec.js';
 import {LOCK_WAIT_MS, readMachineState, withMachineLock, type MachineState} from '../../core/state.js';
 import type {CloneSource} from '../provider.js';
-import {CLONE_SOURCE_KEY_FILE, copySourceKey, type CloneOrigin} from '../shared/clone-guest.js';
+import {CLONE_SOURCE_KEY_FILE, copySourceKey, unknownCloneSnapshot, type CloneOrigin} from '../shared/clone-guest.js';
 import type {QemuMachineState} from './qemu-provider.js';
 
 const hint = 'Install QEMU\'s tools (Debian/Ubuntu: `apt-get install qemu-utils`) and check the source disk with `qemu-img check`.';
@@ -42,9 +42,7 @@ export async function internalSnapshots(disk: string, signal?: AbortSignal): Pro
 export async function checkSnapshot(source: string, disk: string, snapshot: string, signal?: AbortSignal): Promise<void> {
   const names = await internalSnapshots(disk, signal);
   if (names.includes(snapshot)) return;
-  throw new UsageError('ERR_SNAPSHOT_NOT_FOUND', `Machine ${source} has no snapshot ${JSON.stringify(snapshot)}.`, {
-    hint: names.length > 0 ? `Its snapshots: ${names.join(', ')}.` : `It has no snapshots; clone its current disk with --from ${source} (halted), or save one first.`,
-  });
+  throw unknownCloneSnapshot(source, snapshot, names);
 }
 
 /**

@@ -1,6 +1,6 @@
 import {copyFile, readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {BoxError} from '../../core/errors.js';
+import {BoxError, UsageError} from '../../core/errors.js';
 import {machineFiles} from '../../core/paths.js';
 import type {Communicator} from '../../communicators/communicator.js';
 
@@ -13,6 +13,13 @@ export interface CloneOrigin {
   of: string;
   /** The source's key at clone time (absent when the source had none). */
   sourceKey?: string;
+}
+
+/** `--from SOURCE@SNAPSHOT` naming a snapshot SOURCE does not have (usage, exit 2): the error names those it has. */
+export function unknownCloneSnapshot(source: string, snapshot: string, names: string[]): UsageError {
+  return new UsageError('ERR_SNAPSHOT_NOT_FOUND', `Machine ${source} has no snapshot ${JSON.stringify(snapshot)}.`, {
+    hint: names.length > 0 ? `Its snapshots: ${names.join(', ')}.` : `It has no snapshots; clone its current disk with --from ${source} (halted), or save one first.`,
+  });
 }
 
 /** Copies the source machine's private key into the clone's folder (0600), if it has one. */

@@ -1,7 +1,7 @@
-import {BoxError, UsageError} from '../../core/errors.js';
+import {UsageError} from '../../core/errors.js';
 import {LOCK_WAIT_MS, readMachineState, withMachineLock, type MachineState} from '../../core/state.js';
 import type {CloneSource} from '../provider.js';
-import {copySourceKey, type CloneOrigin} from '../shared/clone-guest.js';
+import {copySourceKey, unknownCloneSnapshot, type CloneOrigin} from '../shared/clone-guest.js';
 import type {VirtualboxMachineState} from './machine-state.js';
 import type {VBoxManage} from './vboxmanage.js';
 
@@ -31,9 +31,7 @@ export async function prepareVboxClone(vbox: VBoxManage, projectRoot: string, cl
   const vm = await vbox.vmInfo(s.uuid ?? s.vmName, signal);
   if (!vm) throw new UsageError('ERR_CLONE_SOURCE', `VirtualBox has no VM ${s.vmName} for machine ${source.machine}.`, {hint: `Run \`box status ${source.machine}\`.`});
   if (source.snapshot !== undefined && !vm.snapshots.includes(source.snapshot)) {
-    throw new UsageError('ERR_SNAPSHOT_NOT_FOUND', `Machine ${source.machine} has no snapshot ${JSON.stringify(source.snapshot)}.`, {
-      hint: vm.snapshots.length > 0 ? `Its snapshots: ${vm.snapshots.join(', ')}.` : `It has no snapshots; clone its current disk with --from ${source.machine} (halted), or save one first.`,
-    });
+    throw unknownCloneSnapshot(source.machine, source.snapshot, vm.snapshots);
   }
   const sourceKey = await copySourceKey(source.dir, cloneDir);
   return {state, s, clone: {of: source.machine, ...(source.snapshot === undefined ? {} : {snapshot: source.snapshot}), ...(sourceKey ? {sourceKey} : {})}};
@@ -43,7 +41,7 @@ export async function prepareVboxClone(vbox: VBoxManage, projectRoot: string, cl
  * Clones the source's VM as `vmName`, under the source's lifecycle lock (its up, destroy or
  * snapshot waits): without a snapshot, the source is checked again there to be powered off, as
  * it may have started since `--from` was checked. A clone of a live snapshot comes with the
- * snapshot's saved memory, which is the source's running guest: it is discarded, so the clone
+ * snapshot's saved memory (the source's running guest): the caller discards it, so the clone
  * boots from the snapshot's disk (as the qemu target's clones do).
  */
 export async function cloneSourceVm(vbox: VBoxManage, projectRoot: string, source: CloneSource & {target: string}, vmName: string, signal: AbortSignal): Promise<void> {
@@ -58,7 +56,4 @@ export async function cloneSourceVm(vbox: VBoxManage, projectRoot: string, sourc
     }
     await vbox.run(cloneFromArgs(source.target, vmName, source.snapshot), {signal, timeoutMs: 60 * 60_000, retryLocked: true});
   });
-  const made = await vbox.vmInfo(vmName, signal);
-  if (!made) throw new BoxError('ERR_VBOXMANAGE', `VBoxManage reported success but VirtualBox has no VM ${vmName}.`, {hint: 'Run `VBoxManage list vms` to see what is registered.'});
-  if (made.state === 'saved') await vbox.run(['discardstate', vmName], {signal, retryLocked: true});
 }

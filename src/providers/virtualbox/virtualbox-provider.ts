@@ -189,6 +189,8 @@ export class VirtualboxProvider implements Provider {
           const info = await this.vbox.vmInfo(vmName, signal);
           if (!info) throw new BoxError('ERR_VBOXMANAGE', `VBoxManage reported success but VirtualBox has no VM ${vmName}.`, {hint: 'Run `VBoxManage list vms` to see what is registered.'});
           await rec((s) => { s.uuid = info.uuid; });
+          // A clone of a live snapshot got the source's running guest as saved state: it boots from the disk instead.
+          if (from && info.state === 'saved') await this.vbox.run(['discardstate', vmName], {signal, retryLocked: true});
           timings[from || linked ? 'clone' : 'import'] = Math.round(performance.now() - t0);
         },
         // Whatever the failure (or Ctrl-C), the VM goes: powered off, unregistered, its files deleted.
