@@ -5,6 +5,7 @@ import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {hasMachineFiles, machineStatus, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 import {removeLeftovers} from '../providers/registry.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
+import {closeSharedConnection} from '../communicators/ssh/shared-connection.js';
 
 export interface DestroyResult {
   machines: Array<{name: string; destroyed: boolean; previousStatus: string}>;
@@ -39,6 +40,7 @@ export async function destroy(options: LifecycleOptions & ConcurrencyOptions & {
       const before = await machineStatus(handle, {insideLock: true});
       if (before.status === 'running') await runShutdownHooks(handle, cluster);
       handle.ctx.ui.stage('destroy', handle.machine.name);
+      await closeSharedConnection(handle.ctx.dir);
       try {
         await handle.provider.destroy(handle.ctx);
       } catch (error) {

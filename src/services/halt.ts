@@ -3,6 +3,7 @@ import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/
 import {runShutdownHooks} from './lifecycle/hooks.js';
 import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {machineStatus, openMachines, projectMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {closeSharedConnection} from '../communicators/ssh/shared-connection.js';
 
 export interface HaltOptions extends LifecycleOptions, ConcurrencyOptions {
   force: boolean;
@@ -34,6 +35,7 @@ export async function halt(options: HaltOptions): Promise<HaltResult> {
         // --force is a power cut: no guest work first.
         if (before.status === 'running' && !options.force) await runShutdownHooks(handle, cluster);
         if (wasRunning) handle.ctx.ui.stage('halt', `${handle.machine.name}${options.force ? ' (force)' : ''}`);
+        await closeSharedConnection(handle.ctx.dir);
         stoppedBy = await handle.provider.halt(handle.ctx, {force: options.force, timeoutSeconds: options.timeoutSeconds}) ?? undefined;
       }
       const after = await machineStatus(handle, {insideLock: true});

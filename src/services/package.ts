@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {UsageError} from '../core/errors.js';
 import {openMachines, refuseSuspended, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
+import {closeSharedConnection} from '../communicators/ssh/shared-connection.js';
 
 export interface PackageOptions extends LifecycleOptions {
   /** The box file to write (default: MACHINE.box in the current folder). */
@@ -48,6 +49,8 @@ export async function packageMachine(options: PackageOptions): Promise<PackageRe
   const packaged = await withMachine(handle, async () => {
     // Its disk belongs to the guest in its saved RAM: neither halted nor running.
     await refuseSuspended(handle, 'box package needs it running or halted; nothing was packaged');
+    // Packaging halts a running guest and resets it to a base box first.
+    await closeSharedConnection(handle.ctx.dir);
     return provider.package!(handle.ctx, {outputPath});
   });
   handle.ctx.ui.success(`${machine.name} packaged: ${packaged.path}${packaged.halted ? ` (${machine.name} was halted for it)` : ''}`);

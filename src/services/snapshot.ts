@@ -3,6 +3,7 @@ import {BoxError, InterruptedError, UsageError} from '../core/errors.js';
 import type {SnapshotInfo, SnapshotSupport} from '../providers/provider.js';
 import {runMachines, settleMachines, type ConcurrencyOptions, type MachineOutcome} from './lifecycle/run-machines.js';
 import {machineStatus, openMachines, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {closeSharedConnection} from '../communicators/ssh/shared-connection.js';
 
 /** What every `box snapshot` verb takes: the project, the machines (all when none), the I/O. */
 export type SnapshotOptions = LifecycleOptions & ConcurrencyOptions;
@@ -108,6 +109,7 @@ export async function snapshotRestore(options: SnapshotOptions & {snapshot: stri
       // Found again inside the lock: another box process may have deleted it meanwhile.
       const snapshot = await findSnapshot(handle, options.snapshot);
       handle.ctx.ui.stage('snapshot-restore', `${handle.machine.name}: ${options.snapshot}`);
+      await closeSharedConnection(handle.ctx.dir);
       const result = await support(handle).restore(handle.ctx, snapshot);
       if (result.note) handle.ctx.ui.info(`${handle.machine.name}: ${result.note}.`);
       handle.ctx.ui.success(`${handle.machine.name}: restored snapshot ${options.snapshot}${result.live ? ' (running, resumed in the saved state)' : ''}`);

@@ -2,6 +2,7 @@ import {BoxError, UsageError} from '../core/errors.js';
 import type {SshInfo} from '../providers/provider.js';
 import {machineStatus, openMachines, type LifecycleOptions} from './lifecycle/machines.js';
 import {sshArgs} from '../communicators/ssh/openssh.js';
+import {sharedConnectionOptions} from '../communicators/ssh/shared-connection.js';
 
 export interface SshTargetResult {
   machine: string;
@@ -26,5 +27,6 @@ export async function sshTarget(options: LifecycleOptions & {command?: string; t
     });
   }
   const info = await handle.provider.sshInfo(handle.ctx);
-  return {machine: handle.machine.name, info, args: sshArgs(info, {command: options.command, tty: options.tty})};
+  // The machine's shared connection: only the first `box ssh` pays the SSH handshake.
+  return {machine: handle.machine.name, info, args: [...sharedConnectionOptions(handle.ctx.dir), ...sshArgs(info, {command: options.command, tty: options.tty})]};
 }

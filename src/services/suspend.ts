@@ -3,6 +3,7 @@ import type {SuspendOutcome} from '../providers/provider.js';
 import {clusterChanged} from './lifecycle/cluster-changed.js';
 import {machineStatus, openMachines, projectMachines, withMachine, type LifecycleOptions} from './lifecycle/machines.js';
 import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/run-machines.js';
+import {closeSharedConnection} from '../communicators/ssh/shared-connection.js';
 
 export interface SuspendResult {
   machines: Array<{
@@ -54,6 +55,7 @@ export async function suspend(options: LifecycleOptions & ConcurrencyOptions): P
         });
       }
       handle.ctx.ui.stage('suspend', handle.machine.name);
+      await closeSharedConnection(handle.ctx.dir);
       const outcome = await handle.provider.suspend!(handle.ctx);
       const after = await machineStatus(handle, {insideLock: true});
       return {...base, suspended: true, status: after.status, method: outcome.method, ...(outcome.stateBytes === undefined ? {} : {stateBytes: outcome.stateBytes}), ...(outcome.timings ? {timings: outcome.timings} : {})};

@@ -16,6 +16,7 @@ import {runMachines, settleMachines, type ConcurrencyOptions} from './lifecycle/
 import {checkPrivateNetworks, checkSyncedFolderTypes} from './check-target-settings.js';
 import {attachCloneSource, parseCloneFrom} from './lifecycle/clone-from.js';
 import {guestWaitSeconds, hasMachineFiles, openReadyCommunicator, openMachines, projectMachines, removeMachineDir, withMachine, type LifecycleOptions, type MachineHandle} from './lifecycle/machines.js';
+import {closeSharedConnection} from '../communicators/ssh/shared-connection.js';
 
 export interface UpOptions extends LifecycleOptions, ConcurrencyOptions {
   /** true: run provisioners even if they ran before; false: never; undefined: first up only. */
@@ -126,6 +127,8 @@ async function upOne(
   }
   const existed = recorded !== undefined && !unfinished;
   const wasRunning = existed && (await provider.status(ctx)).status === 'running';
+  // A master left from an earlier boot (its guest went away without box) must not be joined.
+  if (!wasRunning) await closeSharedConnection(ctx.dir);
   let ranProvisioners = false;
   try {
     const {created, resumed = false, cloudInitAbsent = false, timings = {}} = await provider.up({...ctx, keepOnError: !options.destroyOnError});

@@ -1,7 +1,9 @@
 import {execFile} from 'node:child_process';
+import {readdirSync, readFileSync} from 'node:fs';
 import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {promisify} from 'node:util';
+import {sharedConnectionPath} from '../../src/communicators/ssh/shared-connection.js';
 import {machineFiles} from '../../src/core/paths.js';
 import type {MachineState} from '../../src/core/state.js';
 import {machinePaths, type QemuMachineState} from '../../src/providers/qemu/qemu-provider.js';
@@ -12,7 +14,8 @@ import {createSshd, type Sshd} from '../fixtures/sshd/sshd.js';
  * QEMU with no machine (`-machine none`) answering QMP from the machine folder, and a real
  * OpenSSH server (test/fixtures/sshd) where the guest's forwarded SSH port would be. The record
  * is what `box up` writes (key inserted, up completed). The project's Boxfile logs in as the
- * user running the tests. `stop()` ends QEMU and sshd.
+ * user running the tests. `stop()` ends QEMU, sshd and a
+ * shared SSH connection `box ssh` left to it.
  */
 export async function runningMachine(project: string, name = 'default'): Promise<{sshd: Sshd; qemuPid: number; stop(): Promise<void>}> {
   const sshd = await createSshd();
@@ -37,7 +40,24 @@ export async function runningMachine(project: string, name = 'default'): Promise
       } catch {
         // already gone
       }
+      // sshd's per-connection processes outlive its listener: a `box ssh` master would too.
+      for (const pid of sharedConnectionMasters(dir)) process.kill(pid, 'SIGKILL');
       await sshd.stop();
     },
   };
+}
+
+/**
+ * The pids of `box ssh`'s shared-connection master for the machine in `dir`, under any BOX_HOME:
+ * OpenSSH names a master after its socket ("ssh: HOME/ssh/HASH.sock [mux]").
+ */
+export function sharedConnectionMasters(dir: string): number[] {
+  const name = path.basename(sharedConnectionPath(dir, '/')!);
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`/${name} [mux]`);
+    } catch {
+      return false;
+    }
+  }).map(Number);
 }

@@ -97,21 +97,5 @@ export async function pidsWhere(test: (args: string[]) => boolean): Promise<numb
   return pids;
 }
 
-/**
- * Waits until the process is gone or `timeoutMs` passes; true when it is gone. Polled every
- * 25 ms: a poll is a kill(0) and one small /proc read, and a halt ends when QEMU does, so a
- * coarser poll only adds its half-interval to every halt.
- */
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!pidAlive(pid) || await isZombie(pid)) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return !pidAlive(pid);
-}
-
-async function isZombie(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return / Z /.test(stat.slice(stat.lastIndexOf(')')));
-}
+// Moved to core (the SSH shared connection waits for its master too); imported from here by qemu code.
+export {waitForExit} from '../../core/processes.js';
