@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import {chmod, lstat, mkdir, readdir} from 'node:fs/promises';
+import {chmod, lstat, mkdir, readdir, symlink} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {sharedConnectionPath} from '../../src/communicators/ssh/shared-connection.js';
@@ -85,5 +85,16 @@ describe('box ssh: where the connection is not shared', () => {
     assert.equal(sharedConnectionPath('/p/.box/machines/web', `/${'h'.repeat(80)}`), undefined);
     assert.match(sharedConnectionPath('/p/.box/machines/web', '/home/u/.box') ?? '', /^\/home\/u\/\.box\/ssh\/[0-9a-f]{16}\.sock$/);
     assert.notEqual(sharedConnectionPath('/p/.box/machines/web', '/h'), sharedConnectionPath('/p/.box/machines/db', '/h'));
+  });
+
+  test('a project reached through a symlink is one machine with one socket', async () => {
+    const real = await tempDir('box-shared-ssh-real-');
+    try {
+      await mkdir(path.join(real.dir, 'machine'));
+      await symlink(path.join(real.dir, 'machine'), path.join(real.dir, 'link'));
+      assert.equal(sharedConnectionPath(path.join(real.dir, 'link'), '/h'), sharedConnectionPath(path.join(real.dir, 'machine'), '/h'));
+    } finally {
+      await real.cleanup();
+    }
   });
 });

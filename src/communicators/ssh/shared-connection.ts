@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process';
 import {createHash} from 'node:crypto';
-import {lstatSync, mkdirSync} from 'node:fs';
+import {lstatSync, mkdirSync, realpathSync} from 'node:fs';
 import {lstat, rm, rmdir} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,9 +31,19 @@ const IDLE_SECONDS = 600;
 export function sharedConnectionPath(machineDir: string, home = boxHome()): string | undefined {
   if (process.platform === 'win32') return undefined;
   const dir = path.join(home, 'ssh');
-  const socket = path.join(dir, `${createHash('sha256').update(path.resolve(machineDir)).digest('hex').slice(0, 16)}.sock`);
+  // The real path: a project reached through a symlink is still one machine, with one connection.
+  const key = realpathOr(machineDir);
+  const socket = path.join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 16)}.sock`);
   if (Buffer.byteLength(socket) + 17 > 103) return undefined;
   return socket;
+}
+
+function realpathOr(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
 }
 
 /** Makes the socket folder (mode 0700) and checks it is this user's alone; false: do not share. */
