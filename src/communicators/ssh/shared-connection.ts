@@ -25,8 +25,9 @@ const IDLE_SECONDS = 600;
  * The master's socket for the machine whose state lives in `machineDir`, in box's home
  * (`BOX_HOME/ssh`, a folder only this user can enter). The name is a hash: a Unix socket path
  * has ~104 bytes and OpenSSH adds 17 while it creates one, and a project's path can be longer.
- * undefined where no shared connection is used: Windows' OpenSSH has no ControlMaster; a home
- * whose path leaves no room for the socket; a socket folder someone else owns or can enter.
+ * undefined where no shared connection is used: Windows' OpenSSH has no ControlMaster, and a
+ * home whose path leaves no room for the socket. (`sharedConnectionOptions` also refuses a
+ * socket folder someone else owns or can enter.)
  */
 export function sharedConnectionPath(machineDir: string, home = boxHome()): string | undefined {
   if (process.platform === 'win32') return undefined;
