@@ -59,6 +59,31 @@ describe('box ssh: one shared SSH connection per machine', {concurrency: false},
   });
 });
 
+describe('box ssh: a master that does not answer', () => {
+  test('destroy kills a stopped master (it cannot obey ssh -O exit) and removes its socket', async () => {
+    const project = await tempDir('box-shared-ssh-');
+    const home = await tempDir('box-shared-ssh-home-');
+    const machine = await runningMachine(project.dir);
+    const machineDir = path.join(project.dir, '.box', 'machines', 'default');
+    try {
+      const ssh = await box(['ssh', '-c', 'true'], {cwd: project.dir, boxHome: home.dir});
+      assert.equal(ssh.exitCode, 0, String(ssh.stderr));
+      const [pid] = sharedConnectionMasters(machineDir);
+      assert.ok(pid, 'box ssh left a master');
+      process.kill(pid, 'SIGSTOP');
+      const destroy = await box(['destroy', '--force'], {cwd: project.dir, boxHome: home.dir, timeoutMs: 30_000});
+      assert.equal(destroy.exitCode, 0, String(destroy.stderr));
+      assert.ok(await waitForExit(pid, 5000), `the stopped master ${pid} still runs after destroy`);
+      assert.deepEqual(await readdir(home.dir).then((names) => names.filter((n) => n === 'ssh')), [], 'BOX_HOME/ssh is gone');
+    } finally {
+      for (const pid of sharedConnectionMasters(machineDir)) process.kill(pid, 'SIGKILL');
+      await machine.stop();
+      await project.cleanup();
+      await home.cleanup();
+    }
+  });
+});
+
 describe('box ssh: where the connection is not shared', () => {
   test('a socket folder others can enter is not trusted: box ssh connects on its own each time', async () => {
     const project = await tempDir('box-shared-ssh-');

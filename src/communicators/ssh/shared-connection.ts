@@ -1,11 +1,11 @@
 import {spawn} from 'node:child_process';
 import {createHash} from 'node:crypto';
-import {lstatSync, mkdirSync, realpathSync} from 'node:fs';
+import {lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync} from 'node:fs';
 import {lstat, rm, rmdir} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {boxHome} from '../../core/paths.js';
-import {pidAlive, waitForExit} from '../../core/processes.js';
+import {waitForExit} from '../../core/processes.js';
 
 /**
  * `box ssh` shares one OpenSSH connection per machine (ControlMaster), as Lima does for its
@@ -74,15 +74,16 @@ export function sharedConnectionOptions(machineDir: string): string[] {
 /**
  * Ends the machine's shared connection, if one is open, and every session on it (an interactive
  * `box ssh` included: its guest is going away). Waits for the master to be gone; a master that
- * does not obey `ssh -O exit` (its guest stopped answering) is killed.
+ * does not obey `ssh -O exit` (hung, stopped) is killed.
  */
 export async function closeSharedConnection(machineDir: string): Promise<void> {
   const socket = sharedConnectionPath(machineDir);
   if (socket === undefined || !(await lstat(socket).then((s) => s.isSocket(), () => false))) return;
-  const check = await controlCommand(socket, 'check');
-  const pid = Number(/pid=(\d+)/.exec(check.stderr)?.[1]);
-  if (check.exitCode === 0) await controlCommand(socket, 'exit');
-  if (Number.isInteger(pid) && pid > 0 && !(await waitForExit(pid, 2000)) && pidAlive(pid)) {
+  // The pid comes from /proc where there is one: a master too hung to answer `-O check` is found too.
+  const pid = masterPid(socket) ?? Number(/pid=(\d+)/.exec((await controlCommand(socket, 'check')).stderr)?.[1]);
+  await controlCommand(socket, 'exit');
+  // Killed only while it is still that master (on Linux, checked: never a process that took its pid).
+  if (Number.isInteger(pid) && pid > 0 && !(await waitForExit(pid, 2000)) && (process.platform !== 'linux' || masterPid(socket) === pid)) {
     process.kill(pid, 'SIGKILL');
     await waitForExit(pid, 2000);
   }
@@ -92,10 +93,30 @@ export async function closeSharedConnection(machineDir: string): Promise<void> {
   await rmdir(path.dirname(socket)).catch(() => undefined);
 }
 
+/** The master of `socket` from /proc (OpenSSH names it "ssh: SOCKET [mux]"); undefined without one or without /proc. */
+function masterPid(socket: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const title = `ssh: ${socket} [mux]`;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() === title) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 /** `ssh -O CMD` on the master behind `socket` ("Master running (pid=N)" comes on stderr). */
 function controlCommand(socket: string, command: 'check' | 'exit'): Promise<{exitCode: number | null; stderr: string}> {
   return new Promise((resolve) => {
-    const child = spawn('ssh', ['-F', '/dev/null', '-o', `ControlPath=${socket}`, '-O', command, 'box-shared-connection'], {stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000});
+    const child = spawn('ssh', ['-F', '/dev/null', '-o', `ControlPath=${socket}`, '-O', command, 'box-shared-connection'], {stdio: ['ignore', 'ignore', 'pipe'], timeout: 2000});
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', () => resolve({exitCode: null, stderr}));
