@@ -243,6 +243,8 @@ export class SshCommunicator implements Communicator {
 
       const onAbort = () => stop(new InterruptedError());
       signal?.addEventListener('abort', onAbort, {once: true});
+      // An abort while the channel was opening has fired already: the command must not run on.
+      if (signal?.aborted) onAbort();
       if (timeoutMs) {
         timers.push(setTimeout(() => stop(new BoxError('ERR_SSH_COMMAND_TIMEOUT', `${JSON.stringify(command)} did not finish within ${Math.round(timeoutMs / 1000)} s`, {
           hint: 'It was stopped; raise the timeout if it is expected to take longer.',

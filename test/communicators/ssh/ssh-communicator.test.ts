@@ -223,6 +223,21 @@ describe('SshCommunicator against a real sshd', () => {
     }
   });
 
+  test('an abort while the channel of a command opens stops it too (it came before the listener)', async () => {
+    assert.equal(await comm.exec('true'), 0); // connected: the next exec goes straight to opening its channel
+    const controller = new AbortController();
+    const started = Date.now();
+    const pidFile = path.join(sshd.dir, 'abort-opening.pid');
+    try {
+      const run = comm.exec(`echo $$ > ${pidFile}; exec sleep 30`, {signal: controller.signal});
+      controller.abort(); // exec has passed its first check and waits for the channel
+      await assert.rejects(run, {code: 'ERR_INTERRUPTED'});
+      assert.ok(Date.now() - started < 5000, `abort took ${Date.now() - started} ms`);
+    } finally {
+      killPidFile(pidFile);
+    }
+  });
+
   test('a command that outlives timeoutMs fails with ERR_SSH_COMMAND_TIMEOUT', async () => {
     const started = Date.now();
     const pidFile = path.join(sshd.dir, 'timeout.pid');
