@@ -1,9 +1,8 @@
 import {rm} from 'node:fs/promises';
 import {removeRootfs} from '../builder/methods/debootstrap/mounts.js';
 import {errorMessage} from '../core/errors.js';
-import {processesIn} from '../core/processes.js';
+import {processesIn, waitForExit} from '../core/processes.js';
 import type {Ui} from '../core/ui.js';
-import {waitForExit} from '../providers/qemu/process.js';
 import {pidRecords} from '../core/pid-records.js';
 
 /**

@@ -11,8 +11,8 @@ import {execa} from 'execa';
 import {buildVmArgs} from '../../src/builder/methods/iso/vm.js';
 import type {BuildState} from '../../src/builder/methods/index.js';
 import type {IsoData} from '../../src/builder/methods/iso/state.js';
-import {pidAlive} from '../../src/core/processes.js';
-import {readPidFile, waitForExit} from '../../src/providers/qemu/process.js';
+import {pidAlive, waitForExit} from '../../src/core/processes.js';
+import {readPidFile} from '../../src/providers/qemu/process.js';
 import {freePort} from '../../src/providers/shared/ports.js';
 import {tempDir} from '../helpers/cli.js';
 

@@ -12,8 +12,8 @@ import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
-import {pidAlive} from '../../src/core/processes.js';
-import {readPidFile, waitForExit} from '../../src/providers/qemu/process.js';
+import {pidAlive, waitForExit} from '../../src/core/processes.js';
+import {readPidFile} from '../../src/providers/qemu/process.js';
 import {portIsFree} from '../../src/providers/shared/ports.js';
 
 const portFree = (port: number) => portIsFree('tcp', '127.0.0.1', port);

@@ -11,7 +11,7 @@ import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import YAML from 'yaml';
 import {box, tempDir} from '../helpers/cli.js';
-import {waitForExit} from '../../src/providers/qemu/process.js';
+import {waitForExit} from '../../src/core/processes.js';
 
 describe('box package and box up --from: refusals', () => {
   let home: Awaited<ReturnType<typeof tempDir>>;

@@ -24,7 +24,7 @@ import YAML from 'yaml';
 import {INSECURE_PRIVATE_KEY} from '../../src/communicators/insecure-key.js';
 import {generateKeyPair} from '../../src/communicators/keys.js';
 import {readSshBanner} from '../../src/communicators/ssh/wait-for-banner.js';
-import {waitForExit} from '../../src/providers/qemu/process.js';
+import {waitForExit} from '../../src/core/processes.js';
 import {portIsFree} from '../../src/providers/shared/ports.js';
 import {box, boxBin, boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';

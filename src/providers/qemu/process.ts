@@ -97,5 +97,3 @@ export async function pidsWhere(test: (args: string[]) => boolean): Promise<numb
   return pids;
 }
 
-// Moved to core (the SSH shared connection waits for its master too); imported from here by qemu code.
-export {waitForExit} from '../../core/processes.js';

@@ -2,9 +2,8 @@ import {readFile, readlink, rename, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError, InterruptedError} from '../../core/errors.js';
 import {shellQuote} from '../../communicators/ssh/remote-command.js';
-import {pidAlive} from '../../core/processes.js';
+import {pidAlive, waitForExit} from '../../core/processes.js';
 import {QmpClient, qmpOnce} from './qmp.js';
-import {waitForExit} from './process.js';
 import type {MachineContext, SshInfo, SuspendOutcome} from '../provider.js';
 import {refuseUnsavableGuest} from './unsavable-guest.js';
 

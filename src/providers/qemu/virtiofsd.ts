@@ -3,8 +3,8 @@ import {constants, existsSync} from 'node:fs';
 import {access, open, readFile, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {BoxError} from '../../core/errors.js';
-import {pidAlive} from '../../core/processes.js';
-import {machineSocketPath, pidsWhere, waitForExit} from './process.js';
+import {pidAlive, waitForExit} from '../../core/processes.js';
+import {machineSocketPath, pidsWhere} from './process.js';
 
 /**
  * virtiofsd, the host half of a `type: virtiofs` synced folder: one process per folder serves

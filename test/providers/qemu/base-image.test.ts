@@ -12,8 +12,8 @@ import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import {buildQemuArgs, diskArgs, type LaunchSpec} from '../../../src/providers/qemu/args.js';
 import {createOverlay} from '../../../src/providers/qemu/qemu-img.js';
-import {pidAlive} from '../../../src/core/processes.js';
-import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
+import {pidAlive, waitForExit} from '../../../src/core/processes.js';
+import {readPidFile} from '../../../src/providers/qemu/process.js';
 import {box, boxJson, tempDir} from '../../helpers/cli.js';
 import {libvirtMetadata, makeTar, noise, qcow2Image, writeBox} from '../../fixtures/boxes/make-box.js';
 

@@ -6,8 +6,8 @@ import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import {QmpClient, qmpOnce} from '../../../src/providers/qemu/qmp.js';
-import {pidAlive} from '../../../src/core/processes.js';
-import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
+import {pidAlive, waitForExit} from '../../../src/core/processes.js';
+import {readPidFile} from '../../../src/providers/qemu/process.js';
 
 /** A fake QMP server speaking the real protocol's framing: greeting, capabilities, events. */
 function fakeQmp(socketPath: string, handler: (cmd: {execute: string; arguments?: unknown}, send: (o: unknown) => void) => void): Promise<net.Server> {

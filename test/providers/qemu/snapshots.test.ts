@@ -4,7 +4,8 @@ import path from 'node:path';
 import {after, afterEach, before, beforeEach, describe, test} from 'node:test';
 import {execa} from 'execa';
 import {box, boxJson, boxBin, tempDir} from '../../helpers/cli.js';
-import {qmpSocketPath, readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
+import {qmpSocketPath, readPidFile} from '../../../src/providers/qemu/process.js';
+import {waitForExit} from '../../../src/core/processes.js';
 import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
 
 /**

@@ -8,7 +8,8 @@ import {after, before, describe, test} from 'node:test';
 import {execa} from 'execa';
 import {buildQemuArgs} from '../../../src/providers/qemu/args.js';
 import {qmpOnce} from '../../../src/providers/qemu/qmp.js';
-import {readPidFile, waitForExit} from '../../../src/providers/qemu/process.js';
+import {readPidFile} from '../../../src/providers/qemu/process.js';
+import {waitForExit} from '../../../src/core/processes.js';
 import {comparableLaunch, incomingUri, outgoingUri, loadGuestState, refuseUnsavable, resumeMismatch, saveGuestState, suspendQemu, type SuspendedRecord} from '../../../src/providers/qemu/suspend.js';
 
 const spec = {

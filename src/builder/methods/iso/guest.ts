@@ -5,7 +5,7 @@ import {runGuestScript} from '../../../communicators/run-script.js';
 import {SshCommunicator} from '../../../communicators/ssh/ssh-communicator.js';
 import {insecureKeyPath} from '../../../communicators/keys.js';
 import {waitForSshBanner} from '../../../providers/qemu/wait-for-ssh.js';
-import {waitForExit} from '../../../providers/qemu/process.js';
+import {waitForExit} from '../../../core/processes.js';
 import {resolveTemplateFile} from '../../templates-dir.js';
 import {durationMs, type LoadedTemplate} from '../../template.js';
 import type {BuildState} from '../index.js';
