@@ -107,6 +107,12 @@ export const templateSchema = z.object({
      * The build checks the kernel's config. The disk's own GRUB still boots with the initrd.
      */
     boot_without_initrd: z.boolean().default(false),
+    /**
+     * The initrd `box up` boots the kernel with: initramfs-tools' (what GRUB boots too), or
+     * `minimal`, box's own (busybox-static, the initramfs_modules and an /init that mounts root):
+     * ~3 s less per boot under TCG, on any disk bus the modules cover.
+     */
+    direct_boot_initrd: z.enum(['initramfs-tools', 'minimal']).default('initramfs-tools'),
     /** Files copied into the root file system: {"etc/motd": "motd"} (paths relative to the template). */
     files: z.record(z.string()).default({}),
   }).strict().optional(),
@@ -163,6 +169,9 @@ export const templateSchema = z.object({
   if (t.method === 'debootstrap' && !t.debootstrap) need('debootstrap', 'method debootstrap needs a debootstrap: {suite, mirror, packages} section');
   if (t.method === 'iso' && !t.iso && !(t.kernel && t.initrd)) need('iso', 'method iso needs iso: {urls, checksum} or both kernel and initrd');
   if (t.method === 'box' && !t.source) need('source', 'method box needs source: NAME[@constraint] (a box in the store)');
+  if (t.debootstrap?.boot_without_initrd && t.debootstrap.direct_boot_initrd === 'minimal') {
+    ctx.addIssue({code: z.ZodIssueCode.custom, path: ['debootstrap', 'direct_boot_initrd'], message: 'has no meaning with boot_without_initrd: true (box up then boots no initrd); keep one of the two'});
+  }
   if (t.method === 'debootstrap' && t.provisioners.length > 0) {
     need('provisioners', 'not supported yet with method debootstrap: it builds the root file system in a chroot on the host, with no running guest for provisioners to reach over SSH; build the base with debootstrap, then a method: box template with it as source runs provisioners (see docs/build.md)');
   }

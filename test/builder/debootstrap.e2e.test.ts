@@ -5,7 +5,9 @@ import {existsSync} from 'node:fs';
 import {readFile, stat} from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import {gunzipSync} from 'node:zlib';
 import {Client} from 'ssh2';
+import {MINIMAL_INIT} from '../../src/builder/methods/debootstrap/minimal-initrd.js';
 import {INSECURE_PRIVATE_KEY} from '../../src/communicators/insecure-key.js';
 import {boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
@@ -13,7 +15,8 @@ import {ensureTestBox, type TestBox} from '../helpers/test-box.js';
 import {tailFile} from '../../src/core/tail-file.js';
 
 // Builds (or reuses) the real debian-12-minimal box with the debootstrap method, then boots its
-// disk with plain qemu-system-x86_64 under TCG: no -kernel, so GRUB in the image must boot it.
+// disk with plain qemu-system-x86_64 under TCG: no -kernel, so GRUB in the image must boot it;
+// then boots the same clone again as box up does, with the box's kernel and minimal initrd.
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -138,6 +141,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
     assert.match(metadata.box_build.inputs_hash, /^[0-9a-f]{64}$/);
     assert.ok((await stat(path.join(work.dir, 'vmlinuz'))).size > 1_000_000, 'vmlinuz is a real kernel');
     assert.ok((await stat(path.join(work.dir, 'initrd.img'))).size > 100_000, 'initrd.img is a real initramfs');
+    assert.ok(gunzipSync(await readFile(path.join(work.dir, 'initrd.img'))).includes(MINIMAL_INIT), 'box\'s minimal initrd (direct_boot_initrd: minimal)');
     assert.ok(existsSync(path.join(work.dir, 'Vagrantfile')));
   });
 
@@ -186,6 +190,42 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
       assert.match(facts.stdout, /nameserver 10\.0\.2\.3/);
 
       // The ACPI power button over QMP (what `box halt` sends) powers the guest off.
+      await qmp(qmpSocket, 'system_powerdown');
+      const exited = await Promise.race([qemu.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
+      assert.equal(exited, true, 'QEMU exits after system_powerdown');
+    } catch (error) {
+      const log = await readFile(serialLog, 'utf8').catch(() => '');
+      process.stderr.write(`--- serial log tail ---\n${log.split('\n').slice(-40).join('\n')}\n`);
+      throw error;
+    }
+  });
+
+  test('box up\'s way, QEMU -kernel with the box\'s minimal initrd: the halted clone boots again, root read-write after systemd\'s fsck', async () => {
+    release ??= await takeE2eSlot();
+    const overlay = path.join(work.dir, 'overlay.qcow2');
+    assert.ok(existsSync(overlay), 'the clone the GRUB boot powered off');
+    const port = await freePort();
+    const qmpSocket = path.join(work.dir, 'qmp-direct.sock');
+    const serialLog = path.join(work.dir, 'serial-direct.log');
+    qemu = execa('qemu-system-x86_64', [
+      '-machine', 'q35', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1024',
+      '-drive', `file=${overlay},format=qcow2,if=virtio`,
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+      '-kernel', path.join(work.dir, metadata.kernel), '-initrd', path.join(work.dir, metadata.initrd), '-append', metadata.cmdline,
+      '-display', 'none', '-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+    ], {reject: false});
+    const t0 = Date.now();
+    try {
+      assert.match(await waitForBanner(port, 8 * 60_000, qemu, serialLog), /^SSH-2\.0-OpenSSH/);
+      process.stderr.write(`[debootstrap e2e] direct boot with the minimal initrd: SSH banner after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      const facts = await sshExec(port, 'cat /proc/cmdline; findmnt -no OPTIONS /; systemctl is-active systemd-fsck-root systemd-remount-fs');
+      assert.equal(facts.code, 0, facts.stderr);
+      const [cmdline, options, fsck, remount] = facts.stdout.trim().split('\n');
+      assert.doesNotMatch(cmdline!, /BOOT_IMAGE/, 'QEMU loaded the kernel, not GRUB');
+      assert.match(options!, /^rw,/, 'root is read-write');
+      assert.equal(fsck, 'active', 'systemd checked root, which the initrd mounted read-only');
+      assert.equal(remount, 'active');
+      assert.doesNotMatch(await readFile(serialLog, 'utf8'), /box initrd:/, 'the initrd reported no failure');
       await qmp(qmpSocket, 'system_powerdown');
       const exited = await Promise.race([qemu.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
       assert.equal(exited, true, 'QEMU exits after system_powerdown');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {existsSync, readFileSync} from 'node:fs';
 import {mkdir, open, readFile, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
+import {gunzipSync} from 'node:zlib';
 import {execa} from 'execa';
 import {diskImageStep, grubConfig, installGrub, kernelCmdline, noInitrdCmdline} from '../../src/builder/methods/debootstrap/disk-image.js';
 import {checkDebootstrapHost, GRUB_I386_PC_DIR} from '../../src/builder/methods/debootstrap/host-check.js';
@@ -78,6 +79,7 @@ describe('debootstrap method: disk image', () => {
     await writeFile(path.join(rootfs, 'etc', 'hostname'), 'fake\n');
     const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});
     template.definition.debootstrap!.boot_without_initrd = false; // the layout with an initrd
+    template.definition.debootstrap!.direct_boot_initrd = 'initramfs-tools'; // box's own: the next test
     const state: BuildState = {
       template, workDir: work, outputDir: tmp.dir, boxName: 'x', boxVersion: '1', cacheDir: tmp.dir,
       ui: silentUi(), onError: 'cleanup', data: {rootfs, kernelVersion: '9.9-test'},
@@ -105,6 +107,36 @@ describe('debootstrap method: disk image', () => {
     await diskImageStep.cleanup!(state, 'succeeded');
     assert.equal(existsSync(artifact.imagePath), false);
   });
+
+  test('with direct_boot_initrd: minimal the box ships box\'s own initrd for box up, while the disk\'s GRUB keeps initramfs-tools\' one', async () => {
+    const work = path.join(tmp.dir, 'work-minimal');
+    const rootfs = path.join(work, 'rootfs');
+    const modules = path.join(rootfs, 'lib/modules/9.9-test');
+    for (const dir of ['boot', 'etc', 'bin', path.join('lib/modules/9.9-test/kernel')]) await mkdir(path.join(rootfs, dir), {recursive: true});
+    await writeFile(path.join(rootfs, 'boot', 'vmlinuz-9.9-test'), 'kernel bytes');
+    await writeFile(path.join(rootfs, 'boot', 'initrd.img-9.9-test'), 'initramfs-tools bytes');
+    const staticElf = Buffer.alloc(64);
+    staticElf.writeUInt32BE(0x7f454c46, 0);
+    staticElf[4] = 2;
+    await writeFile(path.join(rootfs, 'bin', 'busybox'), staticElf);
+    await writeFile(path.join(modules, 'modules.dep'), 'kernel/virtio_blk.ko:\n');
+    await writeFile(path.join(modules, 'kernel', 'virtio_blk.ko'), 'module');
+    const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});
+    assert.equal(template.definition.debootstrap!.direct_boot_initrd, 'minimal', 'debian-12-minimal boots box\'s initrd');
+    template.definition.debootstrap!.initramfs_modules = ['virtio_blk'];
+    const state: BuildState = {
+      template, workDir: work, outputDir: tmp.dir, boxName: 'x', boxVersion: '1', cacheDir: tmp.dir,
+      ui: silentUi(), onError: 'cleanup', data: {rootfs, kernelVersion: '9.9-test'},
+    };
+    await diskImageStep.run(state, new AbortController().signal);
+    const artifact = state.artifact!;
+    assert.equal(artifact.extraMetadata.initrd, 'initrd.img');
+    const listing = (await execa('cpio', ['-it', '--quiet'], {input: gunzipSync(await readFile(artifact.extraFiles['initrd.img']))})).stdout.split('\n');
+    for (const f of ['init', 'bin/busybox', 'lib/modules/virtio_blk.ko', 'lib/modules/load-order']) assert.ok(listing.includes(f), f);
+    const grub = (await execa('debugfs', ['-R', 'cat /boot/grub/grub.cfg', `${artifact.imagePath}?offset=1048576`])).stdout;
+    assert.match(grub, /initrd \/boot\/initrd\.img-9\.9-test/);
+    await diskImageStep.cleanup!(state, 'succeeded');
+  });
 });
 
 describe('debootstrap method: a box that boots with no initrd', () => {
@@ -125,6 +157,7 @@ describe('debootstrap method: a box that boots with no initrd', () => {
     const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});
     // debian-12-minimal keeps its initrd (suspend needs a virtio disk); the option, turned on here.
     template.definition.debootstrap!.boot_without_initrd = true;
+    template.definition.debootstrap!.direct_boot_initrd = 'initramfs-tools'; // the schema refuses both
     return {
       template, workDir: work, outputDir: tmp.dir, boxName: 'x', boxVersion: '1', cacheDir: tmp.dir,
       ui: silentUi(), onError: 'cleanup', data: {rootfs, kernelVersion: '9.9-test'},
@@ -225,15 +258,17 @@ describe('debootstrap method: host and safety', () => {
       (error: BoxError) => error.code === 'ERR_BUILD_STEP' && /exited with code 7/.test(error.message) && /Unable to locate package nope/.test(error.message) && error.hint === 'check the mirror');
   });
 
-  test('the plan names the suite, the chroot scripts, the slim initramfs and the GRUB disk layout', async () => {
+  test('the plan names the suite, the chroot scripts, the slim initramfs, the GRUB disk layout and box\'s minimal initrd', async () => {
     const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'));
     const plan = debootstrapMethod.plan(template).join('\n');
     assert.match(plan, /debootstrap bookworm \(minbase\) from http:\/\/deb\.debian\.org\/debian/);
     assert.match(plan, /run in chroot: _scripts\/vagrant-user\.sh/);
     assert.match(plan, /MODULES=list: .*virtio_blk/);
     assert.match(plan, /10 GiB: MBR \+ ext4/);
+    assert.match(plan, /box up boots box's minimal initrd/);
     const inputs = await debootstrapMethod.cacheInputs(template);
     assert.match(String(inputs.debootstrap), /^\d/);
+    assert.match(String(inputs.minimalInit), /^[0-9a-f]{16}$/, 'a change to the minimal /init invalidates cached builds');
   });
 });
 

@@ -7,6 +7,7 @@ import type {Step} from '../../../core/steps.js';
 import {diskGiB} from '../../template.js';
 import type {BuildState} from '../index.js';
 import {GRUB_I386_PC_DIR} from './host-check.js';
+import {buildMinimalInitrd} from './minimal-initrd.js';
 import {data} from './rootfs.js';
 
 const SECTOR = 512;
@@ -115,7 +116,9 @@ export const diskImageStep: Step<BuildState> = {
     const kernel = path.join(state.workDir, 'vmlinuz');
     const initrd = path.join(state.workDir, 'initrd.img');
     await copyFile(path.join(rootfs, 'boot', `vmlinuz-${version}`), kernel);
-    await copyFile(path.join(rootfs, 'boot', `initrd.img-${version}`), initrd);
+    // The box's initrd.img is what box up boots; the disk's GRUB keeps initramfs-tools' own.
+    if (!noInitrd && t.debootstrap!.direct_boot_initrd === 'minimal') await writeFile(initrd, await buildMinimalInitrd(rootfs, version, t.debootstrap!.initramfs_modules));
+    else await copyFile(path.join(rootfs, 'boot', `initrd.img-${version}`), initrd);
     state.artifact = {
       imagePath: raw,
       format: 'raw',

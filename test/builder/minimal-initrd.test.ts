@@ -1,0 +1,170 @@
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {gunzipSync} from 'node:zlib';
+import {execa} from 'execa';
+import {cpioNewc} from '../../src/builder/methods/debootstrap/cpio.js';
+import {buildMinimalInitrd, MINIMAL_INIT, moduleLoadOrder} from '../../src/builder/methods/debootstrap/minimal-initrd.js';
+import {loadTemplate} from '../../src/builder/template.js';
+import {BoxError} from '../../src/core/errors.js';
+import {tempDir} from '../helpers/cli.js';
+
+// box's own initrd for direct kernel boot. What the kernel does with it is proven by booting:
+// the test box is built with it (test/builder/debootstrap.e2e.test.ts boots it with QEMU's
+// -kernel/-initrd, and every qemu e2e boots it through box up). Here: the archive, the module
+// order and the build's refusals, read back with GNU cpio.
+
+/** A 64-bit ELF header with the given program header types (3 = PT_INTERP: dynamically linked). */
+function elf(programHeaderTypes: number[]): Buffer {
+  const head = Buffer.alloc(64 + 56 * programHeaderTypes.length);
+  head.writeUInt32BE(0x7f454c46, 0);
+  head[4] = 2;
+  head.writeBigUInt64LE(64n, 0x20);
+  head.writeUInt16LE(56, 0x36);
+  head.writeUInt16LE(programHeaderTypes.length, 0x38);
+  programHeaderTypes.forEach((type, i) => head.writeUInt32LE(type, 64 + i * 56));
+  return head;
+}
+
+const MODULES_DEP = [
+  'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio_pci_modern_dev.ko:',
+  'kernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio.ko:',
+  'kernel/drivers/scsi/sd_mod.ko: kernel/drivers/scsi/scsi_common.ko',
+  'kernel/drivers/scsi/scsi_common.ko:',
+  'kernel/drivers/hid/hid-generic.ko:',
+  '',
+].join('\n');
+const MODULES_BUILTIN = 'kernel/fs/ext4/ext4.ko\nkernel/drivers/nvme/host/nvme.ko\n';
+
+describe('minimal initrd: module load order', () => {
+  test('each module comes after the modules it needs, once; built-in ones are left out', () => {
+    const order = moduleLoadOrder(['virtio_pci', 'virtio_blk', 'ext4', 'sd_mod'], MODULES_DEP, MODULES_BUILTIN);
+    assert.deepEqual(order, [
+      'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+      'kernel/drivers/virtio/virtio.ko',
+      'kernel/drivers/virtio/virtio_ring.ko',
+      'kernel/drivers/virtio/virtio_pci.ko',
+      'kernel/drivers/block/virtio_blk.ko',
+      'kernel/drivers/scsi/scsi_common.ko',
+      'kernel/drivers/scsi/sd_mod.ko',
+    ]);
+  });
+
+  test('dashes and underscores name the same module, as for modprobe', () => {
+    assert.deepEqual(moduleLoadOrder(['hid_generic'], MODULES_DEP, ''), ['kernel/drivers/hid/hid-generic.ko']);
+    assert.deepEqual(moduleLoadOrder(['virtio-blk'], MODULES_DEP, '').at(-1), 'kernel/drivers/block/virtio_blk.ko');
+  });
+
+  test('a module the kernel does not have fails the build, naming the template field', () => {
+    assert.throws(() => moduleLoadOrder(['virtio_blk', 'no_such_driver'], MODULES_DEP, MODULES_BUILTIN),
+      (error: BoxError) => error.code === 'ERR_BUILD_STEP' && /debootstrap\.initramfs_modules/.test(error.message) && /no_such_driver/.test(error.message));
+  });
+
+  test('compressed modules are refused as not supported yet, not packed for an insmod that cannot read them', () => {
+    assert.throws(() => moduleLoadOrder(['virtio_blk'], 'kernel/drivers/block/virtio_blk.ko.xz:\n', ''),
+      (error: BoxError) => /not support compressed kernel modules yet/.test(error.message) && /virtio_blk\.ko\.xz/.test(error.message));
+  });
+});
+
+describe('minimal initrd: the archive', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  before(async () => {
+    tmp = await tempDir('box-minimal-initrd-');
+  });
+  after(() => tmp.cleanup());
+
+  async function fakeRootfs(name: string, busybox: Buffer | undefined): Promise<string> {
+    const rootfs = path.join(tmp.dir, name);
+    const modules = path.join(rootfs, 'lib/modules/9.9-test');
+    await mkdir(path.join(modules, 'kernel/drivers/virtio'), {recursive: true});
+    await mkdir(path.join(modules, 'kernel/drivers/block'), {recursive: true});
+    await mkdir(path.join(rootfs, 'bin'), {recursive: true});
+    if (busybox) await writeFile(path.join(rootfs, 'bin/busybox'), busybox);
+    await writeFile(path.join(modules, 'modules.dep'), 'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio.ko:\n');
+    await writeFile(path.join(modules, 'modules.builtin'), 'kernel/fs/ext4/ext4.ko\n');
+    await writeFile(path.join(modules, 'kernel/drivers/virtio/virtio.ko'), 'virtio module bytes');
+    await writeFile(path.join(modules, 'kernel/drivers/block/virtio_blk.ko'), 'virtio_blk module bytes');
+    return rootfs;
+  }
+
+  test('GNU cpio reads it: /init, a static busybox, the modules in load order and a /dev/console device', async () => {
+    const busybox = elf([1, 1]);
+    const rootfs = await fakeRootfs('ok', busybox);
+    const initrd = gunzipSync(await buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk', 'ext4']));
+    const listing = (await execa('cpio', ['-itv', '--quiet'], {input: initrd})).stdout;
+    assert.match(listing, /^-rwxr-xr-x .* root +root .* init$/m);
+    assert.match(listing, /^-rwxr-xr-x .* bin\/busybox$/m);
+    assert.match(listing, /^crw------- .* 5, +1 .* dev\/console$/m, 'the console exists before /init mounts devtmpfs');
+    for (const dir of ['proc', 'sys', 'root', 'lib/modules']) assert.match(listing, new RegExp(`^drwxr-xr-x .* ${dir}$`, 'm'));
+
+    const out = path.join(tmp.dir, 'unpacked');
+    await mkdir(out);
+    await execa('cpio', ['-id', '--quiet', '--no-absolute-filenames'], {input: initrd, cwd: out});
+    assert.equal(await readFile(path.join(out, 'init'), 'utf8'), MINIMAL_INIT);
+    assert.deepEqual(await readFile(path.join(out, 'bin/busybox')), busybox);
+    assert.equal(await readFile(path.join(out, 'lib/modules/load-order'), 'utf8'), 'virtio.ko\nvirtio_blk.ko\n');
+    assert.equal(await readFile(path.join(out, 'lib/modules/virtio_blk.ko'), 'utf8'), 'virtio_blk module bytes');
+  });
+
+  test('the archive format: newc headers, 4-byte alignment and the trailer', () => {
+    const archive = cpioNewc([{type: 'file', path: '/a', data: Buffer.from('xyz')}]);
+    assert.equal(archive.subarray(0, 6).toString(), '070701');
+    assert.equal(archive.length % 4, 0);
+    assert.ok(archive.includes(Buffer.from('TRAILER!!!\0')));
+    const dataAt = 110 + 2 + 0; // header, "a\0", already 4-aligned at 112
+    assert.equal(archive.subarray(dataAt, dataAt + 3).toString(), 'xyz');
+  });
+
+  test('a busybox that is missing or dynamically linked fails the build with the package to add', async () => {
+    for (const [name, busybox] of [['missing', undefined], ['dynamic', elf([6, 3, 1])]] as const) {
+      const rootfs = await fakeRootfs(name, busybox);
+      await assert.rejects(buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk']),
+        (error: BoxError) => /static busybox/.test(error.message) && /busybox-static/.test(error.hint ?? ''), name);
+    }
+  });
+
+  test('a kernel with no modules.dep (depmod never ran) fails the build naming the file', async () => {
+    const rootfs = await fakeRootfs('no-depmod', elf([1]));
+    await rm(path.join(rootfs, 'lib/modules/9.9-test/modules.dep'));
+    await assert.rejects(buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk']), (error: BoxError) => /modules\.dep, which is missing or empty/.test(error.message));
+  });
+
+  test('the /init it boots mounts root read-only and hands over to the real init with switch_root (systemd checks and remounts root)', () => {
+    assert.match(MINIMAL_INIT, /^#!\/bin\/busybox sh\n/);
+    assert.match(MINIMAL_INIT, /mount -o "ro/);
+    assert.match(MINIMAL_INIT, /exec switch_root \/root "\$init" "\$@"/);
+  });
+});
+
+describe('minimal initrd: template', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  before(async () => {
+    tmp = await tempDir('box-minimal-initrd-template-');
+  });
+  after(() => tmp.cleanup());
+
+  test('direct_boot_initrd: minimal together with boot_without_initrd is refused at its line', async () => {
+    const dir = path.join(tmp.dir, 'both');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'template.yaml'), [
+      'method: debootstrap',
+      'debootstrap:',
+      '  suite: bookworm',
+      '  boot_without_initrd: true',
+      '  direct_boot_initrd: minimal',
+      '',
+    ].join('\n'));
+    await assert.rejects(loadTemplate(dir), (error: BoxError) => /template\.yaml:5: debootstrap\.direct_boot_initrd: has no meaning with boot_without_initrd/.test(error.message));
+  });
+
+  test('an unknown initrd kind is refused, naming the two there are', async () => {
+    const dir = path.join(tmp.dir, 'unknown');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'template.yaml'), 'method: debootstrap\ndebootstrap:\n  suite: bookworm\n  direct_boot_initrd: dracut\n');
+    await assert.rejects(loadTemplate(dir), (error: BoxError) => /direct_boot_initrd/.test(error.message) && /minimal/.test(error.message));
+  });
+});
