@@ -108,6 +108,17 @@ function qmp(socketPath: string, command: string): Promise<unknown> {
   });
 }
 
+/** The clone on a virtio disk under TCG, as box's qemu provider runs it; `boot` adds -kernel & co. */
+function bootClone(overlay: string, port: number, serialLog: string, qmpSocket: string, boot: string[]): ResultPromise {
+  return execa('qemu-system-x86_64', [
+    '-machine', 'q35', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1024',
+    '-drive', `file=${overlay},format=qcow2,if=virtio`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+    ...boot,
+    '-display', 'none', '-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+  ], {reject: false});
+}
+
 describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () => {
   let testBox: TestBox;
   let work: {dir: string; cleanup: () => Promise<void>};
@@ -161,12 +172,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
     const port = await freePort();
     const qmpSocket = path.join(work.dir, 'qmp.sock');
     const serialLog = path.join(work.dir, 'serial.log');
-    qemu = execa('qemu-system-x86_64', [
-      '-machine', 'q35', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1024',
-      '-drive', `file=${overlay},format=qcow2,if=virtio`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-      '-display', 'none', '-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`,
-    ], {reject: false});
+    qemu = bootClone(overlay, port, serialLog, qmpSocket, []);
     const t0 = Date.now();
     try {
       const banner = await waitForBanner(port, 8 * 60_000, qemu, serialLog);
@@ -207,13 +213,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
     const port = await freePort();
     const qmpSocket = path.join(work.dir, 'qmp-direct.sock');
     const serialLog = path.join(work.dir, 'serial-direct.log');
-    qemu = execa('qemu-system-x86_64', [
-      '-machine', 'q35', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1024',
-      '-drive', `file=${overlay},format=qcow2,if=virtio`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-      '-kernel', path.join(work.dir, metadata.kernel), '-initrd', path.join(work.dir, metadata.initrd), '-append', metadata.cmdline,
-      '-display', 'none', '-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`,
-    ], {reject: false});
+    qemu = bootClone(overlay, port, serialLog, qmpSocket, ['-kernel', path.join(work.dir, metadata.kernel), '-initrd', path.join(work.dir, metadata.initrd), '-append', metadata.cmdline]);
     const t0 = Date.now();
     try {
       assert.match(await waitForBanner(port, 8 * 60_000, qemu, serialLog), /^SSH-2\.0-OpenSSH/);
