@@ -16,6 +16,7 @@ import {builtinTemplatesDir} from '../../src/builder/templates-dir.js';
 import {BoxError} from '../../src/core/errors.js';
 import {silentUi} from '../../src/core/ui.js';
 import {tempDir} from '../helpers/cli.js';
+import {elfHeader} from '../helpers/elf.js';
 
 // The pieces of the debootstrap method that need no mirror: the disk image (sfdisk + mkfs.ext4
 // -d + GRUB) made from a small fake root file system, read back with sfdisk and debugfs.
@@ -115,10 +116,7 @@ describe('debootstrap method: disk image', () => {
     for (const dir of ['boot', 'etc', 'bin', path.join('lib/modules/9.9-test/kernel')]) await mkdir(path.join(rootfs, dir), {recursive: true});
     await writeFile(path.join(rootfs, 'boot', 'vmlinuz-9.9-test'), 'kernel bytes');
     await writeFile(path.join(rootfs, 'boot', 'initrd.img-9.9-test'), 'initramfs-tools bytes');
-    const staticElf = Buffer.alloc(64);
-    staticElf.writeUInt32BE(0x7f454c46, 0);
-    staticElf[4] = 2;
-    await writeFile(path.join(rootfs, 'bin', 'busybox'), staticElf);
+    await writeFile(path.join(rootfs, 'bin', 'busybox'), elfHeader());
     await writeFile(path.join(modules, 'modules.dep'), 'kernel/virtio_blk.ko:\n');
     await writeFile(path.join(modules, 'kernel', 'virtio_blk.ko'), 'module');
     const template = await loadTemplate(path.join(builtinTemplatesDir, 'debian-12-minimal'), {disk: '1'});

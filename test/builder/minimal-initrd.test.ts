@@ -9,23 +9,12 @@ import {buildMinimalInitrd, MINIMAL_INIT, moduleLoadOrder} from '../../src/build
 import {loadTemplate} from '../../src/builder/template.js';
 import {BoxError} from '../../src/core/errors.js';
 import {tempDir} from '../helpers/cli.js';
+import {elfHeader} from '../helpers/elf.js';
 
 // box's own initrd for direct kernel boot. What the kernel does with it is proven by booting:
 // the test box is built with it (test/builder/debootstrap.e2e.test.ts boots it with QEMU's
 // -kernel/-initrd, and every qemu e2e boots it through box up). Here: the archive, the module
 // order and the build's refusals, read back with GNU cpio.
-
-/** A 64-bit ELF header with the given program header types (3 = PT_INTERP: dynamically linked). */
-function elf(programHeaderTypes: number[]): Buffer {
-  const head = Buffer.alloc(64 + 56 * programHeaderTypes.length);
-  head.writeUInt32BE(0x7f454c46, 0);
-  head[4] = 2;
-  head.writeBigUInt64LE(64n, 0x20);
-  head.writeUInt16LE(56, 0x36);
-  head.writeUInt16LE(programHeaderTypes.length, 0x38);
-  programHeaderTypes.forEach((type, i) => head.writeUInt32LE(type, 64 + i * 56));
-  return head;
-}
 
 const MODULES_DEP = [
   'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko',
@@ -92,7 +81,7 @@ describe('minimal initrd: the archive', () => {
   }
 
   test('GNU cpio reads it: /init, a static busybox, the modules in load order and a /dev/console device', async () => {
-    const busybox = elf([1, 1]);
+    const busybox = elfHeader([1, 1]);
     const rootfs = await fakeRootfs('ok', busybox);
     const initrd = gunzipSync(await buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk', 'ext4']));
     const listing = (await execa('cpio', ['-itv', '--quiet'], {input: initrd})).stdout;
@@ -120,7 +109,7 @@ describe('minimal initrd: the archive', () => {
   });
 
   test('a busybox that is missing or dynamically linked fails the build with the package to add', async () => {
-    for (const [name, busybox] of [['missing', undefined], ['dynamic', elf([6, 3, 1])]] as const) {
+    for (const [name, busybox] of [['missing', undefined], ['dynamic', elfHeader([6, 3, 1])]] as const) {
       const rootfs = await fakeRootfs(name, busybox);
       await assert.rejects(buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk']),
         (error: BoxError) => /static busybox/.test(error.message) && /busybox-static/.test(error.hint ?? ''), name);
@@ -128,7 +117,7 @@ describe('minimal initrd: the archive', () => {
   });
 
   test('a kernel with no modules.dep (depmod never ran) fails the build naming the file', async () => {
-    const rootfs = await fakeRootfs('no-depmod', elf([1]));
+    const rootfs = await fakeRootfs('no-depmod', elfHeader([1]));
     await rm(path.join(rootfs, 'lib/modules/9.9-test/modules.dep'));
     await assert.rejects(buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk']), (error: BoxError) => /modules\.dep, which is missing or empty/.test(error.message));
   });

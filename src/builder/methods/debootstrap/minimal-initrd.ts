@@ -77,8 +77,9 @@ export function moduleLoadOrder(wanted: string[], modulesDep: string, modulesBui
   }
   const builtin = new Set(modulesBuiltin.split('\n').filter(Boolean).map(moduleName));
   const order: string[] = [];
+  const placed = new Set<string>();
   const visit = (name: string, wantedBy?: string): void => {
-    if (builtin.has(name) || order.some((f) => moduleName(f) === name)) return;
+    if (builtin.has(name) || placed.has(name)) return;
     const entry = deps.get(name);
     if (!entry) {
       throw new BoxError('ERR_BUILD_STEP', `debootstrap.initramfs_modules: the kernel has no module ${name}${wantedBy ? ` (needed by ${wantedBy})` : ''}, neither loadable nor built in.`, {
@@ -91,9 +92,10 @@ export function moduleLoadOrder(wanted: string[], modulesDep: string, modulesBui
       });
     }
     for (const need of entry.needs) visit(need, name);
+    placed.add(name);
     order.push(entry.file);
   };
-  for (const name of wanted) visit(name.replaceAll('-', '_'));
+  for (const name of wanted) visit(moduleName(name));
   return order;
 }
 
