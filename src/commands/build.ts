@@ -29,7 +29,7 @@ The debootstrap method (debian-12-minimal) needs root and Debian's mirror; no VM
   ];
 
   static override args = {
-    template: Args.string({description: 'Template name (built-in or in --template-dir) or path to a template folder.', required: true}),
+    template: Args.string({ignoreStdin: true, description: 'Template name (built-in or in --template-dir) or path to a template folder.', required: true}),
   };
 
   static override flags = {

@@ -15,7 +15,7 @@ Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted (no partial box is le
     '<%= config.bin %> box add web-snapshot web.box && vagrant box add web-snapshot web.box',
   ];
 
-  static override args = {machine: Args.string({description: 'The machine to package (may be left out when the project has one).'})};
+  static override args = {machine: Args.string({ignoreStdin: true, description: 'The machine to package (may be left out when the project has one).'})};
 
   static override flags = {
     ...projectFlags,

@@ -18,8 +18,10 @@ export default class Ssh extends BaseCommand {
 With -c, box exits with the command's exit code.`;
   static override examples = ['<%= config.bin %> ssh', '<%= config.bin %> ssh web -c "uname -a"', '<%= config.bin %> ssh -c "exit 3"; echo $?'];
 
+  // ignoreStdin on every command's arguments: oclif otherwise fills a missing one with whatever is
+  // piped in, so `cat f | box ssh -c 'cat > f'` took the file for a machine name and swallowed it.
   static override args = {
-    machine: Args.string({description: 'Machine name (optional when the project has one machine).'}),
+    machine: Args.string({ignoreStdin: true, description: 'Machine name (optional when the project has one machine).'}),
   };
 
   static override flags = {

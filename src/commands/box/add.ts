@@ -24,8 +24,8 @@ Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted.`;
   ];
 
   static override args = {
-    nameOrSource: Args.string({description: 'Box name (then give FILE|URL), or a catalog path/URL.', required: true}),
-    source: Args.string({description: 'Box file path or URL (when the first argument is a name).'}),
+    nameOrSource: Args.string({ignoreStdin: true, description: 'Box name (then give FILE|URL), or a catalog path/URL.', required: true}),
+    source: Args.string({ignoreStdin: true, description: 'Box file path or URL (when the first argument is a name).'}),
   };
 
   static override flags = {

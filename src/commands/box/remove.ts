@@ -13,7 +13,7 @@ export default class BoxRemove extends BaseCommand {
   ];
 
   static override args = {
-    name: Args.string({description: 'Box name.', required: true}),
+    name: Args.string({ignoreStdin: true, description: 'Box name.', required: true}),
   };
 
   static override flags = {

@@ -13,7 +13,7 @@ AMIs made from AWS Marketplace images cannot be exported (an AWS rule).`;
 
   static override usage = 'image pull AMI --bucket BUCKET [--name NAME] [--version V] [--add]';
   static override examples = ['<%= config.bin %> image pull ami-0123456789abcdef0 --bucket my-exports --name web --version 1.0.0 --add'];
-  static override args = {ami: Args.string({description: 'AMI id.', required: true})};
+  static override args = {ami: Args.string({ignoreStdin: true, description: 'AMI id.', required: true})};
   static override flags = {
     bucket: Flags.string({description: 'S3 bucket the export is written to.', required: true}),
     prefix: Flags.string({description: 'Key prefix in the bucket.', default: 'box/'}),

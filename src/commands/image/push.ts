@@ -15,7 +15,7 @@ Boxfile runs on EC2 with \`box up --target aws\`. Needs an S3 bucket and the vmi
 
   static override usage = 'image push BOX --target aws --bucket BUCKET [--version V]';
   static override examples = ['<%= config.bin %> image push debian-12-minimal --target aws --bucket my-imports'];
-  static override args = {box: Args.string({description: 'Name of a libvirt box in the store.', required: true})};
+  static override args = {box: Args.string({ignoreStdin: true, description: 'Name of a libvirt box in the store.', required: true})};
   static override flags = {
     target: Flags.string({description: 'Where to push (only aws for now).', options: ['aws'], required: true}),
     bucket: Flags.string({description: 'S3 bucket the disk is uploaded to (the vmimport role must be able to read it).', required: true}),

@@ -19,7 +19,7 @@ Exit codes: 0 ok, 1 an answer file is invalid, 2 usage error.`;
   ];
 
   static override args = {
-    template: Args.string({description: 'Template name or path to a template folder.', required: true}),
+    template: Args.string({ignoreStdin: true, description: 'Template name or path to a template folder.', required: true}),
   };
 
   static override flags = {
