@@ -39,5 +39,13 @@ RemainAfterExit=yes
 [Install]
 WantedBy=multi-user.target
 UNIT
+# The script box hands over checks sshd's configuration (`sshd -t`) before sshd starts, and that
+# check needs a host key while the real ones may still be in the making: this one, made once at
+# build time, spares the first boot an ssh-keygen run (~1 s under TCG). It only ever feeds
+# `sshd -t -h`; sshd never serves it (sshd.sh names the host keys it uses).
+install -d -m 700 /usr/local/lib/box
+rm -f /usr/local/lib/box/sshd-check-hostkey /usr/local/lib/box/sshd-check-hostkey.pub
+ssh-keygen -q -t ed25519 -N "" -C "box sshd -t check only" -f /usr/local/lib/box/sshd-check-hostkey
+
 install -d /etc/systemd/system/multi-user.target.wants
 ln -sf /etc/systemd/system/box-first-boot.service /etc/systemd/system/multi-user.target.wants/box-first-boot.service

@@ -100,6 +100,9 @@ else
 fi`;
 }
 
+/** The key a box-built guest keeps for first boot's `sshd -t` (made by templates/_scripts/first-boot.sh). */
+export const SSHD_CHECK_HOSTKEY = '/usr/local/lib/box/sshd-check-hostkey';
+
 /** The fw_cfg entry box-first-boot.service runs (templates/_scripts/first-boot.sh). */
 export const FIRST_BOOT_FW_CFG = 'opt/box/first-boot';
 
@@ -128,11 +131,13 @@ export function firstBootScript(options: {username: string; publicKey: string; h
     'sync "$tmp"',
     'mv -f "$tmp" "$home/.ssh/authorized_keys"',
     // `sshd -t` (in the password lock) needs the privilege separation folder the ssh unit makes
-    // as it starts, and a host key: a throwaway one, as the real ones may still be in the making.
+    // as it starts, and a host key other than the real ones, which may still be in the making:
+    // the one the box's build made for this check (templates/_scripts/first-boot.sh), or, in a
+    // box built before it did, a throwaway one (an ssh-keygen run on the way to sshd).
     'install -d -m 755 /run/sshd',
     'hostkey=/run/box-first-boot-hostkey',
     'rm -f "$hostkey" "$hostkey.pub"',
-    'ssh-keygen -q -t ed25519 -N "" -f "$hostkey" >/dev/null',
+    `if [ -s ${SSHD_CHECK_HOSTKEY} ]; then ln -s ${SSHD_CHECK_HOSTKEY} "$hostkey"; else ssh-keygen -q -t ed25519 -N "" -f "$hostkey" >/dev/null; fi`,
     sub(noPasswordLoginsBody({restartSshd: false, sshdTest: '-t -h /run/box-first-boot-hostkey'}), '"$u"'),
     'rm -f "$hostkey" "$hostkey.pub"',
     ...(options.hostname ? [sub(hostnameBody({hostnamectl: false}), shellQuote(options.hostname))] : []),

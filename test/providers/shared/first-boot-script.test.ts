@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
 import {chmod, mkdir, readFile, writeFile} from 'node:fs/promises';
 import {describe, test} from 'node:test';
 import {execa} from 'execa';
 import {writeFirstBootHandover, guestTookKey} from '../../../src/providers/qemu/first-boot.js';
 import {guestKeyLine, noCloudInitLine} from '../../../src/providers/shared/boot-phases.js';
-import {lockPasswordLoginsScript} from '../../../src/providers/shared/guest-scripts.js';
+import {lockPasswordLoginsScript, SSHD_CHECK_HOSTKEY} from '../../../src/providers/shared/guest-scripts.js';
 import {tempDir} from '../../helpers/cli.js';
 
 describe('the key handed to a box-built guest before it boots (fw_cfg)', () => {
@@ -30,6 +31,35 @@ describe('the key handed to a box-built guest before it boots (fw_cfg)', () => {
       const again = await writeFirstBootHandover(dir.dir, {username: 'vagrant'});
       assert.notEqual(again.nonce, handover.nonce, 'a new nonce at every boot');
       assert.doesNotMatch(await readFile(again.fwCfg.file, 'utf8'), /web-1/, 'no host name given: none set');
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  test('first boot\'s `sshd -t` borrows the check key the box\'s build made, and makes a throwaway key only in a box without one', async () => {
+    const dir = await tempDir('box-first-boot-');
+    try {
+      const handover = await writeFirstBootHandover(dir.dir, {username: 'vagrant'});
+      const script = await readFile(handover.fwCfg.file, 'utf8');
+      const line = script.split('\n').find((l) => l.includes(SSHD_CHECK_HOSTKEY));
+      assert.ok(line, 'the script looks for the build\'s check key');
+      // The same line, pointed at a folder of the test's: a fake ssh-keygen records that it ran.
+      const bin = `${dir.dir}/bin`;
+      await mkdir(bin);
+      await writeFile(`${bin}/ssh-keygen`, `#!/bin/sh\necho ran > ${dir.dir}/keygen-ran\n`);
+      await chmod(`${bin}/ssh-keygen`, 0o755);
+      const checkKey = `${dir.dir}/sshd-check-hostkey`;
+      const hostkey = `${dir.dir}/run-hostkey`;
+      const choose = () => execa('/bin/sh', ['-c', `hostkey=${hostkey}\n${line.replaceAll(SSHD_CHECK_HOSTKEY, checkKey)}`], {env: {PATH: `${bin}:/usr/bin:/bin`}, extendEnv: false});
+
+      await choose();
+      assert.equal(await readFile(`${dir.dir}/keygen-ran`, 'utf8'), 'ran\n', 'no check key: a throwaway one is made');
+      await execa('rm', ['-f', hostkey, `${dir.dir}/keygen-ran`]);
+
+      await writeFile(checkKey, '-----BEGIN OPENSSH PRIVATE KEY-----\n', {mode: 0o600});
+      await choose();
+      assert.equal((await execa('readlink', [hostkey])).stdout, checkKey, 'the check key is linked, not copied');
+      assert.equal(existsSync(`${dir.dir}/keygen-ran`), false, 'no ssh-keygen on the way to sshd');
     } finally {
       await dir.cleanup();
     }
