@@ -9,6 +9,7 @@ import {gunzipSync} from 'node:zlib';
 import {Client} from 'ssh2';
 import {MINIMAL_INIT} from '../../src/builder/methods/debootstrap/minimal-initrd.js';
 import {INSECURE_PRIVATE_KEY} from '../../src/communicators/insecure-key.js';
+import {SSHD_CHECK_HOSTKEY} from '../../src/providers/shared/guest-scripts.js';
 import {boxJson, tempDir} from '../helpers/cli.js';
 import {takeE2eSlot} from '../helpers/e2e-slot.js';
 import {ensureTestBox, type TestBox} from '../helpers/test-box.js';
@@ -198,7 +199,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
       // The trimmed boot (fast-boot.sh: generators and early units masked, no SIMD crypto drivers)
       // leaves no unit failed, and first boot's `sshd -t` has the build's check key, which sshd
       // itself never serves.
-      const boot = await sshExec(port, 'systemctl is-system-running --wait; sudo /usr/sbin/sshd -t -h /usr/local/lib/box/sshd-check-hostkey && echo CHECK_KEY_OK; sudo /usr/sbin/sshd -T | grep -c sshd-check-hostkey; grep -c -E "^(aesni_intel|sha256_ssse3|crc32c_intel) " /proc/modules');
+      const boot = await sshExec(port, `systemctl is-system-running --wait; sudo /usr/sbin/sshd -t -h ${SSHD_CHECK_HOSTKEY} && echo CHECK_KEY_OK; sudo /usr/sbin/sshd -T | grep -c ${path.basename(SSHD_CHECK_HOSTKEY)}; grep -c -E "^(aesni_intel|sha256_ssse3|crc32c_intel) " /proc/modules`);
       const [state, checkKey, served, simdCrypto] = boot.stdout.trim().split('\n');
       assert.equal(simdCrypto, '0', 'udev did not autoload the SIMD crypto drivers (seconds of TCG boot)');
       assert.equal(state, 'running', boot.stdout + boot.stderr);

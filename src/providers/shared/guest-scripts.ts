@@ -103,6 +103,9 @@ fi`;
 /** The key a box-built guest keeps for first boot's `sshd -t` (made by templates/_scripts/first-boot.sh). */
 export const SSHD_CHECK_HOSTKEY = '/usr/local/lib/box/sshd-check-hostkey';
 
+/** Where first boot's `sshd -t` finds its host key: a link to SSHD_CHECK_HOSTKEY, or a throwaway key. */
+const FIRST_BOOT_CHECK_HOSTKEY = '/run/box-first-boot-hostkey';
+
 /** The fw_cfg entry box-first-boot.service runs (templates/_scripts/first-boot.sh). */
 export const FIRST_BOOT_FW_CFG = 'opt/box/first-boot';
 
@@ -135,10 +138,10 @@ export function firstBootScript(options: {username: string; publicKey: string; h
     // the one the box's build made for this check (templates/_scripts/first-boot.sh), or, in a
     // box built before it did, a throwaway one (an ssh-keygen run on the way to sshd).
     'install -d -m 755 /run/sshd',
-    'hostkey=/run/box-first-boot-hostkey',
+    `hostkey=${FIRST_BOOT_CHECK_HOSTKEY}`,
     'rm -f "$hostkey" "$hostkey.pub"',
     `if [ -s ${SSHD_CHECK_HOSTKEY} ]; then ln -s ${SSHD_CHECK_HOSTKEY} "$hostkey"; else ssh-keygen -q -t ed25519 -N "" -f "$hostkey" >/dev/null; fi`,
-    sub(noPasswordLoginsBody({restartSshd: false, sshdTest: '-t -h /run/box-first-boot-hostkey'}), '"$u"'),
+    sub(noPasswordLoginsBody({restartSshd: false, sshdTest: `-t -h ${FIRST_BOOT_CHECK_HOSTKEY}`}), '"$u"'),
     'rm -f "$hostkey" "$hostkey.pub"',
     ...(options.hostname ? [sub(hostnameBody({hostnamectl: false}), shellQuote(options.hostname))] : []),
     `command -v cloud-init >/dev/null 2>&1 || echo ${shellQuote(options.noCloudInitLine)}`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {existsSync} from 'node:fs';
-import {chmod, mkdir, readFile, writeFile} from 'node:fs/promises';
+import {chmod, mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {describe, test} from 'node:test';
 import {execa} from 'execa';
 import {writeFirstBootHandover, guestTookKey} from '../../../src/providers/qemu/first-boot.js';
@@ -54,7 +54,8 @@ describe('the key handed to a box-built guest before it boots (fw_cfg)', () => {
 
       await choose();
       assert.equal(await readFile(`${dir.dir}/keygen-ran`, 'utf8'), 'ran\n', 'no check key: a throwaway one is made');
-      await execa('rm', ['-f', hostkey, `${dir.dir}/keygen-ran`]);
+      await rm(hostkey, {force: true});
+      await rm(`${dir.dir}/keygen-ran`);
 
       await writeFile(checkKey, '-----BEGIN OPENSSH PRIVATE KEY-----\n', {mode: 0o600});
       await choose();
