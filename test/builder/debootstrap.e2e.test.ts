@@ -206,6 +206,12 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
       assert.equal(checkKey, 'CHECK_KEY_OK', boot.stderr);
       assert.equal(served, '0', 'sshd does not serve the check key');
 
+      // udev's coldplug skipped the virtual terminals (fast-boot.sh's trigger drop-in): their
+      // nodes keep devtmpfs's root group instead of the rules' tty group. The serial console and
+      // tty0 were replayed: dialout and tty groups, and the serial getty runs.
+      const ttys = await sshExec(port, 'stat -c %G /dev/tty5 /dev/vcs1 /dev/ttyS0 /dev/tty0; systemctl is-active serial-getty@ttyS0');
+      assert.deepEqual(ttys.stdout.trim().split('\n'), ['root', 'root', 'dialout', 'tty', 'active'], ttys.stderr);
+
       // The ACPI power button over QMP (what `box halt` sends) powers the guest off.
       await qmp(qmpSocket, 'system_powerdown');
       const exited = await Promise.race([qemu.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
