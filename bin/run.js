@@ -29,6 +29,8 @@ if (args[0] === '--version' && !(await onWsl())) {
 // and the variable not handed on to the tools box runs.
 const skipEngineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING === undefined;
 if (skipEngineCheck) process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true';
+// Node 22.1+: compiled code of what follows is kept on disk (dist/compile-cache.js says where).
+(await import('../dist/compile-cache.js')).useCompileCache();
 const {execute} = await import('../dist/run.js');
 if (skipEngineCheck) delete process.env.OCLIF_DISABLE_ENGINE_WARNING;
 await execute({dir: import.meta.url});

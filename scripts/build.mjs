@@ -51,13 +51,14 @@ function tsFiles(dir) {
 }
 
 // Entries: what oclif loads by path (commands, help, hooks), what box loads by path at run time
-// (worker entries: core/worker-call.ts workerEntry), bin/run.js's oclif, and the modules plug-ins,
+// (worker entries: core/worker-call.ts workerEntry), bin/run.js's oclif and compile cache, and the modules plug-ins,
 // test preloads and scripts/write-schema.mjs import from dist/.
 const entries = [
   ...tsFiles('commands'),
   ...tsFiles('hooks'),
   'help.ts',
   'run.ts',
+  'compile-cache.ts',
   'boxfile/load-worker.ts',
   'providers/registry.ts',
   'provisioners/registry.ts',
