@@ -208,14 +208,21 @@ describe('qemu lifecycle with a real guest', {timeout: 20 * 60_000}, () => {
   test('kill -9 of the CLI during up leaves a recorded QEMU: a second up fails on the lock, status tells the truth, destroy cleans up', async () => {
     const child = execa(process.execPath, [boxBin, 'up', '--no-provision'], {cwd: project.dir, env: {BOX_HOME: home.dir, NO_COLOR: '1'}, reject: false});
     const pidFile = path.join(project.dir, '.box', 'machines', 'default', 'qemu.pid');
+    let frozen: number | undefined;
     try {
       await waitFor('QEMU to start', () => existsSync(pidFile) && qemuProcesses(project.dir).length === 1, 120_000);
+      // The guest is frozen (SIGSTOP) while the second up runs, so the first up is still waiting
+      // for it when the second gives up on the lock (LOCK_WAIT_MS, 12 s): a first boot shorter
+      // than that would otherwise let the first up finish and the second find it running.
+      frozen = qemuProcesses(project.dir)[0]!;
+      process.kill(frozen, 'SIGSTOP');
       const second = await runJson(['up']);
-      assert.equal(second.result.exitCode, 1);
+      assert.equal(second.result.exitCode, 1, String(second.result.stdout));
       assert.equal(second.json.error.code, 'ERR_LOCKED');
     } finally {
       child.kill('SIGKILL');
       await child;
+      if (frozen !== undefined) process.kill(frozen, 'SIGCONT');
     }
     assert.equal(qemuProcesses(project.dir).length, 1, 'QEMU outlives the killed CLI');
     // QEMU runs and answers QMP, but its first up never finished: once the dead CLI's lock is
