@@ -51,8 +51,8 @@ function tsFiles(dir) {
 }
 
 // Entries: what oclif loads by path (commands, help, hooks), what box loads by path at run time
-// (worker entries: core/worker-call.ts workerEntry), bin/run.js's oclif and compile cache, and the modules plug-ins,
-// test preloads and scripts/write-schema.mjs import from dist/.
+// (worker entries: core/worker-call.ts workerEntry), bin/run.js's oclif and compile cache, and
+// the modules plug-ins, test preloads and scripts/write-schema.mjs import from dist/.
 const entries = [
   ...tsFiles('commands'),
   ...tsFiles('hooks'),
