@@ -3,7 +3,7 @@ import path from 'node:path';
 import {userPaths} from './core/paths.js';
 
 /** Where Node keeps the compiled code of box's modules: box's own cache, not a shared temp folder. */
-export function compileCacheDir(): string {
+function compileCacheDir(): string {
   return path.join(userPaths.cache(), 'node-compile');
 }
 

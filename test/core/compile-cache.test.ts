@@ -17,7 +17,9 @@ after(async () => work.cleanup());
 test('box turns the compile cache on in BOX_HOME/cache/node-compile before it loads oclif or a command', async () => {
   const record = path.join(work.dir, 'loaded.txt');
   const home = path.join(work.dir, 'home');
-  const preloads = preloadEnv(path.join(repoRoot, 'test', 'helpers', 'fake-compile-cache-preload.mjs'), preloadEnv(path.join(repoRoot, 'test', 'helpers', 'record-modules.mjs'), '').NODE_OPTIONS);
+  const helpers = path.join(repoRoot, 'test', 'helpers');
+  // record-modules.mjs first, so the modules it records include everything box loads.
+  const preloads = preloadEnv(path.join(helpers, 'fake-compile-cache-preload.mjs'), preloadEnv(path.join(helpers, 'record-modules.mjs'), '').NODE_OPTIONS);
   const result = await box(['template', 'list', '--json'], {boxHome: home, env: {...preloads, BOX_RECORD_MODULES: record}});
   assert.equal(result.exitCode, 0, String(result.stderr));
   assert.ok(JSON.parse(String(result.stdout)).templates.length > 0, 'the command still answers');
