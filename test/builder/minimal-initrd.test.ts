@@ -5,7 +5,7 @@ import path from 'node:path';
 import {gunzipSync} from 'node:zlib';
 import {execa} from 'execa';
 import {cpioNewc} from '../../src/builder/methods/debootstrap/cpio.js';
-import {buildMinimalInitrd, MINIMAL_INIT, moduleLoadOrder} from '../../src/builder/methods/debootstrap/minimal-initrd.js';
+import {buildMinimalInitrd, MINIMAL_INIT, moduleLoadOrder, ROOT_NEEDS_CHECK} from '../../src/builder/methods/debootstrap/minimal-initrd.js';
 import {loadTemplate} from '../../src/builder/template.js';
 import {BoxError} from '../../src/core/errors.js';
 import {tempDir} from '../helpers/cli.js';
@@ -14,7 +14,8 @@ import {elfHeader} from '../helpers/elf.js';
 // box's own initrd for direct kernel boot. What the kernel does with it is proven by booting:
 // the test box is built with it (test/builder/debootstrap.e2e.test.ts boots it with QEMU's
 // -kernel/-initrd, and every qemu e2e boots it through box up). Here: the archive, the module
-// order and the build's refusals, read back with GNU cpio.
+// order and the build's refusals, read back with GNU cpio; and the root superblock check of its
+// /init, run by the host's shell against ext4 images.
 
 const MODULES_DEP = [
   'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko',
@@ -122,10 +123,73 @@ describe('minimal initrd: the archive', () => {
     await assert.rejects(buildMinimalInitrd(rootfs, '9.9-test', ['virtio_blk']), (error: BoxError) => /modules\.dep, which is missing or empty/.test(error.message));
   });
 
-  test('the /init it boots mounts root read-only and hands over to the real init with switch_root (systemd checks and remounts root)', () => {
+  test('the /init it boots mounts root read-write only when the command line says rw and root needs no check, and hands over with switch_root', () => {
     assert.match(MINIMAL_INIT, /^#!\/bin\/busybox sh\n/);
-    assert.match(MINIMAL_INIT, /mount -o "ro/);
+    assert.ok(MINIMAL_INIT.includes(ROOT_NEEDS_CHECK), 'the check is part of /init');
+    assert.match(MINIMAL_INIT, /init=\/sbin\/init mode=ro\n/, 'read-only unless the command line says rw');
+    assert.match(MINIMAL_INIT, /why="\$\(root_needs_check "\$dev"\)"/);
+    assert.match(MINIMAL_INIT, /mount -o "\$mode/);
     assert.match(MINIMAL_INIT, /exec switch_root \/root "\$init" "\$@"/);
+  });
+});
+
+// The superblock check, run by a POSIX shell against real ext4 images that e2fsprogs makes and
+// marks (the initrd runs it in busybox sh with busybox od; the debootstrap e2e boots that).
+describe('minimal initrd: does root need fsck before it is mounted read-write', () => {
+  let tmp: {dir: string; cleanup: () => Promise<void>};
+  let image: string;
+  before(async () => {
+    tmp = await tempDir('box-root-check-');
+    image = path.join(tmp.dir, 'root.img');
+  });
+  after(async () => tmp?.cleanup());
+
+  const needsCheck = async (device = image) => (await execa('sh', ['-c', `${ROOT_NEEDS_CHECK}\nroot_needs_check "$1"`, 'sh', device], {reject: false})).stdout;
+  const freshExt4 = async () => {
+    await rm(image, {force: true});
+    await execa('truncate', ['-s', '32M', image]);
+    await execa('mkfs.ext4', ['-q', '-F', image]);
+  };
+  const debugfs = (request: string) => execa('debugfs', ['-w', '-R', request, image]);
+  const tune2fs = (...args: string[]) => execa('tune2fs', [...args, image]);
+
+  test('a cleanly unmounted ext4 with no errors and no periodic check needs none', async () => {
+    await freshExt4();
+    assert.equal(await needsCheck(), '');
+    await tune2fs('-c', '20', '-C', '19'); // a mount count below its maximum
+    assert.equal(await needsCheck(), '');
+  });
+
+  test('an error recorded in the superblock (as errors=remount-ro leaves it) needs a check', async () => {
+    await freshExt4();
+    await debugfs('ssv state 3');
+    assert.match(await needsCheck(), /records errors or an unclean unmount \(state 3\)/);
+  });
+
+  test('ext2 not cleanly unmounted (state 0) needs a check', async () => {
+    await freshExt4();
+    await debugfs('ssv state 0');
+    assert.match(await needsCheck(), /state 0/);
+  });
+
+  test('a journal left to replay needs a check', async () => {
+    await freshExt4();
+    await debugfs('feature needs_recovery');
+    assert.match(await needsCheck(), /journal needs replaying/);
+  });
+
+  test('a periodic check: the mount count reached, or any check interval, needs one (e2fsck decides)', async () => {
+    await freshExt4();
+    await tune2fs('-c', '5', '-C', '5');
+    assert.match(await needsCheck(), /mount count reached 5/);
+    await tune2fs('-c', '-1', '-i', '1d');
+    assert.match(await needsCheck(), /check interval/);
+  });
+
+  test('another file system, or a device that cannot be read, needs a check (fsck decides)', async () => {
+    await writeFile(image, Buffer.alloc(4096));
+    assert.match(await needsCheck(), /not ext2\/3\/4/);
+    assert.match(await needsCheck(path.join(tmp.dir, 'missing')), /could not be read/);
   });
 });
 
