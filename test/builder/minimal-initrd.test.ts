@@ -126,7 +126,7 @@ describe('minimal initrd: the archive', () => {
   test('the /init it boots mounts root read-write only when the command line says rw and root needs no check, and hands over with switch_root', () => {
     assert.match(MINIMAL_INIT, /^#!\/bin\/busybox sh\n/);
     assert.ok(MINIMAL_INIT.includes(ROOT_NEEDS_CHECK), 'the check is part of /init');
-    assert.match(MINIMAL_INIT, /init=\/sbin\/init mode=ro\n/, 'read-only unless the command line says rw');
+    assert.match(MINIMAL_INIT, /init=\/sbin\/init mode=ro force_check=''\n/, 'read-only unless the command line says rw');
     assert.match(MINIMAL_INIT, /why="\$\(root_needs_check "\$dev"\)"/);
     assert.match(MINIMAL_INIT, /mount -o "\$mode/);
     assert.match(MINIMAL_INIT, /exec switch_root \/root "\$init" "\$@"/);
@@ -184,6 +184,18 @@ describe('minimal initrd: does root need fsck before it is mounted read-write', 
     assert.match(await needsCheck(), /mount count reached 5/);
     await tune2fs('-c', '-1', '-i', '1d');
     assert.match(await needsCheck(), /check interval/);
+  });
+
+  test('the command line: the last of rw/ro wins, and fsck.mode=force keeps root read-only wherever it stands', async () => {
+    // /init's own argument loop, run by the host's shell on a given command line instead of /proc/cmdline.
+    const loop = MINIMAL_INIT.slice(MINIMAL_INIT.indexOf("root='' fstype="), MINIMAL_INIT.indexOf('\ndone\n') + 6).replace('$(cat /proc/cmdline)', '$1');
+    const parse = async (cmdline: string) => (await execa('sh', ['-c', `${loop}\necho "$mode \${force_check:-none}"`, 'sh', cmdline])).stdout;
+    assert.equal(await parse('root=UUID=x rw console=ttyS0'), 'rw none');
+    assert.equal(await parse('root=UUID=x console=ttyS0'), 'ro none', 'neither: read-only');
+    assert.equal(await parse('root=UUID=x rw ro'), 'ro none');
+    assert.equal(await parse('root=UUID=x ro rw'), 'rw none');
+    assert.equal(await parse('fsck.mode=force root=UUID=x rw'), 'rw 1');
+    assert.match(MINIMAL_INIT, /\[ -z "\$force_check" \] \|\| why='fsck\.mode=force'/, 'a forced check makes root read-only');
   });
 
   test('another file system, or a device that cannot be read, needs a check (fsck decides)', async () => {

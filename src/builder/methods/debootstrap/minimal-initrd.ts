@@ -30,8 +30,9 @@ export const ROOT_NEEDS_CHECK = `root_needs_check() {
 }`;
 
 /**
- * The initrd's /init. Root is mounted read-write when the kernel command line says `rw` and its
- * file system needs no check (ROOT_NEEDS_CHECK): systemd-fsck-root then skips itself (it runs
+ * The initrd's /init. Root is mounted read-write when the kernel command line says `rw` (the last
+ * of `rw`/`ro` wins, as for the kernel), has no `fsck.mode=force`, and its file system needs no
+ * check (ROOT_NEEDS_CHECK): systemd-fsck-root then skips itself (it runs
  * only on a read-only root), which was ~0.8 s of every boot under TCG, on the way to sshd.
  * Otherwise root is mounted read-only, as dracut does, and systemd checks it (systemd-fsck-root)
  * and remounts it read-write from /etc/fstab, which the image step writes: a file system that
@@ -52,11 +53,12 @@ fail() {
   exec sh
 }
 ${ROOT_NEEDS_CHECK}
-root='' fstype='' flags='' init=/sbin/init mode=ro
+root='' fstype='' flags='' init=/sbin/init mode=ro force_check=''
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     rw) mode=rw ;;
-    ro|fsck.mode=force) mode=ro ;;
+    ro) mode=ro ;;
+    fsck.mode=force) force_check=1 ;;
     root=*) root="\${arg#root=}" ;;
     rootfstype=*) fstype="\${arg#rootfstype=}" ;;
     rootflags=*) flags="\${arg#rootflags=}" ;;
@@ -80,6 +82,7 @@ until dev="$(findfs "$root" 2>/dev/null || { [ -b "$root" ] && echo "$root"; })"
 done
 if [ "$mode" = rw ]; then
   why="$(root_needs_check "$dev")"
+  [ -z "$force_check" ] || why='fsck.mode=force'
   [ -z "$why" ] || { echo "box initrd: root ($dev) is mounted read-only for systemd-fsck-root: $why" >&2; mode=ro; }
 fi
 mount -o "$mode\${flags:+,$flags}" \${fstype:+-t "$fstype"} "$dev" /root || fail "could not mount $dev (root=$root) on /root"
