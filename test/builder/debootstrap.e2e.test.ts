@@ -109,6 +109,13 @@ function qmp(socketPath: string, command: string): Promise<unknown> {
   });
 }
 
+/** Presses the ACPI power button over QMP (what `box halt` sends) and waits up to 2 min for QEMU to exit. */
+async function powerOff(qemuProcess: ResultPromise, qmpSocket: string): Promise<void> {
+  await qmp(qmpSocket, 'system_powerdown');
+  const exited = await Promise.race([qemuProcess.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
+  assert.equal(exited, true, 'QEMU exits after system_powerdown');
+}
+
 /** The clone on a virtio disk under TCG, as box's qemu provider runs it; `boot` adds -kernel & co. */
 function bootClone(overlay: string, port: number, serialLog: string, qmpSocket: string, boot: string[]): ResultPromise {
   return execa('qemu-system-x86_64', [
@@ -126,6 +133,8 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
   let release: (() => Promise<void>) | undefined;
   let qemu: ResultPromise | undefined;
   let metadata: Record<string, any>;
+  /** box up's way to boot the clone: QEMU -kernel with the box's kernel, minimal initrd and command line. */
+  const directBoot = () => ['-kernel', path.join(work.dir, metadata.kernel), '-initrd', path.join(work.dir, metadata.initrd), '-append', metadata.cmdline];
 
   before(async () => {
     testBox = await ensureTestBox();
@@ -213,9 +222,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
       assert.deepEqual(ttys.stdout.trim().split('\n'), ['root', 'root', 'dialout', 'tty', 'active'], ttys.stderr);
 
       // The ACPI power button over QMP (what `box halt` sends) powers the guest off.
-      await qmp(qmpSocket, 'system_powerdown');
-      const exited = await Promise.race([qemu.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
-      assert.equal(exited, true, 'QEMU exits after system_powerdown');
+      await powerOff(qemu, qmpSocket);
     } catch (error) {
       const log = await readFile(serialLog, 'utf8').catch(() => '');
       process.stderr.write(`--- serial log tail ---\n${log.split('\n').slice(-40).join('\n')}\n`);
@@ -230,7 +237,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
     const port = await freePort();
     const qmpSocket = path.join(work.dir, 'qmp-direct.sock');
     const serialLog = path.join(work.dir, 'serial-direct.log');
-    qemu = bootClone(overlay, port, serialLog, qmpSocket, ['-kernel', path.join(work.dir, metadata.kernel), '-initrd', path.join(work.dir, metadata.initrd), '-append', metadata.cmdline]);
+    qemu = bootClone(overlay, port, serialLog, qmpSocket, directBoot());
     const t0 = Date.now();
     try {
       assert.match(await waitForBanner(port, 8 * 60_000, qemu, serialLog), /^SSH-2\.0-OpenSSH/);
@@ -245,9 +252,7 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
       assert.equal(fsck, 'no', 'systemd-fsck-root skipped itself: the initrd mounted the clean root read-write');
       assert.equal(remount, 'active');
       assert.doesNotMatch(await readFile(serialLog, 'utf8'), /box initrd:/, 'the initrd reported no failure');
-      await qmp(qmpSocket, 'system_powerdown');
-      const exited = await Promise.race([qemu.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
-      assert.equal(exited, true, 'QEMU exits after system_powerdown');
+      await powerOff(qemu, qmpSocket);
     } catch (error) {
       const log = await readFile(serialLog, 'utf8').catch(() => '');
       process.stderr.write(`--- serial log tail ---\n${log.split('\n').slice(-40).join('\n')}\n`);
@@ -258,18 +263,13 @@ describe('debian-12-minimal built with debootstrap', {timeout: 40 * 60_000}, () 
   test('an error recorded on root (errors=remount-ro) makes the next direct boot mount it read-only: systemd-fsck-root repairs it, the guest reboots clean', async () => {
     release ??= await takeE2eSlot();
     const overlay = path.join(work.dir, 'overlay.qcow2');
-    const direct = ['-kernel', path.join(work.dir, metadata.kernel), '-initrd', path.join(work.dir, metadata.initrd), '-append', metadata.cmdline];
     const bootDirect = async (name: string) => {
       const port = await freePort();
       const qmpSocket = path.join(work.dir, `qmp-${name}.sock`);
       const serialLog = path.join(work.dir, `serial-${name}.log`);
-      qemu = bootClone(overlay, port, serialLog, qmpSocket, direct);
+      qemu = bootClone(overlay, port, serialLog, qmpSocket, directBoot());
       assert.match(await waitForBanner(port, 8 * 60_000, qemu, serialLog), /^SSH-2\.0-OpenSSH/);
-      return {port, serialLog, powerdown: async () => {
-        await qmp(qmpSocket, 'system_powerdown');
-        const exited = await Promise.race([qemu!.then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
-        assert.equal(exited, true, 'QEMU exits after system_powerdown');
-      }};
+      return {port, serialLog, powerdown: () => powerOff(qemu!, qmpSocket)};
     };
     let serialLog = '';
     try {
