@@ -1,8 +1,10 @@
 import {execa, type Result} from 'execa';
-import {mkdtemp, rm} from 'node:fs/promises';
+import {readFileSync} from 'node:fs';
+import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {qemuProcesses, virtiofsdProcesses} from './qemu-processes.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const boxBin = path.join(repoRoot, 'bin', 'run.js');
@@ -20,13 +22,38 @@ export interface CliOptions {
  * never throws on a non-zero exit: tests assert on exitCode, stdout and stderr.
  */
 export async function box(args: string[], options: CliOptions = {}): Promise<Result> {
-  return execa(process.execPath, [boxBin, ...args], {
-    cwd: options.cwd ?? repoRoot,
+  const cwd = options.cwd ?? repoRoot;
+  const child = execa(process.execPath, [boxBin, ...args], {
+    cwd,
     env: {...(options.boxHome ? {BOX_HOME: options.boxHome} : {}), NO_COLOR: '1', ...options.env},
     input: options.input,
     reject: false,
-    timeout: options.timeoutMs ?? 120_000,
   });
+  // On the test's timeout, the machines' consoles are read BEFORE box is stopped: its cleanup
+  // of a new machine removes them, and they are what says where a hung boot stood.
+  let consoles = '';
+  const timer = setTimeout(() => {
+    void machineLogTails(cwd).then((tails) => { consoles = tails; }, () => undefined).finally(() => child.kill('SIGTERM'));
+  }, options.timeoutMs ?? 120_000);
+  const result = await child.finally(() => clearTimeout(timer));
+  if (consoles) result.stderr = `${String(result.stderr)}\n--- the test stopped box after ${options.timeoutMs ?? 120_000} ms; what the project's machines logged by then ---\n${consoles}`;
+  return result;
+}
+
+/**
+ * The project's QEMU and virtiofsd processes (state and CPU seconds: a spinning guest from a
+ * stuck one), then the last lines of every log in its machine folders (consoles, virtiofsd).
+ */
+async function machineLogTails(projectDir: string, lines = 25): Promise<string> {
+  const machines = path.join(projectDir, '.box', 'machines');
+  const parts = [...qemuProcesses(machines), ...virtiofsdProcesses(machines)].map(describeProcess);
+  for (const machine of await readdir(machines).catch(() => [])) {
+    for (const file of (await readdir(path.join(machines, machine)).catch(() => [])).filter((f) => f.endsWith('.log'))) {
+      const text = await readFile(path.join(machines, machine, file), 'utf8').catch(() => '');
+      parts.push(`== ${machine}/${file}\n${text.split('\n').slice(-lines).join('\n')}`);
+    }
+  }
+  return parts.join('\n');
 }
 
 /** Runs the CLI with --json and parses stdout, failing loudly if stdout is not one JSON document. */
@@ -45,4 +72,16 @@ export async function boxJson<T = any>(args: string[], options: CliOptions = {})
 export async function tempDir(prefix = 'box-test-'): Promise<{dir: string; cleanup: () => Promise<void>}> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   return {dir, cleanup: () => rm(dir, {recursive: true, force: true})};
+}
+
+/** `pid <n> <program>: state <S>, <cpu> s of CPU`, from /proc/<pid>/stat. */
+function describeProcess(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, ...rest] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[10]) + Number(rest[11]); // utime and stime (fields 14 and 15)
+    return `pid ${pid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}: state ${state}, ${(ticks / 100).toFixed(1)} s of CPU`;
+  } catch {
+    return `pid ${pid}: gone`;
+  }
 }
