@@ -1,10 +1,9 @@
 import {execa, type Result} from 'execa';
-import {readFileSync} from 'node:fs';
 import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {qemuProcesses, virtiofsdProcesses} from './qemu-processes.js';
+import {describeProcess, qemuProcesses, virtiofsdProcesses} from './qemu-processes.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const boxBin = path.join(repoRoot, 'bin', 'run.js');
@@ -31,20 +30,26 @@ export async function box(args: string[], options: CliOptions = {}): Promise<Res
   });
   // On the test's timeout, the machines' consoles are read BEFORE box is stopped: its cleanup
   // of a new machine removes them, and they are what says where a hung boot stood.
-  let consoles = '';
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  let report = '';
   const timer = setTimeout(() => {
-    void machineLogTails(cwd).then((tails) => { consoles = tails; }, () => undefined).finally(() => child.kill('SIGTERM'));
-  }, options.timeoutMs ?? 120_000);
+    void machinesReport(cwd).then((text) => { report = text; }, () => undefined).finally(() => child.kill('SIGTERM'));
+  }, timeoutMs);
   const result = await child.finally(() => clearTimeout(timer));
-  if (consoles) result.stderr = `${String(result.stderr)}\n--- the test stopped box after ${options.timeoutMs ?? 120_000} ms; what the project's machines logged by then ---\n${consoles}`;
+  if (report) result.stderr = `${String(result.stderr)}\n--- the test stopped box after ${timeoutMs} ms; what the project's machines logged by then ---\n${report}`;
   return result;
+}
+
+/** A failed command's output for an assertion message: stderr (progress, errors), then stdout (a --json error). */
+export function said(result: Result): string {
+  return `${String(result.stderr)}\n${String(result.stdout)}`;
 }
 
 /**
  * The project's QEMU and virtiofsd processes (state and CPU seconds: a spinning guest from a
  * stuck one), then the last lines of every log in its machine folders (consoles, virtiofsd).
  */
-async function machineLogTails(projectDir: string, lines = 25): Promise<string> {
+async function machinesReport(projectDir: string, lines = 25): Promise<string> {
   const machines = path.join(projectDir, '.box', 'machines');
   const parts = [...qemuProcesses(machines), ...virtiofsdProcesses(machines)].map(describeProcess);
   for (const machine of await readdir(machines).catch(() => [])) {
@@ -72,16 +77,4 @@ export async function boxJson<T = any>(args: string[], options: CliOptions = {})
 export async function tempDir(prefix = 'box-test-'): Promise<{dir: string; cleanup: () => Promise<void>}> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   return {dir, cleanup: () => rm(dir, {recursive: true, force: true})};
-}
-
-/** `pid <n> <program>: state <S>, <cpu> s of CPU`, from /proc/<pid>/stat. */
-function describeProcess(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const [state, ...rest] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[10]) + Number(rest[11]); // utime and stime (fields 14 and 15)
-    return `pid ${pid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}: state ${state}, ${(ticks / 100).toFixed(1)} s of CPU`;
-  } catch {
-    return `pid ${pid}: gone`;
-  }
 }

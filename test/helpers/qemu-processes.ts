@@ -25,3 +25,15 @@ function processesOf(program: RegExp, needle: string): number[] {
   }
   return pids;
 }
+
+/** `pid <n> <program>: state <S>, <cpu> s of CPU`, from /proc/<pid>/stat (state R vs S tells a spinning process from a waiting one). */
+export function describeProcess(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, ...rest] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[10]) + Number(rest[11]); // utime and stime (fields 14 and 15)
+    return `pid ${pid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}: state ${state}, ${(ticks / 100).toFixed(1)} s of CPU`;
+  } catch {
+    return `pid ${pid}: gone`;
+  }
+}

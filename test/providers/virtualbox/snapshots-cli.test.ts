@@ -10,7 +10,7 @@ import {mkdtemp, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 import YAML from 'yaml';
-import {box, boxJson, tempDir} from '../../helpers/cli.js';
+import {box, boxJson, said, tempDir} from '../../helpers/cli.js';
 import {fakeCalls, fakeEnv, fakeVms, makeFakeVirtualboxBox} from './fake-vbox.js';
 
 describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {timeout: 5 * 60_000}, () => {
@@ -42,11 +42,11 @@ describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {
 
   test('running: save takes a live snapshot; restore powers off, restores (saved state) and resumes it', async () => {
     const saved = await runJson(['snapshot', 'save', 's1']);
-    assert.equal(saved.result.exitCode, 0, `${saved.result.stderr}\n${saved.result.stdout}`);
+    assert.equal(saved.result.exitCode, 0, said(saved.result));
     assert.equal(saved.json.machines[0].snapshot.withMemory, true);
     assert.deepEqual(vm().snapshots.map((s) => s.name), ['s1']);
     const restored = await runJson(['snapshot', 'restore', 's1']);
-    assert.equal(restored.result.exitCode, 0, `${restored.result.stderr}\n${restored.result.stdout}`);
+    assert.equal(restored.result.exitCode, 0, said(restored.result));
     assert.equal(restored.json.machines[0].live, true);
     assert.equal(vm().state, 'running');
     const uuid = saved.json.machines[0].snapshot.details.uuid;
@@ -60,7 +60,7 @@ describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {
     const saved = await runJson(['snapshot', 'save', 'h1']);
     assert.equal(saved.json.machines[0].snapshot.withMemory, false);
     const restored = await runJson(['snapshot', 'restore', 's1']);
-    assert.equal(restored.result.exitCode, 0, `${restored.result.stderr}\n${restored.result.stdout}`);
+    assert.equal(restored.result.exitCode, 0, said(restored.result));
     assert.match(restored.json.machines[0].note, /box up` resumes it/);
     assert.equal(vm().state, 'saved');
     const list = await runJson(['snapshot', 'list']);
@@ -84,7 +84,7 @@ describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {
     assert.equal((await run(['snapshot', 'save', 'c1'])).exitCode, 0);
 
     const fromSnapshot = await runJson(['up', 'copy', '--from', 'default@c1']);
-    assert.equal(fromSnapshot.result.exitCode, 0, `${fromSnapshot.result.stderr}\n${fromSnapshot.result.stdout}`);
+    assert.equal(fromSnapshot.result.exitCode, 0, said(fromSnapshot.result));
     const copy = await state('copy');
     assert.deepEqual(copy.cloneOf, {machine: 'default', snapshot: 'c1'});
     assert.notEqual(copy.provider.sshPort, source.provider.sshPort);
@@ -108,7 +108,7 @@ describe('box snapshot and clones on the virtualbox target (fake VBoxManage)', {
 
     assert.equal((await run(['halt', 'default'])).exitCode, 0);
     const fromHalted = await runJson(['up', 'copy2', '--from', 'default']);
-    assert.equal(fromHalted.result.exitCode, 0, `${fromHalted.result.stderr}\n${fromHalted.result.stdout}`);
+    assert.equal(fromHalted.result.exitCode, 0, said(fromHalted.result));
     const copy2 = await state('copy2');
     assert.deepEqual(copy2.cloneOf, {machine: 'default'});
     assert.ok(fakeCalls(vboxHome).some((c) => c.argv.join(' ') === `clonevm ${source.provider.uuid} --name ${copy2.provider.vmName} --register`));
